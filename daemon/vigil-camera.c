@@ -1,0 +1,353 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* VigilCamera: recorder supervision, reconnect policy, cataloging. */
+#include "vigil-camera.h"
+
+#include <gio/gio.h>
+
+#include "vigil-backoff.h"
+#include "vigil-recorder.h"
+
+#define REACHABILITY_TIMEOUT_S 2
+
+struct _VigilCamera
+{
+  GObject           parent_instance;
+
+  gchar            *name;
+  gchar            *host;            /* from the URL, for the reachability check */
+  guint16           port;
+  gboolean          enabled;
+  VigilStore       *store;
+  VigilRecorder    *recorder;
+
+  VigilCameraState  state;
+  gboolean          stopping;
+  VigilBackoff      backoff;
+  GRand            *rand;
+  guint             retry_id;        /* back-off or probe timer */
+  GCancellable     *probe_cancellable;
+
+  gint64            run_id;          /* catalog run of the active run; 0 before its first frame */
+  gboolean          run_completed_segment;
+  GHashTable       *writing;         /* relative path → segment row id (gint64 *) */
+};
+
+G_DEFINE_FINAL_TYPE (VigilCamera, vigil_camera, G_TYPE_OBJECT)
+
+enum { SIGNAL_STATE_CHANGED, SIGNAL_SEGMENT_COMPLETED, SIGNAL_STOPPED, N_SIGNALS };
+static guint signals[N_SIGNALS];
+
+static const gchar *const state_names[] = {
+  "disabled", "connecting", "recording", "reconnecting", "offline", "stopped",
+};
+
+const gchar *
+vigil_camera_state_to_string (VigilCameraState state)
+{
+  g_return_val_if_fail (state < G_N_ELEMENTS (state_names), NULL);
+  return state_names[state];
+}
+
+static void
+set_state (VigilCamera *self, VigilCameraState state)
+{
+  if (self->state == state)
+    return;
+  g_info ("camera %s: %s → %s", self->name, state_names[self->state], state_names[state]);
+  self->state = state;
+  g_signal_emit (self, signals[SIGNAL_STATE_CHANGED], 0, (guint) state);
+}
+
+static void start_run (VigilCamera *self);
+
+static void
+on_recorder_run_started (VigilRecorder *recorder, gint64 start_us, VigilCamera *self)
+{
+  g_autoptr(GError) error = NULL;
+
+  self->run_id = vigil_store_start_run (self->store, self->name, start_us, &error);
+  if (self->run_id == 0)
+    g_warning ("camera %s: %s", self->name, error->message);
+  g_message ("camera %s: recording", self->name);
+  set_state (self, VIGIL_CAMERA_STATE_RECORDING);
+}
+
+static void
+on_recorder_segment_opened (VigilRecorder *recorder, const gchar *path, gint64 start_us, VigilCamera *self)
+{
+  g_autoptr(GError) error = NULL;
+  gint64 id = vigil_store_add_segment (self->store, self->name, self->run_id, path, start_us, &error);
+
+  if (id == 0)
+    {
+      /* The file is still written; recovery adopts it at the next start. */
+      g_warning ("camera %s: %s", self->name, error->message);
+      return;
+    }
+  g_hash_table_insert (self->writing, g_strdup (path), g_memdup2 (&id, sizeof id));
+}
+
+static void
+on_recorder_segment_closed (VigilRecorder *recorder, const VigilClosedSegment *closed, VigilCamera *self)
+{
+  g_autoptr(GError) error = NULL;
+  gint64 *id = g_hash_table_lookup (self->writing, closed->path);
+  VigilSegment segment = {
+    .camera = self->name, .path = closed->path, .start_us = closed->start_us, .end_us = closed->end_us,
+    .media_duration_ns = closed->media_duration_ns, .size_bytes = closed->size_bytes,
+    .frames = closed->frames, .keyframes = closed->keyframes, .codec = closed->codec,
+    .state = VIGIL_SEGMENT_COMPLETE,
+  };
+
+  if (id == NULL)
+    return;   /* its row could not be added; recovery will adopt the file */
+  segment.id = *id;
+  if (!vigil_store_finish_segment (self->store, &segment, &error))
+    g_warning ("camera %s: %s", self->name, error->message);
+  else
+    {
+      g_debug ("camera %s: segment %s complete, %" G_GUINT64_FORMAT " bytes", self->name, closed->path,
+               closed->size_bytes);
+      self->run_completed_segment = TRUE;
+      g_signal_emit (self, signals[SIGNAL_SEGMENT_COMPLETED], 0, closed->path);
+    }
+  g_hash_table_remove (self->writing, closed->path);
+}
+
+static void
+on_retry_timeout (gpointer user_data)
+{
+  VigilCamera *self = user_data;
+
+  self->retry_id = 0;
+  start_run (self);
+}
+
+static void probe_reachability (VigilCamera *self);
+
+static void
+on_probe_timeout (gpointer user_data)
+{
+  VigilCamera *self = user_data;
+
+  self->retry_id = 0;
+  probe_reachability (self);
+}
+
+static void
+on_probe_connected (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr(VigilCamera) self = user_data;
+  g_autoptr(GSocketConnection) connection = NULL;
+  g_autoptr(GError) error = NULL;
+
+  connection = g_socket_client_connect_to_host_finish (G_SOCKET_CLIENT (source), result, &error);
+  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    return;
+  g_clear_object (&self->probe_cancellable);
+  if (self->stopping)
+    return;
+
+  if (connection != NULL)
+    {
+      g_io_stream_close (G_IO_STREAM (connection), NULL, NULL);
+      if (self->state == VIGIL_CAMERA_STATE_OFFLINE)
+        {
+          /* Back from an outage: reconnect now, not after a back-off. */
+          g_message ("camera %s: answering again", self->name);
+          vigil_backoff_reset (&self->backoff);
+          start_run (self);
+        }
+      else
+        {
+          guint delay_ms = vigil_backoff_next_delay_ms (&self->backoff, self->rand);
+
+          g_info ("camera %s: answers but its stream failed; retrying in %u ms", self->name, delay_ms);
+          set_state (self, VIGIL_CAMERA_STATE_RECONNECTING);
+          self->retry_id = g_timeout_add_once (delay_ms, on_retry_timeout, self);
+        }
+      return;
+    }
+
+  if (self->state != VIGIL_CAMERA_STATE_OFFLINE)
+    g_message ("camera %s: offline (%s:%u: %s); checking every %u ms", self->name, self->host, self->port,
+               error->message, VIGIL_CAMERA_PROBE_INTERVAL_MS);
+  set_state (self, VIGIL_CAMERA_STATE_OFFLINE);
+  self->retry_id = g_timeout_add_once (VIGIL_CAMERA_PROBE_INTERVAL_MS, on_probe_timeout, self);
+}
+
+/* A TCP connect to the camera's RTSP port: cheap, and enough to tell a
+ * camera that is gone from one whose stream is failing. */
+static void
+probe_reachability (VigilCamera *self)
+{
+  g_autoptr(GSocketClient) client = g_socket_client_new ();
+
+  g_socket_client_set_timeout (client, REACHABILITY_TIMEOUT_S);
+  self->probe_cancellable = g_cancellable_new ();
+  g_socket_client_connect_to_host_async (client, self->host, self->port, self->probe_cancellable,
+                                         on_probe_connected, g_object_ref (self));
+}
+
+static void
+on_recorder_run_ended (VigilRecorder *recorder, const gchar *reason, gint64 end_us, VigilCamera *self)
+{
+  g_autoptr(GError) error = NULL;
+
+  if (self->run_id != 0
+      && !vigil_store_end_run (self->store, self->run_id, end_us > 0 ? end_us : g_get_real_time (), reason, &error))
+    g_warning ("camera %s: %s", self->name, error->message);
+  if (self->run_id != 0 || !self->stopping)
+    g_message ("camera %s: run ended: %s", self->name, reason);
+  self->run_id = 0;
+  if (self->run_completed_segment)
+    vigil_backoff_reset (&self->backoff);
+
+  if (self->stopping)
+    {
+      set_state (self, VIGIL_CAMERA_STATE_STOPPED);
+      g_signal_emit (self, signals[SIGNAL_STOPPED], 0);
+      return;
+    }
+  probe_reachability (self);
+}
+
+static void
+start_run (VigilCamera *self)
+{
+  g_autoptr(GError) error = NULL;
+
+  self->run_completed_segment = FALSE;
+  set_state (self, VIGIL_CAMERA_STATE_CONNECTING);
+  if (!vigil_recorder_start (self->recorder, &error))
+    {
+      /* Missing elements do not fix themselves, but the daemon keeps
+       * serving the other cameras; retry slowly. */
+      g_warning ("camera %s: %s", self->name, error->message);
+      set_state (self, VIGIL_CAMERA_STATE_RECONNECTING);
+      self->retry_id = g_timeout_add_once (VIGIL_BACKOFF_CAP_MS, on_retry_timeout, self);
+    }
+}
+
+void
+vigil_camera_start (VigilCamera *self)
+{
+  g_return_if_fail (VIGIL_IS_CAMERA (self));
+  if (!self->enabled || self->stopping || vigil_recorder_is_running (self->recorder))
+    return;
+  start_run (self);
+}
+
+void
+vigil_camera_stop (VigilCamera *self)
+{
+  g_return_if_fail (VIGIL_IS_CAMERA (self));
+  if (self->stopping)
+    return;
+  self->stopping = TRUE;
+  g_clear_handle_id (&self->retry_id, g_source_remove);
+  g_cancellable_cancel (self->probe_cancellable);
+  g_clear_object (&self->probe_cancellable);
+  if (vigil_recorder_is_running (self->recorder))
+    vigil_recorder_stop (self->recorder);    /* ::run-ended finishes the stop */
+  else
+    {
+      set_state (self, VIGIL_CAMERA_STATE_STOPPED);
+      g_signal_emit (self, signals[SIGNAL_STOPPED], 0);
+    }
+}
+
+const gchar *
+vigil_camera_get_name (VigilCamera *self)
+{
+  g_return_val_if_fail (VIGIL_IS_CAMERA (self), NULL);
+  return self->name;
+}
+
+VigilCameraState
+vigil_camera_get_state (VigilCamera *self)
+{
+  g_return_val_if_fail (VIGIL_IS_CAMERA (self), VIGIL_CAMERA_STATE_DISABLED);
+  return self->state;
+}
+
+static void
+vigil_camera_dispose (GObject *object)
+{
+  VigilCamera *self = VIGIL_CAMERA (object);
+
+  g_clear_handle_id (&self->retry_id, g_source_remove);
+  g_cancellable_cancel (self->probe_cancellable);
+  g_clear_object (&self->probe_cancellable);
+  if (self->recorder != NULL)
+    g_signal_handlers_disconnect_by_data (self->recorder, self);
+  g_clear_object (&self->recorder);
+  g_clear_object (&self->store);
+  G_OBJECT_CLASS (vigil_camera_parent_class)->dispose (object);
+}
+
+static void
+vigil_camera_finalize (GObject *object)
+{
+  VigilCamera *self = VIGIL_CAMERA (object);
+
+  g_free (self->name);
+  g_free (self->host);
+  g_clear_pointer (&self->rand, g_rand_free);
+  g_clear_pointer (&self->writing, g_hash_table_unref);
+  G_OBJECT_CLASS (vigil_camera_parent_class)->finalize (object);
+}
+
+static void
+vigil_camera_class_init (VigilCameraClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+
+  object_class->dispose = vigil_camera_dispose;
+  object_class->finalize = vigil_camera_finalize;
+
+  /* ::state-changed (VigilCameraState as guint). */
+  signals[SIGNAL_STATE_CHANGED] = g_signal_new ("state-changed", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+                                                0, NULL, NULL, NULL, G_TYPE_NONE, 1, G_TYPE_UINT);
+  /* ::segment-completed (path relative to the storage root): cataloged complete. */
+  signals[SIGNAL_SEGMENT_COMPLETED] = g_signal_new ("segment-completed", G_TYPE_FROM_CLASS (klass),
+                                                    G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL, G_TYPE_NONE, 1,
+                                                    G_TYPE_STRING);
+  /* ::stopped: after vigil_camera_stop(), the last segment is cataloged. */
+  signals[SIGNAL_STOPPED] = g_signal_new ("stopped", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+                                          0, NULL, NULL, NULL, G_TYPE_NONE, 0);
+}
+
+static void
+vigil_camera_init (VigilCamera *self)
+{
+  self->rand = g_rand_new ();
+  self->writing = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+}
+
+VigilCamera *
+vigil_camera_new (const VigilCameraConfig *config, VigilStore *store, guint segment_seconds)
+{
+  VigilCamera *self = g_object_new (VIGIL_TYPE_CAMERA, NULL);
+  g_autoptr(GUri) uri = g_uri_parse (config->url, G_URI_FLAGS_NONE, NULL);
+  VigilRecorderConfig recorder_config = {
+    .camera = config->name, .url = config->url, .user = config->user, .password = config->password,
+    .use_udp = config->use_udp, .root = vigil_store_get_root (store),
+    .segment_duration = segment_seconds * GST_SECOND, .stall_timeout = config->stall_seconds * GST_SECOND,
+  };
+
+  self->name = g_strdup (config->name);
+  self->enabled = config->enabled;
+  self->state = config->enabled ? VIGIL_CAMERA_STATE_RECONNECTING : VIGIL_CAMERA_STATE_DISABLED;
+  self->store = g_object_ref (store);
+  /* The config loader validated the URL. */
+  self->host = g_strdup (g_uri_get_host (uri));
+  self->port = g_uri_get_port (uri) > 0 ? g_uri_get_port (uri)
+               : g_str_equal (g_uri_get_scheme (uri), "rtsps") ? 322 : 554;
+  self->recorder = vigil_recorder_new (&recorder_config);
+  g_signal_connect (self->recorder, "run-started", G_CALLBACK (on_recorder_run_started), self);
+  g_signal_connect (self->recorder, "segment-opened", G_CALLBACK (on_recorder_segment_opened), self);
+  g_signal_connect (self->recorder, "segment-closed", G_CALLBACK (on_recorder_segment_closed), self);
+  g_signal_connect (self->recorder, "run-ended", G_CALLBACK (on_recorder_run_ended), self);
+  return self;
+}

@@ -1,0 +1,45 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* VigilCamera keeps one camera recording, forever: it runs the camera's
+ * VigilRecorder, catalogs its runs and segments in the VigilStore, and
+ * when a run ends decides when to try again. A camera that does not
+ * answer at all is checked with a TCP connect every 2 s and restarted the
+ * moment it answers; one that answers but whose stream fails is retried
+ * with VigilBackoff. Cameras are independent: one's faults never touch
+ * another's pipeline. Main thread only. */
+#pragma once
+
+#include <glib-object.h>
+
+#include "vigil-config.h"
+#include "vigil-store.h"
+
+G_BEGIN_DECLS
+
+typedef enum {
+  VIGIL_CAMERA_STATE_DISABLED,      /* enabled=false in the config */
+  VIGIL_CAMERA_STATE_CONNECTING,    /* run started, no video yet */
+  VIGIL_CAMERA_STATE_RECORDING,     /* video arriving, segments being written */
+  VIGIL_CAMERA_STATE_RECONNECTING,  /* waiting out a back-off delay */
+  VIGIL_CAMERA_STATE_OFFLINE,       /* not answering; probed every 2 s */
+  VIGIL_CAMERA_STATE_STOPPED,       /* vigild is shutting down */
+} VigilCameraState;
+
+const gchar *vigil_camera_state_to_string (VigilCameraState state);
+
+/* How often an unreachable camera is probed. */
+#define VIGIL_CAMERA_PROBE_INTERVAL_MS 2000
+
+#define VIGIL_TYPE_CAMERA (vigil_camera_get_type ())
+G_DECLARE_FINAL_TYPE (VigilCamera, vigil_camera, VIGIL, CAMERA, GObject)
+
+VigilCamera      *vigil_camera_new       (const VigilCameraConfig *config,
+                                          VigilStore              *store,
+                                          guint                    segment_seconds);
+const gchar      *vigil_camera_get_name  (VigilCamera *self);
+VigilCameraState  vigil_camera_get_state (VigilCamera *self);
+void              vigil_camera_start     (VigilCamera *self);
+/* Finalises the open segment and stops for good; ::stopped follows
+ * (at once if nothing was running). */
+void              vigil_camera_stop      (VigilCamera *self);
+
+G_END_DECLS

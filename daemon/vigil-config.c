@@ -1,0 +1,330 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* VigilConfig: load and validate vigil.conf (docs/configuration.md). */
+#include "vigil-config.h"
+
+#include <string.h>
+#include <unistd.h>
+
+G_DEFINE_QUARK (vigil-config-error-quark, vigil_config_error)
+
+#define DEFAULT_ROOT "/var/lib/vigil/recordings"
+#define DEFAULT_CATALOG "/var/lib/vigil/catalog.db"
+#define DEFAULT_SEGMENT_SECONDS 60
+#define DEFAULT_STALL_SECONDS 10
+
+static const gchar *const storage_keys[] = { "root", "catalog", "segment_seconds", NULL };
+static const gchar *const camera_keys[] = {
+  "url", "user", "password_file", "password_env", "transport", "enabled", "stall_seconds", NULL
+};
+
+typedef struct {
+  const gchar *path;
+  GKeyFile    *file;
+  GPtrArray   *problems;    /* gchar*, one per problem */
+} Loader;
+
+static void camera_config_free (VigilCameraConfig *camera);
+
+void
+vigil_config_free (VigilConfig *config)
+{
+  if (config == NULL)
+    return;
+  g_free (config->path);
+  g_free (config->root);
+  g_free (config->catalog);
+  g_clear_pointer (&config->cameras, g_ptr_array_unref);
+  g_free (config);
+}
+
+static void
+camera_config_free (VigilCameraConfig *camera)
+{
+  g_free (camera->name);
+  g_free (camera->url);
+  g_free (camera->user);
+  if (camera->password != NULL)
+    memset (camera->password, 0, strlen (camera->password));
+  g_free (camera->password);
+  g_free (camera);
+}
+
+G_GNUC_PRINTF (4, 5)
+static void
+problem (Loader *loader, const gchar *group, const gchar *key, const gchar *format, ...)
+{
+  g_autofree gchar *what = NULL;
+  va_list args;
+
+  va_start (args, format);
+  what = g_strdup_vprintf (format, args);
+  va_end (args);
+  if (group == NULL)
+    g_ptr_array_add (loader->problems, g_strdup_printf ("%s: %s", loader->path, what));
+  else if (key == NULL)
+    g_ptr_array_add (loader->problems, g_strdup_printf ("%s: [%s]: %s", loader->path, group, what));
+  else
+    g_ptr_array_add (loader->problems, g_strdup_printf ("%s: [%s] %s: %s", loader->path, group, key, what));
+}
+
+static gchar *
+get_string (Loader *loader, const gchar *group, const gchar *key, const gchar *fallback)
+{
+  g_autofree gchar *value = g_key_file_get_string (loader->file, group, key, NULL);
+
+  if (value == NULL)
+    return g_strdup (fallback);
+  g_strstrip (value);
+  if (*value == '\0')
+    {
+      problem (loader, group, key, "is empty");
+      return g_strdup (fallback);
+    }
+  return g_steal_pointer (&value);
+}
+
+static guint
+get_uint (Loader *loader, const gchar *group, const gchar *key, guint fallback, guint min, guint max)
+{
+  g_autofree gchar *text = g_key_file_get_string (loader->file, group, key, NULL);
+  guint64 value;
+
+  if (text == NULL)
+    return fallback;
+  g_strstrip (text);
+  if (!g_ascii_string_to_unsigned (text, 10, min, max, &value, NULL))
+    {
+      problem (loader, group, key, "“%s” is not a whole number from %u to %u", text, min, max);
+      return fallback;
+    }
+  return (guint) value;
+}
+
+static gboolean
+get_bool (Loader *loader, const gchar *group, const gchar *key, gboolean fallback)
+{
+  g_autofree gchar *text = g_key_file_get_string (loader->file, group, key, NULL);
+
+  if (text == NULL)
+    return fallback;
+  g_strstrip (text);
+  if (g_str_equal (text, "true"))
+    return TRUE;
+  if (g_str_equal (text, "false"))
+    return FALSE;
+  problem (loader, group, key, "“%s” is not true or false", text);
+  return fallback;
+}
+
+static void
+check_keys (Loader *loader, const gchar *group, const gchar *const *allowed)
+{
+  g_auto(GStrv) keys = g_key_file_get_keys (loader->file, group, NULL, NULL);
+
+  for (guint i = 0; keys != NULL && keys[i] != NULL; i++)
+    {
+      if (g_strv_contains (allowed, keys[i]))
+        continue;
+      if (g_str_equal (keys[i], "password"))
+        problem (loader, group, keys[i], "passwords are not written in the config; use password_file or password_env");
+      else
+        problem (loader, group, keys[i], "unknown key");
+    }
+}
+
+/* A folder vigild must write into. */
+static void
+check_writable_folder (Loader *loader, const gchar *key, const gchar *folder)
+{
+  if (!g_file_test (folder, G_FILE_TEST_IS_DIR))
+    problem (loader, "storage", key, "folder %s does not exist", folder);
+  else if (access (folder, R_OK | W_OK | X_OK) != 0)
+    problem (loader, "storage", key, "folder %s is not readable and writable by vigild", folder);
+}
+
+static void
+load_storage (Loader *loader, VigilConfig *config)
+{
+  g_autofree gchar *catalog_folder = NULL;
+
+  if (g_key_file_has_group (loader->file, "storage"))
+    check_keys (loader, "storage", storage_keys);
+  config->root = get_string (loader, "storage", "root", DEFAULT_ROOT);
+  config->catalog = get_string (loader, "storage", "catalog", DEFAULT_CATALOG);
+  config->segment_seconds = get_uint (loader, "storage", "segment_seconds", DEFAULT_SEGMENT_SECONDS, 2, 3600);
+
+  if (!g_path_is_absolute (config->root))
+    problem (loader, "storage", "root", "%s is not an absolute path", config->root);
+  else
+    check_writable_folder (loader, "root", config->root);
+  if (!g_path_is_absolute (config->catalog))
+    problem (loader, "storage", "catalog", "%s is not an absolute path", config->catalog);
+  else
+    {
+      catalog_folder = g_path_get_dirname (config->catalog);
+      check_writable_folder (loader, "catalog", catalog_folder);
+    }
+}
+
+static gboolean
+is_valid_camera_name (const gchar *name)
+{
+  /* It names a folder, a log field and (later) a D-Bus object path. */
+  if (*name == '\0' || strlen (name) > 64)
+    return FALSE;
+  for (const gchar *p = name; *p; p++)
+    if (!g_ascii_isalnum (*p) && *p != '_' && *p != '-')
+      return FALSE;
+  return TRUE;
+}
+
+static gchar *
+read_password (Loader *loader, const gchar *group)
+{
+  g_autofree gchar *file = g_key_file_get_string (loader->file, group, "password_file", NULL);
+  g_autofree gchar *env = g_key_file_get_string (loader->file, group, "password_env", NULL);
+  g_autoptr(GError) error = NULL;
+  gchar *password = NULL;
+
+  if (file != NULL && env != NULL)
+    {
+      problem (loader, group, "password_env", "give password_file or password_env, not both");
+      return NULL;
+    }
+  if (file != NULL)
+    {
+      g_strstrip (file);
+      if (!g_file_get_contents (file, &password, NULL, &error))
+        {
+          problem (loader, group, "password_file", "%s", error->message);
+          return NULL;
+        }
+      /* One line; the newline an editor adds is not part of it. */
+      password[strcspn (password, "\r\n")] = '\0';
+      return password;
+    }
+  if (env != NULL)
+    {
+      const gchar *value;
+
+      g_strstrip (env);
+      value = g_getenv (env);
+      if (value == NULL)
+        problem (loader, group, "password_env", "environment variable %s is not set", env);
+      return g_strdup (value);
+    }
+  return NULL;
+}
+
+static void
+load_camera (Loader *loader, const gchar *group, const gchar *name, VigilConfig *config)
+{
+  VigilCameraConfig *camera = g_new0 (VigilCameraConfig, 1);
+  g_autofree gchar *transport = NULL;
+
+  g_ptr_array_add (config->cameras, camera);
+  camera->name = g_strdup (name);
+  check_keys (loader, group, camera_keys);
+  if (!is_valid_camera_name (name))
+    problem (loader, group, NULL, "camera name “%s” must be 1 to 64 letters, digits, - or _", name);
+
+  camera->url = get_string (loader, group, "url", NULL);
+  if (camera->url == NULL)
+    problem (loader, group, "url", "missing: every camera needs an rtsp:// url");
+  else
+    {
+      g_autoptr(GUri) uri = g_uri_parse (camera->url, G_URI_FLAGS_NONE, NULL);
+
+      if (uri == NULL || (g_strcmp0 (g_uri_get_scheme (uri), "rtsp") != 0
+                          && g_strcmp0 (g_uri_get_scheme (uri), "rtsps") != 0)
+          || g_uri_get_host (uri) == NULL)
+        problem (loader, group, "url", "“%s” is not an rtsp:// URL with a host", camera->url);
+      else if (g_uri_get_userinfo (uri) != NULL)
+        /* The URL is logged; a password in it would be too. */
+        problem (loader, group, "url", "must not carry a user or password; use user= and password_file=");
+    }
+  camera->user = get_string (loader, group, "user", NULL);
+  camera->password = read_password (loader, group);
+  if (camera->password != NULL && camera->user == NULL)
+    problem (loader, group, "user", "missing: a password is given but no user");
+
+  transport = get_string (loader, group, "transport", "tcp");
+  if (g_str_equal (transport, "udp"))
+    camera->use_udp = TRUE;
+  else if (!g_str_equal (transport, "tcp"))
+    problem (loader, group, "transport", "“%s” is not tcp or udp", transport);
+  camera->enabled = get_bool (loader, group, "enabled", TRUE);
+  camera->stall_seconds = get_uint (loader, group, "stall_seconds", DEFAULT_STALL_SECONDS, 1, 3600);
+}
+
+/* GKeyFile silently merges groups that appear twice; an operator who
+ * copies a camera block and forgets to rename it must hear about it. */
+static void
+check_duplicate_groups (Loader *loader, const gchar *text)
+{
+  g_auto(GStrv) lines = g_strsplit (text, "\n", -1);
+  g_autoptr(GHashTable) seen = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+
+  for (guint i = 0; lines[i] != NULL; i++)
+    {
+      g_autofree gchar *line = g_strstrip (g_strdup (lines[i]));
+      gsize len = strlen (line);
+      g_autofree gchar *group = NULL;
+
+      if (len < 2 || line[0] != '[' || line[len - 1] != ']')
+        continue;
+      group = g_strndup (line + 1, len - 2);
+      if (!g_hash_table_add (seen, g_strdup (group)))
+        problem (loader, group, NULL, "appears more than once (line %u)%s", i + 1,
+                 g_str_has_prefix (group, "camera ") ? ": duplicate camera" : "");
+    }
+}
+
+VigilConfig *
+vigil_config_load (const gchar *path, GError **error)
+{
+  g_autoptr(GKeyFile) file = g_key_file_new ();
+  g_autoptr(GPtrArray) problems = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr(VigilConfig) config = g_new0 (VigilConfig, 1);
+  g_autoptr(GError) local_error = NULL;
+  g_autofree gchar *text = NULL;
+  g_auto(GStrv) groups = NULL;
+  Loader loader = { path, file, problems };
+
+  config->path = g_strdup (path);
+  config->cameras = g_ptr_array_new_with_free_func ((GDestroyNotify) camera_config_free);
+
+  if (!g_file_get_contents (path, &text, NULL, &local_error)
+      || !g_key_file_load_from_data (file, text, -1, G_KEY_FILE_NONE, &local_error))
+    {
+      g_set_error (error, VIGIL_CONFIG_ERROR, VIGIL_CONFIG_ERROR_INVALID, "%s: %s", path, local_error->message);
+      return NULL;
+    }
+  check_duplicate_groups (&loader, text);
+  load_storage (&loader, config);
+
+  groups = g_key_file_get_groups (file, NULL);
+  for (guint i = 0; groups[i] != NULL; i++)
+    {
+      if (g_str_equal (groups[i], "storage"))
+        continue;
+      if (g_str_has_prefix (groups[i], "camera "))
+        {
+          g_autofree gchar *name = g_strstrip (g_strdup (groups[i] + strlen ("camera ")));
+          load_camera (&loader, groups[i], name, config);
+        }
+      else
+        problem (&loader, groups[i], NULL, "unknown group (expected [storage] or [camera NAME])");
+    }
+
+  if (problems->len > 0)
+    {
+      g_autofree gchar *all = NULL;
+
+      g_ptr_array_add (problems, NULL);
+      all = g_strjoinv ("\n", (gchar **) problems->pdata);
+      g_set_error_literal (error, VIGIL_CONFIG_ERROR, VIGIL_CONFIG_ERROR_INVALID, all);
+      return NULL;
+    }
+  return g_steal_pointer (&config);
+}

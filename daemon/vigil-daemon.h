@@ -1,0 +1,29 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* VigilDaemon wires vigild together: it opens the catalog, runs crash
+ * recovery, and keeps one VigilCamera per configured camera recording.
+ * Later issues hang the D-Bus interface, alerts and retention off it.
+ * Main thread only. */
+#pragma once
+
+#include <glib-object.h>
+
+#include "vigil-config.h"
+#include "vigil-store.h"
+
+G_BEGIN_DECLS
+
+#define VIGIL_TYPE_DAEMON (vigil_daemon_get_type ())
+G_DECLARE_FINAL_TYPE (VigilDaemon, vigil_daemon, VIGIL, DAEMON, GObject)
+
+/* Opens the catalog and runs recovery; no camera records yet. */
+VigilDaemon *vigil_daemon_new        (const VigilConfig *config,
+                                      GError           **error);
+VigilStore  *vigil_daemon_get_store  (VigilDaemon *self);
+/* Element type VigilCamera, in config order. */
+GPtrArray   *vigil_daemon_get_cameras (VigilDaemon *self);
+void         vigil_daemon_start      (VigilDaemon *self);
+/* Finalises every camera's open segment; ::stopped follows when all are
+ * cataloged. */
+void         vigil_daemon_stop       (VigilDaemon *self);
+
+G_END_DECLS

@@ -1,0 +1,1043 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* VigilRecorder: one camera, one pipeline per run, one file per segment.
+ *
+ * Threads. The main thread builds and starts the pipeline, handles the
+ * bus and emits every signal. rtspsrc's streaming threads run
+ * on_rtspsrc_pad_added and on_video_pad_probe (once per frame: counts,
+ * no allocation, takes self->lock only on keyframes). splitmuxsink's
+ * output thread runs on_splitmux_format_location (once per segment).
+ * Worker threads (GTask) send the final EOS, fsync closed files and set
+ * the pipeline to NULL, because each of those can block on the disk or
+ * the network and the main loop must not.
+ *
+ * Time. The probe anchors a VigilRunClock at the run's first keyframe and
+ * stores, for every keyframe, its running time, wall clock and the frame
+ * counts before it in a ring. Segments start on keyframes, so when
+ * splitmuxsink opens a segment its first buffer's running time finds the
+ * ring entry that gives the segment's wall-clock start, and the end of
+ * the segment before it: consecutive segments of a run meet exactly. */
+#include "vigil-recorder.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <gio/gio.h>
+#include <glib/gstdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "vigil-run-clock.h"
+
+GST_DEBUG_CATEGORY_STATIC (vigil_recorder_debug);
+#define GST_CAT_DEFAULT vigil_recorder_debug
+
+G_DEFINE_QUARK (vigil-pipeline-error-quark, vigil_pipeline_error)
+
+/* Keyframes remembered for segment boundaries. Lookups are always for a
+ * keyframe at most one GOP plus splitmuxsink's queue behind the newest. */
+#define KEYFRAME_RING_SIZE 512
+/* How long a finalising run may take to write its last segment before the
+ * pipeline is torn down regardless (SIGTERM must finish within 5 s). */
+#define FINALISE_TIMEOUT_MS 3500
+
+typedef struct {
+  GstClockTime  running_time;
+  gint64        wall_us;
+  guint64       frames_before, keyframes_before;   /* counts of the run before this keyframe */
+} KeyframeMark;
+
+typedef struct {                  /* a segment splitmuxsink has opened */
+  gchar        *location;         /* absolute; matches the fragment-closed message */
+  gchar        *path;             /* relative to root */
+  KeyframeMark  start;
+  gboolean      has_end;
+  KeyframeMark  end;              /* first keyframe of the next segment, or the run's end */
+} Fragment;
+
+typedef enum {
+  STATE_IDLE,          /* no pipeline */
+  STATE_RUNNING,       /* recording */
+  STATE_FINALISING,    /* EOS sent, waiting for the last segment to close */
+  STATE_TEARING_DOWN,  /* pipeline going to NULL, or closed files still being fsync'ed */
+} RecorderState;
+
+struct _VigilRecorder
+{
+  GObject        parent_instance;
+
+  /* Configuration, immutable after construction. */
+  gchar         *camera, *url, *user, *password, *root;
+  gboolean       use_udp;
+  GstClockTime   segment_duration, stall_timeout;
+
+  /* Main thread only. */
+  RecorderState  state;
+  GstElement    *pipeline;
+  GstElement    *splitmux;
+  guint          bus_watch_id;
+  guint          stall_timer_id;
+  guint          finalise_timer_id;
+  gchar         *end_reason;
+  guint          last_data_ticks;
+  gint64         last_progress_us;    /* monotonic */
+  GQueue         closing;             /* VigilClosedSegment waiting for fsync, oldest first */
+  gboolean       fsync_busy;
+  gboolean       teardown_done;
+  gint64         end_wall_us;
+
+  /* Written by the video probe for every frame, read by the stall timer. */
+  guint          data_ticks;          /* atomic */
+
+  /* Video probe's thread only. */
+  GstSegment     video_segment;
+  gboolean       seen_keyframe;
+  guint64        frames, keyframes;
+  GstClockTime   last_rt, last_frame_duration;
+
+  GMutex         lock;
+  /* Protected by lock. */
+  VigilRunClock  clock;
+  KeyframeMark   ring[KEYFRAME_RING_SIZE];
+  guint          ring_next, ring_len;
+  GQueue         fragments;           /* Fragment, opened and not yet closed */
+  gboolean       has_final_mark;
+  KeyframeMark   final_mark;          /* end of the last frame, set on EOS */
+  gchar         *video_codec, *audio_codec;
+  GstElement    *muxer;               /* reused for every segment of a run */
+};
+
+G_DEFINE_FINAL_TYPE (VigilRecorder, vigil_recorder, G_TYPE_OBJECT)
+
+enum { SIGNAL_RUN_STARTED, SIGNAL_SEGMENT_OPENED, SIGNAL_SEGMENT_CLOSED, SIGNAL_RUN_ENDED, N_SIGNALS };
+static guint signals[N_SIGNALS];
+
+G_DEFINE_BOXED_TYPE (VigilClosedSegment, vigil_closed_segment,
+                     vigil_closed_segment_copy, vigil_closed_segment_free)
+
+VigilClosedSegment *
+vigil_closed_segment_copy (const VigilClosedSegment *segment)
+{
+  VigilClosedSegment *copy = g_memdup2 (segment, sizeof *segment);
+
+  copy->path = g_strdup (segment->path);
+  copy->codec = g_strdup (segment->codec);
+  return copy;
+}
+
+void
+vigil_closed_segment_free (VigilClosedSegment *segment)
+{
+  if (segment == NULL)
+    return;
+  g_free (segment->path);
+  g_free (segment->codec);
+  g_free (segment);
+}
+
+static void
+fragment_free (Fragment *fragment)
+{
+  g_free (fragment->location);
+  g_free (fragment->path);
+  g_free (fragment);
+}
+
+/* ---- segment file names ---------------------------------------------- */
+
+gchar *
+vigil_segment_path_for (const gchar *camera, gint64 start_us)
+{
+  g_autoptr(GDateTime) utc = g_date_time_new_from_unix_utc (start_us / G_USEC_PER_SEC);
+  g_autofree gchar *day = g_date_time_format (utc, "%Y/%m/%d");
+  g_autofree gchar *stamp = g_date_time_format (utc, "%Y%m%dT%H%M%S");
+
+  g_return_val_if_fail (utc != NULL, NULL);
+  return g_strdup_printf ("%s/%s/%s.%03dZ.mkv", camera, day, stamp,
+                          (gint) ((start_us % G_USEC_PER_SEC) / 1000));
+}
+
+gboolean
+vigil_segment_path_parse (const gchar *relative_path, gchar **out_camera, gint64 *out_start_us)
+{
+  g_auto(GStrv) parts = g_strsplit (relative_path, "/", -1);
+  gint year, month, day, hour, minute, second, millis;
+  g_autoptr(GDateTime) utc = NULL;
+  gchar tail[8] = "";
+
+  if (g_strv_length (parts) != 5 || parts[0][0] == '\0')
+    return FALSE;
+  if (sscanf (parts[4], "%4d%2d%2dT%2d%2d%2d.%3dZ%7s", &year, &month, &day,
+              &hour, &minute, &second, &millis, tail) != 8
+      || strcmp (tail, ".mkv") != 0)
+    return FALSE;
+  utc = g_date_time_new_utc (year, month, day, hour, minute, second);
+  if (utc == NULL)
+    return FALSE;
+  *out_camera = g_strdup (parts[0]);
+  *out_start_us = g_date_time_to_unix (utc) * G_USEC_PER_SEC + millis * 1000;
+  return TRUE;
+}
+
+/* ---- streaming threads ------------------------------------------------ */
+
+/* Called with self->lock held. The newest mark at or before @rt. */
+static const KeyframeMark *
+find_mark (VigilRecorder *self, GstClockTime rt)
+{
+  for (guint i = 0; i < self->ring_len; i++)
+    {
+      const KeyframeMark *mark = &self->ring[(self->ring_next + KEYFRAME_RING_SIZE - 1 - i) % KEYFRAME_RING_SIZE];
+
+      if (mark->running_time <= rt)
+        return mark;
+    }
+  return NULL;
+}
+
+static void
+post_application_message (VigilRecorder *self, GstStructure *structure)
+{
+  /* The bus keeps messages in order, so these reach the main thread
+   * interleaved correctly with splitmuxsink's own fragment messages. */
+  gst_element_post_message (self->pipeline,
+                            gst_message_new_application (GST_OBJECT (self->pipeline), structure));
+}
+
+/* Runs on a streaming thread, once per video frame and event. */
+static GstPadProbeReturn
+on_video_pad_probe (GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
+{
+  VigilRecorder *self = user_data;
+  GstBuffer *buffer;
+  GstClockTime pts, rt;
+
+  if (info->type & GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM)
+    {
+      GstEvent *event = GST_PAD_PROBE_INFO_EVENT (info);
+
+      if (GST_EVENT_TYPE (event) == GST_EVENT_SEGMENT)
+        gst_event_copy_segment (event, &self->video_segment);
+      else if (GST_EVENT_TYPE (event) == GST_EVENT_EOS && self->seen_keyframe)
+        {
+          g_mutex_lock (&self->lock);
+          self->final_mark.running_time = self->last_rt + self->last_frame_duration;
+          self->final_mark.wall_us = vigil_run_clock_to_wall (&self->clock, self->final_mark.running_time);
+          self->final_mark.frames_before = self->frames;
+          self->final_mark.keyframes_before = self->keyframes;
+          self->has_final_mark = TRUE;
+          g_mutex_unlock (&self->lock);
+        }
+      return GST_PAD_PROBE_OK;
+    }
+
+  buffer = GST_PAD_PROBE_INFO_BUFFER (info);
+  /* A segment must start with a frame that decodes on its own, so drop
+   * whatever arrives before the first keyframe (rtph265depay, unlike
+   * rtph264depay, has no wait-for-keyframe). */
+  if (!self->seen_keyframe && GST_BUFFER_FLAG_IS_SET (buffer, GST_BUFFER_FLAG_DELTA_UNIT))
+    return GST_PAD_PROBE_DROP;
+
+  pts = GST_BUFFER_PTS_IS_VALID (buffer) ? GST_BUFFER_PTS (buffer) : GST_BUFFER_DTS (buffer);
+  rt = gst_segment_to_running_time (&self->video_segment, GST_FORMAT_TIME, pts);
+  if (!GST_CLOCK_TIME_IS_VALID (rt))
+    return GST_PAD_PROBE_OK;
+
+  g_atomic_int_inc (&self->data_ticks);
+
+  if (!GST_BUFFER_FLAG_IS_SET (buffer, GST_BUFFER_FLAG_DELTA_UNIT))
+    {
+      gint64 host_us = g_get_real_time ();
+      gboolean first = !self->seen_keyframe;
+      KeyframeMark *mark;
+
+      g_mutex_lock (&self->lock);
+      if (first)
+        vigil_run_clock_anchor (&self->clock, rt, host_us);
+      else
+        vigil_run_clock_observe (&self->clock, rt, host_us);
+      mark = &self->ring[self->ring_next];
+      mark->running_time = rt;
+      mark->wall_us = vigil_run_clock_to_wall (&self->clock, rt);
+      mark->frames_before = self->frames;
+      mark->keyframes_before = self->keyframes;
+      self->ring_next = (self->ring_next + 1) % KEYFRAME_RING_SIZE;
+      self->ring_len = MIN (self->ring_len + 1, KEYFRAME_RING_SIZE);
+      g_mutex_unlock (&self->lock);
+
+      self->keyframes++;
+      if (first)
+        {
+          self->seen_keyframe = TRUE;
+          post_application_message (self, gst_structure_new ("vigil-run-started",
+                                                             "start-us", G_TYPE_INT64, host_us, NULL));
+        }
+    }
+
+  if (GST_BUFFER_DURATION_IS_VALID (buffer))
+    self->last_frame_duration = GST_BUFFER_DURATION (buffer);
+  else if (self->frames > 0 && rt > self->last_rt)
+    self->last_frame_duration = rt - self->last_rt;
+  self->last_rt = rt;
+  self->frames++;
+  return GST_PAD_PROBE_OK;
+}
+
+/* Runs on splitmuxsink's output thread when it starts a segment, with the
+ * segment's first (key)frame. Returns the file to write. */
+static gchar *
+on_splitmux_format_location (GstElement *splitmux, guint fragment_id, GstSample *sample, gpointer user_data)
+{
+  VigilRecorder *self = user_data;
+  GstBuffer *buffer = gst_sample_get_buffer (sample);
+  const GstSegment *segment = gst_sample_get_segment (sample);
+  GstClockTime pts = GST_BUFFER_PTS_IS_VALID (buffer) ? GST_BUFFER_PTS (buffer) : GST_BUFFER_DTS (buffer);
+  GstClockTime rt = gst_segment_to_running_time (segment, GST_FORMAT_TIME, pts);
+  g_autoptr(GDateTime) created = NULL;
+  g_autofree gchar *folder = NULL;
+  Fragment *fragment = g_new0 (Fragment, 1);
+  const KeyframeMark *mark;
+  Fragment *previous;
+
+  g_mutex_lock (&self->lock);
+  mark = find_mark (self, rt);
+  if (mark != NULL)
+    fragment->start = *mark;
+  else
+    {
+      /* Not seen by the probe (cannot happen while the ring is large
+       * enough); derive the times rather than lose the segment. */
+      GST_WARNING_OBJECT (splitmux, "camera %s: no keyframe mark for %" GST_TIME_FORMAT, self->camera,
+                          GST_TIME_ARGS (rt));
+      fragment->start.running_time = rt;
+      fragment->start.wall_us = self->clock.anchored ? vigil_run_clock_to_wall (&self->clock, rt) : g_get_real_time ();
+    }
+  previous = g_queue_peek_tail (&self->fragments);
+  if (previous != NULL && !previous->has_end)
+    {
+      previous->end = fragment->start;
+      previous->has_end = TRUE;
+    }
+  fragment->path = vigil_segment_path_for (self->camera, fragment->start.wall_us);
+  fragment->location = g_build_filename (self->root, fragment->path, NULL);
+  g_queue_push_tail (&self->fragments, fragment);
+
+  /* Matroska's DateUTC: the segment's own wall-clock start. */
+  created = g_date_time_new_from_unix_utc (fragment->start.wall_us / G_USEC_PER_SEC);
+  g_object_set (self->muxer, "creation-time", created, NULL);
+  g_mutex_unlock (&self->lock);
+
+  folder = g_path_get_dirname (fragment->location);
+  if (g_mkdir_with_parents (folder, 0750) != 0)
+    GST_WARNING_OBJECT (splitmux, "camera %s: cannot create %s: %s", self->camera, folder, g_strerror (errno));
+
+  post_application_message (self, gst_structure_new ("vigil-segment-opened",
+                                                     "path", G_TYPE_STRING, fragment->path,
+                                                     "start-us", G_TYPE_INT64, fragment->start.wall_us, NULL));
+  GST_INFO_OBJECT (splitmux, "camera %s: segment %u opens %s", self->camera, fragment_id, fragment->path);
+  return g_strdup (fragment->location);
+}
+
+static GstElement *
+make_element (const gchar *factory, GError **error)
+{
+  GstElement *element = gst_element_factory_make (factory, NULL);
+
+  if (element == NULL)
+    g_set_error (error, VIGIL_PIPELINE_ERROR, VIGIL_PIPELINE_ERROR_MISSING,
+                 "GStreamer element %s is not installed", factory);
+  return element;
+}
+
+/* Depayloader, parser and codec name for an RTP stream, or FALSE when
+ * vigil does not record that encoding. */
+static gboolean
+choose_chain (const gchar *media, const gchar *encoding, const gchar **depay, const gchar **parse,
+              const gchar **codec)
+{
+  static const struct { const gchar *media, *encoding, *depay, *parse, *codec; } chains[] = {
+    { "video", "H264",           "rtph264depay",  "h264parse", "h264" },
+    { "video", "H265",           "rtph265depay",  "h265parse", "h265" },
+    { "audio", "MPEG4-GENERIC",  "rtpmp4gdepay",  "aacparse",  "aac" },
+    { "audio", "MP4A-LATM",      "rtpmp4adepay",  "aacparse",  "aac" },
+    { "audio", "PCMA",           "rtppcmadepay",  NULL,        "pcma" },
+    { "audio", "PCMU",           "rtppcmudepay",  NULL,        "pcmu" },
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (chains); i++)
+    if (g_strcmp0 (media, chains[i].media) == 0 && g_ascii_strcasecmp (encoding, chains[i].encoding) == 0)
+      {
+        *depay = chains[i].depay;
+        *parse = chains[i].parse;
+        *codec = chains[i].codec;
+        return TRUE;
+      }
+  return FALSE;
+}
+
+/* Runs on a streaming thread: links one of the camera's RTP streams. */
+static void
+on_rtspsrc_pad_added (GstElement *rtspsrc, GstPad *pad, gpointer user_data)
+{
+  VigilRecorder *self = user_data;
+  g_autoptr(GstCaps) caps = gst_pad_query_caps (pad, NULL);
+  GstStructure *s = gst_caps_get_structure (caps, 0);
+  const gchar *media = gst_structure_get_string (s, "media");
+  const gchar *encoding = gst_structure_get_string (s, "encoding-name");
+  const gchar *depay_name, *parse_name, *codec;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GstPad) sink_pad = NULL;
+  g_autoptr(GstPad) mux_pad = NULL;
+  gboolean is_video = g_strcmp0 (media, "video") == 0;
+  GstElement *depay, *parse = NULL, *last;
+
+  g_mutex_lock (&self->lock);
+  /* One video stream and one audio stream are recorded; the rest (a
+   * second video, ONVIF metadata) is received and discarded. */
+  if (encoding == NULL || !choose_chain (media, encoding, &depay_name, &parse_name, &codec)
+      || (is_video && self->video_codec != NULL) || (!is_video && self->audio_codec != NULL))
+    {
+      GstElement *sink = gst_element_factory_make ("fakesink", NULL);
+
+      g_mutex_unlock (&self->lock);
+      GST_INFO_OBJECT (rtspsrc, "camera %s: not recording %s stream %s", self->camera,
+                       GST_STR_NULL (media), GST_STR_NULL (encoding));
+      if (is_video && encoding != NULL && self->video_codec == NULL)
+        {
+          GST_ELEMENT_ERROR (rtspsrc, STREAM, CODEC_NOT_FOUND,
+                             ("camera sends video as %s; vigil records H.264 and H.265", encoding), (NULL));
+          return;
+        }
+      g_object_set (sink, "sync", FALSE, "async", FALSE, NULL);
+      gst_bin_add (GST_BIN (self->pipeline), sink);
+      sink_pad = gst_element_get_static_pad (sink, "sink");
+      gst_pad_link (pad, sink_pad);
+      gst_element_sync_state_with_parent (sink);
+      return;
+    }
+  if (is_video)
+    self->video_codec = g_strdup (codec);
+  else
+    self->audio_codec = g_strdup (codec);
+  g_mutex_unlock (&self->lock);
+
+  depay = make_element (depay_name, &error);
+  if (depay != NULL && parse_name != NULL)
+    parse = make_element (parse_name, &error);
+  if (error != NULL)
+    {
+      g_clear_object (&depay);
+      GST_ELEMENT_ERROR (rtspsrc, CORE, MISSING_PLUGIN, ("%s", error->message), (NULL));
+      return;
+    }
+  if (g_object_class_find_property (G_OBJECT_GET_CLASS (depay), "wait-for-keyframe"))
+    g_object_set (depay, "wait-for-keyframe", TRUE, NULL);
+  if (g_object_class_find_property (G_OBJECT_GET_CLASS (depay), "request-keyframe"))
+    g_object_set (depay, "request-keyframe", TRUE, NULL);
+  if (parse != NULL && is_video)
+    /* SPS/PPS before every keyframe: each segment decodes on its own even
+     * if the camera changes them mid-stream. */
+    g_object_set (parse, "config-interval", -1, NULL);
+
+  gst_bin_add (GST_BIN (self->pipeline), depay);
+  last = depay;
+  if (parse != NULL)
+    {
+      gst_bin_add (GST_BIN (self->pipeline), parse);
+      gst_element_link (depay, parse);
+      last = parse;
+    }
+  mux_pad = gst_element_request_pad_simple (self->splitmux, is_video ? "video" : "audio_%u");
+  if (mux_pad == NULL)
+    {
+      GST_ELEMENT_ERROR (rtspsrc, CORE, PAD, ("splitmuxsink refused a %s stream", media), (NULL));
+      return;
+    }
+  if (is_video)
+    gst_pad_add_probe (mux_pad, GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM,
+                       on_video_pad_probe, self, NULL);
+  {
+    g_autoptr(GstPad) src = gst_element_get_static_pad (last, "src");
+    gst_pad_link (src, mux_pad);
+  }
+  gst_element_sync_state_with_parent (depay);
+  if (parse != NULL)
+    gst_element_sync_state_with_parent (parse);
+  sink_pad = gst_element_get_static_pad (depay, "sink");
+  if (gst_pad_link (pad, sink_pad) != GST_PAD_LINK_OK)
+    GST_ELEMENT_ERROR (rtspsrc, CORE, PAD, ("cannot link the camera's %s stream", encoding), (NULL));
+  else
+    GST_INFO_OBJECT (rtspsrc, "camera %s: recording %s %s", self->camera, media, encoding);
+}
+
+/* ---- main thread: run lifecycle ------------------------------------- */
+
+static void maybe_finish_run (VigilRecorder *self);
+static void begin_teardown (VigilRecorder *self);
+
+static gchar *
+folder_chain_fsync (const gchar *root, const gchar *file)
+{
+  g_autofree gchar *folder = g_path_get_dirname (file);
+
+  /* The file's folder and its parents up to the camera folder: a segment
+   * may be the first of a new day, whose folders are new too. */
+  while (g_str_has_prefix (folder, root) && strlen (folder) > strlen (root))
+    {
+      int fd = open (folder, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+      gchar *parent;
+
+      if (fd < 0 || fsync (fd) != 0)
+        {
+          gchar *message = g_strdup_printf ("fsync %s: %s", folder, g_strerror (errno));
+          if (fd >= 0)
+            close (fd);
+          return message;
+        }
+      close (fd);
+      parent = g_path_get_dirname (folder);
+      g_free (folder);
+      folder = parent;
+    }
+  return NULL;
+}
+
+/* Runs on a worker thread: makes one closed segment durable. */
+static void
+fsync_segment_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
+{
+  VigilRecorder *self = source;
+  VigilClosedSegment *segment = task_data;
+  g_autofree gchar *location = g_build_filename (self->root, segment->path, NULL);
+  gchar *failure = NULL;
+  GStatBuf st;
+  int fd;
+
+  fd = open (location, O_RDONLY | O_CLOEXEC);
+  if (fd < 0 || fsync (fd) != 0 || fstat (fd, &st) != 0)
+    failure = g_strdup_printf ("fsync %s: %s", location, g_strerror (errno));
+  else
+    segment->size_bytes = st.st_size;
+  if (fd >= 0)
+    close (fd);
+  if (failure == NULL)
+    failure = folder_chain_fsync (self->root, location);
+  if (failure != NULL)
+    g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_FAILED, "%s", failure);
+  else
+    g_task_return_boolean (task, TRUE);
+  g_free (failure);
+}
+
+static void start_next_fsync (VigilRecorder *self);
+
+static void
+on_segment_fsynced (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  VigilRecorder *self = VIGIL_RECORDER (source);
+  g_autoptr(VigilClosedSegment) segment = g_queue_pop_head (&self->closing);
+  g_autoptr(GError) error = NULL;
+
+  self->fsync_busy = FALSE;
+  if (g_task_propagate_boolean (G_TASK (result), &error))
+    g_signal_emit (self, signals[SIGNAL_SEGMENT_CLOSED], 0, segment);
+  else
+    /* The row stays 'writing'; start-up recovery will probe the file. */
+    g_warning ("camera %s: segment %s not made durable: %s", self->camera, segment->path, error->message);
+  start_next_fsync (self);
+  maybe_finish_run (self);
+}
+
+static void
+start_next_fsync (VigilRecorder *self)
+{
+  g_autoptr(GTask) task = NULL;
+
+  if (self->fsync_busy || g_queue_is_empty (&self->closing))
+    return;
+  self->fsync_busy = TRUE;
+  task = g_task_new (self, NULL, on_segment_fsynced, NULL);
+  g_task_set_source_tag (task, start_next_fsync);
+  g_task_set_task_data (task, g_queue_peek_head (&self->closing), NULL);
+  g_task_run_in_thread (task, fsync_segment_thread);
+}
+
+static void
+on_fragment_closed (VigilRecorder *self, const gchar *location)
+{
+  VigilClosedSegment *closed;
+  Fragment *fragment = NULL;
+  KeyframeMark end;
+
+  g_mutex_lock (&self->lock);
+  for (GList *l = self->fragments.head; l != NULL; l = l->next)
+    if (g_strcmp0 (((Fragment *) l->data)->location, location) == 0)
+      {
+        fragment = l->data;
+        g_queue_delete_link (&self->fragments, l);
+        break;
+      }
+  if (fragment == NULL)
+    {
+      g_mutex_unlock (&self->lock);
+      g_warning ("camera %s: closed a segment it never opened: %s", self->camera, location);
+      return;
+    }
+  if (fragment->has_end)
+    end = fragment->end;
+  else if (self->has_final_mark)
+    end = self->final_mark;
+  else
+    {
+      /* Closed without EOS reaching the probe: end at the last keyframe
+       * seen, which undercounts at most one GOP. */
+      const KeyframeMark *last = find_mark (self, GST_CLOCK_TIME_NONE - 1);
+      end = last != NULL ? *last : fragment->start;
+    }
+
+  closed = g_new0 (VigilClosedSegment, 1);
+  closed->path = g_steal_pointer (&fragment->path);
+  closed->start_us = fragment->start.wall_us;
+  closed->end_us = MAX (end.wall_us, fragment->start.wall_us);
+  closed->media_duration_ns = GST_CLOCK_DIFF (fragment->start.running_time, end.running_time);
+  closed->media_duration_ns = MAX (closed->media_duration_ns, 0);
+  closed->frames = end.frames_before - fragment->start.frames_before;
+  closed->keyframes = end.keyframes_before - fragment->start.keyframes_before;
+  closed->codec = self->audio_codec != NULL
+                    ? g_strdup_printf ("%s+%s", GST_STR_NULL (self->video_codec), self->audio_codec)
+                    : g_strdup (self->video_codec);
+  self->end_wall_us = MAX (self->end_wall_us, closed->end_us);
+  g_mutex_unlock (&self->lock);
+  fragment_free (fragment);
+
+  GST_INFO ("camera %s: segment %s closed: %" G_GUINT64_FORMAT " frames, %" G_GINT64_FORMAT " ms",
+            self->camera, closed->path, closed->frames, closed->media_duration_ns / GST_MSECOND);
+  g_queue_push_tail (&self->closing, closed);
+  start_next_fsync (self);
+}
+
+static void
+handle_message (VigilRecorder *self, GstMessage *message)
+{
+  const GstStructure *s = gst_message_get_structure (message);
+
+  switch (GST_MESSAGE_TYPE (message))
+    {
+    case GST_MESSAGE_ELEMENT:
+      if (gst_structure_has_name (s, "splitmuxsink-fragment-closed"))
+        on_fragment_closed (self, gst_structure_get_string (s, "location"));
+      break;
+    case GST_MESSAGE_APPLICATION:
+      if (gst_structure_has_name (s, "vigil-run-started"))
+        {
+          gint64 start_us = 0;
+
+          gst_structure_get_int64 (s, "start-us", &start_us);
+          self->end_wall_us = start_us;
+          g_signal_emit (self, signals[SIGNAL_RUN_STARTED], 0, start_us);
+        }
+      else if (gst_structure_has_name (s, "vigil-segment-opened"))
+        {
+          gint64 start_us = 0;
+
+          gst_structure_get_int64 (s, "start-us", &start_us);
+          g_signal_emit (self, signals[SIGNAL_SEGMENT_OPENED], 0, gst_structure_get_string (s, "path"), start_us);
+        }
+      break;
+    default:
+      break;
+    }
+}
+
+static void
+begin_finalise (VigilRecorder *self, const gchar *reason);
+
+static gboolean
+on_bus_message (GstBus *bus, GstMessage *message, gpointer user_data)
+{
+  VigilRecorder *self = user_data;
+
+  switch (GST_MESSAGE_TYPE (message))
+    {
+    case GST_MESSAGE_ERROR:
+      {
+        g_autoptr(GError) error = NULL;
+        g_autofree gchar *debug = NULL;
+        g_autofree gchar *reason = NULL;
+
+        gst_message_parse_error (message, &error, &debug);
+        GST_DEBUG_OBJECT (GST_MESSAGE_SRC (message), "camera %s: %s (%s)", self->camera, error->message,
+                          GST_STR_NULL (debug));
+        reason = g_strdup_printf ("error: %s", error->message);
+        if (self->state == STATE_RUNNING)
+          begin_finalise (self, reason);
+        else if (self->state == STATE_FINALISING)
+          begin_teardown (self);
+        break;
+      }
+    case GST_MESSAGE_EOS:
+      if (self->state == STATE_RUNNING)
+        {
+          /* The camera ended the stream; splitmuxsink has already closed
+           * the last segment, since the EOS went through it. */
+          g_free (self->end_reason);
+          self->end_reason = g_strdup ("eos");
+          begin_teardown (self);
+        }
+      else if (self->state == STATE_FINALISING)
+        begin_teardown (self);
+      break;
+    case GST_MESSAGE_WARNING:
+      {
+        g_autoptr(GError) error = NULL;
+
+        gst_message_parse_warning (message, &error, NULL);
+        GST_WARNING_OBJECT (GST_MESSAGE_SRC (message), "camera %s: %s", self->camera, error->message);
+        break;
+      }
+    default:
+      handle_message (self, message);
+      break;
+    }
+  return G_SOURCE_CONTINUE;
+}
+
+/* Runs on a worker thread: a serialized EOS waits for the streaming
+ * thread, which may be blocked in a write. */
+static void
+send_eos_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
+{
+  GstElement *splitmux = task_data;
+  g_autoptr(GstIterator) pads = gst_element_iterate_sink_pads (splitmux);
+  GValue item = G_VALUE_INIT;
+
+  while (gst_iterator_next (pads, &item) == GST_ITERATOR_OK)
+    {
+      gst_pad_send_event (g_value_get_object (&item), gst_event_new_eos ());
+      g_value_reset (&item);
+    }
+  g_value_unset (&item);
+  g_task_return_boolean (task, TRUE);
+}
+
+static gboolean
+on_finalise_timeout (gpointer user_data)
+{
+  VigilRecorder *self = user_data;
+
+  self->finalise_timer_id = 0;
+  g_warning ("camera %s: last segment did not close within %d ms; tearing down", self->camera,
+             FINALISE_TIMEOUT_MS);
+  begin_teardown (self);
+  return G_SOURCE_REMOVE;
+}
+
+/* Ends the run: closes the open segment cleanly, then tears down. */
+static void
+begin_finalise (VigilRecorder *self, const gchar *reason)
+{
+  g_autoptr(GTask) task = NULL;
+  gboolean has_data;
+
+  g_return_if_fail (self->state == STATE_RUNNING);
+  g_free (self->end_reason);
+  self->end_reason = g_strdup (reason);
+  g_info ("camera %s: ending run: %s", self->camera, reason);
+
+  g_mutex_lock (&self->lock);
+  has_data = self->clock.anchored;
+  g_mutex_unlock (&self->lock);
+  if (!has_data)
+    {
+      begin_teardown (self);
+      return;
+    }
+  self->state = STATE_FINALISING;
+  self->finalise_timer_id = g_timeout_add (FINALISE_TIMEOUT_MS, on_finalise_timeout, self);
+  task = g_task_new (self, NULL, NULL, NULL);
+  g_task_set_task_data (task, gst_object_ref (self->splitmux), gst_object_unref);
+  g_task_run_in_thread (task, send_eos_thread);
+}
+
+/* Runs on a worker thread: rtspsrc's teardown waits for the camera. */
+static void
+set_null_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
+{
+  gst_element_set_state (GST_ELEMENT (task_data), GST_STATE_NULL);
+  g_task_return_boolean (task, TRUE);
+}
+
+static void
+on_teardown_done (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  VigilRecorder *self = VIGIL_RECORDER (source);
+  g_autoptr(GstBus) bus = gst_element_get_bus (self->pipeline);
+  GstMessage *message;
+
+  /* Fragment messages posted before the pipeline stopped are still owed
+   * to the catalog. */
+  while ((message = gst_bus_pop (bus)) != NULL)
+    {
+      handle_message (self, message);
+      gst_message_unref (message);
+    }
+  g_clear_handle_id (&self->bus_watch_id, g_source_remove);
+  gst_clear_object (&self->splitmux);
+  gst_clear_object (&self->pipeline);
+  g_mutex_lock (&self->lock);
+  gst_clear_object (&self->muxer);
+  g_queue_clear_full (&self->fragments, (GDestroyNotify) fragment_free);
+  g_mutex_unlock (&self->lock);
+  self->teardown_done = TRUE;
+  maybe_finish_run (self);
+}
+
+static void
+begin_teardown (VigilRecorder *self)
+{
+  g_autoptr(GTask) task = NULL;
+
+  if (self->state == STATE_TEARING_DOWN || self->state == STATE_IDLE)
+    return;
+  self->state = STATE_TEARING_DOWN;
+  g_clear_handle_id (&self->stall_timer_id, g_source_remove);
+  g_clear_handle_id (&self->finalise_timer_id, g_source_remove);
+  task = g_task_new (self, NULL, on_teardown_done, NULL);
+  g_task_set_task_data (task, gst_object_ref (self->pipeline), gst_object_unref);
+  g_task_run_in_thread (task, set_null_thread);
+}
+
+static void
+maybe_finish_run (VigilRecorder *self)
+{
+  g_autofree gchar *reason = NULL;
+
+  if (self->state != STATE_TEARING_DOWN || !self->teardown_done || self->fsync_busy
+      || !g_queue_is_empty (&self->closing))
+    return;
+  self->state = STATE_IDLE;
+  reason = g_steal_pointer (&self->end_reason);
+  g_info ("camera %s: run ended: %s", self->camera, reason);
+  g_signal_emit (self, signals[SIGNAL_RUN_ENDED], 0, reason, self->end_wall_us);
+}
+
+static gboolean
+on_stall_check (gpointer user_data)
+{
+  VigilRecorder *self = user_data;
+  guint ticks = (guint) g_atomic_int_get (&self->data_ticks);
+  gint64 now_us = g_get_monotonic_time ();
+
+  if (ticks != self->last_data_ticks)
+    {
+      self->last_data_ticks = ticks;
+      self->last_progress_us = now_us;
+    }
+  else if (self->state == STATE_RUNNING
+           && (guint64) (now_us - self->last_progress_us) * GST_USECOND >= self->stall_timeout)
+    {
+      g_autofree gchar *reason = g_strdup_printf ("stalled: no video for %" G_GUINT64_FORMAT " s",
+                                                  self->stall_timeout / GST_SECOND);
+      self->stall_timer_id = 0;
+      begin_finalise (self, reason);
+      return G_SOURCE_REMOVE;
+    }
+  return G_SOURCE_CONTINUE;
+}
+
+static void
+reset_run_state (VigilRecorder *self)
+{
+  gst_segment_init (&self->video_segment, GST_FORMAT_TIME);
+  self->seen_keyframe = FALSE;
+  self->frames = self->keyframes = 0;
+  self->last_rt = 0;
+  self->last_frame_duration = 0;
+  self->ring_next = self->ring_len = 0;
+  self->has_final_mark = FALSE;
+  memset (&self->clock, 0, sizeof self->clock);
+  g_clear_pointer (&self->video_codec, g_free);
+  g_clear_pointer (&self->audio_codec, g_free);
+  g_clear_pointer (&self->end_reason, g_free);
+  self->teardown_done = FALSE;
+  self->end_wall_us = 0;
+  self->last_data_ticks = (guint) g_atomic_int_get (&self->data_ticks);
+  self->last_progress_us = g_get_monotonic_time ();
+}
+
+gboolean
+vigil_recorder_start (VigilRecorder *self, GError **error)
+{
+  g_autoptr(GstElement) pipeline = NULL;
+  GstElement *src, *splitmux, *muxer;
+  g_autoptr(GstBus) bus = NULL;
+
+  g_return_val_if_fail (VIGIL_IS_RECORDER (self), FALSE);
+  if (self->state != STATE_IDLE)
+    {
+      g_set_error (error, VIGIL_PIPELINE_ERROR, VIGIL_PIPELINE_ERROR_BUSY,
+                   "camera %s: a run is still active", self->camera);
+      return FALSE;
+    }
+
+  pipeline = gst_pipeline_new (self->camera);
+  if ((src = make_element ("rtspsrc", error)) == NULL)
+    return FALSE;
+  gst_bin_add (GST_BIN (pipeline), src);
+  if ((splitmux = make_element ("splitmuxsink", error)) == NULL)
+    return FALSE;
+  gst_bin_add (GST_BIN (pipeline), splitmux);
+  if ((muxer = make_element ("matroskamux", error)) == NULL)
+    return FALSE;
+
+  /* Over TCP nothing is reordered or lost, so the jitterbuffer has
+   * nothing to do: no latency and no buffering mode saves a thread
+   * hand-off per packet (FACTS.md §3). UDP keeps the defaults. */
+  g_object_set (src, "location", self->url,
+                "protocols", self->use_udp ? 0x1 /* UDP */ : 0x4 /* TCP */,
+                "tcp-timeout", (guint64) (self->stall_timeout / GST_USECOND),
+                "teardown-timeout", (guint64) (200 * GST_MSECOND),
+                NULL);
+  if (!self->use_udp)
+    g_object_set (src, "latency", 0, "buffer-mode", 0 /* none */, NULL);
+  if (self->user != NULL)
+    g_object_set (src, "user-id", self->user, "user-pw", self->password, NULL);
+
+  g_object_set (muxer, "writing-app", "vigil " VIGIL_VERSION, NULL);
+  g_object_set (splitmux, "max-size-time", (guint64) self->segment_duration, "muxer", muxer,
+                "send-keyframe-requests", FALSE, NULL);
+
+  g_signal_connect (src, "pad-added", G_CALLBACK (on_rtspsrc_pad_added), self);
+  g_signal_connect (splitmux, "format-location-full", G_CALLBACK (on_splitmux_format_location), self);
+
+  reset_run_state (self);
+  self->pipeline = gst_object_ref (pipeline);
+  self->splitmux = gst_object_ref (splitmux);
+  g_mutex_lock (&self->lock);
+  self->muxer = gst_object_ref (muxer);
+  g_mutex_unlock (&self->lock);
+
+  bus = gst_element_get_bus (pipeline);
+  self->bus_watch_id = gst_bus_add_watch (bus, on_bus_message, self);
+  self->stall_timer_id = g_timeout_add_seconds (1, on_stall_check, self);
+  self->state = STATE_RUNNING;
+
+  g_info ("camera %s: connecting to %s over %s", self->camera, self->url, self->use_udp ? "udp" : "tcp");
+  if (gst_element_set_state (pipeline, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE)
+    /* The bus carries the reason; the run ends through it. */
+    GST_INFO ("camera %s: PLAYING failed", self->camera);
+  return TRUE;
+}
+
+void
+vigil_recorder_stop (VigilRecorder *self)
+{
+  g_return_if_fail (VIGIL_IS_RECORDER (self));
+  if (self->state == STATE_RUNNING)
+    begin_finalise (self, "stopped");
+}
+
+gboolean
+vigil_recorder_is_running (VigilRecorder *self)
+{
+  g_return_val_if_fail (VIGIL_IS_RECORDER (self), FALSE);
+  return self->state != STATE_IDLE;
+}
+
+const gchar *
+vigil_recorder_get_camera (VigilRecorder *self)
+{
+  g_return_val_if_fail (VIGIL_IS_RECORDER (self), NULL);
+  return self->camera;
+}
+
+static void
+vigil_recorder_dispose (GObject *object)
+{
+  VigilRecorder *self = VIGIL_RECORDER (object);
+
+  /* Worker tasks hold a reference, so we get here only with none
+   * pending; an owner that drops a running recorder loses its open
+   * segment's catalog update but not the file. */
+  g_clear_handle_id (&self->bus_watch_id, g_source_remove);
+  g_clear_handle_id (&self->stall_timer_id, g_source_remove);
+  g_clear_handle_id (&self->finalise_timer_id, g_source_remove);
+  if (self->pipeline != NULL)
+    gst_element_set_state (self->pipeline, GST_STATE_NULL);
+  gst_clear_object (&self->splitmux);
+  gst_clear_object (&self->pipeline);
+  gst_clear_object (&self->muxer);
+  G_OBJECT_CLASS (vigil_recorder_parent_class)->dispose (object);
+}
+
+static void
+vigil_recorder_finalize (GObject *object)
+{
+  VigilRecorder *self = VIGIL_RECORDER (object);
+
+  g_queue_clear_full (&self->fragments, (GDestroyNotify) fragment_free);
+  g_queue_clear_full (&self->closing, (GDestroyNotify) vigil_closed_segment_free);
+  g_free (self->camera);
+  g_free (self->url);
+  g_free (self->user);
+  g_free (self->password);
+  g_free (self->root);
+  g_free (self->end_reason);
+  g_free (self->video_codec);
+  g_free (self->audio_codec);
+  g_mutex_clear (&self->lock);
+  G_OBJECT_CLASS (vigil_recorder_parent_class)->finalize (object);
+}
+
+static void
+vigil_recorder_class_init (VigilRecorderClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+
+  object_class->dispose = vigil_recorder_dispose;
+  object_class->finalize = vigil_recorder_finalize;
+
+  /* ::run-started (start_us): the first keyframe of a run arrived. */
+  signals[SIGNAL_RUN_STARTED] = g_signal_new ("run-started", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+                                              0, NULL, NULL, NULL, G_TYPE_NONE, 1, G_TYPE_INT64);
+  /* ::segment-opened (path relative to root, start_us). */
+  signals[SIGNAL_SEGMENT_OPENED] = g_signal_new ("segment-opened", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+                                                 0, NULL, NULL, NULL, G_TYPE_NONE, 2, G_TYPE_STRING, G_TYPE_INT64);
+  /* ::segment-closed (VigilClosedSegment): closed, fsync'ed, durable. */
+  signals[SIGNAL_SEGMENT_CLOSED] = g_signal_new ("segment-closed", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+                                                 0, NULL, NULL, NULL, G_TYPE_NONE, 1,
+                                                 VIGIL_TYPE_CLOSED_SEGMENT | G_SIGNAL_TYPE_STATIC_SCOPE);
+  /* ::run-ended (reason, end_us): the pipeline is gone; end_us is the
+   * wall clock at the end of the last recorded frame, 0 if none. */
+  signals[SIGNAL_RUN_ENDED] = g_signal_new ("run-ended", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+                                            0, NULL, NULL, NULL, G_TYPE_NONE, 2, G_TYPE_STRING, G_TYPE_INT64);
+
+  GST_DEBUG_CATEGORY_INIT (vigil_recorder_debug, "vigil-recorder", 0, "vigil camera recorder");
+}
+
+static void
+vigil_recorder_init (VigilRecorder *self)
+{
+  g_mutex_init (&self->lock);
+  g_queue_init (&self->fragments);
+  g_queue_init (&self->closing);
+}
+
+VigilRecorder *
+vigil_recorder_new (const VigilRecorderConfig *config)
+{
+  VigilRecorder *self;
+
+  g_return_val_if_fail (config != NULL && config->camera != NULL && config->url != NULL
+                        && config->root != NULL, NULL);
+  g_return_val_if_fail (config->segment_duration > 0 && config->stall_timeout > 0, NULL);
+
+  self = g_object_new (VIGIL_TYPE_RECORDER, NULL);
+  self->camera = g_strdup (config->camera);
+  self->url = g_strdup (config->url);
+  self->user = g_strdup (config->user);
+  self->password = g_strdup (config->password);
+  self->root = g_canonicalize_filename (config->root, NULL);
+  self->use_udp = config->use_udp;
+  self->segment_duration = config->segment_duration;
+  self->stall_timeout = config->stall_timeout;
+  return self;
+}

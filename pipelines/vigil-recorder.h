@@ -1,0 +1,77 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* VigilRecorder records one camera's RTSP feed into segment files, stream
+ * copy only: rtspsrc → depayloader → parser → splitmuxsink(matroskamux).
+ *
+ * One vigil_recorder_start() is one "run": an unbroken connection. The
+ * run ends on stop, on a stream error or end, or when no video arrived
+ * for the stall timeout; the recorder then finalises the open segment,
+ * tears the pipeline down off the main thread and emits ::run-ended. It
+ * never restarts by itself: reconnect policy belongs to its owner.
+ *
+ * Signals are emitted on the main context the recorder was created in, in
+ * this order per run: ::run-started, then per segment ::segment-opened and
+ * ::segment-closed (only after the file and its folders were fsync'ed),
+ * then ::run-ended exactly once for every successful start. The recorder
+ * never touches the catalog and never logs the camera password. */
+#pragma once
+
+#include <gst/gst.h>
+
+G_BEGIN_DECLS
+
+#define VIGIL_PIPELINE_ERROR (vigil_pipeline_error_quark ())
+typedef enum {
+  VIGIL_PIPELINE_ERROR_FAILED,       /* GStreamer refused; see message */
+  VIGIL_PIPELINE_ERROR_MISSING,      /* a GStreamer element is not installed */
+  VIGIL_PIPELINE_ERROR_BUSY,         /* start while a run is still active */
+  VIGIL_PIPELINE_ERROR_UNREADABLE,   /* probe: the file holds no readable video */
+} VigilPipelineError;
+GQuark vigil_pipeline_error_quark (void);
+
+typedef struct {
+  const gchar  *camera;              /* id: names the folder under root, appears in logs */
+  const gchar  *url;                 /* rtsp:// URL; must not carry credentials */
+  const gchar  *user;                /* NULL for none */
+  const gchar  *password;            /* NULL for none; never logged */
+  gboolean      use_udp;             /* RTP over UDP instead of interleaved TCP */
+  const gchar  *root;                /* storage root; files go to root/camera/YYYY/MM/DD/ */
+  GstClockTime  segment_duration;    /* upper bound: cut on the last keyframe before it */
+  GstClockTime  stall_timeout;       /* end the run after this long without video */
+} VigilRecorderConfig;
+
+typedef struct {                     /* a segment that has just been closed */
+  gchar    *path;                    /* relative to root */
+  gint64    start_us, end_us;        /* wall clock: first frame, end of last frame */
+  gint64    media_duration_ns;       /* from the stream's timestamps */
+  guint64   size_bytes;
+  guint64   frames, keyframes;       /* video */
+  gchar    *codec;                   /* "h264", "h265", with "+aac", "+pcma", "+pcmu" for audio */
+} VigilClosedSegment;
+
+#define VIGIL_TYPE_CLOSED_SEGMENT (vigil_closed_segment_get_type ())
+GType vigil_closed_segment_get_type (void);
+VigilClosedSegment *vigil_closed_segment_copy (const VigilClosedSegment *segment);
+void vigil_closed_segment_free (VigilClosedSegment *segment);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (VigilClosedSegment, vigil_closed_segment_free)
+
+/* File name of a segment starting at @start_us, relative to the storage
+ * root: CAMERA/YYYY/MM/DD/YYYYMMDDTHHMMSS.mmmZ.mkv (UTC, sortable). */
+gchar   *vigil_segment_path_for (const gchar *camera, gint64 start_us);
+/* The inverse, for files found on disk: camera and start from a relative
+ * path; FALSE if @relative_path does not have that shape. */
+gboolean vigil_segment_path_parse (const gchar *relative_path, gchar **out_camera, gint64 *out_start_us);
+
+#define VIGIL_TYPE_RECORDER (vigil_recorder_get_type ())
+G_DECLARE_FINAL_TYPE (VigilRecorder, vigil_recorder, VIGIL, RECORDER, GObject)
+
+VigilRecorder *vigil_recorder_new        (const VigilRecorderConfig *config);
+const gchar   *vigil_recorder_get_camera (VigilRecorder *self);
+/* Starts a run. Fails only when GStreamer elements are missing or a run
+ * is active; connection problems end the run later, via ::run-ended. */
+gboolean       vigil_recorder_start      (VigilRecorder *self, GError **error);
+/* Ends the active run, if any, finalising its open segment; ::run-ended
+ * follows with reason "stopped". Does not block. */
+void           vigil_recorder_stop       (VigilRecorder *self);
+gboolean       vigil_recorder_is_running (VigilRecorder *self);
+
+G_END_DECLS

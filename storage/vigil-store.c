@@ -1,0 +1,724 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* VigilStore: the SQLite catalog of cameras, runs and segments.
+ *
+ * The schema is storage/schema.sql, compiled in as a GResource. Every
+ * statement is prepared per call: the catalog sees a handful of writes per
+ * segment (one a minute per camera), so statement caching would buy
+ * nothing and cost lifetime bookkeeping. The store never unlinks a file. */
+#include "vigil-store.h"
+
+#include <gio/gio.h>
+#include <sqlite3.h>
+
+#include "vigil-storage-resources.h"
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (sqlite3_stmt, sqlite3_finalize)
+
+G_DEFINE_QUARK (vigil-store-error-quark, vigil_store_error)
+
+/* Version of storage/schema.sql. Later versions add entries to
+ * migrations[] below: migrations[i] upgrades version i+1 to i+2. */
+#define SCHEMA_VERSION 1
+static const gchar *const migrations[] = { NULL };
+
+struct _VigilStore
+{
+  GObject   parent_instance;
+  sqlite3  *db;
+  gchar    *root;        /* absolute, no trailing slash */
+};
+
+G_DEFINE_FINAL_TYPE (VigilStore, vigil_store, G_TYPE_OBJECT)
+
+static const gchar *const state_names[] = { "writing", "complete", "recovered", "deleting" };
+
+const gchar *
+vigil_segment_state_to_string (VigilSegmentState state)
+{
+  g_return_val_if_fail (state < G_N_ELEMENTS (state_names), NULL);
+  return state_names[state];
+}
+
+static VigilSegmentState
+segment_state_from_string (const gchar *name)
+{
+  for (guint i = 0; i < G_N_ELEMENTS (state_names); i++)
+    if (g_strcmp0 (name, state_names[i]) == 0)
+      return i;
+  /* The schema's check constraint makes anything else impossible. */
+  g_return_val_if_reached (VIGIL_SEGMENT_WRITING);
+}
+
+VigilSegment *
+vigil_segment_copy (const VigilSegment *segment)
+{
+  VigilSegment *copy = g_memdup2 (segment, sizeof *segment);
+
+  copy->camera = g_strdup (segment->camera);
+  copy->path = g_strdup (segment->path);
+  copy->codec = g_strdup (segment->codec);
+  return copy;
+}
+
+void
+vigil_segment_free (VigilSegment *segment)
+{
+  if (segment == NULL)
+    return;
+  g_free (segment->camera);
+  g_free (segment->path);
+  g_free (segment->codec);
+  g_free (segment);
+}
+
+void
+vigil_gap_free (VigilGap *gap)
+{
+  if (gap == NULL)
+    return;
+  g_free (gap->reason);
+  g_free (gap);
+}
+
+void
+vigil_run_free (VigilRun *run)
+{
+  if (run == NULL)
+    return;
+  g_free (run->end_reason);
+  g_free (run);
+}
+
+static gboolean
+set_sqlite_error (VigilStore *self, GError **error, const gchar *what)
+{
+  g_set_error (error, VIGIL_STORE_ERROR, VIGIL_STORE_ERROR_FAILED,
+               "catalog: %s: %s", what, sqlite3_errmsg (self->db));
+  return FALSE;
+}
+
+static sqlite3_stmt *
+prepare (VigilStore *self, const gchar *sql, GError **error)
+{
+  sqlite3_stmt *stmt = NULL;
+
+  if (sqlite3_prepare_v2 (self->db, sql, -1, &stmt, NULL) != SQLITE_OK)
+    {
+      set_sqlite_error (self, error, "prepare");
+      return NULL;
+    }
+  return stmt;
+}
+
+static gboolean
+exec (VigilStore *self, const gchar *sql, GError **error)
+{
+  if (sqlite3_exec (self->db, sql, NULL, NULL, NULL) != SQLITE_OK)
+    return set_sqlite_error (self, error, "exec");
+  return TRUE;
+}
+
+/* Steps a statement that returns no rows. */
+static gboolean
+step_done (VigilStore *self, sqlite3_stmt *stmt, GError **error)
+{
+  if (sqlite3_step (stmt) != SQLITE_DONE)
+    return set_sqlite_error (self, error, "step");
+  return TRUE;
+}
+
+static gint64
+camera_id (VigilStore *self, const gchar *camera, GError **error)
+{
+  g_autoptr(sqlite3_stmt) stmt = prepare (self, "select id from cameras where name = ?", error);
+  int rc;
+
+  if (stmt == NULL)
+    return 0;
+  sqlite3_bind_text (stmt, 1, camera, -1, SQLITE_STATIC);
+  rc = sqlite3_step (stmt);
+  if (rc == SQLITE_ROW)
+    return sqlite3_column_int64 (stmt, 0);
+  if (rc == SQLITE_DONE)
+    g_set_error (error, VIGIL_STORE_ERROR, VIGIL_STORE_ERROR_NOT_FOUND,
+                 "no camera named “%s” in the catalog", camera);
+  else
+    set_sqlite_error (self, error, "find camera");
+  return 0;
+}
+
+static gint
+get_schema_version (VigilStore *self, GError **error)
+{
+  g_autoptr(sqlite3_stmt) probe = NULL;
+  g_autoptr(sqlite3_stmt) stmt = NULL;
+
+  probe = prepare (self, "select 1 from sqlite_master where type = 'table' and name = 'version'", error);
+  if (probe == NULL)
+    return -1;
+  if (sqlite3_step (probe) != SQLITE_ROW)
+    return 0;     /* a new, empty catalog */
+  stmt = prepare (self, "select max(version) from version", error);
+  if (stmt == NULL)
+    return -1;
+  if (sqlite3_step (stmt) != SQLITE_ROW)
+    {
+      set_sqlite_error (self, error, "read schema version");
+      return -1;
+    }
+  return sqlite3_column_int (stmt, 0);
+}
+
+static gboolean
+upgrade_schema (VigilStore *self, GError **error)
+{
+  gint version = get_schema_version (self, error);
+
+  if (version < 0)
+    return FALSE;
+  if (version > SCHEMA_VERSION)
+    {
+      g_set_error (error, VIGIL_STORE_ERROR, VIGIL_STORE_ERROR_VERSION,
+                   "catalog has schema version %d; this vigil knows up to %d",
+                   version, SCHEMA_VERSION);
+      return FALSE;
+    }
+  if (version == SCHEMA_VERSION)
+    return TRUE;
+
+  if (!exec (self, "begin immediate", error))
+    return FALSE;
+  if (version == 0)
+    {
+      g_autoptr(GBytes) schema = g_resource_lookup_data (vigil_storage_get_resource (),
+                                                         "/org/vigil/storage/schema.sql",
+                                                         G_RESOURCE_LOOKUP_FLAGS_NONE, error);
+      if (schema == NULL || !exec (self, g_bytes_get_data (schema, NULL), error))
+        {
+          exec (self, "rollback", NULL);
+          return FALSE;
+        }
+      version = 1;
+    }
+  for (; version < SCHEMA_VERSION; version++)
+    {
+      g_autofree gchar *bump = g_strdup_printf ("update version set version = %d", version + 1);
+
+      if (!exec (self, migrations[version - 1], error) || !exec (self, bump, error))
+        {
+          exec (self, "rollback", NULL);
+          return FALSE;
+        }
+    }
+  return exec (self, "commit", error);
+}
+
+static void
+vigil_store_finalize (GObject *object)
+{
+  VigilStore *self = VIGIL_STORE (object);
+
+  g_clear_pointer (&self->db, sqlite3_close);
+  g_clear_pointer (&self->root, g_free);
+  G_OBJECT_CLASS (vigil_store_parent_class)->finalize (object);
+}
+
+static void
+vigil_store_class_init (VigilStoreClass *klass)
+{
+  G_OBJECT_CLASS (klass)->finalize = vigil_store_finalize;
+}
+
+static void
+vigil_store_init (VigilStore *self)
+{
+}
+
+VigilStore *
+vigil_store_new (const gchar *catalog_path, const gchar *root, GError **error)
+{
+  g_autoptr(VigilStore) self = g_object_new (VIGIL_TYPE_STORE, NULL);
+  g_autofree gchar *canonical_root = NULL;
+
+  g_return_val_if_fail (catalog_path != NULL && root != NULL, NULL);
+
+  if (!g_file_test (root, G_FILE_TEST_IS_DIR))
+    {
+      g_set_error (error, VIGIL_STORE_ERROR, VIGIL_STORE_ERROR_NOT_FOUND,
+                   "storage root %s is not a folder", root);
+      return NULL;
+    }
+  canonical_root = g_canonicalize_filename (root, NULL);
+  self->root = g_strdup (canonical_root);
+
+  if (sqlite3_open_v2 (catalog_path, &self->db,
+                       SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK)
+    {
+      g_set_error (error, VIGIL_STORE_ERROR, VIGIL_STORE_ERROR_FAILED,
+                   "cannot open catalog %s: %s", catalog_path,
+                   self->db ? sqlite3_errmsg (self->db) : "out of memory");
+      return NULL;
+    }
+  sqlite3_extended_result_codes (self->db, 1);
+  /* WAL with synchronous=NORMAL: a committed transaction survives a crash
+   * of vigild (kill -9); a power cut may lose the last few, which leaves
+   * rows 'writing' that start-up recovery probes. busy_timeout lets a
+   * second reader (vigilctl, backups) in without failing our writes. */
+  if (sqlite3_busy_timeout (self->db, 5000) != SQLITE_OK
+      || !exec (self, "pragma journal_mode = wal; pragma synchronous = normal; pragma foreign_keys = on", error))
+    {
+      g_prefix_error (error, "%s: ", catalog_path);
+      return NULL;
+    }
+  if (!upgrade_schema (self, error))
+    {
+      g_prefix_error (error, "%s: ", catalog_path);
+      return NULL;
+    }
+  return g_steal_pointer (&self);
+}
+
+const gchar *
+vigil_store_get_root (VigilStore *self)
+{
+  g_return_val_if_fail (VIGIL_IS_STORE (self), NULL);
+  return self->root;
+}
+
+gchar *
+vigil_store_get_absolute_path (VigilStore *self, const gchar *relative_path)
+{
+  g_return_val_if_fail (VIGIL_IS_STORE (self), NULL);
+  return g_build_filename (self->root, relative_path, NULL);
+}
+
+gboolean
+vigil_store_add_camera (VigilStore *self, const gchar *camera, GError **error)
+{
+  g_autoptr(sqlite3_stmt) stmt = NULL;
+
+  g_return_val_if_fail (VIGIL_IS_STORE (self), FALSE);
+  stmt = prepare (self, "insert into cameras (name, created_us) values (?, ?) on conflict (name) do nothing", error);
+  if (stmt == NULL)
+    return FALSE;
+  sqlite3_bind_text (stmt, 1, camera, -1, SQLITE_STATIC);
+  sqlite3_bind_int64 (stmt, 2, g_get_real_time ());
+  return step_done (self, stmt, error);
+}
+
+GStrv
+vigil_store_list_cameras (VigilStore *self, GError **error)
+{
+  g_autoptr(sqlite3_stmt) stmt = prepare (self, "select name from cameras order by name", error);
+  g_autoptr(GStrvBuilder) names = g_strv_builder_new ();
+  int rc;
+
+  if (stmt == NULL)
+    return NULL;
+  while ((rc = sqlite3_step (stmt)) == SQLITE_ROW)
+    g_strv_builder_add (names, (const gchar *) sqlite3_column_text (stmt, 0));
+  if (rc != SQLITE_DONE)
+    {
+      set_sqlite_error (self, error, "list cameras");
+      return NULL;
+    }
+  return g_strv_builder_end (names);
+}
+
+gint64
+vigil_store_start_run (VigilStore *self, const gchar *camera, gint64 start_us, GError **error)
+{
+  g_autoptr(sqlite3_stmt) stmt = NULL;
+  gint64 cam;
+
+  g_return_val_if_fail (VIGIL_IS_STORE (self), 0);
+  if ((cam = camera_id (self, camera, error)) == 0)
+    return 0;
+  stmt = prepare (self, "insert into runs (camera_id, start_us) values (?, ?)", error);
+  if (stmt == NULL)
+    return 0;
+  sqlite3_bind_int64 (stmt, 1, cam);
+  sqlite3_bind_int64 (stmt, 2, start_us);
+  if (!step_done (self, stmt, error))
+    return 0;
+  return sqlite3_last_insert_rowid (self->db);
+}
+
+gboolean
+vigil_store_end_run (VigilStore *self, gint64 run_id, gint64 end_us, const gchar *reason, GError **error)
+{
+  g_autoptr(sqlite3_stmt) stmt = NULL;
+
+  g_return_val_if_fail (VIGIL_IS_STORE (self), FALSE);
+  /* max() keeps the constraint end >= start when the wall clock of the
+   * run's end is computed from a run that never got a frame. */
+  stmt = prepare (self, "update runs set end_us = max(?, start_us), end_reason = ? "
+                        "where id = ? and end_us is null", error);
+  if (stmt == NULL)
+    return FALSE;
+  sqlite3_bind_int64 (stmt, 1, end_us);
+  sqlite3_bind_text (stmt, 2, reason, -1, SQLITE_STATIC);
+  sqlite3_bind_int64 (stmt, 3, run_id);
+  if (!step_done (self, stmt, error))
+    return FALSE;
+  if (sqlite3_changes (self->db) == 0)
+    {
+      g_set_error (error, VIGIL_STORE_ERROR, VIGIL_STORE_ERROR_NOT_FOUND,
+                   "no open run %" G_GINT64_FORMAT, run_id);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+gint
+vigil_store_end_open_runs (VigilStore *self, const gchar *reason, GError **error)
+{
+  g_autoptr(sqlite3_stmt) stmt = NULL;
+
+  g_return_val_if_fail (VIGIL_IS_STORE (self), -1);
+  stmt = prepare (self,
+                  "update runs set end_reason = ?, end_us = coalesce("
+                  "  (select max(end_us) from segments where segments.run_id = runs.id), start_us) "
+                  "where end_us is null", error);
+  if (stmt == NULL)
+    return -1;
+  sqlite3_bind_text (stmt, 1, reason, -1, SQLITE_STATIC);
+  if (!step_done (self, stmt, error))
+    return -1;
+  return sqlite3_changes (self->db);
+}
+
+static gint64
+insert_segment (VigilStore *self, const VigilSegment *segment, GError **error)
+{
+  g_autoptr(sqlite3_stmt) stmt = NULL;
+  gint64 cam;
+
+  if (segment->end_us < segment->start_us)
+    {
+      g_set_error (error, VIGIL_STORE_ERROR, VIGIL_STORE_ERROR_INVALID,
+                   "segment %s ends before it starts", segment->path);
+      return 0;
+    }
+  if ((cam = camera_id (self, segment->camera, error)) == 0)
+    return 0;
+  stmt = prepare (self,
+                  "insert into segments (camera_id, run_id, path, start_us, end_us, media_duration_ns,"
+                  "  size_bytes, frames, keyframes, codec, state) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                  error);
+  if (stmt == NULL)
+    return 0;
+  sqlite3_bind_int64 (stmt, 1, cam);
+  if (segment->run_id > 0)
+    sqlite3_bind_int64 (stmt, 2, segment->run_id);
+  else
+    sqlite3_bind_null (stmt, 2);
+  sqlite3_bind_text (stmt, 3, segment->path, -1, SQLITE_STATIC);
+  sqlite3_bind_int64 (stmt, 4, segment->start_us);
+  sqlite3_bind_int64 (stmt, 5, segment->end_us);
+  sqlite3_bind_int64 (stmt, 6, segment->media_duration_ns);
+  sqlite3_bind_int64 (stmt, 7, (sqlite3_int64) segment->size_bytes);
+  sqlite3_bind_int64 (stmt, 8, (sqlite3_int64) segment->frames);
+  sqlite3_bind_int64 (stmt, 9, (sqlite3_int64) segment->keyframes);
+  sqlite3_bind_text (stmt, 10, segment->codec, -1, SQLITE_STATIC);
+  sqlite3_bind_text (stmt, 11, vigil_segment_state_to_string (segment->state), -1, SQLITE_STATIC);
+  if (!step_done (self, stmt, error))
+    {
+      g_prefix_error (error, "segment %s: ", segment->path);
+      return 0;
+    }
+  return sqlite3_last_insert_rowid (self->db);
+}
+
+gint64
+vigil_store_add_segment (VigilStore *self, const gchar *camera, gint64 run_id,
+                         const gchar *relative_path, gint64 start_us, GError **error)
+{
+  VigilSegment segment = {
+    .camera = (gchar *) camera, .run_id = run_id, .path = (gchar *) relative_path,
+    .start_us = start_us, .end_us = start_us, .state = VIGIL_SEGMENT_WRITING,
+  };
+
+  g_return_val_if_fail (VIGIL_IS_STORE (self), 0);
+  g_return_val_if_fail (relative_path != NULL && !g_path_is_absolute (relative_path), 0);
+  return insert_segment (self, &segment, error);
+}
+
+gint64
+vigil_store_adopt_segment (VigilStore *self, const VigilSegment *segment, GError **error)
+{
+  g_return_val_if_fail (VIGIL_IS_STORE (self), 0);
+  g_return_val_if_fail (segment->path != NULL && !g_path_is_absolute (segment->path), 0);
+  return insert_segment (self, segment, error);
+}
+
+gboolean
+vigil_store_finish_segment (VigilStore *self, const VigilSegment *segment, GError **error)
+{
+  g_autoptr(sqlite3_stmt) stmt = NULL;
+
+  g_return_val_if_fail (VIGIL_IS_STORE (self), FALSE);
+  stmt = prepare (self,
+                  "update segments set end_us = max(?, start_us), media_duration_ns = ?, size_bytes = ?,"
+                  "  frames = ?, keyframes = ?, codec = coalesce(?, codec), state = ? where id = ?", error);
+  if (stmt == NULL)
+    return FALSE;
+  sqlite3_bind_int64 (stmt, 1, segment->end_us);
+  sqlite3_bind_int64 (stmt, 2, segment->media_duration_ns);
+  sqlite3_bind_int64 (stmt, 3, (sqlite3_int64) segment->size_bytes);
+  sqlite3_bind_int64 (stmt, 4, (sqlite3_int64) segment->frames);
+  sqlite3_bind_int64 (stmt, 5, (sqlite3_int64) segment->keyframes);
+  sqlite3_bind_text (stmt, 6, segment->codec, -1, SQLITE_STATIC);
+  sqlite3_bind_text (stmt, 7, vigil_segment_state_to_string (segment->state), -1, SQLITE_STATIC);
+  sqlite3_bind_int64 (stmt, 8, segment->id);
+  if (!step_done (self, stmt, error))
+    return FALSE;
+  if (sqlite3_changes (self->db) == 0)
+    {
+      g_set_error (error, VIGIL_STORE_ERROR, VIGIL_STORE_ERROR_NOT_FOUND,
+                   "no segment %" G_GINT64_FORMAT, segment->id);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+gboolean
+vigil_store_remove_segment (VigilStore *self, gint64 segment_id, GError **error)
+{
+  g_autoptr(sqlite3_stmt) stmt = NULL;
+
+  g_return_val_if_fail (VIGIL_IS_STORE (self), FALSE);
+  stmt = prepare (self, "delete from segments where id = ?", error);
+  if (stmt == NULL)
+    return FALSE;
+  sqlite3_bind_int64 (stmt, 1, segment_id);
+  return step_done (self, stmt, error);
+}
+
+#define SEGMENT_COLUMNS \
+  "s.id, c.name, s.run_id, s.path, s.start_us, s.end_us, s.media_duration_ns, s.size_bytes, " \
+  "s.frames, s.keyframes, s.codec, s.state from segments s join cameras c on c.id = s.camera_id "
+
+static VigilSegment *
+segment_from_row (sqlite3_stmt *stmt)
+{
+  VigilSegment *segment = g_new0 (VigilSegment, 1);
+
+  segment->id = sqlite3_column_int64 (stmt, 0);
+  segment->camera = g_strdup ((const gchar *) sqlite3_column_text (stmt, 1));
+  segment->run_id = sqlite3_column_int64 (stmt, 2);
+  segment->path = g_strdup ((const gchar *) sqlite3_column_text (stmt, 3));
+  segment->start_us = sqlite3_column_int64 (stmt, 4);
+  segment->end_us = sqlite3_column_int64 (stmt, 5);
+  segment->media_duration_ns = sqlite3_column_int64 (stmt, 6);
+  segment->size_bytes = sqlite3_column_int64 (stmt, 7);
+  segment->frames = sqlite3_column_int64 (stmt, 8);
+  segment->keyframes = sqlite3_column_int64 (stmt, 9);
+  segment->codec = g_strdup ((const gchar *) sqlite3_column_text (stmt, 10));
+  segment->state = segment_state_from_string ((const gchar *) sqlite3_column_text (stmt, 11));
+  return segment;
+}
+
+static GPtrArray *
+collect_segments (VigilStore *self, sqlite3_stmt *stmt, GError **error)
+{
+  g_autoptr(GPtrArray) segments = g_ptr_array_new_with_free_func ((GDestroyNotify) vigil_segment_free);
+  int rc;
+
+  while ((rc = sqlite3_step (stmt)) == SQLITE_ROW)
+    g_ptr_array_add (segments, segment_from_row (stmt));
+  if (rc != SQLITE_DONE)
+    {
+      set_sqlite_error (self, error, "list segments");
+      return NULL;
+    }
+  return g_steal_pointer (&segments);
+}
+
+GPtrArray *
+vigil_store_list_segments (VigilStore *self, const gchar *camera, gint64 from_us, gint64 to_us, GError **error)
+{
+  g_autoptr(sqlite3_stmt) stmt = NULL;
+
+  g_return_val_if_fail (VIGIL_IS_STORE (self), NULL);
+  if (camera_id (self, camera, error) == 0)
+    return NULL;
+  stmt = prepare (self, "select " SEGMENT_COLUMNS
+                  "where c.name = ? and s.state in ('complete', 'recovered') "
+                  "and s.start_us < ? and s.end_us > ? order by s.start_us", error);
+  if (stmt == NULL)
+    return NULL;
+  sqlite3_bind_text (stmt, 1, camera, -1, SQLITE_STATIC);
+  sqlite3_bind_int64 (stmt, 2, to_us);
+  sqlite3_bind_int64 (stmt, 3, from_us);
+  return collect_segments (self, stmt, error);
+}
+
+/* The end reason of the run of @camera that was open at @at_us or ended
+ * last before it: it explains the gap that starts there. */
+static gchar *
+reason_for_gap_at (VigilStore *self, gint64 cam, gint64 at_us)
+{
+  g_autoptr(sqlite3_stmt) stmt = prepare (self,
+      "select end_reason from runs where camera_id = ? and start_us <= ? and end_us is not null "
+      "order by end_us desc limit 1", NULL);
+
+  if (stmt == NULL)
+    return NULL;
+  sqlite3_bind_int64 (stmt, 1, cam);
+  sqlite3_bind_int64 (stmt, 2, at_us);
+  if (sqlite3_step (stmt) != SQLITE_ROW)
+    return NULL;
+  return g_strdup ((const gchar *) sqlite3_column_text (stmt, 0));
+}
+
+static void
+add_gap (VigilStore *self, GPtrArray *gaps, gint64 cam, gint64 start_us, gint64 end_us)
+{
+  VigilGap *gap;
+
+  if (end_us - start_us < VIGIL_STORE_GAP_TOLERANCE_US)
+    return;
+  gap = g_new0 (VigilGap, 1);
+  gap->start_us = start_us;
+  gap->end_us = end_us;
+  gap->reason = reason_for_gap_at (self, cam, start_us);
+  g_ptr_array_add (gaps, gap);
+}
+
+GPtrArray *
+vigil_store_list_gaps (VigilStore *self, const gchar *camera, gint64 from_us, gint64 to_us, GError **error)
+{
+  g_autoptr(GPtrArray) segments = NULL;
+  g_autoptr(GPtrArray) gaps = NULL;
+  gint64 cam, covered_to_us = from_us;
+
+  g_return_val_if_fail (VIGIL_IS_STORE (self), NULL);
+  if (to_us <= from_us)
+    {
+      g_set_error (error, VIGIL_STORE_ERROR, VIGIL_STORE_ERROR_INVALID,
+                   "time range ends before it starts");
+      return NULL;
+    }
+  if ((cam = camera_id (self, camera, error)) == 0)
+    return NULL;
+  segments = vigil_store_list_segments (self, camera, from_us, to_us, error);
+  if (segments == NULL)
+    return NULL;
+
+  gaps = g_ptr_array_new_with_free_func ((GDestroyNotify) vigil_gap_free);
+  for (guint i = 0; i < segments->len; i++)
+    {
+      const VigilSegment *segment = segments->pdata[i];
+
+      if (segment->start_us > covered_to_us)
+        add_gap (self, gaps, cam, covered_to_us, segment->start_us);
+      covered_to_us = MAX (covered_to_us, segment->end_us);
+    }
+  if (covered_to_us < to_us)
+    add_gap (self, gaps, cam, covered_to_us, to_us);
+  return g_steal_pointer (&gaps);
+}
+
+GPtrArray *
+vigil_store_list_segments_in_state (VigilStore *self, VigilSegmentState state, GError **error)
+{
+  g_autoptr(sqlite3_stmt) stmt = NULL;
+
+  g_return_val_if_fail (VIGIL_IS_STORE (self), NULL);
+  stmt = prepare (self, "select " SEGMENT_COLUMNS "where s.state = ? order by s.start_us", error);
+  if (stmt == NULL)
+    return NULL;
+  sqlite3_bind_text (stmt, 1, vigil_segment_state_to_string (state), -1, SQLITE_STATIC);
+  return collect_segments (self, stmt, error);
+}
+
+GPtrArray *
+vigil_store_list_oldest_segments (VigilStore *self, const gchar *camera, guint limit, GError **error)
+{
+  g_autoptr(sqlite3_stmt) stmt = NULL;
+
+  g_return_val_if_fail (VIGIL_IS_STORE (self), NULL);
+  stmt = prepare (self, "select " SEGMENT_COLUMNS
+                  "where s.state in ('complete', 'recovered') and (?1 is null or c.name = ?1) "
+                  "order by s.start_us limit ?2", error);
+  if (stmt == NULL)
+    return NULL;
+  sqlite3_bind_text (stmt, 1, camera, -1, SQLITE_STATIC);
+  sqlite3_bind_int64 (stmt, 2, limit);
+  return collect_segments (self, stmt, error);
+}
+
+GHashTable *
+vigil_store_list_paths (VigilStore *self, GError **error)
+{
+  g_autoptr(sqlite3_stmt) stmt = NULL;
+  g_autoptr(GHashTable) paths = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  int rc;
+
+  g_return_val_if_fail (VIGIL_IS_STORE (self), NULL);
+  if ((stmt = prepare (self, "select path from segments", error)) == NULL)
+    return NULL;
+  while ((rc = sqlite3_step (stmt)) == SQLITE_ROW)
+    g_hash_table_add (paths, g_strdup ((const gchar *) sqlite3_column_text (stmt, 0)));
+  if (rc != SQLITE_DONE)
+    {
+      set_sqlite_error (self, error, "list paths");
+      return NULL;
+    }
+  return g_steal_pointer (&paths);
+}
+
+gboolean
+vigil_store_get_camera_bytes (VigilStore *self, const gchar *camera, guint64 *out_bytes, GError **error)
+{
+  g_autoptr(sqlite3_stmt) stmt = NULL;
+  gint64 cam;
+
+  g_return_val_if_fail (VIGIL_IS_STORE (self), FALSE);
+  if ((cam = camera_id (self, camera, error)) == 0)
+    return FALSE;
+  stmt = prepare (self, "select coalesce(sum(size_bytes), 0) from segments where camera_id = ?", error);
+  if (stmt == NULL)
+    return FALSE;
+  sqlite3_bind_int64 (stmt, 1, cam);
+  if (sqlite3_step (stmt) != SQLITE_ROW)
+    return set_sqlite_error (self, error, "sum bytes");
+  *out_bytes = sqlite3_column_int64 (stmt, 0);
+  return TRUE;
+}
+
+GPtrArray *
+vigil_store_list_runs (VigilStore *self, const gchar *camera, guint limit, GError **error)
+{
+  g_autoptr(sqlite3_stmt) stmt = NULL;
+  g_autoptr(GPtrArray) runs = g_ptr_array_new_with_free_func ((GDestroyNotify) vigil_run_free);
+  gint64 cam;
+  int rc;
+
+  g_return_val_if_fail (VIGIL_IS_STORE (self), NULL);
+  if ((cam = camera_id (self, camera, error)) == 0)
+    return NULL;
+  stmt = prepare (self, "select id, start_us, coalesce(end_us, 0), end_reason from runs "
+                        "where camera_id = ? order by start_us desc, id desc limit ?", error);
+  if (stmt == NULL)
+    return NULL;
+  sqlite3_bind_int64 (stmt, 1, cam);
+  sqlite3_bind_int64 (stmt, 2, limit);
+  while ((rc = sqlite3_step (stmt)) == SQLITE_ROW)
+    {
+      VigilRun *run = g_new0 (VigilRun, 1);
+
+      run->id = sqlite3_column_int64 (stmt, 0);
+      run->start_us = sqlite3_column_int64 (stmt, 1);
+      run->end_us = sqlite3_column_int64 (stmt, 2);
+      run->end_reason = g_strdup ((const gchar *) sqlite3_column_text (stmt, 3));
+      g_ptr_array_add (runs, run);
+    }
+  if (rc != SQLITE_DONE)
+    {
+      set_sqlite_error (self, error, "list runs");
+      return NULL;
+    }
+  return g_steal_pointer (&runs);
+}
