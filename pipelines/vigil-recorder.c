@@ -50,7 +50,8 @@ typedef struct {                  /* a segment splitmuxsink has opened */
   gchar        *path;             /* relative to root */
   KeyframeMark  start;
   gboolean      has_end;
-  KeyframeMark  end;              /* first keyframe of the next segment, or the run's end */
+  KeyframeMark  end;              /* first keyframe of the next segment */
+  gboolean      closed;           /* splitmuxsink has finished the file */
 } Fragment;
 
 typedef enum {
@@ -560,58 +561,79 @@ start_next_fsync (VigilRecorder *self)
   g_task_run_in_thread (task, fsync_segment_thread);
 }
 
+/* Called with self->lock held: turns a closed fragment into a report. */
+static VigilClosedSegment *
+closed_segment_new (VigilRecorder *self, Fragment *fragment, const KeyframeMark *end)
+{
+  VigilClosedSegment *closed = g_new0 (VigilClosedSegment, 1);
+
+  closed->path = g_strdup (fragment->path);
+  closed->start_us = fragment->start.wall_us;
+  closed->end_us = MAX (end->wall_us, fragment->start.wall_us);
+  closed->media_duration_ns = MAX (GST_CLOCK_DIFF (fragment->start.running_time, end->running_time), 0);
+  closed->frames = end->frames_before - fragment->start.frames_before;
+  closed->keyframes = end->keyframes_before - fragment->start.keyframes_before;
+  closed->codec = self->audio_codec != NULL
+                    ? g_strdup_printf ("%s+%s", GST_STR_NULL (self->video_codec), self->audio_codec)
+                    : g_strdup (self->video_codec);
+  self->end_wall_us = MAX (self->end_wall_us, closed->end_us);
+  return closed;
+}
+
+/* Reports closed fragments, oldest first. splitmuxsink posts a segment's
+ * fragment-closed message just before it opens the next segment, and the
+ * next segment's first keyframe is where this one ends; so a closed
+ * fragment waits until that is known. With @run_over (the pipeline
+ * reached EOS or stopped) no further segment will open and the last one
+ * ends at the run's end. */
+static void
+flush_closed_fragments (VigilRecorder *self, gboolean run_over)
+{
+  g_mutex_lock (&self->lock);
+  while (!g_queue_is_empty (&self->fragments))
+    {
+      Fragment *fragment = g_queue_peek_head (&self->fragments);
+      VigilClosedSegment *closed;
+
+      if (!fragment->closed || (!fragment->has_end && !run_over))
+        break;
+      if (fragment->has_end)
+        closed = closed_segment_new (self, fragment, &fragment->end);
+      else if (self->has_final_mark)
+        closed = closed_segment_new (self, fragment, &self->final_mark);
+      else
+        {
+          /* Closed without EOS reaching the probe: end at the last
+           * keyframe seen, which undercounts at most one GOP. */
+          const KeyframeMark *last = find_mark (self, GST_CLOCK_TIME_NONE - 1);
+          closed = closed_segment_new (self, fragment, last != NULL ? last : &fragment->start);
+        }
+      g_queue_pop_head (&self->fragments);
+      fragment_free (fragment);
+      GST_INFO ("camera %s: segment %s closed: %" G_GUINT64_FORMAT " frames, %" G_GINT64_FORMAT " ms",
+                self->camera, closed->path, closed->frames, closed->media_duration_ns / GST_MSECOND);
+      g_queue_push_tail (&self->closing, closed);
+    }
+  g_mutex_unlock (&self->lock);
+  start_next_fsync (self);
+}
+
 static void
 on_fragment_closed (VigilRecorder *self, const gchar *location)
 {
-  VigilClosedSegment *closed;
-  Fragment *fragment = NULL;
-  KeyframeMark end;
+  gboolean known = FALSE;
 
   g_mutex_lock (&self->lock);
   for (GList *l = self->fragments.head; l != NULL; l = l->next)
     if (g_strcmp0 (((Fragment *) l->data)->location, location) == 0)
       {
-        fragment = l->data;
-        g_queue_delete_link (&self->fragments, l);
-        break;
+        ((Fragment *) l->data)->closed = TRUE;
+        known = TRUE;
       }
-  if (fragment == NULL)
-    {
-      g_mutex_unlock (&self->lock);
-      g_warning ("camera %s: closed a segment it never opened: %s", self->camera, location);
-      return;
-    }
-  if (fragment->has_end)
-    end = fragment->end;
-  else if (self->has_final_mark)
-    end = self->final_mark;
-  else
-    {
-      /* Closed without EOS reaching the probe: end at the last keyframe
-       * seen, which undercounts at most one GOP. */
-      const KeyframeMark *last = find_mark (self, GST_CLOCK_TIME_NONE - 1);
-      end = last != NULL ? *last : fragment->start;
-    }
-
-  closed = g_new0 (VigilClosedSegment, 1);
-  closed->path = g_steal_pointer (&fragment->path);
-  closed->start_us = fragment->start.wall_us;
-  closed->end_us = MAX (end.wall_us, fragment->start.wall_us);
-  closed->media_duration_ns = GST_CLOCK_DIFF (fragment->start.running_time, end.running_time);
-  closed->media_duration_ns = MAX (closed->media_duration_ns, 0);
-  closed->frames = end.frames_before - fragment->start.frames_before;
-  closed->keyframes = end.keyframes_before - fragment->start.keyframes_before;
-  closed->codec = self->audio_codec != NULL
-                    ? g_strdup_printf ("%s+%s", GST_STR_NULL (self->video_codec), self->audio_codec)
-                    : g_strdup (self->video_codec);
-  self->end_wall_us = MAX (self->end_wall_us, closed->end_us);
   g_mutex_unlock (&self->lock);
-  fragment_free (fragment);
-
-  GST_INFO ("camera %s: segment %s closed: %" G_GUINT64_FORMAT " frames, %" G_GINT64_FORMAT " ms",
-            self->camera, closed->path, closed->frames, closed->media_duration_ns / GST_MSECOND);
-  g_queue_push_tail (&self->closing, closed);
-  start_next_fsync (self);
+  if (!known)
+    g_warning ("camera %s: closed a segment it never opened: %s", self->camera, location);
+  flush_closed_fragments (self, FALSE);
 }
 
 static void
@@ -640,6 +662,7 @@ handle_message (VigilRecorder *self, GstMessage *message)
 
           gst_structure_get_int64 (s, "start-us", &start_us);
           g_signal_emit (self, signals[SIGNAL_SEGMENT_OPENED], 0, gst_structure_get_string (s, "path"), start_us);
+          flush_closed_fragments (self, FALSE);
         }
       break;
     default:
@@ -779,6 +802,7 @@ on_teardown_done (GObject *source, GAsyncResult *result, gpointer user_data)
       handle_message (self, message);
       gst_message_unref (message);
     }
+  flush_closed_fragments (self, TRUE);
   g_clear_handle_id (&self->bus_watch_id, g_source_remove);
   gst_clear_object (&self->splitmux);
   gst_clear_object (&self->pipeline);

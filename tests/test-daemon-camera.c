@@ -1,0 +1,230 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* VigilCamera keeps a camera recording through faults of the simulated
+ * camera: a dropped stream, a stalled one and a camera that stops
+ * answering each end the run with its reason, recording resumes once the
+ * camera is back, and the catalog shows two runs with a gap between. */
+#include <string.h>
+
+#include "vigil-camera.h"
+#include "vigil-simcam.h"
+#include "vigil-test-util.h"
+
+#define SEGMENT_SECONDS 2
+
+typedef struct {
+  gchar       *dir;
+  VigilSimcam *simcam;
+  VigilStore  *store;
+  VigilCamera *camera;
+  guint        completed;
+  gboolean     stopped;
+} Fixture;
+
+static void
+on_segment_completed (VigilCamera *camera, const gchar *path, Fixture *f)
+{
+  f->completed++;
+}
+
+static void
+on_stopped (VigilCamera *camera, Fixture *f)
+{
+  f->stopped = TRUE;
+}
+
+static void
+fixture_set_up (Fixture *f, gconstpointer unused)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree gchar *catalog = NULL;
+  g_autofree gchar *url = NULL;
+  VigilSimcamOptions options = { .n_streams = 1, .width = 320, .height = 240, .fps = 10,
+                                 .bitrate_kbps = 300, .gop_frames = 10, .clip_seconds = 4 };
+  VigilCameraConfig config = { .name = "yard", .enabled = TRUE, .stall_seconds = 3 };
+
+  f->dir = vigil_test_make_tmp_dir ();
+  catalog = g_build_filename (f->dir, "catalog.db", NULL);
+  f->store = vigil_store_new (catalog, f->dir, &error);
+  g_assert_no_error (error);
+  g_assert_true (vigil_store_add_camera (f->store, "yard", &error));
+  f->simcam = vigil_simcam_new (&options, &error);
+  g_assert_no_error (error);
+  url = vigil_simcam_get_url (f->simcam, 0);
+  config.url = url;
+  f->camera = vigil_camera_new (&config, f->store, SEGMENT_SECONDS);
+  g_signal_connect (f->camera, "segment-completed", G_CALLBACK (on_segment_completed), f);
+  g_signal_connect (f->camera, "stopped", G_CALLBACK (on_stopped), f);
+}
+
+static void
+fixture_tear_down (Fixture *f, gconstpointer unused)
+{
+  vigil_camera_stop (f->camera);
+  g_assert_true (vigil_test_wait_for (&f->stopped, 20));
+  g_clear_object (&f->camera);
+  g_clear_object (&f->simcam);
+  g_clear_object (&f->store);
+  vigil_test_remove_tree (g_steal_pointer (&f->dir));
+}
+
+typedef struct {
+  Fixture          *f;
+  VigilCameraState  state;
+} StateWait;
+
+static gboolean
+is_in_state (gpointer data)
+{
+  StateWait *wait = data;
+  return vigil_camera_get_state (wait->f->camera) == wait->state;
+}
+
+static gboolean
+wait_for_state (Fixture *f, VigilCameraState state, guint timeout_s)
+{
+  StateWait wait = { f, state };
+  return vigil_test_wait_until (is_in_state, &wait, timeout_s);
+}
+
+typedef struct {
+  Fixture *f;
+  guint    target;
+} CountWait;
+
+static gboolean
+has_completed (gpointer data)
+{
+  CountWait *wait = data;
+  return wait->f->completed >= wait->target;
+}
+
+static gboolean
+wait_for_segments (Fixture *f, guint more, guint timeout_s)
+{
+  CountWait wait = { f, f->completed + more };
+  return vigil_test_wait_until (has_completed, &wait, timeout_s);
+}
+
+/* Stops the camera so every run is ended, then returns its runs, oldest first. */
+static GPtrArray *
+stop_and_list_runs (Fixture *f)
+{
+  g_autoptr(GError) error = NULL;
+  GPtrArray *runs;
+
+  vigil_camera_stop (f->camera);
+  g_assert_true (vigil_test_wait_for (&f->stopped, 20));
+  runs = vigil_store_list_runs (f->store, "yard", 100, &error);
+  g_assert_no_error (error);
+  /* Newest first from the store; the tests read oldest first. */
+  for (guint i = 0; i < runs->len / 2; i++)
+    {
+      gpointer tmp = runs->pdata[i];
+      runs->pdata[i] = runs->pdata[runs->len - 1 - i];
+      runs->pdata[runs->len - 1 - i] = tmp;
+    }
+  return runs;
+}
+
+static void
+assert_gap_between (Fixture *f, const VigilRun *before, const VigilRun *after, gint64 min_gap_us)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GPtrArray) gaps = vigil_store_list_gaps (f->store, "yard", before->start_us, after->end_us, &error);
+  const VigilGap *gap;
+
+  g_assert_no_error (error);
+  g_assert_cmpuint (gaps->len, ==, 1);
+  gap = gaps->pdata[0];
+  g_assert_cmpint (gap->start_us, ==, before->end_us);
+  g_assert_cmpint (gap->end_us, >=, after->start_us);
+  g_assert_cmpint (gap->end_us - gap->start_us, >=, min_gap_us);
+  g_assert_cmpstr (gap->reason, ==, before->end_reason);
+}
+
+static void
+test_camera_drop_then_restore (Fixture *f, gconstpointer unused)
+{
+  g_autoptr(GPtrArray) runs = NULL;
+  gint64 dropped_at_us, restored_at_us;
+
+  vigil_camera_start (f->camera);
+  g_assert_true (wait_for_segments (f, 2, 40));
+  vigil_simcam_set_fault (f->simcam, 0, VIGIL_SIMCAM_FAULT_DROP);
+  dropped_at_us = g_get_real_time ();
+  g_assert_true (wait_for_state (f, VIGIL_CAMERA_STATE_RECONNECTING, 30));
+  /* It answers (404), so it is retried with back-off, not probed as offline. */
+  g_assert_true (wait_for_state (f, VIGIL_CAMERA_STATE_CONNECTING, 30));
+  g_assert_true (wait_for_state (f, VIGIL_CAMERA_STATE_RECONNECTING, 30));
+  vigil_simcam_set_fault (f->simcam, 0, VIGIL_SIMCAM_FAULT_NONE);
+  restored_at_us = g_get_real_time ();
+  g_assert_true (wait_for_state (f, VIGIL_CAMERA_STATE_RECORDING, 60));
+  g_assert_true (wait_for_segments (f, 1, 40));
+
+  runs = stop_and_list_runs (f);
+  g_assert_cmpuint (runs->len, ==, 2);
+  g_assert_cmpstr (((VigilRun *) runs->pdata[1])->end_reason, ==, "stopped");
+  g_assert_cmpstr (((VigilRun *) runs->pdata[0])->end_reason, !=, "stopped");
+  /* The gap is at least the outage the camera had. */
+  assert_gap_between (f, runs->pdata[0], runs->pdata[1], restored_at_us - dropped_at_us - G_USEC_PER_SEC);
+}
+
+static void
+test_camera_stall_is_detected_and_reconnected (Fixture *f, gconstpointer unused)
+{
+  g_autoptr(GPtrArray) runs = NULL;
+
+  vigil_camera_start (f->camera);
+  g_assert_true (wait_for_segments (f, 1, 40));
+  vigil_simcam_set_fault (f->simcam, 0, VIGIL_SIMCAM_FAULT_STALL);
+  g_assert_true (wait_for_state (f, VIGIL_CAMERA_STATE_RECONNECTING, 30));
+  vigil_simcam_set_fault (f->simcam, 0, VIGIL_SIMCAM_FAULT_NONE);
+  g_assert_true (wait_for_state (f, VIGIL_CAMERA_STATE_RECORDING, 60));
+  g_assert_true (wait_for_segments (f, 1, 40));
+
+  runs = stop_and_list_runs (f);
+  g_assert_cmpuint (runs->len, >=, 2);
+  g_assert_true (g_str_has_prefix (((VigilRun *) runs->pdata[0])->end_reason, "stalled"));
+  assert_gap_between (f, runs->pdata[0], runs->pdata[1], 0);
+}
+
+static void
+test_camera_offline_is_probed_and_resumes_promptly (Fixture *f, gconstpointer unused)
+{
+  g_autoptr(GPtrArray) runs = NULL;
+  gint64 online_at_us, resumed_after_us;
+
+  vigil_camera_start (f->camera);
+  g_assert_true (wait_for_segments (f, 1, 40));
+  vigil_simcam_set_offline (f->simcam, TRUE);
+  g_assert_true (wait_for_state (f, VIGIL_CAMERA_STATE_OFFLINE, 30));
+  /* Long enough offline that a back-off would have grown past 8 s. */
+  g_assert_false (wait_for_state (f, VIGIL_CAMERA_STATE_RECORDING, 10));
+  vigil_simcam_set_offline (f->simcam, FALSE);
+  online_at_us = g_get_monotonic_time ();
+  g_assert_true (wait_for_state (f, VIGIL_CAMERA_STATE_RECORDING, 30));
+  resumed_after_us = g_get_monotonic_time () - online_at_us;
+  g_test_message ("recording resumed %.1f s after the camera came back", resumed_after_us / 1e6);
+  /* One 2 s probe interval plus connecting; far below the back-off. */
+  g_assert_cmpint (resumed_after_us, <, 8 * G_USEC_PER_SEC);
+
+  runs = stop_and_list_runs (f);
+  g_assert_cmpuint (runs->len, ==, 2);
+}
+
+int
+main (int argc, char **argv)
+{
+  gst_init (&argc, &argv);
+  g_test_init (&argc, &argv, NULL);
+  if (!vigil_test_have_elements ("rtspsrc", "splitmuxsink", "matroskamux", "x264enc", NULL))
+    {
+      g_test_skip ("needs rtspsrc, splitmuxsink, matroskamux and x264enc");
+      return g_test_run ();
+    }
+#define ADD(path, fn) g_test_add (path, Fixture, NULL, fixture_set_up, fn, fixture_tear_down)
+  ADD ("/daemon/camera/drop-then-restore", test_camera_drop_then_restore);
+  ADD ("/daemon/camera/stall-is-detected-and-reconnected", test_camera_stall_is_detected_and_reconnected);
+  ADD ("/daemon/camera/offline-is-probed-and-resumes-promptly", test_camera_offline_is_probed_and_resumes_promptly);
+  return g_test_run ();
+}

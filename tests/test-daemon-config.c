@@ -1,0 +1,226 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* A bad vigil.conf stops vigild with one message per problem, each naming
+ * the file, the group and the key; a good one loads with its defaults and
+ * reads the camera password from its file or environment variable. Also
+ * runs the real vigild to check its exit status and --check-config. */
+#include <glib/gstdio.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "vigil-config.h"
+#include "vigil-test-util.h"
+
+typedef struct {
+  gchar *dir;
+  gchar *root;
+  gchar *conf;
+} Fixture;
+
+static void
+fixture_set_up (Fixture *f, gconstpointer unused)
+{
+  f->dir = vigil_test_make_tmp_dir ();
+  f->root = g_build_filename (f->dir, "recordings", NULL);
+  g_mkdir (f->root, 0700);
+  f->conf = g_build_filename (f->dir, "vigil.conf", NULL);
+}
+
+static void
+fixture_tear_down (Fixture *f, gconstpointer unused)
+{
+  g_free (f->conf);
+  g_free (f->root);
+  vigil_test_remove_tree (g_steal_pointer (&f->dir));
+}
+
+/* Writes the config: a valid [storage] group followed by @rest. */
+static void
+write_conf (Fixture *f, const gchar *rest)
+{
+  g_autofree gchar *text = g_strdup_printf ("[storage]\nroot=%s\ncatalog=%s/catalog.db\nsegment_seconds=10\n\n%s",
+                                            f->root, f->dir, rest);
+  g_assert_true (g_file_set_contents (f->conf, text, -1, NULL));
+}
+
+static void
+test_config_loads_cameras_and_secrets (Fixture *f, gconstpointer unused)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(VigilConfig) config = NULL;
+  g_autofree gchar *secret = g_build_filename (f->dir, "entrance.secret", NULL);
+  g_autofree gchar *text = NULL;
+  const VigilCameraConfig *camera;
+
+  g_assert_true (g_file_set_contents (secret, "s3cret\n", -1, NULL));
+  g_setenv ("VIGIL_TEST_YARD_PW", "yard-pw", TRUE);
+  text = g_strdup_printf ("[camera entrance]\nurl=rtsp://192.0.2.10:554/stream1\nuser=viewer\n"
+                          "password_file=%s\n\n"
+                          "[camera yard]\nurl=rtsp://192.0.2.11/s\nuser=v\npassword_env=VIGIL_TEST_YARD_PW\n"
+                          "transport=udp\nenabled=false\nstall_seconds=3\n", secret);
+  write_conf (f, text);
+
+  config = vigil_config_load (f->conf, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (config->segment_seconds, ==, 10);
+  g_assert_cmpuint (config->cameras->len, ==, 2);
+  camera = config->cameras->pdata[0];
+  g_assert_cmpstr (camera->name, ==, "entrance");
+  g_assert_cmpstr (camera->password, ==, "s3cret");
+  g_assert_false (camera->use_udp);
+  g_assert_true (camera->enabled);
+  g_assert_cmpuint (camera->stall_seconds, ==, 10);
+  camera = config->cameras->pdata[1];
+  g_assert_cmpstr (camera->password, ==, "yard-pw");
+  g_assert_true (camera->use_udp);
+  g_assert_false (camera->enabled);
+  g_assert_cmpuint (camera->stall_seconds, ==, 3);
+}
+
+typedef struct {
+  const gchar *name;
+  const gchar *text;        /* after a valid [storage] group; @ROOT@ is not substituted */
+  const gchar *expected;    /* must appear in the message */
+} BadCase;
+
+static const BadCase bad_cases[] = {
+  { "unknown-key", "[camera a]\nurl=rtsp://h/s\ncolour=blue\n", "[camera a] colour: unknown key" },
+  { "missing-url", "[camera a]\nuser=x\n", "[camera a] url: missing" },
+  { "duplicate-camera", "[camera a]\nurl=rtsp://h/s\n[camera a]\nurl=rtsp://h/t\n", "[camera a]: appears more than once" },
+  { "unparseable-number", "[camera a]\nurl=rtsp://h/s\nstall_seconds=ten\n", "[camera a] stall_seconds: “ten” is not a whole number" },
+  { "unparseable-bool", "[camera a]\nurl=rtsp://h/s\nenabled=yes\n", "[camera a] enabled: “yes” is not true or false" },
+  { "bad-transport", "[camera a]\nurl=rtsp://h/s\ntransport=sctp\n", "[camera a] transport: “sctp” is not tcp or udp" },
+  { "password-in-config", "[camera a]\nurl=rtsp://h/s\nuser=u\npassword=hunter2\n", "[camera a] password: passwords are not written in the config" },
+  { "credentials-in-url", "[camera a]\nurl=rtsp://u:hunter2@h/s\n", "[camera a] url: must not carry a user or password" },
+  { "not-rtsp", "[camera a]\nurl=http://h/s\n", "[camera a] url: “http://h/s” is not an rtsp:// URL" },
+  { "unset-password-env", "[camera a]\nurl=rtsp://h/s\nuser=u\npassword_env=VIGIL_TEST_NOT_SET\n", "[camera a] password_env: environment variable VIGIL_TEST_NOT_SET is not set" },
+  { "unknown-group", "[cameras]\nurl=rtsp://h/s\n", "[cameras]: unknown group" },
+  { "bad-camera-name", "[camera front door]\nurl=rtsp://h/s\n", "[camera front door]: camera name “front door” must be" },
+};
+
+static void
+test_config_bad_case (Fixture *f, gconstpointer data)
+{
+  const BadCase *bad = data;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(VigilConfig) config = NULL;
+  g_autofree gchar *expected = g_strdup_printf ("%s: %s", f->conf, bad->expected);
+
+  write_conf (f, bad->text);
+  config = vigil_config_load (f->conf, &error);
+  g_assert_null (config);
+  g_assert_error (error, VIGIL_CONFIG_ERROR, VIGIL_CONFIG_ERROR_INVALID);
+  if (strstr (error->message, expected) == NULL)
+    g_error ("expected “%s” in:\n%s", expected, error->message);
+  /* A secret never shows in an error. */
+  g_assert_null (strstr (error->message, "hunter2"));
+}
+
+static void
+test_config_reports_every_problem_at_once (Fixture *f, gconstpointer unused)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(VigilConfig) config = NULL;
+  g_autofree gchar *text = g_strdup_printf ("[storage]\nroot=%s/missing\nsegment_seconds=0\n"
+                                            "[camera a]\nuser=x\n[camera b]\nurl=rtsp://h/s\nfoo=1\n", f->dir);
+  g_auto(GStrv) lines = NULL;
+
+  g_assert_true (g_file_set_contents (f->conf, text, -1, NULL));
+  config = vigil_config_load (f->conf, &error);
+  g_assert_null (config);
+  lines = g_strsplit (error->message, "\n", -1);
+  /* segment_seconds, root, catalog's folder (default /var/lib/vigil may be
+   * absent or not writable here, so at least the other four), url, foo. */
+  g_assert_cmpuint (g_strv_length (lines), >=, 4);
+  g_assert_nonnull (strstr (error->message, "[storage] root: folder"));
+  g_assert_nonnull (strstr (error->message, "[storage] segment_seconds:"));
+  g_assert_nonnull (strstr (error->message, "[camera a] url: missing"));
+  g_assert_nonnull (strstr (error->message, "[camera b] foo: unknown key"));
+}
+
+static void
+test_config_unreadable_storage_folder (Fixture *f, gconstpointer unused)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(VigilConfig) config = NULL;
+
+  if (geteuid () == 0)
+    {
+      /* root reads everything: use a path that is a file, not a folder. */
+      g_autofree gchar *file = g_build_filename (f->dir, "not-a-folder", NULL);
+      g_autofree gchar *text = g_strdup_printf ("[storage]\nroot=%s\ncatalog=%s/c.db\n", file, f->dir);
+
+      g_assert_true (g_file_set_contents (file, "", -1, NULL));
+      g_assert_true (g_file_set_contents (f->conf, text, -1, NULL));
+    }
+  else
+    {
+      g_chmod (f->root, 0);
+      write_conf (f, "");
+    }
+  config = vigil_config_load (f->conf, &error);
+  g_chmod (f->root, 0700);
+  g_assert_null (config);
+  g_assert_nonnull (strstr (error->message, "[storage] root: folder"));
+}
+
+static void
+run_vigild (const gchar *const *args, gint *out_status, gchar **out_stderr)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GPtrArray) argv = g_ptr_array_new ();
+  g_autofree gchar *out = NULL;   /* --check-config's line; not part of the TAP stream */
+
+  g_ptr_array_add (argv, (gpointer) g_getenv ("VIGILD"));
+  for (guint i = 0; args[i] != NULL; i++)
+    g_ptr_array_add (argv, (gpointer) args[i]);
+  g_ptr_array_add (argv, NULL);
+  g_spawn_sync (NULL, (gchar **) argv->pdata, NULL, G_SPAWN_DEFAULT, NULL, NULL, &out, out_stderr,
+                out_status, &error);
+  g_assert_no_error (error);
+}
+
+static void
+test_config_vigild_exits_2_and_check_config (Fixture *f, gconstpointer unused)
+{
+  g_autofree gchar *err = NULL;
+  gint status = 0;
+
+  write_conf (f, "[camera a]\nurl=rtsp://h/s\n[camera a]\nurl=rtsp://h/t\n");
+  run_vigild ((const gchar *[]) { "--config", f->conf, NULL }, &status, &err);
+  g_assert_true (WIFEXITED (status));
+  g_assert_cmpint (WEXITSTATUS (status), ==, 2);
+  g_assert_nonnull (strstr (err, "[camera a]: appears more than once"));
+  g_clear_pointer (&err, g_free);
+
+  run_vigild ((const gchar *[]) { "--config", f->conf, "--check-config", NULL }, &status, &err);
+  g_assert_cmpint (WEXITSTATUS (status), ==, 2);
+  g_clear_pointer (&err, g_free);
+
+  write_conf (f, "[camera a]\nurl=rtsp://h/s\n");
+  run_vigild ((const gchar *[]) { "--config", f->conf, "--check-config", NULL }, &status, &err);
+  g_assert_true (WIFEXITED (status));
+  g_assert_cmpint (WEXITSTATUS (status), ==, 0);
+  g_clear_pointer (&err, g_free);
+
+  run_vigild ((const gchar *[]) { "--config", "/nonexistent/vigil.conf", NULL }, &status, &err);
+  g_assert_cmpint (WEXITSTATUS (status), ==, 2);
+  g_assert_nonnull (strstr (err, "/nonexistent/vigil.conf"));
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+#define ADD(path, fn, data) g_test_add (path, Fixture, data, fixture_set_up, fn, fixture_tear_down)
+  ADD ("/daemon/config/loads-cameras-and-secrets", test_config_loads_cameras_and_secrets, NULL);
+  ADD ("/daemon/config/reports-every-problem-at-once", test_config_reports_every_problem_at_once, NULL);
+  ADD ("/daemon/config/unreadable-storage-folder", test_config_unreadable_storage_folder, NULL);
+  ADD ("/daemon/config/vigild-exits-2-and-check-config", test_config_vigild_exits_2_and_check_config, NULL);
+  for (guint i = 0; i < G_N_ELEMENTS (bad_cases); i++)
+    {
+      g_autofree gchar *path = g_strdup_printf ("/daemon/config/bad/%s", bad_cases[i].name);
+      ADD (path, test_config_bad_case, &bad_cases[i]);
+    }
+  return g_test_run ();
+}

@@ -1,0 +1,270 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* VigilRecorder records a real RTSP stream (the simulated camera on
+ * 127.0.0.1) into segment files that decode, start on keyframes, meet
+ * each other exactly in wall-clock time and carry counts that match the
+ * files; a stalled, dropped or refusing camera ends the run with a reason
+ * after the open segment was closed cleanly. */
+#include <glib/gstdio.h>
+#include <string.h>
+
+#include "vigil-recorder.h"
+#include "vigil-segment-probe.h"
+#include "vigil-simcam.h"
+#include "vigil-test-util.h"
+
+#define FPS 10
+#define SEGMENT_SECONDS 2
+#define STALL_SECONDS 3
+
+typedef struct {
+  gchar         *dir;
+  VigilSimcam   *simcam;
+  VigilRecorder *recorder;
+  GPtrArray     *closed;         /* VigilClosedSegment */
+  guint          opened;
+  gint64         run_start_us;
+  gint64         started_mono_us, ended_mono_us;   /* when ::run-started and ::run-ended came */
+  gchar         *end_reason;     /* set by ::run-ended */
+  gint64         end_us;
+  gboolean       ended;
+  gboolean       closed_after_end;
+} Fixture;
+
+static void
+on_run_started (VigilRecorder *recorder, gint64 start_us, Fixture *f)
+{
+  f->run_start_us = start_us;
+  f->started_mono_us = g_get_monotonic_time ();
+}
+
+static void
+on_segment_opened (VigilRecorder *recorder, const gchar *path, gint64 start_us, Fixture *f)
+{
+  f->opened++;
+}
+
+static void
+on_segment_closed (VigilRecorder *recorder, const VigilClosedSegment *segment, Fixture *f)
+{
+  g_ptr_array_add (f->closed, vigil_closed_segment_copy (segment));
+  f->closed_after_end |= f->ended;
+}
+
+static void
+on_run_ended (VigilRecorder *recorder, const gchar *reason, gint64 end_us, Fixture *f)
+{
+  g_assert_false (f->ended);
+  f->end_reason = g_strdup (reason);
+  f->end_us = end_us;
+  f->ended = TRUE;
+  f->ended_mono_us = g_get_monotonic_time ();
+}
+
+static void
+fixture_set_up (Fixture *f, gconstpointer unused)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree gchar *url = NULL;
+  VigilSimcamOptions options = { .n_streams = 1, .width = 320, .height = 240, .fps = FPS,
+                                 .bitrate_kbps = 300, .gop_frames = FPS, .clip_seconds = 4 };
+  VigilRecorderConfig config = { .camera = "door", .segment_duration = SEGMENT_SECONDS * GST_SECOND,
+                                 .stall_timeout = STALL_SECONDS * GST_SECOND };
+
+  f->dir = vigil_test_make_tmp_dir ();
+  f->closed = g_ptr_array_new_with_free_func ((GDestroyNotify) vigil_closed_segment_free);
+  f->simcam = vigil_simcam_new (&options, &error);
+  g_assert_no_error (error);
+  url = vigil_simcam_get_url (f->simcam, 0);
+  config.url = url;
+  config.root = f->dir;
+  f->recorder = vigil_recorder_new (&config);
+  g_signal_connect (f->recorder, "run-started", G_CALLBACK (on_run_started), f);
+  g_signal_connect (f->recorder, "segment-opened", G_CALLBACK (on_segment_opened), f);
+  g_signal_connect (f->recorder, "segment-closed", G_CALLBACK (on_segment_closed), f);
+  g_signal_connect (f->recorder, "run-ended", G_CALLBACK (on_run_ended), f);
+}
+
+static void
+fixture_tear_down (Fixture *f, gconstpointer unused)
+{
+  if (vigil_recorder_is_running (f->recorder))
+    {
+      vigil_recorder_stop (f->recorder);
+      vigil_test_wait_for (&f->ended, 20);
+    }
+  g_clear_object (&f->recorder);
+  g_clear_object (&f->simcam);
+  g_clear_pointer (&f->closed, g_ptr_array_unref);
+  g_clear_pointer (&f->end_reason, g_free);
+  vigil_test_remove_tree (g_steal_pointer (&f->dir));
+}
+
+static gboolean
+has_closed_three (gpointer data)
+{
+  return ((Fixture *) data)->closed->len >= 3;
+}
+
+static gboolean
+has_started (gpointer data)
+{
+  return ((Fixture *) data)->run_start_us != 0;
+}
+
+static void
+test_recorder_writes_decodable_contiguous_segments (Fixture *f, gconstpointer unused)
+{
+  g_autoptr(GError) error = NULL;
+  gint64 wall_sum_us = 0, recorded_us;
+
+  g_assert_true (vigil_recorder_start (f->recorder, &error));
+  g_assert_no_error (error);
+  g_assert_true (vigil_test_wait_until (has_closed_three, f, 40));
+  vigil_recorder_stop (f->recorder);
+  g_assert_true (vigil_test_wait_for (&f->ended, 20));
+  recorded_us = f->ended_mono_us - f->started_mono_us;
+  g_assert_cmpstr (f->end_reason, ==, "stopped");
+  g_assert_false (f->closed_after_end);
+  /* The segment open at stop was finalised and reported too. */
+  g_assert_cmpuint (f->closed->len, ==, f->opened);
+  g_assert_cmpint (f->end_us, ==, ((VigilClosedSegment *) f->closed->pdata[f->closed->len - 1])->end_us);
+
+  for (guint i = 0; i < f->closed->len; i++)
+    {
+      const VigilClosedSegment *segment = f->closed->pdata[i];
+      g_autofree gchar *path = g_build_filename (f->dir, segment->path, NULL);
+      g_autofree gchar *camera = NULL;
+      g_auto(VigilSegmentProbe) probe = { 0 };
+      GStatBuf st;
+      gint64 parsed_start_us;
+      gint64 decoded;
+
+      g_assert_cmpint (g_stat (path, &st), ==, 0);
+      g_assert_cmpuint (segment->size_bytes, ==, (guint64) st.st_size);
+      g_assert_true (vigil_segment_path_parse (segment->path, &camera, &parsed_start_us));
+      g_assert_cmpstr (camera, ==, "door");
+      g_assert_cmpint (parsed_start_us / 1000, ==, segment->start_us / 1000);
+      g_assert_cmpstr (segment->codec, ==, "h264");
+
+      /* Every frame decodes, and the catalog's counts are the file's. */
+      decoded = vigil_test_decode_file (path, &error);
+      g_assert_no_error (error);
+      g_assert_cmpint (decoded, ==, (gint64) segment->frames);
+      g_assert_true (vigil_segment_probe_file (path, &probe, &error));
+      g_assert_cmpuint (probe.frames, ==, segment->frames);
+      g_assert_cmpuint (probe.keyframes, ==, segment->keyframes);
+      g_assert_cmpuint (segment->keyframes, >=, 1);
+
+      /* A full segment is cut on the last keyframe before the limit. */
+      if (i + 1 < f->closed->len)
+        {
+          const VigilClosedSegment *next = f->closed->pdata[i + 1];
+
+          g_assert_cmpint (segment->media_duration_ns, <=, SEGMENT_SECONDS * GST_SECOND);
+          g_assert_cmpint (segment->media_duration_ns, >=, (SEGMENT_SECONDS - 1) * GST_SECOND);
+          g_assert_cmpint (segment->end_us, ==, next->start_us);
+        }
+      /* Wall-clock span and media duration agree within a frame (slew). */
+      g_assert_cmpint (ABS ((segment->end_us - segment->start_us) - segment->media_duration_ns / 1000),
+                       <=, G_USEC_PER_SEC / FPS);
+      g_assert_cmpint (ABS (segment->media_duration_ns - (gint64) segment->frames * GST_SECOND / FPS),
+                       <=, GST_SECOND / FPS);
+      wall_sum_us += segment->end_us - segment->start_us;
+    }
+  /* The segments add up to the time recorded (first frame to the run's
+   * end, which includes finalising), within one segment. */
+  g_assert_cmpint (ABS (wall_sum_us - recorded_us), <=, SEGMENT_SECONDS * G_USEC_PER_SEC);
+  g_assert_cmpint (((VigilClosedSegment *) f->closed->pdata[0])->start_us, ==, f->run_start_us);
+}
+
+static void
+test_recorder_stall_ends_run (Fixture *f, gconstpointer unused)
+{
+  g_autoptr(GError) error = NULL;
+  gint64 stalled_at_us;
+
+  g_assert_true (vigil_recorder_start (f->recorder, &error));
+  g_assert_true (vigil_test_wait_until (has_started, f, 30));
+  vigil_simcam_set_fault (f->simcam, 0, VIGIL_SIMCAM_FAULT_STALL);
+  stalled_at_us = g_get_monotonic_time ();
+  g_assert_true (vigil_test_wait_for (&f->ended, 30));
+  g_assert_true (g_str_has_prefix (f->end_reason, "stalled"));
+  /* Detected after the stall timeout, not long after. */
+  g_assert_cmpint (g_get_monotonic_time () - stalled_at_us, >=, (STALL_SECONDS - 1) * G_USEC_PER_SEC);
+  g_assert_cmpint (g_get_monotonic_time () - stalled_at_us, <, (STALL_SECONDS + 12) * G_USEC_PER_SEC);
+  /* What was received before the stall is in closed, durable segments. */
+  g_assert_cmpuint (f->closed->len, >=, 1);
+  g_assert_cmpuint (f->closed->len, ==, f->opened);
+  g_assert_false (f->closed_after_end);
+}
+
+static void
+test_recorder_drop_ends_run (Fixture *f, gconstpointer unused)
+{
+  g_autoptr(GError) error = NULL;
+
+  g_assert_true (vigil_recorder_start (f->recorder, &error));
+  g_assert_true (vigil_test_wait_until (has_started, f, 30));
+  vigil_simcam_set_fault (f->simcam, 0, VIGIL_SIMCAM_FAULT_DROP);
+  g_assert_true (vigil_test_wait_for (&f->ended, 30));
+  g_test_message ("end reason after drop: %s", f->end_reason);
+  g_assert_nonnull (f->end_reason);
+  g_assert_cmpstr (f->end_reason, !=, "stopped");
+  g_assert_cmpuint (f->closed->len, ==, f->opened);
+
+  /* A new run against a mount that answers 404 ends with an error. */
+  f->ended = FALSE;
+  g_clear_pointer (&f->end_reason, g_free);
+  g_assert_true (vigil_recorder_start (f->recorder, &error));
+  g_assert_true (vigil_test_wait_for (&f->ended, 30));
+  g_assert_true (g_str_has_prefix (f->end_reason, "error: "));
+}
+
+static void
+test_recorder_refused_connection_ends_run (Fixture *f, gconstpointer unused)
+{
+  g_autoptr(GError) error = NULL;
+
+  vigil_simcam_set_offline (f->simcam, TRUE);
+  g_assert_true (vigil_recorder_start (f->recorder, &error));
+  g_assert_true (vigil_test_wait_for (&f->ended, 30));
+  g_assert_true (g_str_has_prefix (f->end_reason, "error: "));
+  g_assert_cmpint (f->end_us, ==, 0);
+  g_assert_cmpuint (f->opened, ==, 0);
+}
+
+static void
+test_recorder_segment_names_sort_in_time (void)
+{
+  gint64 t = G_GINT64_CONSTANT (1795000000123456);
+  g_autofree gchar *a = vigil_segment_path_for ("door", t);
+  g_autofree gchar *b = vigil_segment_path_for ("door", t + 1000);
+  g_autofree gchar *camera = NULL;
+  gint64 start_us;
+
+  g_assert_cmpstr (a, ==, "door/2026/11/18/20261118T110640.123Z.mkv");
+  g_assert_cmpint (strcmp (a, b), <, 0);
+  g_assert_true (vigil_segment_path_parse (a, &camera, &start_us));
+  g_assert_cmpstr (camera, ==, "door");
+  g_assert_cmpint (start_us, ==, t - 456);
+  g_assert_false (vigil_segment_path_parse ("door/notes.txt", &camera, &start_us));
+}
+
+int
+main (int argc, char **argv)
+{
+  gst_init (&argc, &argv);
+  g_test_init (&argc, &argv, NULL);
+  g_test_add_func ("/pipelines/recorder/segment-names-sort-in-time", test_recorder_segment_names_sort_in_time);
+  if (!vigil_test_have_elements ("rtspsrc", "splitmuxsink", "matroskamux", "x264enc", "avdec_h264", NULL))
+    {
+      g_test_message ("needs rtspsrc, splitmuxsink, matroskamux, x264enc and avdec_h264");
+      return g_test_run ();
+    }
+#define ADD(path, fn) g_test_add (path, Fixture, NULL, fixture_set_up, fn, fixture_tear_down)
+  ADD ("/pipelines/recorder/writes-decodable-contiguous-segments", test_recorder_writes_decodable_contiguous_segments);
+  ADD ("/pipelines/recorder/stall-ends-run", test_recorder_stall_ends_run);
+  ADD ("/pipelines/recorder/drop-ends-run", test_recorder_drop_ends_run);
+  ADD ("/pipelines/recorder/refused-connection-ends-run", test_recorder_refused_connection_ends_run);
+  return g_test_run ();
+}

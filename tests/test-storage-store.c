@@ -1,0 +1,221 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* VigilStore keeps a true catalog of runs and segments in a real SQLite
+ * file: rows survive reopening, span queries and gaps are right, a
+ * catalog from a newer vigil is refused rather than damaged. */
+#include <sqlite3.h>
+#include <string.h>
+
+#include "vigil-store.h"
+#include "vigil-test-util.h"
+
+#define S (G_USEC_PER_SEC)
+#define T0 (G_GINT64_CONSTANT (1795000000) * S)    /* 2026-11-18, an arbitrary UTC instant */
+
+typedef struct {
+  gchar      *dir;
+  gchar      *catalog;
+  VigilStore *store;
+} Fixture;
+
+static void
+fixture_set_up (Fixture *f, gconstpointer unused)
+{
+  g_autoptr(GError) error = NULL;
+
+  f->dir = vigil_test_make_tmp_dir ();
+  f->catalog = g_build_filename (f->dir, "catalog.db", NULL);
+  f->store = vigil_store_new (f->catalog, f->dir, &error);
+  g_assert_no_error (error);
+  g_assert_true (vigil_store_add_camera (f->store, "entrance", &error));
+  g_assert_no_error (error);
+}
+
+static void
+fixture_tear_down (Fixture *f, gconstpointer unused)
+{
+  g_clear_object (&f->store);
+  g_clear_pointer (&f->catalog, g_free);
+  vigil_test_remove_tree (g_steal_pointer (&f->dir));
+}
+
+/* Adds and completes a segment [start, end) of @run. */
+static gint64
+add_complete (Fixture *f, gint64 run, const gchar *path, gint64 start_us, gint64 end_us)
+{
+  g_autoptr(GError) error = NULL;
+  VigilSegment segment = { 0 };
+
+  segment.id = vigil_store_add_segment (f->store, "entrance", run, path, start_us, &error);
+  g_assert_no_error (error);
+  segment.end_us = end_us;
+  segment.media_duration_ns = (end_us - start_us) * 1000;
+  segment.size_bytes = 1000;
+  segment.frames = 25 * (end_us - start_us) / S;
+  segment.keyframes = 1;
+  segment.codec = "h264";
+  segment.state = VIGIL_SEGMENT_COMPLETE;
+  g_assert_true (vigil_store_finish_segment (f->store, &segment, &error));
+  g_assert_no_error (error);
+  return segment.id;
+}
+
+static void
+test_store_segment_lifecycle (Fixture *f, gconstpointer unused)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GPtrArray) listed = NULL;
+  gint64 run = vigil_store_start_run (f->store, "entrance", T0, &error);
+  VigilSegment *segment;
+  guint64 bytes = 0;
+
+  g_assert_no_error (error);
+  g_assert_cmpint (run, >, 0);
+
+  /* A segment being written is not yet part of the recording. */
+  g_assert_cmpint (vigil_store_add_segment (f->store, "entrance", run, "entrance/a.mkv", T0, &error), >, 0);
+  listed = vigil_store_list_segments (f->store, "entrance", T0 - 100 * S, T0 + 100 * S, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (listed->len, ==, 0);
+  g_clear_pointer (&listed, g_ptr_array_unref);
+
+  add_complete (f, run, "entrance/b.mkv", T0 + 10 * S, T0 + 20 * S);
+  listed = vigil_store_list_segments (f->store, "entrance", T0, T0 + 15 * S, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (listed->len, ==, 1);
+  segment = listed->pdata[0];
+  g_assert_cmpstr (segment->path, ==, "entrance/b.mkv");
+  g_assert_cmpstr (segment->camera, ==, "entrance");
+  g_assert_cmpint (segment->run_id, ==, run);
+  g_assert_cmpint (segment->start_us, ==, T0 + 10 * S);
+  g_assert_cmpint (segment->end_us, ==, T0 + 20 * S);
+  g_assert_cmpuint (segment->frames, ==, 250);
+  g_assert_cmpstr (segment->codec, ==, "h264");
+  g_assert_cmpint (segment->state, ==, VIGIL_SEGMENT_COMPLETE);
+
+  /* [from, to) is half open: a segment ending at from is not listed. */
+  g_clear_pointer (&listed, g_ptr_array_unref);
+  listed = vigil_store_list_segments (f->store, "entrance", T0 + 20 * S, T0 + 30 * S, &error);
+  g_assert_cmpuint (listed->len, ==, 0);
+
+  g_assert_true (vigil_store_get_camera_bytes (f->store, "entrance", &bytes, &error));
+  g_assert_cmpuint (bytes, ==, 1000);
+
+  /* Unknown cameras are an error that names the camera. */
+  g_clear_pointer (&listed, g_ptr_array_unref);
+  listed = vigil_store_list_segments (f->store, "nosuch", T0, T0 + S, &error);
+  g_assert_null (listed);
+  g_assert_error (error, VIGIL_STORE_ERROR, VIGIL_STORE_ERROR_NOT_FOUND);
+  g_assert_nonnull (strstr (error->message, "nosuch"));
+}
+
+static void
+test_store_gaps_carry_the_reason (Fixture *f, gconstpointer unused)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GPtrArray) gaps = NULL;
+  gint64 run1, run2;
+  VigilGap *gap;
+
+  run1 = vigil_store_start_run (f->store, "entrance", T0, &error);
+  add_complete (f, run1, "entrance/1.mkv", T0, T0 + 10 * S);
+  add_complete (f, run1, "entrance/2.mkv", T0 + 10 * S, T0 + 20 * S);
+  g_assert_true (vigil_store_end_run (f->store, run1, T0 + 20 * S, "stalled: no video for 10 s", &error));
+  run2 = vigil_store_start_run (f->store, "entrance", T0 + 50 * S, &error);
+  add_complete (f, run2, "entrance/3.mkv", T0 + 50 * S, T0 + 60 * S);
+  g_assert_no_error (error);
+
+  gaps = vigil_store_list_gaps (f->store, "entrance", T0 - 5 * S, T0 + 70 * S, &error);
+  g_assert_no_error (error);
+  /* Before the first run, between the runs, after the last segment. */
+  g_assert_cmpuint (gaps->len, ==, 3);
+  gap = gaps->pdata[1];
+  g_assert_cmpint (gap->start_us, ==, T0 + 20 * S);
+  g_assert_cmpint (gap->end_us, ==, T0 + 50 * S);
+  g_assert_cmpstr (gap->reason, ==, "stalled: no video for 10 s");
+  gap = gaps->pdata[0];
+  g_assert_cmpint (gap->start_us, ==, T0 - 5 * S);
+  g_assert_cmpint (gap->end_us, ==, T0);
+  g_assert_null (gap->reason);
+  gap = gaps->pdata[2];
+  g_assert_cmpint (gap->start_us, ==, T0 + 60 * S);
+  g_assert_cmpint (gap->end_us, ==, T0 + 70 * S);
+
+  /* Back-to-back segments inside a run are not a gap. */
+  g_clear_pointer (&gaps, g_ptr_array_unref);
+  gaps = vigil_store_list_gaps (f->store, "entrance", T0, T0 + 20 * S, &error);
+  g_assert_cmpuint (gaps->len, ==, 0);
+}
+
+static void
+test_store_survives_reopen_and_ends_open_runs (Fixture *f, gconstpointer unused)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GPtrArray) runs = NULL;
+  g_autoptr(GPtrArray) oldest = NULL;
+  gint64 run = vigil_store_start_run (f->store, "entrance", T0, &error);
+  VigilRun *r;
+
+  add_complete (f, run, "entrance/1.mkv", T0, T0 + 10 * S);
+  add_complete (f, run, "entrance/2.mkv", T0 + 10 * S, T0 + 17 * S);
+  /* As after kill -9: reopen without ending the run. */
+  g_clear_object (&f->store);
+  f->store = vigil_store_new (f->catalog, f->dir, &error);
+  g_assert_no_error (error);
+
+  g_assert_cmpint (vigil_store_end_open_runs (f->store, "crash", &error), ==, 1);
+  g_assert_cmpint (vigil_store_end_open_runs (f->store, "crash", &error), ==, 0);
+  runs = vigil_store_list_runs (f->store, "entrance", 10, &error);
+  g_assert_cmpuint (runs->len, ==, 1);
+  r = runs->pdata[0];
+  g_assert_cmpint (r->end_us, ==, T0 + 17 * S);
+  g_assert_cmpstr (r->end_reason, ==, "crash");
+
+  oldest = vigil_store_list_oldest_segments (f->store, NULL, 1, &error);
+  g_assert_cmpuint (oldest->len, ==, 1);
+  g_assert_cmpstr (((VigilSegment *) oldest->pdata[0])->path, ==, "entrance/1.mkv");
+}
+
+static void
+test_store_refuses_newer_catalog (Fixture *f, gconstpointer unused)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(VigilStore) again = NULL;
+  sqlite3 *db = NULL;
+
+  g_clear_object (&f->store);
+  g_assert_cmpint (sqlite3_open (f->catalog, &db), ==, SQLITE_OK);
+  g_assert_cmpint (sqlite3_exec (db, "update version set version = 99", NULL, NULL, NULL), ==, SQLITE_OK);
+  sqlite3_close (db);
+
+  again = vigil_store_new (f->catalog, f->dir, &error);
+  g_assert_null (again);
+  g_assert_error (error, VIGIL_STORE_ERROR, VIGIL_STORE_ERROR_VERSION);
+  g_assert_nonnull (strstr (error->message, "99"));
+}
+
+static void
+test_store_rejects_bad_spans (Fixture *f, gconstpointer unused)
+{
+  g_autoptr(GError) error = NULL;
+  VigilSegment segment = { .camera = "entrance", .path = "entrance/x.mkv", .start_us = T0, .end_us = T0 - S,
+                           .state = VIGIL_SEGMENT_RECOVERED };
+
+  g_assert_cmpint (vigil_store_adopt_segment (f->store, &segment, &error), ==, 0);
+  g_assert_error (error, VIGIL_STORE_ERROR, VIGIL_STORE_ERROR_INVALID);
+  g_clear_error (&error);
+  g_assert_null (vigil_store_list_gaps (f->store, "entrance", T0, T0, &error));
+  g_assert_error (error, VIGIL_STORE_ERROR, VIGIL_STORE_ERROR_INVALID);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+#define ADD(path, fn) g_test_add (path, Fixture, NULL, fixture_set_up, fn, fixture_tear_down)
+  ADD ("/storage/store/segment-lifecycle", test_store_segment_lifecycle);
+  ADD ("/storage/store/gaps-carry-the-reason", test_store_gaps_carry_the_reason);
+  ADD ("/storage/store/survives-reopen-and-ends-open-runs", test_store_survives_reopen_and_ends_open_runs);
+  ADD ("/storage/store/refuses-newer-catalog", test_store_refuses_newer_catalog);
+  ADD ("/storage/store/rejects-bad-spans", test_store_rejects_bad_spans);
+  return g_test_run ();
+}

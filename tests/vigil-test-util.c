@@ -1,0 +1,197 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* Test helpers; see vigil-test-util.h. */
+#include "vigil-test-util.h"
+
+#include <gio/gio.h>
+#include <glib/gstdio.h>
+
+gchar *
+vigil_test_make_tmp_dir (void)
+{
+  g_autoptr(GError) error = NULL;
+  gchar *dir = g_dir_make_tmp ("vigil-test-XXXXXX", &error);
+
+  g_assert_no_error (error);
+  return dir;
+}
+
+static void
+remove_recursive (const gchar *path)
+{
+  if (g_file_test (path, G_FILE_TEST_IS_DIR) && !g_file_test (path, G_FILE_TEST_IS_SYMLINK))
+    {
+      g_autoptr(GDir) dir = g_dir_open (path, 0, NULL);
+      const gchar *name;
+
+      while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
+        {
+          g_autofree gchar *child = g_build_filename (path, name, NULL);
+          remove_recursive (child);
+        }
+      g_rmdir (path);
+    }
+  else
+    g_unlink (path);
+}
+
+void
+vigil_test_remove_tree (gchar *dir)
+{
+  if (dir == NULL)
+    return;
+  if (g_getenv ("VIGIL_TEST_KEEP") == NULL)
+    remove_recursive (dir);
+  else
+    g_test_message ("kept %s", dir);
+  g_free (dir);
+}
+
+static gboolean
+on_wait_timeout (gpointer user_data)
+{
+  *(gboolean *) user_data = TRUE;
+  return G_SOURCE_REMOVE;
+}
+
+gboolean
+vigil_test_wait_for (const gboolean *flag, guint timeout_s)
+{
+  gboolean timed_out = FALSE;
+  guint id = g_timeout_add_seconds (timeout_s, on_wait_timeout, &timed_out);
+
+  while (!*flag && !timed_out)
+    g_main_context_iteration (NULL, TRUE);
+  if (!timed_out)
+    g_source_remove (id);
+  return *flag;
+}
+
+static gboolean
+on_loop_timeout (gpointer user_data)
+{
+  g_test_fail_printf ("main loop still running after its time limit");
+  g_main_loop_quit (user_data);
+  return G_SOURCE_REMOVE;
+}
+
+void
+vigil_test_run_loop_or_fail (GMainLoop *loop, guint timeout_s)
+{
+  guint id = g_timeout_add_seconds (timeout_s, on_loop_timeout, loop);
+
+  g_main_loop_run (loop);
+  g_clear_handle_id (&id, g_source_remove);
+}
+
+typedef struct {
+  gboolean (*predicate) (gpointer);
+  gpointer data;
+  gboolean met;
+} Poll;
+
+static gboolean
+on_poll (gpointer user_data)
+{
+  Poll *poll = user_data;
+
+  poll->met = poll->predicate (poll->data);
+  return poll->met ? G_SOURCE_REMOVE : G_SOURCE_CONTINUE;
+}
+
+gboolean
+vigil_test_wait_until (gboolean (*predicate) (gpointer), gpointer data, guint timeout_s)
+{
+  Poll poll = { predicate, data, predicate (data) };
+  guint id;
+
+  if (poll.met)
+    return TRUE;
+  id = g_timeout_add (50, on_poll, &poll);
+  vigil_test_wait_for (&poll.met, timeout_s);
+  if (!poll.met)
+    g_source_remove (id);
+  return poll.met;
+}
+
+gboolean
+vigil_test_have_elements (const gchar *first, ...)
+{
+  va_list args;
+  gboolean ok = TRUE;
+
+  va_start (args, first);
+  for (const gchar *name = first; name != NULL; name = va_arg (args, const gchar *))
+    {
+      g_autoptr(GstElementFactory) factory = gst_element_factory_find (name);
+      if (factory == NULL)
+        ok = FALSE;
+    }
+  va_end (args);
+  return ok;
+}
+
+typedef struct {
+  GstElement *pipeline;
+  guint64     frames;      /* written by the streaming thread, read after NULL */
+} Decode;
+
+static GstPadProbeReturn
+on_decoded_frame (GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
+{
+  ((Decode *) user_data)->frames++;
+  return GST_PAD_PROBE_OK;
+}
+
+static void
+on_decodebin_pad_added (GstElement *decodebin, GstPad *pad, gpointer user_data)
+{
+  Decode *decode = user_data;
+  g_autoptr(GstCaps) caps = gst_pad_query_caps (pad, NULL);
+  GstElement *sink = gst_element_factory_make ("fakesink", NULL);
+  g_autoptr(GstPad) sink_pad = gst_element_get_static_pad (sink, "sink");
+
+  g_object_set (sink, "sync", FALSE, NULL);
+  gst_bin_add (GST_BIN (decode->pipeline), sink);
+  gst_element_sync_state_with_parent (sink);
+  if (g_str_has_prefix (gst_structure_get_name (gst_caps_get_structure (caps, 0)), "video/"))
+    gst_pad_add_probe (pad, GST_PAD_PROBE_TYPE_BUFFER, on_decoded_frame, decode, NULL);
+  gst_pad_link (pad, sink_pad);
+}
+
+gint64
+vigil_test_decode_file (const gchar *path, GError **error)
+{
+  g_autoptr(GstElement) pipeline = gst_pipeline_new (NULL);
+  GstElement *src = gst_element_factory_make ("filesrc", NULL);
+  GstElement *decodebin = gst_element_factory_make ("decodebin", NULL);
+  g_autoptr(GstBus) bus = gst_element_get_bus (pipeline);
+  g_autoptr(GstMessage) message = NULL;
+  Decode decode = { pipeline, 0 };
+
+  g_object_set (src, "location", path, NULL);
+  gst_bin_add_many (GST_BIN (pipeline), src, decodebin, NULL);
+  gst_element_link (src, decodebin);
+  g_signal_connect (decodebin, "pad-added", G_CALLBACK (on_decodebin_pad_added), &decode);
+  gst_element_set_state (pipeline, GST_STATE_PLAYING);
+  /* Decoders post WARNINGs for corrupt frames; count those as failures. */
+  message = gst_bus_timed_pop_filtered (bus, 60 * GST_SECOND,
+                                        GST_MESSAGE_EOS | GST_MESSAGE_ERROR | GST_MESSAGE_WARNING);
+  gst_element_set_state (pipeline, GST_STATE_NULL);
+  if (message == NULL)
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT, "%s: decoding did not finish", path);
+      return -1;
+    }
+  if (GST_MESSAGE_TYPE (message) != GST_MESSAGE_EOS)
+    {
+      g_autoptr(GError) gst_error = NULL;
+
+      if (GST_MESSAGE_TYPE (message) == GST_MESSAGE_ERROR)
+        gst_message_parse_error (message, &gst_error, NULL);
+      else
+        gst_message_parse_warning (message, &gst_error, NULL);
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "%s: %s", path, gst_error->message);
+      return -1;
+    }
+  return (gint64) decode.frames;
+}
