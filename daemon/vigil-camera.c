@@ -209,6 +209,12 @@ on_recorder_run_ended (VigilRecorder *recorder, const gchar *reason, gint64 end_
       g_signal_emit (self, signals[SIGNAL_STOPPED], 0);
       return;
     }
+  if (g_str_has_prefix (reason, VIGIL_RECORDER_FORMAT_CHANGED))
+    {
+      /* Not a failure: the camera was reconfigured. */
+      start_run (self);
+      return;
+    }
   probe_reachability (self);
 }
 

@@ -90,6 +90,8 @@ struct _VigilRecorder
 
   /* Video probe's thread only. */
   GstSegment     video_segment;
+  GstCaps       *video_caps;          /* of the run's first keyframe */
+  gboolean       format_changed;      /* drop everything until the run ends */
   gboolean       seen_keyframe;
   guint64        frames, keyframes;
   GstClockTime   last_rt, last_frame_duration;
@@ -217,6 +219,29 @@ on_video_pad_probe (GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
 
       if (GST_EVENT_TYPE (event) == GST_EVENT_SEGMENT)
         gst_event_copy_segment (event, &self->video_segment);
+      else if (GST_EVENT_TYPE (event) == GST_EVENT_CAPS)
+        {
+          GstCaps *caps;
+
+          gst_event_parse_caps (event, &caps);
+          if (self->video_caps == NULL)
+            self->video_caps = gst_caps_ref (caps);
+          else if (!gst_caps_is_equal (caps, self->video_caps))
+            {
+              /* Matroska (like MP4) cannot change codec data inside a
+               * file, and splitmuxsink 1.22 forwards the new caps to the
+               * open file's muxer, which fails. So keep the new format out
+               * of this run: the run ends cleanly and its owner starts a
+               * new one, which records the new format from its first
+               * keyframe. */
+              if (!self->format_changed)
+                post_application_message (self, gst_structure_new ("vigil-format-changed",
+                                                                   "from", GST_TYPE_CAPS, self->video_caps,
+                                                                   "to", GST_TYPE_CAPS, caps, NULL));
+              self->format_changed = TRUE;
+              return GST_PAD_PROBE_DROP;
+            }
+        }
       else if (GST_EVENT_TYPE (event) == GST_EVENT_EOS && self->seen_keyframe)
         {
           g_mutex_lock (&self->lock);
@@ -231,6 +256,8 @@ on_video_pad_probe (GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
     }
 
   buffer = GST_PAD_PROBE_INFO_BUFFER (info);
+  if (self->format_changed)
+    return GST_PAD_PROBE_DROP;
   /* A segment must start with a frame that decodes on its own, so drop
    * whatever arrives before the first keyframe (rtph265depay, unlike
    * rtph264depay, has no wait-for-keyframe). */
@@ -636,6 +663,33 @@ on_fragment_closed (VigilRecorder *self, const gchar *location)
   flush_closed_fragments (self, FALSE);
 }
 
+static void begin_finalise (VigilRecorder *self, const gchar *reason);
+
+static void
+describe_video_caps (GString *out, const GstCaps *caps)
+{
+  const GstStructure *s = gst_caps_get_structure (caps, 0);
+  gint width = 0, height = 0;
+
+  gst_structure_get_int (s, "width", &width);
+  gst_structure_get_int (s, "height", &height);
+  g_string_append_printf (out, "%s %dx%d", gst_structure_get_name (s), width, height);
+}
+
+/* "format changed: video/x-h264 1920x1080 → video/x-h264 1280x720" */
+static gchar *
+describe_format_change (const GstStructure *s)
+{
+  GString *reason = g_string_new (VIGIL_RECORDER_FORMAT_CHANGED ": ");
+  const GstCaps *from = gst_value_get_caps (gst_structure_get_value (s, "from"));
+  const GstCaps *to = gst_value_get_caps (gst_structure_get_value (s, "to"));
+
+  describe_video_caps (reason, from);
+  g_string_append (reason, " → ");
+  describe_video_caps (reason, to);
+  return g_string_free (reason, FALSE);
+}
+
 static void
 handle_message (VigilRecorder *self, GstMessage *message)
 {
@@ -656,6 +710,11 @@ handle_message (VigilRecorder *self, GstMessage *message)
           self->end_wall_us = start_us;
           g_signal_emit (self, signals[SIGNAL_RUN_STARTED], 0, start_us);
         }
+      else if (gst_structure_has_name (s, "vigil-format-changed") && self->state == STATE_RUNNING)
+        {
+          g_autofree gchar *reason = describe_format_change (s);
+          begin_finalise (self, reason);
+        }
       else if (gst_structure_has_name (s, "vigil-segment-opened"))
         {
           gint64 start_us = 0;
@@ -669,9 +728,6 @@ handle_message (VigilRecorder *self, GstMessage *message)
       break;
     }
 }
-
-static void
-begin_finalise (VigilRecorder *self, const gchar *reason);
 
 static gboolean
 on_bus_message (GstBus *bus, GstMessage *message, gpointer user_data)
@@ -872,6 +928,8 @@ reset_run_state (VigilRecorder *self)
 {
   gst_segment_init (&self->video_segment, GST_FORMAT_TIME);
   self->seen_keyframe = FALSE;
+  self->format_changed = FALSE;
+  gst_clear_caps (&self->video_caps);
   self->frames = self->keyframes = 0;
   self->last_rt = 0;
   self->last_frame_duration = 0;
@@ -1005,6 +1063,7 @@ vigil_recorder_finalize (GObject *object)
   g_free (self->password);
   g_free (self->root);
   g_free (self->end_reason);
+  gst_clear_caps (&self->video_caps);
   g_free (self->video_codec);
   g_free (self->audio_codec);
   g_mutex_clear (&self->lock);

@@ -61,6 +61,11 @@ gchar   *vigil_segment_path_for (const gchar *camera, gint64 start_us);
  * path; FALSE if @relative_path does not have that shape. */
 gboolean vigil_segment_path_parse (const gchar *relative_path, gchar **out_camera, gint64 *out_start_us);
 
+/* Prefix of the end reason of a run that ended because the camera changed
+ * its video format (resolution, codec, codec data) mid-stream: the files
+ * cannot hold two formats, so a new run should start at once. */
+#define VIGIL_RECORDER_FORMAT_CHANGED "format changed"
+
 #define VIGIL_TYPE_RECORDER (vigil_recorder_get_type ())
 G_DECLARE_FINAL_TYPE (VigilRecorder, vigil_recorder, VIGIL, RECORDER, GObject)
 

@@ -18,7 +18,14 @@ typedef struct {
   VigilCamera *camera;
   guint        completed;
   gboolean     stopped;
+  GArray      *states;      /* VigilCameraState as guint, every change in order */
 } Fixture;
+
+static void
+on_state_changed (VigilCamera *camera, guint state, Fixture *f)
+{
+  g_array_append_val (f->states, state);
+}
 
 static void
 on_segment_completed (VigilCamera *camera, const gchar *path, Fixture *f)
@@ -54,6 +61,8 @@ fixture_set_up (Fixture *f, gconstpointer unused)
   f->camera = vigil_camera_new (&config, f->store, SEGMENT_SECONDS);
   g_signal_connect (f->camera, "segment-completed", G_CALLBACK (on_segment_completed), f);
   g_signal_connect (f->camera, "stopped", G_CALLBACK (on_stopped), f);
+  f->states = g_array_new (FALSE, FALSE, sizeof (guint));
+  g_signal_connect (f->camera, "state-changed", G_CALLBACK (on_state_changed), f);
 }
 
 static void
@@ -62,6 +71,7 @@ fixture_tear_down (Fixture *f, gconstpointer unused)
   vigil_camera_stop (f->camera);
   g_assert_true (vigil_test_wait_for (&f->stopped, 20));
   g_clear_object (&f->camera);
+  g_clear_pointer (&f->states, g_array_unref);
   g_clear_object (&f->simcam);
   g_clear_object (&f->store);
   vigil_test_remove_tree (g_steal_pointer (&f->dir));
@@ -212,6 +222,59 @@ test_camera_offline_is_probed_and_resumes_promptly (Fixture *f, gconstpointer un
   g_assert_cmpuint (runs->len, ==, 2);
 }
 
+typedef struct {
+  Fixture *f;
+  guint    from;
+} HistoryWait;
+
+static gboolean
+recorded_again_since (gpointer data)
+{
+  HistoryWait *wait = data;
+
+  for (guint i = wait->from; i < wait->f->states->len; i++)
+    if (g_array_index (wait->f->states, guint, i) == VIGIL_CAMERA_STATE_RECORDING)
+      return TRUE;
+  return FALSE;
+}
+
+static void
+test_camera_format_change_starts_a_new_run (Fixture *f, gconstpointer unused)
+{
+  g_autoptr(GPtrArray) runs = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GPtrArray) segments = NULL;
+  const VigilRun *second;
+  HistoryWait wait = { f, 0 };
+  guint changed_at;
+
+  vigil_camera_start (f->camera);
+  g_assert_true (wait_for_segments (f, 1, 40));
+  changed_at = f->states->len;
+  g_assert_true (vigil_simcam_set_resolution (f->simcam, 0, 160, 120, &error));
+  g_assert_no_error (error);
+  wait.from = changed_at;
+  g_assert_true (vigil_test_wait_until (recorded_again_since, &wait, 30));
+  g_assert_true (wait_for_segments (f, 1, 40));
+  /* Straight back to recording: a reconfigured camera is not a failure. */
+  g_assert_cmpuint (f->states->len, ==, changed_at + 2);
+  g_assert_cmpuint (g_array_index (f->states, guint, changed_at), ==, VIGIL_CAMERA_STATE_CONNECTING);
+  g_assert_cmpuint (g_array_index (f->states, guint, changed_at + 1), ==, VIGIL_CAMERA_STATE_RECORDING);
+
+  runs = stop_and_list_runs (f);
+  g_assert_cmpuint (runs->len, ==, 2);
+  g_assert_true (g_str_has_prefix (((VigilRun *) runs->pdata[0])->end_reason, "format changed"));
+  second = runs->pdata[1];
+  segments = vigil_store_list_segments (f->store, "yard", second->start_us, second->end_us, &error);
+  g_assert_cmpuint (segments->len, >=, 1);
+  for (guint i = 0; i < segments->len; i++)
+    {
+      g_autofree gchar *path = vigil_store_get_absolute_path (f->store, ((VigilSegment *) segments->pdata[i])->path);
+      g_assert_cmpint (vigil_test_decode_file (path, &error), ==, (gint64) ((VigilSegment *) segments->pdata[i])->frames);
+      g_assert_no_error (error);
+    }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -226,5 +289,6 @@ main (int argc, char **argv)
   ADD ("/daemon/camera/drop-then-restore", test_camera_drop_then_restore);
   ADD ("/daemon/camera/stall-is-detected-and-reconnected", test_camera_stall_is_detected_and_reconnected);
   ADD ("/daemon/camera/offline-is-probed-and-resumes-promptly", test_camera_offline_is_probed_and_resumes_promptly);
+  ADD ("/daemon/camera/format-change-starts-a-new-run", test_camera_format_change_starts_a_new_run);
   return g_test_run ();
 }

@@ -234,6 +234,29 @@ test_recorder_refused_connection_ends_run (Fixture *f, gconstpointer unused)
 }
 
 static void
+test_recorder_resolution_change_ends_run_cleanly (Fixture *f, gconstpointer unused)
+{
+  g_autoptr(GError) error = NULL;
+
+  g_assert_true (vigil_recorder_start (f->recorder, &error));
+  g_assert_true (vigil_test_wait_until (has_started, f, 30));
+  g_assert_true (vigil_simcam_set_resolution (f->simcam, 0, 160, 120, &error));
+  g_assert_no_error (error);
+  g_assert_true (vigil_test_wait_for (&f->ended, 30));
+  g_assert_cmpstr (f->end_reason, ==, "format changed: video/x-h264 320x240 → video/x-h264 160x120");
+  /* Nothing of the new format leaked into the old run's files. */
+  g_assert_cmpuint (f->closed->len, ==, f->opened);
+  for (guint i = 0; i < f->closed->len; i++)
+    {
+      const VigilClosedSegment *segment = f->closed->pdata[i];
+      g_autofree gchar *path = g_build_filename (f->dir, segment->path, NULL);
+
+      g_assert_cmpint (vigil_test_decode_file (path, &error), ==, (gint64) segment->frames);
+      g_assert_no_error (error);
+    }
+}
+
+static void
 test_recorder_segment_names_sort_in_time (void)
 {
   gint64 t = G_GINT64_CONSTANT (1795000000123456);
@@ -266,5 +289,6 @@ main (int argc, char **argv)
   ADD ("/pipelines/recorder/stall-ends-run", test_recorder_stall_ends_run);
   ADD ("/pipelines/recorder/drop-ends-run", test_recorder_drop_ends_run);
   ADD ("/pipelines/recorder/refused-connection-ends-run", test_recorder_refused_connection_ends_run);
+  ADD ("/pipelines/recorder/resolution-change-ends-run-cleanly", test_recorder_resolution_change_ends_run_cleanly);
   return g_test_run ();
 }
