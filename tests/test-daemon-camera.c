@@ -152,20 +152,58 @@ assert_gap_between (Fixture *f, const VigilRun *before, const VigilRun *after, g
   g_assert_cmpstr (gap->reason, ==, before->end_reason);
 }
 
+typedef struct {
+  Fixture *f;
+  guint    from;
+} HistoryWait;
+
+static gboolean
+recorded_again_since (gpointer data)
+{
+  HistoryWait *wait = data;
+
+  for (guint i = wait->from; i < wait->f->states->len; i++)
+    if (g_array_index (wait->f->states, guint, i) == VIGIL_CAMERA_STATE_RECORDING)
+      return TRUE;
+  return FALSE;
+}
+
+static guint
+count_since (Fixture *f, guint from, VigilCameraState state)
+{
+  guint count = 0;
+
+  for (guint i = from; i < f->states->len; i++)
+    count += g_array_index (f->states, guint, i) == state;
+  return count;
+}
+
+/* A retry was made and failed again: … → connecting → reconnecting. */
+static gboolean
+retried_and_failed_since (gpointer data)
+{
+  HistoryWait *wait = data;
+  Fixture *f = wait->f;
+
+  return count_since (f, wait->from, VIGIL_CAMERA_STATE_CONNECTING) >= 1
+         && g_array_index (f->states, guint, f->states->len - 1) == VIGIL_CAMERA_STATE_RECONNECTING;
+}
+
 static void
 test_camera_drop_then_restore (Fixture *f, gconstpointer unused)
 {
   g_autoptr(GPtrArray) runs = NULL;
+  HistoryWait wait = { f, 0 };
   gint64 dropped_at_us, restored_at_us;
 
   vigil_camera_start (f->camera);
   g_assert_true (wait_for_segments (f, 2, 40));
+  wait.from = f->states->len;
   vigil_simcam_set_fault (f->simcam, 0, VIGIL_SIMCAM_FAULT_DROP);
   dropped_at_us = g_get_real_time ();
-  g_assert_true (wait_for_state (f, VIGIL_CAMERA_STATE_RECONNECTING, 30));
   /* It answers (404), so it is retried with back-off, not probed as offline. */
-  g_assert_true (wait_for_state (f, VIGIL_CAMERA_STATE_CONNECTING, 30));
-  g_assert_true (wait_for_state (f, VIGIL_CAMERA_STATE_RECONNECTING, 30));
+  g_assert_true (vigil_test_wait_until (retried_and_failed_since, &wait, 30));
+  g_assert_cmpuint (count_since (f, wait.from, VIGIL_CAMERA_STATE_OFFLINE), ==, 0);
   vigil_simcam_set_fault (f->simcam, 0, VIGIL_SIMCAM_FAULT_NONE);
   restored_at_us = g_get_real_time ();
   g_assert_true (wait_for_state (f, VIGIL_CAMERA_STATE_RECORDING, 60));
@@ -220,22 +258,6 @@ test_camera_offline_is_probed_and_resumes_promptly (Fixture *f, gconstpointer un
 
   runs = stop_and_list_runs (f);
   g_assert_cmpuint (runs->len, ==, 2);
-}
-
-typedef struct {
-  Fixture *f;
-  guint    from;
-} HistoryWait;
-
-static gboolean
-recorded_again_since (gpointer data)
-{
-  HistoryWait *wait = data;
-
-  for (guint i = wait->from; i < wait->f->states->len; i++)
-    if (g_array_index (wait->f->states, guint, i) == VIGIL_CAMERA_STATE_RECORDING)
-      return TRUE;
-  return FALSE;
 }
 
 static void
