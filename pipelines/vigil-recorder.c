@@ -949,7 +949,7 @@ gboolean
 vigil_recorder_start (VigilRecorder *self, GError **error)
 {
   g_autoptr(GstElement) pipeline = NULL;
-  GstElement *src, *splitmux, *muxer;
+  GstElement *src, *splitmux, *muxer, *sink;
   g_autoptr(GstBus) bus = NULL;
 
   g_return_val_if_fail (VIGIL_IS_RECORDER (self), FALSE);
@@ -969,6 +969,11 @@ vigil_recorder_start (VigilRecorder *self, GError **error)
   gst_bin_add (GST_BIN (pipeline), splitmux);
   if ((muxer = make_element ("matroskamux", error)) == NULL)
     return FALSE;
+  if ((sink = make_element ("filesink", error)) == NULL)
+    {
+      gst_object_unref (muxer);
+      return FALSE;
+    }
 
   /* Over TCP nothing is reordered or lost, so the jitterbuffer has
    * nothing to do: no latency and no buffering mode saves a thread
@@ -983,8 +988,14 @@ vigil_recorder_start (VigilRecorder *self, GError **error)
   if (self->user != NULL)
     g_object_set (src, "user-id", self->user, "user-pw", self->password, NULL);
 
-  g_object_set (muxer, "writing-app", "vigil " VIGIL_VERSION, NULL);
-  g_object_set (splitmux, "max-size-time", (guint64) self->segment_duration, "muxer", muxer,
+  /* offset-to-zero: each file's timestamps start at 0, as players and
+   * exports expect; its wall-clock start is in DateUTC and the name. */
+  g_object_set (muxer, "writing-app", "vigil " VIGIL_VERSION, "offset-to-zero", TRUE, NULL);
+  /* Unbuffered: filesink's 64 KiB user-space buffer is lost to a kill -9,
+   * which at a sub-stream's bitrate is a whole GOP (docs/design/recording.md).
+   * The extra write() per buffer costs nothing measurable. */
+  g_object_set (sink, "buffer-mode", 2 /* unbuffered */, NULL);
+  g_object_set (splitmux, "max-size-time", (guint64) self->segment_duration, "muxer", muxer, "sink", sink,
                 "send-keyframe-requests", FALSE, NULL);
 
   g_signal_connect (src, "pad-added", G_CALLBACK (on_rtspsrc_pad_added), self);

@@ -167,8 +167,9 @@ test_recorder_writes_decodable_contiguous_segments (Fixture *f, gconstpointer un
       /* Wall-clock span and media duration agree within a frame (slew). */
       g_assert_cmpint (ABS ((segment->end_us - segment->start_us) - segment->media_duration_ns / 1000),
                        <=, G_USEC_PER_SEC / FPS);
-      g_assert_cmpint (ABS (segment->media_duration_ns - (gint64) segment->frames * GST_SECOND / FPS),
-                       <=, GST_SECOND / FPS);
+      /* The catalog's duration is the file's (a loaded camera may skip
+       * frames, so frames × period need not be). */
+      g_assert_cmpint (ABS (segment->media_duration_ns - probe.media_duration_ns), <=, GST_SECOND / FPS);
       wall_sum_us += segment->end_us - segment->start_us;
     }
   /* The segments add up to the time recorded (first frame to the run's
