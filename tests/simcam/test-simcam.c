@@ -1,0 +1,604 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* VigilSimcam serves decodable H.264 over RTSP and shows each fault it
+ * promises to real GStreamer clients: rtspsrc over TCP, depayloaded, parsed
+ * and decoded. Tests wait for events in a GMainLoop, never sleep. */
+
+#include <gio/gio.h>
+#include <glib/gstdio.h>
+#include <gst/gst.h>
+#include <gst/rtsp-server/rtsp-server.h>
+
+#include "vigil-simcam.h"
+
+#define TIMEOUT_S 20
+
+/* Small clips keep encoding and decoding cheap under sanitizers on a loaded
+ * machine: 5 s of 320x240 at 10 fps, a keyframe every second. */
+#define CLIP_WIDTH   320
+#define CLIP_HEIGHT  240
+#define CLIP_FPS     10
+
+typedef struct _Fixture Fixture;
+typedef gboolean (*Condition) (Fixture *f, gpointer data);
+
+struct _Fixture {
+  gchar       *dir;          /* temporary directory for this test */
+  GMainLoop   *loop;
+  VigilSimcam *simcam;
+  Condition    condition;    /* what the loop waits for, NULL when not waiting */
+  gpointer     condition_data;
+};
+
+/* One RTSP client pipeline. Counters are updated on the main thread. */
+typedef struct {
+  Fixture    *f;
+  GstElement *pipeline;
+  guint       bus_watch;
+  guint       frames;         /* decoded frames seen */
+  gint        width, height;  /* of the last decoded frame */
+  gint64      last_frame_us;  /* monotonic */
+  GError     *error;          /* first error posted, if any */
+  gboolean    is_eos;
+} Client;
+
+typedef struct {
+  Client *client;
+  gint    width, height;
+} FrameEvent;
+
+static gboolean
+have_elements (const gchar *first, ...)
+{
+  va_list args;
+  gboolean have = TRUE;
+
+  va_start (args, first);
+  for (const gchar *name = first; name != NULL; name = va_arg (args, const gchar *))
+    {
+      g_autoptr(GstElementFactory) factory = gst_element_factory_find (name);
+
+      have = have && factory != NULL;
+    }
+  va_end (args);
+  return have;
+}
+
+static gboolean
+skip_without_elements (void)
+{
+  if (have_elements ("x264enc", "h264parse", "rtspsrc", "rtph264depay", "avdec_h264", NULL))
+    return FALSE;
+  g_test_skip ("needs x264enc, h264parse, rtspsrc, rtph264depay and avdec_h264");
+  return TRUE;
+}
+
+static void
+check_condition (Fixture *f)
+{
+  if (f->condition != NULL && f->condition (f, f->condition_data))
+    g_main_loop_quit (f->loop);
+}
+
+static gboolean
+on_wait_poll (gpointer user_data)
+{
+  check_condition (user_data);
+  return G_SOURCE_CONTINUE;
+}
+
+static gboolean
+on_wait_timeout (gpointer user_data)
+{
+  Fixture *f = user_data;
+
+  f->condition = NULL;
+  g_main_loop_quit (f->loop);
+  return G_SOURCE_REMOVE;
+}
+
+/* Runs the loop until @condition holds, failing the test after TIMEOUT_S.
+ * Conditions are checked on every client event; @poll_ms > 0 also checks
+ * them periodically, for conditions about time passing without events. */
+static void
+wait_until (Fixture *f, Condition condition, gpointer data, guint poll_ms, const gchar *what)
+{
+  guint timeout_id, poll_id = 0;
+  gboolean timed_out;
+
+  if (condition (f, data))
+    return;
+  f->condition = condition;
+  f->condition_data = data;
+  timeout_id = g_timeout_add_seconds (TIMEOUT_S, on_wait_timeout, f);
+  if (poll_ms > 0)
+    poll_id = g_timeout_add (poll_ms, on_wait_poll, f);
+  g_main_loop_run (f->loop);
+  timed_out = f->condition == NULL;
+  if (!timed_out)
+    g_source_remove (timeout_id);
+  f->condition = NULL;
+  g_clear_handle_id (&poll_id, g_source_remove);
+  if (timed_out)
+    g_test_message ("timed out after %u s waiting for %s", TIMEOUT_S, what);
+  g_assert_false (timed_out);
+}
+
+static gboolean
+on_frame_event (gpointer user_data)
+{
+  FrameEvent *event = user_data;
+  Client *client = event->client;
+
+  client->frames++;
+  client->width = event->width;
+  client->height = event->height;
+  client->last_frame_us = g_get_monotonic_time ();
+  check_condition (client->f);
+  return G_SOURCE_REMOVE;
+}
+
+/* Runs on the client's streaming thread. */
+static void
+on_sink_handoff (GstElement *sink, GstBuffer *buffer, GstPad *pad, Client *client)
+{
+  g_autoptr(GstCaps) caps = gst_pad_get_current_caps (pad);
+  FrameEvent *event = g_new0 (FrameEvent, 1);
+
+  event->client = client;
+  if (caps != NULL)
+    {
+      GstStructure *s = gst_caps_get_structure (caps, 0);
+
+      gst_structure_get_int (s, "width", &event->width);
+      gst_structure_get_int (s, "height", &event->height);
+    }
+  g_idle_add_full (G_PRIORITY_DEFAULT, on_frame_event, event, g_free);
+}
+
+static gboolean
+on_client_bus_message (GstBus *bus, GstMessage *message, gpointer user_data)
+{
+  Client *client = user_data;
+
+  switch (GST_MESSAGE_TYPE (message))
+    {
+    case GST_MESSAGE_ERROR:
+      if (client->error == NULL)
+        {
+          gst_message_parse_error (message, &client->error, NULL);
+          g_test_message ("client error: %s", client->error->message);
+        }
+      break;
+    case GST_MESSAGE_EOS:
+      client->is_eos = TRUE;
+      g_test_message ("client eos");
+      break;
+    default:
+      break;
+    }
+  check_condition (client->f);
+  return G_SOURCE_CONTINUE;
+}
+
+static Client *
+client_start (Fixture *f, guint index)
+{
+  g_autofree gchar *url = vigil_simcam_get_url (f->simcam, index);
+  g_autofree gchar *description = NULL;
+  g_autoptr(GstElement) sink = NULL;
+  g_autoptr(GstBus) bus = NULL;
+  g_autoptr(GError) error = NULL;
+  Client *client = g_new0 (Client, 1);
+
+  /* latency=100: the jitterbuffer should not hide a stall for long. */
+  description = g_strdup_printf ("rtspsrc location=%s protocols=tcp latency=100 "
+                                 "! rtph264depay ! h264parse ! avdec_h264 "
+                                 "! fakesink name=sink sync=false signal-handoffs=true", url);
+  client->f = f;
+  client->pipeline = gst_parse_launch (description, &error);
+  g_assert_no_error (error);
+  sink = gst_bin_get_by_name (GST_BIN (client->pipeline), "sink");
+  g_signal_connect (sink, "handoff", G_CALLBACK (on_sink_handoff), client);
+  bus = gst_element_get_bus (client->pipeline);
+  client->bus_watch = gst_bus_add_watch (bus, on_client_bus_message, client);
+  g_assert_cmpint (gst_element_set_state (client->pipeline, GST_STATE_PLAYING), !=,
+                   GST_STATE_CHANGE_FAILURE);
+  return client;
+}
+
+static void
+client_stop (Client *client)
+{
+  gst_element_set_state (client->pipeline, GST_STATE_NULL);
+  g_clear_handle_id (&client->bus_watch, g_source_remove);
+  /* Frame events already queued point at this client. */
+  while (g_main_context_iteration (NULL, FALSE))
+    ;
+  gst_clear_object (&client->pipeline);
+  g_clear_error (&client->error);
+  g_free (client);
+}
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (Client, client_stop)
+
+typedef struct {
+  Client *client;
+  guint   frames;
+} FramesWanted;
+
+static gboolean
+client_has_frames (Fixture *f, gpointer data)
+{
+  FramesWanted *wanted = data;
+
+  return wanted->client->frames >= wanted->frames;
+}
+
+/* Waits for @n more decoded frames on @client. */
+static void
+wait_for_frames (Fixture *f, Client *client, guint n)
+{
+  FramesWanted wanted = { client, client->frames + n };
+
+  wait_until (f, client_has_frames, &wanted, 0, "decoded frames");
+  g_assert_null (client->error);
+}
+
+static gboolean
+client_has_ended (Fixture *f, gpointer data)
+{
+  Client *client = data;
+
+  return client->error != NULL || client->is_eos;
+}
+
+static gboolean
+client_is_quiet (Fixture *f, gpointer data)
+{
+  Client *client = data;
+
+  return g_get_monotonic_time () - client->last_frame_us > 1500 * G_TIME_SPAN_MILLISECOND;
+}
+
+typedef struct {
+  Client *client;
+  gint    width, height;
+} SizeWanted;
+
+static gboolean
+client_has_size (Fixture *f, gpointer data)
+{
+  SizeWanted *wanted = data;
+
+  return wanted->client->width == wanted->width && wanted->client->height == wanted->height;
+}
+
+/* Sends a bare DESCRIBE and returns the RTSP status code. */
+static guint
+describe (Fixture *f, guint index)
+{
+  g_autoptr(GSocketClient) socket_client = g_socket_client_new ();
+  g_autoptr(GSocketConnection) connection = NULL;
+  g_autoptr(GDataInputStream) in = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree gchar *url = vigil_simcam_get_url (f->simcam, index);
+  g_autofree gchar *request = NULL;
+  g_autofree gchar *status = NULL;
+  g_auto(GStrv) words = NULL;
+
+  g_socket_client_set_timeout (socket_client, TIMEOUT_S);
+  connection = g_socket_client_connect_to_host (socket_client, "127.0.0.1",
+                                                vigil_simcam_get_port (f->simcam), NULL, &error);
+  g_assert_no_error (error);
+  request = g_strdup_printf ("DESCRIBE %s RTSP/1.0\r\nCSeq: 1\r\nAccept: application/sdp\r\n\r\n",
+                             url);
+  g_output_stream_write_all (g_io_stream_get_output_stream (G_IO_STREAM (connection)),
+                             request, strlen (request), NULL, NULL, &error);
+  g_assert_no_error (error);
+  in = g_data_input_stream_new (g_io_stream_get_input_stream (G_IO_STREAM (connection)));
+  status = g_data_input_stream_read_line (in, NULL, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (status);
+  words = g_strsplit (status, " ", 3);
+  g_assert_cmpstr (words[0], ==, "RTSP/1.0");
+  g_assert_nonnull (words[1]);
+  return (guint) g_ascii_strtoull (words[1], NULL, 10);
+}
+
+/* Whether a TCP connect to the simcam's port succeeds; a refusal is the only
+ * failure expected. */
+static gboolean
+can_connect (Fixture *f)
+{
+  g_autoptr(GSocketClient) socket_client = g_socket_client_new ();
+  g_autoptr(GSocketConnection) connection = NULL;
+  g_autoptr(GError) error = NULL;
+
+  g_socket_client_set_timeout (socket_client, TIMEOUT_S);
+  connection = g_socket_client_connect_to_host (socket_client, "127.0.0.1",
+                                                vigil_simcam_get_port (f->simcam), NULL, &error);
+  if (connection == NULL)
+    g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CONNECTION_REFUSED);
+  return connection != NULL;
+}
+
+static void
+remove_tree (const gchar *path)
+{
+  g_autoptr(GDir) dir = g_dir_open (path, 0, NULL);
+  const gchar *name;
+
+  while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
+    {
+      g_autofree gchar *child = g_build_filename (path, name, NULL);
+
+      if (g_file_test (child, G_FILE_TEST_IS_DIR))
+        remove_tree (child);
+      else
+        g_unlink (child);
+    }
+  g_rmdir (path);
+}
+
+static VigilSimcam *
+simcam_new (const gchar *clip_cache, guint n_streams)
+{
+  VigilSimcamOptions options = {
+    .n_streams = n_streams,
+    .width = CLIP_WIDTH,
+    .height = CLIP_HEIGHT,
+    .fps = CLIP_FPS,
+    .bitrate_kbps = 300,
+    .gop_frames = CLIP_FPS,
+    .clip_seconds = 5,
+    .port = 0,
+    .clip_cache = clip_cache,
+  };
+  g_autoptr(GError) error = NULL;
+  VigilSimcam *simcam = vigil_simcam_new (&options, &error);
+
+  g_assert_no_error (error);
+  g_assert_nonnull (simcam);
+  return simcam;
+}
+
+static void
+fixture_set_up (Fixture *f, gconstpointer unused)
+{
+  g_autoptr(GError) error = NULL;
+
+  f->dir = g_dir_make_tmp ("test-simcam-XXXXXX", &error);
+  g_assert_no_error (error);
+  f->loop = g_main_loop_new (NULL, FALSE);
+  if (have_elements ("x264enc", "h264parse", NULL))
+    f->simcam = simcam_new (NULL, 2);
+}
+
+static void
+fixture_tear_down (Fixture *f, gconstpointer unused)
+{
+  g_clear_object (&f->simcam);
+  g_clear_pointer (&f->loop, g_main_loop_unref);
+  remove_tree (f->dir);
+  g_clear_pointer (&f->dir, g_free);
+}
+
+static void
+test_serves_h264 (Fixture *f, gconstpointer unused)
+{
+  g_autoptr(Client) first = NULL;
+  g_autoptr(Client) second = NULL;
+  g_autofree gchar *url = NULL;
+  g_autofree gchar *expected_url = NULL;
+
+  if (skip_without_elements ())
+    return;
+
+  url = vigil_simcam_get_url (f->simcam, 1);
+  expected_url = g_strdup_printf ("rtsp://127.0.0.1:%u/cam1", vigil_simcam_get_port (f->simcam));
+  g_assert_cmpstr (url, ==, expected_url);
+  g_assert_cmpuint (vigil_simcam_get_port (f->simcam), >, 0);
+  g_assert_cmpuint (vigil_simcam_get_n_clients (f->simcam, 0), ==, 0);
+
+  first = client_start (f, 0);
+  wait_for_frames (f, first, 2 * CLIP_FPS);
+  g_assert_cmpint (first->width, ==, CLIP_WIDTH);
+  g_assert_cmpint (first->height, ==, CLIP_HEIGHT);
+  g_assert_cmpuint (vigil_simcam_get_n_clients (f->simcam, 0), ==, 1);
+  g_assert_cmpuint (vigil_simcam_get_n_clients (f->simcam, 1), ==, 0);
+
+  /* A second viewer joins the shared media and also decodes at once. */
+  second = client_start (f, 0);
+  wait_for_frames (f, second, CLIP_FPS);
+  wait_for_frames (f, first, CLIP_FPS);
+  g_assert_cmpuint (vigil_simcam_get_n_clients (f->simcam, 0), ==, 2);
+}
+
+static void
+test_stall (Fixture *f, gconstpointer unused)
+{
+  g_autoptr(Client) client = NULL;
+  guint frames;
+
+  if (skip_without_elements ())
+    return;
+
+  client = client_start (f, 0);
+  wait_for_frames (f, client, CLIP_FPS);
+
+  vigil_simcam_set_fault (f->simcam, 0, VIGIL_SIMCAM_FAULT_STALL);
+  g_assert_cmpint (vigil_simcam_get_fault (f->simcam, 0), ==, VIGIL_SIMCAM_FAULT_STALL);
+  /* 1.5 s without a frame at 10 fps: the data has stopped... */
+  wait_until (f, client_is_quiet, client, 100, "the stream to go quiet");
+  /* ...but the connection and session stay. */
+  g_assert_null (client->error);
+  g_assert_false (client->is_eos);
+  g_assert_cmpuint (vigil_simcam_get_n_clients (f->simcam, 0), ==, 1);
+  g_assert_cmpuint (describe (f, 0), ==, 200);
+
+  frames = client->frames;
+  vigil_simcam_set_fault (f->simcam, 0, VIGIL_SIMCAM_FAULT_NONE);
+  wait_for_frames (f, client, CLIP_FPS);
+  g_assert_cmpuint (client->frames, >, frames);
+  g_assert_cmpint (client->width, ==, CLIP_WIDTH);
+}
+
+static void
+test_drop (Fixture *f, gconstpointer unused)
+{
+  g_autoptr(Client) client = NULL;
+  g_autoptr(Client) other = NULL;
+  g_autoptr(Client) again = NULL;
+
+  if (skip_without_elements ())
+    return;
+
+  client = client_start (f, 0);
+  other = client_start (f, 1);
+  wait_for_frames (f, client, CLIP_FPS);
+  wait_for_frames (f, other, CLIP_FPS);
+
+  vigil_simcam_set_fault (f->simcam, 0, VIGIL_SIMCAM_FAULT_DROP);
+  wait_until (f, client_has_ended, client, 0, "the dropped client to fail");
+  g_assert_cmpuint (vigil_simcam_get_n_clients (f->simcam, 0), ==, 0);
+  g_assert_cmpuint (describe (f, 0), ==, 404);
+
+  /* The other mount is unaffected. */
+  g_assert_cmpuint (describe (f, 1), ==, 200);
+  wait_for_frames (f, other, CLIP_FPS);
+
+  vigil_simcam_set_fault (f->simcam, 0, VIGIL_SIMCAM_FAULT_NONE);
+  g_assert_cmpuint (describe (f, 0), ==, 200);
+  again = client_start (f, 0);
+  wait_for_frames (f, again, CLIP_FPS);
+  g_assert_cmpint (again->width, ==, CLIP_WIDTH);
+}
+
+static void
+test_offline (Fixture *f, gconstpointer unused)
+{
+  g_autoptr(Client) client = NULL;
+  g_autoptr(Client) again = NULL;
+  guint port;
+
+  if (skip_without_elements ())
+    return;
+
+  port = vigil_simcam_get_port (f->simcam);
+  client = client_start (f, 0);
+  wait_for_frames (f, client, CLIP_FPS);
+  g_assert_true (can_connect (f));
+
+  vigil_simcam_set_offline (f->simcam, TRUE);
+  g_assert_true (vigil_simcam_is_offline (f->simcam));
+  g_assert_false (can_connect (f));
+  wait_until (f, client_has_ended, client, 0, "the client to lose the camera");
+  g_assert_cmpuint (vigil_simcam_get_n_clients (f->simcam, 0), ==, 0);
+
+  vigil_simcam_set_offline (f->simcam, FALSE);
+  g_assert_false (vigil_simcam_is_offline (f->simcam));
+  g_assert_cmpuint (vigil_simcam_get_port (f->simcam), ==, port);
+  g_assert_true (can_connect (f));
+  again = client_start (f, 0);
+  wait_for_frames (f, again, CLIP_FPS);
+}
+
+static void
+test_resolution (Fixture *f, gconstpointer unused)
+{
+  g_autoptr(Client) client = NULL;
+  g_autoptr(GError) error = NULL;
+  SizeWanted small, big;
+
+  if (skip_without_elements ())
+    return;
+
+  client = client_start (f, 0);
+  wait_for_frames (f, client, CLIP_FPS);
+  g_assert_cmpint (client->width, ==, CLIP_WIDTH);
+
+  g_assert_false (vigil_simcam_set_resolution (f->simcam, 0, 161, 120, &error));
+  g_assert_error (error, VIGIL_SIMCAM_ERROR, VIGIL_SIMCAM_ERROR_INVALID);
+  g_clear_error (&error);
+  g_assert_false (vigil_simcam_set_resolution (f->simcam, 7, 160, 120, &error));
+  g_assert_error (error, VIGIL_SIMCAM_ERROR, VIGIL_SIMCAM_ERROR_INVALID);
+  g_clear_error (&error);
+
+  g_assert_true (vigil_simcam_set_resolution (f->simcam, 0, 160, 120, &error));
+  g_assert_no_error (error);
+  small = (SizeWanted) { client, 160, 120 };
+  wait_until (f, client_has_size, &small, 0, "frames of 160x120");
+  wait_for_frames (f, client, CLIP_FPS);
+  g_assert_cmpint (client->width, ==, 160);
+
+  /* Back to the first clip, which is still in memory. */
+  g_assert_true (vigil_simcam_set_resolution (f->simcam, 0, CLIP_WIDTH, CLIP_HEIGHT, &error));
+  g_assert_no_error (error);
+  big = (SizeWanted) { client, CLIP_WIDTH, CLIP_HEIGHT };
+  wait_until (f, client_has_size, &big, 0, "frames of the first size");
+  g_assert_null (client->error);
+}
+
+static guint64
+modified_usec (const gchar *path)
+{
+  g_autoptr(GFile) file = g_file_new_for_path (path);
+  g_autoptr(GFileInfo) info = NULL;
+  g_autoptr(GError) error = NULL;
+
+  info = g_file_query_info (file, G_FILE_ATTRIBUTE_TIME_MODIFIED "," G_FILE_ATTRIBUTE_TIME_MODIFIED_USEC,
+                            G_FILE_QUERY_INFO_NONE, NULL, &error);
+  g_assert_no_error (error);
+  return g_file_info_get_attribute_uint64 (info, G_FILE_ATTRIBUTE_TIME_MODIFIED) * G_USEC_PER_SEC +
+         g_file_info_get_attribute_uint32 (info, G_FILE_ATTRIBUTE_TIME_MODIFIED_USEC);
+}
+
+static void
+test_clip_cache (Fixture *f, gconstpointer unused)
+{
+  g_autofree gchar *path = NULL;
+  g_autoptr(Client) client = NULL;
+  guint64 saved_usec;
+
+  if (skip_without_elements ())
+    return;
+
+  path = g_build_filename (f->dir, "clip.bin", NULL);
+  g_clear_object (&f->simcam);
+  f->simcam = simcam_new (path, 1);
+  g_assert_true (g_file_test (path, G_FILE_TEST_IS_REGULAR));
+  saved_usec = modified_usec (path);
+
+  /* Loaded, not encoded and saved again, and it plays. */
+  g_clear_object (&f->simcam);
+  f->simcam = simcam_new (path, 1);
+  g_assert_cmpuint (modified_usec (path), ==, saved_usec);
+  client = client_start (f, 0);
+  wait_for_frames (f, client, CLIP_FPS);
+  g_assert_cmpint (client->width, ==, CLIP_WIDTH);
+}
+
+int
+main (int argc, char **argv)
+{
+  int status;
+
+  gst_init (&argc, &argv);
+  g_test_init (&argc, &argv, NULL);
+  g_test_add ("/simcam/serves-h264", Fixture, NULL, fixture_set_up, test_serves_h264,
+              fixture_tear_down);
+  g_test_add ("/simcam/stall", Fixture, NULL, fixture_set_up, test_stall, fixture_tear_down);
+  g_test_add ("/simcam/drop", Fixture, NULL, fixture_set_up, test_drop, fixture_tear_down);
+  g_test_add ("/simcam/offline", Fixture, NULL, fixture_set_up, test_offline, fixture_tear_down);
+  g_test_add ("/simcam/resolution", Fixture, NULL, fixture_set_up, test_resolution,
+              fixture_tear_down);
+  g_test_add ("/simcam/clip-cache", Fixture, NULL, fixture_set_up, test_clip_cache,
+              fixture_tear_down);
+  status = g_test_run ();
+
+  /* Joins gst-rtsp-server's idle threads so sanitizers and valgrind see a
+   * clean exit. */
+  gst_rtsp_thread_pool_cleanup ();
+  gst_deinit ();
+  return status;
+}

@@ -1,0 +1,281 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* vigil-simcam: VigilSimcam as a program, for benchmarks and manual runs.
+ * It prints one URL per stream and "ready", then takes one command per line
+ * on stdin and answers each with exactly one line ("ok", "error: <why>" or a
+ * number), so a driving script can read answers in lock step. It must stay a
+ * thin shell over vigil-simcam.c: all behaviour belongs in the library. */
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <glib-unix.h>
+#include <gst/gst.h>
+#include <gst/rtsp-server/rtsp-server.h>
+
+#include "vigil-simcam.h"
+
+typedef struct {
+  VigilSimcam *simcam;
+  GMainLoop   *loop;
+  guint        stdin_id;   /* 0 once stdin is closed or ignored */
+} App;
+
+static void
+reply (const gchar *format, ...) G_GNUC_PRINTF (1, 2);
+
+static void
+reply (const gchar *format, ...)
+{
+  va_list args;
+
+  va_start (args, format);
+  vprintf (format, args);
+  va_end (args);
+  putchar ('\n');
+  fflush (stdout);
+}
+
+static gboolean
+parse_size (const gchar *text, guint *width, guint *height)
+{
+  guint64 w, h;
+  gchar *end;
+
+  if (text == NULL)
+    return FALSE;
+  w = g_ascii_strtoull (text, &end, 10);
+  if (end == text || (*end != 'x' && *end != 'X'))
+    return FALSE;
+  text = end + 1;
+  h = g_ascii_strtoull (text, &end, 10);
+  if (end == text || *end != '\0' || w == 0 || h == 0 || w > G_MAXUINT || h > G_MAXUINT)
+    return FALSE;
+  *width = w;
+  *height = h;
+  return TRUE;
+}
+
+/* The stream index argument, answering the error itself when it is bad. */
+static gboolean
+parse_index (App *app, gchar **argv, guint argc, guint *index)
+{
+  guint64 value;
+
+  if (argc < 2 || !g_ascii_string_to_unsigned (argv[1], 10, 0,
+                                                vigil_simcam_get_n_streams (app->simcam) - 1,
+                                                &value, NULL))
+    {
+      reply ("error: expected a stream index below %u",
+             vigil_simcam_get_n_streams (app->simcam));
+      return FALSE;
+    }
+  *index = value;
+  return TRUE;
+}
+
+static void
+run_command (App *app, const gchar *line)
+{
+  g_auto(GStrv) argv = g_strsplit_set (line, " \t", -1);
+  g_autoptr(GPtrArray) words = g_ptr_array_new ();
+  gchar **args;
+  guint argc, index, width, height;
+  g_autoptr(GError) error = NULL;
+
+  for (guint i = 0; argv[i] != NULL; i++)
+    if (argv[i][0] != '\0')
+      g_ptr_array_add (words, argv[i]);
+  if (words->len == 0)
+    return;  /* blank lines get no answer */
+  g_ptr_array_add (words, NULL);
+  args = (gchar **) words->pdata;
+  argc = words->len - 1;
+
+  if (g_str_equal (args[0], "drop") || g_str_equal (args[0], "stall") ||
+      g_str_equal (args[0], "restore"))
+    {
+      VigilSimcamFault fault = g_str_equal (args[0], "drop")    ? VIGIL_SIMCAM_FAULT_DROP
+                               : g_str_equal (args[0], "stall") ? VIGIL_SIMCAM_FAULT_STALL
+                                                                : VIGIL_SIMCAM_FAULT_NONE;
+
+      if (!parse_index (app, args, argc, &index))
+        return;
+      vigil_simcam_set_fault (app->simcam, index, fault);
+      reply ("ok");
+    }
+  else if (g_str_equal (args[0], "offline") || g_str_equal (args[0], "online"))
+    {
+      if (vigil_simcam_set_offline_full (app->simcam, g_str_equal (args[0], "offline"), &error))
+        reply ("ok");
+      else
+        reply ("error: %s", error->message);
+    }
+  else if (g_str_equal (args[0], "resolution"))
+    {
+      if (!parse_index (app, args, argc, &index))
+        return;
+      if (argc < 3 || !parse_size (args[2], &width, &height))
+        reply ("error: expected resolution K WxH");
+      else if (vigil_simcam_set_resolution (app->simcam, index, width, height, &error))
+        reply ("ok");
+      else
+        reply ("error: %s", error->message);
+    }
+  else if (g_str_equal (args[0], "clients"))
+    {
+      if (!parse_index (app, args, argc, &index))
+        return;
+      reply ("%u", vigil_simcam_get_n_clients (app->simcam, index));
+    }
+  else if (g_str_equal (args[0], "quit"))
+    {
+      reply ("ok");
+      g_main_loop_quit (app->loop);
+    }
+  else
+    {
+      reply ("error: unknown command '%s' (drop K, stall K, restore K, offline, online, "
+             "resolution K WxH, clients K, quit)", args[0]);
+    }
+}
+
+static gboolean
+on_stdin (GIOChannel *channel, GIOCondition condition, gpointer user_data)
+{
+  App *app = user_data;
+  g_autofree gchar *line = NULL;
+  g_autoptr(GError) error = NULL;
+  gsize terminator;
+  GIOStatus status;
+
+  status = g_io_channel_read_line (channel, &line, NULL, &terminator, &error);
+  if (status == G_IO_STATUS_AGAIN)
+    return G_SOURCE_CONTINUE;
+  if (status != G_IO_STATUS_NORMAL)
+    {
+      /* EOF (or a broken pipe) means whoever drove us is gone. */
+      if (error != NULL)
+        g_printerr ("vigil-simcam: stdin: %s\n", error->message);
+      g_main_loop_quit (app->loop);
+      app->stdin_id = 0;
+      return G_SOURCE_REMOVE;
+    }
+  line[terminator] = '\0';
+  run_command (app, line);
+  return G_SOURCE_CONTINUE;
+}
+
+static gboolean
+on_signal (gpointer user_data)
+{
+  App *app = user_data;
+
+  g_main_loop_quit (app->loop);
+  return G_SOURCE_CONTINUE;
+}
+
+int
+main (int argc, char **argv)
+{
+  g_autoptr(GOptionContext) context = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GIOChannel) in = NULL;
+  g_autofree gchar *size = NULL;
+  g_autofree gchar *clip_cache = NULL;
+  gint streams = 1, port = 8554, fps = 0, bitrate = 0, gop = 0, seconds = 0;
+  gboolean no_stdin = FALSE;
+  VigilSimcamOptions options = { 0 };
+  App app = { NULL };
+  guint sigint_id, sigterm_id;
+  GOptionEntry entries[] = {
+    { "streams", 'n', 0, G_OPTION_ARG_INT, &streams, "Number of streams, /cam0.. (default 1)", "N" },
+    { "port", 'p', 0, G_OPTION_ARG_INT, &port, "TCP port on 127.0.0.1, 0 for any (default 8554)", "P" },
+    { "size", 's', 0, G_OPTION_ARG_STRING, &size, "Clip size (default 640x360)", "WxH" },
+    { "fps", 0, 0, G_OPTION_ARG_INT, &fps, "Frames per second (default 25)", "FPS" },
+    { "bitrate", 'b', 0, G_OPTION_ARG_INT, &bitrate, "Target bitrate (default 1000)", "KBPS" },
+    { "gop", 'g', 0, G_OPTION_ARG_INT, &gop, "Keyframe interval in frames (default: fps)", "FRAMES" },
+    { "seconds", 0, 0, G_OPTION_ARG_INT, &seconds, "Clip length before it loops (default 10)", "S" },
+    { "clip-cache", 0, 0, G_OPTION_ARG_FILENAME, &clip_cache,
+      "Load the encoded clip from FILE if made with the same settings, else save it there", "FILE" },
+    { "no-stdin", 0, 0, G_OPTION_ARG_NONE, &no_stdin,
+      "Ignore stdin; run until SIGINT or SIGTERM", NULL },
+    { NULL }
+  };
+
+  context = g_option_context_new ("- serve looping H.264 test streams over RTSP");
+  g_option_context_set_description (context,
+      "Commands on stdin, one per line, each answered with one line:\n"
+      "  drop K | stall K | restore K | offline | online | resolution K WxH | clients K | quit\n"
+      "EOF on stdin quits unless --no-stdin is given.\n");
+  g_option_context_add_main_entries (context, entries, NULL);
+  g_option_context_add_group (context, gst_init_get_option_group ());
+  if (!g_option_context_parse (context, &argc, &argv, &error))
+    {
+      g_printerr ("vigil-simcam: %s\n", error->message);
+      return EXIT_FAILURE;
+    }
+  if (streams < 1 || port < 0 || port > 65535 || fps < 0 || bitrate < 0 || gop < 0 || seconds < 0)
+    {
+      g_printerr ("vigil-simcam: --streams must be positive and the other numbers not negative\n");
+      return EXIT_FAILURE;
+    }
+  if (size != NULL && !parse_size (size, &options.width, &options.height))
+    {
+      g_printerr ("vigil-simcam: --size takes WxH, for example 1920x1080\n");
+      return EXIT_FAILURE;
+    }
+  gst_init (&argc, &argv);
+
+  options.n_streams = streams;
+  options.port = port;
+  options.fps = fps;
+  options.bitrate_kbps = bitrate;
+  options.gop_frames = gop;
+  options.clip_seconds = seconds;
+  options.clip_cache = clip_cache;
+
+  /* Handlers go in before the clip is encoded, which can take seconds: a
+   * background job inherits SIGINT ignored, and a SIGTERM meanwhile would
+   * kill without cleanup. A signal caught now is handled once the loop runs. */
+  app.loop = g_main_loop_new (NULL, FALSE);
+  sigint_id = g_unix_signal_add (SIGINT, on_signal, &app);
+  sigterm_id = g_unix_signal_add (SIGTERM, on_signal, &app);
+
+  app.simcam = vigil_simcam_new (&options, &error);
+  if (app.simcam == NULL)
+    {
+      g_printerr ("vigil-simcam: %s\n", error->message);
+      g_source_remove (sigint_id);
+      g_source_remove (sigterm_id);
+      g_main_loop_unref (app.loop);
+      return EXIT_FAILURE;
+    }
+
+  for (guint i = 0; i < (guint) streams; i++)
+    {
+      g_autofree gchar *url = vigil_simcam_get_url (app.simcam, i);
+
+      printf ("%s\n", url);
+    }
+  reply ("ready");
+
+  if (!no_stdin)
+    {
+      in = g_io_channel_unix_new (STDIN_FILENO);
+      /* Commands are ASCII; do not fail on other bytes. */
+      g_io_channel_set_encoding (in, NULL, NULL);
+      app.stdin_id = g_io_add_watch (in, G_IO_IN | G_IO_HUP | G_IO_ERR, on_stdin, &app);
+    }
+
+  g_main_loop_run (app.loop);
+
+  g_clear_handle_id (&app.stdin_id, g_source_remove);
+  g_source_remove (sigint_id);
+  g_source_remove (sigterm_id);
+  g_clear_object (&app.simcam);
+  g_main_loop_unref (app.loop);
+  /* Joins gst-rtsp-server's idle media threads, so valgrind sees none left. */
+  gst_rtsp_thread_pool_cleanup ();
+  gst_deinit ();
+  return EXIT_SUCCESS;
+}

@@ -1,0 +1,1480 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* VigilSimcam serves N looping H.264 streams over RTSP for tests and
+ * benchmarks, as cheaply as a real camera's network stack would: the clip is
+ * encoded once into RAM, and one timer on the server thread hands the next
+ * access unit (a ref, not a copy of the data) to every mount's appsrc. It must
+ * never decode, parse or encode per stream or per client, and never send a
+ * receiver anything but a contiguous chain of frames that starts at a keyframe:
+ * whenever it skips frames (stall, backlog, resolution switch) it resumes at
+ * an IDR, so decoder errors at the receiver are always the receiver's bug.
+ *
+ * Threads: the caller's thread (API, clip encoding); the server thread, which
+ * runs the frame timer, every fault and every RTSP client; and
+ * gst-rtsp-server's media threads, which may emit "unprepared". Clients are
+ * served on the server thread rather than on gst-rtsp-server's client thread
+ * because gst_rtsp_client_close() from another thread races the client's own
+ * handling of a peer that hangs up at the same moment (it aborts in
+ * get_data_seq()). The price: DESCRIBE blocks the thread while the media
+ * prerolls, which stays short because the first frame is queued before the
+ * preroll starts (see on_factory_media_configure()). */
+
+#include "vigil-simcam.h"
+
+#include <string.h>
+
+#include <gst/app/gstappsink.h>
+#include <gst/app/gstappsrc.h>
+#include <gst/gst.h>
+#include <gst/rtsp-server/rtsp-server.h>
+
+GST_DEBUG_CATEGORY_STATIC (vigil_simcam_debug);
+#define GST_CAT_DEFAULT vigil_simcam_debug
+
+G_DEFINE_QUARK (vigil-simcam-error-quark, vigil_simcam_error)
+/* Marks a GstRTSPMedia with the Mount it serves. */
+G_DEFINE_QUARK (vigil-simcam-mount, simcam_mount)
+
+/* Bump the number whenever the encoder settings change, so that old cache
+ * files are encoded afresh. */
+#define CLIP_CACHE_MAGIC "VIGIL-SIMCAM-CLIP 2\n"
+
+/* Frames an appsrc may hold unsent before the timer stops feeding it. A
+ * prepared media that no client has PLAYed yet blocks its stream, and a
+ * starved streaming thread falls behind; in both cases queueing more would
+ * only deliver stale video later, so the feed pauses and restarts at a
+ * keyframe. appsrc's own leaky mode is not used: dropping queued frames would
+ * break the reference chain mid-GOP. */
+#define MAX_BACKLOG_FRAMES 8
+
+/* The timer catches up at most this many missed ticks in one go; a longer
+ * hiccup becomes a gap, like a camera dropping frames. */
+#define MAX_CATCH_UP_TICKS 3
+
+/* Buffer timestamps follow n * frame duration, and are re-based on the
+ * pipeline's running time when they drift further than this from it. */
+#define MAX_PTS_DRIFT (200 * GST_MSECOND)
+
+/* How long finalize waits for gst-rtsp-server to unprepare the media. */
+#define SHUTDOWN_TIMEOUT_US (5 * G_USEC_PER_SEC)
+
+/* One encoded clip; immutable once built, shared by reference count. */
+typedef struct {
+  guint      width, height;
+  GstCaps   *caps;      /* video/x-h264, byte-stream, au, with size and framerate */
+  GPtrArray *frames;    /* GstBuffer *, one access unit each, frame 0 an IDR with SPS/PPS */
+  guint     *next_key;  /* next_key[i]: index of the first keyframe at or after i, wrapping */
+} Clip;
+
+static void
+clip_clear (Clip *clip)
+{
+  gst_clear_caps (&clip->caps);
+  g_clear_pointer (&clip->frames, g_ptr_array_unref);
+  g_clear_pointer (&clip->next_key, g_free);
+}
+
+static Clip *
+clip_ref (Clip *clip)
+{
+  return g_atomic_rc_box_acquire (clip);
+}
+
+static void
+clip_unref (Clip *clip)
+{
+  g_atomic_rc_box_release_full (clip, (GDestroyNotify) clip_clear);
+}
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (Clip, clip_unref)
+
+static Clip *
+clip_new (void)
+{
+  Clip *clip = g_atomic_rc_box_new0 (Clip);
+
+  clip->frames = g_ptr_array_new_with_free_func ((GDestroyNotify) gst_buffer_unref);
+  return clip;
+}
+
+static gboolean
+clip_frame_is_key (const Clip *clip, guint index)
+{
+  GstBuffer *frame = g_ptr_array_index (clip->frames, index);
+
+  return !GST_BUFFER_FLAG_IS_SET (frame, GST_BUFFER_FLAG_DELTA_UNIT);
+}
+
+/* Checks what the feeds rely on and builds next_key[]. */
+static gboolean
+clip_finish (Clip *clip, GError **error)
+{
+  guint n = clip->frames->len;
+  guint next = 0;
+
+  if (n == 0 || !clip_frame_is_key (clip, 0))
+    {
+      g_set_error (error, VIGIL_SIMCAM_ERROR, VIGIL_SIMCAM_ERROR_FAILED,
+                   "clip %ux%u has %u frames and does not start with a keyframe",
+                   clip->width, clip->height, n);
+      return FALSE;
+    }
+
+  clip->next_key = g_new (guint, n);
+  for (guint i = n; i-- > 0;)
+    {
+      if (clip_frame_is_key (clip, i))
+        next = i;
+      clip->next_key[i] = next;
+    }
+  return TRUE;
+}
+
+/* The options with defaults filled in. */
+typedef struct {
+  guint  n_streams;
+  guint  width, height;
+  guint  fps;
+  guint  bitrate_kbps;
+  guint  gop_frames;
+  guint  clip_seconds;
+  guint  port;
+  gchar *clip_cache;
+} Settings;
+
+typedef struct _Mount Mount;
+
+/* One media (pipeline) of a mount and where it is in the clip. Shared
+ * factories make this one per mount at a time, but an old media may still be
+ * unpreparing while a new one starts. Once in mount->feeds, a Feed is only
+ * touched with self->lock held. */
+typedef struct {
+  Mount        *mount;
+  GstRTSPMedia *media;          /* owned */
+  GstElement   *appsrc;         /* owned */
+  gulong        unprepared_id;
+  Clip         *clip;           /* owned; the clip being sent */
+  guint         next_frame;     /* index into clip->frames */
+  gboolean      need_keyframe;  /* the chain was broken: the next push jumps to an IDR */
+  gboolean      was_played;     /* a client has sent PLAY for this media */
+  GstClockTime  next_pts;       /* running time of the next frame; NONE to re-base */
+} Feed;
+
+struct _Mount {
+  VigilSimcam         *self;      /* not owned */
+  guint                index;
+  gchar               *path;      /* "/camK" */
+  GstRTSPMediaFactory *factory;   /* owned; also held by the mount points unless dropped */
+  gulong               configure_id;
+  VigilSimcamFault     fault;     /* self->lock */
+  Clip                *clip;      /* self->lock; owned; what feeds switch to at their next keyframe */
+  GPtrArray           *feeds;     /* self->lock; Feed * */
+};
+
+struct _VigilSimcam {
+  GObject parent_instance;
+
+  Settings      settings;
+  guint         port;          /* bound port, kept across offline/online */
+  GstClockTime  frame_ns;      /* one frame at settings.fps */
+  GPtrArray    *mounts;        /* Mount *; fixed after vigil_simcam_new() */
+
+  GMutex        lock;          /* guards what the fields and Mount say, and Feed lists */
+  GHashTable   *clips;         /* lock; "WxH" -> Clip * */
+  gboolean      is_offline;    /* lock */
+  gboolean      is_stopping;   /* lock; finalize started: push nothing more */
+
+  /* Owned by the server thread once it runs. */
+  GMainContext       *context;
+  GMainLoop          *loop;
+  GThread            *thread;
+  GstRTSPServer      *server;
+  GstRTSPMountPoints *mount_points;
+  GstRTSPSessionPool *session_pool;
+  gulong              client_connected_id;
+  GSource            *listen_source;   /* NULL while offline */
+  GSource            *tick_source;
+  GSource            *cleanup_source;  /* expires idle sessions */
+  gint64              tick_start_us;   /* monotonic */
+  guint64             ticks;           /* frame ticks done since tick_start_us */
+  gint64              shutdown_deadline_us;
+};
+
+G_DEFINE_FINAL_TYPE (VigilSimcam, vigil_simcam, G_TYPE_OBJECT)
+
+/* --- running code on the server thread --- */
+
+typedef struct {
+  GSourceFunc func;
+  gpointer    data;
+  GMutex      mutex;
+  GCond       cond;
+  gboolean    done;
+} Invocation;
+
+static gboolean
+on_invocation (gpointer user_data)
+{
+  Invocation *inv = user_data;
+
+  inv->func (inv->data);
+  g_mutex_lock (&inv->mutex);
+  inv->done = TRUE;
+  g_cond_signal (&inv->cond);
+  g_mutex_unlock (&inv->mutex);
+  return G_SOURCE_REMOVE;
+}
+
+/* Runs @func on the server thread and waits for it, so that control
+ * operations never race the RTSP clients they act on. */
+static void
+run_on_server_thread (VigilSimcam *self, GSourceFunc func, gpointer data)
+{
+  Invocation inv = { func, data };
+
+  if (self->thread == NULL || g_main_context_is_owner (self->context))
+    {
+      func (data);
+      return;
+    }
+
+  g_mutex_init (&inv.mutex);
+  g_cond_init (&inv.cond);
+  g_main_context_invoke (self->context, on_invocation, &inv);
+  g_mutex_lock (&inv.mutex);
+  while (!inv.done)
+    g_cond_wait (&inv.cond, &inv.mutex);
+  g_mutex_unlock (&inv.mutex);
+  g_mutex_clear (&inv.mutex);
+  g_cond_clear (&inv.cond);
+}
+
+/* --- clips --- */
+
+static gboolean
+have_element (const gchar *name)
+{
+  g_autoptr(GstElementFactory) factory = gst_element_factory_find (name);
+
+  return factory != NULL;
+}
+
+static gchar *
+clip_cache_key (const Settings *s, guint width, guint height, gboolean overlay)
+{
+  return g_strdup_printf ("%ux%u fps=%u kbps=%u gop=%u seconds=%u overlay=%d",
+                          width, height, s->fps, s->bitrate_kbps, s->gop_frames,
+                          s->clip_seconds, overlay);
+}
+
+/* Copies an access unit in byte-stream format without its access unit
+ * delimiters. h264parse adds them, but most cameras send none, and over RTP
+ * each would cost a packet of its own in front of every fragmented frame. */
+static GstBuffer *
+copy_without_aud (GstBuffer *encoded)
+{
+  g_autoptr(GByteArray) out = g_byte_array_new ();
+  GstMapInfo map;
+  gsize i = 0, size;
+
+  if (!gst_buffer_map (encoded, &map, GST_MAP_READ))
+    return gst_buffer_copy_deep (encoded);
+
+  /* Each NAL unit runs from its 3-byte start code (00 00 01; a 4-byte one is
+   * a zero byte plus that) to the next start code. */
+  while (i + 3 <= map.size)
+    {
+      gsize start = i, next;
+
+      if (map.data[i] == 0 && map.data[i + 1] == 0 && map.data[i + 2] == 1)
+        i += 3;
+      else if (i + 4 <= map.size && map.data[i] == 0 && map.data[i + 1] == 0 &&
+               map.data[i + 2] == 0 && map.data[i + 3] == 1)
+        i += 4;
+      else
+        {
+          i++;
+          continue;
+        }
+      for (next = i; next + 3 <= map.size; next++)
+        if (map.data[next] == 0 && map.data[next + 1] == 0 &&
+            (map.data[next + 2] == 1 ||
+             (next + 4 <= map.size && map.data[next + 2] == 0 && map.data[next + 3] == 1)))
+          break;
+      if (next + 3 > map.size)
+        next = map.size;
+      if (i < next && (map.data[i] & 0x1f) != 9)
+        g_byte_array_append (out, map.data + start, next - start);
+      i = next;
+    }
+  gst_buffer_unmap (encoded, &map);
+
+  size = out->len;
+  return gst_buffer_new_wrapped (g_byte_array_free (g_steal_pointer (&out), FALSE), size);
+}
+
+/* Encodes a clip of @width x @height with the settings' rate, GOP and length.
+ * Blocks the calling thread; runs the encoder as fast as it goes. */
+static Clip *
+clip_encode (const Settings *s, guint width, guint height, GError **error)
+{
+  static const gchar *needed[] = { "videotestsrc", "x264enc", "h264parse", "appsink" };
+  g_autoptr(GstElement) pipeline = NULL;
+  g_autoptr(GstElement) sink = NULL;
+  g_autoptr(GstBus) bus = NULL;
+  g_autoptr(Clip) clip = NULL;
+  g_autofree gchar *description = NULL;
+  g_autofree gchar *overlay = NULL;
+  guint n_frames = s->fps * s->clip_seconds;
+  gboolean started;
+
+  for (guint i = 0; i < G_N_ELEMENTS (needed); i++)
+    if (!have_element (needed[i]))
+      {
+        g_set_error (error, VIGIL_SIMCAM_ERROR, VIGIL_SIMCAM_ERROR_MISSING,
+                     "GStreamer element %s is not installed", needed[i]);
+        return NULL;
+      }
+
+  /* A visible clock helps a human looking at recordings; the pango plugin
+   * is optional, so the clip just goes without it. */
+  if (have_element ("timeoverlay"))
+    overlay = g_strdup_printf ("! timeoverlay halignment=right valignment=bottom "
+                               "font-desc=\"Sans %u\" ", MAX (height / 24, 8));
+  else
+    overlay = g_strdup ("");
+
+  /* A scrolling SMPTE pattern gives x264 real work, so the stream comes out
+   * near the target bitrate (a ball on black would be a few kbit/s), and
+   * keyframes seconds apart still differ, as a frozen-frame check expects.
+   * scenecut=0 keeps IDRs exactly every gop_frames, so clips of different
+   * sizes have keyframes at the same indices. One slice per frame: with
+   * zerolatency's sliced threads, rtph264pay config-interval=-1 would put
+   * SPS/PPS between the slices of an IDR picture, which starts a new access
+   * unit by the H.264 rules (ffmpeg then sees two frames with one DTS). No
+   * access unit delimiters: most cameras send none. */
+  description = g_strdup_printf (
+      "videotestsrc pattern=smpte horizontal-speed=%u num-buffers=%u "
+      "! video/x-raw,format=I420,width=%u,height=%u,framerate=%u/1,pixel-aspect-ratio=1/1 "
+      "%s"
+      "! x264enc tune=zerolatency sliced-threads=false aud=false speed-preset=veryfast "
+      "  key-int-max=%u bframes=0 bitrate=%u option-string=\"scenecut=0\" "
+      "! video/x-h264,profile=main "
+      "! h264parse config-interval=-1 "
+      "! video/x-h264,stream-format=byte-stream,alignment=au "
+      "! appsink name=sink sync=false",
+      MAX (width / 240, 2), n_frames, width, height, s->fps, overlay,
+      s->gop_frames, s->bitrate_kbps);
+
+  pipeline = gst_parse_launch (description, error);
+  if (pipeline == NULL)
+    {
+      g_prefix_error (error, "cannot build the %ux%u clip encoder: ", width, height);
+      return NULL;
+    }
+  gst_object_ref_sink (pipeline);
+  sink = gst_bin_get_by_name (GST_BIN (pipeline), "sink");
+  bus = gst_element_get_bus (pipeline);
+
+  clip = clip_new ();
+  clip->width = width;
+  clip->height = height;
+
+  GST_INFO ("encoding a %ux%u clip of %u frames", width, height, n_frames);
+  /* A failed start leaves its reason on the bus, which the loop reports. */
+  started = gst_element_set_state (pipeline, GST_STATE_PLAYING) != GST_STATE_CHANGE_FAILURE;
+
+  for (guint idle_polls = 0;; idle_polls++)
+    {
+      g_autoptr(GstSample) sample = NULL;
+      g_autoptr(GstMessage) message = NULL;
+
+      sample = started ? gst_app_sink_try_pull_sample (GST_APP_SINK (sink), 100 * GST_MSECOND)
+                       : NULL;
+      if (sample != NULL)
+        {
+          GstBuffer *encoded = gst_sample_get_buffer (sample);
+          /* One plain, shareable memory per frame, so gst_buffer_copy() later
+           * only refs it. */
+          GstBuffer *frame = copy_without_aud (encoded);
+
+          if (GST_BUFFER_FLAG_IS_SET (encoded, GST_BUFFER_FLAG_DELTA_UNIT))
+            GST_BUFFER_FLAG_SET (frame, GST_BUFFER_FLAG_DELTA_UNIT);
+          g_ptr_array_add (clip->frames, frame);
+          if (clip->caps == NULL)
+            clip->caps = gst_caps_copy (gst_sample_get_caps (sample));
+          idle_polls = 0;
+          continue;
+        }
+      if (started && gst_app_sink_is_eos (GST_APP_SINK (sink)))
+        break;
+
+      message = gst_bus_pop_filtered (bus, GST_MESSAGE_ERROR);
+      if (message == NULL && (!started || idle_polls > 600))
+        {
+          gst_element_set_state (pipeline, GST_STATE_NULL);
+          g_set_error (error, VIGIL_SIMCAM_ERROR, VIGIL_SIMCAM_ERROR_FAILED,
+                       "the %ux%u clip encoder %s", width, height,
+                       started ? "stopped producing frames for 60 s" : "did not start");
+          return NULL;
+        }
+      if (message != NULL)
+        {
+          g_autoptr(GError) gst_error = NULL;
+          g_autofree gchar *debug = NULL;
+
+          gst_message_parse_error (message, &gst_error, &debug);
+          gst_element_set_state (pipeline, GST_STATE_NULL);
+          g_set_error (error, VIGIL_SIMCAM_ERROR, VIGIL_SIMCAM_ERROR_FAILED,
+                       "encoding the %ux%u clip failed: %s (%s)", width, height,
+                       gst_error->message, debug ? debug : "no details");
+          return NULL;
+        }
+    }
+  gst_element_set_state (pipeline, GST_STATE_NULL);
+
+  if (clip->caps == NULL || clip->frames->len != n_frames)
+    {
+      g_set_error (error, VIGIL_SIMCAM_ERROR, VIGIL_SIMCAM_ERROR_FAILED,
+                   "the %ux%u clip encoder gave %u frames, expected %u",
+                   width, height, clip->frames->len, n_frames);
+      return NULL;
+    }
+  if (!clip_finish (clip, error))
+    return NULL;
+  return g_steal_pointer (&clip);
+}
+
+/* Cache file: the magic line, the settings key line, the caps line, then
+ * for each frame a host-order guint32 flags (1 = keyframe), guint32 size and
+ * the bytes. It is a private cache, not an exchange format. */
+static gboolean
+clip_save (const Clip *clip, const gchar *path, const gchar *key, GError **error)
+{
+  g_autoptr(GByteArray) data = g_byte_array_new ();
+  g_autofree gchar *caps = gst_caps_to_string (clip->caps);
+  guint32 n = clip->frames->len;
+
+  g_byte_array_append (data, (const guint8 *) CLIP_CACHE_MAGIC, strlen (CLIP_CACHE_MAGIC));
+  g_byte_array_append (data, (const guint8 *) key, strlen (key));
+  g_byte_array_append (data, (const guint8 *) "\n", 1);
+  g_byte_array_append (data, (const guint8 *) caps, strlen (caps));
+  g_byte_array_append (data, (const guint8 *) "\n", 1);
+  g_byte_array_append (data, (const guint8 *) &n, sizeof n);
+  for (guint i = 0; i < n; i++)
+    {
+      GstBuffer *frame = g_ptr_array_index (clip->frames, i);
+      guint32 flags = clip_frame_is_key (clip, i) ? 1 : 0;
+      guint32 size = gst_buffer_get_size (frame);
+      GstMapInfo map;
+
+      g_byte_array_append (data, (const guint8 *) &flags, sizeof flags);
+      g_byte_array_append (data, (const guint8 *) &size, sizeof size);
+      if (!gst_buffer_map (frame, &map, GST_MAP_READ))
+        {
+          g_set_error (error, VIGIL_SIMCAM_ERROR, VIGIL_SIMCAM_ERROR_FAILED,
+                       "cannot map frame %u", i);
+          return FALSE;
+        }
+      g_byte_array_append (data, map.data, map.size);
+      gst_buffer_unmap (frame, &map);
+    }
+
+  /* Written to a temporary file and renamed, so a concurrent reader never
+   * sees half a clip. */
+  return g_file_set_contents (path, (const gchar *) data->data, data->len, error);
+}
+
+/* Reads one '\n'-terminated line at *offset; NULL if there is none. */
+static gchar *
+read_line (const guint8 *data, gsize size, gsize *offset)
+{
+  const guint8 *start = data + *offset;
+  const guint8 *end = memchr (start, '\n', size - *offset);
+
+  if (end == NULL)
+    return NULL;
+  *offset += (end - start) + 1;
+  return g_strndup ((const gchar *) start, end - start);
+}
+
+static gboolean
+read_u32 (const guint8 *data, gsize size, gsize *offset, guint32 *value)
+{
+  if (size - *offset < sizeof *value)
+    return FALSE;
+  memcpy (value, data + *offset, sizeof *value);
+  *offset += sizeof *value;
+  return TRUE;
+}
+
+/* Loads a cached clip made with @key. Returns NULL, without an error, if the
+ * file is missing, was made with other settings or is damaged: the caller
+ * then encodes afresh. The frames wrap slices of the file's bytes. */
+static Clip *
+clip_load (const gchar *path, const gchar *key, guint width, guint height)
+{
+  g_autofree gchar *contents = NULL;
+  g_autoptr(GBytes) bytes = NULL;
+  g_autoptr(Clip) clip = NULL;
+  g_autofree gchar *magic = NULL;
+  g_autofree gchar *file_key = NULL;
+  g_autofree gchar *caps = NULL;
+  const guint8 *data;
+  gsize size, offset = 0;
+  guint32 n;
+
+  if (!g_file_get_contents (path, &contents, &size, NULL))
+    return NULL;
+  bytes = g_bytes_new_take (g_steal_pointer (&contents), size);
+  data = g_bytes_get_data (bytes, NULL);
+
+  if (size < strlen (CLIP_CACHE_MAGIC) ||
+      memcmp (data, CLIP_CACHE_MAGIC, strlen (CLIP_CACHE_MAGIC)) != 0)
+    {
+      GST_INFO ("clip cache %s: not a clip file", path);
+      return NULL;
+    }
+  offset = strlen (CLIP_CACHE_MAGIC);
+  file_key = read_line (data, size, &offset);
+  if (g_strcmp0 (file_key, key) != 0)
+    {
+      GST_INFO ("clip cache %s was made for '%s', not '%s'", path, file_key, key);
+      return NULL;
+    }
+  caps = read_line (data, size, &offset);
+  if (caps == NULL || !read_u32 (data, size, &offset, &n))
+    return NULL;
+
+  clip = clip_new ();
+  clip->width = width;
+  clip->height = height;
+  clip->caps = gst_caps_from_string (caps);
+  if (clip->caps == NULL)
+    return NULL;
+  for (guint32 i = 0; i < n; i++)
+    {
+      g_autoptr(GBytes) slice = NULL;
+      guint32 flags, frame_size;
+      GstBuffer *frame;
+
+      if (!read_u32 (data, size, &offset, &flags) ||
+          !read_u32 (data, size, &offset, &frame_size) ||
+          size - offset < frame_size || frame_size == 0)
+        {
+          GST_INFO ("clip cache %s is truncated at frame %u", path, i);
+          return NULL;
+        }
+      slice = g_bytes_new_from_bytes (bytes, offset, frame_size);
+      offset += frame_size;
+      frame = gst_buffer_new_wrapped_bytes (slice);
+      if (!(flags & 1))
+        GST_BUFFER_FLAG_SET (frame, GST_BUFFER_FLAG_DELTA_UNIT);
+      g_ptr_array_add (clip->frames, frame);
+    }
+  if (offset != size || !clip_finish (clip, NULL))
+    return NULL;
+  return g_steal_pointer (&clip);
+}
+
+/* The clip of @width x @height, from self->clips, the cache file (main size
+ * only) or the encoder. Runs on the caller's thread. */
+static Clip *
+get_clip (VigilSimcam *self, guint width, guint height, gboolean use_cache, GError **error)
+{
+  g_autofree gchar *name = g_strdup_printf ("%ux%u", width, height);
+  g_autofree gchar *key = NULL;
+  g_autoptr(Clip) clip = NULL;
+  Clip *known;
+
+  g_mutex_lock (&self->lock);
+  known = g_hash_table_lookup (self->clips, name);
+  if (known != NULL)
+    clip = clip_ref (known);
+  g_mutex_unlock (&self->lock);
+  if (clip != NULL)
+    return g_steal_pointer (&clip);
+
+  key = clip_cache_key (&self->settings, width, height, have_element ("timeoverlay"));
+  if (use_cache && self->settings.clip_cache != NULL)
+    {
+      clip = clip_load (self->settings.clip_cache, key, width, height);
+      if (clip != NULL)
+        GST_INFO ("clip %s loaded from %s", name, self->settings.clip_cache);
+    }
+  if (clip == NULL)
+    {
+      clip = clip_encode (&self->settings, width, height, error);
+      if (clip == NULL)
+        return NULL;
+      if (use_cache && self->settings.clip_cache != NULL)
+        {
+          g_autoptr(GError) save_error = NULL;
+
+          /* A cache that cannot be written only costs time next run. */
+          if (!clip_save (clip, self->settings.clip_cache, key, &save_error))
+            g_message ("clip cache %s not saved: %s", self->settings.clip_cache,
+                       save_error->message);
+        }
+    }
+
+  g_mutex_lock (&self->lock);
+  known = g_hash_table_lookup (self->clips, name);
+  if (known != NULL)
+    {
+      /* Another thread made it meanwhile; keep one copy. */
+      g_clear_pointer (&clip, clip_unref);
+      clip = clip_ref (known);
+    }
+  else
+    g_hash_table_insert (self->clips, g_strdup (name), clip_ref (clip));
+  g_mutex_unlock (&self->lock);
+  return g_steal_pointer (&clip);
+}
+
+/* --- feeds --- */
+
+static void
+feed_free (Feed *feed)
+{
+  g_clear_signal_handler (&feed->unprepared_id, feed->media);
+  gst_clear_object (&feed->appsrc);
+  g_clear_object (&feed->media);
+  g_clear_pointer (&feed->clip, clip_unref);
+  g_free (feed);
+}
+
+/* Called with self->lock held. */
+static Feed *
+mount_find_feed (Mount *mount, GstRTSPMedia *media, guint *index)
+{
+  for (guint i = 0; i < mount->feeds->len; i++)
+    {
+      Feed *feed = g_ptr_array_index (mount->feeds, i);
+
+      if (feed->media == media)
+        {
+          if (index != NULL)
+            *index = i;
+          return feed;
+        }
+    }
+  return NULL;
+}
+
+/* May run on a media thread. */
+static void
+on_media_unprepared (GstRTSPMedia *media, Mount *mount)
+{
+  VigilSimcam *self = mount->self;
+  Feed *feed;
+  guint index;
+
+  g_mutex_lock (&self->lock);
+  feed = mount_find_feed (mount, media, &index);
+  if (feed != NULL)
+    g_ptr_array_steal_index_fast (mount->feeds, index);
+  g_mutex_unlock (&self->lock);
+
+  /* Freed outside the lock: dropping the last refs may finalize elements. */
+  if (feed != NULL)
+    {
+      GST_DEBUG ("%s: media %p unprepared", mount->path, media);
+      feed_free (feed);
+    }
+}
+
+/* Runs on the server thread, from a client's DESCRIBE or SETUP, before the
+ * media is prepared. */
+static void
+on_factory_media_configure (GstRTSPMediaFactory *factory, GstRTSPMedia *media, Mount *mount)
+{
+  VigilSimcam *self = mount->self;
+  g_autoptr(GstElement) bin = gst_rtsp_media_get_element (media);
+  g_autoptr(GstElement) appsrc = gst_bin_get_by_name (GST_BIN (bin), "src");
+  GstBuffer *first;
+  Feed *feed;
+
+  g_return_if_fail (appsrc != NULL);
+
+  g_object_set_qdata (G_OBJECT (media), simcam_mount_quark (), mount);
+
+  feed = g_new0 (Feed, 1);
+  feed->mount = mount;
+  feed->media = g_object_ref (media);
+  feed->appsrc = g_steal_pointer (&appsrc);
+  g_mutex_lock (&self->lock);
+  feed->clip = clip_ref (mount->clip);
+  g_mutex_unlock (&self->lock);
+  gst_app_src_set_caps (GST_APP_SRC (feed->appsrc), feed->clip->caps);
+
+  /* Preparing the media blocks until a buffer has gone through the payloader
+   * (that is where the SDP gets its caps), so the first frame is queued now
+   * rather than on the next tick. A live pipeline starts its running time at
+   * 0 when it goes to PLAYING, which is right after this. */
+  first = gst_buffer_copy (g_ptr_array_index (feed->clip->frames, 0));
+  GST_BUFFER_PTS (first) = 0;
+  GST_BUFFER_DTS (first) = 0;
+  GST_BUFFER_DURATION (first) = self->frame_ns;
+  gst_app_src_push_buffer (GST_APP_SRC (feed->appsrc), first);
+  feed->next_frame = 1;
+  feed->next_pts = self->frame_ns;
+
+  feed->unprepared_id = g_signal_connect (media, "unprepared",
+                                          G_CALLBACK (on_media_unprepared), mount);
+  g_mutex_lock (&self->lock);
+  g_ptr_array_add (mount->feeds, feed);
+  g_mutex_unlock (&self->lock);
+  GST_DEBUG ("%s: media %p configured", mount->path, media);
+}
+
+/* Hands the next frame to one feed. Runs on the server thread with
+ * self->lock held; allocates nothing but the buffer copy (and caps on a
+ * resolution switch). */
+static void
+feed_push (VigilSimcam *self, Feed *feed)
+{
+  Mount *mount = feed->mount;
+  GstElement *appsrc = feed->appsrc;
+  gboolean is_playing;
+  GstClockTime now;
+  GstBuffer *buffer;
+  gboolean discont = FALSE;
+  guint index;
+
+  /* A live source only runs in PLAYING, and only then do running times
+   * mean anything. While paused the clip does not advance, so the chain
+   * stays contiguous. */
+  GST_OBJECT_LOCK (appsrc);
+  is_playing = GST_STATE (appsrc) == GST_STATE_PLAYING;
+  GST_OBJECT_UNLOCK (appsrc);
+  now = is_playing ? gst_element_get_current_running_time (appsrc) : GST_CLOCK_TIME_NONE;
+  if (!GST_CLOCK_TIME_IS_VALID (now))
+    {
+      feed->next_pts = GST_CLOCK_TIME_NONE;
+      return;
+    }
+
+  if (gst_app_src_get_current_level_buffers (GST_APP_SRC (appsrc)) >= MAX_BACKLOG_FRAMES)
+    {
+      feed->need_keyframe = TRUE;
+      return;
+    }
+
+  index = feed->next_frame % feed->clip->frames->len;
+  if (feed->clip != mount->clip && (feed->need_keyframe || clip_frame_is_key (feed->clip, index)))
+    {
+      /* Resolution switch, at a keyframe so the receiver gets new SPS/PPS
+       * together with the first frame that needs them. */
+      clip_unref (feed->clip);
+      feed->clip = clip_ref (mount->clip);
+      gst_app_src_set_caps (GST_APP_SRC (appsrc), feed->clip->caps);
+      index = feed->clip->next_key[index % feed->clip->frames->len];
+      GST_DEBUG ("%s: media %p switches to %ux%u at frame %u", mount->path,
+                 feed->media, feed->clip->width, feed->clip->height, index);
+    }
+  else if (feed->need_keyframe)
+    {
+      index = feed->clip->next_key[index];
+      discont = TRUE;
+    }
+  feed->need_keyframe = FALSE;
+
+  if (!GST_CLOCK_TIME_IS_VALID (feed->next_pts) ||
+      feed->next_pts + MAX_PTS_DRIFT < now || feed->next_pts > now + MAX_PTS_DRIFT)
+    feed->next_pts = now;
+
+  buffer = gst_buffer_copy (g_ptr_array_index (feed->clip->frames, index));
+  GST_BUFFER_PTS (buffer) = feed->next_pts;
+  GST_BUFFER_DTS (buffer) = feed->next_pts;  /* no B-frames */
+  GST_BUFFER_DURATION (buffer) = self->frame_ns;
+  if (discont)
+    GST_BUFFER_FLAG_SET (buffer, GST_BUFFER_FLAG_DISCONT);
+  GST_LOG ("%s: media %p frame %u pts %" GST_TIME_FORMAT, mount->path, feed->media, index,
+           GST_TIME_ARGS (feed->next_pts));
+  gst_app_src_push_buffer (GST_APP_SRC (appsrc), buffer);
+
+  feed->next_pts += self->frame_ns;
+  feed->next_frame = (index + 1) % feed->clip->frames->len;
+}
+
+/* Called with self->lock held. */
+static void
+push_frame_to_all (VigilSimcam *self)
+{
+  for (guint m = 0; m < self->mounts->len; m++)
+    {
+      Mount *mount = g_ptr_array_index (self->mounts, m);
+
+      for (guint i = 0; i < mount->feeds->len; i++)
+        {
+          Feed *feed = g_ptr_array_index (mount->feeds, i);
+
+          if (mount->fault == VIGIL_SIMCAM_FAULT_NONE)
+            feed_push (self, feed);
+          else
+            feed->need_keyframe = TRUE;  /* resume at an IDR */
+        }
+    }
+}
+
+static gint64
+tick_time_us (VigilSimcam *self, guint64 tick)
+{
+  return self->tick_start_us + (gint64) (tick * G_USEC_PER_SEC / self->settings.fps);
+}
+
+/* The frame clock. Tick k is due at tick_start_us + k / fps, computed from
+ * the start rather than the last wake-up, so it never drifts. */
+static gboolean
+on_tick (gpointer user_data)
+{
+  VigilSimcam *self = user_data;
+  gint64 now_us = g_get_monotonic_time ();
+  guint64 due = (guint64) (now_us - self->tick_start_us) * self->settings.fps / G_USEC_PER_SEC;
+
+  if (due > self->ticks + MAX_CATCH_UP_TICKS)
+    {
+      GST_DEBUG ("frame timer %" G_GUINT64_FORMAT " ticks late, skipping", due - self->ticks);
+      self->ticks = due - 1;
+    }
+
+  g_mutex_lock (&self->lock);
+  while (self->ticks < due)
+    {
+      self->ticks++;
+      if (!self->is_stopping)
+        push_frame_to_all (self);
+    }
+  g_mutex_unlock (&self->lock);
+
+  g_source_set_ready_time (self->tick_source, tick_time_us (self, self->ticks + 1));
+  return G_SOURCE_CONTINUE;
+}
+
+static gboolean
+tick_source_dispatch (GSource *source, GSourceFunc callback, gpointer user_data)
+{
+  return callback (user_data);
+}
+
+/* A source driven only by its ready time, which on_tick() sets. */
+static GSourceFuncs tick_source_funcs = {
+  .dispatch = tick_source_dispatch,
+};
+
+/* --- clients, sessions and faults --- */
+
+/* Runs on the server thread. */
+static void
+on_client_play_request (GstRTSPClient *client, GstRTSPContext *ctx, VigilSimcam *self)
+{
+  Mount *mount;
+  Feed *feed;
+
+  if (ctx->media == NULL)
+    return;
+  mount = g_object_get_qdata (G_OBJECT (ctx->media), simcam_mount_quark ());
+  if (mount == NULL)
+    return;
+
+  /* Real cameras send an IDR when a viewer starts; doing the same means a
+   * viewer joining a shared media decodes at once instead of after up to one
+   * GOP, at the cost of a jump for those already watching. The first viewer
+   * needs none: the media was blocked since its first frame, an IDR. */
+  g_mutex_lock (&self->lock);
+  feed = mount_find_feed (mount, ctx->media, NULL);
+  if (feed != NULL)
+    {
+      if (feed->was_played)
+        feed->need_keyframe = TRUE;
+      feed->was_played = TRUE;
+    }
+  g_mutex_unlock (&self->lock);
+}
+
+/* Runs on the server thread. */
+static void
+on_server_client_connected (GstRTSPServer *server, GstRTSPClient *client, VigilSimcam *self)
+{
+  g_signal_connect_object (client, "play-request", G_CALLBACK (on_client_play_request), self, 0);
+}
+
+/* Whether @session has media of @mount, or of any mount when @mount is NULL. */
+static gboolean
+session_uses_mount (GstRTSPSession *session, Mount *mount)
+{
+  GList *medias = gst_rtsp_session_filter (session, NULL, NULL);
+  gboolean uses = FALSE;
+
+  for (GList *l = medias; l != NULL && !uses; l = l->next)
+    {
+      GstRTSPMedia *media = gst_rtsp_session_media_get_media (l->data);
+      Mount *owner = g_object_get_qdata (G_OBJECT (media), simcam_mount_quark ());
+
+      uses = owner != NULL && (mount == NULL || owner == mount);
+    }
+  g_list_free_full (medias, g_object_unref);
+  return uses;
+}
+
+static gboolean
+client_uses_mount (GstRTSPClient *client, Mount *mount)
+{
+  GList *sessions = gst_rtsp_client_session_filter (client, NULL, NULL);
+  gboolean uses = FALSE;
+
+  for (GList *l = sessions; l != NULL && !uses; l = l->next)
+    uses = session_uses_mount (l->data, mount);
+  g_list_free_full (sessions, g_object_unref);
+  return uses;
+}
+
+/* @user_data: the Mount whose clients to close, or NULL for all clients. */
+static GstRTSPFilterResult
+filter_close_clients (GstRTSPServer *server, GstRTSPClient *client, gpointer user_data)
+{
+  Mount *mount = user_data;
+
+  if (mount == NULL || client_uses_mount (client, mount))
+    return GST_RTSP_FILTER_REMOVE;  /* the server closes the connection */
+  return GST_RTSP_FILTER_KEEP;
+}
+
+/* @user_data: the Mount whose sessions to remove, or NULL for all sessions. */
+static GstRTSPFilterResult
+filter_remove_sessions (GstRTSPSessionPool *pool, GstRTSPSession *session, gpointer user_data)
+{
+  Mount *mount = user_data;
+
+  if (mount == NULL || session_uses_mount (session, mount))
+    return GST_RTSP_FILTER_REMOVE;
+  return GST_RTSP_FILTER_KEEP;
+}
+
+/* Closes the connections and sessions of @mount, or all when NULL. Closing
+ * the connection alone would leave UDP sessions alive until they time out. */
+static void
+close_clients (VigilSimcam *self, Mount *mount)
+{
+  GList *none;
+
+  none = gst_rtsp_server_client_filter (self->server, filter_close_clients, mount);
+  g_list_free_full (none, g_object_unref);
+  none = gst_rtsp_session_pool_filter (self->session_pool, filter_remove_sessions, mount);
+  g_list_free_full (none, g_object_unref);
+}
+
+typedef struct {
+  VigilSimcam     *self;
+  guint            index;
+  VigilSimcamFault fault;
+  guint            n_clients;
+  gboolean         offline;
+  GError          *error;
+} Request;
+
+static gboolean
+do_set_fault (gpointer data)
+{
+  Request *req = data;
+  VigilSimcam *self = req->self;
+  Mount *mount = g_ptr_array_index (self->mounts, req->index);
+  VigilSimcamFault old;
+
+  g_mutex_lock (&self->lock);
+  old = mount->fault;
+  mount->fault = req->fault;
+  g_mutex_unlock (&self->lock);
+  if (old == req->fault)
+    return G_SOURCE_REMOVE;
+
+  GST_INFO ("%s: fault %d -> %d", mount->path, old, req->fault);
+  if (req->fault == VIGIL_SIMCAM_FAULT_DROP)
+    {
+      /* Unmounted, the path answers DESCRIBE with 404 Not Found. */
+      gst_rtsp_mount_points_remove_factory (self->mount_points, mount->path);
+      close_clients (self, mount);
+    }
+  else if (old == VIGIL_SIMCAM_FAULT_DROP)
+    {
+      gst_rtsp_mount_points_add_factory (self->mount_points, mount->path,
+                                         g_object_ref (mount->factory));
+    }
+  return G_SOURCE_REMOVE;
+}
+
+static gboolean
+do_count_clients (gpointer data)
+{
+  Request *req = data;
+  VigilSimcam *self = req->self;
+  Mount *mount = g_ptr_array_index (self->mounts, req->index);
+  GList *clients = gst_rtsp_server_client_filter (self->server, NULL, NULL);
+
+  req->n_clients = 0;
+  for (GList *l = clients; l != NULL; l = l->next)
+    if (client_uses_mount (l->data, mount))
+      req->n_clients++;
+  g_list_free_full (clients, g_object_unref);
+  return G_SOURCE_REMOVE;
+}
+
+/* Binds the listening socket and attaches it; runs on the server thread, or
+ * on the caller's before the thread starts. */
+static gboolean
+start_listening (VigilSimcam *self, GError **error)
+{
+  g_autofree gchar *service = g_strdup_printf ("%u", self->port);
+
+  gst_rtsp_server_set_service (self->server, service);
+  self->listen_source = gst_rtsp_server_create_source (self->server, NULL, error);
+  if (self->listen_source == NULL)
+    {
+      g_prefix_error (error, "cannot listen on 127.0.0.1:%u: ", self->port);
+      return FALSE;
+    }
+  g_source_attach (self->listen_source, self->context);
+  return TRUE;
+}
+
+/* Runs on the server thread. */
+static void
+stop_listening (VigilSimcam *self)
+{
+  if (self->listen_source == NULL)
+    return;
+  /* The source holds the only ref to the listening socket, so this closes it
+   * and connect() is refused from now on. */
+  g_source_destroy (self->listen_source);
+  g_clear_pointer (&self->listen_source, g_source_unref);
+}
+
+static gboolean
+do_set_offline (gpointer data)
+{
+  Request *req = data;
+  VigilSimcam *self = req->self;
+
+  if (req->offline)
+    {
+      stop_listening (self);
+      close_clients (self, NULL);
+    }
+  else if (self->listen_source == NULL)
+    {
+      start_listening (self, &req->error);
+    }
+  if (req->error == NULL)
+    {
+      g_mutex_lock (&self->lock);
+      self->is_offline = req->offline;
+      g_mutex_unlock (&self->lock);
+    }
+  return G_SOURCE_REMOVE;
+}
+
+/* Runs on the server thread. */
+static gboolean
+on_cleanup_sessions (gpointer user_data)
+{
+  VigilSimcam *self = user_data;
+
+  gst_rtsp_session_pool_cleanup (self->session_pool);
+  return G_SOURCE_CONTINUE;
+}
+
+/* Runs on the server thread while finalize waits: quits the loop once
+ * gst-rtsp-server has let go of every client and media. */
+static gboolean
+on_shutdown_poll (gpointer user_data)
+{
+  VigilSimcam *self = user_data;
+  GList *clients = gst_rtsp_server_client_filter (self->server, NULL, NULL);
+  guint n_clients = g_list_length (clients);
+  guint n_feeds = 0;
+
+  g_list_free_full (clients, g_object_unref);
+  g_mutex_lock (&self->lock);
+  for (guint m = 0; m < self->mounts->len; m++)
+    n_feeds += ((Mount *) g_ptr_array_index (self->mounts, m))->feeds->len;
+  g_mutex_unlock (&self->lock);
+
+  if (n_clients == 0 && n_feeds == 0)
+    {
+      g_main_loop_quit (self->loop);
+      return G_SOURCE_REMOVE;
+    }
+  if (g_get_monotonic_time () > self->shutdown_deadline_us)
+    {
+      GST_WARNING ("shutdown: %u clients and %u media still alive, giving up",
+                   n_clients, n_feeds);
+      g_main_loop_quit (self->loop);
+      return G_SOURCE_REMOVE;
+    }
+  return G_SOURCE_CONTINUE;
+}
+
+static gboolean
+do_shutdown (gpointer data)
+{
+  VigilSimcam *self = data;
+  g_autoptr(GSource) poll = NULL;
+
+  g_mutex_lock (&self->lock);
+  self->is_stopping = TRUE;
+  g_mutex_unlock (&self->lock);
+
+  stop_listening (self);
+  close_clients (self, NULL);
+
+  self->shutdown_deadline_us = g_get_monotonic_time () + SHUTDOWN_TIMEOUT_US;
+  poll = g_timeout_source_new (10);
+  g_source_set_callback (poll, on_shutdown_poll, self, NULL);
+  g_source_attach (poll, self->context);
+  return G_SOURCE_REMOVE;
+}
+
+static gpointer
+server_thread_main (gpointer data)
+{
+  VigilSimcam *self = data;
+
+  g_main_context_push_thread_default (self->context);
+  g_main_loop_run (self->loop);
+  g_main_context_pop_thread_default (self->context);
+  return NULL;
+}
+
+/* --- GObject --- */
+
+static void
+mount_free (Mount *mount)
+{
+  if (mount->factory != NULL)
+    g_clear_signal_handler (&mount->configure_id, mount->factory);
+  g_clear_object (&mount->factory);
+  g_clear_pointer (&mount->clip, clip_unref);
+  g_clear_pointer (&mount->feeds, g_ptr_array_unref);
+  g_free (mount->path);
+  g_free (mount);
+}
+
+static void
+destroy_source (GSource **source)
+{
+  if (*source == NULL)
+    return;
+  g_source_destroy (*source);
+  g_clear_pointer (source, g_source_unref);
+}
+
+static void
+vigil_simcam_finalize (GObject *object)
+{
+  VigilSimcam *self = VIGIL_SIMCAM (object);
+
+  if (self->thread != NULL)
+    {
+      run_on_server_thread (self, do_shutdown, self);
+      g_thread_join (g_steal_pointer (&self->thread));
+    }
+
+  /* Only left over if the shutdown timed out. */
+  for (guint m = 0; m < self->mounts->len; m++)
+    {
+      Mount *mount = g_ptr_array_index (self->mounts, m);
+
+      g_mutex_lock (&self->lock);
+      g_ptr_array_set_free_func (mount->feeds, NULL);
+      while (mount->feeds->len > 0)
+        {
+          Feed *feed = g_ptr_array_steal_index_fast (mount->feeds, 0);
+
+          g_mutex_unlock (&self->lock);
+          feed_free (feed);
+          g_mutex_lock (&self->lock);
+        }
+      g_mutex_unlock (&self->lock);
+    }
+
+  stop_listening (self);
+  destroy_source (&self->tick_source);
+  destroy_source (&self->cleanup_source);
+  if (self->server != NULL)
+    g_clear_signal_handler (&self->client_connected_id, self->server);
+  g_clear_pointer (&self->mounts, g_ptr_array_unref);
+  g_clear_object (&self->mount_points);
+  g_clear_object (&self->session_pool);
+  g_clear_object (&self->server);
+  g_clear_pointer (&self->loop, g_main_loop_unref);
+  g_clear_pointer (&self->context, g_main_context_unref);
+  g_clear_pointer (&self->clips, g_hash_table_unref);
+  g_clear_pointer (&self->settings.clip_cache, g_free);
+  g_mutex_clear (&self->lock);
+
+  G_OBJECT_CLASS (vigil_simcam_parent_class)->finalize (object);
+}
+
+static void
+vigil_simcam_class_init (VigilSimcamClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+
+  object_class->finalize = vigil_simcam_finalize;
+  GST_DEBUG_CATEGORY_INIT (vigil_simcam_debug, "vigil-simcam", 0, "simulated camera");
+}
+
+static void
+vigil_simcam_init (VigilSimcam *self)
+{
+  g_mutex_init (&self->lock);
+  self->clips = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
+                                       (GDestroyNotify) clip_unref);
+  self->mounts = g_ptr_array_new_with_free_func ((GDestroyNotify) mount_free);
+  self->context = g_main_context_new ();
+  self->loop = g_main_loop_new (self->context, FALSE);
+}
+
+static gboolean
+settings_init (Settings *s, const VigilSimcamOptions *options, GError **error)
+{
+  s->n_streams = options->n_streams ? options->n_streams : 1;
+  s->width = options->width ? options->width : 640;
+  s->height = options->height ? options->height : 360;
+  s->fps = options->fps ? options->fps : 25;
+  s->bitrate_kbps = options->bitrate_kbps ? options->bitrate_kbps : 1000;
+  s->gop_frames = options->gop_frames ? options->gop_frames : s->fps;
+  s->clip_seconds = options->clip_seconds ? options->clip_seconds : 10;
+  s->port = options->port;
+  s->clip_cache = g_strdup (options->clip_cache);
+
+  if (s->width % 2 || s->height % 2 || s->width > 7680 || s->height > 4320)
+    {
+      g_set_error (error, VIGIL_SIMCAM_ERROR, VIGIL_SIMCAM_ERROR_INVALID,
+                   "clip size %ux%u must be even and at most 7680x4320", s->width, s->height);
+      return FALSE;
+    }
+  if (s->fps > 240 || s->clip_seconds > 3600 || s->n_streams > 1024 || s->port > 65535)
+    {
+      g_set_error (error, VIGIL_SIMCAM_ERROR, VIGIL_SIMCAM_ERROR_INVALID,
+                   "out of range: %u fps, %u s clip, %u streams or port %u",
+                   s->fps, s->clip_seconds, s->n_streams, s->port);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+VigilSimcam *
+vigil_simcam_new (const VigilSimcamOptions *options, GError **error)
+{
+  g_autoptr(VigilSimcam) self = NULL;
+  g_autoptr(GstRTSPThreadPool) thread_pool = NULL;
+  g_autoptr(Clip) clip = NULL;
+  g_autofree gchar *launch = NULL;
+
+  g_return_val_if_fail (options != NULL, NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+  g_return_val_if_fail (gst_is_initialized (), NULL);
+
+  self = g_object_new (VIGIL_TYPE_SIMCAM, NULL);
+  if (!settings_init (&self->settings, options, error))
+    return NULL;
+  self->port = self->settings.port;
+  self->frame_ns = gst_util_uint64_scale_int (GST_SECOND, 1, self->settings.fps);
+
+  clip = get_clip (self, self->settings.width, self->settings.height, TRUE, error);
+  if (clip == NULL)
+    return NULL;
+
+  self->server = gst_rtsp_server_new ();
+  gst_rtsp_server_set_address (self->server, "127.0.0.1");
+  self->mount_points = gst_rtsp_server_get_mount_points (self->server);
+  self->session_pool = gst_rtsp_server_get_session_pool (self->server);
+  /* No client threads: clients are served where connections are accepted,
+   * on the server thread (see the top of the file for why). */
+  thread_pool = gst_rtsp_thread_pool_new ();
+  gst_rtsp_thread_pool_set_max_threads (thread_pool, 0);
+  gst_rtsp_server_set_thread_pool (self->server, thread_pool);
+  self->client_connected_id = g_signal_connect (self->server, "client-connected",
+                                                G_CALLBACK (on_server_client_connected), self);
+
+  launch = g_strdup_printf ("( appsrc name=src format=time is-live=true max-buffers=%u "
+                            "! rtph264pay name=pay0 pt=96 config-interval=-1 "
+                            "aggregate-mode=zero-latency )", 2 * MAX_BACKLOG_FRAMES);
+  for (guint i = 0; i < self->settings.n_streams; i++)
+    {
+      Mount *mount = g_new0 (Mount, 1);
+
+      mount->self = self;
+      mount->index = i;
+      mount->path = g_strdup_printf ("/cam%u", i);
+      mount->clip = clip_ref (clip);
+      mount->feeds = g_ptr_array_new_with_free_func ((GDestroyNotify) feed_free);
+      mount->factory = gst_rtsp_media_factory_new ();
+      /* Shared: one pipeline per mount however many clients watch, like
+       * one encoder per camera. */
+      gst_rtsp_media_factory_set_shared (mount->factory, TRUE);
+      gst_rtsp_media_factory_set_launch (mount->factory, launch);
+      mount->configure_id = g_signal_connect (mount->factory, "media-configure",
+                                              G_CALLBACK (on_factory_media_configure), mount);
+      gst_rtsp_mount_points_add_factory (self->mount_points, mount->path,
+                                         g_object_ref (mount->factory));
+      g_ptr_array_add (self->mounts, mount);
+    }
+
+  if (!start_listening (self, error))
+    return NULL;
+  self->port = gst_rtsp_server_get_bound_port (self->server);
+
+  self->cleanup_source = g_timeout_source_new_seconds (2);
+  g_source_set_callback (self->cleanup_source, on_cleanup_sessions, self, NULL);
+  g_source_attach (self->cleanup_source, self->context);
+
+  self->tick_start_us = g_get_monotonic_time ();
+  self->tick_source = g_source_new (&tick_source_funcs, sizeof (GSource));
+  g_source_set_priority (self->tick_source, G_PRIORITY_HIGH);
+  g_source_set_callback (self->tick_source, on_tick, self, NULL);
+  g_source_set_ready_time (self->tick_source, tick_time_us (self, 1));
+  g_source_attach (self->tick_source, self->context);
+
+  self->thread = g_thread_try_new ("vigil-simcam", server_thread_main, self, error);
+  if (self->thread == NULL)
+    {
+      g_prefix_error (error, "cannot start the server thread: ");
+      return NULL;
+    }
+
+  GST_INFO ("serving %u streams of %ux%u on rtsp://127.0.0.1:%u/", self->settings.n_streams,
+            self->settings.width, self->settings.height, self->port);
+  return g_steal_pointer (&self);
+}
+
+guint
+vigil_simcam_get_port (VigilSimcam *self)
+{
+  g_return_val_if_fail (VIGIL_IS_SIMCAM (self), 0);
+  return self->port;
+}
+
+guint
+vigil_simcam_get_n_streams (VigilSimcam *self)
+{
+  g_return_val_if_fail (VIGIL_IS_SIMCAM (self), 0);
+  return self->mounts->len;
+}
+
+gchar *
+vigil_simcam_get_url (VigilSimcam *self, guint index)
+{
+  g_return_val_if_fail (VIGIL_IS_SIMCAM (self), NULL);
+  g_return_val_if_fail (index < self->mounts->len, NULL);
+  return g_strdup_printf ("rtsp://127.0.0.1:%u/cam%u", self->port, index);
+}
+
+void
+vigil_simcam_set_fault (VigilSimcam *self, guint index, VigilSimcamFault fault)
+{
+  Request req = { self, index, fault };
+
+  g_return_if_fail (VIGIL_IS_SIMCAM (self));
+  g_return_if_fail (index < self->mounts->len);
+  g_return_if_fail (fault <= VIGIL_SIMCAM_FAULT_STALL);
+  run_on_server_thread (self, do_set_fault, &req);
+}
+
+VigilSimcamFault
+vigil_simcam_get_fault (VigilSimcam *self, guint index)
+{
+  VigilSimcamFault fault;
+
+  g_return_val_if_fail (VIGIL_IS_SIMCAM (self), VIGIL_SIMCAM_FAULT_NONE);
+  g_return_val_if_fail (index < self->mounts->len, VIGIL_SIMCAM_FAULT_NONE);
+  g_mutex_lock (&self->lock);
+  fault = ((Mount *) g_ptr_array_index (self->mounts, index))->fault;
+  g_mutex_unlock (&self->lock);
+  return fault;
+}
+
+gboolean
+vigil_simcam_set_offline_full (VigilSimcam *self, gboolean offline, GError **error)
+{
+  Request req = { self, .offline = !!offline };
+
+  g_return_val_if_fail (VIGIL_IS_SIMCAM (self), FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+  run_on_server_thread (self, do_set_offline, &req);
+  if (req.error != NULL)
+    {
+      g_propagate_error (error, req.error);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+void
+vigil_simcam_set_offline (VigilSimcam *self, gboolean offline)
+{
+  g_autoptr(GError) error = NULL;
+
+  if (!vigil_simcam_set_offline_full (self, offline, &error))
+    g_warning ("simulated camera stays offline: %s", error->message);
+}
+
+gboolean
+vigil_simcam_is_offline (VigilSimcam *self)
+{
+  gboolean offline;
+
+  g_return_val_if_fail (VIGIL_IS_SIMCAM (self), FALSE);
+  g_mutex_lock (&self->lock);
+  offline = self->is_offline;
+  g_mutex_unlock (&self->lock);
+  return offline;
+}
+
+gboolean
+vigil_simcam_set_resolution (VigilSimcam *self, guint index, guint width, guint height,
+                             GError **error)
+{
+  g_autoptr(Clip) clip = NULL;
+  Mount *mount;
+
+  g_return_val_if_fail (VIGIL_IS_SIMCAM (self), FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  if (index >= self->mounts->len)
+    {
+      g_set_error (error, VIGIL_SIMCAM_ERROR, VIGIL_SIMCAM_ERROR_INVALID,
+                   "no stream %u (there are %u)", index, self->mounts->len);
+      return FALSE;
+    }
+  if (width == 0 || height == 0 || width % 2 || height % 2 || width > 7680 || height > 4320)
+    {
+      g_set_error (error, VIGIL_SIMCAM_ERROR, VIGIL_SIMCAM_ERROR_INVALID,
+                   "size %ux%u must be even, non-zero and at most 7680x4320", width, height);
+      return FALSE;
+    }
+
+  clip = get_clip (self, width, height, FALSE, error);
+  if (clip == NULL)
+    return FALSE;
+
+  mount = g_ptr_array_index (self->mounts, index);
+  g_mutex_lock (&self->lock);
+  g_clear_pointer (&mount->clip, clip_unref);
+  mount->clip = g_steal_pointer (&clip);
+  g_mutex_unlock (&self->lock);
+  GST_INFO ("%s: switching to %ux%u", mount->path, width, height);
+  return TRUE;
+}
+
+guint
+vigil_simcam_get_n_clients (VigilSimcam *self, guint index)
+{
+  Request req = { self, index };
+
+  g_return_val_if_fail (VIGIL_IS_SIMCAM (self), 0);
+  g_return_val_if_fail (index < self->mounts->len, 0);
+  run_on_server_thread (self, do_count_clients, &req);
+  return req.n_clients;
+}

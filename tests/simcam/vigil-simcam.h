@@ -1,0 +1,90 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* The simulated camera: N looping H.264 RTSP streams on 127.0.0.1, cheap
+ * enough to run 32 at 1080p next to the daemon under test, plus the faults a
+ * real camera shows (stream fails, stream stalls, camera gone, resolution
+ * change). A test fixture, never part of the daemon: it must not depend on
+ * anything outside tests/simcam/ and never decodes or re-encodes per client.
+ *
+ * Every function may be called from any thread; the server itself runs on a
+ * thread of its own, so callers need not run a main loop. */
+#pragma once
+
+#include <glib-object.h>
+
+G_BEGIN_DECLS
+
+#define VIGIL_SIMCAM_ERROR (vigil_simcam_error_quark ())
+typedef enum {
+  VIGIL_SIMCAM_ERROR_FAILED,   /* encoding, server socket or clip cache I/O failed; see message */
+  VIGIL_SIMCAM_ERROR_INVALID,  /* bad option or argument (size, index, ...) */
+  VIGIL_SIMCAM_ERROR_MISSING,  /* a needed GStreamer element is not installed */
+} VigilSimcamError;
+GQuark vigil_simcam_error_quark (void);
+
+typedef struct {
+  guint        n_streams;      /* mounts /cam0 .. /cam{n-1}; 0 is taken as 1 */
+  guint        width, height;  /* of the clip, even numbers; 640x360 when 0 */
+  guint        fps;            /* 25 when 0 */
+  guint        bitrate_kbps;   /* x264 target; 1000 when 0 */
+  guint        gop_frames;     /* keyframe interval; fps (1 s) when 0 */
+  guint        clip_seconds;   /* clip length before it loops; 10 when 0 */
+  guint        port;           /* TCP port on 127.0.0.1; 0 picks a free one */
+  const gchar *clip_cache;     /* optional file: the encoded clip is loaded from it when it
+                                * exists and was made with the same settings, otherwise
+                                * encoded and saved there */
+} VigilSimcamOptions;
+
+typedef enum {
+  VIGIL_SIMCAM_FAULT_NONE,   /* normal */
+  VIGIL_SIMCAM_FAULT_DROP,   /* sessions and connections of the mount are closed, DESCRIBE gets 404 */
+  VIGIL_SIMCAM_FAULT_STALL,  /* connections stay and RTSP answers, but no media data flows */
+} VigilSimcamFault;
+
+#define VIGIL_TYPE_SIMCAM (vigil_simcam_get_type ())
+G_DECLARE_FINAL_TYPE (VigilSimcam, vigil_simcam, VIGIL, SIMCAM, GObject)
+
+/* Encodes the clip (or loads it from options->clip_cache) and starts serving
+ * before it returns. */
+VigilSimcam *vigil_simcam_new             (const VigilSimcamOptions *options,
+                                           GError                  **error);
+guint        vigil_simcam_get_port        (VigilSimcam *self);
+guint        vigil_simcam_get_n_streams   (VigilSimcam *self);
+/* rtsp://127.0.0.1:PORT/camK */
+gchar       *vigil_simcam_get_url         (VigilSimcam *self,
+                                           guint        index);
+
+/* DROP closes every session and connection of mount @index now and answers
+ * DESCRIBE with 404 until the fault is set back to NONE. STALL keeps every
+ * connection open but stops media data on that mount. NONE serves again;
+ * after STALL the data resumes at the next keyframe. */
+void         vigil_simcam_set_fault       (VigilSimcam     *self,
+                                           guint            index,
+                                           VigilSimcamFault fault);
+VigilSimcamFault vigil_simcam_get_fault   (VigilSimcam *self,
+                                           guint        index);
+
+/* Offline closes the listening socket (connect() is refused) and every client
+ * connection; back online listens on the same port again. Going back online
+ * fails only if something else took the port meanwhile. */
+gboolean     vigil_simcam_set_offline_full (VigilSimcam *self,
+                                            gboolean     offline,
+                                            GError     **error);
+/* As vigil_simcam_set_offline_full(), logging a warning if it fails. */
+void         vigil_simcam_set_offline     (VigilSimcam *self,
+                                           gboolean     offline);
+gboolean     vigil_simcam_is_offline      (VigilSimcam *self);
+
+/* Mount @index switches at its next keyframe to a clip of @width x @height
+ * (encoded now unless already known; same fps, GOP and length), so receivers
+ * see new SPS and caps mid-stream. Blocks while encoding. */
+gboolean     vigil_simcam_set_resolution  (VigilSimcam *self,
+                                           guint        index,
+                                           guint        width,
+                                           guint        height,
+                                           GError     **error);
+
+/* RTSP clients with a session on mount @index. */
+guint        vigil_simcam_get_n_clients   (VigilSimcam *self,
+                                           guint        index);
+
+G_END_DECLS
