@@ -25,6 +25,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "vigil-rtsp-source.h"
 #include "vigil-run-clock.h"
 
 GST_DEBUG_CATEGORY_STATIC (vigil_recorder_debug);
@@ -67,7 +68,7 @@ struct _VigilRecorder
 
   /* Configuration, immutable after construction. */
   gchar         *camera, *url, *user, *password, *root;
-  gboolean       use_udp;
+  gboolean       use_udp, use_rtspsrc;
   GstClockTime   segment_duration, stall_timeout;
 
   /* Main thread only. */
@@ -961,7 +962,8 @@ vigil_recorder_start (VigilRecorder *self, GError **error)
     }
 
   pipeline = gst_pipeline_new (self->camera);
-  if ((src = make_element ("rtspsrc", error)) == NULL)
+  vigil_rtsp_source_register ();
+  if ((src = make_element (self->use_rtspsrc ? "rtspsrc" : "vigilrtspsrc", error)) == NULL)
     return FALSE;
   gst_bin_add (GST_BIN (pipeline), src);
   if ((splitmux = make_element ("splitmuxsink", error)) == NULL)
@@ -975,16 +977,21 @@ vigil_recorder_start (VigilRecorder *self, GError **error)
       return FALSE;
     }
 
-  /* Over TCP nothing is reordered or lost, so the jitterbuffer has
-   * nothing to do: no latency and no buffering mode saves a thread
-   * hand-off per packet (FACTS.md §3). UDP keeps the defaults. */
-  g_object_set (src, "location", self->url,
-                "protocols", self->use_udp ? 0x1 /* UDP */ : 0x4 /* TCP */,
-                "tcp-timeout", (guint64) (self->stall_timeout / GST_USECOND),
-                "teardown-timeout", (guint64) (200 * GST_MSECOND),
-                NULL);
-  if (!self->use_udp)
-    g_object_set (src, "latency", 0, "buffer-mode", 0 /* none */, NULL);
+  if (self->use_rtspsrc)
+    {
+      /* Over TCP nothing is reordered or lost, so the jitterbuffer has
+       * nothing to do: no latency and no buffering mode saves work per
+       * packet (FACTS.md §3). UDP keeps the defaults. */
+      g_object_set (src, "location", self->url,
+                    "protocols", self->use_udp ? 0x1 /* UDP */ : 0x4 /* TCP */,
+                    "tcp-timeout", (guint64) (self->stall_timeout / GST_USECOND),
+                    "teardown-timeout", (guint64) (200 * GST_MSECOND),
+                    NULL);
+      if (!self->use_udp)
+        g_object_set (src, "latency", 0, "buffer-mode", 0 /* none */, NULL);
+    }
+  else
+    g_object_set (src, "location", self->url, "timeout", (guint64) (self->stall_timeout / GST_USECOND), NULL);
   if (self->user != NULL)
     g_object_set (src, "user-id", self->user, "user-pw", self->password, NULL);
 
@@ -1013,7 +1020,8 @@ vigil_recorder_start (VigilRecorder *self, GError **error)
   self->stall_timer_id = g_timeout_add_seconds (1, on_stall_check, self);
   self->state = STATE_RUNNING;
 
-  g_info ("camera %s: connecting to %s over %s", self->camera, self->url, self->use_udp ? "udp" : "tcp");
+  g_info ("camera %s: connecting to %s over %s with %s", self->camera, self->url, self->use_udp ? "udp" : "tcp",
+          self->use_rtspsrc ? "rtspsrc" : "vigilrtspsrc");
   if (gst_element_set_state (pipeline, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE)
     /* The bus carries the reason; the run ends through it. */
     GST_INFO ("camera %s: PLAYING failed", self->camera);
@@ -1131,6 +1139,7 @@ vigil_recorder_new (const VigilRecorderConfig *config)
   self->password = g_strdup (config->password);
   self->root = g_canonicalize_filename (config->root, NULL);
   self->use_udp = config->use_udp;
+  self->use_rtspsrc = config->use_rtspsrc || config->use_udp || !g_str_has_prefix (config->url, "rtsp://");
   self->segment_duration = config->segment_duration;
   self->stall_timeout = config->stall_timeout;
   return self;

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* VigilRecorder records one camera's RTSP feed into segment files, stream
- * copy only: rtspsrc → depayloader → parser → splitmuxsink(matroskamux).
+ * copy only: RTSP source → depayloader → parser → splitmuxsink(matroskamux).
+ * The source is vigilrtspsrc (vigil-rtsp-source.h) for rtsp:// over TCP,
+ * GStreamer's rtspsrc for UDP, rtsps:// or when asked to.
  *
  * One vigil_recorder_start() is one "run": an unbroken connection. The
  * run ends on stop, on a stream error or end, or when no video arrived
@@ -34,6 +36,7 @@ typedef struct {
   const gchar  *user;                /* NULL for none */
   const gchar  *password;            /* NULL for none; never logged */
   gboolean      use_udp;             /* RTP over UDP instead of interleaved TCP */
+  gboolean      use_rtspsrc;         /* GStreamer's rtspsrc even where vigilrtspsrc would do */
   const gchar  *root;                /* storage root; files go to root/camera/YYYY/MM/DD/ */
   GstClockTime  segment_duration;    /* upper bound: cut on the last keyframe before it */
   GstClockTime  stall_timeout;       /* end the run after this long without video */
