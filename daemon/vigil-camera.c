@@ -338,7 +338,7 @@ vigil_camera_new (const VigilCameraConfig *config, VigilStore *store, guint segm
   g_autoptr(GUri) uri = g_uri_parse (config->url, G_URI_FLAGS_NONE, NULL);
   VigilRecorderConfig recorder_config = {
     .camera = config->name, .url = config->url, .user = config->user, .password = config->password,
-    .use_udp = config->use_udp, .root = vigil_store_get_root (store),
+    .use_udp = config->use_udp, .use_rtspsrc = config->use_rtspsrc, .root = vigil_store_get_root (store),
     .segment_duration = segment_seconds * GST_SECOND, .stall_timeout = config->stall_seconds * GST_SECOND,
   };
 

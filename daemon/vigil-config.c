@@ -14,7 +14,7 @@ G_DEFINE_QUARK (vigil-config-error-quark, vigil_config_error)
 
 static const gchar *const storage_keys[] = { "root", "catalog", "segment_seconds", NULL };
 static const gchar *const camera_keys[] = {
-  "url", "user", "password_file", "password_env", "transport", "enabled", "stall_seconds", NULL
+  "url", "user", "password_file", "password_env", "transport", "rtsp_client", "enabled", "stall_seconds", NULL
 };
 
 typedef struct {
@@ -221,6 +221,7 @@ load_camera (Loader *loader, const gchar *group, const gchar *name, VigilConfig 
 {
   VigilCameraConfig *camera = g_new0 (VigilCameraConfig, 1);
   g_autofree gchar *transport = NULL;
+  g_autofree gchar *client = NULL;
 
   g_ptr_array_add (config->cameras, camera);
   camera->name = g_strdup (name);
@@ -253,6 +254,11 @@ load_camera (Loader *loader, const gchar *group, const gchar *name, VigilConfig 
     camera->use_udp = TRUE;
   else if (!g_str_equal (transport, "tcp"))
     problem (loader, group, "transport", "“%s” is not tcp or udp", transport);
+  client = get_string (loader, group, "rtsp_client", "vigil");
+  if (g_str_equal (client, "rtspsrc"))
+    camera->use_rtspsrc = TRUE;
+  else if (!g_str_equal (client, "vigil"))
+    problem (loader, group, "rtsp_client", "“%s” is not vigil or rtspsrc", client);
   camera->enabled = get_bool (loader, group, "enabled", TRUE);
   camera->stall_seconds = get_uint (loader, group, "stall_seconds", DEFAULT_STALL_SECONDS, 1, 3600);
 }

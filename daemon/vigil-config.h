@@ -23,6 +23,7 @@ typedef struct {
   gchar    *user;            /* NULL for none */
   gchar    *password;        /* NULL for none; secret */
   gboolean  use_udp;
+  gboolean  use_rtspsrc;     /* rtsp_client=rtspsrc: GStreamer's client instead of vigil's */
   gboolean  enabled;
   guint     stall_seconds;   /* no video this long ends the run */
 } VigilCameraConfig;

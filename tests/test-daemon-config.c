@@ -57,7 +57,7 @@ test_config_loads_cameras_and_secrets (Fixture *f, gconstpointer unused)
   text = g_strdup_printf ("[camera entrance]\nurl=rtsp://192.0.2.10:554/stream1\nuser=viewer\n"
                           "password_file=%s\n\n"
                           "[camera yard]\nurl=rtsp://192.0.2.11/s\nuser=v\npassword_env=VIGIL_TEST_YARD_PW\n"
-                          "transport=udp\nenabled=false\nstall_seconds=3\n", secret);
+                          "transport=udp\nenabled=false\nstall_seconds=3\nrtsp_client=rtspsrc\n", secret);
   write_conf (f, text);
 
   config = vigil_config_load (f->conf, &error);
@@ -70,7 +70,9 @@ test_config_loads_cameras_and_secrets (Fixture *f, gconstpointer unused)
   g_assert_false (camera->use_udp);
   g_assert_true (camera->enabled);
   g_assert_cmpuint (camera->stall_seconds, ==, 10);
+  g_assert_false (camera->use_rtspsrc);
   camera = config->cameras->pdata[1];
+  g_assert_true (camera->use_rtspsrc);
   g_assert_cmpstr (camera->password, ==, "yard-pw");
   g_assert_true (camera->use_udp);
   g_assert_false (camera->enabled);
@@ -94,6 +96,7 @@ static const BadCase bad_cases[] = {
   { "credentials-in-url", "[camera a]\nurl=rtsp://u:hunter2@h/s\n", "[camera a] url: must not carry a user or password" },
   { "not-rtsp", "[camera a]\nurl=http://h/s\n", "[camera a] url: “http://h/s” is not an rtsp:// URL" },
   { "unset-password-env", "[camera a]\nurl=rtsp://h/s\nuser=u\npassword_env=VIGIL_TEST_NOT_SET\n", "[camera a] password_env: environment variable VIGIL_TEST_NOT_SET is not set" },
+  { "bad-rtsp-client", "[camera a]\nurl=rtsp://h/s\nrtsp_client=ffmpeg\n", "[camera a] rtsp_client: “ffmpeg” is not vigil or rtspsrc" },
   { "unknown-group", "[cameras]\nurl=rtsp://h/s\n", "[cameras]: unknown group" },
   { "bad-camera-name", "[camera front door]\nurl=rtsp://h/s\n", "[camera front door]: camera name “front door” must be" },
 };

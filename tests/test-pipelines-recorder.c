@@ -257,6 +257,113 @@ test_recorder_resolution_change_ends_run_cleanly (Fixture *f, gconstpointer unus
     }
 }
 
+/* transport=udp and rtsp_client=rtspsrc go through GStreamer's rtspsrc. */
+static void
+test_recorder_records_through_rtspsrc (gconstpointer data)
+{
+  gboolean use_udp = GPOINTER_TO_INT (data);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(VigilSimcam) simcam = NULL;
+  g_autoptr(VigilRecorder) recorder = NULL;
+  g_autofree gchar *url = NULL;
+  g_autofree gchar *dir = vigil_test_make_tmp_dir ();
+  VigilSimcamOptions options = { .n_streams = 1, .width = 320, .height = 240, .fps = FPS, .bitrate_kbps = 300,
+                                 .gop_frames = FPS, .clip_seconds = 4 };
+  VigilRecorderConfig config = { .camera = "door", .use_udp = use_udp, .use_rtspsrc = TRUE, .root = dir,
+                                 .segment_duration = SEGMENT_SECONDS * GST_SECOND,
+                                 .stall_timeout = STALL_SECONDS * GST_SECOND };
+  Fixture f = { .closed = g_ptr_array_new_with_free_func ((GDestroyNotify) vigil_closed_segment_free) };
+
+  simcam = vigil_simcam_new (&options, &error);
+  g_assert_no_error (error);
+  url = vigil_simcam_get_url (simcam, 0);
+  config.url = url;
+  recorder = vigil_recorder_new (&config);
+  g_signal_connect (recorder, "segment-closed", G_CALLBACK (on_segment_closed), &f);
+  g_signal_connect (recorder, "run-ended", G_CALLBACK (on_run_ended), &f);
+  g_assert_true (vigil_recorder_start (recorder, &error));
+  g_assert_true (vigil_test_wait_until (has_closed_three, &f, 40));
+  vigil_recorder_stop (recorder);
+  g_assert_true (vigil_test_wait_for (&f.ended, 20));
+  for (guint i = 0; i < f.closed->len; i++)
+    {
+      const VigilClosedSegment *segment = f.closed->pdata[i];
+      g_autofree gchar *path = g_build_filename (dir, segment->path, NULL);
+
+      g_assert_cmpint (vigil_test_decode_file (path, &error), ==, (gint64) segment->frames);
+      g_assert_no_error (error);
+    }
+  g_clear_pointer (&f.closed, g_ptr_array_unref);
+  g_clear_pointer (&f.end_reason, g_free);
+  vigil_test_remove_tree (g_steal_pointer (&dir));
+}
+
+typedef struct {
+  VigilSimcamAuth auth;
+  const gchar    *password;      /* what the recorder sends */
+  gboolean        accepted;
+} AuthCase;
+
+static const AuthCase auth_cases[] = {
+  { VIGIL_SIMCAM_AUTH_BASIC, "pass:word", TRUE },
+  { VIGIL_SIMCAM_AUTH_BASIC, "wrong", FALSE },
+  { VIGIL_SIMCAM_AUTH_DIGEST, "pass:word", TRUE },
+  { VIGIL_SIMCAM_AUTH_DIGEST, "wrong", FALSE },
+};
+
+/* Against a camera that demands a password: the right one records, a
+ * wrong one ends the run with an error that says so, after one retry
+ * (not rtspsrc's eight). */
+static void
+test_recorder_authenticates (gconstpointer data)
+{
+  const AuthCase *auth = data;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(VigilSimcam) simcam = NULL;
+  g_autoptr(VigilRecorder) recorder = NULL;
+  g_autofree gchar *url = NULL;
+  g_autofree gchar *dir = vigil_test_make_tmp_dir ();
+  VigilSimcamOptions options = { .n_streams = 1, .width = 320, .height = 240, .fps = FPS, .bitrate_kbps = 300,
+                                 .gop_frames = FPS, .clip_seconds = 4, .user = "viewer", .password = "pass:word",
+                                 .auth = auth->auth };
+  VigilRecorderConfig config = { .camera = "door", .user = "viewer", .password = auth->password,
+                                 .root = dir, .segment_duration = SEGMENT_SECONDS * GST_SECOND,
+                                 .stall_timeout = STALL_SECONDS * GST_SECOND };
+  Fixture f = { .closed = g_ptr_array_new_with_free_func ((GDestroyNotify) vigil_closed_segment_free) };
+
+  simcam = vigil_simcam_new (&options, &error);
+  g_assert_no_error (error);
+  url = vigil_simcam_get_url (simcam, 0);
+  config.url = url;
+  recorder = vigil_recorder_new (&config);
+  g_signal_connect (recorder, "run-started", G_CALLBACK (on_run_started), &f);
+  g_signal_connect (recorder, "segment-closed", G_CALLBACK (on_segment_closed), &f);
+  g_signal_connect (recorder, "run-ended", G_CALLBACK (on_run_ended), &f);
+  g_assert_true (vigil_recorder_start (recorder, &error));
+
+  if (auth->accepted)
+    {
+      g_assert_true (vigil_test_wait_until (has_started, &f, 30));
+      vigil_recorder_stop (recorder);
+      g_assert_true (vigil_test_wait_for (&f.ended, 20));
+      g_assert_cmpstr (f.end_reason, ==, "stopped");
+      g_assert_cmpuint (f.closed->len, >=, 1);
+    }
+  else
+    {
+      g_assert_true (vigil_test_wait_for (&f.ended, 30));
+      g_test_message ("end reason: %s", f.end_reason);
+      g_assert_true (g_str_has_prefix (f.end_reason, "error: DESCRIBE"));
+      g_assert_nonnull (strstr (f.end_reason, "401"));
+      g_assert_null (strstr (f.end_reason, auth->password));
+      /* The bare first DESCRIBE and one attempt with credentials. */
+      g_assert_cmpuint (vigil_simcam_get_n_auth_failures (simcam), ==, 2);
+    }
+  g_clear_pointer (&f.closed, g_ptr_array_unref);
+  g_clear_pointer (&f.end_reason, g_free);
+  vigil_test_remove_tree (g_steal_pointer (&dir));
+}
+
 static void
 test_recorder_segment_names_sort_in_time (void)
 {
@@ -291,5 +398,11 @@ main (int argc, char **argv)
   ADD ("/pipelines/recorder/drop-ends-run", test_recorder_drop_ends_run);
   ADD ("/pipelines/recorder/refused-connection-ends-run", test_recorder_refused_connection_ends_run);
   ADD ("/pipelines/recorder/resolution-change-ends-run-cleanly", test_recorder_resolution_change_ends_run_cleanly);
+  g_test_add_data_func ("/pipelines/recorder/rtspsrc/tcp", GINT_TO_POINTER (FALSE), test_recorder_records_through_rtspsrc);
+  g_test_add_data_func ("/pipelines/recorder/rtspsrc/udp", GINT_TO_POINTER (TRUE), test_recorder_records_through_rtspsrc);
+  g_test_add_data_func ("/pipelines/recorder/auth/basic", &auth_cases[0], test_recorder_authenticates);
+  g_test_add_data_func ("/pipelines/recorder/auth/basic-wrong-password", &auth_cases[1], test_recorder_authenticates);
+  g_test_add_data_func ("/pipelines/recorder/auth/digest", &auth_cases[2], test_recorder_authenticates);
+  g_test_add_data_func ("/pipelines/recorder/auth/digest-wrong-password", &auth_cases[3], test_recorder_authenticates);
   return g_test_run ();
 }

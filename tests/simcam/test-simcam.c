@@ -3,6 +3,8 @@
  * promises to real GStreamer clients: rtspsrc over TCP, depayloaded, parsed
  * and decoded. Tests wait for events in a GMainLoop, never sleep. */
 
+#include <string.h>
+
 #include <gio/gio.h>
 #include <glib/gstdio.h>
 #include <gst/gst.h>
@@ -17,6 +19,11 @@
 #define CLIP_WIDTH   320
 #define CLIP_HEIGHT  240
 #define CLIP_FPS     10
+
+/* A ':' in the password checks that nothing splits user and password at the
+ * last colon. */
+#define AUTH_USER      "viewer"
+#define AUTH_PASSWORD  "pass:word"
 
 typedef struct _Fixture Fixture;
 typedef gboolean (*Condition) (Fixture *f, gpointer data);
@@ -180,23 +187,27 @@ on_client_bus_message (GstBus *bus, GstMessage *message, gpointer user_data)
   return G_SOURCE_CONTINUE;
 }
 
+/* @user and @password may be NULL: no credentials. */
 static Client *
-client_start (Fixture *f, guint index)
+client_start_full (Fixture *f, guint index, const gchar *user, const gchar *password)
 {
   g_autofree gchar *url = vigil_simcam_get_url (f->simcam, index);
   g_autofree gchar *description = NULL;
+  g_autoptr(GstElement) src = NULL;
   g_autoptr(GstElement) sink = NULL;
   g_autoptr(GstBus) bus = NULL;
   g_autoptr(GError) error = NULL;
   Client *client = g_new0 (Client, 1);
 
   /* latency=100: the jitterbuffer should not hide a stall for long. */
-  description = g_strdup_printf ("rtspsrc location=%s protocols=tcp latency=100 "
+  description = g_strdup_printf ("rtspsrc name=src location=%s protocols=tcp latency=100 "
                                  "! rtph264depay ! h264parse ! avdec_h264 "
                                  "! fakesink name=sink sync=false signal-handoffs=true", url);
   client->f = f;
   client->pipeline = gst_parse_launch (description, &error);
   g_assert_no_error (error);
+  src = gst_bin_get_by_name (GST_BIN (client->pipeline), "src");
+  g_object_set (src, "user-id", user, "user-pw", password, NULL);
   sink = gst_bin_get_by_name (GST_BIN (client->pipeline), "sink");
   g_signal_connect (sink, "handoff", G_CALLBACK (on_sink_handoff), client);
   bus = gst_element_get_bus (client->pipeline);
@@ -204,6 +215,12 @@ client_start (Fixture *f, guint index)
   g_assert_cmpint (gst_element_set_state (client->pipeline, GST_STATE_PLAYING), !=,
                    GST_STATE_CHANGE_FAILURE);
   return client;
+}
+
+static Client *
+client_start (Fixture *f, guint index)
+{
+  return client_start_full (f, index, NULL, NULL);
 }
 
 static void
@@ -273,9 +290,10 @@ client_has_size (Fixture *f, gpointer data)
   return wanted->client->width == wanted->width && wanted->client->height == wanted->height;
 }
 
-/* Sends a bare DESCRIBE and returns the RTSP status code. */
+/* Sends a bare DESCRIBE and returns the RTSP status code, and in
+ * @www_authenticate (if not NULL) the WWW-Authenticate header or NULL. */
 static guint
-describe (Fixture *f, guint index)
+describe_full (Fixture *f, guint index, gchar **www_authenticate)
 {
   g_autoptr(GSocketClient) socket_client = g_socket_client_new ();
   g_autoptr(GSocketConnection) connection = NULL;
@@ -302,7 +320,30 @@ describe (Fixture *f, guint index)
   words = g_strsplit (status, " ", 3);
   g_assert_cmpstr (words[0], ==, "RTSP/1.0");
   g_assert_nonnull (words[1]);
+
+  if (www_authenticate != NULL)
+    {
+      const gchar *name = "WWW-Authenticate:";
+      gchar *line;
+
+      *www_authenticate = NULL;
+      while ((line = g_data_input_stream_read_line (in, NULL, NULL, &error)) != NULL &&
+             g_strchomp (line)[0] != '\0')
+        {
+          if (*www_authenticate == NULL && g_ascii_strncasecmp (line, name, strlen (name)) == 0)
+            *www_authenticate = g_strdup (g_strstrip (line + strlen (name)));
+          g_free (line);
+        }
+      g_assert_no_error (error);
+      g_free (line);
+    }
   return (guint) g_ascii_strtoull (words[1], NULL, 10);
+}
+
+static guint
+describe (Fixture *f, guint index)
+{
+  return describe_full (f, index, NULL);
 }
 
 /* Whether a TCP connect to the simcam's port succeeds; a refusal is the only
@@ -341,7 +382,7 @@ remove_tree (const gchar *path)
 }
 
 static VigilSimcam *
-simcam_new (const gchar *clip_cache, guint n_streams)
+simcam_new (const gchar *clip_cache, guint n_streams, VigilSimcamAuth auth)
 {
   VigilSimcamOptions options = {
     .n_streams = n_streams,
@@ -353,6 +394,9 @@ simcam_new (const gchar *clip_cache, guint n_streams)
     .clip_seconds = 5,
     .port = 0,
     .clip_cache = clip_cache,
+    .user = AUTH_USER,
+    .password = AUTH_PASSWORD,
+    .auth = auth,
   };
   g_autoptr(GError) error = NULL;
   VigilSimcam *simcam = vigil_simcam_new (&options, &error);
@@ -362,16 +406,18 @@ simcam_new (const gchar *clip_cache, guint n_streams)
   return simcam;
 }
 
+/* @data: the VigilSimcamAuth to serve with, as GINT_TO_POINTER(). */
 static void
-fixture_set_up (Fixture *f, gconstpointer unused)
+fixture_set_up (Fixture *f, gconstpointer data)
 {
+  VigilSimcamAuth auth = GPOINTER_TO_INT (data);
   g_autoptr(GError) error = NULL;
 
   f->dir = g_dir_make_tmp ("test-simcam-XXXXXX", &error);
   g_assert_no_error (error);
   f->loop = g_main_loop_new (NULL, FALSE);
   if (have_elements ("x264enc", "h264parse", NULL))
-    f->simcam = simcam_new (NULL, 2);
+    f->simcam = simcam_new (NULL, auth == VIGIL_SIMCAM_AUTH_NONE ? 2 : 1, auth);
 }
 
 static void
@@ -565,17 +611,59 @@ test_clip_cache (Fixture *f, gconstpointer unused)
 
   path = g_build_filename (f->dir, "clip.bin", NULL);
   g_clear_object (&f->simcam);
-  f->simcam = simcam_new (path, 1);
+  f->simcam = simcam_new (path, 1, VIGIL_SIMCAM_AUTH_NONE);
   g_assert_true (g_file_test (path, G_FILE_TEST_IS_REGULAR));
   saved_usec = modified_usec (path);
 
   /* Loaded, not encoded and saved again, and it plays. */
   g_clear_object (&f->simcam);
-  f->simcam = simcam_new (path, 1);
+  f->simcam = simcam_new (path, 1, VIGIL_SIMCAM_AUTH_NONE);
   g_assert_cmpuint (modified_usec (path), ==, saved_usec);
   client = client_start (f, 0);
   wait_for_frames (f, client, CLIP_FPS);
   g_assert_cmpint (client->width, ==, CLIP_WIDTH);
+}
+
+/* The same for Basic and Digest; @data is the VigilSimcamAuth. */
+static void
+test_auth (Fixture *f, gconstpointer data)
+{
+  VigilSimcamAuth auth = GPOINTER_TO_INT (data);
+  g_autoptr(Client) wrong = NULL;
+  g_autoptr(Client) right = NULL;
+  g_autofree gchar *challenge = NULL;
+  guint failures;
+
+  if (skip_without_elements ())
+    return;
+
+  /* Without credentials: 401 and a challenge for the one method on offer. */
+  g_assert_cmpuint (describe_full (f, 0, &challenge), ==, 401);
+  g_test_message ("challenge: %s", challenge);
+  g_assert_nonnull (challenge);
+  if (auth == VIGIL_SIMCAM_AUTH_BASIC)
+    g_assert_true (g_str_has_prefix (challenge, "Basic realm=\""));
+  else
+    g_assert_true (g_str_has_prefix (challenge, "Digest realm=\"") &&
+                   strstr (challenge, " nonce=\"") != NULL);
+  g_assert_cmpuint (vigil_simcam_get_n_auth_failures (f->simcam), ==, 1);
+
+  wrong = client_start_full (f, 0, AUTH_USER, "pass:wor");
+  wait_until (f, client_has_ended, wrong, 0, "the wrong password to be refused");
+  g_assert_error (wrong->error, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_NOT_AUTHORIZED);
+  g_assert_cmpuint (wrong->frames, ==, 0);
+  failures = vigil_simcam_get_n_auth_failures (f->simcam);
+  g_test_message ("401 answers after the wrong password: %u", failures);
+  g_assert_cmpuint (failures, >=, 2);
+
+  right = client_start_full (f, 0, AUTH_USER, AUTH_PASSWORD);
+  wait_for_frames (f, right, CLIP_FPS);
+  g_assert_cmpint (right->width, ==, CLIP_WIDTH);
+  g_assert_cmpuint (vigil_simcam_get_n_clients (f->simcam, 0), ==, 1);
+  g_test_message ("401 answers after the right password: %u",
+                  vigil_simcam_get_n_auth_failures (f->simcam));
+  /* At most the challenge to its first, bare DESCRIBE. */
+  g_assert_cmpuint (vigil_simcam_get_n_auth_failures (f->simcam), <=, failures + 1);
 }
 
 int
@@ -594,6 +682,10 @@ main (int argc, char **argv)
               fixture_tear_down);
   g_test_add ("/simcam/clip-cache", Fixture, NULL, fixture_set_up, test_clip_cache,
               fixture_tear_down);
+  g_test_add ("/simcam/auth-basic", Fixture, GINT_TO_POINTER (VIGIL_SIMCAM_AUTH_BASIC),
+              fixture_set_up, test_auth, fixture_tear_down);
+  g_test_add ("/simcam/auth-digest", Fixture, GINT_TO_POINTER (VIGIL_SIMCAM_AUTH_DIGEST),
+              fixture_set_up, test_auth, fixture_tear_down);
   status = g_test_run ();
 
   /* Joins gst-rtsp-server's idle threads so sanitizers and valgrind see a

@@ -7,6 +7,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <glib-unix.h>
 #include <gst/gst.h>
@@ -53,6 +54,25 @@ parse_size (const gchar *text, guint *width, guint *height)
   *width = w;
   *height = h;
   return TRUE;
+}
+
+/* The password is the first line of @path, without its line end; a file
+ * keeps it out of the process list and shell history. */
+static gchar *
+read_password (const gchar *path, GError **error)
+{
+  g_autofree gchar *contents = NULL;
+
+  if (!g_file_get_contents (path, &contents, NULL, error))
+    return NULL;
+  contents[strcspn (contents, "\r\n")] = '\0';
+  if (contents[0] == '\0')
+    {
+      g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
+                   "the first line of %s, the password, is empty", path);
+      return NULL;
+    }
+  return g_steal_pointer (&contents);
 }
 
 /* The stream index argument, answering the error itself when it is bad. */
@@ -127,6 +147,10 @@ run_command (App *app, const gchar *line)
         return;
       reply ("%u", vigil_simcam_get_n_clients (app->simcam, index));
     }
+  else if (g_str_equal (args[0], "auth-failures"))
+    {
+      reply ("%u", vigil_simcam_get_n_auth_failures (app->simcam));
+    }
   else if (g_str_equal (args[0], "quit"))
     {
       reply ("ok");
@@ -135,7 +159,7 @@ run_command (App *app, const gchar *line)
   else
     {
       reply ("error: unknown command '%s' (drop K, stall K, restore K, offline, online, "
-             "resolution K WxH, clients K, quit)", args[0]);
+             "resolution K WxH, clients K, auth-failures, quit)", args[0]);
     }
 }
 
@@ -182,6 +206,10 @@ main (int argc, char **argv)
   g_autoptr(GIOChannel) in = NULL;
   g_autofree gchar *size = NULL;
   g_autofree gchar *clip_cache = NULL;
+  g_autofree gchar *user = NULL;
+  g_autofree gchar *password_file = NULL;
+  g_autofree gchar *auth = NULL;
+  g_autofree gchar *password = NULL;
   gint streams = 1, port = 8554, fps = 0, bitrate = 0, gop = 0, seconds = 0;
   gboolean no_stdin = FALSE;
   VigilSimcamOptions options = { 0 };
@@ -197,6 +225,11 @@ main (int argc, char **argv)
     { "seconds", 0, 0, G_OPTION_ARG_INT, &seconds, "Clip length before it loops (default 10)", "S" },
     { "clip-cache", 0, 0, G_OPTION_ARG_FILENAME, &clip_cache,
       "Load the encoded clip from FILE if made with the same settings, else save it there", "FILE" },
+    { "user", 0, 0, G_OPTION_ARG_STRING, &user, "User name clients must give (needs --auth)", "U" },
+    { "password-file", 0, 0, G_OPTION_ARG_FILENAME, &password_file,
+      "Read the password from the first line of FILE (needs --auth)", "FILE" },
+    { "auth", 0, 0, G_OPTION_ARG_STRING, &auth,
+      "Require --user on every stream, with Basic or Digest authentication", "basic|digest" },
     { "no-stdin", 0, 0, G_OPTION_ARG_NONE, &no_stdin,
       "Ignore stdin; run until SIGINT or SIGTERM", NULL },
     { NULL }
@@ -205,7 +238,8 @@ main (int argc, char **argv)
   context = g_option_context_new ("- serve looping H.264 test streams over RTSP");
   g_option_context_set_description (context,
       "Commands on stdin, one per line, each answered with one line:\n"
-      "  drop K | stall K | restore K | offline | online | resolution K WxH | clients K | quit\n"
+      "  drop K | stall K | restore K | offline | online | resolution K WxH | clients K |\n"
+      "  auth-failures (401 answers sent) | quit\n"
       "EOF on stdin quits unless --no-stdin is given.\n");
   g_option_context_add_main_entries (context, entries, NULL);
   g_option_context_add_group (context, gst_init_get_option_group ());
@@ -224,6 +258,26 @@ main (int argc, char **argv)
       g_printerr ("vigil-simcam: --size takes WxH, for example 1920x1080\n");
       return EXIT_FAILURE;
     }
+  if (auth != NULL && g_str_equal (auth, "basic"))
+    options.auth = VIGIL_SIMCAM_AUTH_BASIC;
+  else if (auth != NULL && g_str_equal (auth, "digest"))
+    options.auth = VIGIL_SIMCAM_AUTH_DIGEST;
+  else if (auth != NULL)
+    {
+      g_printerr ("vigil-simcam: --auth takes basic or digest\n");
+      return EXIT_FAILURE;
+    }
+  if ((options.auth != VIGIL_SIMCAM_AUTH_NONE) != (user != NULL) ||
+      (user != NULL) != (password_file != NULL))
+    {
+      g_printerr ("vigil-simcam: --auth, --user and --password-file go together\n");
+      return EXIT_FAILURE;
+    }
+  if (password_file != NULL && (password = read_password (password_file, &error)) == NULL)
+    {
+      g_printerr ("vigil-simcam: %s\n", error->message);
+      return EXIT_FAILURE;
+    }
   gst_init (&argc, &argv);
 
   options.n_streams = streams;
@@ -233,6 +287,8 @@ main (int argc, char **argv)
   options.gop_frames = gop;
   options.clip_seconds = seconds;
   options.clip_cache = clip_cache;
+  options.user = user;
+  options.password = password;
 
   /* Handlers go in before the clip is encoded, which can take seconds: a
    * background job inherits SIGINT ignored, and a SIGTERM meanwhile would

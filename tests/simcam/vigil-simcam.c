@@ -139,6 +139,9 @@ typedef struct {
   guint  clip_seconds;
   guint  port;
   gchar *clip_cache;
+  gchar *user;              /* NULL unless auth is on */
+  gchar *password;          /* NULL unless auth is on */
+  VigilSimcamAuth auth;
 } Settings;
 
 typedef struct _Mount Mount;
@@ -182,6 +185,7 @@ struct _VigilSimcam {
   GHashTable   *clips;         /* lock; "WxH" -> Clip * */
   gboolean      is_offline;    /* lock */
   gboolean      is_stopping;   /* lock; finalize started: push nothing more */
+  guint         n_auth_failures;  /* lock; 401 answers sent */
 
   /* Owned by the server thread once it runs. */
   GMainContext       *context;
@@ -892,11 +896,30 @@ on_client_play_request (GstRTSPClient *client, GstRTSPContext *ctx, VigilSimcam 
   g_mutex_unlock (&self->lock);
 }
 
+/* Runs on the server thread, for every RTSP message the client sends out
+ * (media data over TCP does not pass here). GstRTSPMessage is read directly
+ * rather than with gst_rtsp_message_parse_response(), which would need a
+ * link to libgstrtsp that gst-rtsp-server's pkg-config file keeps private. */
+static void
+on_client_send_message (GstRTSPClient *client, GstRTSPContext *ctx, GstRTSPMessage *message,
+                        VigilSimcam *self)
+{
+  if (message->type != GST_RTSP_MESSAGE_RESPONSE ||
+      message->type_data.response.code != GST_RTSP_STS_UNAUTHORIZED)
+    return;
+  g_mutex_lock (&self->lock);
+  self->n_auth_failures++;
+  g_mutex_unlock (&self->lock);
+}
+
 /* Runs on the server thread. */
 static void
 on_server_client_connected (GstRTSPServer *server, GstRTSPClient *client, VigilSimcam *self)
 {
   g_signal_connect_object (client, "play-request", G_CALLBACK (on_client_play_request), self, 0);
+  if (self->settings.auth != VIGIL_SIMCAM_AUTH_NONE)
+    g_signal_connect_object (client, "send-message", G_CALLBACK (on_client_send_message),
+                             self, 0);
 }
 
 /* Whether @session has media of @mount, or of any mount when @mount is NULL. */
@@ -1210,6 +1233,8 @@ vigil_simcam_finalize (GObject *object)
   g_clear_pointer (&self->context, g_main_context_unref);
   g_clear_pointer (&self->clips, g_hash_table_unref);
   g_clear_pointer (&self->settings.clip_cache, g_free);
+  g_clear_pointer (&self->settings.user, g_free);
+  g_clear_pointer (&self->settings.password, g_free);
   g_mutex_clear (&self->lock);
 
   G_OBJECT_CLASS (vigil_simcam_parent_class)->finalize (object);
@@ -1247,6 +1272,12 @@ settings_init (Settings *s, const VigilSimcamOptions *options, GError **error)
   s->clip_seconds = options->clip_seconds ? options->clip_seconds : 10;
   s->port = options->port;
   s->clip_cache = g_strdup (options->clip_cache);
+  s->auth = options->auth;
+  if (s->auth != VIGIL_SIMCAM_AUTH_NONE)
+    {
+      s->user = g_strdup (options->user);
+      s->password = g_strdup (options->password);
+    }
 
   if (s->width % 2 || s->height % 2 || s->width > 7680 || s->height > 4320)
     {
@@ -1261,7 +1292,56 @@ settings_init (Settings *s, const VigilSimcamOptions *options, GError **error)
                    s->fps, s->clip_seconds, s->n_streams, s->port);
       return FALSE;
     }
+  if (s->auth > VIGIL_SIMCAM_AUTH_DIGEST)
+    {
+      g_set_error (error, VIGIL_SIMCAM_ERROR, VIGIL_SIMCAM_ERROR_INVALID,
+                   "unknown authentication method %d", s->auth);
+      return FALSE;
+    }
+  /* Basic sends "user:password", so a ':' in the user name is ambiguous. */
+  if (s->auth != VIGIL_SIMCAM_AUTH_NONE &&
+      (s->user == NULL || s->user[0] == '\0' || strchr (s->user, ':') != NULL ||
+       s->password == NULL))
+    {
+      g_set_error (error, VIGIL_SIMCAM_ERROR, VIGIL_SIMCAM_ERROR_INVALID,
+                   "authentication needs a non-empty user name without ':' and a password");
+      return FALSE;
+    }
   return TRUE;
+}
+
+/* The role every mount grants; the one user holds it. */
+#define VIEWER_ROLE "viewer"
+
+/* An auth object that lets settings->user, and no one else, watch mounts
+ * that grant VIEWER_ROLE; NULL when auth is off. */
+static GstRTSPAuth *
+auth_new (const Settings *s)
+{
+  g_autoptr(GstRTSPAuth) auth = NULL;
+  g_autoptr(GstRTSPToken) token = NULL;
+
+  if (s->auth == VIGIL_SIMCAM_AUTH_NONE)
+    return NULL;
+
+  auth = gst_rtsp_auth_new ();
+  token = gst_rtsp_token_new (GST_RTSP_TOKEN_MEDIA_FACTORY_ROLE, G_TYPE_STRING, VIEWER_ROLE,
+                              NULL);
+  if (s->auth == VIGIL_SIMCAM_AUTH_BASIC)
+    {
+      g_autofree gchar *basic = gst_rtsp_auth_make_basic (s->user, s->password);
+
+      gst_rtsp_auth_set_supported_methods (auth, GST_RTSP_AUTH_BASIC);
+      gst_rtsp_auth_add_basic (auth, basic, token);
+    }
+  else
+    {
+      gst_rtsp_auth_set_supported_methods (auth, GST_RTSP_AUTH_DIGEST);
+      gst_rtsp_auth_add_digest (auth, s->user, s->password, token);
+    }
+  /* No default token: a request without valid credentials has no role, and
+   * the media factory check answers it 401. */
+  return g_steal_pointer (&auth);
 }
 
 VigilSimcam *
@@ -1269,6 +1349,7 @@ vigil_simcam_new (const VigilSimcamOptions *options, GError **error)
 {
   g_autoptr(VigilSimcam) self = NULL;
   g_autoptr(GstRTSPThreadPool) thread_pool = NULL;
+  g_autoptr(GstRTSPAuth) auth = NULL;
   g_autoptr(Clip) clip = NULL;
   g_autofree gchar *launch = NULL;
 
@@ -1295,6 +1376,9 @@ vigil_simcam_new (const VigilSimcamOptions *options, GError **error)
   thread_pool = gst_rtsp_thread_pool_new ();
   gst_rtsp_thread_pool_set_max_threads (thread_pool, 0);
   gst_rtsp_server_set_thread_pool (self->server, thread_pool);
+  auth = auth_new (&self->settings);
+  if (auth != NULL)
+    gst_rtsp_server_set_auth (self->server, auth);
   self->client_connected_id = g_signal_connect (self->server, "client-connected",
                                                 G_CALLBACK (on_server_client_connected), self);
 
@@ -1315,6 +1399,11 @@ vigil_simcam_new (const VigilSimcamOptions *options, GError **error)
        * one encoder per camera. */
       gst_rtsp_media_factory_set_shared (mount->factory, TRUE);
       gst_rtsp_media_factory_set_launch (mount->factory, launch);
+      if (auth != NULL)
+        gst_rtsp_media_factory_add_role (mount->factory, VIEWER_ROLE,
+                                         GST_RTSP_PERM_MEDIA_FACTORY_ACCESS, G_TYPE_BOOLEAN, TRUE,
+                                         GST_RTSP_PERM_MEDIA_FACTORY_CONSTRUCT, G_TYPE_BOOLEAN, TRUE,
+                                         NULL);
       mount->configure_id = g_signal_connect (mount->factory, "media-configure",
                                               G_CALLBACK (on_factory_media_configure), mount);
       gst_rtsp_mount_points_add_factory (self->mount_points, mount->path,
@@ -1344,8 +1433,9 @@ vigil_simcam_new (const VigilSimcamOptions *options, GError **error)
       return NULL;
     }
 
-  GST_INFO ("serving %u streams of %ux%u on rtsp://127.0.0.1:%u/", self->settings.n_streams,
-            self->settings.width, self->settings.height, self->port);
+  GST_INFO ("serving %u streams of %ux%u on rtsp://127.0.0.1:%u/ (auth %d)",
+            self->settings.n_streams, self->settings.width, self->settings.height, self->port,
+            self->settings.auth);
   return g_steal_pointer (&self);
 }
 
@@ -1477,4 +1567,16 @@ vigil_simcam_get_n_clients (VigilSimcam *self, guint index)
   g_return_val_if_fail (index < self->mounts->len, 0);
   run_on_server_thread (self, do_count_clients, &req);
   return req.n_clients;
+}
+
+guint
+vigil_simcam_get_n_auth_failures (VigilSimcam *self)
+{
+  guint n;
+
+  g_return_val_if_fail (VIGIL_IS_SIMCAM (self), 0);
+  g_mutex_lock (&self->lock);
+  n = self->n_auth_failures;
+  g_mutex_unlock (&self->lock);
+  return n;
 }

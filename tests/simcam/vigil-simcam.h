@@ -2,8 +2,9 @@
 /* The simulated camera: N looping H.264 RTSP streams on 127.0.0.1, cheap
  * enough to run 32 at 1080p next to the daemon under test, plus the faults a
  * real camera shows (stream fails, stream stalls, camera gone, resolution
- * change). A test fixture, never part of the daemon: it must not depend on
- * anything outside tests/simcam/ and never decodes or re-encodes per client.
+ * change) and optional Basic or Digest authentication. A test fixture, never
+ * part of the daemon: it must not depend on anything outside tests/simcam/
+ * and never decodes or re-encodes per client.
  *
  * Every function may be called from any thread; the server itself runs on a
  * thread of its own, so callers need not run a main loop. */
@@ -21,6 +22,14 @@ typedef enum {
 } VigilSimcamError;
 GQuark vigil_simcam_error_quark (void);
 
+typedef enum {
+  VIGIL_SIMCAM_AUTH_NONE,    /* anyone may watch */
+  VIGIL_SIMCAM_AUTH_BASIC,   /* RFC 7617 Basic */
+  VIGIL_SIMCAM_AUTH_DIGEST,  /* RFC 2069-style Digest, as gst-rtsp-server does it: MD5, no
+                              * qop, opaque or stale; a nonce is bound to the first
+                              * connection that answers with it */
+} VigilSimcamAuth;
+
 typedef struct {
   guint        n_streams;      /* mounts /cam0 .. /cam{n-1}; 0 is taken as 1 */
   guint        width, height;  /* of the clip, even numbers; 640x360 when 0 */
@@ -32,6 +41,18 @@ typedef struct {
   const gchar *clip_cache;     /* optional file: the encoded clip is loaded from it when it
                                 * exists and was made with the same settings, otherwise
                                 * encoded and saved there */
+  /* With auth other than NONE, DESCRIBE and SETUP on every mount need @user
+   * and @password (both required then; @user without ':'); without them, or
+   * with wrong ones, they get 401 Unauthorized and one challenge header,
+   *   WWW-Authenticate: Basic realm="GStreamer RTSP Server"  or
+   *   WWW-Authenticate: Digest realm="GStreamer RTSP Server", nonce="<16 hex>"
+   * and the connection stays open. OPTIONS needs no credentials, nor does
+   * any request in a session SETUP made (PLAY, PAUSE, GET_PARAMETER,
+   * TEARDOWN): gst-rtsp-server checks them only where it looks up a mount.
+   * With NONE, @user and @password are ignored. */
+  const gchar *user;
+  const gchar *password;
+  VigilSimcamAuth auth;
 } VigilSimcamOptions;
 
 typedef enum {
@@ -86,5 +107,10 @@ gboolean     vigil_simcam_set_resolution  (VigilSimcam *self,
 /* RTSP clients with a session on mount @index. */
 guint        vigil_simcam_get_n_clients   (VigilSimcam *self,
                                            guint        index);
+
+/* 401 Unauthorized answers sent since vigil_simcam_new(), on all mounts. A
+ * client that authenticates correctly usually gets one too: its first
+ * DESCRIBE goes without credentials to learn the challenge. */
+guint        vigil_simcam_get_n_auth_failures (VigilSimcam *self);
 
 G_END_DECLS
