@@ -376,11 +376,12 @@ make_element (const gchar *factory, GError **error)
   return element;
 }
 
-/* Depayloader, parser and codec name for an RTP stream, or FALSE when
- * vigil does not record that encoding. */
+/* Depayloader (NULL for none), parser (NULL for none) and codec name for
+ * a stream of the RTSP source, or FALSE when vigil does not record it.
+ * vigilrtspsrc hands H.264/H.265 over already reassembled (video/x-h26x);
+ * everything else, and everything from rtspsrc, arrives as RTP. */
 static gboolean
-choose_chain (const gchar *media, const gchar *encoding, const gchar **depay, const gchar **parse,
-              const gchar **codec)
+choose_chain (const GstStructure *s, const gchar **depay, const gchar **parse, const gchar **codec)
 {
   static const struct { const gchar *media, *encoding, *depay, *parse, *codec; } chains[] = {
     { "video", "H264",           "rtph264depay",  "h264parse", "h264" },
@@ -390,8 +391,19 @@ choose_chain (const gchar *media, const gchar *encoding, const gchar **depay, co
     { "audio", "PCMA",           "rtppcmadepay",  NULL,        "pcma" },
     { "audio", "PCMU",           "rtppcmudepay",  NULL,        "pcmu" },
   };
+  const gchar *media = gst_structure_get_string (s, "media");
+  const gchar *encoding = gst_structure_get_string (s, "encoding-name");
 
-  for (guint i = 0; i < G_N_ELEMENTS (chains); i++)
+  if (gst_structure_has_name (s, "video/x-h264") || gst_structure_has_name (s, "video/x-h265"))
+    {
+      gboolean h264 = gst_structure_has_name (s, "video/x-h264");
+
+      *depay = NULL;
+      *parse = h264 ? "h264parse" : "h265parse";
+      *codec = h264 ? "h264" : "h265";
+      return TRUE;
+    }
+  for (guint i = 0; encoding != NULL && i < G_N_ELEMENTS (chains); i++)
     if (g_strcmp0 (media, chains[i].media) == 0 && g_ascii_strcasecmp (encoding, chains[i].encoding) == 0)
       {
         *depay = chains[i].depay;
@@ -402,37 +414,62 @@ choose_chain (const gchar *media, const gchar *encoding, const gchar **depay, co
   return FALSE;
 }
 
-/* Runs on a streaming thread: links one of the camera's RTP streams. */
+static GstElement *
+add_chain_element (VigilRecorder *self, const gchar *factory, GstElement *previous, gboolean is_video,
+                   GError **error)
+{
+  GstElement *element = make_element (factory, error);
+
+  if (element == NULL)
+    return NULL;
+  if (g_object_class_find_property (G_OBJECT_GET_CLASS (element), "wait-for-keyframe"))
+    g_object_set (element, "wait-for-keyframe", TRUE, NULL);
+  if (g_object_class_find_property (G_OBJECT_GET_CLASS (element), "request-keyframe"))
+    g_object_set (element, "request-keyframe", TRUE, NULL);
+  if (is_video && g_object_class_find_property (G_OBJECT_GET_CLASS (element), "config-interval"))
+    /* SPS/PPS before every keyframe: each segment decodes on its own even
+     * if the camera changes them mid-stream. */
+    g_object_set (element, "config-interval", -1, NULL);
+  gst_bin_add (GST_BIN (self->pipeline), element);
+  if (previous != NULL)
+    gst_element_link (previous, element);
+  return element;
+}
+
+/* Runs on a streaming thread: links one of the camera's streams. */
 static void
 on_rtspsrc_pad_added (GstElement *rtspsrc, GstPad *pad, gpointer user_data)
 {
   VigilRecorder *self = user_data;
   g_autoptr(GstCaps) caps = gst_pad_query_caps (pad, NULL);
-  GstStructure *s = gst_caps_get_structure (caps, 0);
+  const GstStructure *s = gst_caps_get_structure (caps, 0);
   const gchar *media = gst_structure_get_string (s, "media");
   const gchar *encoding = gst_structure_get_string (s, "encoding-name");
   const gchar *depay_name, *parse_name, *codec;
   g_autoptr(GError) error = NULL;
   g_autoptr(GstPad) sink_pad = NULL;
   g_autoptr(GstPad) mux_pad = NULL;
-  gboolean is_video = g_strcmp0 (media, "video") == 0;
-  GstElement *depay, *parse = NULL, *last;
+  g_autoptr(GstPad) chain_src = NULL;
+  gboolean is_video = g_strcmp0 (media, "video") == 0 || g_str_has_prefix (gst_structure_get_name (s), "video/");
+  GstElement *first = NULL, *last = NULL;
 
   g_mutex_lock (&self->lock);
   /* One video stream and one audio stream are recorded; the rest (a
    * second video, ONVIF metadata) is received and discarded. */
-  if (encoding == NULL || !choose_chain (media, encoding, &depay_name, &parse_name, &codec)
+  if (!choose_chain (s, &depay_name, &parse_name, &codec)
       || (is_video && self->video_codec != NULL) || (!is_video && self->audio_codec != NULL))
     {
       GstElement *sink = gst_element_factory_make ("fakesink", NULL);
+      gboolean unrecordable_video = is_video && self->video_codec == NULL;
 
       g_mutex_unlock (&self->lock);
       GST_INFO_OBJECT (rtspsrc, "camera %s: not recording %s stream %s", self->camera,
                        GST_STR_NULL (media), GST_STR_NULL (encoding));
-      if (is_video && encoding != NULL && self->video_codec == NULL)
+      if (unrecordable_video)
         {
           GST_ELEMENT_ERROR (rtspsrc, STREAM, CODEC_NOT_FOUND,
-                             ("camera sends video as %s; vigil records H.264 and H.265", encoding), (NULL));
+                             ("camera sends video as %s; vigil records H.264 and H.265",
+                              encoding != NULL ? encoding : gst_structure_get_name (s)), (NULL));
           return;
         }
       g_object_set (sink, "sync", FALSE, "async", FALSE, NULL);
@@ -448,53 +485,34 @@ on_rtspsrc_pad_added (GstElement *rtspsrc, GstPad *pad, gpointer user_data)
     self->audio_codec = g_strdup (codec);
   g_mutex_unlock (&self->lock);
 
-  depay = make_element (depay_name, &error);
-  if (depay != NULL && parse_name != NULL)
-    parse = make_element (parse_name, &error);
-  if (error != NULL)
+  if ((depay_name != NULL && (first = last = add_chain_element (self, depay_name, NULL, is_video, &error)) == NULL)
+      || (parse_name != NULL && (last = add_chain_element (self, parse_name, last, is_video, &error)) == NULL))
     {
-      g_clear_object (&depay);
       GST_ELEMENT_ERROR (rtspsrc, CORE, MISSING_PLUGIN, ("%s", error->message), (NULL));
       return;
     }
-  if (g_object_class_find_property (G_OBJECT_GET_CLASS (depay), "wait-for-keyframe"))
-    g_object_set (depay, "wait-for-keyframe", TRUE, NULL);
-  if (g_object_class_find_property (G_OBJECT_GET_CLASS (depay), "request-keyframe"))
-    g_object_set (depay, "request-keyframe", TRUE, NULL);
-  if (parse != NULL && is_video)
-    /* SPS/PPS before every keyframe: each segment decodes on its own even
-     * if the camera changes them mid-stream. */
-    g_object_set (parse, "config-interval", -1, NULL);
+  if (first == NULL)
+    first = last;
 
-  gst_bin_add (GST_BIN (self->pipeline), depay);
-  last = depay;
-  if (parse != NULL)
-    {
-      gst_bin_add (GST_BIN (self->pipeline), parse);
-      gst_element_link (depay, parse);
-      last = parse;
-    }
   mux_pad = gst_element_request_pad_simple (self->splitmux, is_video ? "video" : "audio_%u");
   if (mux_pad == NULL)
     {
-      GST_ELEMENT_ERROR (rtspsrc, CORE, PAD, ("splitmuxsink refused a %s stream", media), (NULL));
+      GST_ELEMENT_ERROR (rtspsrc, CORE, PAD, ("splitmuxsink refused a %s stream", codec), (NULL));
       return;
     }
   if (is_video)
     gst_pad_add_probe (mux_pad, GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM,
                        on_video_pad_probe, self, NULL);
-  {
-    g_autoptr(GstPad) src = gst_element_get_static_pad (last, "src");
-    gst_pad_link (src, mux_pad);
-  }
-  gst_element_sync_state_with_parent (depay);
-  if (parse != NULL)
-    gst_element_sync_state_with_parent (parse);
-  sink_pad = gst_element_get_static_pad (depay, "sink");
+  chain_src = gst_element_get_static_pad (last, "src");
+  gst_pad_link (chain_src, mux_pad);
+  gst_element_sync_state_with_parent (last);
+  if (first != last)
+    gst_element_sync_state_with_parent (first);
+  sink_pad = gst_element_get_static_pad (first, "sink");
   if (gst_pad_link (pad, sink_pad) != GST_PAD_LINK_OK)
-    GST_ELEMENT_ERROR (rtspsrc, CORE, PAD, ("cannot link the camera's %s stream", encoding), (NULL));
+    GST_ELEMENT_ERROR (rtspsrc, CORE, PAD, ("cannot link the camera's %s stream", codec), (NULL));
   else
-    GST_INFO_OBJECT (rtspsrc, "camera %s: recording %s %s", self->camera, media, encoding);
+    GST_INFO_OBJECT (rtspsrc, "camera %s: recording %s", self->camera, codec);
 }
 
 /* ---- main thread: run lifecycle ------------------------------------- */

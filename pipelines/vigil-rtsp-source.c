@@ -10,6 +10,8 @@
 #define _GNU_SOURCE   /* memmem */
 #include "vigil-rtsp-source.h"
 
+#include "vigil-nal-assembler.h"
+
 #include <gio/gio.h>
 #include <gst/rtp/rtp.h>
 #include <gst/rtsp/rtsp.h>
@@ -43,8 +45,11 @@ typedef struct {
   guint64        ext_ts;          /* gst_rtp_buffer_ext_timestamp() state */
   guint64        base_ts;         /* extended RTP time of PTS 0 */
   gboolean       have_base;
+  guint32        last_ts;         /* RTP timestamp of the latest packet */
   gboolean       discont;
-  GstBufferList *pending;         /* packets from the current read */
+  GstBufferList *pending;         /* packets or access units from the current read */
+  gboolean       assemble;        /* H.264/H.265: push access units, not RTP */
+  VigilNalAssembler nal;
 } Stream;
 
 struct _VigilRtspSource
@@ -75,7 +80,9 @@ struct _VigilRtspSource
 enum { PROP_0, PROP_LOCATION, PROP_USER_ID, PROP_USER_PW, PROP_TIMEOUT };
 
 static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE ("stream_%u", GST_PAD_SRC, GST_PAD_SOMETIMES,
-                                                                    GST_STATIC_CAPS ("application/x-rtp"));
+    GST_STATIC_CAPS ("application/x-rtp; "
+                     "video/x-h264, stream-format = (string) byte-stream, alignment = (string) au; "
+                     "video/x-h265, stream-format = (string) byte-stream, alignment = (string) au"));
 
 G_DEFINE_FINAL_TYPE (VigilRtspSource, vigil_rtsp_source, GST_TYPE_ELEMENT)
 
@@ -86,6 +93,8 @@ stream_free (Stream *stream)
   g_free (stream->control_url);
   if (stream->pending != NULL)
     gst_buffer_list_unref (stream->pending);
+  if (stream->assemble)
+    vigil_nal_assembler_clear (&stream->nal);
   g_free (stream);
 }
 
@@ -269,6 +278,55 @@ apply_rtp_info (VigilRtspSource *self, GstRTSPMessage *response)
     }
 }
 
+static void
+add_sprop (VigilNalAssembler *nal, const GstStructure *s, const gchar *field)
+{
+  const gchar *value = gst_structure_get_string (s, field);
+  g_auto(GStrv) sets = value != NULL ? g_strsplit (value, ",", -1) : NULL;
+
+  for (guint i = 0; sets != NULL && sets[i] != NULL; i++)
+    {
+      gsize len = 0;
+      g_autofree guchar *nal_unit = g_base64_decode (sets[i], &len);
+
+      if (len > 0)
+        vigil_nal_assembler_add_parameter_set (nal, nal_unit, len);
+    }
+}
+
+/* H.264 and H.265 are reassembled here into access units (see
+ * vigil-nal-assembler.h); their pads carry the parsed codec, not RTP.
+ * Takes @rtp_caps; returns the pad's caps. */
+static GstCaps *
+assemble_caps (Stream *stream, GstCaps *rtp_caps)
+{
+  const GstStructure *s = gst_caps_get_structure (rtp_caps, 0);
+  const gchar *encoding = gst_structure_get_string (s, "encoding-name");
+  GstCaps *caps;
+
+  if (g_strcmp0 (gst_structure_get_string (s, "media"), "video") != 0 || encoding == NULL)
+    return rtp_caps;
+  if (g_ascii_strcasecmp (encoding, "H264") == 0)
+    {
+      vigil_nal_assembler_init (&stream->nal, VIGIL_NAL_CODEC_H264);
+      add_sprop (&stream->nal, s, "sprop-parameter-sets");
+      caps = gst_caps_from_string ("video/x-h264, stream-format=byte-stream, alignment=au");
+    }
+  else if (g_ascii_strcasecmp (encoding, "H265") == 0)
+    {
+      vigil_nal_assembler_init (&stream->nal, VIGIL_NAL_CODEC_H265);
+      add_sprop (&stream->nal, s, "sprop-vps");
+      add_sprop (&stream->nal, s, "sprop-sps");
+      add_sprop (&stream->nal, s, "sprop-pps");
+      caps = gst_caps_from_string ("video/x-h265, stream-format=byte-stream, alignment=au");
+    }
+  else
+    return rtp_caps;
+  stream->assemble = TRUE;
+  gst_caps_unref (rtp_caps);
+  return caps;
+}
+
 static gboolean
 open_session (VigilRtspSource *self, GError **error)
 {
@@ -355,6 +413,7 @@ open_session (VigilRtspSource *self, GError **error)
           continue;
         }
       stream = g_new0 (Stream, 1);
+      caps = assemble_caps (stream, caps);
       stream->control_url = resolve_control (base, gst_sdp_media_get_attribute_val (media, "control"));
       stream->clock_rate = clock_rate;
       stream->ext_ts = -1;
@@ -429,37 +488,81 @@ expose_pads (VigilRtspSource *self)
 
 /* ---- data loop ---------------------------------------------------------- */
 
-/* One RTP packet of @len bytes at @data. Allocates only when the pool is
- * empty or the packet is larger than a pooled buffer. */
-static void
-queue_packet (VigilRtspSource *self, Stream *stream, const guint8 *data, guint len)
+static GstClockTime
+pts_for (Stream *stream, guint32 rtp_timestamp)
 {
-  GstBuffer *buffer = NULL;
-  guint64 ext;
+  /* Relative to the latest packet, whose extended timestamp is known. */
+  guint64 ext = stream->ext_ts - (guint32) (stream->last_ts - rtp_timestamp);
 
-  if (len < 12 || (data[0] >> 6) != 2)
-    return;   /* not RTP version 2: ignore, as rtspsrc's session would */
-  ext = gst_rtp_buffer_ext_timestamp (&stream->ext_ts, GST_READ_UINT32_BE (data + 4));
-  if (!stream->have_base)
-    {
-      stream->base_ts = ext;
-      stream->have_base = TRUE;
-    }
-  if (len > POOLED_PACKET_SIZE || gst_buffer_pool_acquire_buffer (self->pool, &buffer, NULL) != GST_FLOW_OK)
-    buffer = gst_buffer_new_allocate (NULL, len, NULL);
-  gst_buffer_fill (buffer, 0, data, len);
-  gst_buffer_set_size (buffer, len);
-  GST_BUFFER_PTS (buffer) = ext >= stream->base_ts
-                              ? gst_util_uint64_scale_int (ext - stream->base_ts, GST_SECOND, stream->clock_rate)
-                              : 0;
+  return ext >= stream->base_ts ? gst_util_uint64_scale_int (ext - stream->base_ts, GST_SECOND, stream->clock_rate)
+                                : 0;
+}
+
+static void
+add_pending (Stream *stream, GstBuffer *buffer)
+{
   if (stream->discont)
     {
       GST_BUFFER_FLAG_SET (buffer, GST_BUFFER_FLAG_DISCONT);
       stream->discont = FALSE;
     }
   if (stream->pending == NULL)
-    stream->pending = gst_buffer_list_new_sized (64);
+    stream->pending = gst_buffer_list_new_sized (16);
   gst_buffer_list_add (stream->pending, buffer);
+}
+
+/* A complete H.264/H.265 access unit: one allocation per frame. */
+static void
+on_access_unit (const guint8 *au, gsize len, guint32 rtp_timestamp, gpointer user_data)
+{
+  Stream *stream = user_data;
+  GstBuffer *buffer = gst_buffer_new_memdup (au, len);
+
+  GST_BUFFER_PTS (buffer) = pts_for (stream, rtp_timestamp);
+  add_pending (stream, buffer);
+}
+
+/* One RTP packet of @len bytes at @data. For RTP pads, allocates only when
+ * the pool is empty or the packet is larger than a pooled buffer. */
+static void
+queue_packet (VigilRtspSource *self, Stream *stream, const guint8 *data, guint len)
+{
+  GstBuffer *buffer = NULL;
+  guint32 timestamp;
+
+  if (len < 12 || (data[0] >> 6) != 2)
+    return;   /* not RTP version 2: ignore, as rtspsrc's session would */
+  timestamp = GST_READ_UINT32_BE (data + 4);
+  gst_rtp_buffer_ext_timestamp (&stream->ext_ts, timestamp);
+  stream->last_ts = timestamp;
+  if (!stream->have_base)
+    {
+      stream->base_ts = stream->ext_ts;
+      stream->have_base = TRUE;
+    }
+
+  if (stream->assemble)
+    {
+      /* RFC 3550 §5.1: CSRCs, then an optional extension, then the
+       * payload, then optional padding counted by its last byte. */
+      gsize offset = 12 + 4 * (data[0] & 0x0f), end = len;
+
+      if ((data[0] & 0x10) && offset + 4 <= len)
+        offset += 4 + 4 * GST_READ_UINT16_BE (data + offset + 2);
+      if ((data[0] & 0x20) && data[len - 1] <= len)
+        end = len - data[len - 1];
+      if (offset < end)
+        vigil_nal_assembler_push (&stream->nal, data + offset, end - offset, timestamp, (data[1] & 0x80) != 0,
+                                  on_access_unit, stream);
+      return;
+    }
+
+  if (len > POOLED_PACKET_SIZE || gst_buffer_pool_acquire_buffer (self->pool, &buffer, NULL) != GST_FLOW_OK)
+    buffer = gst_buffer_new_allocate (NULL, len, NULL);
+  gst_buffer_fill (buffer, 0, data, len);
+  gst_buffer_set_size (buffer, len);
+  GST_BUFFER_PTS (buffer) = pts_for (stream, timestamp);
+  add_pending (stream, buffer);
 }
 
 /* Pushes what the last read produced; FALSE when the loop must end. */
