@@ -26,7 +26,7 @@ fsync_folder (const gchar *folder)
 
 /* Moves an unreadable file to ROOT/.quarantine/<same relative path>. */
 static gboolean
-quarantine (VigilStore *store, const gchar *relative_path, GError **error)
+quarantine (VigilStore *store, const gchar *relative_path, const gchar *why, GError **error)
 {
   g_autofree gchar *from = vigil_store_get_absolute_path (store, relative_path);
   g_autofree gchar *to = g_build_filename (vigil_store_get_root (store), VIGIL_QUARANTINE_FOLDER,
@@ -43,7 +43,7 @@ quarantine (VigilStore *store, const gchar *relative_path, GError **error)
     }
   fsync_folder (to_folder);
   fsync_folder (from_folder);
-  g_warning ("recovery: %s is unreadable; moved to %s", relative_path, to);
+  g_warning ("recovery: %s is unreadable (%s); moved to %s", relative_path, why, to);
   return TRUE;
 }
 
@@ -79,8 +79,8 @@ recover_writing_rows (VigilStore *store, VigilRecoveryReport *report, GError **e
         }
       if (!vigil_segment_probe_file (path, &probe, &probe_error))
         {
-          g_info ("recovery: %s", probe_error->message);
-          if (!quarantine (store, segment->path, error) || !vigil_store_remove_segment (store, segment->id, error))
+          if (!quarantine (store, segment->path, probe_error->message, error)
+              || !vigil_store_remove_segment (store, segment->id, error))
             return FALSE;
           report->quarantined++;
           continue;
@@ -95,7 +95,7 @@ recover_writing_rows (VigilStore *store, VigilRecoveryReport *report, GError **e
       segment->state = VIGIL_SEGMENT_RECOVERED;
       if (!vigil_store_finish_segment (store, segment, error))
         return FALSE;
-      g_message ("recovery: %s recovered: %" G_GUINT64_FORMAT " frames, %.1f s", segment->path,
+      g_debug ("recovery: %s recovered: %" G_GUINT64_FORMAT " frames, %.1f s", segment->path,
                  probe.frames, probe.media_duration_ns / 1e9);
       report->recovered++;
     }
@@ -142,13 +142,12 @@ adopt_file (VigilStore *store, const gchar *relative_path, VigilRecoveryReport *
 
   if (!vigil_segment_path_parse (relative_path, &camera, &start_us))
     {
-      g_warning ("recovery: leaving %s alone: not a vigil segment name", relative_path);
+      g_debug ("recovery: leaving %s alone: not a vigil segment name", relative_path);
       return TRUE;
     }
   if (!vigil_segment_probe_file (path, &probe, &probe_error))
     {
-      g_info ("recovery: %s", probe_error->message);
-      if (!quarantine (store, relative_path, error))
+      if (!quarantine (store, relative_path, probe_error->message, error))
         return FALSE;
       report->quarantined++;
       return TRUE;
@@ -167,7 +166,7 @@ adopt_file (VigilStore *store, const gchar *relative_path, VigilRecoveryReport *
   segment.state = VIGIL_SEGMENT_RECOVERED;
   if (vigil_store_adopt_segment (store, &segment, error) == 0)
     return FALSE;
-  g_message ("recovery: adopted %s (%" G_GUINT64_FORMAT " frames)", relative_path, probe.frames);
+  g_debug ("recovery: adopted %s (%" G_GUINT64_FORMAT " frames)", relative_path, probe.frames);
   report->adopted++;
   return TRUE;
 }

@@ -45,7 +45,7 @@ fixture_set_up (Fixture *f, gconstpointer unused)
   g_autoptr(GError) error = NULL;
   g_autofree gchar *catalog = NULL;
   g_autofree gchar *url = NULL;
-  VigilSimcamOptions options = { .n_streams = 1, .width = 320, .height = 240, .fps = 10,
+  VigilSimcamOptions options = { .n_streams = 2, .width = 320, .height = 240, .fps = 10,
                                  .bitrate_kbps = 300, .gop_frames = 10, .clip_seconds = 4 };
   VigilCameraConfig config = { .name = "yard", .enabled = TRUE, .stall_seconds = 3 };
 
@@ -297,6 +297,62 @@ test_camera_format_change_starts_a_new_run (Fixture *f, gconstpointer unused)
     }
 }
 
+static void
+on_other_state_changed (VigilCamera *camera, guint state, GArray *states)
+{
+  g_array_append_val (states, state);
+}
+
+static void
+on_other_stopped (VigilCamera *camera, gboolean *stopped)
+{
+  *stopped = TRUE;
+}
+
+/* Faults of one camera never reach another: while cam0 is dropped and
+ * comes back, cam1 keeps its single run and never leaves recording. */
+static void
+test_camera_faults_stay_with_their_camera (Fixture *f, gconstpointer unused)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree gchar *url = vigil_simcam_get_url (f->simcam, 1);
+  VigilCameraConfig config = { .name = "gate", .url = url, .enabled = TRUE, .stall_seconds = 3 };
+  g_autoptr(VigilCamera) other = NULL;
+  g_autoptr(GArray) other_states = g_array_new (FALSE, FALSE, sizeof (guint));
+  g_autoptr(GPtrArray) other_runs = NULL;
+  gboolean other_stopped = FALSE;
+  gint64 before_drop_us;
+
+  g_assert_true (vigil_store_add_camera (f->store, "gate", &error));
+  other = vigil_camera_new (&config, f->store, SEGMENT_SECONDS);
+  g_signal_connect (other, "state-changed", G_CALLBACK (on_other_state_changed), other_states);
+  g_signal_connect (other, "stopped", G_CALLBACK (on_other_stopped), &other_stopped);
+  vigil_camera_start (f->camera);
+  vigil_camera_start (other);
+  g_assert_true (wait_for_segments (f, 2, 40));
+  before_drop_us = g_get_real_time ();
+
+  vigil_simcam_set_fault (f->simcam, 0, VIGIL_SIMCAM_FAULT_DROP);
+  g_assert_true (wait_for_state (f, VIGIL_CAMERA_STATE_RECONNECTING, 30));
+  vigil_simcam_set_fault (f->simcam, 0, VIGIL_SIMCAM_FAULT_NONE);
+  g_assert_true (wait_for_state (f, VIGIL_CAMERA_STATE_RECORDING, 60));
+
+  vigil_camera_stop (other);
+  g_assert_true (vigil_test_wait_for (&other_stopped, 20));
+  /* connecting → recording → stopped, nothing else. */
+  g_assert_cmpuint (other_states->len, ==, 3);
+  g_assert_cmpuint (g_array_index (other_states, guint, 1), ==, VIGIL_CAMERA_STATE_RECORDING);
+  other_runs = vigil_store_list_runs (f->store, "gate", 10, &error);
+  g_assert_cmpuint (other_runs->len, ==, 1);
+  g_assert_cmpstr (((VigilRun *) other_runs->pdata[0])->end_reason, ==, "stopped");
+  {
+    /* And its recording has no gap across the other camera's outage. */
+    g_autoptr(GPtrArray) gaps = vigil_store_list_gaps (f->store, "gate", before_drop_us,
+                                                       ((VigilRun *) other_runs->pdata[0])->end_us, &error);
+    g_assert_cmpuint (gaps->len, ==, 0);
+  }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -312,5 +368,6 @@ main (int argc, char **argv)
   ADD ("/daemon/camera/stall-is-detected-and-reconnected", test_camera_stall_is_detected_and_reconnected);
   ADD ("/daemon/camera/offline-is-probed-and-resumes-promptly", test_camera_offline_is_probed_and_resumes_promptly);
   ADD ("/daemon/camera/format-change-starts-a-new-run", test_camera_format_change_starts_a_new_run);
+  ADD ("/daemon/camera/faults-stay-with-their-camera", test_camera_faults_stay_with_their_camera);
   return g_test_run ();
 }

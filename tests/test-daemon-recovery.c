@@ -1,0 +1,155 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* Crash recovery on a real catalog and real files: a segment left
+ * 'writing' is probed and kept with its real end, a file without a row is
+ * adopted, an unreadable file is quarantined (never deleted), a row whose
+ * file never reached the disk is dropped, a half-done deletion is
+ * finished, an open run is closed; and running it again changes nothing. */
+#include <glib/gstdio.h>
+#include <gst/gst.h>
+#include <string.h>
+
+#include "vigil-recovery.h"
+#include "vigil-test-util.h"
+
+#define S (G_USEC_PER_SEC)
+#define T0 (G_GINT64_CONSTANT (1795000000) * S)    /* 2026-11-18T11:06:40Z */
+
+typedef struct {
+  gchar      *dir;
+  VigilStore *store;
+} Fixture;
+
+static void
+fixture_set_up (Fixture *f, gconstpointer unused)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree gchar *catalog = NULL;
+
+  f->dir = vigil_test_make_tmp_dir ();
+  catalog = g_build_filename (f->dir, "catalog.db", NULL);
+  f->store = vigil_store_new (catalog, f->dir, &error);
+  g_assert_no_error (error);
+  g_assert_true (vigil_store_add_camera (f->store, "hall", &error));
+}
+
+static void
+fixture_tear_down (Fixture *f, gconstpointer unused)
+{
+  g_clear_object (&f->store);
+  vigil_test_remove_tree (g_steal_pointer (&f->dir));
+}
+
+/* Writes @seconds of 10 fps H.264 in Matroska at @relative under the root. */
+static gchar *
+make_segment (Fixture *f, const gchar *relative, guint seconds)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree gchar *folder = NULL;
+  g_autofree gchar *description = NULL;
+  g_autoptr(GstElement) pipeline = NULL;
+  g_autoptr(GstBus) bus = NULL;
+  g_autoptr(GstMessage) message = NULL;
+  gchar *path = g_build_filename (f->dir, relative, NULL);
+
+  folder = g_path_get_dirname (path);
+  g_mkdir_with_parents (folder, 0700);
+  description = g_strdup_printf ("videotestsrc num-buffers=%u ! video/x-raw,width=160,height=120,framerate=10/1 "
+                                 "! x264enc key-int-max=10 ! h264parse ! matroskamux ! filesink location=\"%s\"",
+                                 seconds * 10, path);
+  pipeline = gst_parse_launch (description, &error);
+  g_assert_no_error (error);
+  bus = gst_element_get_bus (pipeline);
+  gst_element_set_state (pipeline, GST_STATE_PLAYING);
+  message = gst_bus_timed_pop_filtered (bus, 60 * GST_SECOND, GST_MESSAGE_EOS | GST_MESSAGE_ERROR);
+  g_assert_nonnull (message);
+  g_assert_cmpint (GST_MESSAGE_TYPE (message), ==, GST_MESSAGE_EOS);
+  gst_element_set_state (pipeline, GST_STATE_NULL);
+  return path;
+}
+
+static void
+test_recovery_reconciles_catalog_and_disk (Fixture *f, gconstpointer unused)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree gchar *writing = make_segment (f, "hall/2026/11/18/20261118T110640.000Z.mkv", 3);
+  g_autofree gchar *orphan = make_segment (f, "hall/2026/11/18/20261118T110700.500Z.mkv", 2);
+  g_autofree gchar *doomed = make_segment (f, "hall/2026/11/18/20261118T110500.000Z.mkv", 1);
+  g_autofree gchar *garbage = g_build_filename (f->dir, "hall/2026/11/18/20261118T110800.000Z.mkv", NULL);
+  g_autofree gchar *quarantined = g_build_filename (f->dir, ".quarantine/hall/2026/11/18/20261118T110800.000Z.mkv",
+                                                    NULL);
+  g_autofree gchar *stranger = g_build_filename (f->dir, "hall/2026/11/18/notes.mkv", NULL);
+  g_autoptr(GPtrArray) listed = NULL;
+  g_autoptr(GPtrArray) runs = NULL;
+  VigilRecoveryReport report;
+  VigilSegment deleting = { .camera = "hall", .path = "hall/2026/11/18/20261118T110500.000Z.mkv",
+                            .start_us = T0 - 100 * S, .end_us = T0 - 99 * S, .state = VIGIL_SEGMENT_DELETING };
+  gint64 run;
+
+  g_assert_true (g_file_set_contents (garbage, "\x1a\x45\xdf\xa3 not really", -1, NULL));
+  g_assert_true (g_file_set_contents (stranger, "an operator's file", -1, NULL));
+  run = vigil_store_start_run (f->store, "hall", T0, &error);
+  g_assert_cmpint (vigil_store_add_segment (f->store, "hall", run, "hall/2026/11/18/20261118T110640.000Z.mkv", T0,
+                                            &error), >, 0);
+  /* Opened, then the crash came before a byte was written. */
+  g_assert_cmpint (vigil_store_add_segment (f->store, "hall", run, "hall/2026/11/18/20261118T110643.000Z.mkv",
+                                            T0 + 3 * S, &error), >, 0);
+  g_assert_cmpint (vigil_store_adopt_segment (f->store, &deleting, &error), >, 0);
+  g_assert_no_error (error);
+
+  g_test_expect_message ("vigil-daemon", G_LOG_LEVEL_WARNING, "recovery: *20261118T110800.000Z.mkv is unreadable*");
+  g_test_expect_message ("vigil-daemon", G_LOG_LEVEL_MESSAGE,
+                         "recovery: 1 recovered, 1 adopted, 1 quarantined, 1 empty rows dropped, "
+                         "1 deletions finished, 1 runs closed after a crash");
+  g_assert_true (vigil_recovery_run (f->store, &report, &error));
+  g_test_assert_expected_messages ();
+  g_assert_no_error (error);
+  g_assert_cmpuint (report.recovered, ==, 1);
+  g_assert_cmpuint (report.adopted, ==, 1);
+  g_assert_cmpuint (report.quarantined, ==, 1);
+  g_assert_cmpuint (report.dropped_rows, ==, 1);
+  g_assert_cmpuint (report.deleted, ==, 1);
+  g_assert_cmpuint (report.runs_closed, ==, 1);
+
+  listed = vigil_store_list_segments (f->store, "hall", T0 - 1000 * S, T0 + 1000 * S, &error);
+  g_assert_cmpuint (listed->len, ==, 2);
+  {
+    const VigilSegment *recovered = listed->pdata[0];
+    const VigilSegment *adopted = listed->pdata[1];
+
+    g_assert_cmpint (recovered->state, ==, VIGIL_SEGMENT_RECOVERED);
+    g_assert_cmpuint (recovered->frames, ==, 30);
+    g_assert_cmpint (recovered->end_us, ==, T0 + 3 * S);
+    g_assert_cmpuint (recovered->size_bytes, >, 0);
+    g_assert_cmpstr (recovered->codec, ==, "h264");
+    g_assert_cmpint (adopted->start_us, ==, T0 + 20 * S + 500000);
+    g_assert_cmpuint (adopted->frames, ==, 20);
+    g_assert_cmpint (adopted->run_id, ==, 0);
+  }
+  runs = vigil_store_list_runs (f->store, "hall", 10, &error);
+  g_assert_cmpstr (((VigilRun *) runs->pdata[0])->end_reason, ==, "crash");
+  g_assert_cmpint (((VigilRun *) runs->pdata[0])->end_us, ==, T0 + 3 * S);
+  g_assert_false (g_file_test (doomed, G_FILE_TEST_EXISTS));
+  g_assert_false (g_file_test (garbage, G_FILE_TEST_EXISTS));
+  g_assert_true (g_file_test (quarantined, G_FILE_TEST_IS_REGULAR));
+  g_assert_true (g_file_test (stranger, G_FILE_TEST_IS_REGULAR));
+
+  /* Idempotent. */
+  g_assert_true (vigil_recovery_run (f->store, &report, &error));
+  g_assert_cmpuint (report.recovered + report.adopted + report.quarantined + report.dropped_rows + report.deleted
+                    + report.runs_closed, ==, 0);
+}
+
+int
+main (int argc, char **argv)
+{
+  gst_init (&argc, &argv);
+  g_test_init (&argc, &argv, NULL);
+  if (!vigil_test_have_elements ("x264enc", "matroskamux", "parsebin", NULL))
+    {
+      g_test_skip ("needs x264enc, matroskamux and parsebin");
+      return g_test_run ();
+    }
+  g_test_add ("/daemon/recovery/reconciles-catalog-and-disk", Fixture, NULL, fixture_set_up,
+              test_recovery_reconciles_catalog_and_disk, fixture_tear_down);
+  return g_test_run ();
+}
