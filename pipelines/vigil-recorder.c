@@ -3,7 +3,7 @@
  *
  * Threads. The main thread builds and starts the pipeline, handles the
  * bus and emits every signal. rtspsrc's streaming threads run
- * on_rtspsrc_pad_added and on_video_pad_probe (once per frame: counts,
+ * on_source_pad_added, link_stream and on_video_pad_probe (once per frame: counts,
  * no allocation, takes self->lock only on keyframes). splitmuxsink's
  * output thread runs on_splitmux_format_location (once per segment).
  * Worker threads (GTask) send the final EOS, fsync closed files and set
@@ -107,6 +107,7 @@ struct _VigilRecorder
   KeyframeMark   final_mark;          /* end of the last frame, set on EOS */
   gchar         *video_codec, *audio_codec;
   GstElement    *muxer;               /* reused for every segment of a run */
+  GList         *source_pads;         /* vigilrtspsrc's pads until no-more-pads */
 };
 
 G_DEFINE_FINAL_TYPE (VigilRecorder, vigil_recorder, G_TYPE_OBJECT)
@@ -436,11 +437,27 @@ add_chain_element (VigilRecorder *self, const gchar *factory, GstElement *previo
   return element;
 }
 
-/* Runs on a streaming thread: links one of the camera's streams. */
-static void
-on_rtspsrc_pad_added (GstElement *rtspsrc, GstPad *pad, gpointer user_data)
+/* The element linked to @element's sink pad, or NULL once at @first. */
+static GstElement *
+upstream_of (GstElement *element, GstElement *first)
 {
-  VigilRecorder *self = user_data;
+  g_autoptr(GstPad) sink = NULL;
+  g_autoptr(GstPad) peer = NULL;
+  GstElement *parent;
+
+  if (element == first || (sink = gst_element_get_static_pad (element, "sink")) == NULL
+      || (peer = gst_pad_get_peer (sink)) == NULL)
+    return NULL;
+  parent = gst_pad_get_parent_element (peer);
+  gst_object_unref (parent);    /* the bin keeps it alive */
+  return parent;
+}
+
+/* Runs on a streaming thread: links one of the camera's streams, through
+ * a queue of its own when @queued. */
+static void
+link_stream (VigilRecorder *self, GstElement *rtspsrc, GstPad *pad, gboolean queued)
+{
   g_autoptr(GstCaps) caps = gst_pad_query_caps (pad, NULL);
   const GstStructure *s = gst_caps_get_structure (caps, 0);
   const gchar *media = gst_structure_get_string (s, "media");
@@ -485,14 +502,31 @@ on_rtspsrc_pad_added (GstElement *rtspsrc, GstPad *pad, gpointer user_data)
     self->audio_codec = g_strdup (codec);
   g_mutex_unlock (&self->lock);
 
-  if ((depay_name != NULL && (first = last = add_chain_element (self, depay_name, NULL, is_video, &error)) == NULL)
-      || (parse_name != NULL && (last = add_chain_element (self, parse_name, last, is_video, &error)) == NULL))
+  if (queued)
     {
-      GST_ELEMENT_ERROR (rtspsrc, CORE, MISSING_PLUGIN, ("%s", error->message), (NULL));
-      return;
+      /* vigilrtspsrc feeds every stream from one thread, while the muxer
+       * needs both to advance: each stream gets a thread of its own, or
+       * the two wait on each other. Audio leaks rather than ever holding
+       * up the video; video never leaks. */
+      first = last = gst_element_factory_make ("queue", NULL);
+      g_object_set (first, "max-size-time", (guint64) (5 * GST_SECOND), "max-size-buffers", 0,
+                    "max-size-bytes", 0, "leaky", is_video ? 0 : 2 /* downstream */, NULL);
+      gst_bin_add (GST_BIN (self->pipeline), first);
     }
-  if (first == NULL)
-    first = last;
+  for (guint i = 0; i < 2; i++)
+    {
+      const gchar *name = i == 0 ? depay_name : parse_name;
+
+      if (name == NULL)
+        continue;
+      if ((last = add_chain_element (self, name, last, is_video, &error)) == NULL)
+        {
+          GST_ELEMENT_ERROR (rtspsrc, CORE, MISSING_PLUGIN, ("%s", error->message), (NULL));
+          return;
+        }
+      if (first == NULL)
+        first = last;
+    }
 
   mux_pad = gst_element_request_pad_simple (self->splitmux, is_video ? "video" : "audio_%u");
   if (mux_pad == NULL)
@@ -505,14 +539,49 @@ on_rtspsrc_pad_added (GstElement *rtspsrc, GstPad *pad, gpointer user_data)
                        on_video_pad_probe, self, NULL);
   chain_src = gst_element_get_static_pad (last, "src");
   gst_pad_link (chain_src, mux_pad);
-  gst_element_sync_state_with_parent (last);
-  if (first != last)
-    gst_element_sync_state_with_parent (first);
+  /* Downstream first, so nothing pushes into an element still in NULL. */
+  for (GstElement *element = last; element != NULL; element = upstream_of (element, first))
+    gst_element_sync_state_with_parent (element);
   sink_pad = gst_element_get_static_pad (first, "sink");
   if (gst_pad_link (pad, sink_pad) != GST_PAD_LINK_OK)
     GST_ELEMENT_ERROR (rtspsrc, CORE, PAD, ("cannot link the camera's %s stream", codec), (NULL));
   else
     GST_INFO_OBJECT (rtspsrc, "camera %s: recording %s", self->camera, codec);
+}
+
+/* Runs on a streaming thread. rtspsrc gives each stream its own thread:
+ * link at once. vigilrtspsrc pushes nothing before no-more-pads, when it
+ * is known whether streams must be decoupled by queues. */
+static void
+on_source_pad_added (GstElement *src, GstPad *pad, gpointer user_data)
+{
+  VigilRecorder *self = user_data;
+
+  if (self->use_rtspsrc)
+    link_stream (self, src, pad, FALSE);
+  else
+    {
+      g_mutex_lock (&self->lock);
+      self->source_pads = g_list_append (self->source_pads, gst_object_ref (pad));
+      g_mutex_unlock (&self->lock);
+    }
+}
+
+/* Runs on vigilrtspsrc's thread, before any data. */
+static void
+on_source_no_more_pads (GstElement *src, gpointer user_data)
+{
+  VigilRecorder *self = user_data;
+  GList *pads;
+
+  if (self->use_rtspsrc)
+    return;
+  g_mutex_lock (&self->lock);
+  pads = g_steal_pointer (&self->source_pads);
+  g_mutex_unlock (&self->lock);
+  for (GList *l = pads; l != NULL; l = l->next)
+    link_stream (self, src, l->data, pads->next != NULL);
+  g_list_free_full (pads, gst_object_unref);
 }
 
 /* ---- main thread: run lifecycle ------------------------------------- */
@@ -798,21 +867,37 @@ on_bus_message (GstBus *bus, GstMessage *message, gpointer user_data)
   return G_SOURCE_CONTINUE;
 }
 
+static gboolean
+send_eos_to_pad (GstPad *pad, gboolean video)
+{
+  if (g_str_equal (GST_PAD_NAME (pad), "video") == video)
+    gst_pad_send_event (pad, gst_event_new_eos ());
+  return TRUE;
+}
+
+static gboolean
+send_eos_to_video (GstElement *element, GstPad *pad, gpointer unused)
+{
+  return send_eos_to_pad (pad, TRUE);
+}
+
+static gboolean
+send_eos_to_others (GstElement *element, GstPad *pad, gpointer unused)
+{
+  return send_eos_to_pad (pad, FALSE);
+}
+
 /* Runs on a worker thread: a serialized EOS waits for the streaming
- * thread, which may be blocked in a write. */
+ * thread, which may be blocked in a write. Video first: splitmuxsink
+ * holds audio until the video has caught up, so an audio pad's stream
+ * lock may be taken until the video moves or ends. */
 static void
 send_eos_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
 {
   GstElement *splitmux = task_data;
-  g_autoptr(GstIterator) pads = gst_element_iterate_sink_pads (splitmux);
-  GValue item = G_VALUE_INIT;
 
-  while (gst_iterator_next (pads, &item) == GST_ITERATOR_OK)
-    {
-      gst_pad_send_event (g_value_get_object (&item), gst_event_new_eos ());
-      g_value_reset (&item);
-    }
-  g_value_unset (&item);
+  gst_element_foreach_sink_pad (splitmux, send_eos_to_video, NULL);
+  gst_element_foreach_sink_pad (splitmux, send_eos_to_others, NULL);
   g_task_return_boolean (task, TRUE);
 }
 
@@ -884,6 +969,7 @@ on_teardown_done (GObject *source, GAsyncResult *result, gpointer user_data)
   g_mutex_lock (&self->lock);
   gst_clear_object (&self->muxer);
   g_queue_clear_full (&self->fragments, (GDestroyNotify) fragment_free);
+  g_list_free_full (g_steal_pointer (&self->source_pads), gst_object_unref);
   g_mutex_unlock (&self->lock);
   self->teardown_done = TRUE;
   maybe_finish_run (self);
@@ -1023,7 +1109,8 @@ vigil_recorder_start (VigilRecorder *self, GError **error)
   g_object_set (splitmux, "max-size-time", (guint64) self->segment_duration, "muxer", muxer, "sink", sink,
                 "send-keyframe-requests", FALSE, NULL);
 
-  g_signal_connect (src, "pad-added", G_CALLBACK (on_rtspsrc_pad_added), self);
+  g_signal_connect (src, "pad-added", G_CALLBACK (on_source_pad_added), self);
+  g_signal_connect (src, "no-more-pads", G_CALLBACK (on_source_no_more_pads), self);
   g_signal_connect (splitmux, "format-location-full", G_CALLBACK (on_splitmux_format_location), self);
 
   reset_run_state (self);
@@ -1094,6 +1181,7 @@ vigil_recorder_finalize (GObject *object)
 
   g_queue_clear_full (&self->fragments, (GDestroyNotify) fragment_free);
   g_queue_clear_full (&self->closing, (GDestroyNotify) vigil_closed_segment_free);
+  g_list_free_full (g_steal_pointer (&self->source_pads), gst_object_unref);
   g_free (self->camera);
   g_free (self->url);
   g_free (self->user);

@@ -33,6 +33,7 @@ GST_DEBUG_CATEGORY_STATIC (vigil_rtsp_source_debug);
 #define POOLED_PACKET_SIZE 2048
 #define DEFAULT_TIMEOUT_US (10 * G_USEC_PER_SEC)
 #define DEFAULT_SESSION_TIMEOUT_S 60
+#define TEARDOWN_TIMEOUT_US (300 * G_TIME_SPAN_MILLISECOND)
 /* Batching of reads: see data_loop(). */
 #define SOCKET_LOW_WATER (8 * 1024)
 #define MAX_BATCH_WAIT_MS 100
@@ -488,6 +489,20 @@ expose_pads (VigilRtspSource *self)
 
 /* ---- data loop ---------------------------------------------------------- */
 
+/* Network-order reads from a byte stream: packets sit at any offset in
+ * the read buffer, so no aligned loads (GST_READ_UINT32_BE may do one). */
+static inline guint16
+read_u16 (const guint8 *p)
+{
+  return (guint16) ((p[0] << 8) | p[1]);
+}
+
+static inline guint32
+read_u32 (const guint8 *p)
+{
+  return ((guint32) p[0] << 24) | ((guint32) p[1] << 16) | ((guint32) p[2] << 8) | p[3];
+}
+
 static GstClockTime
 pts_for (Stream *stream, guint32 rtp_timestamp)
 {
@@ -532,7 +547,7 @@ queue_packet (VigilRtspSource *self, Stream *stream, const guint8 *data, guint l
 
   if (len < 12 || (data[0] >> 6) != 2)
     return;   /* not RTP version 2: ignore, as rtspsrc's session would */
-  timestamp = GST_READ_UINT32_BE (data + 4);
+  timestamp = read_u32 (data + 4);
   gst_rtp_buffer_ext_timestamp (&stream->ext_ts, timestamp);
   stream->last_ts = timestamp;
   if (!stream->have_base)
@@ -548,7 +563,7 @@ queue_packet (VigilRtspSource *self, Stream *stream, const guint8 *data, guint l
       gsize offset = 12 + 4 * (data[0] & 0x0f), end = len;
 
       if ((data[0] & 0x10) && offset + 4 <= len)
-        offset += 4 + 4 * GST_READ_UINT16_BE (data + offset + 2);
+        offset += 4 + 4 * read_u16 (data + offset + 2);
       if ((data[0] & 0x20) && data[len - 1] <= len)
         end = len - data[len - 1];
       if (offset < end)
@@ -651,7 +666,7 @@ split_frames (VigilRtspSource *self, const guint8 *buf, gsize have, gsize *off)
 
       if (p[0] == '$')
         {
-          guint len = GST_READ_UINT16_BE (p + 2);
+          guint len = read_u16 (p + 2);
           gint index = self->channel_stream[p[1]];
 
           if (avail < 4 + (gsize) len)
@@ -781,11 +796,25 @@ thread_main (gpointer user_data)
       g_auto(GstRTSPMessage) req = { 0 };
       g_autofree gchar *cseq = g_strdup_printf ("%u", ++self->cseq);
 
+      gint64 deadline_us = g_get_monotonic_time () + TEARDOWN_TIMEOUT_US;
+
       gst_rtsp_connection_flush (self->conn, FALSE);
       gst_rtsp_message_init_request (&req, GST_RTSP_TEARDOWN, self->location);
       gst_rtsp_message_add_header (&req, GST_RTSP_HDR_CSEQ, cseq);
       gst_rtsp_message_add_header (&req, GST_RTSP_HDR_SESSION, self->session_id);
-      gst_rtsp_connection_send_usec (self->conn, &req, 200 * G_TIME_SPAN_MILLISECOND);
+      if (gst_rtsp_connection_send_usec (self->conn, &req, TEARDOWN_TIMEOUT_US) == GST_RTSP_OK)
+        {
+          /* Wait (briefly) for the answer before closing, as rtspsrc does:
+           * closing at once races the server's own clean-up of the session
+           * (gst-rtsp-server 1.22 then touches a freed client). */
+          g_auto(GstRTSPMessage) reply = { 0 };
+          gint64 left_us;
+
+          while ((left_us = deadline_us - g_get_monotonic_time ()) > 0
+                 && gst_rtsp_connection_receive_usec (self->conn, &reply, left_us) == GST_RTSP_OK
+                 && gst_rtsp_message_get_type (&reply) != GST_RTSP_MESSAGE_RESPONSE)
+            gst_rtsp_message_unset (&reply);
+        }
     }
   if (self->conn != NULL)
     {

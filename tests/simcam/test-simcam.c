@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* VigilSimcam serves decodable H.264 over RTSP and shows each fault it
- * promises to real GStreamer clients: rtspsrc over TCP, depayloaded, parsed
- * and decoded. Tests wait for events in a GMainLoop, never sleep. */
+/* VigilSimcam serves decodable H.264 and H.265, with or without audio, over
+ * RTSP and shows each fault it promises to real GStreamer clients: rtspsrc
+ * over TCP, depayloaded, parsed and decoded. Tests wait for events in a
+ * GMainLoop, never sleep. */
 
 #include <string.h>
 
@@ -25,6 +26,12 @@
 #define AUTH_USER      "viewer"
 #define AUTH_PASSWORD  "pass:word"
 
+/* What a client links after rtspsrc, up to its fakesinks. */
+#define H264_CHAIN  "rtph264depay ! h264parse ! avdec_h264"
+#define H265_CHAIN  "rtph265depay ! h265parse ! avdec_h265"
+#define AAC_CHAIN   "rtpmp4gdepay ! avdec_aac"
+#define PCMA_CHAIN  "rtppcmadepay ! alawdec"
+
 typedef struct _Fixture Fixture;
 typedef gboolean (*Condition) (Fixture *f, gpointer data);
 
@@ -44,14 +51,25 @@ typedef struct {
   guint       frames;         /* decoded frames seen */
   gint        width, height;  /* of the last decoded frame */
   gint64      last_frame_us;  /* monotonic */
+  guint       audio_buffers;  /* decoded audio buffers seen */
+  gint        rate, channels; /* of the last decoded audio buffer */
+  gint64      last_audio_us;  /* monotonic */
+  GPtrArray  *rtp_pads;       /* "<media> <encoding-name>/<clock-rate>" of each rtspsrc pad */
   GError     *error;          /* first error posted, if any */
   gboolean    is_eos;
 } Client;
 
 typedef struct {
-  Client *client;
-  gint    width, height;
+  Client  *client;
+  gboolean is_audio;
+  gint     width, height;     /* video */
+  gint     rate, channels;    /* audio */
 } FrameEvent;
+
+typedef struct {
+  Client *client;
+  gchar  *description;        /* as in Client.rtp_pads */
+} PadEvent;
 
 static gboolean
 have_elements (const gchar *first, ...)
@@ -77,6 +95,13 @@ skip_without_elements (void)
     return FALSE;
   g_test_skip ("needs x264enc, h264parse, rtspsrc, rtph264depay and avdec_h264");
   return TRUE;
+}
+
+static gboolean
+have_aac_encoder (void)
+{
+  return have_elements ("fdkaacenc", NULL) || have_elements ("voaacenc", NULL) ||
+         have_elements ("avenc_aac", NULL);
 }
 
 static void
@@ -136,10 +161,20 @@ on_frame_event (gpointer user_data)
   FrameEvent *event = user_data;
   Client *client = event->client;
 
-  client->frames++;
-  client->width = event->width;
-  client->height = event->height;
-  client->last_frame_us = g_get_monotonic_time ();
+  if (event->is_audio)
+    {
+      client->audio_buffers++;
+      client->rate = event->rate;
+      client->channels = event->channels;
+      client->last_audio_us = g_get_monotonic_time ();
+    }
+  else
+    {
+      client->frames++;
+      client->width = event->width;
+      client->height = event->height;
+      client->last_frame_us = g_get_monotonic_time ();
+    }
   check_condition (client->f);
   return G_SOURCE_REMOVE;
 }
@@ -160,6 +195,60 @@ on_sink_handoff (GstElement *sink, GstBuffer *buffer, GstPad *pad, Client *clien
       gst_structure_get_int (s, "height", &event->height);
     }
   g_idle_add_full (G_PRIORITY_DEFAULT, on_frame_event, event, g_free);
+}
+
+/* Runs on the client's audio streaming thread. */
+static void
+on_audio_sink_handoff (GstElement *sink, GstBuffer *buffer, GstPad *pad, Client *client)
+{
+  g_autoptr(GstCaps) caps = gst_pad_get_current_caps (pad);
+  FrameEvent *event = g_new0 (FrameEvent, 1);
+
+  event->client = client;
+  event->is_audio = TRUE;
+  if (caps != NULL)
+    {
+      GstStructure *s = gst_caps_get_structure (caps, 0);
+
+      gst_structure_get_int (s, "rate", &event->rate);
+      gst_structure_get_int (s, "channels", &event->channels);
+    }
+  g_idle_add_full (G_PRIORITY_DEFAULT, on_frame_event, event, g_free);
+}
+
+static void
+pad_event_free (PadEvent *event)
+{
+  g_free (event->description);
+  g_free (event);
+}
+
+static gboolean
+on_pad_event (gpointer user_data)
+{
+  PadEvent *event = user_data;
+
+  g_test_message ("rtspsrc pad: %s", event->description);
+  g_ptr_array_add (event->client->rtp_pads, g_steal_pointer (&event->description));
+  check_condition (event->client->f);
+  return G_SOURCE_REMOVE;
+}
+
+/* Runs on a streaming thread of rtspsrc: one pad per stream in the SDP. */
+static void
+on_src_pad_added (GstElement *src, GstPad *pad, Client *client)
+{
+  g_autoptr(GstCaps) caps = gst_pad_query_caps (pad, NULL);
+  GstStructure *s = gst_caps_get_structure (caps, 0);
+  PadEvent *event = g_new0 (PadEvent, 1);
+  gint clock_rate = 0;
+
+  gst_structure_get_int (s, "clock-rate", &clock_rate);
+  event->client = client;
+  event->description = g_strdup_printf ("%s %s/%d", gst_structure_get_string (s, "media"),
+                                        gst_structure_get_string (s, "encoding-name"),
+                                        clock_rate);
+  g_idle_add_full (G_PRIORITY_DEFAULT, on_pad_event, event, (GDestroyNotify) pad_event_free);
 }
 
 static gboolean
@@ -187,29 +276,45 @@ on_client_bus_message (GstBus *bus, GstMessage *message, gpointer user_data)
   return G_SOURCE_CONTINUE;
 }
 
-/* @user and @password may be NULL: no credentials. */
+/* @user and @password may be NULL: no credentials. @video_chain and
+ * @audio_chain (NULL: no audio branch) go from rtspsrc's pads to fakesinks;
+ * parse-launch links each pad to the chain whose depayloader takes it. */
 static Client *
-client_start_full (Fixture *f, guint index, const gchar *user, const gchar *password)
+client_start_full (Fixture *f, guint index, const gchar *user, const gchar *password,
+                   const gchar *video_chain, const gchar *audio_chain)
 {
   g_autofree gchar *url = vigil_simcam_get_url (f->simcam, index);
   g_autofree gchar *description = NULL;
+  g_autofree gchar *audio_branch = NULL;
   g_autoptr(GstElement) src = NULL;
   g_autoptr(GstElement) sink = NULL;
   g_autoptr(GstBus) bus = NULL;
   g_autoptr(GError) error = NULL;
   Client *client = g_new0 (Client, 1);
 
+  if (audio_chain != NULL)
+    audio_branch = g_strdup_printf ("src. ! %s ! fakesink name=asink sync=false "
+                                    "signal-handoffs=true", audio_chain);
   /* latency=100: the jitterbuffer should not hide a stall for long. */
   description = g_strdup_printf ("rtspsrc name=src location=%s protocols=tcp latency=100 "
-                                 "! rtph264depay ! h264parse ! avdec_h264 "
-                                 "! fakesink name=sink sync=false signal-handoffs=true", url);
+                                 "src. ! %s ! fakesink name=sink sync=false signal-handoffs=true "
+                                 "%s", url, video_chain, audio_branch ? audio_branch : "");
   client->f = f;
+  client->rtp_pads = g_ptr_array_new_with_free_func (g_free);
   client->pipeline = gst_parse_launch (description, &error);
   g_assert_no_error (error);
   src = gst_bin_get_by_name (GST_BIN (client->pipeline), "src");
   g_object_set (src, "user-id", user, "user-pw", password, NULL);
+  g_signal_connect (src, "pad-added", G_CALLBACK (on_src_pad_added), client);
   sink = gst_bin_get_by_name (GST_BIN (client->pipeline), "sink");
   g_signal_connect (sink, "handoff", G_CALLBACK (on_sink_handoff), client);
+  if (audio_chain != NULL)
+    {
+      g_autoptr(GstElement) audio_sink = gst_bin_get_by_name (GST_BIN (client->pipeline),
+                                                              "asink");
+
+      g_signal_connect (audio_sink, "handoff", G_CALLBACK (on_audio_sink_handoff), client);
+    }
   bus = gst_element_get_bus (client->pipeline);
   client->bus_watch = gst_bus_add_watch (bus, on_client_bus_message, client);
   g_assert_cmpint (gst_element_set_state (client->pipeline, GST_STATE_PLAYING), !=,
@@ -220,7 +325,7 @@ client_start_full (Fixture *f, guint index, const gchar *user, const gchar *pass
 static Client *
 client_start (Fixture *f, guint index)
 {
-  return client_start_full (f, index, NULL, NULL);
+  return client_start_full (f, index, NULL, NULL, H264_CHAIN, NULL);
 }
 
 static void
@@ -232,6 +337,7 @@ client_stop (Client *client)
   while (g_main_context_iteration (NULL, FALSE))
     ;
   gst_clear_object (&client->pipeline);
+  g_clear_pointer (&client->rtp_pads, g_ptr_array_unref);
   g_clear_error (&client->error);
   g_free (client);
 }
@@ -269,12 +375,58 @@ client_has_ended (Fixture *f, gpointer data)
   return client->error != NULL || client->is_eos;
 }
 
+typedef struct {
+  Client *client;
+  guint   frames;
+  guint   audio_buffers;
+} MediaWanted;
+
+static gboolean
+client_has_media (Fixture *f, gpointer data)
+{
+  MediaWanted *wanted = data;
+
+  return wanted->client->frames >= wanted->frames &&
+         wanted->client->audio_buffers >= wanted->audio_buffers;
+}
+
+/* Waits for @n_frames more decoded frames and @n_audio more decoded audio
+ * buffers on @client. */
+static void
+wait_for_media (Fixture *f, Client *client, guint n_frames, guint n_audio)
+{
+  MediaWanted wanted = { client, client->frames + n_frames, client->audio_buffers + n_audio };
+
+  wait_until (f, client_has_media, &wanted, 0, "decoded video and audio");
+  g_assert_null (client->error);
+}
+
 static gboolean
 client_is_quiet (Fixture *f, gpointer data)
 {
   Client *client = data;
 
   return g_get_monotonic_time () - client->last_frame_us > 1500 * G_TIME_SPAN_MILLISECOND;
+}
+
+/* Neither video nor audio for 1.5 s. */
+static gboolean
+client_is_silent (Fixture *f, gpointer data)
+{
+  Client *client = data;
+
+  return client_is_quiet (f, client) &&
+         g_get_monotonic_time () - client->last_audio_us > 1500 * G_TIME_SPAN_MILLISECOND;
+}
+
+/* Whether @client got an rtspsrc pad described as @description. */
+static gboolean
+client_has_pad (Client *client, const gchar *description)
+{
+  for (guint i = 0; i < client->rtp_pads->len; i++)
+    if (g_str_equal (g_ptr_array_index (client->rtp_pads, i), description))
+      return TRUE;
+  return FALSE;
 }
 
 typedef struct {
@@ -382,7 +534,8 @@ remove_tree (const gchar *path)
 }
 
 static VigilSimcam *
-simcam_new (const gchar *clip_cache, guint n_streams, VigilSimcamAuth auth)
+simcam_new_full (const gchar *clip_cache, guint n_streams, VigilSimcamAuth auth,
+                 VigilSimcamCodec codec, VigilSimcamAudio audio)
 {
   VigilSimcamOptions options = {
     .n_streams = n_streams,
@@ -397,6 +550,8 @@ simcam_new (const gchar *clip_cache, guint n_streams, VigilSimcamAuth auth)
     .user = AUTH_USER,
     .password = AUTH_PASSWORD,
     .auth = auth,
+    .codec = codec,
+    .audio = audio,
   };
   g_autoptr(GError) error = NULL;
   VigilSimcam *simcam = vigil_simcam_new (&options, &error);
@@ -404,6 +559,13 @@ simcam_new (const gchar *clip_cache, guint n_streams, VigilSimcamAuth auth)
   g_assert_no_error (error);
   g_assert_nonnull (simcam);
   return simcam;
+}
+
+static VigilSimcam *
+simcam_new (const gchar *clip_cache, guint n_streams, VigilSimcamAuth auth)
+{
+  return simcam_new_full (clip_cache, n_streams, auth, VIGIL_SIMCAM_CODEC_H264,
+                          VIGIL_SIMCAM_AUDIO_NONE);
 }
 
 /* @data: the VigilSimcamAuth to serve with, as GINT_TO_POINTER(). */
@@ -418,6 +580,17 @@ fixture_set_up (Fixture *f, gconstpointer data)
   f->loop = g_main_loop_new (NULL, FALSE);
   if (have_elements ("x264enc", "h264parse", NULL))
     f->simcam = simcam_new (NULL, auth == VIGIL_SIMCAM_AUTH_NONE ? 2 : 1, auth);
+}
+
+/* For tests that make their own simcam. */
+static void
+fixture_set_up_empty (Fixture *f, gconstpointer unused)
+{
+  g_autoptr(GError) error = NULL;
+
+  f->dir = g_dir_make_tmp ("test-simcam-XXXXXX", &error);
+  g_assert_no_error (error);
+  f->loop = g_main_loop_new (NULL, FALSE);
 }
 
 static void
@@ -648,7 +821,7 @@ test_auth (Fixture *f, gconstpointer data)
                    strstr (challenge, " nonce=\"") != NULL);
   g_assert_cmpuint (vigil_simcam_get_n_auth_failures (f->simcam), ==, 1);
 
-  wrong = client_start_full (f, 0, AUTH_USER, "pass:wor");
+  wrong = client_start_full (f, 0, AUTH_USER, "pass:wor", H264_CHAIN, NULL);
   wait_until (f, client_has_ended, wrong, 0, "the wrong password to be refused");
   g_assert_error (wrong->error, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_NOT_AUTHORIZED);
   g_assert_cmpuint (wrong->frames, ==, 0);
@@ -656,7 +829,7 @@ test_auth (Fixture *f, gconstpointer data)
   g_test_message ("401 answers after the wrong password: %u", failures);
   g_assert_cmpuint (failures, >=, 2);
 
-  right = client_start_full (f, 0, AUTH_USER, AUTH_PASSWORD);
+  right = client_start_full (f, 0, AUTH_USER, AUTH_PASSWORD, H264_CHAIN, NULL);
   wait_for_frames (f, right, CLIP_FPS);
   g_assert_cmpint (right->width, ==, CLIP_WIDTH);
   g_assert_cmpuint (vigil_simcam_get_n_clients (f->simcam, 0), ==, 1);
@@ -664,6 +837,97 @@ test_auth (Fixture *f, gconstpointer data)
                   vigil_simcam_get_n_auth_failures (f->simcam));
   /* At most the challenge to its first, bare DESCRIBE. */
   g_assert_cmpuint (vigil_simcam_get_n_auth_failures (f->simcam), <=, failures + 1);
+}
+
+static void
+test_h265 (Fixture *f, gconstpointer unused)
+{
+  g_autoptr(Client) first = NULL;
+  g_autoptr(Client) second = NULL;
+  g_autoptr(GError) error = NULL;
+  SizeWanted small, big;
+
+  if (!have_elements ("x265enc", "h265parse", "rtph265pay", "rtspsrc", "rtph265depay",
+                      "avdec_h265", NULL))
+    {
+      g_test_skip ("needs x265enc, h265parse, rtph265pay, rtspsrc, rtph265depay and avdec_h265");
+      return;
+    }
+
+  f->simcam = simcam_new_full (NULL, 1, VIGIL_SIMCAM_AUTH_NONE, VIGIL_SIMCAM_CODEC_H265,
+                               VIGIL_SIMCAM_AUDIO_NONE);
+  first = client_start_full (f, 0, NULL, NULL, H265_CHAIN, NULL);
+  wait_for_frames (f, first, CLIP_FPS);
+  g_assert_cmpint (first->width, ==, CLIP_WIDTH);
+  g_assert_cmpint (first->height, ==, CLIP_HEIGHT);
+  g_assert_cmpuint (first->rtp_pads->len, ==, 1);
+  g_assert_true (client_has_pad (first, "video H265/90000"));
+
+  /* A second viewer joins mid-GOP and gets an IDR with its VPS, SPS and PPS. */
+  second = client_start_full (f, 0, NULL, NULL, H265_CHAIN, NULL);
+  wait_for_frames (f, second, CLIP_FPS);
+  g_assert_cmpint (second->width, ==, CLIP_WIDTH);
+  g_clear_pointer (&second, client_stop);
+
+  /* The switch works as with H.264: new parameter sets at an IDR. */
+  g_assert_true (vigil_simcam_set_resolution (f->simcam, 0, 160, 120, &error));
+  g_assert_no_error (error);
+  small = (SizeWanted) { first, 160, 120 };
+  wait_until (f, client_has_size, &small, 0, "H.265 frames of 160x120");
+  wait_for_frames (f, first, CLIP_FPS);
+  g_assert_true (vigil_simcam_set_resolution (f->simcam, 0, CLIP_WIDTH, CLIP_HEIGHT, &error));
+  g_assert_no_error (error);
+  big = (SizeWanted) { first, CLIP_WIDTH, CLIP_HEIGHT };
+  wait_until (f, client_has_size, &big, 0, "H.265 frames of the first size");
+  g_assert_null (first->error);
+}
+
+/* @data: the VigilSimcamAudio to serve, as GINT_TO_POINTER(). */
+static void
+test_audio (Fixture *f, gconstpointer data)
+{
+  VigilSimcamAudio audio = GPOINTER_TO_INT (data);
+  gboolean is_aac = audio == VIGIL_SIMCAM_AUDIO_AAC;
+  const gchar *audio_pad = is_aac ? "audio MPEG4-GENERIC/16000" : "audio PCMA/8000";
+  gint rate = is_aac ? 16000 : 8000;
+  /* About 0.6 s of either. */
+  guint n_audio = is_aac ? 10 : 30;
+  g_autoptr(Client) client = NULL;
+
+  if (skip_without_elements ())
+    return;
+  if (is_aac && !(have_aac_encoder () &&
+                  have_elements ("rtpmp4gpay", "rtpmp4gdepay", "avdec_aac", NULL)))
+    {
+      g_test_skip ("needs fdkaacenc, voaacenc or avenc_aac, and rtpmp4gpay, rtpmp4gdepay "
+                   "and avdec_aac");
+      return;
+    }
+  if (!is_aac && !have_elements ("alawenc", "rtppcmapay", "rtppcmadepay", "alawdec", NULL))
+    {
+      g_test_skip ("needs alawenc, rtppcmapay, rtppcmadepay and alawdec");
+      return;
+    }
+
+  f->simcam = simcam_new_full (NULL, 1, VIGIL_SIMCAM_AUTH_NONE, VIGIL_SIMCAM_CODEC_H264,
+                               audio);
+  client = client_start_full (f, 0, NULL, NULL, H264_CHAIN, is_aac ? AAC_CHAIN : PCMA_CHAIN);
+  wait_for_media (f, client, CLIP_FPS, n_audio);
+
+  /* Both streams of the SDP became pads, and both decode. */
+  g_assert_cmpuint (client->rtp_pads->len, ==, 2);
+  g_assert_true (client_has_pad (client, "video H264/90000"));
+  g_assert_true (client_has_pad (client, audio_pad));
+  g_assert_cmpint (client->width, ==, CLIP_WIDTH);
+  g_assert_cmpint (client->rate, ==, rate);
+  g_assert_cmpint (client->channels, ==, 1);
+
+  /* A stall stops the audio too, and both come back. */
+  vigil_simcam_set_fault (f->simcam, 0, VIGIL_SIMCAM_FAULT_STALL);
+  wait_until (f, client_is_silent, client, 100, "video and audio to go quiet");
+  g_assert_null (client->error);
+  vigil_simcam_set_fault (f->simcam, 0, VIGIL_SIMCAM_FAULT_NONE);
+  wait_for_media (f, client, CLIP_FPS, n_audio);
 }
 
 int
@@ -686,6 +950,11 @@ main (int argc, char **argv)
               fixture_set_up, test_auth, fixture_tear_down);
   g_test_add ("/simcam/auth-digest", Fixture, GINT_TO_POINTER (VIGIL_SIMCAM_AUTH_DIGEST),
               fixture_set_up, test_auth, fixture_tear_down);
+  g_test_add ("/simcam/h265", Fixture, NULL, fixture_set_up_empty, test_h265, fixture_tear_down);
+  g_test_add ("/simcam/audio-aac", Fixture, GINT_TO_POINTER (VIGIL_SIMCAM_AUDIO_AAC),
+              fixture_set_up_empty, test_audio, fixture_tear_down);
+  g_test_add ("/simcam/audio-pcma", Fixture, GINT_TO_POINTER (VIGIL_SIMCAM_AUDIO_PCMA),
+              fixture_set_up_empty, test_audio, fixture_tear_down);
   status = g_test_run ();
 
   /* Joins gst-rtsp-server's idle threads so sanitizers and valgrind see a

@@ -210,6 +210,8 @@ main (int argc, char **argv)
   g_autofree gchar *password_file = NULL;
   g_autofree gchar *auth = NULL;
   g_autofree gchar *password = NULL;
+  g_autofree gchar *codec = NULL;
+  g_autofree gchar *audio = NULL;
   gint streams = 1, port = 8554, fps = 0, bitrate = 0, gop = 0, seconds = 0;
   gboolean no_stdin = FALSE;
   VigilSimcamOptions options = { 0 };
@@ -230,12 +232,15 @@ main (int argc, char **argv)
       "Read the password from the first line of FILE (needs --auth)", "FILE" },
     { "auth", 0, 0, G_OPTION_ARG_STRING, &auth,
       "Require --user on every stream, with Basic or Digest authentication", "basic|digest" },
+    { "codec", 0, 0, G_OPTION_ARG_STRING, &codec, "Video codec (default h264)", "h264|h265" },
+    { "audio", 0, 0, G_OPTION_ARG_STRING, &audio,
+      "Audio track: AAC 16 kHz or G.711 A-law 8 kHz, mono (default none)", "none|aac|pcma" },
     { "no-stdin", 0, 0, G_OPTION_ARG_NONE, &no_stdin,
       "Ignore stdin; run until SIGINT or SIGTERM", NULL },
     { NULL }
   };
 
-  context = g_option_context_new ("- serve looping H.264 test streams over RTSP");
+  context = g_option_context_new ("- serve looping H.264 or H.265 test streams over RTSP");
   g_option_context_set_description (context,
       "Commands on stdin, one per line, each answered with one line:\n"
       "  drop K | stall K | restore K | offline | online | resolution K WxH | clients K |\n"
@@ -265,6 +270,26 @@ main (int argc, char **argv)
   else if (auth != NULL)
     {
       g_printerr ("vigil-simcam: --auth takes basic or digest\n");
+      return EXIT_FAILURE;
+    }
+  if (codec == NULL || g_str_equal (codec, "h264"))
+    options.codec = VIGIL_SIMCAM_CODEC_H264;
+  else if (g_str_equal (codec, "h265"))
+    options.codec = VIGIL_SIMCAM_CODEC_H265;
+  else
+    {
+      g_printerr ("vigil-simcam: --codec takes h264 or h265\n");
+      return EXIT_FAILURE;
+    }
+  if (audio == NULL || g_str_equal (audio, "none"))
+    options.audio = VIGIL_SIMCAM_AUDIO_NONE;
+  else if (g_str_equal (audio, "aac"))
+    options.audio = VIGIL_SIMCAM_AUDIO_AAC;
+  else if (g_str_equal (audio, "pcma"))
+    options.audio = VIGIL_SIMCAM_AUDIO_PCMA;
+  else
+    {
+      g_printerr ("vigil-simcam: --audio takes none, aac or pcma\n");
       return EXIT_FAILURE;
     }
   if ((options.auth != VIGIL_SIMCAM_AUTH_NONE) != (user != NULL) ||

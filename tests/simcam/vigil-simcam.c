@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* VigilSimcam serves N looping H.264 streams over RTSP for tests and
- * benchmarks, as cheaply as a real camera's network stack would: the clip is
- * encoded once into RAM, and one timer on the server thread hands the next
- * access unit (a ref, not a copy of the data) to every mount's appsrc. It must
- * never decode, parse or encode per stream or per client, and never send a
- * receiver anything but a contiguous chain of frames that starts at a keyframe:
+/* VigilSimcam serves N looping H.264 or H.265 streams over RTSP for tests
+ * and benchmarks, as cheaply as a real camera's network stack would: the clip
+ * (and the audio clip, if any) is encoded once into RAM, and one timer on the
+ * server thread hands the next access unit and the audio frames that go with
+ * it (refs, not copies of the data) to every mount's appsrcs. It must never
+ * decode, parse or encode per stream or per client, and never send a receiver
+ * anything but a contiguous chain of frames that starts at a keyframe:
  * whenever it skips frames (stall, backlog, resolution switch) it resumes at
  * an IDR, so decoder errors at the receiver are always the receiver's bug.
  *
@@ -36,7 +37,7 @@ G_DEFINE_QUARK (vigil-simcam-mount, simcam_mount)
 
 /* Bump the number whenever the encoder settings change, so that old cache
  * files are encoded afresh. */
-#define CLIP_CACHE_MAGIC "VIGIL-SIMCAM-CLIP 2\n"
+#define CLIP_CACHE_MAGIC "VIGIL-SIMCAM-CLIP 3\n"
 
 /* Frames an appsrc may hold unsent before the timer stops feeding it. A
  * prepared media that no client has PLAYed yet blocks its stream, and a
@@ -57,12 +58,17 @@ G_DEFINE_QUARK (vigil-simcam-mount, simcam_mount)
 /* How long finalize waits for gst-rtsp-server to unprepare the media. */
 #define SHUTDOWN_TIMEOUT_US (5 * G_USEC_PER_SEC)
 
-/* One encoded clip; immutable once built, shared by reference count. */
+/* One encoded clip, video or audio; immutable once built, shared by
+ * reference count. */
 typedef struct {
-  guint      width, height;
-  GstCaps   *caps;      /* video/x-h264, byte-stream, au, with size and framerate */
-  GPtrArray *frames;    /* GstBuffer *, one access unit each, frame 0 an IDR with SPS/PPS */
-  guint     *next_key;  /* next_key[i]: index of the first keyframe at or after i, wrapping */
+  guint        width, height;  /* video only */
+  GstClockTime frame_ns;       /* audio only: the duration of every frame */
+  GstCaps     *caps;      /* video/x-h264 or x-h265, byte-stream, au, with size and
+                           * framerate; or the audio encoder's caps */
+  GPtrArray   *frames;    /* GstBuffer *: for video one access unit each, frame 0 an IDR
+                           * with its parameter sets; for audio one codec frame each,
+                           * all keyframes */
+  guint       *next_key;  /* next_key[i]: index of the first keyframe at or after i, wrapping */
 } Clip;
 
 static void
@@ -115,7 +121,7 @@ clip_finish (Clip *clip, GError **error)
     {
       g_set_error (error, VIGIL_SIMCAM_ERROR, VIGIL_SIMCAM_ERROR_FAILED,
                    "clip %ux%u has %u frames and does not start with a keyframe",
-                   clip->width, clip->height, n);
+                   clip->width, clip->height, n);  /* 0x0: the audio clip */
       return FALSE;
     }
 
@@ -142,6 +148,8 @@ typedef struct {
   gchar *user;              /* NULL unless auth is on */
   gchar *password;          /* NULL unless auth is on */
   VigilSimcamAuth auth;
+  VigilSimcamCodec codec;
+  VigilSimcamAudio audio;
 } Settings;
 
 typedef struct _Mount Mount;
@@ -160,6 +168,9 @@ typedef struct {
   gboolean      need_keyframe;  /* the chain was broken: the next push jumps to an IDR */
   gboolean      was_played;     /* a client has sent PLAY for this media */
   GstClockTime  next_pts;       /* running time of the next frame; NONE to re-base */
+  GstElement   *audio_appsrc;   /* owned; NULL without audio */
+  guint         next_audio;     /* index into self->audio_clip->frames */
+  GstClockTime  next_audio_pts; /* running time of the next audio frame; NONE to re-base */
 } Feed;
 
 struct _Mount {
@@ -180,6 +191,7 @@ struct _VigilSimcam {
   guint         port;          /* bound port, kept across offline/online */
   GstClockTime  frame_ns;      /* one frame at settings.fps */
   GPtrArray    *mounts;        /* Mount *; fixed after vigil_simcam_new() */
+  Clip         *audio_clip;    /* fixed after vigil_simcam_new(); NULL without audio */
 
   GMutex        lock;          /* guards what the fields and Mount say, and Feed lists */
   GHashTable   *clips;         /* lock; "WxH" -> Clip * */
@@ -262,19 +274,51 @@ have_element (const gchar *name)
   return factory != NULL;
 }
 
+static const gchar *
+codec_name (VigilSimcamCodec codec)
+{
+  return codec == VIGIL_SIMCAM_CODEC_H265 ? "h265" : "h264";
+}
+
+/* Fails with VIGIL_SIMCAM_ERROR_MISSING unless every element in the
+ * NULL-terminated @names is installed. */
+static gboolean
+check_elements (const gchar *const *names, GError **error)
+{
+  for (guint i = 0; names[i] != NULL; i++)
+    if (!have_element (names[i]))
+      {
+        g_set_error (error, VIGIL_SIMCAM_ERROR, VIGIL_SIMCAM_ERROR_MISSING,
+                     "GStreamer element %s is not installed", names[i]);
+        return FALSE;
+      }
+  return TRUE;
+}
+
 static gchar *
 clip_cache_key (const Settings *s, guint width, guint height, gboolean overlay)
 {
-  return g_strdup_printf ("%ux%u fps=%u kbps=%u gop=%u seconds=%u overlay=%d",
-                          width, height, s->fps, s->bitrate_kbps, s->gop_frames,
-                          s->clip_seconds, overlay);
+  return g_strdup_printf ("%s %ux%u fps=%u kbps=%u gop=%u seconds=%u overlay=%d",
+                          codec_name (s->codec), width, height, s->fps, s->bitrate_kbps,
+                          s->gop_frames, s->clip_seconds, overlay);
+}
+
+/* Whether a NAL unit whose header starts with @header is an access unit
+ * delimiter: type 9 in H.264's one-byte header, 35 in H.265's two-byte one. */
+static gboolean
+is_aud (VigilSimcamCodec codec, guint8 header)
+{
+  if (codec == VIGIL_SIMCAM_CODEC_H265)
+    return ((header >> 1) & 0x3f) == 35;
+  return (header & 0x1f) == 9;
 }
 
 /* Copies an access unit in byte-stream format without its access unit
- * delimiters. h264parse adds them, but most cameras send none, and over RTP
- * each would cost a packet of its own in front of every fragmented frame. */
+ * delimiters. Parsers may add them (h264parse does), but most cameras send
+ * none, and over RTP each would cost a packet of its own in front of every
+ * fragmented frame. */
 static GstBuffer *
-copy_without_aud (GstBuffer *encoded)
+copy_without_aud (GstBuffer *encoded, VigilSimcamCodec codec)
 {
   g_autoptr(GByteArray) out = g_byte_array_new ();
   GstMapInfo map;
@@ -306,7 +350,7 @@ copy_without_aud (GstBuffer *encoded)
           break;
       if (next + 3 > map.size)
         next = map.size;
-      if (i < next && (map.data[i] & 0x1f) != 9)
+      if (i < next && !is_aud (codec, map.data[i]))
         g_byte_array_append (out, map.data + start, next - start);
       i = next;
     }
@@ -316,74 +360,42 @@ copy_without_aud (GstBuffer *encoded)
   return gst_buffer_new_wrapped (g_byte_array_free (g_steal_pointer (&out), FALSE), size);
 }
 
-/* Encodes a clip of @width x @height with the settings' rate, GOP and length.
- * Blocks the calling thread; runs the encoder as fast as it goes. */
-static Clip *
-clip_encode (const Settings *s, guint width, guint height, GError **error)
+/* Copies an encoded audio frame's bytes, without its flags or metas. */
+static GstBuffer *
+copy_plain (GstBuffer *encoded)
 {
-  static const gchar *needed[] = { "videotestsrc", "x264enc", "h264parse", "appsink" };
+  gsize size = gst_buffer_get_size (encoded);
+  gpointer data = g_malloc (size);
+
+  gst_buffer_extract (encoded, 0, data, size);
+  return gst_buffer_new_wrapped (data, size);
+}
+
+/* Runs @description, an encoder ending in "appsink name=sink", to EOS and
+ * adds every buffer it makes to @clip (with its caps): for video, access
+ * units of @codec without delimiters, keeping the delta flag; for audio,
+ * frames as they come. Each frame is one plain, shareable memory, so
+ * gst_buffer_copy() later only refs it. @what names the clip in messages.
+ * Blocks the calling thread; runs the encoder as fast as it goes. */
+static gboolean
+run_encoder (const gchar *description, const gchar *what, gboolean is_video,
+             VigilSimcamCodec codec, Clip *clip, GError **error)
+{
   g_autoptr(GstElement) pipeline = NULL;
   g_autoptr(GstElement) sink = NULL;
   g_autoptr(GstBus) bus = NULL;
-  g_autoptr(Clip) clip = NULL;
-  g_autofree gchar *description = NULL;
-  g_autofree gchar *overlay = NULL;
-  guint n_frames = s->fps * s->clip_seconds;
   gboolean started;
-
-  for (guint i = 0; i < G_N_ELEMENTS (needed); i++)
-    if (!have_element (needed[i]))
-      {
-        g_set_error (error, VIGIL_SIMCAM_ERROR, VIGIL_SIMCAM_ERROR_MISSING,
-                     "GStreamer element %s is not installed", needed[i]);
-        return NULL;
-      }
-
-  /* A visible clock helps a human looking at recordings; the pango plugin
-   * is optional, so the clip just goes without it. */
-  if (have_element ("timeoverlay"))
-    overlay = g_strdup_printf ("! timeoverlay halignment=right valignment=bottom "
-                               "font-desc=\"Sans %u\" ", MAX (height / 24, 8));
-  else
-    overlay = g_strdup ("");
-
-  /* A scrolling SMPTE pattern gives x264 real work, so the stream comes out
-   * near the target bitrate (a ball on black would be a few kbit/s), and
-   * keyframes seconds apart still differ, as a frozen-frame check expects.
-   * scenecut=0 keeps IDRs exactly every gop_frames, so clips of different
-   * sizes have keyframes at the same indices. One slice per frame: with
-   * zerolatency's sliced threads, rtph264pay config-interval=-1 would put
-   * SPS/PPS between the slices of an IDR picture, which starts a new access
-   * unit by the H.264 rules (ffmpeg then sees two frames with one DTS). No
-   * access unit delimiters: most cameras send none. */
-  description = g_strdup_printf (
-      "videotestsrc pattern=smpte horizontal-speed=%u num-buffers=%u "
-      "! video/x-raw,format=I420,width=%u,height=%u,framerate=%u/1,pixel-aspect-ratio=1/1 "
-      "%s"
-      "! x264enc tune=zerolatency sliced-threads=false aud=false speed-preset=veryfast "
-      "  key-int-max=%u bframes=0 bitrate=%u option-string=\"scenecut=0\" "
-      "! video/x-h264,profile=main "
-      "! h264parse config-interval=-1 "
-      "! video/x-h264,stream-format=byte-stream,alignment=au "
-      "! appsink name=sink sync=false",
-      MAX (width / 240, 2), n_frames, width, height, s->fps, overlay,
-      s->gop_frames, s->bitrate_kbps);
 
   pipeline = gst_parse_launch (description, error);
   if (pipeline == NULL)
     {
-      g_prefix_error (error, "cannot build the %ux%u clip encoder: ", width, height);
-      return NULL;
+      g_prefix_error (error, "cannot build the %s encoder: ", what);
+      return FALSE;
     }
   gst_object_ref_sink (pipeline);
   sink = gst_bin_get_by_name (GST_BIN (pipeline), "sink");
   bus = gst_element_get_bus (pipeline);
 
-  clip = clip_new ();
-  clip->width = width;
-  clip->height = height;
-
-  GST_INFO ("encoding a %ux%u clip of %u frames", width, height, n_frames);
   /* A failed start leaves its reason on the bus, which the loop reports. */
   started = gst_element_set_state (pipeline, GST_STATE_PLAYING) != GST_STATE_CHANGE_FAILURE;
 
@@ -397,12 +409,16 @@ clip_encode (const Settings *s, guint width, guint height, GError **error)
       if (sample != NULL)
         {
           GstBuffer *encoded = gst_sample_get_buffer (sample);
-          /* One plain, shareable memory per frame, so gst_buffer_copy() later
-           * only refs it. */
-          GstBuffer *frame = copy_without_aud (encoded);
+          GstBuffer *frame;
 
-          if (GST_BUFFER_FLAG_IS_SET (encoded, GST_BUFFER_FLAG_DELTA_UNIT))
-            GST_BUFFER_FLAG_SET (frame, GST_BUFFER_FLAG_DELTA_UNIT);
+          if (is_video)
+            {
+              frame = copy_without_aud (encoded, codec);
+              if (GST_BUFFER_FLAG_IS_SET (encoded, GST_BUFFER_FLAG_DELTA_UNIT))
+                GST_BUFFER_FLAG_SET (frame, GST_BUFFER_FLAG_DELTA_UNIT);
+            }
+          else
+            frame = copy_plain (encoded);
           g_ptr_array_add (clip->frames, frame);
           if (clip->caps == NULL)
             clip->caps = gst_caps_copy (gst_sample_get_caps (sample));
@@ -417,9 +433,9 @@ clip_encode (const Settings *s, guint width, guint height, GError **error)
         {
           gst_element_set_state (pipeline, GST_STATE_NULL);
           g_set_error (error, VIGIL_SIMCAM_ERROR, VIGIL_SIMCAM_ERROR_FAILED,
-                       "the %ux%u clip encoder %s", width, height,
+                       "the %s encoder %s", what,
                        started ? "stopped producing frames for 60 s" : "did not start");
-          return NULL;
+          return FALSE;
         }
       if (message != NULL)
         {
@@ -429,21 +445,193 @@ clip_encode (const Settings *s, guint width, guint height, GError **error)
           gst_message_parse_error (message, &gst_error, &debug);
           gst_element_set_state (pipeline, GST_STATE_NULL);
           g_set_error (error, VIGIL_SIMCAM_ERROR, VIGIL_SIMCAM_ERROR_FAILED,
-                       "encoding the %ux%u clip failed: %s (%s)", width, height,
+                       "encoding the %s failed: %s (%s)", what,
                        gst_error->message, debug ? debug : "no details");
-          return NULL;
+          return FALSE;
         }
     }
   gst_element_set_state (pipeline, GST_STATE_NULL);
 
-  if (clip->caps == NULL || clip->frames->len != n_frames)
+  if (clip->caps == NULL)
     {
       g_set_error (error, VIGIL_SIMCAM_ERROR, VIGIL_SIMCAM_ERROR_FAILED,
-                   "the %ux%u clip encoder gave %u frames, expected %u",
-                   width, height, clip->frames->len, n_frames);
+                   "the %s encoder gave no frames", what);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* Encodes a clip of @width x @height with the settings' codec, rate, GOP and
+ * length. Blocks the calling thread. */
+static Clip *
+clip_encode (const Settings *s, guint width, guint height, GError **error)
+{
+  static const gchar *const needed_h264[] = {
+    "videotestsrc", "x264enc", "h264parse", "appsink", "rtph264pay", NULL
+  };
+  static const gchar *const needed_h265[] = {
+    "videotestsrc", "x265enc", "h265parse", "appsink", "rtph265pay", NULL
+  };
+  g_autoptr(Clip) clip = NULL;
+  g_autofree gchar *description = NULL;
+  g_autofree gchar *encoder = NULL;
+  g_autofree gchar *overlay = NULL;
+  g_autofree gchar *what = NULL;
+  guint n_frames = s->fps * s->clip_seconds;
+
+  if (!check_elements (s->codec == VIGIL_SIMCAM_CODEC_H265 ? needed_h265 : needed_h264, error))
+    return NULL;
+
+  /* A visible clock helps a human looking at recordings; the pango plugin
+   * is optional, so the clip just goes without it. */
+  if (have_element ("timeoverlay"))
+    overlay = g_strdup_printf ("! timeoverlay halignment=right valignment=bottom "
+                               "font-desc=\"Sans %u\" ", MAX (height / 24, 8));
+  else
+    overlay = g_strdup ("");
+
+  /* scenecut=0 keeps IDRs exactly every gop_frames, so clips of different
+   * sizes have keyframes at the same indices, and the parser puts the
+   * parameter sets in front of every IDR. One slice per frame: with several,
+   * the payloader's config-interval=-1 would put parameter sets between the
+   * slices of an IDR picture, which starts a new access unit by the codec's
+   * rules (ffmpeg then sees two frames with one DTS); x264 needs
+   * sliced-threads=false for that, x265 slices=1 (and zerolatency turns off
+   * its frame threads). No access unit delimiters: most cameras send none. */
+  if (s->codec == VIGIL_SIMCAM_CODEC_H265)
+    /* open-gop=0: x265 would otherwise start GOPs with CRA pictures, which
+     * receivers need not treat as random access points; cameras send IDRs.
+     * info=0: no SEI with x265's version and settings in frame 0.
+     * ultrafast: x265 is several times slower than x264, and quality does
+     * not matter here. log-level=error: x265 prints its settings otherwise. */
+    encoder = g_strdup_printf (
+        "x265enc tune=zerolatency speed-preset=ultrafast log-level=error "
+        "  key-int-max=%u bitrate=%u "
+        "  option-string=\"bframes=0:keyint=%u:min-keyint=%u:scenecut=0:open-gop=0:"
+        "info=0:slices=1\" "
+        "! video/x-h265,profile=main "
+        "! h265parse config-interval=-1 "
+        "! video/x-h265,stream-format=byte-stream,alignment=au ",
+        s->gop_frames, s->bitrate_kbps, s->gop_frames, s->gop_frames);
+  else
+    encoder = g_strdup_printf (
+        "x264enc tune=zerolatency sliced-threads=false aud=false speed-preset=veryfast "
+        "  key-int-max=%u bframes=0 bitrate=%u option-string=\"scenecut=0\" "
+        "! video/x-h264,profile=main "
+        "! h264parse config-interval=-1 "
+        "! video/x-h264,stream-format=byte-stream,alignment=au ",
+        s->gop_frames, s->bitrate_kbps);
+
+  /* A scrolling SMPTE pattern gives the encoder real work, so the stream
+   * comes out near the target bitrate (a ball on black would be a few
+   * kbit/s), and keyframes seconds apart still differ, as a frozen-frame
+   * check expects. */
+  description = g_strdup_printf (
+      "videotestsrc pattern=smpte horizontal-speed=%u num-buffers=%u "
+      "! video/x-raw,format=I420,width=%u,height=%u,framerate=%u/1,pixel-aspect-ratio=1/1 "
+      "%s! %s! appsink name=sink sync=false",
+      MAX (width / 240, 2), n_frames, width, height, s->fps, overlay, encoder);
+  what = g_strdup_printf ("%ux%u %s clip", width, height, codec_name (s->codec));
+
+  clip = clip_new ();
+  clip->width = width;
+  clip->height = height;
+
+  GST_INFO ("encoding the %s, %u frames", what, n_frames);
+  if (!run_encoder (description, what, TRUE, s->codec, clip, error))
+    return NULL;
+  if (clip->frames->len != n_frames)
+    {
+      g_set_error (error, VIGIL_SIMCAM_ERROR, VIGIL_SIMCAM_ERROR_FAILED,
+                   "the %s encoder gave %u frames, expected %u",
+                   what, clip->frames->len, n_frames);
       return NULL;
     }
   if (!clip_finish (clip, error))
+    return NULL;
+  return g_steal_pointer (&clip);
+}
+
+/* Audio frames: AAC-LC codes 1024 samples per frame, 64 ms exactly at
+ * 16 kHz; A-law goes in the 20 ms packets that RTP/AVP assumes by default. */
+#define AAC_RATE            16000
+#define AAC_FRAME_SAMPLES   1024
+#define PCMA_RATE           8000
+#define PCMA_FRAME_SAMPLES  160
+
+/* The first installed AAC encoder, best first; NULL if there is none. */
+static const gchar *
+find_aac_encoder (void)
+{
+  static const gchar *const encoders[] = { "fdkaacenc", "voaacenc", "avenc_aac" };
+
+  for (guint i = 0; i < G_N_ELEMENTS (encoders); i++)
+    if (have_element (encoders[i]))
+      return encoders[i];
+  return NULL;
+}
+
+/* Encodes the settings' audio track: a quiet 1 kHz tone, the video clip's
+ * length rounded up to whole frames. Blocks the calling thread, briefly:
+ * audio costs little to encode, so it is never cached. */
+static Clip *
+audio_clip_encode (const Settings *s, GError **error)
+{
+  static const gchar *const needed_aac[] = {
+    "audiotestsrc", "audioconvert", "appsink", "rtpmp4gpay", NULL
+  };
+  static const gchar *const needed_pcma[] = {
+    "audiotestsrc", "audioconvert", "alawenc", "appsink", "rtppcmapay", NULL
+  };
+  g_autoptr(Clip) clip = NULL;
+  g_autofree gchar *description = NULL;
+  g_autofree gchar *encoder = NULL;
+  guint rate, frame_samples, n_frames;
+
+  g_return_val_if_fail (s->audio != VIGIL_SIMCAM_AUDIO_NONE, NULL);
+
+  if (s->audio == VIGIL_SIMCAM_AUDIO_AAC)
+    {
+      const gchar *aac = find_aac_encoder ();
+
+      if (aac == NULL)
+        {
+          g_set_error (error, VIGIL_SIMCAM_ERROR, VIGIL_SIMCAM_ERROR_MISSING,
+                       "no AAC encoder is installed (fdkaacenc, voaacenc or avenc_aac)");
+          return NULL;
+        }
+      if (!check_elements (needed_aac, error))
+        return NULL;
+      rate = AAC_RATE;
+      frame_samples = AAC_FRAME_SAMPLES;
+      /* Raw AAC frames, with the AudioSpecificConfig in codec_data, which
+       * rtpmp4gpay turns into the SDP's config=. */
+      encoder = g_strdup_printf ("%s bitrate=32000 "
+                                 "! audio/mpeg,mpegversion=4,stream-format=raw", aac);
+    }
+  else
+    {
+      if (!check_elements (needed_pcma, error))
+        return NULL;
+      rate = PCMA_RATE;
+      frame_samples = PCMA_FRAME_SAMPLES;
+      encoder = g_strdup ("alawenc");
+    }
+
+  n_frames = (s->clip_seconds * rate + frame_samples - 1) / frame_samples;
+  description = g_strdup_printf (
+      "audiotestsrc wave=sine freq=1000 volume=0.2 samplesperbuffer=%u num-buffers=%u "
+      "! audio/x-raw,format=S16LE,rate=%u,channels=1,layout=interleaved "
+      "! audioconvert ! %s ! appsink name=sink sync=false",
+      frame_samples, n_frames, rate, encoder);
+
+  clip = clip_new ();
+  clip->frame_ns = gst_util_uint64_scale_int (GST_SECOND, frame_samples, rate);
+  GST_INFO ("encoding the audio clip: %s", encoder);
+  /* An AAC encoder may add a frame for its start-up delay; the count does
+   * not matter, the frame duration does. */
+  if (!run_encoder (description, "audio clip", FALSE, s->codec, clip, error) ||
+      !clip_finish (clip, error))
     return NULL;
   return g_steal_pointer (&clip);
 }
@@ -642,6 +830,7 @@ feed_free (Feed *feed)
 {
   g_clear_signal_handler (&feed->unprepared_id, feed->media);
   gst_clear_object (&feed->appsrc);
+  gst_clear_object (&feed->audio_appsrc);
   g_clear_object (&feed->media);
   g_clear_pointer (&feed->clip, clip_unref);
   g_free (feed);
@@ -687,6 +876,53 @@ on_media_unprepared (GstRTSPMedia *media, Mount *mount)
     }
 }
 
+/* Hands @feed the audio frames that start before @end_pts, the end of the
+ * video frame just pushed at @video_pts, so that audio follows the video's
+ * timestamps rather than a clock of its own and the two never drift apart.
+ * Runs on the server thread, with self->lock held once the feed is listed;
+ * allocates nothing but the buffer copies. */
+static void
+feed_push_audio (VigilSimcam *self, Feed *feed, GstClockTime video_pts, GstClockTime end_pts)
+{
+  const Clip *clip = self->audio_clip;
+  gboolean discont = FALSE;
+
+  /* As with video, stale audio is dropped rather than queued. Every audio
+   * frame decodes on its own, so the feed resumes at any frame. */
+  if (gst_app_src_get_current_level_time (GST_APP_SRC (feed->audio_appsrc)) >=
+      MAX_BACKLOG_FRAMES * self->frame_ns)
+    {
+      feed->next_audio_pts = GST_CLOCK_TIME_NONE;
+      return;
+    }
+
+  /* Behind by a little (the video skipped a tick), the audio catches up
+   * frame by frame; after a gap (stall, backlog) or if ahead, it restarts
+   * with the video frame. */
+  if (!GST_CLOCK_TIME_IS_VALID (feed->next_audio_pts) ||
+      feed->next_audio_pts + MAX_PTS_DRIFT < video_pts ||
+      feed->next_audio_pts > end_pts + clip->frame_ns)
+    {
+      feed->next_audio_pts = video_pts;
+      discont = TRUE;
+    }
+
+  while (feed->next_audio_pts < end_pts)
+    {
+      GstBuffer *buffer = gst_buffer_copy (g_ptr_array_index (clip->frames, feed->next_audio));
+
+      GST_BUFFER_PTS (buffer) = feed->next_audio_pts;
+      GST_BUFFER_DTS (buffer) = feed->next_audio_pts;
+      GST_BUFFER_DURATION (buffer) = clip->frame_ns;
+      if (discont)
+        GST_BUFFER_FLAG_SET (buffer, GST_BUFFER_FLAG_DISCONT);
+      discont = FALSE;
+      gst_app_src_push_buffer (GST_APP_SRC (feed->audio_appsrc), buffer);
+      feed->next_audio_pts += clip->frame_ns;
+      feed->next_audio = (feed->next_audio + 1) % clip->frames->len;
+    }
+}
+
 /* Runs on the server thread, from a client's DESCRIBE or SETUP, before the
  * media is prepared. */
 static void
@@ -695,10 +931,12 @@ on_factory_media_configure (GstRTSPMediaFactory *factory, GstRTSPMedia *media, M
   VigilSimcam *self = mount->self;
   g_autoptr(GstElement) bin = gst_rtsp_media_get_element (media);
   g_autoptr(GstElement) appsrc = gst_bin_get_by_name (GST_BIN (bin), "src");
+  g_autoptr(GstElement) audio_appsrc = gst_bin_get_by_name (GST_BIN (bin), "audiosrc");
   GstBuffer *first;
   Feed *feed;
 
   g_return_if_fail (appsrc != NULL);
+  g_return_if_fail ((audio_appsrc != NULL) == (self->audio_clip != NULL));
 
   g_object_set_qdata (G_OBJECT (media), simcam_mount_quark (), mount);
 
@@ -711,10 +949,11 @@ on_factory_media_configure (GstRTSPMediaFactory *factory, GstRTSPMedia *media, M
   g_mutex_unlock (&self->lock);
   gst_app_src_set_caps (GST_APP_SRC (feed->appsrc), feed->clip->caps);
 
-  /* Preparing the media blocks until a buffer has gone through the payloader
-   * (that is where the SDP gets its caps), so the first frame is queued now
-   * rather than on the next tick. A live pipeline starts its running time at
-   * 0 when it goes to PLAYING, which is right after this. */
+  /* Preparing the media blocks until a buffer has gone through each
+   * payloader (that is where the SDP gets its caps), so the first frame, and
+   * the audio that goes with it, is queued now rather than on the next tick.
+   * A live pipeline starts its running time at 0 when it goes to PLAYING,
+   * which is right after this; both appsrcs share it. */
   first = gst_buffer_copy (g_ptr_array_index (feed->clip->frames, 0));
   GST_BUFFER_PTS (first) = 0;
   GST_BUFFER_DTS (first) = 0;
@@ -722,6 +961,13 @@ on_factory_media_configure (GstRTSPMediaFactory *factory, GstRTSPMedia *media, M
   gst_app_src_push_buffer (GST_APP_SRC (feed->appsrc), first);
   feed->next_frame = 1;
   feed->next_pts = self->frame_ns;
+  if (audio_appsrc != NULL)
+    {
+      feed->audio_appsrc = g_steal_pointer (&audio_appsrc);
+      gst_app_src_set_caps (GST_APP_SRC (feed->audio_appsrc), self->audio_clip->caps);
+      feed->next_audio_pts = 0;
+      feed_push_audio (self, feed, 0, feed->next_pts);
+    }
 
   feed->unprepared_id = g_signal_connect (media, "unprepared",
                                           G_CALLBACK (on_media_unprepared), mount);
@@ -731,9 +977,9 @@ on_factory_media_configure (GstRTSPMediaFactory *factory, GstRTSPMedia *media, M
   GST_DEBUG ("%s: media %p configured", mount->path, media);
 }
 
-/* Hands the next frame to one feed. Runs on the server thread with
- * self->lock held; allocates nothing but the buffer copy (and caps on a
- * resolution switch). */
+/* Hands the next frame, and the audio that goes with it, to one feed. Runs
+ * on the server thread with self->lock held; allocates nothing but the
+ * buffer copies (and caps on a resolution switch). */
 static void
 feed_push (VigilSimcam *self, Feed *feed)
 {
@@ -799,6 +1045,8 @@ feed_push (VigilSimcam *self, Feed *feed)
 
   feed->next_pts += self->frame_ns;
   feed->next_frame = (index + 1) % feed->clip->frames->len;
+  if (feed->audio_appsrc != NULL)
+    feed_push_audio (self, feed, feed->next_pts - self->frame_ns, feed->next_pts);
 }
 
 /* Called with self->lock held. */
@@ -1232,6 +1480,7 @@ vigil_simcam_finalize (GObject *object)
   g_clear_pointer (&self->loop, g_main_loop_unref);
   g_clear_pointer (&self->context, g_main_context_unref);
   g_clear_pointer (&self->clips, g_hash_table_unref);
+  g_clear_pointer (&self->audio_clip, clip_unref);
   g_clear_pointer (&self->settings.clip_cache, g_free);
   g_clear_pointer (&self->settings.user, g_free);
   g_clear_pointer (&self->settings.password, g_free);
@@ -1273,6 +1522,8 @@ settings_init (Settings *s, const VigilSimcamOptions *options, GError **error)
   s->port = options->port;
   s->clip_cache = g_strdup (options->clip_cache);
   s->auth = options->auth;
+  s->codec = options->codec;
+  s->audio = options->audio;
   if (s->auth != VIGIL_SIMCAM_AUTH_NONE)
     {
       s->user = g_strdup (options->user);
@@ -1298,6 +1549,12 @@ settings_init (Settings *s, const VigilSimcamOptions *options, GError **error)
                    "unknown authentication method %d", s->auth);
       return FALSE;
     }
+  if (s->codec > VIGIL_SIMCAM_CODEC_H265 || s->audio > VIGIL_SIMCAM_AUDIO_PCMA)
+    {
+      g_set_error (error, VIGIL_SIMCAM_ERROR, VIGIL_SIMCAM_ERROR_INVALID,
+                   "unknown codec %d or audio %d", s->codec, s->audio);
+      return FALSE;
+    }
   /* Basic sends "user:password", so a ':' in the user name is ambiguous. */
   if (s->auth != VIGIL_SIMCAM_AUTH_NONE &&
       (s->user == NULL || s->user[0] == '\0' || strchr (s->user, ':') != NULL ||
@@ -1308,6 +1565,27 @@ settings_init (Settings *s, const VigilSimcamOptions *options, GError **error)
       return FALSE;
     }
   return TRUE;
+}
+
+/* The pipeline of every media: the video appsrc "src" and payloader pay0,
+ * and with audio the appsrc "audiosrc" and pay1. Clients find the streams
+ * in the SDP in that order. */
+static gchar *
+media_launch (const Settings *s)
+{
+  const gchar *video_pay = s->codec == VIGIL_SIMCAM_CODEC_H265 ? "rtph265pay" : "rtph264pay";
+  const gchar *audio = "";
+
+  /* max-ptime: one 20 ms frame per packet, as cameras send, whatever the
+   * payloader's own buffering would do. */
+  if (s->audio == VIGIL_SIMCAM_AUDIO_AAC)
+    audio = " appsrc name=audiosrc format=time is-live=true ! rtpmp4gpay name=pay1 pt=97";
+  else if (s->audio == VIGIL_SIMCAM_AUDIO_PCMA)
+    audio = " appsrc name=audiosrc format=time is-live=true "
+            "! rtppcmapay name=pay1 max-ptime=20000000";
+  return g_strdup_printf ("( appsrc name=src format=time is-live=true max-buffers=%u "
+                          "! %s name=pay0 pt=96 config-interval=-1 aggregate-mode=zero-latency"
+                          "%s )", 2 * MAX_BACKLOG_FRAMES, video_pay, audio);
 }
 
 /* The role every mount grants; the one user holds it. */
@@ -1366,6 +1644,12 @@ vigil_simcam_new (const VigilSimcamOptions *options, GError **error)
   clip = get_clip (self, self->settings.width, self->settings.height, TRUE, error);
   if (clip == NULL)
     return NULL;
+  if (self->settings.audio != VIGIL_SIMCAM_AUDIO_NONE)
+    {
+      self->audio_clip = audio_clip_encode (&self->settings, error);
+      if (self->audio_clip == NULL)
+        return NULL;
+    }
 
   self->server = gst_rtsp_server_new ();
   gst_rtsp_server_set_address (self->server, "127.0.0.1");
@@ -1382,9 +1666,7 @@ vigil_simcam_new (const VigilSimcamOptions *options, GError **error)
   self->client_connected_id = g_signal_connect (self->server, "client-connected",
                                                 G_CALLBACK (on_server_client_connected), self);
 
-  launch = g_strdup_printf ("( appsrc name=src format=time is-live=true max-buffers=%u "
-                            "! rtph264pay name=pay0 pt=96 config-interval=-1 "
-                            "aggregate-mode=zero-latency )", 2 * MAX_BACKLOG_FRAMES);
+  launch = media_launch (&self->settings);
   for (guint i = 0; i < self->settings.n_streams; i++)
     {
       Mount *mount = g_new0 (Mount, 1);
@@ -1433,8 +1715,9 @@ vigil_simcam_new (const VigilSimcamOptions *options, GError **error)
       return NULL;
     }
 
-  GST_INFO ("serving %u streams of %ux%u on rtsp://127.0.0.1:%u/ (auth %d)",
-            self->settings.n_streams, self->settings.width, self->settings.height, self->port,
+  GST_INFO ("serving %u streams of %ux%u %s (audio %d) on rtsp://127.0.0.1:%u/ (auth %d)",
+            self->settings.n_streams, self->settings.width, self->settings.height,
+            codec_name (self->settings.codec), self->settings.audio, self->port,
             self->settings.auth);
   return g_steal_pointer (&self);
 }

@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* The simulated camera: N looping H.264 RTSP streams on 127.0.0.1, cheap
- * enough to run 32 at 1080p next to the daemon under test, plus the faults a
- * real camera shows (stream fails, stream stalls, camera gone, resolution
- * change) and optional Basic or Digest authentication. A test fixture, never
- * part of the daemon: it must not depend on anything outside tests/simcam/
- * and never decodes or re-encodes per client.
+/* The simulated camera: N looping H.264 or H.265 RTSP streams on 127.0.0.1,
+ * optionally with an AAC or G.711 A-law audio track, cheap enough to run 32
+ * at 1080p next to the daemon under test, plus the faults a real camera shows
+ * (stream fails, stream stalls, camera gone, resolution change) and optional
+ * Basic or Digest authentication. A test fixture, never part of the daemon:
+ * it must not depend on anything outside tests/simcam/ and never decodes or
+ * re-encodes per client.
  *
  * Every function may be called from any thread; the server itself runs on a
  * thread of its own, so callers need not run a main loop. */
@@ -30,17 +31,40 @@ typedef enum {
                               * connection that answers with it */
 } VigilSimcamAuth;
 
+typedef enum {
+  VIGIL_SIMCAM_CODEC_H264,   /* x264enc, served by rtph264pay; the default */
+  VIGIL_SIMCAM_CODEC_H265,   /* x265enc, served by rtph265pay */
+} VigilSimcamCodec;
+
+/* The audio track, stream 1 (pay1) of every mount next to the video (pay0).
+ * Its timestamps follow the video's running time, so the two stay in step
+ * within one audio frame. It is a tone encoded once, as long as the video
+ * clip (give or take one AAC frame), looping on its own; not cached in
+ * clip_cache. */
+typedef enum {
+  VIGIL_SIMCAM_AUDIO_NONE,   /* video only; the default */
+  VIGIL_SIMCAM_AUDIO_AAC,    /* AAC-LC, 16 kHz mono, 1024-sample frames (64 ms), RTP
+                              * MPEG4-GENERIC (RFC 3640, AAC-hbr) with payload type 97;
+                              * encoded with fdkaacenc, voaacenc or avenc_aac, the
+                              * first installed */
+  VIGIL_SIMCAM_AUDIO_PCMA,   /* G.711 A-law, 8 kHz mono, 20 ms packets, static payload
+                              * type 8 */
+} VigilSimcamAudio;
+
+/* Zero-initialised fields take the defaults given; new fields are only ever
+ * appended, so designated initializers written for older versions keep
+ * working. */
 typedef struct {
   guint        n_streams;      /* mounts /cam0 .. /cam{n-1}; 0 is taken as 1 */
   guint        width, height;  /* of the clip, even numbers; 640x360 when 0 */
   guint        fps;            /* 25 when 0 */
-  guint        bitrate_kbps;   /* x264 target; 1000 when 0 */
+  guint        bitrate_kbps;   /* x264 or x265 target; 1000 when 0 */
   guint        gop_frames;     /* keyframe interval; fps (1 s) when 0 */
   guint        clip_seconds;   /* clip length before it loops; 10 when 0 */
   guint        port;           /* TCP port on 127.0.0.1; 0 picks a free one */
   const gchar *clip_cache;     /* optional file: the encoded clip is loaded from it when it
-                                * exists and was made with the same settings, otherwise
-                                * encoded and saved there */
+                                * exists and was made with the same settings (codec
+                                * included), otherwise encoded and saved there */
   /* With auth other than NONE, DESCRIBE and SETUP on every mount need @user
    * and @password (both required then; @user without ':'); without them, or
    * with wrong ones, they get 401 Unauthorized and one challenge header,
@@ -53,6 +77,12 @@ typedef struct {
   const gchar *user;
   const gchar *password;
   VigilSimcamAuth auth;
+  /* Either codec has IDRs exactly every gop_frames, no B-frames, parameter
+   * sets (VPS,) SPS and PPS in front of every IDR and no access unit
+   * delimiters. Missing encoders make vigil_simcam_new() fail with
+   * VIGIL_SIMCAM_ERROR_MISSING. */
+  VigilSimcamCodec codec;
+  VigilSimcamAudio audio;
 } VigilSimcamOptions;
 
 typedef enum {
@@ -76,8 +106,9 @@ gchar       *vigil_simcam_get_url         (VigilSimcam *self,
 
 /* DROP closes every session and connection of mount @index now and answers
  * DESCRIBE with 404 until the fault is set back to NONE. STALL keeps every
- * connection open but stops media data on that mount. NONE serves again;
- * after STALL the data resumes at the next keyframe. */
+ * connection open but stops media data on that mount, audio included. NONE
+ * serves again; after STALL the video resumes at the next keyframe, the audio
+ * with it, and the timestamps of both jump over the gap. */
 void         vigil_simcam_set_fault       (VigilSimcam     *self,
                                            guint            index,
                                            VigilSimcamFault fault);
@@ -96,8 +127,9 @@ void         vigil_simcam_set_offline     (VigilSimcam *self,
 gboolean     vigil_simcam_is_offline      (VigilSimcam *self);
 
 /* Mount @index switches at its next keyframe to a clip of @width x @height
- * (encoded now unless already known; same fps, GOP and length), so receivers
- * see new SPS and caps mid-stream. Blocks while encoding. */
+ * (encoded now unless already known; same codec, fps, GOP and length), so
+ * receivers see new parameter sets and caps mid-stream, with either codec;
+ * the audio goes on unchanged. Blocks while encoding. */
 gboolean     vigil_simcam_set_resolution  (VigilSimcam *self,
                                            guint        index,
                                            guint        width,
