@@ -2,7 +2,7 @@
 /* VigilRecorder: one camera, one pipeline per run, one file per segment.
  *
  * Threads. The main thread builds and starts the pipeline, handles the
- * bus and emits every signal. rtspsrc's streaming threads run
+ * bus and emits every signal. The RTSP source's streaming threads run
  * on_source_pad_added, link_stream and on_video_pad_probe (once per frame: counts,
  * no allocation, takes self->lock only on keyframes). splitmuxsink's
  * output thread runs on_splitmux_format_location (once per segment).
@@ -456,7 +456,7 @@ upstream_of (GstElement *element, GstElement *first)
 /* Runs on a streaming thread: links one of the camera's streams, through
  * a queue of its own when @queued. */
 static void
-link_stream (VigilRecorder *self, GstElement *rtspsrc, GstPad *pad, gboolean queued)
+link_stream (VigilRecorder *self, GstElement *source, GstPad *pad, gboolean queued)
 {
   g_autoptr(GstCaps) caps = gst_pad_query_caps (pad, NULL);
   const GstStructure *s = gst_caps_get_structure (caps, 0);
@@ -480,11 +480,11 @@ link_stream (VigilRecorder *self, GstElement *rtspsrc, GstPad *pad, gboolean que
       gboolean unrecordable_video = is_video && self->video_codec == NULL;
 
       g_mutex_unlock (&self->lock);
-      GST_INFO_OBJECT (rtspsrc, "camera %s: not recording %s stream %s", self->camera,
+      GST_INFO_OBJECT (source, "camera %s: not recording %s stream %s", self->camera,
                        GST_STR_NULL (media), GST_STR_NULL (encoding));
       if (unrecordable_video)
         {
-          GST_ELEMENT_ERROR (rtspsrc, STREAM, CODEC_NOT_FOUND,
+          GST_ELEMENT_ERROR (source, STREAM, CODEC_NOT_FOUND,
                              ("camera sends video as %s; vigil records H.264 and H.265",
                               encoding != NULL ? encoding : gst_structure_get_name (s)), (NULL));
           return;
@@ -521,7 +521,7 @@ link_stream (VigilRecorder *self, GstElement *rtspsrc, GstPad *pad, gboolean que
         continue;
       if ((last = add_chain_element (self, name, last, is_video, &error)) == NULL)
         {
-          GST_ELEMENT_ERROR (rtspsrc, CORE, MISSING_PLUGIN, ("%s", error->message), (NULL));
+          GST_ELEMENT_ERROR (source, CORE, MISSING_PLUGIN, ("%s", error->message), (NULL));
           return;
         }
       if (first == NULL)
@@ -531,7 +531,7 @@ link_stream (VigilRecorder *self, GstElement *rtspsrc, GstPad *pad, gboolean que
   mux_pad = gst_element_request_pad_simple (self->splitmux, is_video ? "video" : "audio_%u");
   if (mux_pad == NULL)
     {
-      GST_ELEMENT_ERROR (rtspsrc, CORE, PAD, ("splitmuxsink refused a %s stream", codec), (NULL));
+      GST_ELEMENT_ERROR (source, CORE, PAD, ("splitmuxsink refused a %s stream", codec), (NULL));
       return;
     }
   if (is_video)
@@ -544,9 +544,9 @@ link_stream (VigilRecorder *self, GstElement *rtspsrc, GstPad *pad, gboolean que
     gst_element_sync_state_with_parent (element);
   sink_pad = gst_element_get_static_pad (first, "sink");
   if (gst_pad_link (pad, sink_pad) != GST_PAD_LINK_OK)
-    GST_ELEMENT_ERROR (rtspsrc, CORE, PAD, ("cannot link the camera's %s stream", codec), (NULL));
+    GST_ELEMENT_ERROR (source, CORE, PAD, ("cannot link the camera's %s stream", codec), (NULL));
   else
-    GST_INFO_OBJECT (rtspsrc, "camera %s: recording %s", self->camera, codec);
+    GST_INFO_OBJECT (source, "camera %s: recording %s", self->camera, codec);
 }
 
 /* Runs on a streaming thread. rtspsrc gives each stream its own thread:
