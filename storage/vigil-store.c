@@ -169,35 +169,17 @@ get_schema_version (VigilStore *self, GError **error)
   return sqlite3_column_int (stmt, 0);
 }
 
+/* Called inside the write transaction of upgrade_schema(). */
 static gboolean
-upgrade_schema (VigilStore *self, GError **error)
+apply_upgrades (VigilStore *self, gint version, GError **error)
 {
-  gint version = get_schema_version (self, error);
-
-  if (version < 0)
-    return FALSE;
-  if (version > SCHEMA_VERSION)
-    {
-      g_set_error (error, VIGIL_STORE_ERROR, VIGIL_STORE_ERROR_VERSION,
-                   "catalog has schema version %d; this vigil knows up to %d",
-                   version, SCHEMA_VERSION);
-      return FALSE;
-    }
-  if (version == SCHEMA_VERSION)
-    return TRUE;
-
-  if (!exec (self, "begin immediate", error))
-    return FALSE;
   if (version == 0)
     {
       g_autoptr(GBytes) schema = g_resource_lookup_data (vigil_storage_get_resource (),
                                                          "/org/vigil/storage/schema.sql",
                                                          G_RESOURCE_LOOKUP_FLAGS_NONE, error);
       if (schema == NULL || !exec (self, g_bytes_get_data (schema, NULL), error))
-        {
-          exec (self, "rollback", NULL);
-          return FALSE;
-        }
+        return FALSE;
       version = 1;
     }
   for (; version < SCHEMA_VERSION; version++)
@@ -205,10 +187,29 @@ upgrade_schema (VigilStore *self, GError **error)
       g_autofree gchar *bump = g_strdup_printf ("update version set version = %d", version + 1);
 
       if (!exec (self, migrations[version - 1], error) || !exec (self, bump, error))
-        {
-          exec (self, "rollback", NULL);
-          return FALSE;
-        }
+        return FALSE;
+    }
+  return TRUE;
+}
+
+static gboolean
+upgrade_schema (VigilStore *self, GError **error)
+{
+  gint version;
+
+  /* The version is read inside the write transaction: two processes
+   * opening a new catalog at once (vigild starting while vigilctl or a
+   * test reads) must not both create the schema. */
+  if (!exec (self, "begin immediate", error))
+    return FALSE;
+  version = get_schema_version (self, error);
+  if (version > SCHEMA_VERSION)
+    g_set_error (error, VIGIL_STORE_ERROR, VIGIL_STORE_ERROR_VERSION,
+                 "catalog has schema version %d; this vigil knows up to %d", version, SCHEMA_VERSION);
+  if (version < 0 || version > SCHEMA_VERSION || !apply_upgrades (self, version, error))
+    {
+      exec (self, "rollback", NULL);
+      return FALSE;
     }
   return exec (self, "commit", error);
 }

@@ -207,6 +207,37 @@ test_store_rejects_bad_spans (Fixture *f, gconstpointer unused)
   g_assert_error (error, VIGIL_STORE_ERROR, VIGIL_STORE_ERROR_INVALID);
 }
 
+static gpointer
+open_catalog_thread (gpointer data)
+{
+  const gchar *const *paths = data;   /* catalog, root */
+  g_autoptr(GError) error = NULL;
+  g_autoptr(VigilStore) store = vigil_store_new (paths[0], paths[1], &error);
+
+  return store != NULL ? NULL : g_strdup (error->message);
+}
+
+/* vigild creating a new catalog while another process opens it (vigilctl,
+ * a backup) must not make either fail: both race to create the schema. */
+static void
+test_store_concurrent_first_open (Fixture *f, gconstpointer unused)
+{
+  for (guint round = 0; round < 5; round++)
+    {
+      g_autofree gchar *catalog = g_strdup_printf ("%s/fresh-%u.db", f->dir, round);
+      const gchar *paths[] = { catalog, f->dir };
+      GThread *threads[6];
+
+      for (guint i = 0; i < G_N_ELEMENTS (threads); i++)
+        threads[i] = g_thread_new ("open", open_catalog_thread, paths);
+      for (guint i = 0; i < G_N_ELEMENTS (threads); i++)
+        {
+          g_autofree gchar *failure = g_thread_join (threads[i]);
+          g_assert_cmpstr (failure, ==, NULL);
+        }
+    }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -217,5 +248,6 @@ main (int argc, char **argv)
   ADD ("/storage/store/survives-reopen-and-ends-open-runs", test_store_survives_reopen_and_ends_open_runs);
   ADD ("/storage/store/refuses-newer-catalog", test_store_refuses_newer_catalog);
   ADD ("/storage/store/rejects-bad-spans", test_store_rejects_bad_spans);
+  ADD ("/storage/store/concurrent-first-open", test_store_concurrent_first_open);
   return g_test_run ();
 }
