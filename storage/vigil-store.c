@@ -169,6 +169,25 @@ get_schema_version (VigilStore *self, GError **error)
   return sqlite3_column_int (stmt, 0);
 }
 
+/* Switching a new database to WAL needs an exclusive lock, and SQLite
+ * answers BUSY at once (without its busy handler) while another connection
+ * is opening the same file; so retry, for as long as busy_timeout would. */
+static gboolean
+set_wal_mode (VigilStore *self, GError **error)
+{
+  for (guint attempt = 0; attempt < 100; attempt++)
+    {
+      int rc = sqlite3_exec (self->db, "pragma journal_mode = wal", NULL, NULL, NULL);
+
+      if (rc == SQLITE_OK)
+        return TRUE;
+      if ((rc & 0xff) != SQLITE_BUSY && (rc & 0xff) != SQLITE_LOCKED)
+        break;
+      sqlite3_sleep (50);
+    }
+  return set_sqlite_error (self, error, "set WAL mode");
+}
+
 /* Called inside the write transaction of upgrade_schema(). */
 static gboolean
 apply_upgrades (VigilStore *self, gint version, GError **error)
@@ -266,7 +285,8 @@ vigil_store_new (const gchar *catalog_path, const gchar *root, GError **error)
    * rows 'writing' that start-up recovery probes. busy_timeout lets a
    * second reader (vigilctl, backups) in without failing our writes. */
   if (sqlite3_busy_timeout (self->db, 5000) != SQLITE_OK
-      || !exec (self, "pragma journal_mode = wal; pragma synchronous = normal; pragma foreign_keys = on", error))
+      || !set_wal_mode (self, error)
+      || !exec (self, "pragma synchronous = normal; pragma foreign_keys = on", error))
     {
       g_prefix_error (error, "%s: ", catalog_path);
       return NULL;
