@@ -317,18 +317,23 @@ static gchar *
 on_splitmux_format_location (GstElement *splitmux, guint fragment_id, GstSample *sample, gpointer user_data)
 {
   VigilRecorder *self = user_data;
-  GstBuffer *buffer = gst_sample_get_buffer (sample);
-  const GstSegment *segment = gst_sample_get_segment (sample);
-  GstClockTime pts = GST_BUFFER_PTS_IS_VALID (buffer) ? GST_BUFFER_PTS (buffer) : GST_BUFFER_DTS (buffer);
-  GstClockTime rt = gst_segment_to_running_time (segment, GST_FORMAT_TIME, pts);
+  GstBuffer *buffer = sample != NULL ? gst_sample_get_buffer (sample) : NULL;
+  const GstSegment *segment = sample != NULL ? gst_sample_get_segment (sample) : NULL;
+  GstClockTime rt = GST_CLOCK_TIME_NONE;
   g_autoptr(GDateTime) created = NULL;
   g_autofree gchar *folder = NULL;
   Fragment *fragment = g_new0 (Fragment, 1);
   const KeyframeMark *mark;
   Fragment *previous;
 
+  /* splitmuxsink may open a file without a sample when it fails at EOS;
+   * then the newest keyframe stands in for the first frame. */
+  if (buffer != NULL && segment != NULL)
+    rt = gst_segment_to_running_time (segment, GST_FORMAT_TIME,
+                                      GST_BUFFER_PTS_IS_VALID (buffer) ? GST_BUFFER_PTS (buffer)
+                                                                       : GST_BUFFER_DTS (buffer));
   g_mutex_lock (&self->lock);
-  mark = find_mark (self, rt);
+  mark = find_mark (self, GST_CLOCK_TIME_IS_VALID (rt) ? rt : GST_CLOCK_TIME_NONE - 1);
   if (mark != NULL)
     fragment->start = *mark;
   else
@@ -1082,18 +1087,15 @@ vigil_recorder_start (VigilRecorder *self, GError **error)
     }
 
   if (self->use_rtspsrc)
-    {
-      /* Over TCP nothing is reordered or lost, so the jitterbuffer has
-       * nothing to do: no latency and no buffering mode saves work per
-       * packet (FACTS.md §3). UDP keeps the defaults. */
-      g_object_set (src, "location", self->url,
-                    "protocols", self->use_udp ? 0x1 /* UDP */ : 0x4 /* TCP */,
-                    "tcp-timeout", (guint64) (self->stall_timeout / GST_USECOND),
-                    "teardown-timeout", (guint64) (200 * GST_MSECOND),
-                    NULL);
-      if (!self->use_udp)
-        g_object_set (src, "latency", 0, "buffer-mode", 0 /* none */, NULL);
-    }
+    /* rtspsrc is the fallback, so its defaults stay: buffer-mode=none
+     * saves CPU but leaves audio and video timestamps unsynchronised, and
+     * splitmuxsink then fails with "Timestamping error on input streams"
+     * (seen under valgrind with H.265 + PCMA). */
+    g_object_set (src, "location", self->url,
+                  "protocols", self->use_udp ? 0x1 /* UDP */ : 0x4 /* TCP */,
+                  "tcp-timeout", (guint64) (self->stall_timeout / GST_USECOND),
+                  "teardown-timeout", (guint64) (200 * GST_MSECOND),
+                  NULL);
   else
     g_object_set (src, "location", self->url, "timeout", (guint64) (self->stall_timeout / GST_USECOND), NULL);
   if (self->user != NULL)

@@ -744,6 +744,10 @@ data_loop (VigilRtspSource *self)
       if (received == 0)
         {
           GST_INFO_OBJECT (self, "%s closed the connection", self->location);
+          /* No TEARDOWN on a connection the camera closed: writing to its
+           * half-closed socket only pokes a server that is tearing down
+           * (gst-rtsp-server 1.22 then touches a freed client). */
+          g_clear_pointer (&self->session_id, g_free);
           push_eos (self);
           break;
         }
