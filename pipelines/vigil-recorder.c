@@ -442,22 +442,6 @@ add_chain_element (VigilRecorder *self, const gchar *factory, GstElement *previo
   return element;
 }
 
-/* The element linked to @element's sink pad, or NULL once at @first. */
-static GstElement *
-upstream_of (GstElement *element, GstElement *first)
-{
-  g_autoptr(GstPad) sink = NULL;
-  g_autoptr(GstPad) peer = NULL;
-  GstElement *parent;
-
-  if (element == first || (sink = gst_element_get_static_pad (element, "sink")) == NULL
-      || (peer = gst_pad_get_peer (sink)) == NULL)
-    return NULL;
-  parent = gst_pad_get_parent_element (peer);
-  gst_object_unref (parent);    /* the bin keeps it alive */
-  return parent;
-}
-
 /* Runs on a streaming thread: links one of the camera's streams, through
  * a queue of its own when @queued. */
 static void
@@ -473,7 +457,8 @@ link_stream (VigilRecorder *self, GstElement *source, GstPad *pad, gboolean queu
   g_autoptr(GstPad) mux_pad = NULL;
   g_autoptr(GstPad) chain_src = NULL;
   gboolean is_video = g_strcmp0 (media, "video") == 0 || g_str_has_prefix (gst_structure_get_name (s), "video/");
-  GstElement *first = NULL, *last = NULL;
+  GstElement *chain[3];     /* queue?, depayloader?, parser?: upstream first */
+  guint n_chain = 0;
 
   g_mutex_lock (&self->lock);
   /* One video stream and one audio stream are recorded; the rest (a
@@ -513,24 +498,27 @@ link_stream (VigilRecorder *self, GstElement *source, GstPad *pad, gboolean queu
        * needs both to advance: each stream gets a thread of its own, or
        * the two wait on each other. Audio leaks rather than ever holding
        * up the video; video never leaks. */
-      first = last = gst_element_factory_make ("queue", NULL);
-      g_object_set (first, "max-size-time", (guint64) (5 * GST_SECOND), "max-size-buffers", 0,
+      GstElement *queue = gst_element_factory_make ("queue", NULL);
+
+      g_object_set (queue, "max-size-time", (guint64) (5 * GST_SECOND), "max-size-buffers", 0,
                     "max-size-bytes", 0, "leaky", is_video ? 0 : 2 /* downstream */, NULL);
-      gst_bin_add (GST_BIN (self->pipeline), first);
+      gst_bin_add (GST_BIN (self->pipeline), queue);
+      chain[n_chain++] = queue;
     }
   for (guint i = 0; i < 2; i++)
     {
       const gchar *name = i == 0 ? depay_name : parse_name;
+      GstElement *element;
 
       if (name == NULL)
         continue;
-      if ((last = add_chain_element (self, name, last, is_video, &error)) == NULL)
+      element = add_chain_element (self, name, n_chain > 0 ? chain[n_chain - 1] : NULL, is_video, &error);
+      if (element == NULL)
         {
           GST_ELEMENT_ERROR (source, CORE, MISSING_PLUGIN, ("%s", error->message), (NULL));
           return;
         }
-      if (first == NULL)
-        first = last;
+      chain[n_chain++] = element;
     }
 
   mux_pad = gst_element_request_pad_simple (self->splitmux, is_video ? "video" : "audio_%u");
@@ -542,12 +530,12 @@ link_stream (VigilRecorder *self, GstElement *source, GstPad *pad, gboolean queu
   if (is_video)
     gst_pad_add_probe (mux_pad, GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM,
                        on_video_pad_probe, self, NULL);
-  chain_src = gst_element_get_static_pad (last, "src");
+  chain_src = gst_element_get_static_pad (chain[n_chain - 1], "src");
   gst_pad_link (chain_src, mux_pad);
   /* Downstream first, so nothing pushes into an element still in NULL. */
-  for (GstElement *element = last; element != NULL; element = upstream_of (element, first))
-    gst_element_sync_state_with_parent (element);
-  sink_pad = gst_element_get_static_pad (first, "sink");
+  for (guint i = n_chain; i > 0; i--)
+    gst_element_sync_state_with_parent (chain[i - 1]);
+  sink_pad = gst_element_get_static_pad (chain[0], "sink");
   if (gst_pad_link (pad, sink_pad) != GST_PAD_LINK_OK)
     GST_ELEMENT_ERROR (source, CORE, PAD, ("cannot link the camera's %s stream", codec), (NULL));
   else
