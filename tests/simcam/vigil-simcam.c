@@ -1206,8 +1206,11 @@ filter_close_clients (GstRTSPServer *server, GstRTSPClient *client, gpointer use
 {
   Mount *mount = user_data;
 
+  /* Not GST_RTSP_FILTER_REMOVE: gst-rtsp-server 1.22 then frees the client
+   * while a close it scheduled for it is still pending (valgrind: reads and
+   * writes of the freed client). Referenced here, closed by close_clients(). */
   if (mount == NULL || client_uses_mount (client, mount))
-    return GST_RTSP_FILTER_REMOVE;  /* the server closes the connection */
+    return GST_RTSP_FILTER_REF;
   return GST_RTSP_FILTER_KEEP;
 }
 
@@ -1227,10 +1230,12 @@ filter_remove_sessions (GstRTSPSessionPool *pool, GstRTSPSession *session, gpoin
 static void
 close_clients (VigilSimcam *self, Mount *mount)
 {
+  GList *clients = gst_rtsp_server_client_filter (self->server, filter_close_clients, mount);
   GList *none;
 
-  none = gst_rtsp_server_client_filter (self->server, filter_close_clients, mount);
-  g_list_free_full (none, g_object_unref);
+  for (GList *l = clients; l != NULL; l = l->next)
+    gst_rtsp_client_close (l->data);
+  g_list_free_full (clients, g_object_unref);
   none = gst_rtsp_session_pool_filter (self->session_pool, filter_remove_sessions, mount);
   g_list_free_full (none, g_object_unref);
 }
