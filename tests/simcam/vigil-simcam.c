@@ -1225,6 +1225,12 @@ filter_remove_sessions (GstRTSPSessionPool *pool, GstRTSPSession *session, gpoin
   return GST_RTSP_FILTER_KEEP;
 }
 
+static gboolean
+unref_later (gpointer client)
+{
+  return G_SOURCE_REMOVE;   /* the destroy notify drops the reference */
+}
+
 /* Closes the connections and sessions of @mount, or all when NULL. Closing
  * the connection alone would leave UDP sessions alive until they time out. */
 static void
@@ -1234,8 +1240,18 @@ close_clients (VigilSimcam *self, Mount *mount)
   GList *none;
 
   for (GList *l = clients; l != NULL; l = l->next)
-    gst_rtsp_client_close (l->data);
-  g_list_free_full (clients, g_object_unref);
+    {
+      GSource *later = g_timeout_source_new (1000);
+
+      gst_rtsp_client_close (l->data);
+      /* The close leaves a source behind that uses the client without a
+       * reference of its own; keep ours until that has surely run. */
+      g_source_set_callback (later, unref_later,
+                             l->data, g_object_unref);
+      g_source_attach (later, self->context);
+      g_source_unref (later);
+    }
+  g_list_free (clients);
   none = gst_rtsp_session_pool_filter (self->session_pool, filter_remove_sessions, mount);
   g_list_free_full (none, g_object_unref);
 }
