@@ -6,8 +6,9 @@
 -- from the stream's own timestamps. docs/design/time.md defines both.
 -- Paths are relative to the storage root, so the root can be moved.
 --
--- Upgrades: each later version appends a numbered block to
--- storage/vigil-store.c's migration list; this file is version 1.
+-- Upgrades: this file is version 1 and is never edited; each later
+-- version is a storage/upgrade-N.sql listed in vigil-store.c's upgrades[],
+-- and a new catalog runs them all in order.
 
 create table version (
   version integer not null check (version > 0)

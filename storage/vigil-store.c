@@ -8,18 +8,18 @@
 #include "vigil-store.h"
 
 #include <gio/gio.h>
-#include <sqlite3.h>
 
+#include "vigil-storage-private.h"
 #include "vigil-storage-resources.h"
-
-G_DEFINE_AUTOPTR_CLEANUP_FUNC (sqlite3_stmt, sqlite3_finalize)
 
 G_DEFINE_QUARK (vigil-store-error-quark, vigil_store_error)
 
-/* Version of storage/schema.sql. Later versions add entries to
- * migrations[] below: migrations[i] upgrades version i+1 to i+2. */
-#define SCHEMA_VERSION 1
-static const gchar *const migrations[] = { NULL };
+/* storage/schema.sql creates version 1; upgrades[i] is the resource that
+ * takes version i+1 to i+2. A new catalog runs them all, so a fresh
+ * install and an upgraded one cannot differ. */
+#define SCHEMA_VERSION 2
+static const gchar *const upgrades[] = { "/org/vigil/storage/upgrade-2.sql" };
+G_STATIC_ASSERT (G_N_ELEMENTS (upgrades) == SCHEMA_VERSION - 1);
 
 struct _VigilStore
 {
@@ -147,6 +147,64 @@ camera_id (VigilStore *self, const gchar *camera, GError **error)
   return 0;
 }
 
+sqlite3 *
+vigil_store_get_db (VigilStore *self)
+{
+  return self->db;
+}
+
+sqlite3_stmt *
+vigil_store_prepare (VigilStore *self, const gchar *sql, GError **error)
+{
+  return prepare (self, sql, error);
+}
+
+gboolean
+vigil_store_exec (VigilStore *self, const gchar *sql, GError **error)
+{
+  return exec (self, sql, error);
+}
+
+gboolean
+vigil_store_step_done (VigilStore *self, sqlite3_stmt *stmt, GError **error)
+{
+  return step_done (self, stmt, error);
+}
+
+gboolean
+vigil_store_fail (VigilStore *self, GError **error, const gchar *what)
+{
+  return set_sqlite_error (self, error, what);
+}
+
+gint64
+vigil_store_get_camera_id (VigilStore *self, const gchar *camera, GError **error)
+{
+  return camera_id (self, camera, error);
+}
+
+gboolean
+vigil_store_begin (VigilStore *self, GError **error)
+{
+  return exec (self, "begin immediate", error);
+}
+
+gboolean
+vigil_store_commit (VigilStore *self, GError **error)
+{
+  if (exec (self, "commit", error))
+    return TRUE;
+  vigil_store_rollback (self);
+  return FALSE;
+}
+
+void
+vigil_store_rollback (VigilStore *self)
+{
+  if (!sqlite3_get_autocommit (self->db))
+    exec (self, "rollback", NULL);
+}
+
 static gint
 get_schema_version (VigilStore *self, GError **error)
 {
@@ -204,8 +262,10 @@ apply_upgrades (VigilStore *self, gint version, GError **error)
   for (; version < SCHEMA_VERSION; version++)
     {
       g_autofree gchar *bump = g_strdup_printf ("update version set version = %d", version + 1);
+      g_autoptr(GBytes) upgrade = g_resource_lookup_data (vigil_storage_get_resource (), upgrades[version - 1],
+                                                          G_RESOURCE_LOOKUP_FLAGS_NONE, error);
 
-      if (!exec (self, migrations[version - 1], error) || !exec (self, bump, error))
+      if (upgrade == NULL || !exec (self, g_bytes_get_data (upgrade, NULL), error) || !exec (self, bump, error))
         return FALSE;
     }
   return TRUE;
@@ -498,6 +558,28 @@ vigil_store_finish_segment (VigilStore *self, const VigilSegment *segment, GErro
     {
       g_set_error (error, VIGIL_STORE_ERROR, VIGIL_STORE_ERROR_NOT_FOUND,
                    "no segment %" G_GINT64_FORMAT, segment->id);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+gboolean
+vigil_store_mark_segment_deleting (VigilStore *self, gint64 segment_id, GError **error)
+{
+  g_autoptr(sqlite3_stmt) stmt = NULL;
+
+  g_return_val_if_fail (VIGIL_IS_STORE (self), FALSE);
+  stmt = prepare (self, "update segments set state = 'deleting' where id = ? and state in ('complete', 'recovered')",
+                  error);
+  if (stmt == NULL)
+    return FALSE;
+  sqlite3_bind_int64 (stmt, 1, segment_id);
+  if (!step_done (self, stmt, error))
+    return FALSE;
+  if (sqlite3_changes (self->db) == 0)
+    {
+      g_set_error (error, VIGIL_STORE_ERROR, VIGIL_STORE_ERROR_NOT_FOUND,
+                   "no complete segment %" G_GINT64_FORMAT, segment_id);
       return FALSE;
     }
   return TRUE;

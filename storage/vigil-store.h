@@ -18,6 +18,7 @@ typedef enum {
   VIGIL_STORE_ERROR_NOT_FOUND,  /* no such camera, run or segment */
   VIGIL_STORE_ERROR_VERSION,    /* catalog written by a newer vigil */
   VIGIL_STORE_ERROR_INVALID,    /* argument out of range (e.g. end before start) */
+  VIGIL_STORE_ERROR_TAMPERED,   /* the audit log's hash chain is broken */
 } VigilStoreError;
 GQuark vigil_store_error_quark (void);
 
@@ -112,6 +113,11 @@ gint64       vigil_store_adopt_segment     (VigilStore         *self,
 gboolean     vigil_store_finish_segment    (VigilStore         *self,
                                             const VigilSegment *segment,
                                             GError            **error);
+/* First step of deleting a segment: its row says 'deleting' before the
+ * file goes, so a crash in between is finished by recovery. */
+gboolean     vigil_store_mark_segment_deleting (VigilStore *self,
+                                                gint64      segment_id,
+                                                GError    **error);
 gboolean     vigil_store_remove_segment    (VigilStore *self,
                                             gint64      segment_id,
                                             GError    **error);

@@ -1,0 +1,446 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* Incidents, evidence locks, retention and the audit log in a real
+ * SQLite catalog with real segment files: a locked segment outlives a
+ * retention pass that deletes its unlocked neighbours, a release lets
+ * retention have it, locks survive reopening, and removing or editing
+ * one audit row is detected. */
+#include <glib/gstdio.h>
+#include <sqlite3.h>
+
+#include "vigil-audit.h"
+#include "vigil-incidents.h"
+#include "vigil-retention.h"
+#include "vigil-test-util.h"
+
+#define S (G_GINT64_CONSTANT (1000000))
+#define T0 (G_GINT64_CONSTANT (1795000000) * S)    /* 2026-11-18, an arbitrary UTC instant */
+#define NOW (T0 + 86400 * S)
+
+typedef struct {
+  gchar      *dir;
+  gchar      *catalog;
+  VigilStore *store;
+  gint64      run;
+} Fixture;
+
+static void
+fixture_set_up (Fixture *f, gconstpointer unused)
+{
+  g_autoptr(GError) error = NULL;
+
+  f->dir = vigil_test_make_tmp_dir ();
+  f->catalog = g_build_filename (f->dir, "catalog.db", NULL);
+  f->store = vigil_store_new (f->catalog, f->dir, &error);
+  g_assert_no_error (error);
+  g_assert_true (vigil_store_add_camera (f->store, "entrance", &error));
+  g_assert_true (vigil_store_add_camera (f->store, "yard", &error));
+  f->run = vigil_store_start_run (f->store, "entrance", T0, &error);
+  g_assert_no_error (error);
+}
+
+static void
+fixture_tear_down (Fixture *f, gconstpointer unused)
+{
+  g_clear_object (&f->store);
+  g_clear_pointer (&f->catalog, g_free);
+  vigil_test_remove_tree (g_steal_pointer (&f->dir));
+}
+
+/* Writes a real file for segment @index (10 s long from T0) of
+ * "entrance" and catalogs it complete. */
+static gint64
+add_segment_file (Fixture *f, guint index)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree gchar *relative = g_strdup_printf ("entrance/seg%02u.mkv", index);
+  g_autofree gchar *path = g_build_filename (f->dir, relative, NULL);
+  g_autofree gchar *folder = g_path_get_dirname (path);
+  VigilSegment segment = { 0 };
+
+  g_mkdir_with_parents (folder, 0700);
+  g_assert_true (g_file_set_contents (path, "not really video", -1, NULL));
+  segment.id = vigil_store_add_segment (f->store, "entrance", f->run, relative, T0 + index * 10 * S, &error);
+  g_assert_no_error (error);
+  segment.end_us = T0 + (index + 1) * 10 * S;
+  segment.size_bytes = 16;
+  segment.state = VIGIL_SEGMENT_COMPLETE;
+  g_assert_true (vigil_store_finish_segment (f->store, &segment, &error));
+  g_assert_no_error (error);
+  return segment.id;
+}
+
+static gboolean
+segment_file_exists (Fixture *f, guint index)
+{
+  g_autofree gchar *path = g_strdup_printf ("%s/entrance/seg%02u.mkv", f->dir, index);
+  return g_file_test (path, G_FILE_TEST_EXISTS);
+}
+
+static guint
+count_segments (Fixture *f)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GPtrArray) segments = vigil_store_list_segments (f->store, "entrance", 0, G_MAXINT64, &error);
+
+  g_assert_no_error (error);
+  return segments->len;
+}
+
+static gint64
+add_incident (Fixture *f, gint64 start_us, gint64 end_us, gint64 roll_us)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(VigilIncident) incident = vigil_incident_new ();
+  const gchar *cameras[] = { "entrance", NULL };
+  gint64 id;
+
+  incident->title = g_strdup ("fight at the door");
+  incident->cameras = g_strdupv ((gchar **) cameras);
+  incident->start_us = start_us;
+  incident->end_us = end_us;
+  incident->pre_roll_us = roll_us;
+  incident->post_roll_us = roll_us;
+  incident->created_us = NOW;
+  incident->created_uid = 1000;
+  incident->created_user = g_strdup ("alice");
+  id = vigil_store_add_incident (f->store, incident, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (id, >, 0);
+  return id;
+}
+
+static void
+test_incident_round_trip (Fixture *f, gconstpointer unused)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(VigilIncident) incident = vigil_incident_new ();
+  g_autoptr(VigilIncident) read = NULL;
+  const gchar *cameras[] = { "yard", "entrance", NULL };
+  const gchar *tags[] = { "police", "fight", NULL };
+  VigilIncidentNote note = { .time_us = NOW, .uid = 1000, .user = "alice", .text = "two people, one bike" };
+  gint64 id;
+
+  incident->title = g_strdup ("fight at the door");
+  incident->description = g_strdup ("seen on the entrance feed");
+  incident->cameras = g_strdupv ((gchar **) cameras);
+  incident->tags = g_strdupv ((gchar **) tags);
+  incident->start_us = T0 + 100 * S;
+  incident->created_us = NOW;
+  incident->created_uid = 1000;
+  incident->created_user = g_strdup ("alice");
+  id = vigil_store_add_incident (f->store, incident, &error);
+  g_assert_no_error (error);
+  g_assert_true (vigil_store_add_incident_note (f->store, id, &note, &error));
+  g_assert_true (vigil_store_add_incident_tag (f->store, id, "bike", &error));
+  g_assert_true (vigil_store_remove_incident_tag (f->store, id, "fight", &error));
+  g_assert_no_error (error);
+
+  /* Reopened: everything is in the file, not in memory. */
+  g_clear_object (&f->store);
+  f->store = vigil_store_new (f->catalog, f->dir, &error);
+  g_assert_no_error (error);
+  read = vigil_store_get_incident (f->store, id, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (read->title, ==, "fight at the door");
+  g_assert_cmpstr (read->description, ==, "seen on the entrance feed");
+  g_assert_cmpstr (read->cameras[0], ==, "entrance");
+  g_assert_cmpstr (read->cameras[1], ==, "yard");
+  g_assert_cmpstr (read->tags[0], ==, "bike");
+  g_assert_cmpstr (read->tags[1], ==, "police");
+  g_assert_null (read->tags[2]);
+  g_assert_cmpuint (read->notes->len, ==, 1);
+  g_assert_cmpstr (((VigilIncidentNote *) read->notes->pdata[0])->text, ==, "two people, one bike");
+  g_assert_cmpint (read->end_us, ==, 0);
+  g_assert_cmpint (read->pre_roll_us, ==, 30 * S);
+  g_assert_cmpint (read->created_uid, ==, 1000);
+
+  g_assert_true (vigil_store_close_incident (f->store, id, T0 + 160 * S, NOW, &error));
+  g_assert_no_error (error);
+  g_assert_false (vigil_store_close_incident (f->store, id, T0 + 170 * S, NOW, &error));
+  g_assert_error (error, VIGIL_STORE_ERROR, VIGIL_STORE_ERROR_INVALID);
+}
+
+static void
+test_incident_bad_input (Fixture *f, gconstpointer unused)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(VigilIncident) incident = vigil_incident_new ();
+  const gchar *unknown[] = { "entrance", "garage", NULL };
+  const gchar *cameras[] = { "entrance", NULL };
+
+  incident->title = g_strdup ("x");
+  incident->start_us = T0;
+  incident->cameras = g_strdupv ((gchar **) unknown);
+  g_assert_cmpint (vigil_store_add_incident (f->store, incident, &error), ==, 0);
+  g_assert_error (error, VIGIL_STORE_ERROR, VIGIL_STORE_ERROR_NOT_FOUND);
+  g_assert_nonnull (strstr (error->message, "garage"));
+  g_clear_error (&error);
+  /* Nothing half-stored: the failed incident left no row behind. */
+  {
+    g_autoptr(GPtrArray) all = vigil_store_list_incidents (f->store, NULL, &error);
+    g_assert_no_error (error);
+    g_assert_cmpuint (all->len, ==, 0);
+  }
+
+  g_strfreev (incident->cameras);
+  incident->cameras = g_strdupv ((gchar **) cameras);
+  incident->end_us = T0 - S;
+  g_assert_cmpint (vigil_store_add_incident (f->store, incident, &error), ==, 0);
+  g_assert_error (error, VIGIL_STORE_ERROR, VIGIL_STORE_ERROR_INVALID);
+  g_assert_nonnull (strstr (error->message, "before start"));
+  g_clear_error (&error);
+
+  incident->end_us = 0;
+  g_clear_pointer (&incident->title, g_free);
+  incident->title = g_strdup ("");
+  g_assert_cmpint (vigil_store_add_incident (f->store, incident, &error), ==, 0);
+  g_assert_error (error, VIGIL_STORE_ERROR, VIGIL_STORE_ERROR_INVALID);
+  g_assert_nonnull (strstr (error->message, "title"));
+  g_clear_error (&error);
+
+  g_assert_null (vigil_store_get_incident (f->store, 42, &error));
+  g_assert_error (error, VIGIL_STORE_ERROR, VIGIL_STORE_ERROR_NOT_FOUND);
+}
+
+static void
+test_incident_search (Fixture *f, gconstpointer unused)
+{
+  g_autoptr(GError) error = NULL;
+  gint64 early = add_incident (f, T0, T0 + 60 * S, 0);
+  gint64 late = add_incident (f, T0 + 3600 * S, 0, 0);
+  VigilIncidentFilter by_time = { .from_us = T0 + 1800 * S, .to_us = T0 + 7200 * S };
+  VigilIncidentFilter by_tag = { .tag = "police" };
+  VigilIncidentFilter by_camera = { .camera = "yard" };
+  VigilIncidentFilter by_text = { .text = "DOOR" };
+  g_autoptr(GPtrArray) found = NULL;
+
+  g_assert_true (vigil_store_add_incident_tag (f->store, early, "police", &error));
+  found = vigil_store_list_incidents (f->store, &by_time, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (found->len, ==, 1);
+  g_assert_cmpint (((VigilIncident *) found->pdata[0])->id, ==, late);   /* open: still overlaps */
+  g_clear_pointer (&found, g_ptr_array_unref);
+  found = vigil_store_list_incidents (f->store, &by_tag, &error);
+  g_assert_cmpuint (found->len, ==, 1);
+  g_assert_cmpint (((VigilIncident *) found->pdata[0])->id, ==, early);
+  g_clear_pointer (&found, g_ptr_array_unref);
+  found = vigil_store_list_incidents (f->store, &by_camera, &error);
+  g_assert_cmpuint (found->len, ==, 0);
+  g_clear_pointer (&found, g_ptr_array_unref);
+  found = vigil_store_list_incidents (f->store, &by_text, &error);
+  g_assert_cmpuint (found->len, ==, 2);
+  g_assert_cmpint (((VigilIncident *) found->pdata[0])->id, ==, late);   /* newest first */
+}
+
+/* The issue's test: retention deletes the unlocked neighbours, the locked
+ * segments and their files stay, across a reopen; after Release they go. */
+static void
+test_locked_segment_outlives_retention (Fixture *f, gconstpointer unused)
+{
+  g_autoptr(GError) error = NULL;
+  guint deleted = 0;
+  gboolean locked = FALSE;
+  gint64 id;
+
+  for (guint i = 0; i < 6; i++)
+    add_segment_file (f, i);
+  /* Incident 25 s..28 s with 5 s of roll: locks [20 s, 33 s), i.e.
+   * segments 2 (20-30 s) and 3 (30-40 s). */
+  id = add_incident (f, T0 + 25 * S, T0 + 28 * S, 5 * S);
+  g_assert_true (vigil_store_is_span_locked (f->store, "entrance", T0 + 20 * S, T0 + 30 * S, NOW, &locked, &error));
+  g_assert_true (locked);
+
+  g_clear_object (&f->store);
+  f->store = vigil_store_new (f->catalog, f->dir, &error);
+  g_assert_no_error (error);
+
+  vigil_retention_delete_before (f->store, NULL, T0 + 60 * S, NOW, &deleted, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (deleted, ==, 4);
+  g_assert_false (segment_file_exists (f, 0));
+  g_assert_false (segment_file_exists (f, 1));
+  g_assert_true (segment_file_exists (f, 2));
+  g_assert_true (segment_file_exists (f, 3));
+  g_assert_false (segment_file_exists (f, 4));
+  g_assert_cmpuint (count_segments (f), ==, 2);
+
+  g_assert_true (vigil_store_release_incident (f->store, id, NOW, "case closed by the police", &error));
+  g_assert_no_error (error);
+  vigil_retention_delete_before (f->store, NULL, T0 + 60 * S, NOW, &deleted, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (deleted, ==, 2);
+  g_assert_false (segment_file_exists (f, 2));
+  g_assert_cmpuint (count_segments (f), ==, 0);
+}
+
+/* An open incident locks everything from its start on, including what is
+ * recorded after it was created; an expired lock no longer holds. */
+static void
+test_open_and_expiring_locks (Fixture *f, gconstpointer unused)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GArray) expired = NULL;
+  guint deleted = 0;
+  gint64 id;
+
+  id = add_incident (f, T0 + 35 * S, 0, 0);
+  for (guint i = 0; i < 6; i++)
+    add_segment_file (f, i);
+  vigil_retention_delete_before (f->store, NULL, T0 + 60 * S, NOW, &deleted, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (deleted, ==, 3);           /* 0-30 s; 30-60 s is held */
+
+  g_assert_true (vigil_store_set_incident_expiry (f->store, id, NOW + 10 * S, &error));
+  g_assert_no_error (error);
+  vigil_retention_delete_before (f->store, NULL, T0 + 60 * S, NOW, &deleted, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (deleted, ==, 0);
+  /* After the expiry the lock is void even before anyone marks it released. */
+  vigil_retention_delete_before (f->store, NULL, T0 + 60 * S, NOW + 11 * S, &deleted, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (deleted, ==, 3);
+  expired = vigil_store_release_expired_incidents (f->store, NOW + 11 * S, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (expired->len, ==, 1);
+  {
+    g_autoptr(VigilIncident) incident = vigil_store_get_incident (f->store, id, &error);
+    g_assert_cmpstr (incident->release_reason, ==, "expired");
+  }
+}
+
+static void
+append_rows (Fixture *f, guint n)
+{
+  g_autoptr(GError) error = NULL;
+
+  for (guint i = 0; i < n; i++)
+    {
+      g_autofree gchar *target = g_strdup_printf ("incident %u", i + 1);
+      g_assert_cmpint (vigil_store_append_audit (f->store, NOW + i * S, 1000, "alice", "incident-create", target,
+                                                 "{\"title\":\"x\"}", &error), ==, i + 1);
+      g_assert_no_error (error);
+    }
+}
+
+/* Tampering goes through the sqlite3 library, as an attacker with the
+ * file would; the triggers have to go first. */
+static void
+tamper (Fixture *f, const gchar *sql)
+{
+  sqlite3 *db = NULL;
+  g_autofree gchar *all = g_strdup_printf ("drop trigger if exists audit_no_update; drop trigger if exists audit_no_delete; %s", sql);
+
+  g_assert_cmpint (sqlite3_open (f->catalog, &db), ==, SQLITE_OK);
+  g_assert_cmpint (sqlite3_exec (db, all, NULL, NULL, NULL), ==, SQLITE_OK);
+  sqlite3_close (db);
+}
+
+static void
+test_audit_chain_intact (Fixture *f, gconstpointer unused)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GPtrArray) rows = NULL;
+  g_autofree gchar *head = NULL;
+  gint64 n = 0, head_id = 0;
+  sqlite3 *db = NULL;
+
+  append_rows (f, 5);
+  g_assert_true (vigil_store_verify_audit (f->store, &n, &head_id, &head, &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (n, ==, 5);
+  g_assert_cmpint (head_id, ==, 5);
+  rows = vigil_store_list_audit (f->store, 0, 2, &error);
+  g_assert_cmpuint (rows->len, ==, 2);
+  g_assert_cmpint (((VigilAuditEntry *) rows->pdata[1])->id, ==, 5);
+  g_assert_cmpstr (((VigilAuditEntry *) rows->pdata[1])->sha256, ==, head);
+  g_assert_cmpstr (((VigilAuditEntry *) rows->pdata[1])->prev_sha256, ==,
+                   ((VigilAuditEntry *) rows->pdata[0])->sha256);
+
+  /* The append-only triggers refuse a plain edit. */
+  g_assert_cmpint (sqlite3_open (f->catalog, &db), ==, SQLITE_OK);
+  g_assert_cmpint (sqlite3_exec (db, "delete from audit where id = 2", NULL, NULL, NULL), !=, SQLITE_OK);
+  sqlite3_close (db);
+}
+
+static void
+test_audit_detects_removed_row (Fixture *f, gconstpointer unused)
+{
+  g_autoptr(GError) error = NULL;
+
+  append_rows (f, 5);
+  tamper (f, "delete from audit where id = 3");
+  g_assert_false (vigil_store_verify_audit (f->store, NULL, NULL, NULL, &error));
+  g_assert_error (error, VIGIL_STORE_ERROR, VIGIL_STORE_ERROR_TAMPERED);
+  g_assert_nonnull (strstr (error->message, "row 3"));
+}
+
+static void
+test_audit_detects_edited_row (Fixture *f, gconstpointer unused)
+{
+  g_autoptr(GError) error = NULL;
+
+  append_rows (f, 5);
+  tamper (f, "update audit set user = 'mallory' where id = 2");
+  g_assert_false (vigil_store_verify_audit (f->store, NULL, NULL, NULL, &error));
+  g_assert_error (error, VIGIL_STORE_ERROR, VIGIL_STORE_ERROR_TAMPERED);
+  g_assert_nonnull (strstr (error->message, "row 2"));
+}
+
+/* Cutting rows off the end leaves a valid chain; what shows it is the
+ * head recorded earlier (every export manifest carries one). */
+static void
+test_audit_cut_tail_changes_head (Fixture *f, gconstpointer unused)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree gchar *recorded = NULL;
+  g_autofree gchar *after = NULL;
+  gint64 recorded_id = 0, after_id = 0;
+
+  append_rows (f, 5);
+  g_assert_true (vigil_store_get_audit_head (f->store, &recorded_id, &recorded, &error));
+  tamper (f, "delete from audit where id >= 4");
+  g_assert_true (vigil_store_verify_audit (f->store, NULL, &after_id, &after, &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (after_id, <, recorded_id);
+  g_assert_cmpstr (after, !=, recorded);
+}
+
+/* A version-1 catalog from the recording base gains the new tables and
+ * keeps its segments. */
+static void
+test_upgrade_from_version_1 (Fixture *f, gconstpointer unused)
+{
+  g_autoptr(GError) error = NULL;
+  sqlite3 *db = NULL;
+
+  add_segment_file (f, 0);
+  g_clear_object (&f->store);
+  g_assert_cmpint (sqlite3_open (f->catalog, &db), ==, SQLITE_OK);
+  g_assert_cmpint (sqlite3_exec (db, "drop table audit; drop table locks; drop table incident_notes; "
+                                 "drop table incident_tags; drop table incident_cameras; drop table incidents; "
+                                 "update version set version = 1", NULL, NULL, NULL), ==, SQLITE_OK);
+  sqlite3_close (db);
+  f->store = vigil_store_new (f->catalog, f->dir, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (count_segments (f), ==, 1);
+  add_incident (f, T0, 0, 0);
+  append_rows (f, 1);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+#define ADD(path, fn) g_test_add (path, Fixture, NULL, fixture_set_up, fn, fixture_tear_down)
+  ADD ("/storage/incidents/round-trip", test_incident_round_trip);
+  ADD ("/storage/incidents/bad-input", test_incident_bad_input);
+  ADD ("/storage/incidents/search", test_incident_search);
+  ADD ("/storage/locks/locked-segment-outlives-retention", test_locked_segment_outlives_retention);
+  ADD ("/storage/locks/open-and-expiring", test_open_and_expiring_locks);
+  ADD ("/storage/audit/intact", test_audit_chain_intact);
+  ADD ("/storage/audit/removed-row", test_audit_detects_removed_row);
+  ADD ("/storage/audit/edited-row", test_audit_detects_edited_row);
+  ADD ("/storage/audit/cut-tail-changes-head", test_audit_cut_tail_changes_head);
+  ADD ("/storage/catalog/upgrade-from-1", test_upgrade_from_version_1);
+  return g_test_run ();
+}
