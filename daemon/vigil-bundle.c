@@ -1,0 +1,545 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* Export bundles: signing and verifying; see vigil-bundle.h. The
+ * manifest is attacker-controlled input here: every member is type-checked
+ * before use (json-glib's typed getters g_critical() on a wrong type), and
+ * every name is checked to be a plain file name before it is joined to the
+ * folder. */
+#include "vigil-bundle.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <glib/gstdio.h>
+#include <json-glib/json-glib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+G_DEFINE_QUARK (vigil-bundle-error-quark, vigil_bundle_error)
+
+/* Far beyond any real manifest (a few KiB per camera); the whole of it is
+ * held in memory to check its signature. */
+#define MANIFEST_MAX_BYTES (64 * 1024 * 1024)
+#define PUBLIC_KEY_MAX_BYTES (64 * 1024)
+#define SIGNATURE_MAX_BYTES 4096
+/* json-glib 1.6 parses recursively: deep enough nesting overflows the
+ * stack. A manifest nests 4 levels. */
+#define MANIFEST_MAX_DEPTH 64
+#define NAME_MAX_BYTES 255
+
+static const gchar *const bundle_files[] = {
+  VIGIL_BUNDLE_MANIFEST, VIGIL_BUNDLE_SIGNATURE, VIGIL_BUNDLE_PUBLIC_KEY, NULL
+};
+
+typedef struct {
+  const gchar       *folder;
+  VigilBundleReport *report;
+  GHashTable        *listed;   /* names the manifest lists validly; owns its keys */
+} Checker;
+
+void
+vigil_bundle_report_free (VigilBundleReport *report)
+{
+  if (report == NULL)
+    return;
+  g_free (report->fingerprint);
+  g_clear_pointer (&report->problems, g_ptr_array_unref);
+  g_free (report);
+}
+
+/* A name from the folder or the manifest, fit to print on one line of a
+ * terminal: anything but valid UTF-8 without control characters is
+ * escaped. */
+static gchar *
+printable (const gchar *name)
+{
+  gboolean plain = g_utf8_validate (name, -1, NULL);
+
+  for (const gchar *p = name; plain && *p != '\0'; p++)
+    plain = !g_ascii_iscntrl (*p);
+  return plain ? g_strdup (name) : g_strescape (name, NULL);
+}
+
+G_GNUC_PRINTF (3, 4)
+static void
+problem (Checker *checker, const gchar *name, const gchar *format, ...)
+{
+  g_autofree gchar *what = NULL;
+  g_autofree gchar *shown = printable (name);
+  va_list args;
+
+  va_start (args, format);
+  what = g_strdup_vprintf (format, args);
+  va_end (args);
+  g_ptr_array_add (checker->report->problems, g_strdup_printf ("%s: %s", shown, what));
+}
+
+/* Why @name is not a plain file name in the folder, or NULL when it is. */
+static const gchar *
+check_name (const gchar *name)
+{
+  if (*name == '\0')
+    return "is empty";
+  if (g_str_equal (name, ".") || g_str_equal (name, ".."))
+    return "is not a file name";
+  if (strchr (name, '/') != NULL || strchr (name, '\\') != NULL)
+    return "is a path, not a file name in the bundle";
+  if (strlen (name) > NAME_MAX_BYTES)
+    return "is too long for a file name";
+  for (const gchar *p = name; *p != '\0'; p++)
+    if (g_ascii_iscntrl (*p))
+      return "holds control characters";
+  if (g_strv_contains (bundle_files, name))
+    return "is one of the bundle's own files, not a listed one";
+  return NULL;
+}
+
+/* Reads the whole of @folder/@name, at most @max_bytes, without following
+ * a symbolic link or blocking on a FIFO. NUL-terminated. */
+static gboolean
+read_bundle_file (const gchar *folder, const gchar *name, gsize max_bytes, gchar **out_contents, gsize *out_size,
+                  GError **error)
+{
+  g_autofree gchar *path = g_build_filename (folder, name, NULL);
+  g_autoptr(GByteArray) contents = NULL;
+  guint8 chunk[16384];
+  struct stat st;
+  int fd;
+
+  fd = g_open (path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | O_NOFOLLOW, 0);
+  if (fd < 0)
+    {
+      int saved = errno;
+      if (saved == ENOENT)
+        g_set_error_literal (error, G_FILE_ERROR, G_FILE_ERROR_NOENT, "missing");
+      else if (saved == ELOOP)
+        g_set_error_literal (error, G_FILE_ERROR, G_FILE_ERROR_FAILED, "is a symbolic link, not a file");
+      else
+        g_set_error_literal (error, G_FILE_ERROR, g_file_error_from_errno (saved), g_strerror (saved));
+      return FALSE;
+    }
+  if (fstat (fd, &st) != 0 || !S_ISREG (st.st_mode))
+    {
+      close (fd);
+      g_set_error_literal (error, G_FILE_ERROR, G_FILE_ERROR_FAILED, "is not a regular file");
+      return FALSE;
+    }
+  contents = g_byte_array_new ();
+  for (;;)
+    {
+      gssize n = read (fd, chunk, sizeof chunk);
+
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0)
+        {
+          int saved = errno;
+          close (fd);
+          g_set_error_literal (error, G_FILE_ERROR, g_file_error_from_errno (saved), g_strerror (saved));
+          return FALSE;
+        }
+      if (n == 0)
+        break;
+      if (contents->len + (gsize) n > max_bytes)
+        {
+          close (fd);
+          g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_FAILED, "is larger than %" G_GSIZE_FORMAT " bytes",
+                       max_bytes);
+          return FALSE;
+        }
+      g_byte_array_append (contents, chunk, (guint) n);
+    }
+  close (fd);
+  *out_size = contents->len;
+  g_byte_array_append (contents, (const guint8 *) "", 1);
+  *out_contents = (gchar *) g_byte_array_free (g_steal_pointer (&contents), FALSE);
+  return TRUE;
+}
+
+/* Checks how deep @text nests arrays and objects, outside strings, and
+ * whether a string holds an escaped NUL (json-glib would silently cut the
+ * string there, so "a.mp4\u0000x" would read as "a.mp4"). */
+static gboolean
+check_json_shape (const gchar *text, gsize size, gboolean *out_has_nul, GError **error)
+{
+  guint depth = 0;
+  gboolean in_string = FALSE;
+
+  *out_has_nul = FALSE;
+  for (gsize i = 0; i < size; i++)
+    {
+      gchar c = text[i];
+
+      if (in_string)
+        {
+          if (c == '\\' && i + 1 < size)
+            {
+              if (text[i + 1] == 'u' && i + 5 < size && strncmp (text + i + 2, "0000", 4) == 0)
+                *out_has_nul = TRUE;
+              i++;
+            }
+          else if (c == '"')
+            in_string = FALSE;
+        }
+      else if (c == '"')
+        in_string = TRUE;
+      else if (c == '[' || c == '{')
+        {
+          if (++depth > MANIFEST_MAX_DEPTH)
+            {
+              g_set_error (error, VIGIL_BUNDLE_ERROR, VIGIL_BUNDLE_ERROR_UNREADABLE,
+                           "nests deeper than %u levels", MANIFEST_MAX_DEPTH);
+              return FALSE;
+            }
+        }
+      else if ((c == ']' || c == '}') && depth > 0)
+        depth--;
+    }
+  return TRUE;
+}
+
+/* The member's string, or NULL when it is missing or not a string. */
+static const gchar *
+get_string_member (JsonObject *object, const gchar *member)
+{
+  JsonNode *node = object != NULL ? json_object_get_member (object, member) : NULL;
+
+  if (node == NULL || !JSON_NODE_HOLDS_VALUE (node) || json_node_get_value_type (node) != G_TYPE_STRING)
+    return NULL;
+  return json_node_get_string (node);
+}
+
+static JsonObject *
+get_object_member (JsonObject *object, const gchar *member)
+{
+  JsonNode *node = object != NULL ? json_object_get_member (object, member) : NULL;
+
+  return node != NULL && JSON_NODE_HOLDS_OBJECT (node) ? json_node_get_object (node) : NULL;
+}
+
+static gboolean
+is_sha256_hex (const gchar *text)
+{
+  gsize i;
+
+  for (i = 0; text[i] != '\0'; i++)
+    if (!g_ascii_isxdigit (text[i]))
+      return FALSE;
+  return i == 64;
+}
+
+/* Checks one listed file against its entry. FALSE only when cancelled. */
+static gboolean
+check_file (Checker *checker, const gchar *name, gint64 size_bytes, const gchar *sha256, GCancellable *cancellable,
+            GError **error)
+{
+  g_autofree gchar *path = g_build_filename (checker->folder, name, NULL);
+  g_autofree gchar *actual = NULL;
+  g_autoptr(GError) local_error = NULL;
+  guint64 hashed_bytes = 0;
+  GStatBuf st;
+
+  /* lstat: a symbolic link could point anywhere, so it is never read.
+   * (One swapped in between here and the open below would be; only
+   * someone who can already write the folder can do that, and all it
+   * gets them is a hash compared with the manifest.) */
+  if (g_lstat (path, &st) != 0)
+    {
+      int saved = errno;
+      if (saved == ENOENT)
+        problem (checker, name, "listed in the manifest but missing");
+      else
+        problem (checker, name, "%s", g_strerror (saved));
+      return TRUE;
+    }
+  if (S_ISLNK (st.st_mode))
+    {
+      problem (checker, name, "is a symbolic link, not a file");
+      return TRUE;
+    }
+  if (!S_ISREG (st.st_mode))
+    {
+      problem (checker, name, "is not a regular file");
+      return TRUE;
+    }
+  if ((guint64) st.st_size != (guint64) size_bytes)
+    {
+      problem (checker, name, "%" G_GUINT64_FORMAT " bytes, the manifest says %" G_GINT64_FORMAT,
+               (guint64) st.st_size, size_bytes);
+      return TRUE;
+    }
+
+  actual = vigil_sha256_file (path, &hashed_bytes, cancellable, &local_error);
+  if (actual == NULL)
+    {
+      if (g_error_matches (local_error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+        {
+          g_propagate_error (error, g_steal_pointer (&local_error));
+          return FALSE;
+        }
+      problem (checker, name, "%s", local_error->message);
+      return TRUE;
+    }
+  checker->report->files_checked++;
+  if (hashed_bytes != (guint64) size_bytes)
+    problem (checker, name, "changed while it was read (%" G_GUINT64_FORMAT " bytes, the manifest says %"
+             G_GINT64_FORMAT ")", hashed_bytes, size_bytes);
+  else if (g_ascii_strcasecmp (actual, sha256) != 0)
+    problem (checker, name, "SHA-256 differs from the manifest");
+  return TRUE;
+}
+
+/* Checks the "files" list and every file in it. FALSE only when cancelled. */
+static gboolean
+check_listed_files (Checker *checker, JsonObject *manifest, GCancellable *cancellable, GError **error)
+{
+  JsonNode *files_node = json_object_get_member (manifest, "files");
+  JsonArray *files;
+
+  if (files_node == NULL || !JSON_NODE_HOLDS_ARRAY (files_node))
+    {
+      problem (checker, VIGIL_BUNDLE_MANIFEST, "“files” is missing or not a list");
+      return TRUE;
+    }
+  files = json_node_get_array (files_node);
+  for (guint i = 0; i < json_array_get_length (files); i++)
+    {
+      JsonNode *entry_node = json_array_get_element (files, i);
+      JsonObject *entry;
+      JsonNode *size_node;
+      const gchar *name;
+      const gchar *sha256;
+      const gchar *why;
+      gint64 size_bytes = -1;
+
+      if (!JSON_NODE_HOLDS_OBJECT (entry_node))
+        {
+          problem (checker, VIGIL_BUNDLE_MANIFEST, "files[%u] is not an object", i);
+          continue;
+        }
+      entry = json_node_get_object (entry_node);
+      name = get_string_member (entry, "name");
+      if (name == NULL)
+        {
+          problem (checker, VIGIL_BUNDLE_MANIFEST, "files[%u] has no “name” string", i);
+          continue;
+        }
+      why = check_name (name);
+      if (why != NULL)
+        {
+          g_autofree gchar *shown = printable (name);
+          problem (checker, VIGIL_BUNDLE_MANIFEST, "files[%u]: name “%s” %s", i, shown, why);
+          continue;
+        }
+      if (!g_hash_table_add (checker->listed, g_strdup (name)))
+        {
+          problem (checker, name, "listed more than once in the manifest");
+          continue;
+        }
+
+      size_node = json_object_get_member (entry, "size_bytes");
+      if (size_node != NULL && JSON_NODE_HOLDS_VALUE (size_node)
+          && json_node_get_value_type (size_node) == G_TYPE_INT64)
+        size_bytes = json_node_get_int (size_node);
+      sha256 = get_string_member (entry, "sha256");
+      if (size_bytes < 0)
+        problem (checker, name, "the manifest's “size_bytes” is not a whole number of bytes");
+      if (sha256 == NULL || !is_sha256_hex (sha256))
+        problem (checker, name, "the manifest's “sha256” is not 64 hexadecimal digits");
+      if (size_bytes < 0 || sha256 == NULL || !is_sha256_hex (sha256))
+        continue;
+
+      if (!check_file (checker, name, size_bytes, sha256, cancellable, error))
+        return FALSE;
+    }
+  return TRUE;
+}
+
+static gint
+compare_strings (gconstpointer a, gconstpointer b)
+{
+  return strcmp (*(const gchar *const *) a, *(const gchar *const *) b);
+}
+
+static void
+check_extra_files (Checker *checker, GDir *dir)
+{
+  g_autoptr(GPtrArray) extra = g_ptr_array_new_with_free_func (g_free);
+  const gchar *name;
+
+  while ((name = g_dir_read_name (dir)) != NULL)
+    if (!g_strv_contains (bundle_files, name) && !g_hash_table_contains (checker->listed, name))
+      g_ptr_array_add (extra, g_strdup (name));
+  /* Readdir order is the file system's; a report should not depend on it. */
+  g_ptr_array_sort (extra, compare_strings);
+  for (guint i = 0; i < extra->len; i++)
+    problem (checker, extra->pdata[i], "not listed in the manifest");
+}
+
+static void
+check_key_and_signature (Checker *checker, JsonObject *manifest, const gchar *manifest_text, gsize manifest_size)
+{
+  g_autoptr(GError) local_error = NULL;
+  g_autofree gchar *pem = NULL;
+  g_autofree gchar *signature_data = NULL;
+  g_autoptr(GBytes) signature = NULL;
+  const gchar *expected;
+  gsize size = 0;
+
+  if (!read_bundle_file (checker->folder, VIGIL_BUNDLE_PUBLIC_KEY, PUBLIC_KEY_MAX_BYTES, &pem, &size,
+                         &local_error))
+    {
+      problem (checker, VIGIL_BUNDLE_PUBLIC_KEY, "%s", local_error->message);
+      g_clear_error (&local_error);
+    }
+  else
+    {
+      checker->report->fingerprint = vigil_signing_fingerprint_of_pem (pem, &local_error);
+      if (checker->report->fingerprint == NULL)
+        {
+          problem (checker, VIGIL_BUNDLE_PUBLIC_KEY, "%s", local_error->message);
+          g_clear_error (&local_error);
+          g_clear_pointer (&pem, g_free);
+        }
+    }
+
+  expected = get_string_member (get_object_member (manifest, "recorder"), "public_key_sha256");
+  if (expected == NULL)
+    problem (checker, VIGIL_BUNDLE_MANIFEST, "“recorder”.“public_key_sha256” is missing or not a string");
+  else if (checker->report->fingerprint != NULL && g_ascii_strcasecmp (checker->report->fingerprint, expected) != 0)
+    {
+      g_autofree gchar *shown = printable (expected);
+      problem (checker, VIGIL_BUNDLE_PUBLIC_KEY, "fingerprint %s differs from the manifest's recorder key %s",
+               checker->report->fingerprint, shown);
+    }
+
+  if (!read_bundle_file (checker->folder, VIGIL_BUNDLE_SIGNATURE, SIGNATURE_MAX_BYTES, &signature_data, &size,
+                         &local_error))
+    {
+      problem (checker, VIGIL_BUNDLE_SIGNATURE, "%s", local_error->message);
+      return;
+    }
+  if (pem == NULL)
+    return;   /* no key to check it with: already reported */
+  signature = g_bytes_new_take (g_steal_pointer (&signature_data), size);
+  if (!vigil_signing_verify (pem, (const guint8 *) manifest_text, manifest_size, signature, &local_error))
+    {
+      if (g_error_matches (local_error, VIGIL_SIGNING_ERROR, VIGIL_SIGNING_ERROR_BAD_SIGNATURE))
+        problem (checker, VIGIL_BUNDLE_SIGNATURE, "signature does not match manifest.json");
+      else
+        problem (checker, VIGIL_BUNDLE_SIGNATURE, "%s", local_error->message);
+    }
+}
+
+VigilBundleReport *
+vigil_bundle_verify (const gchar *folder, GCancellable *cancellable, GError **error)
+{
+  g_autoptr(VigilBundleReport) report = g_new0 (VigilBundleReport, 1);
+  g_autoptr(GHashTable) listed = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  g_autoptr(JsonParser) parser = json_parser_new ();
+  g_autoptr(GError) local_error = NULL;
+  g_autoptr(GDir) dir = NULL;
+  g_autofree gchar *manifest_text = NULL;
+  gsize manifest_size = 0;
+  gboolean has_nul = FALSE;
+  JsonNode *root;
+  JsonObject *manifest = NULL;
+  Checker checker = { folder, report, listed };
+
+  g_return_val_if_fail (folder != NULL, NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  report->problems = g_ptr_array_new_with_free_func (g_free);
+  dir = g_dir_open (folder, 0, &local_error);
+  if (dir == NULL)
+    {
+      g_set_error (error, VIGIL_BUNDLE_ERROR, VIGIL_BUNDLE_ERROR_UNREADABLE, "%s is not a readable folder: %s",
+                   folder, local_error->message);
+      return NULL;
+    }
+  if (!read_bundle_file (folder, VIGIL_BUNDLE_MANIFEST, MANIFEST_MAX_BYTES, &manifest_text, &manifest_size,
+                         &local_error)
+      || !check_json_shape (manifest_text, manifest_size, &has_nul, &local_error)
+      || !json_parser_load_from_data (parser, manifest_text, (gssize) manifest_size, &local_error))
+    {
+      g_set_error (error, VIGIL_BUNDLE_ERROR, VIGIL_BUNDLE_ERROR_UNREADABLE, "%s/%s: %s", folder,
+                   VIGIL_BUNDLE_MANIFEST, local_error->message);
+      return NULL;
+    }
+
+  root = json_parser_get_root (parser);
+  if (root == NULL)
+    {
+      g_set_error (error, VIGIL_BUNDLE_ERROR, VIGIL_BUNDLE_ERROR_UNREADABLE, "%s/%s is empty", folder,
+                   VIGIL_BUNDLE_MANIFEST);
+      return NULL;
+    }
+  if (JSON_NODE_HOLDS_OBJECT (root))
+    manifest = json_node_get_object (root);
+  if (manifest == NULL)
+    problem (&checker, VIGIL_BUNDLE_MANIFEST, "is not a JSON object");
+  else if (g_strcmp0 (get_string_member (manifest, "format"), VIGIL_BUNDLE_FORMAT) != 0)
+    problem (&checker, VIGIL_BUNDLE_MANIFEST, "“format” is not “%s”", VIGIL_BUNDLE_FORMAT);
+  if (has_nul)
+    problem (&checker, VIGIL_BUNDLE_MANIFEST, "a string holds a NUL character (\\u0000)");
+
+  if (manifest != NULL && !check_listed_files (&checker, manifest, cancellable, error))
+    return NULL;
+  check_extra_files (&checker, dir);
+  check_key_and_signature (&checker, manifest, manifest_text, manifest_size);
+  return g_steal_pointer (&report);
+}
+
+static gboolean
+fsync_folder (const gchar *folder, GError **error)
+{
+  int fd = g_open (folder, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+  int saved;
+
+  if (fd >= 0 && fsync (fd) == 0)
+    {
+      close (fd);
+      return TRUE;
+    }
+  saved = errno;
+  if (fd >= 0)
+    close (fd);
+  g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (saved), "cannot sync folder %s: %s", folder,
+               g_strerror (saved));
+  return FALSE;
+}
+
+gboolean
+vigil_bundle_sign (const gchar *folder, VigilSigningKey *key, GError **error)
+{
+  g_autofree gchar *manifest_path = NULL;
+  g_autofree gchar *signature_path = NULL;
+  g_autofree gchar *key_path = NULL;
+  g_autofree gchar *manifest_text = NULL;
+  g_autofree gchar *pem = NULL;
+  g_autoptr(GBytes) signature = NULL;
+  gsize manifest_size = 0;
+  const GFileSetContentsFlags flags = G_FILE_SET_CONTENTS_CONSISTENT | G_FILE_SET_CONTENTS_DURABLE;
+
+  g_return_val_if_fail (folder != NULL, FALSE);
+  g_return_val_if_fail (key != NULL, FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  manifest_path = g_build_filename (folder, VIGIL_BUNDLE_MANIFEST, NULL);
+  signature_path = g_build_filename (folder, VIGIL_BUNDLE_SIGNATURE, NULL);
+  key_path = g_build_filename (folder, VIGIL_BUNDLE_PUBLIC_KEY, NULL);
+  pem = vigil_signing_key_get_public_pem (key);
+
+  /* Temporary file in the folder, fsync, rename over: a crash leaves the
+   * old file or the new one, never half of one. */
+  if (!g_file_get_contents (manifest_path, &manifest_text, &manifest_size, error)
+      || (signature = vigil_signing_key_sign (key, (const guint8 *) manifest_text, manifest_size, error)) == NULL
+      || !g_file_set_contents_full (signature_path, g_bytes_get_data (signature, NULL),
+                                    (gssize) g_bytes_get_size (signature), flags, 0644, error)
+      || !g_file_set_contents_full (key_path, pem, -1, flags, 0644, error)
+      || !fsync_folder (folder, error))
+    {
+      g_prefix_error (error, "cannot sign bundle %s: ", folder);
+      return FALSE;
+    }
+  return TRUE;
+}
