@@ -9,12 +9,14 @@
 
 #include "vigil-config.h"
 #include "vigil-daemon.h"
+#include "vigil-service.h"
 
 /* SIGTERM must see every open segment cataloged within 5 s; this is the
  * hard limit after which vigild exits anyway (recovery covers the rest). */
 #define STOP_DEADLINE_S 5
 
 static gboolean verbose;
+static gboolean use_session_bus;
 
 static GLogWriterOutput
 write_log (GLogLevelFlags level, const GLogField *fields, gsize n_fields, gpointer user_data)
@@ -41,10 +43,46 @@ write_log (GLogLevelFlags level, const GLogField *fields, gsize n_fields, gpoint
 }
 
 typedef struct {
-  GMainLoop   *loop;
-  VigilDaemon *daemon;
-  gboolean     deadline_missed;
+  GMainLoop    *loop;
+  VigilDaemon  *daemon;
+  VigilService *service;
+  gboolean      deadline_missed;
 } Context;
+
+/* Objects are exported before the name is requested, so a client that
+ * sees org.vigil.Vigil1 appear finds them all. */
+static void
+on_bus_acquired (GDBusConnection *connection, const gchar *name, gpointer user_data)
+{
+  Context *context = user_data;
+  g_autoptr(GError) error = NULL;
+
+  context->service = vigil_service_new (context->daemon, connection, &error);
+  if (context->service == NULL)
+    g_warning ("D-Bus interface not available: %s; recording continues", error->message);
+}
+
+static void
+on_name_acquired (GDBusConnection *connection, const gchar *name, gpointer user_data)
+{
+  g_message ("D-Bus interface %s on the %s bus", name, use_session_bus ? "session" : "system");
+}
+
+/* Recording matters more than the interface: without a bus vigild keeps
+ * recording and says why operators cannot reach it. */
+static void
+on_name_lost (GDBusConnection *connection, const gchar *name, gpointer user_data)
+{
+  Context *context = user_data;
+
+  if (connection == NULL)
+    g_warning ("cannot connect to the %s bus; recording continues without the D-Bus interface",
+               use_session_bus ? "session" : "system");
+  else
+    g_warning ("D-Bus name %s is owned by another process (a second vigild?); recording continues without it",
+               name);
+  g_clear_object (&context->service);
+}
 
 static void
 on_daemon_stopped (VigilDaemon *daemon, Context *context)
@@ -83,6 +121,7 @@ main (int argc, char **argv)
   GOptionEntry entries[] = {
     { "config", 'c', 0, G_OPTION_ARG_FILENAME, &config_path, "Configuration file (default " VIGIL_CONFIG_DEFAULT_PATH ")", "PATH" },
     { "check-config", 0, 0, G_OPTION_ARG_NONE, &check_config, "Validate the configuration and exit", NULL },
+    { "session", 0, 0, G_OPTION_ARG_NONE, &use_session_bus, "Serve D-Bus on the session bus (demo, tests) instead of the system bus", NULL },
     { "verbose", 'v', 0, G_OPTION_ARG_NONE, &verbose, "Log debug messages too", NULL },
     { "version", 0, 0, G_OPTION_ARG_NONE, &version, "Print the version and exit", NULL },
     { NULL }
@@ -93,6 +132,7 @@ main (int argc, char **argv)
   g_autoptr(VigilDaemon) daemon = NULL;
   g_autoptr(GMainLoop) loop = NULL;
   Context context = { 0 };
+  guint owner_id;
 
   setlocale (LC_ALL, "");
   g_log_set_writer_func (write_log, NULL, NULL);
@@ -138,7 +178,12 @@ main (int argc, char **argv)
   g_message ("vigild %s: %u cameras, recording to %s, catalog %s", VIGIL_VERSION, config->cameras->len,
              config->root, config->catalog);
   vigil_daemon_start (daemon);
+  owner_id = g_bus_own_name (use_session_bus ? G_BUS_TYPE_SESSION : G_BUS_TYPE_SYSTEM, VIGIL_DBUS_NAME,
+                             G_BUS_NAME_OWNER_FLAGS_DO_NOT_QUEUE, on_bus_acquired, on_name_acquired, on_name_lost,
+                             &context, NULL);
   g_main_loop_run (loop);
+  g_bus_unown_name (owner_id);
+  g_clear_object (&context.service);
   g_clear_object (&daemon);
   return context.deadline_missed ? 1 : 0;
 }

@@ -28,6 +28,8 @@ struct _VigilCamera
   GCancellable     *probe_cancellable;
 
   gint64            run_id;          /* catalog run of the active run; 0 before its first frame */
+  gint64            run_start_us;    /* wall clock of the active run's first frame; 0 when none */
+  VigilSegment     *last_segment;    /* newest completed segment, for status; NULL before the first */
   gboolean          run_completed_segment;
   GHashTable       *writing;         /* relative path → segment row id (gint64 *) */
 };
@@ -65,6 +67,7 @@ on_recorder_run_started (VigilRecorder *recorder, gint64 start_us, VigilCamera *
 {
   g_autoptr(GError) error = NULL;
 
+  self->run_start_us = start_us;
   self->run_id = vigil_store_start_run (self->store, self->name, start_us, &error);
   if (self->run_id == 0)
     g_warning ("camera %s: %s", self->name, error->message);
@@ -109,6 +112,8 @@ on_recorder_segment_closed (VigilRecorder *recorder, const VigilClosedSegment *c
       g_debug ("camera %s: segment %s complete, %" G_GUINT64_FORMAT " bytes", self->name, closed->path,
                closed->size_bytes);
       self->run_completed_segment = TRUE;
+      g_clear_pointer (&self->last_segment, vigil_segment_free);
+      self->last_segment = vigil_segment_copy (&segment);
       g_signal_emit (self, signals[SIGNAL_SEGMENT_COMPLETED], 0, closed->path);
     }
   g_hash_table_remove (self->writing, closed->path);
@@ -200,6 +205,7 @@ on_recorder_run_ended (VigilRecorder *recorder, const gchar *reason, gint64 end_
   if (self->run_id != 0 || !self->stopping)
     g_message ("camera %s: run ended: %s", self->name, reason);
   self->run_id = 0;
+  self->run_start_us = 0;
   if (self->run_completed_segment)
     vigil_backoff_reset (&self->backoff);
 
@@ -270,6 +276,20 @@ vigil_camera_get_name (VigilCamera *self)
   return self->name;
 }
 
+gint64
+vigil_camera_get_run_start_us (VigilCamera *self)
+{
+  g_return_val_if_fail (VIGIL_IS_CAMERA (self), 0);
+  return self->run_start_us;
+}
+
+const VigilSegment *
+vigil_camera_get_last_segment (VigilCamera *self)
+{
+  g_return_val_if_fail (VIGIL_IS_CAMERA (self), NULL);
+  return self->last_segment;
+}
+
 VigilCameraState
 vigil_camera_get_state (VigilCamera *self)
 {
@@ -301,6 +321,7 @@ vigil_camera_finalize (GObject *object)
   g_free (self->host);
   g_clear_pointer (&self->rand, g_rand_free);
   g_clear_pointer (&self->writing, g_hash_table_unref);
+  g_clear_pointer (&self->last_segment, vigil_segment_free);
   G_OBJECT_CLASS (vigil_camera_parent_class)->finalize (object);
 }
 

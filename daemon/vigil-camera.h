@@ -37,6 +37,10 @@ VigilCamera      *vigil_camera_new       (const VigilCameraConfig *config,
                                           guint                    segment_seconds);
 const gchar      *vigil_camera_get_name  (VigilCamera *self);
 VigilCameraState  vigil_camera_get_state (VigilCamera *self);
+/* Wall clock of the current run's first frame; 0 when not recording. */
+gint64            vigil_camera_get_run_start_us (VigilCamera *self);
+/* The newest segment this camera completed since vigild started, or NULL. */
+const VigilSegment *vigil_camera_get_last_segment (VigilCamera *self);
 void              vigil_camera_start     (VigilCamera *self);
 /* Finalises the open segment and stops for good; ::stopped follows
  * (at once if nothing was running). */

@@ -12,7 +12,7 @@ G_DEFINE_QUARK (vigil-config-error-quark, vigil_config_error)
 #define DEFAULT_SEGMENT_SECONDS 60
 #define DEFAULT_STALL_SECONDS 10
 
-static const gchar *const storage_keys[] = { "root", "catalog", "segment_seconds", NULL };
+static const gchar *const storage_keys[] = { "root", "catalog", "segment_seconds", "signing_key", NULL };
 static const gchar *const camera_keys[] = {
   "url", "user", "password_file", "password_env", "transport", "rtsp_client", "enabled", "stall_seconds", NULL
 };
@@ -33,6 +33,7 @@ vigil_config_free (VigilConfig *config)
   g_free (config->path);
   g_free (config->root);
   g_free (config->catalog);
+  g_free (config->signing_key);
   g_clear_pointer (&config->cameras, g_ptr_array_unref);
   g_free (config);
 }
@@ -163,6 +164,24 @@ load_storage (Loader *loader, VigilConfig *config)
     {
       catalog_folder = g_path_get_dirname (config->catalog);
       check_writable_folder (loader, "catalog", catalog_folder);
+    }
+  /* The export signing key lives with the catalog unless told otherwise:
+   * both are vigild's private state. */
+  config->signing_key = g_key_file_get_string (loader->file, "storage", "signing_key", NULL);
+  if (config->signing_key == NULL && catalog_folder != NULL)
+    config->signing_key = g_build_filename (catalog_folder, "signing-key.pem", NULL);
+  else if (config->signing_key != NULL)
+    {
+      g_autofree gchar *key_folder = NULL;
+
+      g_strstrip (config->signing_key);
+      if (!g_path_is_absolute (config->signing_key))
+        problem (loader, "storage", "signing_key", "%s is not an absolute path", config->signing_key);
+      else
+        {
+          key_folder = g_path_get_dirname (config->signing_key);
+          check_writable_folder (loader, "signing_key", key_folder);
+        }
     }
 }
 

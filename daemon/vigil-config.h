@@ -32,6 +32,7 @@ typedef struct {
   gchar     *path;           /* the file it came from */
   gchar     *root;           /* [storage] root */
   gchar     *catalog;        /* [storage] catalog */
+  gchar     *signing_key;    /* [storage] signing_key: Ed25519 key that signs exports; NULL if catalog is bad */
   guint      segment_seconds;
   GPtrArray *cameras;        /* VigilCameraConfig, in file order */
 } VigilConfig;

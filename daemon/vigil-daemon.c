@@ -2,6 +2,7 @@
 /* VigilDaemon: catalog + recovery + one supervisor per camera. */
 #include "vigil-daemon.h"
 
+#include "vigil-audit.h"
 #include "vigil-camera.h"
 #include "vigil-recovery.h"
 
@@ -9,6 +10,9 @@ struct _VigilDaemon
 {
   GObject      parent_instance;
   VigilStore  *store;
+  VigilSigningKey *signing_key;  /* NULL when it could not be loaded: exports fail, recording goes on */
+  gchar      **private_folders;  /* storage root and state folders: never an export destination */
+  gint64       started_us;
   GPtrArray   *cameras;        /* VigilCamera */
   guint        running;        /* cameras not yet stopped, while stopping */
   gboolean     stopping;
@@ -22,10 +26,15 @@ static guint signals[N_SIGNALS];
 static void
 on_camera_stopped (VigilCamera *camera, VigilDaemon *self)
 {
+  g_autoptr(GError) error = NULL;
+
   g_return_if_fail (self->running > 0);
   if (--self->running == 0)
     {
       g_message ("all cameras stopped; every open segment is cataloged");
+      if (vigil_store_append_audit (self->store, g_get_real_time (), -1, "vigild", "vigild-stop", "", "{}", &error)
+          == 0)
+        g_warning ("audit log: %s", error->message);
       g_signal_emit (self, signals[SIGNAL_STOPPED], 0);
     }
 }
@@ -49,6 +58,27 @@ vigil_daemon_stop (VigilDaemon *self)
   for (guint i = 0; i < self->cameras->len; i++)
     vigil_camera_stop (self->cameras->pdata[i]);
   on_camera_stopped (NULL, self);
+}
+
+VigilSigningKey *
+vigil_daemon_get_signing_key (VigilDaemon *self)
+{
+  g_return_val_if_fail (VIGIL_IS_DAEMON (self), NULL);
+  return self->signing_key;
+}
+
+const gchar *const *
+vigil_daemon_get_private_folders (VigilDaemon *self)
+{
+  g_return_val_if_fail (VIGIL_IS_DAEMON (self), NULL);
+  return (const gchar *const *) self->private_folders;
+}
+
+gint64
+vigil_daemon_get_started_us (VigilDaemon *self)
+{
+  g_return_val_if_fail (VIGIL_IS_DAEMON (self), 0);
+  return self->started_us;
 }
 
 VigilStore *
@@ -75,6 +105,8 @@ vigil_daemon_dispose (GObject *object)
       g_signal_handlers_disconnect_by_data (self->cameras->pdata[i], self);
   g_clear_pointer (&self->cameras, g_ptr_array_unref);
   g_clear_object (&self->store);
+  g_clear_pointer (&self->signing_key, vigil_signing_key_free);
+  g_clear_pointer (&self->private_folders, g_strfreev);
   G_OBJECT_CLASS (vigil_daemon_parent_class)->dispose (object);
 }
 
@@ -93,14 +125,45 @@ vigil_daemon_init (VigilDaemon *self)
   self->cameras = g_ptr_array_new_with_free_func (g_object_unref);
 }
 
+/* A missing or unsafe key must not stop recording: exports say why they
+ * cannot be signed, and the log says it once here. */
+static void
+load_signing_key (VigilDaemon *self, const VigilConfig *config)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree gchar *catalog_folder = g_path_get_dirname (config->catalog);
+  g_autofree gchar *key_folder = g_path_get_dirname (config->signing_key);
+  g_autofree gchar *fingerprint = NULL;
+  const gchar *folders[] = { config->root, catalog_folder, key_folder, NULL };
+  gboolean created = FALSE;
+
+  self->private_folders = g_strdupv ((gchar **) folders);
+  self->signing_key = vigil_signing_key_load_or_create (config->signing_key, &created, &error);
+  if (self->signing_key == NULL)
+    {
+      g_warning ("exports cannot be signed: %s", error->message);
+      return;
+    }
+  fingerprint = vigil_signing_key_get_fingerprint (self->signing_key);
+  g_message ("%s export signing key %s, SHA-256 %s", created ? "created" : "loaded", config->signing_key,
+             fingerprint);
+}
+
 VigilDaemon *
 vigil_daemon_new (const VigilConfig *config, GError **error)
 {
   g_autoptr(VigilDaemon) self = g_object_new (VIGIL_TYPE_DAEMON, NULL);
   VigilRecoveryReport report;
 
+  self->started_us = g_get_real_time ();
   self->store = vigil_store_new (config->catalog, config->root, error);
   if (self->store == NULL)
+    return NULL;
+  load_signing_key (self, config);
+  /* Each start is on record: a gap between two starts with no stop in
+   * the log is a crash or a power cut. */
+  if (vigil_store_append_audit (self->store, self->started_us, -1, "vigild", "vigild-start", "",
+                                "{\"version\":\"" VIGIL_VERSION "\"}", error) == 0)
     return NULL;
   if (!vigil_recovery_run (self->store, &report, error))
     {

@@ -8,6 +8,7 @@
 #include <glib-object.h>
 
 #include "vigil-config.h"
+#include "vigil-signing.h"
 #include "vigil-store.h"
 
 G_BEGIN_DECLS
@@ -19,6 +20,11 @@ G_DECLARE_FINAL_TYPE (VigilDaemon, vigil_daemon, VIGIL, DAEMON, GObject)
 VigilDaemon *vigil_daemon_new        (const VigilConfig *config,
                                       GError           **error);
 VigilStore  *vigil_daemon_get_store  (VigilDaemon *self);
+/* The key that signs exports, or NULL when it could not be loaded. */
+VigilSigningKey *vigil_daemon_get_signing_key (VigilDaemon *self);
+/* Folders exports must never write into (storage root, state). */
+const gchar *const *vigil_daemon_get_private_folders (VigilDaemon *self);
+gint64       vigil_daemon_get_started_us (VigilDaemon *self);
 /* Element type VigilCamera, in config order. */
 GPtrArray   *vigil_daemon_get_cameras (VigilDaemon *self);
 void         vigil_daemon_start      (VigilDaemon *self);

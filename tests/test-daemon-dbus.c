@@ -1,0 +1,665 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* The operator's side, end to end: the real vigild on a private bus
+ * (GTestDBus) records a simulated camera; through the generated proxies
+ * the test marks an incident, exports it and checks the bundle the way
+ * the police would (decode the clip, hashes, signature with stock
+ * openssl, vigilctl verify), and that bad requests get a clear D-Bus
+ * error, leave nothing behind and do not stop the recording. */
+#include <fcntl.h>
+#include <gio/gio.h>
+#include <glib/gstdio.h>
+#include <json-glib/json-glib.h>
+#include <sqlite3.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <unistd.h>
+
+#include "vigil-bundle.h"
+#include "vigil-dbus-generated.h"
+#include "vigil-simcam.h"
+#include "vigil-store.h"
+#include "vigil-test-util.h"
+
+#define S (G_GINT64_CONSTANT (1000000))
+#define FPS 10
+#define GOP_FRAMES 10           /* a keyframe every second */
+#define SEGMENT_SECONDS 2
+
+/* A D-Bus call that must succeed: its error, if any, is shown. */
+#define CALL_OK(call) G_STMT_START { gboolean ok_ = (call); g_assert_no_error (error); g_assert_true (ok_); } G_STMT_END
+
+static GTestDBus *bus;
+
+typedef struct {
+  gchar            *dir;
+  gchar            *root;
+  gchar            *catalog;
+  gchar            *conf;
+  gchar            *log;
+  gchar            *out;          /* export destination */
+  VigilSimcam      *simcam;
+  GSubprocess      *vigild;
+  GDBusConnection  *connection;
+  VigilDBusManager *manager;
+  guint             segments_completed;
+} Fixture;
+
+static void
+on_segment_completed (VigilDBusManager *manager, const gchar *camera, gint64 start_us, gint64 end_us,
+                      guint64 size_bytes, Fixture *f)
+{
+  f->segments_completed++;
+}
+
+static void
+on_name_appeared (GDBusConnection *connection, const gchar *name, const gchar *owner, gpointer user_data)
+{
+  *(gboolean *) user_data = TRUE;
+}
+
+static gchar *
+read_log (Fixture *f)
+{
+  gchar *log = NULL;
+  g_file_get_contents (f->log, &log, NULL, NULL);
+  return log;
+}
+
+typedef struct {
+  Fixture *f;
+  guint    target;
+} SegmentWait;
+
+static gboolean
+segments_reached (gpointer data)
+{
+  SegmentWait *wait = data;
+  return wait->f->segments_completed >= wait->target;
+}
+
+/* Waits for @n more segments to complete: the recording goes on. */
+static void
+wait_for_segments (Fixture *f, guint n)
+{
+  SegmentWait wait = { f, f->segments_completed + n };
+
+  if (!vigil_test_wait_until (segments_reached, &wait, 60))
+    {
+      g_autofree gchar *log = read_log (f);
+      g_error ("no %u more segments within 60 s; vigild's log:\n%s", n, log);
+    }
+}
+
+static void
+fixture_set_up (Fixture *f, gconstpointer unused)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GString) conf = g_string_new (NULL);
+  g_autoptr(GSubprocessLauncher) launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_NONE);
+  g_autofree gchar *url = NULL;
+  VigilSimcamOptions options = { .n_streams = 1, .width = 320, .height = 240, .fps = FPS, .bitrate_kbps = 300,
+                                 .gop_frames = GOP_FRAMES, .clip_seconds = 4 };
+  gboolean appeared = FALSE;
+  guint watch;
+
+  f->dir = vigil_test_make_tmp_dir ();
+  f->root = g_build_filename (f->dir, "recordings", NULL);
+  f->out = g_build_filename (f->dir, "out", NULL);
+  g_mkdir (f->root, 0700);
+  g_mkdir (f->out, 0700);
+  /* Catalog and key in a state folder of their own: exports may not go there. */
+  f->catalog = g_build_filename (f->dir, "state", "catalog.db", NULL);
+  {
+    g_autofree gchar *state = g_path_get_dirname (f->catalog);
+    g_mkdir (state, 0700);
+  }
+  f->conf = g_build_filename (f->dir, "vigil.conf", NULL);
+  f->log = g_build_filename (f->dir, "vigild.log", NULL);
+  f->simcam = vigil_simcam_new (&options, &error);
+  g_assert_no_error (error);
+  url = vigil_simcam_get_url (f->simcam, 0);
+  g_string_append_printf (conf, "[storage]\nroot=%s\ncatalog=%s\nsegment_seconds=%d\n\n[camera cam0]\nurl=%s\n",
+                          f->root, f->catalog, SEGMENT_SECONDS, url);
+  g_assert_true (g_file_set_contents (f->conf, conf->str, -1, NULL));
+
+  f->connection = g_dbus_connection_new_for_address_sync (g_test_dbus_get_bus_address (bus),
+                                                          G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT
+                                                          | G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION,
+                                                          NULL, NULL, &error);
+  g_assert_no_error (error);
+  watch = g_bus_watch_name_on_connection (f->connection, "org.vigil.Vigil1", G_BUS_NAME_WATCHER_FLAGS_NONE,
+                                          on_name_appeared, NULL, &appeared, NULL);
+  g_subprocess_launcher_take_stderr_fd (launcher, g_open (f->log, O_WRONLY | O_CREAT | O_APPEND, 0600));
+  f->vigild = g_subprocess_launcher_spawn (launcher, &error, g_getenv ("VIGILD"), "--session", "--verbose",
+                                           "--config", f->conf, NULL);
+  g_assert_no_error (error);
+  if (!vigil_test_wait_for (&appeared, 60))
+    {
+      g_autofree gchar *log = read_log (f);
+      g_error ("vigild never took its bus name; its log:\n%s", log);
+    }
+  g_bus_unwatch_name (watch);
+  f->manager = vigil_dbus_manager_proxy_new_sync (f->connection, G_DBUS_PROXY_FLAGS_NONE, "org.vigil.Vigil1",
+                                                  "/org/vigil/Vigil1", NULL, &error);
+  g_assert_no_error (error);
+  g_signal_connect (f->manager, "segment-completed", G_CALLBACK (on_segment_completed), f);
+}
+
+static void
+fixture_tear_down (Fixture *f, gconstpointer unused)
+{
+  if (f->vigild != NULL)
+    {
+      g_subprocess_send_signal (f->vigild, SIGTERM);
+      g_subprocess_wait (f->vigild, NULL, NULL);
+      if (g_test_failed ())
+        {
+          g_autofree gchar *log = read_log (f);
+          g_printerr ("vigild's log:\n%s", log);
+        }
+    }
+  g_clear_object (&f->vigild);
+  g_clear_object (&f->manager);
+  g_clear_object (&f->connection);
+  g_clear_object (&f->simcam);
+  umount2 (f->out, MNT_DETACH);    /* the no-space test mounts a tmpfs here */
+  g_free (f->root);
+  g_free (f->catalog);
+  g_free (f->conf);
+  g_free (f->log);
+  g_free (f->out);
+  vigil_test_remove_tree (g_steal_pointer (&f->dir));
+}
+
+static void
+assert_dbus_error (GError *error, const gchar *name)
+{
+  g_autofree gchar *remote = NULL;
+
+  g_assert_nonnull (error);
+  remote = g_dbus_error_get_remote_error (error);
+  if (g_strcmp0 (remote, name) != 0)
+    g_error ("expected %s, got %s: %s", name, remote, error->message);
+  /* The message says what was wrong, not just the name. */
+  g_assert_cmpuint (strlen (error->message), >, strlen (remote) + 10);
+}
+
+static gboolean
+folder_is_empty (const gchar *folder)
+{
+  g_autoptr(GDir) dir = g_dir_open (folder, 0, NULL);
+  const gchar *name;
+
+  while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
+    if (!g_str_equal (name, "lost+found"))
+      return FALSE;
+  return TRUE;
+}
+
+static gint64
+parse_time (JsonObject *object, const gchar *member)
+{
+  g_autoptr(GDateTime) t = g_date_time_new_from_iso8601 (json_object_get_string_member (object, member), NULL);
+
+  g_assert_nonnull (t);
+  return g_date_time_to_unix (t) * S + g_date_time_get_microsecond (t);
+}
+
+static gchar *
+sha256_of (const gchar *path)
+{
+  g_autofree gchar *data = NULL;
+  gsize length = 0;
+
+  g_assert_true (g_file_get_contents (path, &data, &length, NULL));
+  return g_compute_checksum_for_data (G_CHECKSUM_SHA256, (const guchar *) data, length);
+}
+
+static void
+flip_byte (const gchar *path, gsize offset)
+{
+  g_autofree gchar *data = NULL;
+  gsize length = 0;
+
+  g_assert_true (g_file_get_contents (path, &data, &length, NULL));
+  g_assert_cmpuint (offset, <, length);
+  data[offset] ^= 0x01;
+  g_assert_true (g_file_set_contents (path, data, length, NULL));
+}
+
+/* Runs a program; returns its exit status, stdout in @out_stdout. */
+static gint
+run (gchar **out_stdout, const gchar *first, ...) G_GNUC_NULL_TERMINATED;
+
+static gint
+run (gchar **out_stdout, const gchar *first, ...)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GPtrArray) argv = g_ptr_array_new ();
+  g_autoptr(GSubprocess) process = NULL;
+  g_autofree gchar *stdout_text = NULL;
+  const gchar *arg;
+  va_list args;
+
+  g_ptr_array_add (argv, (gpointer) first);
+  va_start (args, first);
+  while ((arg = va_arg (args, const gchar *)) != NULL)
+    g_ptr_array_add (argv, (gpointer) arg);
+  va_end (args);
+  g_ptr_array_add (argv, NULL);
+  process = g_subprocess_newv ((const gchar *const *) argv->pdata,
+                               G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_MERGE, &error);
+  g_assert_no_error (error);
+  g_assert_true (g_subprocess_communicate_utf8 (process, NULL, NULL, &stdout_text, NULL, &error));
+  g_assert_no_error (error);
+  if (out_stdout != NULL)
+    *out_stdout = g_steal_pointer (&stdout_text);
+  return g_subprocess_get_exit_status (process);
+}
+
+typedef struct {
+  gchar   *job;
+  gchar   *state;
+  gchar   *bundle;
+  gchar   *sha256;
+  gboolean finished;
+} ExportWait;
+
+static void
+on_export_finished (VigilDBusManager *manager, const gchar *job, const gchar *state, const gchar *bundle,
+                    const gchar *sha256, ExportWait *wait)
+{
+  if (wait->job == NULL || !g_str_equal (job, wait->job))
+    return;
+  wait->state = g_strdup (state);
+  wait->bundle = g_strdup (bundle);
+  wait->sha256 = g_strdup (sha256);
+  wait->finished = TRUE;
+}
+
+/* Waits for the export job @wait->job to finish; the handler was
+ * connected before the export started, so it cannot be missed. */
+static void
+wait_for_export (Fixture *f, ExportWait *wait)
+{
+  if (!vigil_test_wait_for (&wait->finished, 120))
+    {
+      g_autofree gchar *log = read_log (f);
+      g_error ("export %s never finished; vigild's log:\n%s", wait->job, log);
+    }
+}
+
+static void
+export_wait_clear (ExportWait *wait)
+{
+  g_free (wait->job);
+  g_free (wait->state);
+  g_free (wait->bundle);
+  g_free (wait->sha256);
+}
+
+/* The n-th complete segment of cam0, from the catalog vigild writes. */
+static VigilSegment *
+get_segment (Fixture *f, guint n)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(VigilStore) store = vigil_store_new (f->catalog, f->root, &error);
+  g_autoptr(GPtrArray) segments = NULL;
+
+  g_assert_no_error (error);
+  segments = vigil_store_list_segments (store, "cam0", 0, G_MAXINT64, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (segments->len, >, n);
+  return vigil_segment_copy (segments->pdata[n]);
+}
+
+static gchar *
+create_incident (Fixture *f, gint64 from_us, gint64 to_us, const gchar *title)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariantDict) options = g_variant_dict_new (NULL);
+  const gchar *cameras[] = { "cam0", NULL };
+  const gchar *tags[] = { "police", NULL };
+  gchar *path = NULL;
+
+  g_variant_dict_insert (options, "pre-roll-s", "u", 0);
+  g_variant_dict_insert (options, "post-roll-s", "u", 0);
+  g_variant_dict_insert (options, "note", "s", "two people at the door");
+  CALL_OK (vigil_dbus_manager_call_create_incident_sync (f->manager, cameras, from_us, to_us, title,
+                                                                "seen on the entrance feed", tags,
+                                                                g_variant_dict_end (options), &path, NULL, &error));
+  g_assert_no_error (error);
+  return path;
+}
+
+/* The test: mark, export, and check the bundle as the police would. */
+static void
+test_incident_export_verifies (Fixture *f, gconstpointer unused)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(VigilSegment) segment = NULL;
+  g_autoptr(VigilDBusIncident) incident = NULL;
+  g_autoptr(JsonParser) parser = json_parser_new ();
+  g_autoptr(VigilBundleReport) report = NULL;
+  g_autofree gchar *incident_path = NULL;
+  g_autofree gchar *manifest_path = NULL;
+  g_autofree gchar *clip_path = NULL;
+  g_autofree gchar *pem = NULL;
+  g_autofree gchar *fingerprint = NULL;
+  g_autofree gchar *openssl_out = NULL;
+  ExportWait wait = { 0 };
+  JsonObject *manifest, *camera;
+  JsonArray *files, *sources;
+  gint64 from_us, to_us, keyframe_us, actual_from_us;
+  gint64 frames;
+  const gchar *vigilctl = g_getenv ("VIGILCTL");
+
+  wait_for_segments (f, 3);
+  /* From 1.45 s into a complete segment (mid-GOP: keyframes are at whole
+   * seconds from its start) to 1.5 s later, in the next segment. */
+  segment = get_segment (f, 1);
+  from_us = segment->start_us + 1450000;
+  to_us = from_us + 1500000;
+  keyframe_us = segment->start_us + S;
+  incident_path = create_incident (f, from_us, to_us, "fight at the door");
+
+  incident = vigil_dbus_incident_proxy_new_sync (f->connection, G_DBUS_PROXY_FLAGS_NONE, "org.vigil.Vigil1",
+                                                 incident_path, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_true (vigil_dbus_incident_get_locked (incident));
+  g_assert_cmpstr (vigil_dbus_incident_get_state (incident), ==, "closed");
+  g_assert_cmpstr (vigil_dbus_incident_get_created_by (incident), ==, g_get_user_name ());
+
+  g_signal_connect (f->manager, "export-finished", G_CALLBACK (on_export_finished), &wait);
+  CALL_OK (vigil_dbus_manager_call_export_incident_sync (f->manager, incident_path, f->out,
+                                                                "police request 2026/1234", &wait.job, NULL,
+                                                                &error));
+  g_assert_no_error (error);
+  wait_for_export (f, &wait);
+  g_signal_handlers_disconnect_by_data (f->manager, &wait);
+  g_assert_cmpstr (wait.state, ==, "done");
+  g_assert_true (g_str_has_prefix (wait.bundle, f->out));
+
+  /* The manifest: what was asked, what was found, who and why. */
+  manifest_path = g_build_filename (wait.bundle, "manifest.json", NULL);
+  g_assert_cmpstr (sha256_of (manifest_path), ==, wait.sha256);
+  g_assert_true (json_parser_load_from_file (parser, manifest_path, &error));
+  manifest = json_node_get_object (json_parser_get_root (parser));
+  g_assert_cmpstr (json_object_get_string_member (manifest, "reason"), ==, "police request 2026/1234");
+  g_assert_cmpstr (json_object_get_string_member (json_object_get_object_member (manifest, "exported_by"), "user"),
+                   ==, g_get_user_name ());
+  g_assert_cmpint (json_object_get_int_member (json_object_get_object_member (manifest, "exported_by"), "uid"), ==,
+                   getuid ());
+  g_assert_cmpstr (json_object_get_string_member (json_object_get_object_member (manifest, "incident"), "title"),
+                   ==, "fight at the door");
+  g_assert_cmpint (parse_time (json_object_get_object_member (manifest, "requested"), "from"), ==, from_us);
+  camera = json_array_get_object_element (json_object_get_array_member (manifest, "cameras"), 0);
+  g_assert_cmpstr (json_object_get_string_member (camera, "name"), ==, "cam0");
+  g_assert_true (json_object_has_member (json_object_get_object_member (camera, "actual"), "from_local"));
+  g_assert_cmpuint (json_array_get_length (json_object_get_array_member (camera, "gaps")), ==, 0);
+
+  /* The clip starts on the keyframe at or before from. */
+  actual_from_us = parse_time (json_object_get_object_member (camera, "actual"), "from");
+  g_assert_cmpint (actual_from_us, <=, from_us);
+  g_assert_cmpint (ABS (actual_from_us - keyframe_us), <, S / FPS / 2);
+
+  /* It plays: every frame from that keyframe up to to decodes. */
+  clip_path = g_build_filename (wait.bundle, "cam0.mp4", NULL);
+  frames = vigil_test_decode_file (clip_path, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (frames, >=, (to_us - keyframe_us) * FPS / S - 1);
+  g_assert_cmpint (frames, <=, (to_us - keyframe_us) * FPS / S + 1);
+
+  /* Every listed file and every source segment has the hash the manifest says. */
+  files = json_object_get_array_member (manifest, "files");
+  g_assert_cmpuint (json_array_get_length (files), ==, 2);
+  for (guint i = 0; i < json_array_get_length (files); i++)
+    {
+      JsonObject *file = json_array_get_object_element (files, i);
+      g_autofree gchar *path = g_build_filename (wait.bundle, json_object_get_string_member (file, "name"), NULL);
+      g_autofree gchar *sha = sha256_of (path);
+      g_assert_cmpstr (sha, ==, json_object_get_string_member (file, "sha256"));
+    }
+  sources = json_object_get_array_member (camera, "source_segments");
+  g_assert_cmpuint (json_array_get_length (sources), ==, 2);
+  for (guint i = 0; i < json_array_get_length (sources); i++)
+    {
+      JsonObject *source = json_array_get_object_element (sources, i);
+      g_autofree gchar *path = g_build_filename (f->root, json_object_get_string_member (source, "path"), NULL);
+      g_autofree gchar *sha = sha256_of (path);
+      g_assert_cmpstr (sha, ==, json_object_get_string_member (source, "sha256"));
+    }
+
+  /* Signed by this recorder's key, which vigilctl key / GetPublicKey shows. */
+  CALL_OK (vigil_dbus_manager_call_get_public_key_sync (f->manager, &pem, &fingerprint, NULL, &error));
+  g_assert_no_error (error);
+  report = vigil_bundle_verify (wait.bundle, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (report->problems->len, ==, 0);
+  g_assert_cmpstr (report->fingerprint, ==, fingerprint);
+
+  /* Stock openssl, exactly as the README says. */
+  if (g_file_test ("/usr/bin/openssl", G_FILE_TEST_IS_EXECUTABLE))
+    {
+      g_autofree gchar *key = g_build_filename (wait.bundle, "public-key.pem", NULL);
+      g_autofree gchar *sig = g_build_filename (wait.bundle, "manifest.json.sig", NULL);
+
+      g_assert_cmpint (run (&openssl_out, "/usr/bin/openssl", "pkeyutl", "-verify", "-pubin", "-inkey", key, "-rawin",
+                            "-in", manifest_path, "-sigfile", sig, NULL), ==, 0);
+      g_assert_nonnull (strstr (openssl_out, "Signature Verified Successfully"));
+    }
+  if (vigilctl != NULL)
+    g_assert_cmpint (run (NULL, vigilctl, "verify", wait.bundle, NULL), ==, 0);
+
+  /* One flipped byte in the clip: verification fails. */
+  flip_byte (clip_path, 5000);
+  g_clear_pointer (&report, vigil_bundle_report_free);
+  report = vigil_bundle_verify (wait.bundle, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (report->problems->len, ==, 1);
+  g_assert_nonnull (strstr (report->problems->pdata[0], "cam0.mp4"));
+  if (vigilctl != NULL)
+    g_assert_cmpint (run (NULL, vigilctl, "verify", wait.bundle, NULL), !=, 0);
+  flip_byte (clip_path, 5000);
+
+  /* One flipped byte in the manifest: the signature no longer holds. */
+  flip_byte (manifest_path, 40);
+  if (g_file_test ("/usr/bin/openssl", G_FILE_TEST_IS_EXECUTABLE))
+    {
+      g_autofree gchar *key = g_build_filename (wait.bundle, "public-key.pem", NULL);
+      g_autofree gchar *sig = g_build_filename (wait.bundle, "manifest.json.sig", NULL);
+
+      g_assert_cmpint (run (NULL, "/usr/bin/openssl", "pkeyutl", "-verify", "-pubin", "-inkey", key, "-rawin",
+                            "-in", manifest_path, "-sigfile", sig, NULL), !=, 0);
+    }
+  if (vigilctl != NULL)
+    g_assert_cmpint (run (NULL, vigilctl, "verify", wait.bundle, NULL), !=, 0);
+  export_wait_clear (&wait);
+}
+
+static void
+assert_export_refused (Fixture *f, const gchar *camera, gint64 from_us, gint64 to_us, const gchar *destination,
+                       const gchar *reason, const gchar *error_name)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree gchar *job = NULL;
+
+  g_assert_false (vigil_dbus_manager_call_export_range_sync (f->manager, camera, from_us, to_us, destination, reason,
+                                                              &job, NULL, &error));
+  assert_dbus_error (error, error_name);
+  g_test_message ("refused as expected: %s", error->message);
+}
+
+/* Bad requests: a clear D-Bus error naming the problem, nothing written,
+ * and the camera keeps recording throughout. */
+static void
+test_bad_requests (Fixture *f, gconstpointer unused)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(VigilSegment) segment = NULL;
+  g_autoptr(VigilDBusCamera) camera = NULL;
+  g_autofree gchar *path = NULL;
+  g_autofree gchar *file = g_build_filename (f->dir, "a-file", NULL);
+  g_autofree gchar *missing = g_build_filename (f->dir, "missing", NULL);
+  g_autofree gchar *dotdot = g_build_filename (f->out, "..", "out", NULL);
+  g_autofree gchar *link = g_build_filename (f->dir, "etc-link", NULL);
+  g_autofree gchar *inside_root = g_build_filename (f->root, "cam0", NULL);
+  const gchar *unknown[] = { "garage", NULL };
+  const gchar *none[] = { NULL };
+  gint64 from_us, to_us;
+
+  wait_for_segments (f, 2);
+  segment = get_segment (f, 0);
+  from_us = segment->start_us;
+  to_us = segment->end_us;
+  g_assert_true (g_file_set_contents (file, "x", -1, NULL));
+  g_assert_cmpint (symlink ("/etc", link), ==, 0);
+
+  g_assert_false (vigil_dbus_manager_call_create_incident_sync (f->manager, unknown, from_us, 0, "x", "", none,
+                                                                 g_variant_new ("a{sv}", NULL), &path, NULL, &error));
+  assert_dbus_error (error, "org.vigil.Vigil1.Error.UnknownCamera");
+  g_assert_nonnull (strstr (error->message, "garage"));
+  g_clear_error (&error);
+  g_assert_false (vigil_dbus_manager_call_create_incident_sync (f->manager, (const gchar *[]) { "cam0", NULL },
+                                                                 to_us, from_us, "x", "", none,
+                                                                 g_variant_new ("a{sv}", NULL), &path, NULL, &error));
+  assert_dbus_error (error, "org.vigil.Vigil1.Error.InvalidArgument");
+  g_clear_error (&error);
+
+  assert_export_refused (f, "garage", from_us, to_us, f->out, "r", "org.vigil.Vigil1.Error.UnknownCamera");
+  assert_export_refused (f, "cam0", to_us, from_us, f->out, "r", "org.vigil.Vigil1.Error.InvalidArgument");
+  assert_export_refused (f, "cam0", from_us - 86400 * 365 * S, from_us - 86400 * 364 * S, f->out, "r",
+                         "org.vigil.Vigil1.Error.NoRecording");
+  assert_export_refused (f, "cam0", from_us - 25 * 3600 * S, to_us, f->out, "r",
+                         "org.vigil.Vigil1.Error.RangeTooLarge");
+  assert_export_refused (f, "cam0", from_us, to_us, f->out, "  ", "org.vigil.Vigil1.Error.InvalidArgument");
+  assert_export_refused (f, "cam0", from_us, to_us, missing, "r", "org.vigil.Vigil1.Error.NotWritable");
+  assert_export_refused (f, "cam0", from_us, to_us, file, "r", "org.vigil.Vigil1.Error.NotWritable");
+  assert_export_refused (f, "cam0", from_us, to_us, "out", "r", "org.vigil.Vigil1.Error.NotWritable");
+  assert_export_refused (f, "cam0", from_us, to_us, dotdot, "r", "org.vigil.Vigil1.Error.NotWritable");
+  assert_export_refused (f, "cam0", from_us, to_us, link, "r", "org.vigil.Vigil1.Error.NotWritable");
+  assert_export_refused (f, "cam0", from_us, to_us, inside_root, "r", "org.vigil.Vigil1.Error.NotWritable");
+  g_assert_true (folder_is_empty (f->out));
+
+  /* A destination that cannot be written, and one too small for the
+   * export, on real file systems: root mounts tmpfs; others use modes. */
+  if (geteuid () == 0 && mount ("tmpfs", f->out, "tmpfs", MS_RDONLY, "size=1m") == 0)
+    {
+      assert_export_refused (f, "cam0", from_us, to_us, f->out, "r", "org.vigil.Vigil1.Error.NotWritable");
+      g_assert_cmpint (umount2 (f->out, MNT_DETACH), ==, 0);
+      g_assert_cmpint (mount ("tmpfs", f->out, "tmpfs", 0, "size=1m"), ==, 0);
+      assert_export_refused (f, "cam0", from_us, to_us, f->out, "r", "org.vigil.Vigil1.Error.NoSpace");
+      g_assert_true (folder_is_empty (f->out));
+      g_assert_cmpint (umount2 (f->out, MNT_DETACH), ==, 0);
+    }
+  else if (geteuid () != 0)
+    {
+      g_assert_cmpint (g_chmod (f->out, 0500), ==, 0);
+      assert_export_refused (f, "cam0", from_us, to_us, f->out, "r", "org.vigil.Vigil1.Error.NotWritable");
+      g_assert_cmpint (g_chmod (f->out, 0700), ==, 0);
+    }
+
+  /* Still recording, still answering. */
+  wait_for_segments (f, 1);
+  path = g_strdup ("/org/vigil/Vigil1/Camera/cam0");
+  camera = vigil_dbus_camera_proxy_new_sync (f->connection, G_DBUS_PROXY_FLAGS_NONE, "org.vigil.Vigil1", path,
+                                             NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (vigil_dbus_camera_get_state (camera), ==, "recording");
+  g_assert_cmpuint (vigil_dbus_camera_get_stored_bytes (camera), >, 0);
+}
+
+/* Every action is in the audit log under the caller's name; an edited row
+ * is detected by VerifyAudit. */
+static void
+test_audit_log (Fixture *f, gconstpointer unused)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) rows = NULL;
+  g_autoptr(VigilSegment) segment = NULL;
+  g_autoptr(VigilDBusIncident) incident = NULL;
+  g_autofree gchar *path = NULL;
+  g_autofree gchar *head = NULL;
+  g_autofree gchar *problem = NULL;
+  GVariantIter iter;
+  gboolean intact = FALSE, seen_create = FALSE, seen_release = FALSE;
+  gint64 n = 0;
+  guint64 id;
+  gint64 time_us, uid;
+  const gchar *user, *action, *target, *details, *sha;
+  sqlite3 *db = NULL;
+
+  wait_for_segments (f, 1);
+  segment = get_segment (f, 0);
+  path = create_incident (f, segment->start_us, segment->end_us, "broken window");
+  incident = vigil_dbus_incident_proxy_new_sync (f->connection, G_DBUS_PROXY_FLAGS_NONE, "org.vigil.Vigil1", path,
+                                                 NULL, &error);
+  g_assert_no_error (error);
+  g_assert_true (vigil_dbus_incident_call_release_sync (incident, "", NULL, &error) == FALSE);
+  assert_dbus_error (error, "org.vigil.Vigil1.Error.InvalidArgument");
+  g_clear_error (&error);
+  CALL_OK (vigil_dbus_incident_call_release_sync (incident, "insurance has its copy", NULL, &error));
+  g_assert_no_error (error);
+
+  CALL_OK (vigil_dbus_manager_call_list_audit_sync (f->manager, 0, 0, &rows, NULL, &error));
+  g_assert_no_error (error);
+  g_variant_iter_init (&iter, rows);
+  while (g_variant_iter_next (&iter, "(txx&s&s&s&s&s)", &id, &time_us, &uid, &user, &action, &target, &details,
+                              &sha))
+    {
+      if (g_str_equal (action, "incident-create"))
+        {
+          seen_create = TRUE;
+          g_assert_cmpint (uid, ==, getuid ());
+          g_assert_cmpstr (user, ==, g_get_user_name ());
+          g_assert_nonnull (strstr (details, "broken window"));
+        }
+      seen_release |= g_str_equal (action, "incident-release") && strstr (details, "insurance") != NULL;
+    }
+  g_assert_true (seen_create);
+  g_assert_true (seen_release);
+  CALL_OK (vigil_dbus_manager_call_verify_audit_sync (f->manager, &intact, &n, &head, &problem, NULL, &error));
+  g_assert_true (intact);
+  g_assert_cmpint (n, >=, 4);     /* start, create, note, release */
+
+  /* Someone with the catalog file edits who created the incident. */
+  g_assert_cmpint (sqlite3_open (f->catalog, &db), ==, SQLITE_OK);
+  sqlite3_busy_timeout (db, 10000);
+  g_assert_cmpint (sqlite3_exec (db, "drop trigger audit_no_update; "
+                                 "update audit set user = 'mallory' where action = 'incident-create'",
+                                 NULL, NULL, NULL), ==, SQLITE_OK);
+  sqlite3_close (db);
+  g_clear_pointer (&head, g_free);
+  g_clear_pointer (&problem, g_free);
+  CALL_OK (vigil_dbus_manager_call_verify_audit_sync (f->manager, &intact, &n, &head, &problem, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_false (intact);
+  g_assert_nonnull (strstr (problem, "row"));
+  g_test_message ("tampering detected: %s", problem);
+}
+
+int
+main (int argc, char **argv)
+{
+  int status;
+
+  g_test_init (&argc, &argv, NULL);
+  gst_init (NULL, NULL);
+  if (!vigil_test_have_elements ("x264enc", "rtph264pay", "matroskamux", "mp4mux", "avdec_h264", NULL))
+    {
+      g_test_skip ("GStreamer elements missing");
+      return 0;
+    }
+  /* One private bus for the whole program: vigild finds it through
+   * DBUS_SESSION_BUS_ADDRESS, which g_test_dbus_up() sets. */
+  bus = g_test_dbus_new (G_TEST_DBUS_NONE);
+  g_test_dbus_up (bus);
+#define ADD(path, fn) g_test_add (path, Fixture, NULL, fixture_set_up, fn, fixture_tear_down)
+  ADD ("/daemon/dbus/incident-export-verifies", test_incident_export_verifies);
+  ADD ("/daemon/dbus/bad-requests", test_bad_requests);
+  ADD ("/daemon/dbus/audit-log", test_audit_log);
+  status = g_test_run ();
+  g_test_dbus_down (bus);
+  g_clear_object (&bus);
+  return status;
+}
