@@ -2,8 +2,10 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 # The demo: builds vigil (installing what is missing), starts three
 # simulated cameras on 127.0.0.1 and lets vigild record them into ./demo
-# for DEMO_SECONDS (default 30), then stops it with SIGTERM and shows what
-# was recorded and how to watch it.
+# for DEMO_SECONDS (default 30) on a private D-Bus. Halfway, it does what an
+# operator would with vigilctl: marks an incident, exports it for the
+# police and verifies the bundle with vigilctl and with stock openssl.
+# Then it stops vigild with SIGTERM and shows what was recorded.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash .ci/setup build
@@ -11,11 +13,11 @@ bash .ci/setup build
 seconds=${DEMO_SECONDS:-30}
 port=${DEMO_PORT:-8554}
 demo=$PWD/demo
-mkdir -p "$demo/recordings"
+mkdir -p "$demo/recordings" "$demo/state"
 cat > "$demo/vigil.conf" <<CONF
 [storage]
 root=$demo/recordings
-catalog=$demo/catalog.db
+catalog=$demo/state/catalog.db
 segment_seconds=10
 CONF
 for i in 0 1 2; do
@@ -29,19 +31,41 @@ trap 'kill $simcam 2>/dev/null || true' EXIT
 for _ in $(seq 1 120); do grep -q '^ready' "$demo/simcam.log" && break; sleep 0.5; done
 grep -q '^ready' "$demo/simcam.log" || { cat "$demo/simcam.log"; exit 1; }
 
+# A private session bus for vigild and vigilctl, gone when the demo ends.
+{ read -r bus_address; read -r bus_pid; } < <(dbus-daemon --session --fork --print-address=1 --print-pid=1)
+export DBUS_SESSION_BUS_ADDRESS=$bus_address
+trap 'kill $simcam $bus_pid 2>/dev/null || true' EXIT
+
 echo "demo: 3 simulated cameras at rtsp://127.0.0.1:$port/cam0..cam2"
 echo "demo: vigild records them into $demo/recordings for $seconds s (log: $demo/vigild.log)"
-build/daemon/vigild --config "$demo/vigil.conf" 2> "$demo/vigild.log" &
+build/daemon/vigild --session --config "$demo/vigil.conf" 2> "$demo/vigild.log" &
 vigild=$!
-sleep "$seconds"
+trap 'kill $vigild $simcam $bus_pid 2>/dev/null || true' EXIT
+half=$((seconds / 2))
+sleep "$half"
+
+ctl() { echo "\$ vigilctl $*" >&2; build/daemon/vigilctl --session "$@"; }
+ctl cameras
+id=$(ctl incident create cam0,cam1 --from -13s --to -8s --title "demo: someone at the door" --tag demo \
+       --note "seen on the entrance feed" --pre-roll 2 --post-roll 2)
+echo "demo: incident $id locks cam0 and cam1 from 15 s to 6 s ago against deletion"
+mkdir -p "$demo/exports"
+bundle=$(ctl export "$id" --out "$demo/exports" --reason "demo: police request")
+echo "demo: bundle $bundle:"
+ls -l "$bundle" | sed 's/^/  /'
+ctl verify "$bundle"
+echo "\$ openssl pkeyutl -verify -pubin -inkey public-key.pem -rawin -in manifest.json -sigfile manifest.json.sig" >&2
+(cd "$bundle" && openssl pkeyutl -verify -pubin -inkey public-key.pem -rawin -in manifest.json -sigfile manifest.json.sig)
+ctl audit --verify
+sleep $((seconds - half))
 kill -TERM $vigild
 wait $vigild && echo "demo: vigild stopped cleanly" || echo "demo: vigild exited with status $?"
 
 echo "demo: segments recorded:"
 find "$demo/recordings" -name '*.mkv' -printf '  %P  %s bytes\n' | sort
-echo "demo: catalog ($demo/catalog.db):"
+echo "demo: catalog ($demo/state/catalog.db):"
 if command -v sqlite3 >/dev/null; then
-  sqlite3 -column -header "$demo/catalog.db" \
+  sqlite3 -column -header "$demo/state/catalog.db" \
     "select c.name as camera, count(*) as segments, sum(s.frames) as frames,
             round(sum(s.media_duration_ns) / 1e9, 1) as seconds, sum(s.size_bytes) as bytes
      from segments s join cameras c on c.id = s.camera_id group by c.name"
