@@ -16,6 +16,7 @@
 
 #include "vigil-bundle.h"
 #include "vigil-dbus-generated.h"
+#include "vigil-export-job.h"
 #include "vigil-simcam.h"
 #include "vigil-store.h"
 #include "vigil-test-util.h"
@@ -477,6 +478,185 @@ test_incident_export_verifies (Fixture *f, gconstpointer unused)
   export_wait_clear (&wait);
 }
 
+/* Runs vigilctl with @args (NULL-terminated) against this test's bus, or
+ * with @bus_address when given; returns its exit status. */
+static gint
+run_vigilctl (const gchar *bus_address, gchar **out_stdout, gchar **out_stderr, const gchar *first, ...)
+    G_GNUC_NULL_TERMINATED;
+
+static gint
+run_vigilctl (const gchar *bus_address, gchar **out_stdout, gchar **out_stderr, const gchar *first, ...)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GPtrArray) argv = g_ptr_array_new ();
+  g_autoptr(GSubprocessLauncher) launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE
+                                                                        | G_SUBPROCESS_FLAGS_STDERR_PIPE);
+  g_autoptr(GSubprocess) process = NULL;
+  g_autofree gchar *stdout_text = NULL;
+  g_autofree gchar *stderr_text = NULL;
+  const gchar *arg;
+  va_list args;
+
+  g_ptr_array_add (argv, (gpointer) g_getenv ("VIGILCTL"));
+  g_ptr_array_add (argv, (gpointer) first);
+  va_start (args, first);
+  while ((arg = va_arg (args, const gchar *)) != NULL)
+    g_ptr_array_add (argv, (gpointer) arg);
+  va_end (args);
+  g_ptr_array_add (argv, NULL);
+  if (bus_address != NULL)
+    g_subprocess_launcher_setenv (launcher, "DBUS_SESSION_BUS_ADDRESS", bus_address, TRUE);
+  process = g_subprocess_launcher_spawnv (launcher, (const gchar *const *) argv->pdata, &error);
+  g_assert_no_error (error);
+  g_assert_true (g_subprocess_communicate_utf8 (process, NULL, NULL, &stdout_text, &stderr_text, &error));
+  g_assert_no_error (error);
+  g_test_message ("vigilctl %s ...: exit %d\n%s%s", first, g_subprocess_get_exit_status (process), stdout_text,
+                  stderr_text);
+  if (out_stdout != NULL)
+    *out_stdout = g_steal_pointer (&stdout_text);
+  if (out_stderr != NULL)
+    *out_stderr = g_steal_pointer (&stderr_text);
+  return g_subprocess_get_exit_status (process);
+}
+
+static gchar *
+iso_utc (gint64 time_us)
+{
+  g_autoptr(GDateTime) t = g_date_time_new_from_unix_utc (time_us / S);
+  g_autoptr(GDateTime) t_us = g_date_time_add (t, time_us % S);
+  return g_date_time_format (t_us, "%Y-%m-%dT%H:%M:%S.%fZ");
+}
+
+/* The operator's command line against the real vigild: what the README
+ * promises (id alone on stdout, bundle folder on stdout, exit codes). */
+static void
+test_vigilctl (Fixture *f, gconstpointer unused)
+{
+  g_autoptr(VigilSegment) segment = NULL;
+  g_autoptr(JsonParser) parser = json_parser_new ();
+  g_autoptr(GError) error = NULL;
+  g_autofree gchar *from = NULL;
+  g_autofree gchar *to = NULL;
+  g_autofree gchar *out = NULL;
+  g_autofree gchar *err = NULL;
+  g_autofree gchar *id = NULL;
+  g_autofree gchar *bundle = NULL;
+  JsonArray *listed;
+
+  if (g_getenv ("VIGILCTL") == NULL)
+    {
+      g_test_skip ("VIGILCTL not set");
+      return;
+    }
+  wait_for_segments (f, 2);
+  segment = get_segment (f, 0);
+  from = iso_utc (segment->start_us + 200000);
+  to = iso_utc (segment->end_us);
+
+  g_assert_cmpint (run_vigilctl (NULL, &id, NULL, "--session", "incident", "create", "cam0", "--from", from, "--to",
+                                 to, "--title", "bike theft", "--tag", "bike", "--pre-roll", "0", "--post-roll", "0",
+                                 NULL), ==, 0);
+  g_strchomp (id);
+  g_assert_cmpuint (strspn (id, "0123456789"), ==, strlen (id));
+  g_assert_cmpuint (strlen (id), >, 0);
+
+  g_assert_cmpint (run_vigilctl (NULL, &out, NULL, "--session", "cameras", NULL), ==, 0);
+  g_assert_nonnull (strstr (out, "cam0"));
+  g_assert_nonnull (strstr (out, "recording"));
+  g_clear_pointer (&out, g_free);
+
+  g_assert_cmpint (run_vigilctl (NULL, &out, NULL, "--session", "--json", "incident", "list", "--tag", "bike", NULL),
+                   ==, 0);
+  g_assert_true (json_parser_load_from_data (parser, out, -1, &error));
+  g_assert_no_error (error);
+  listed = json_object_get_array_member (json_node_get_object (json_parser_get_root (parser)), "incidents");
+  g_assert_cmpuint (json_array_get_length (listed), ==, 1);
+  g_clear_pointer (&out, g_free);
+
+  g_assert_cmpint (run_vigilctl (NULL, &bundle, NULL, "--session", "export", id, "--out", f->out, "--reason",
+                                 "police request", NULL), ==, 0);
+  g_strchomp (bundle);
+  g_assert_true (g_str_has_prefix (bundle, f->out));
+  g_assert_true (g_file_test (bundle, G_FILE_TEST_IS_DIR));
+  g_assert_cmpint (run_vigilctl (NULL, NULL, NULL, "verify", bundle, NULL), ==, 0);
+  g_assert_cmpint (run_vigilctl (NULL, &out, NULL, "--session", "audit", "--verify", NULL), ==, 0);
+  g_assert_nonnull (strstr (out, "intact"));
+  g_clear_pointer (&out, g_free);
+
+  /* Errors: what vigild refuses (1), bad usage (2), no vigild (3). */
+  g_assert_cmpint (run_vigilctl (NULL, NULL, &err, "--session", "incident", "create", "garage", "--from", from,
+                                 "--title", "x", NULL), ==, 1);
+  g_assert_nonnull (strstr (err, "garage"));
+  g_clear_pointer (&err, g_free);
+  g_assert_cmpint (run_vigilctl (NULL, NULL, &err, "--session", "export", id, "--out", "/etc", "--reason", "r",
+                                 NULL), ==, 1);
+  g_assert_nonnull (strstr (err, "/etc"));
+  g_clear_pointer (&err, g_free);
+  g_assert_cmpint (run_vigilctl (NULL, NULL, NULL, "--session", "spans", "cam0", "--from", "yesterday-ish", "--to",
+                                 "now", NULL), ==, 2);
+  g_assert_cmpint (run_vigilctl (NULL, NULL, NULL, "--session", "frobnicate", NULL), ==, 2);
+  g_assert_cmpint (run_vigilctl ("unix:path=/nonexistent/bus", NULL, &err, "--session", "cameras", NULL), ==, 3);
+  g_assert_nonnull (strstr (err, "session"));
+}
+
+static void
+on_job_finished (VigilExportJob *job, gpointer user_data)
+{
+  *(gboolean *) user_data = TRUE;
+}
+
+static VigilExportState
+run_job (Fixture *f, VigilStore *store, VigilSigningKey *key, gboolean cancel_first)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(VigilSegment) segment = get_segment (f, 0);
+  g_autoptr(VigilExportJob) job = NULL;
+  const gchar *private_folders[] = { f->root, NULL };
+  VigilExportRequest request = {
+    .destination = f->out, .reason = "test", .uid = getuid (), .user = "tester", .camera = "cam0",
+    .from_us = segment->start_us, .to_us = segment->end_us,
+  };
+  gboolean finished = FALSE;
+
+  job = vigil_export_job_new (store, key, private_folders, &request, &error);
+  g_assert_no_error (error);
+  g_signal_connect (job, "finished", G_CALLBACK (on_job_finished), &finished);
+  if (cancel_first)
+    vigil_export_job_cancel (job);
+  vigil_export_job_start (job);
+  g_assert_true (vigil_test_wait_for (&finished, 120));
+  return vigil_export_job_get_state (job);
+}
+
+/* A cancelled export removes its partial folder: a bundle is whole or
+ * absent. (The job runs in this process on vigild's catalog.) */
+static void
+test_cancelled_export_leaves_nothing (Fixture *f, gconstpointer unused)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(VigilStore) store = NULL;
+  g_autoptr(VigilSigningKey) key = NULL;
+  g_autofree gchar *key_path = g_build_filename (f->dir, "state", "test-key.pem", NULL);
+  g_autoptr(GDir) dir = NULL;
+  const gchar *name;
+
+  wait_for_segments (f, 1);
+  store = vigil_store_new (f->catalog, f->root, &error);
+  g_assert_no_error (error);
+  key = vigil_signing_key_load_or_create (key_path, NULL, &error);
+  g_assert_no_error (error);
+
+  g_assert_cmpint (run_job (f, store, key, TRUE), ==, VIGIL_EXPORT_CANCELLED);
+  g_assert_true (folder_is_empty (f->out));
+
+  g_assert_cmpint (run_job (f, store, key, FALSE), ==, VIGIL_EXPORT_DONE);
+  dir = g_dir_open (f->out, 0, NULL);
+  name = g_dir_read_name (dir);
+  g_assert_nonnull (name);
+  g_assert_false (g_str_has_prefix (name, "."));
+  g_assert_null (g_dir_read_name (dir));
+}
+
 static void
 assert_export_refused (Fixture *f, const gchar *camera, gint64 from_us, gint64 to_us, const gchar *destination,
                        const gchar *reason, const gchar *error_name)
@@ -658,6 +838,8 @@ main (int argc, char **argv)
   ADD ("/daemon/dbus/incident-export-verifies", test_incident_export_verifies);
   ADD ("/daemon/dbus/bad-requests", test_bad_requests);
   ADD ("/daemon/dbus/audit-log", test_audit_log);
+  ADD ("/daemon/dbus/vigilctl", test_vigilctl);
+  ADD ("/daemon/dbus/cancelled-export-leaves-nothing", test_cancelled_export_leaves_nothing);
   status = g_test_run ();
   g_test_dbus_down (bus);
   g_clear_object (&bus);
