@@ -17,8 +17,11 @@ G_DEFINE_QUARK (vigil-store-error-quark, vigil_store_error)
 /* storage/schema.sql creates version 1; upgrades[i] is the resource that
  * takes version i+1 to i+2. A new catalog runs them all, so a fresh
  * install and an upgraded one cannot differ. */
-#define SCHEMA_VERSION 2
-static const gchar *const upgrades[] = { "/org/vigil/storage/upgrade-2.sql" };
+#define SCHEMA_VERSION 3
+static const gchar *const upgrades[] = {
+  "/org/vigil/storage/upgrade-2.sql",
+  "/org/vigil/storage/upgrade-3.sql",
+};
 G_STATIC_ASSERT (G_N_ELEMENTS (upgrades) == SCHEMA_VERSION - 1);
 
 struct _VigilStore
