@@ -36,7 +36,7 @@ struct _VigilCamera
 
 G_DEFINE_FINAL_TYPE (VigilCamera, vigil_camera, G_TYPE_OBJECT)
 
-enum { SIGNAL_STATE_CHANGED, SIGNAL_SEGMENT_COMPLETED, SIGNAL_STOPPED, N_SIGNALS };
+enum { SIGNAL_STATE_CHANGED, SIGNAL_SEGMENT_COMPLETED, SIGNAL_RUN_ENDED, SIGNAL_STOPPED, N_SIGNALS };
 static guint signals[N_SIGNALS];
 
 static const gchar *const state_names[] = {
@@ -206,6 +206,8 @@ on_recorder_run_ended (VigilRecorder *recorder, const gchar *reason, gint64 end_
     g_message ("camera %s: run ended: %s", self->name, reason);
   self->run_id = 0;
   self->run_start_us = 0;
+  if (!self->stopping)
+    g_signal_emit (self, signals[SIGNAL_RUN_ENDED], 0, reason);
   if (self->run_completed_segment)
     vigil_backoff_reset (&self->backoff);
 
@@ -340,6 +342,9 @@ vigil_camera_class_init (VigilCameraClass *klass)
   signals[SIGNAL_SEGMENT_COMPLETED] = g_signal_new ("segment-completed", G_TYPE_FROM_CLASS (klass),
                                                     G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL, G_TYPE_NONE, 1,
                                                     G_TYPE_STRING);
+  /* ::run-ended (reason): a run ended other than by vigil_camera_stop(). */
+  signals[SIGNAL_RUN_ENDED] = g_signal_new ("run-ended", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL,
+                                            NULL, NULL, G_TYPE_NONE, 1, G_TYPE_STRING);
   /* ::stopped: after vigil_camera_stop(), the last segment is cataloged. */
   signals[SIGNAL_STOPPED] = g_signal_new ("stopped", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
                                           0, NULL, NULL, NULL, G_TYPE_NONE, 0);

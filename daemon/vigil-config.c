@@ -12,9 +12,17 @@ G_DEFINE_QUARK (vigil-config-error-quark, vigil_config_error)
 #define DEFAULT_SEGMENT_SECONDS 60
 #define DEFAULT_STALL_SECONDS 10
 
-static const gchar *const storage_keys[] = { "root", "catalog", "segment_seconds", "signing_key", NULL };
+static const gchar *const storage_keys[] = {
+  "root", "catalog", "segment_seconds", "signing_key", "watchdog_seconds", "warn_free_percent",
+  "delete_free_percent", "target_free_percent", "warn_free_hours", "min_free_inodes_percent", NULL
+};
 static const gchar *const camera_keys[] = {
-  "url", "user", "password_file", "password_env", "transport", "rtsp_client", "enabled", "stall_seconds", NULL
+  "url", "user", "password_file", "password_env", "transport", "rtsp_client", "enabled", "stall_seconds",
+  "retention_days", "min_retention_days", NULL
+};
+static const gchar *const alerts_keys[] = {
+  "raise_after_seconds", "clear_after_seconds", "command", "command_timeout_seconds", "offline_seconds",
+  "reconnects_per_hour", "low_rate_fraction", NULL
 };
 
 typedef struct {
@@ -34,6 +42,7 @@ vigil_config_free (VigilConfig *config)
   g_free (config->root);
   g_free (config->catalog);
   g_free (config->signing_key);
+  g_free (config->alert_command);
   g_clear_pointer (&config->cameras, g_ptr_array_unref);
   g_free (config);
 }
@@ -101,6 +110,25 @@ get_uint (Loader *loader, const gchar *group, const gchar *key, guint fallback, 
   return (guint) value;
 }
 
+static gdouble
+get_double (Loader *loader, const gchar *group, const gchar *key, gdouble fallback, gdouble min, gdouble max)
+{
+  g_autofree gchar *text = g_key_file_get_string (loader->file, group, key, NULL);
+  gchar *end = NULL;
+  gdouble value;
+
+  if (text == NULL)
+    return fallback;
+  g_strstrip (text);
+  value = g_ascii_strtod (text, &end);
+  if (end == text || *end != '\0' || !(value >= min && value <= max))
+    {
+      problem (loader, group, key, "“%s” is not a number from %g to %g", text, min, max);
+      return fallback;
+    }
+  return value;
+}
+
 static gboolean
 get_bool (Loader *loader, const gchar *group, const gchar *key, gboolean fallback)
 {
@@ -153,6 +181,15 @@ load_storage (Loader *loader, VigilConfig *config)
   config->root = get_string (loader, "storage", "root", DEFAULT_ROOT);
   config->catalog = get_string (loader, "storage", "catalog", DEFAULT_CATALOG);
   config->segment_seconds = get_uint (loader, "storage", "segment_seconds", DEFAULT_SEGMENT_SECONDS, 2, 3600);
+  config->watchdog_seconds = get_uint (loader, "storage", "watchdog_seconds", 30, 1, 3600);
+  config->warn_free_percent = get_double (loader, "storage", "warn_free_percent", 10, 0, 100);
+  config->delete_free_percent = get_double (loader, "storage", "delete_free_percent", 5, 0, 100);
+  config->target_free_percent = get_double (loader, "storage", "target_free_percent", 8, 0, 100);
+  config->warn_free_hours = get_double (loader, "storage", "warn_free_hours", 0, 0, 100000);
+  config->min_free_inodes_percent = get_double (loader, "storage", "min_free_inodes_percent", 2, 0, 100);
+  if (config->target_free_percent < config->delete_free_percent)
+    problem (loader, "storage", "target_free_percent", "%g is below delete_free_percent (%g)",
+             config->target_free_percent, config->delete_free_percent);
 
   if (!g_path_is_absolute (config->root))
     problem (loader, "storage", "root", "%s is not an absolute path", config->root);
@@ -280,6 +317,33 @@ load_camera (Loader *loader, const gchar *group, const gchar *name, VigilConfig 
     problem (loader, group, "rtsp_client", "“%s” is not vigil or rtspsrc", client);
   camera->enabled = get_bool (loader, group, "enabled", TRUE);
   camera->stall_seconds = get_uint (loader, group, "stall_seconds", DEFAULT_STALL_SECONDS, 1, 3600);
+  camera->retention_days = get_uint (loader, group, "retention_days", 0, 0, 36500);
+  camera->min_retention_days = get_uint (loader, group, "min_retention_days", 0, 0, 36500);
+  if (camera->retention_days != 0 && camera->min_retention_days > camera->retention_days)
+    problem (loader, group, "min_retention_days", "%u is more than retention_days (%u)",
+             camera->min_retention_days, camera->retention_days);
+}
+
+static void
+load_alerts (Loader *loader, VigilConfig *config)
+{
+  if (g_key_file_has_group (loader->file, "alerts"))
+    check_keys (loader, "alerts", alerts_keys);
+  config->alert_raise_after_s = get_uint (loader, "alerts", "raise_after_seconds", 10, 0, 3600);
+  config->alert_clear_after_s = get_uint (loader, "alerts", "clear_after_seconds", 30, 0, 3600);
+  config->alert_command = get_string (loader, "alerts", "command", NULL);
+  config->alert_command_timeout_s = get_uint (loader, "alerts", "command_timeout_seconds", 30, 1, 3600);
+  config->offline_seconds = get_uint (loader, "alerts", "offline_seconds", 10, 1, 3600);
+  config->reconnects_per_hour = get_uint (loader, "alerts", "reconnects_per_hour", 10, 1, 10000);
+  config->low_rate_fraction = get_double (loader, "alerts", "low_rate_fraction", 0.5, 0.01, 1);
+  if (config->alert_command != NULL)
+    {
+      g_auto(GStrv) argv = NULL;
+      g_autoptr(GError) error = NULL;
+
+      if (!g_shell_parse_argv (config->alert_command, NULL, &argv, &error))
+        problem (loader, "alerts", "command", "%s", error->message);
+    }
 }
 
 /* GKeyFile silently merges groups that appear twice; an operator who
@@ -327,11 +391,12 @@ vigil_config_load (const gchar *path, GError **error)
     }
   check_duplicate_groups (&loader, text);
   load_storage (&loader, config);
+  load_alerts (&loader, config);
 
   groups = g_key_file_get_groups (file, NULL);
   for (guint i = 0; groups[i] != NULL; i++)
     {
-      if (g_str_equal (groups[i], "storage"))
+      if (g_str_equal (groups[i], "storage") || g_str_equal (groups[i], "alerts"))
         continue;
       if (g_str_has_prefix (groups[i], "camera "))
         {
@@ -339,7 +404,7 @@ vigil_config_load (const gchar *path, GError **error)
           load_camera (&loader, groups[i], name, config);
         }
       else
-        problem (&loader, groups[i], NULL, "unknown group (expected [storage] or [camera NAME])");
+        problem (&loader, groups[i], NULL, "unknown group (expected [storage], [alerts] or [camera NAME])");
     }
 
   if (problems->len > 0)

@@ -26,6 +26,8 @@ typedef struct {
   gboolean  use_rtspsrc;     /* rtsp_client=rtspsrc: GStreamer's client instead of vigil's */
   gboolean  enabled;
   guint     stall_seconds;   /* no video this long ends the run */
+  guint     retention_days;  /* delete segments older than this; 0: only when space is needed */
+  guint     min_retention_days; /* never delete younger ones for space */
 } VigilCameraConfig;
 
 typedef struct {
@@ -34,6 +36,19 @@ typedef struct {
   gchar     *catalog;        /* [storage] catalog */
   gchar     *signing_key;    /* [storage] signing_key: Ed25519 key that signs exports; NULL if catalog is bad */
   guint      segment_seconds;
+  guint      watchdog_seconds;          /* [storage] free-space check interval */
+  gdouble    warn_free_percent;         /* disk-low alert below this */
+  gdouble    delete_free_percent;       /* delete oldest unlocked segments below this ... */
+  gdouble    target_free_percent;       /* ... until above this */
+  gdouble    warn_free_hours;           /* disk-low when fewer hours are left at the write rate; 0: off */
+  gdouble    min_free_inodes_percent;
+  guint      alert_raise_after_s;       /* [alerts] */
+  guint      alert_clear_after_s;
+  gchar     *alert_command;             /* NULL for none */
+  guint      alert_command_timeout_s;
+  guint      offline_seconds;
+  guint      reconnects_per_hour;
+  gdouble    low_rate_fraction;
   GPtrArray *cameras;        /* VigilCameraConfig, in file order */
 } VigilConfig;
 

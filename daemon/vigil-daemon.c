@@ -4,6 +4,7 @@
 
 #include "vigil-audit.h"
 #include "vigil-camera.h"
+#include "vigil-health.h"
 #include "vigil-recovery.h"
 
 struct _VigilDaemon
@@ -13,6 +14,10 @@ struct _VigilDaemon
   VigilSigningKey *signing_key;  /* NULL when it could not be loaded: exports fail, recording goes on */
   gchar      **private_folders;  /* storage root and state folders: never an export destination */
   gint64       started_us;
+  guint        segment_seconds;
+  VigilAlerts *alerts;
+  VigilHealth *health;
+  VigilWatchdog *watchdog;
   GPtrArray   *cameras;        /* VigilCamera */
   guint        running;        /* cameras not yet stopped, while stopping */
   gboolean     stopping;
@@ -45,6 +50,7 @@ vigil_daemon_start (VigilDaemon *self)
   g_return_if_fail (VIGIL_IS_DAEMON (self));
   for (guint i = 0; i < self->cameras->len; i++)
     vigil_camera_start (self->cameras->pdata[i]);
+  vigil_watchdog_check (self->watchdog);
 }
 
 void
@@ -58,6 +64,76 @@ vigil_daemon_stop (VigilDaemon *self)
   for (guint i = 0; i < self->cameras->len; i++)
     vigil_camera_stop (self->cameras->pdata[i]);
   on_camera_stopped (NULL, self);
+}
+
+guint
+vigil_daemon_get_segment_seconds (VigilDaemon *self)
+{
+  g_return_val_if_fail (VIGIL_IS_DAEMON (self), 0);
+  return self->segment_seconds;
+}
+
+VigilAlerts *
+vigil_daemon_get_alerts (VigilDaemon *self)
+{
+  g_return_val_if_fail (VIGIL_IS_DAEMON (self), NULL);
+  return self->alerts;
+}
+
+VigilWatchdog *
+vigil_daemon_get_watchdog (VigilDaemon *self)
+{
+  g_return_val_if_fail (VIGIL_IS_DAEMON (self), NULL);
+  return self->watchdog;
+}
+
+static void
+on_segment_written (VigilCamera *camera, const gchar *path, VigilDaemon *self)
+{
+  const VigilSegment *segment = vigil_camera_get_last_segment (camera);
+
+  if (segment != NULL)
+    vigil_watchdog_add_written (self->watchdog, segment->size_bytes);
+}
+
+/* Alerts, recording health and the storage watchdog, from the config. */
+static void
+start_monitors (VigilDaemon *self, const VigilConfig *config)
+{
+  VigilAlertSettings alert_settings = {
+    .raise_after_s = config->alert_raise_after_s, .clear_after_s = config->alert_clear_after_s,
+    .command = config->alert_command, .command_timeout_s = config->alert_command_timeout_s,
+  };
+  VigilHealthSettings health_settings = {
+    .offline_seconds = config->offline_seconds, .reconnects_per_hour = config->reconnects_per_hour,
+    .low_rate_fraction = config->low_rate_fraction, .segment_seconds = config->segment_seconds,
+  };
+  g_autoptr(GHashTable) retention = g_hash_table_new (g_str_hash, g_str_equal);
+  g_autoptr(GHashTable) min_retention = g_hash_table_new (g_str_hash, g_str_equal);
+  VigilWatchdogSettings watchdog_settings = {
+    .root = config->root, .catalog = config->catalog, .check_seconds = config->watchdog_seconds,
+    .warn_free_percent = config->warn_free_percent, .delete_free_percent = config->delete_free_percent,
+    .target_free_percent = config->target_free_percent, .warn_free_hours = config->warn_free_hours,
+    .min_free_inodes_percent = config->min_free_inodes_percent,
+    .retention_days = retention, .min_retention_days = min_retention,
+  };
+
+  for (guint i = 0; i < config->cameras->len; i++)
+    {
+      const VigilCameraConfig *camera = config->cameras->pdata[i];
+
+      if (camera->retention_days > 0)
+        g_hash_table_insert (retention, camera->name, GUINT_TO_POINTER (camera->retention_days));
+      if (camera->min_retention_days > 0)
+        g_hash_table_insert (min_retention, camera->name, GUINT_TO_POINTER (camera->min_retention_days));
+    }
+  if (g_hash_table_size (retention) == 0)
+    watchdog_settings.retention_days = NULL;
+  self->alerts = vigil_alerts_new (self->store, &alert_settings);
+  self->health = vigil_health_new (self->alerts, self->cameras, &health_settings);
+  self->watchdog = vigil_watchdog_new (self->alerts, &watchdog_settings);
+  for (guint i = 0; i < self->cameras->len; i++)
+    g_signal_connect (self->cameras->pdata[i], "segment-completed", G_CALLBACK (on_segment_written), self);
 }
 
 VigilSigningKey *
@@ -103,6 +179,9 @@ vigil_daemon_dispose (GObject *object)
   if (self->cameras != NULL)
     for (guint i = 0; i < self->cameras->len; i++)
       g_signal_handlers_disconnect_by_data (self->cameras->pdata[i], self);
+  g_clear_object (&self->health);
+  g_clear_object (&self->watchdog);
+  g_clear_object (&self->alerts);
   g_clear_pointer (&self->cameras, g_ptr_array_unref);
   g_clear_object (&self->store);
   g_clear_pointer (&self->signing_key, vigil_signing_key_free);
@@ -156,6 +235,7 @@ vigil_daemon_new (const VigilConfig *config, GError **error)
   VigilRecoveryReport report;
 
   self->started_us = g_get_real_time ();
+  self->segment_seconds = config->segment_seconds;
   self->store = vigil_store_new (config->catalog, config->root, error);
   if (self->store == NULL)
     return NULL;
@@ -181,5 +261,6 @@ vigil_daemon_new (const VigilConfig *config, GError **error)
       g_signal_connect (camera, "stopped", G_CALLBACK (on_camera_stopped), self);
       g_ptr_array_add (self->cameras, camera);
     }
+  start_monitors (self, config);
   return g_steal_pointer (&self);
 }

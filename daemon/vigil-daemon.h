@@ -7,9 +7,11 @@
 
 #include <glib-object.h>
 
+#include "vigil-alerts.h"
 #include "vigil-config.h"
 #include "vigil-signing.h"
 #include "vigil-store.h"
+#include "vigil-watchdog.h"
 
 G_BEGIN_DECLS
 
@@ -25,6 +27,9 @@ VigilSigningKey *vigil_daemon_get_signing_key (VigilDaemon *self);
 /* Folders exports must never write into (storage root, state). */
 const gchar *const *vigil_daemon_get_private_folders (VigilDaemon *self);
 gint64       vigil_daemon_get_started_us (VigilDaemon *self);
+VigilAlerts *vigil_daemon_get_alerts (VigilDaemon *self);
+guint        vigil_daemon_get_segment_seconds (VigilDaemon *self);
+VigilWatchdog *vigil_daemon_get_watchdog (VigilDaemon *self);
 /* Element type VigilCamera, in config order. */
 GPtrArray   *vigil_daemon_get_cameras (VigilDaemon *self);
 void         vigil_daemon_start      (VigilDaemon *self);

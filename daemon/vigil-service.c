@@ -14,8 +14,10 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include "vigil-alerts.h"
 #include "vigil-audit.h"
 #include "vigil-camera.h"
+#include "vigil-health.h"
 #include "vigil-dbus-generated.h"
 #include "vigil-error.h"
 #include "vigil-export-job.h"
@@ -1067,6 +1069,156 @@ on_handle_verify_audit (VigilDBusManager *manager, GDBusMethodInvocation *invoca
   return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
 
+/* ---- Alerts and the self-check ----------------------------------------- */
+
+static GVariant *
+alert_variant (const VigilAlert *alert)
+{
+  return g_variant_new ("(tsssxxs)", (guint64) alert->id, alert->kind, vigil_alert_severity_to_string (alert->severity),
+                        alert->subject, alert->raised_us, alert->cleared_us, alert->details ? alert->details : "");
+}
+
+static void
+on_alert_raised (VigilAlerts *alerts, const VigilAlert *alert, VigilService *self)
+{
+  vigil_dbus_manager_emit_alert_raised (self->manager, alert_variant (alert));
+}
+
+static void
+on_alert_cleared (VigilAlerts *alerts, const VigilAlert *alert, VigilService *self)
+{
+  vigil_dbus_manager_emit_alert_cleared (self->manager, alert_variant (alert));
+}
+
+static gboolean
+on_handle_list_alerts (VigilDBusManager *manager, GDBusMethodInvocation *invocation, gboolean open_only,
+                       gint64 since_us, guint limit, VigilService *self)
+{
+  g_autoptr(GPtrArray) alerts = NULL;
+  GVariantBuilder builder;
+  GError *error = NULL;
+
+  alerts = vigil_store_list_alerts (self->store, open_only, since_us, limit, &error);
+  if (alerts == NULL)
+    return return_error (invocation, error);
+  g_variant_builder_init (&builder, G_VARIANT_TYPE ("a(tsssxxs)"));
+  for (guint i = 0; i < alerts->len; i++)
+    g_variant_builder_add_value (&builder, alert_variant (alerts->pdata[i]));
+  vigil_dbus_manager_complete_list_alerts (manager, invocation, g_variant_builder_end (&builder));
+  return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
+static void
+on_watchdog_deleted (VigilWatchdog *watchdog, guint segments, guint64 bytes, VigilService *self)
+{
+  GHashTableIter iter;
+  gpointer camera, skeleton;
+
+  /* Retention changed what is stored: re-read the totals. */
+  g_hash_table_iter_init (&iter, self->cameras);
+  while (g_hash_table_iter_next (&iter, &camera, &skeleton))
+    {
+      guint64 stored = 0;
+
+      if (vigil_store_get_camera_bytes (self->store, vigil_camera_get_name (camera), &stored, NULL))
+        vigil_dbus_camera_set_stored_bytes (skeleton, stored);
+    }
+}
+
+static const gchar *const picture_kinds[] = { "black", "white", "frozen", "blurred", "covered", "moved", NULL };
+
+static void
+add_check (GVariantBuilder *builder, const gchar *subject, const gchar *check, gboolean ok, const gchar *reason)
+{
+  g_variant_builder_add (builder, "(ssbs)", subject, check, ok, reason);
+}
+
+static void
+check_camera (VigilService *self, VigilCamera *camera, GVariantBuilder *builder)
+{
+  VigilAlerts *alerts = vigil_daemon_get_alerts (self->daemon);
+  VigilCameraState state = vigil_camera_get_state (camera);
+  const VigilSegment *last = vigil_camera_get_last_segment (camera);
+  g_autofree gchar *subject = g_strdup_printf ("camera %s", vigil_camera_get_name (camera));
+  g_autoptr(GPtrArray) raised = vigil_alerts_list_raised (alerts, subject);
+  g_autoptr(GString) picture = g_string_new (NULL);
+  g_autofree gchar *live = NULL;
+  g_autofree gchar *recording = NULL;
+  gint64 age_s = last != NULL ? (g_get_real_time () - last->end_us) / G_USEC_PER_SEC : -1;
+  guint stall_s = vigil_health_stall_seconds (vigil_daemon_get_segment_seconds (self->daemon));
+  gboolean recording_ok;
+
+  live = g_strdup_printf ("camera %s", vigil_camera_state_to_string (state));
+  add_check (builder, subject, "stream-live", state == VIGIL_CAMERA_STATE_RECORDING, live);
+  for (guint i = 0; i < raised->len; i++)
+    {
+      const VigilAlert *alert = raised->pdata[i];
+
+      if (g_strv_contains (picture_kinds, alert->kind))
+        g_string_append_printf (picture, "%s%s (%s)", picture->len ? "; " : "", alert->kind, alert->details);
+    }
+  add_check (builder, subject, "picture-clear", picture->len == 0 && state == VIGIL_CAMERA_STATE_RECORDING,
+             picture->len > 0 ? picture->str
+             : state == VIGIL_CAMERA_STATE_RECORDING ? "no picture fault seen" : "no picture to judge");
+  recording_ok = last != NULL && !vigil_alerts_is_raised (alerts, "recording-stalled", subject)
+                 && !vigil_alerts_is_raised (alerts, "write-error", subject)
+                 && age_s <= (gint64) stall_s;
+  if (last == NULL)
+    recording = g_strdup ("no segment completed since vigild started");
+  else
+    recording = g_strdup_printf ("last segment completed %" G_GINT64_FORMAT " s ago%s", age_s,
+                                 recording_ok ? "" : " (too long)");
+  add_check (builder, subject, "recording-working", recording_ok, recording);
+  add_check (builder, subject, "reachable", state != VIGIL_CAMERA_STATE_OFFLINE
+                                            && !vigil_alerts_is_raised (alerts, "offline", subject),
+             state == VIGIL_CAMERA_STATE_OFFLINE ? "no answer on its RTSP port"
+             : vigil_alerts_is_raised (alerts, "offline", subject) ? "offline alert raised" : "answers");
+}
+
+static void
+check_storage (VigilService *self, GVariantBuilder *builder)
+{
+  VigilAlerts *alerts = vigil_daemon_get_alerts (self->daemon);
+  g_autofree gchar *subject = g_strdup_printf ("storage %s", vigil_store_get_root (self->store));
+  g_autofree gchar *space = NULL;
+  g_autofree gchar *days = NULL;
+  g_autoptr(GError) error = NULL;
+  VigilStorageStatus status;
+
+  if (!vigil_watchdog_get_status (vigil_daemon_get_watchdog (self->daemon), &status, &error))
+    {
+      add_check (builder, subject, "free-space", FALSE, error->message);
+      add_check (builder, subject, "days-left", FALSE, error->message);
+      return;
+    }
+  space = g_strdup_printf ("%.1f GB free of %.1f GB (%.1f %%)", status.free_bytes / 1e9, status.total_bytes / 1e9,
+                           status.total_bytes ? 100.0 * status.free_bytes / status.total_bytes : 0);
+  add_check (builder, subject, "free-space", !vigil_alerts_is_raised (alerts, "disk-low", subject)
+                                             && !vigil_alerts_is_raised (alerts, "disk-full-locked", subject), space);
+  if (status.hours_left < 0)
+    days = g_strdup ("write rate not known yet (measured over the first minutes)");
+  else
+    days = g_strdup_printf ("%.1f days at %.2f MB/s", status.hours_left / 24, status.write_bytes_per_s / 1e6);
+  /* Less than a day of headroom before the watchdog must delete is a
+   * problem for the next shift, not just this one. */
+  add_check (builder, subject, "days-left", status.hours_left < 0 || status.hours_left >= 24, days);
+}
+
+static gboolean
+on_handle_self_check (VigilDBusManager *manager, GDBusMethodInvocation *invocation, VigilService *self)
+{
+  GPtrArray *cameras = vigil_daemon_get_cameras (self->daemon);
+  GVariantBuilder builder;
+
+  g_variant_builder_init (&builder, G_VARIANT_TYPE ("a(ssbs)"));
+  for (guint i = 0; i < cameras->len; i++)
+    if (vigil_camera_get_state (cameras->pdata[i]) != VIGIL_CAMERA_STATE_DISABLED)
+      check_camera (self, cameras->pdata[i], &builder);
+  check_storage (self, &builder);
+  vigil_dbus_manager_complete_self_check (manager, invocation, g_variant_builder_end (&builder));
+  return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
 /* ---- Life cycle -------------------------------------------------------- */
 
 static void
@@ -1077,6 +1229,11 @@ vigil_service_dispose (GObject *object)
   gpointer camera;
 
   g_clear_handle_id (&self->expiry_id, g_source_remove);
+  if (self->daemon != NULL)
+    {
+      g_signal_handlers_disconnect_by_data (vigil_daemon_get_alerts (self->daemon), self);
+      g_signal_handlers_disconnect_by_data (vigil_daemon_get_watchdog (self->daemon), self);
+    }
   if (self->cameras != NULL)
     {
       g_hash_table_iter_init (&iter, self->cameras);
@@ -1143,6 +1300,11 @@ vigil_service_new (VigilDaemon *daemon, GDBusConnection *connection, GError **er
   g_signal_connect (self->manager, "handle-get-public-key", G_CALLBACK (on_handle_get_public_key), self);
   g_signal_connect (self->manager, "handle-list-audit", G_CALLBACK (on_handle_list_audit), self);
   g_signal_connect (self->manager, "handle-verify-audit", G_CALLBACK (on_handle_verify_audit), self);
+  g_signal_connect (self->manager, "handle-list-alerts", G_CALLBACK (on_handle_list_alerts), self);
+  g_signal_connect (self->manager, "handle-self-check", G_CALLBACK (on_handle_self_check), self);
+  g_signal_connect (vigil_daemon_get_alerts (daemon), "raised", G_CALLBACK (on_alert_raised), self);
+  g_signal_connect (vigil_daemon_get_alerts (daemon), "cleared", G_CALLBACK (on_alert_cleared), self);
+  g_signal_connect (vigil_daemon_get_watchdog (daemon), "deleted", G_CALLBACK (on_watchdog_deleted), self);
   /* The object manager serves the objects below its own path; the
    * Manager interface sits on that path itself. */
   if (!g_dbus_interface_skeleton_export (G_DBUS_INTERFACE_SKELETON (self->manager), connection, VIGIL_DBUS_PATH,

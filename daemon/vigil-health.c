@@ -1,0 +1,225 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* VigilHealth: per-camera recording-health conditions for VigilAlerts. */
+#include "vigil-health.h"
+
+#include <string.h>
+
+#include "vigil-camera.h"
+
+#define TICK_S 1
+#define HOUR_US (G_GINT64_CONSTANT (3600) * G_USEC_PER_SEC)
+/* Segments seen before a camera's own norm is trusted. */
+#define NORM_MIN_SEGMENTS 3
+/* Weight of the newest segment in the running norm. */
+#define NORM_WEIGHT 0.2
+
+typedef struct {
+  VigilHealth  *health;           /* not a reference */
+  VigilCamera  *camera;
+  gchar        *subject;          /* "camera NAME" */
+  GQueue        run_starts;       /* monotonic µs of each start of recording, oldest first */
+  gint64        recording_since;  /* monotonic µs; 0 when not recording */
+  gint64        last_segment;     /* monotonic µs of the newest completed segment */
+  guint         n_segments;
+  gdouble       norm_fps, norm_bps;
+  gboolean      low_fps, low_bps;
+  gchar        *rate_details;
+  gchar        *write_error;      /* reason of the run that ended on a write failure, until a segment completes */
+} Watched;
+
+struct _VigilHealth
+{
+  GObject              parent_instance;
+  VigilAlerts         *alerts;
+  GPtrArray           *watched;   /* Watched */
+  VigilHealthSettings  settings;
+  guint                tick_id;
+};
+
+G_DEFINE_FINAL_TYPE (VigilHealth, vigil_health, G_TYPE_OBJECT)
+
+guint
+vigil_health_stall_seconds (guint segment_seconds)
+{
+  return MAX (2 * segment_seconds + 30, 120);
+}
+
+static void
+watched_free (Watched *watched)
+{
+  g_signal_handlers_disconnect_by_data (watched->camera, watched);
+  g_object_unref (watched->camera);
+  g_free (watched->subject);
+  g_queue_clear (&watched->run_starts);
+  g_free (watched->rate_details);
+  g_free (watched->write_error);
+  g_free (watched);
+}
+
+static void
+evaluate (Watched *watched)
+{
+  VigilHealth *self = watched->health;
+  VigilCameraState state = vigil_camera_get_state (watched->camera);
+  gint64 now = g_get_monotonic_time ();
+  guint stall_s = vigil_health_stall_seconds (self->settings.segment_seconds);
+  gboolean offline = state == VIGIL_CAMERA_STATE_CONNECTING || state == VIGIL_CAMERA_STATE_RECONNECTING
+                     || state == VIGIL_CAMERA_STATE_OFFLINE;
+  gint64 progress_since = MAX (watched->recording_since, watched->last_segment);
+  gboolean stalled = state == VIGIL_CAMERA_STATE_RECORDING && now - progress_since > stall_s * G_USEC_PER_SEC;
+  g_autofree gchar *offline_details = NULL;
+  g_autofree gchar *stall_details = NULL;
+  g_autofree gchar *storm_details = NULL;
+
+  if (state == VIGIL_CAMERA_STATE_STOPPED || state == VIGIL_CAMERA_STATE_DISABLED)
+    return;
+  while (watched->run_starts.length > 0 && now - *(gint64 *) g_queue_peek_head (&watched->run_starts) > HOUR_US)
+    g_free (g_queue_pop_head (&watched->run_starts));
+
+  offline_details = g_strdup_printf ("no video: camera %s", vigil_camera_state_to_string (state));
+  vigil_alerts_report (self->alerts, "offline", watched->subject, VIGIL_ALERT_CRITICAL, offline,
+                       self->settings.offline_seconds, offline_details);
+  storm_details = g_strdup_printf ("%u reconnects in the last hour (more than %u)", watched->run_starts.length,
+                                   self->settings.reconnects_per_hour);
+  vigil_alerts_report (self->alerts, "reconnect-storm", watched->subject, VIGIL_ALERT_WARNING,
+                       watched->run_starts.length > self->settings.reconnects_per_hour, 1, storm_details);
+  stall_details = g_strdup_printf ("video arrives but no segment completed for %u s", stall_s);
+  vigil_alerts_report (self->alerts, "recording-stalled", watched->subject, VIGIL_ALERT_CRITICAL, stalled, 1,
+                       stall_details);
+  vigil_alerts_report (self->alerts, "low-frame-rate", watched->subject, VIGIL_ALERT_WARNING, watched->low_fps, 1,
+                       watched->rate_details);
+  vigil_alerts_report (self->alerts, "low-bitrate", watched->subject, VIGIL_ALERT_WARNING, watched->low_bps, 1,
+                       watched->rate_details);
+  vigil_alerts_report (self->alerts, "write-error", watched->subject, VIGIL_ALERT_CRITICAL,
+                       watched->write_error != NULL, 1, watched->write_error);
+}
+
+static void
+on_state_changed (VigilCamera *camera, guint state, Watched *watched)
+{
+  if (state == VIGIL_CAMERA_STATE_RECORDING)
+    {
+      gint64 now = g_get_monotonic_time ();
+
+      watched->recording_since = now;
+      g_queue_push_tail (&watched->run_starts, g_memdup2 (&now, sizeof now));
+    }
+  else
+    watched->recording_since = 0;
+  evaluate (watched);
+}
+
+static void
+on_segment_completed (VigilCamera *camera, const gchar *path, Watched *watched)
+{
+  const VigilSegment *segment = vigil_camera_get_last_segment (camera);
+  gdouble seconds, fps, bps;
+  gdouble fraction = watched->health->settings.low_rate_fraction;
+
+  watched->last_segment = g_get_monotonic_time ();
+  g_clear_pointer (&watched->write_error, g_free);
+  if (segment == NULL || segment->media_duration_ns <= 0)
+    return;
+  seconds = segment->media_duration_ns / 1e9;
+  fps = segment->frames / seconds;
+  bps = segment->size_bytes * 8 / seconds;
+  /* Judged against this camera's own recent segments: a 2 fps camera is
+   * normal for itself, a 25 fps camera dropping to 5 is not. */
+  if (watched->n_segments >= NORM_MIN_SEGMENTS)
+    {
+      watched->low_fps = fps < fraction * watched->norm_fps;
+      watched->low_bps = bps < fraction * watched->norm_bps;
+      g_free (watched->rate_details);
+      watched->rate_details = g_strdup_printf ("%.1f fps and %.0f kbit/s, against a norm of %.1f fps and %.0f kbit/s",
+                                               fps, bps / 1000, watched->norm_fps, watched->norm_bps / 1000);
+    }
+  /* A segment that is itself low does not pull the norm down with it. */
+  if (watched->n_segments == 0)
+    {
+      watched->norm_fps = fps;
+      watched->norm_bps = bps;
+    }
+  else if (!watched->low_fps && !watched->low_bps)
+    {
+      watched->norm_fps += NORM_WEIGHT * (fps - watched->norm_fps);
+      watched->norm_bps += NORM_WEIGHT * (bps - watched->norm_bps);
+    }
+  watched->n_segments++;
+  evaluate (watched);
+}
+
+static gboolean
+is_write_failure (const gchar *reason)
+{
+  return strstr (reason, "No space left") != NULL || strstr (reason, "Input/output error") != NULL
+         || strstr (reason, "write") != NULL || strstr (reason, "Write") != NULL;
+}
+
+static void
+on_run_ended (VigilCamera *camera, const gchar *reason, Watched *watched)
+{
+  if (is_write_failure (reason))
+    {
+      g_free (watched->write_error);
+      watched->write_error = g_strdup (reason);
+    }
+  evaluate (watched);
+}
+
+static gboolean
+on_tick (gpointer user_data)
+{
+  VigilHealth *self = user_data;
+
+  for (guint i = 0; i < self->watched->len; i++)
+    evaluate (self->watched->pdata[i]);
+  return G_SOURCE_CONTINUE;
+}
+
+static void
+vigil_health_dispose (GObject *object)
+{
+  VigilHealth *self = VIGIL_HEALTH (object);
+
+  g_clear_handle_id (&self->tick_id, g_source_remove);
+  g_clear_pointer (&self->watched, g_ptr_array_unref);
+  g_clear_object (&self->alerts);
+  G_OBJECT_CLASS (vigil_health_parent_class)->dispose (object);
+}
+
+static void
+vigil_health_class_init (VigilHealthClass *klass)
+{
+  G_OBJECT_CLASS (klass)->dispose = vigil_health_dispose;
+}
+
+static void
+vigil_health_init (VigilHealth *self)
+{
+  self->watched = g_ptr_array_new_with_free_func ((GDestroyNotify) watched_free);
+}
+
+VigilHealth *
+vigil_health_new (VigilAlerts *alerts, GPtrArray *cameras, const VigilHealthSettings *settings)
+{
+  VigilHealth *self = g_object_new (VIGIL_TYPE_HEALTH, NULL);
+
+  self->alerts = g_object_ref (alerts);
+  self->settings = *settings;
+  for (guint i = 0; i < cameras->len; i++)
+    {
+      Watched *watched = g_new0 (Watched, 1);
+
+      watched->health = self;
+      watched->camera = g_object_ref (cameras->pdata[i]);
+      watched->subject = g_strdup_printf ("camera %s", vigil_camera_get_name (watched->camera));
+      watched->rate_details = g_strdup ("");
+      g_queue_init (&watched->run_starts);
+      g_signal_connect (watched->camera, "state-changed", G_CALLBACK (on_state_changed), watched);
+      g_signal_connect (watched->camera, "segment-completed", G_CALLBACK (on_segment_completed), watched);
+      g_signal_connect (watched->camera, "run-ended", G_CALLBACK (on_run_ended), watched);
+      g_ptr_array_add (self->watched, watched);
+    }
+  self->tick_id = g_timeout_add_seconds (TICK_S, on_tick, self);
+  return self;
+}
