@@ -20,6 +20,7 @@
 #include "vigil-simcam.h"
 #include "vigil-store.h"
 #include "vigil-test-util.h"
+#include "vigil-test-vigild.h"
 
 #define S (G_GINT64_CONSTANT (1000000))
 #define FPS 10
@@ -31,146 +32,28 @@
 
 static GTestDBus *bus;
 
-typedef struct {
-  gchar            *dir;
-  gchar            *root;
-  gchar            *catalog;
-  gchar            *conf;
-  gchar            *log;
-  gchar            *out;          /* export destination */
-  VigilSimcam      *simcam;
-  GSubprocess      *vigild;
-  GDBusConnection  *connection;
-  VigilDBusManager *manager;
-  guint             segments_completed;
-} Fixture;
-
-static void
-on_segment_completed (VigilDBusManager *manager, const gchar *camera, gint64 start_us, gint64 end_us,
-                      guint64 size_bytes, Fixture *f)
-{
-  f->segments_completed++;
-}
-
-static void
-on_name_appeared (GDBusConnection *connection, const gchar *name, const gchar *owner, gpointer user_data)
-{
-  *(gboolean *) user_data = TRUE;
-}
-
-static gchar *
-read_log (Fixture *f)
-{
-  gchar *log = NULL;
-  g_file_get_contents (f->log, &log, NULL, NULL);
-  return log;
-}
-
-typedef struct {
-  Fixture *f;
-  guint    target;
-} SegmentWait;
-
-static gboolean
-segments_reached (gpointer data)
-{
-  SegmentWait *wait = data;
-  return wait->f->segments_completed >= wait->target;
-}
-
-/* Waits for @n more segments to complete: the recording goes on. */
-static void
-wait_for_segments (Fixture *f, guint n)
-{
-  SegmentWait wait = { f, f->segments_completed + n };
-
-  if (!vigil_test_wait_until (segments_reached, &wait, 60))
-    {
-      g_autofree gchar *log = read_log (f);
-      g_error ("no %u more segments within 60 s; vigild's log:\n%s", n, log);
-    }
-}
+typedef VigilTestVigild Fixture;
 
 static void
 fixture_set_up (Fixture *f, gconstpointer unused)
 {
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GString) conf = g_string_new (NULL);
-  g_autoptr(GSubprocessLauncher) launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_NONE);
-  g_autofree gchar *url = NULL;
   VigilSimcamOptions options = { .n_streams = 1, .width = 320, .height = 240, .fps = FPS, .bitrate_kbps = 300,
                                  .gop_frames = GOP_FRAMES, .clip_seconds = 4 };
-  gboolean appeared = FALSE;
-  guint watch;
 
-  f->dir = vigil_test_make_tmp_dir ();
-  f->root = g_build_filename (f->dir, "recordings", NULL);
-  f->out = g_build_filename (f->dir, "out", NULL);
-  g_mkdir (f->root, 0700);
-  g_mkdir (f->out, 0700);
-  /* Catalog and key in a state folder of their own: exports may not go there. */
-  f->catalog = g_build_filename (f->dir, "state", "catalog.db", NULL);
-  {
-    g_autofree gchar *state = g_path_get_dirname (f->catalog);
-    g_mkdir (state, 0700);
-  }
-  f->conf = g_build_filename (f->dir, "vigil.conf", NULL);
-  f->log = g_build_filename (f->dir, "vigild.log", NULL);
-  f->simcam = vigil_simcam_new (&options, &error);
-  g_assert_no_error (error);
-  url = vigil_simcam_get_url (f->simcam, 0);
-  g_string_append_printf (conf, "[storage]\nroot=%s\ncatalog=%s\nsegment_seconds=%d\n\n[camera cam0]\nurl=%s\n",
-                          f->root, f->catalog, SEGMENT_SECONDS, url);
-  g_assert_true (g_file_set_contents (f->conf, conf->str, -1, NULL));
-
-  f->connection = g_dbus_connection_new_for_address_sync (g_test_dbus_get_bus_address (bus),
-                                                          G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT
-                                                          | G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION,
-                                                          NULL, NULL, &error);
-  g_assert_no_error (error);
-  watch = g_bus_watch_name_on_connection (f->connection, "org.vigil.Vigil1", G_BUS_NAME_WATCHER_FLAGS_NONE,
-                                          on_name_appeared, NULL, &appeared, NULL);
-  g_subprocess_launcher_take_stderr_fd (launcher, g_open (f->log, O_WRONLY | O_CREAT | O_APPEND, 0600));
-  f->vigild = g_subprocess_launcher_spawn (launcher, &error, g_getenv ("VIGILD"), "--session", "--verbose",
-                                           "--config", f->conf, NULL);
-  g_assert_no_error (error);
-  if (!vigil_test_wait_for (&appeared, 60))
-    {
-      g_autofree gchar *log = read_log (f);
-      g_error ("vigild never took its bus name; its log:\n%s", log);
-    }
-  g_bus_unwatch_name (watch);
-  f->manager = vigil_dbus_manager_proxy_new_sync (f->connection, G_DBUS_PROXY_FLAGS_NONE, "org.vigil.Vigil1",
-                                                  "/org/vigil/Vigil1", NULL, &error);
-  g_assert_no_error (error);
-  g_signal_connect (f->manager, "segment-completed", G_CALLBACK (on_segment_completed), f);
+  vigil_test_vigild_set_up (f, bus, &options, SEGMENT_SECONDS, NULL, NULL, NULL);
+  vigil_test_vigild_start (f);
 }
 
 static void
 fixture_tear_down (Fixture *f, gconstpointer unused)
 {
-  if (f->vigild != NULL)
-    {
-      g_subprocess_send_signal (f->vigild, SIGTERM);
-      g_subprocess_wait (f->vigild, NULL, NULL);
-      if (g_test_failed ())
-        {
-          g_autofree gchar *log = read_log (f);
-          g_printerr ("vigild's log:\n%s", log);
-        }
-    }
-  g_clear_object (&f->vigild);
-  g_clear_object (&f->manager);
-  g_clear_object (&f->connection);
-  g_clear_object (&f->simcam);
-  umount2 (f->out, MNT_DETACH);    /* the no-space test mounts a tmpfs here */
-  g_free (f->root);
-  g_free (f->catalog);
-  g_free (f->conf);
-  g_free (f->log);
-  g_free (f->out);
-  vigil_test_remove_tree (g_steal_pointer (&f->dir));
+  vigil_test_vigild_tear_down (f);
 }
+
+#define read_log vigil_test_vigild_read_log
+#define wait_for_segments vigil_test_vigild_wait_for_segments
+#define get_segment(f, n) vigil_test_vigild_get_segment (f, "cam0", n)
+#define run_vigilctl vigil_test_run_vigilctl
 
 static void
 assert_dbus_error (GError *error, const gchar *name)
@@ -297,21 +180,6 @@ export_wait_clear (ExportWait *wait)
   g_free (wait->state);
   g_free (wait->bundle);
   g_free (wait->sha256);
-}
-
-/* The n-th complete segment of cam0, from the catalog vigild writes. */
-static VigilSegment *
-get_segment (Fixture *f, guint n)
-{
-  g_autoptr(GError) error = NULL;
-  g_autoptr(VigilStore) store = vigil_store_new (f->catalog, f->root, &error);
-  g_autoptr(GPtrArray) segments = NULL;
-
-  g_assert_no_error (error);
-  segments = vigil_store_list_segments (store, "cam0", 0, G_MAXINT64, &error);
-  g_assert_no_error (error);
-  g_assert_cmpuint (segments->len, >, n);
-  return vigil_segment_copy (segments->pdata[n]);
 }
 
 static gchar *
@@ -476,47 +344,6 @@ test_incident_export_verifies (Fixture *f, gconstpointer unused)
   if (vigilctl != NULL)
     g_assert_cmpint (run (NULL, vigilctl, "verify", wait.bundle, NULL), !=, 0);
   export_wait_clear (&wait);
-}
-
-/* Runs vigilctl with @args (NULL-terminated) against this test's bus, or
- * with @bus_address when given; returns its exit status. */
-static gint
-run_vigilctl (const gchar *bus_address, gchar **out_stdout, gchar **out_stderr, const gchar *first, ...)
-    G_GNUC_NULL_TERMINATED;
-
-static gint
-run_vigilctl (const gchar *bus_address, gchar **out_stdout, gchar **out_stderr, const gchar *first, ...)
-{
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GPtrArray) argv = g_ptr_array_new ();
-  g_autoptr(GSubprocessLauncher) launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE
-                                                                        | G_SUBPROCESS_FLAGS_STDERR_PIPE);
-  g_autoptr(GSubprocess) process = NULL;
-  g_autofree gchar *stdout_text = NULL;
-  g_autofree gchar *stderr_text = NULL;
-  const gchar *arg;
-  va_list args;
-
-  g_ptr_array_add (argv, (gpointer) g_getenv ("VIGILCTL"));
-  g_ptr_array_add (argv, (gpointer) first);
-  va_start (args, first);
-  while ((arg = va_arg (args, const gchar *)) != NULL)
-    g_ptr_array_add (argv, (gpointer) arg);
-  va_end (args);
-  g_ptr_array_add (argv, NULL);
-  if (bus_address != NULL)
-    g_subprocess_launcher_setenv (launcher, "DBUS_SESSION_BUS_ADDRESS", bus_address, TRUE);
-  process = g_subprocess_launcher_spawnv (launcher, (const gchar *const *) argv->pdata, &error);
-  g_assert_no_error (error);
-  g_assert_true (g_subprocess_communicate_utf8 (process, NULL, NULL, &stdout_text, &stderr_text, &error));
-  g_assert_no_error (error);
-  g_test_message ("vigilctl %s ...: exit %d\n%s%s", first, g_subprocess_get_exit_status (process), stdout_text,
-                  stderr_text);
-  if (out_stdout != NULL)
-    *out_stdout = g_steal_pointer (&stdout_text);
-  if (out_stderr != NULL)
-    *out_stderr = g_steal_pointer (&stderr_text);
-  return g_subprocess_get_exit_status (process);
 }
 
 static gchar *

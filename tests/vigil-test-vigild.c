@@ -1,0 +1,199 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* The real vigild for end-to-end tests; see vigil-test-vigild.h. */
+#include "vigil-test-vigild.h"
+
+#include <fcntl.h>
+#include <glib/gstdio.h>
+#include <signal.h>
+#include <sys/mount.h>
+
+#include "vigil-test-util.h"
+
+static void
+on_segment_completed (VigilDBusManager *manager, const gchar *camera, gint64 start_us, gint64 end_us,
+                      guint64 size_bytes, VigilTestVigild *f)
+{
+  f->segments_completed++;
+}
+
+static void
+on_name_appeared (GDBusConnection *connection, const gchar *name, const gchar *owner, gpointer user_data)
+{
+  *(gboolean *) user_data = TRUE;
+}
+
+gchar *
+vigil_test_vigild_read_log (VigilTestVigild *f)
+{
+  gchar *log = NULL;
+
+  if (!g_file_get_contents (f->log, &log, NULL, NULL))
+    log = g_strdup ("(no log)");
+  return log;
+}
+
+void
+vigil_test_vigild_set_up (VigilTestVigild *f, GTestDBus *bus, const VigilSimcamOptions *options,
+                          guint segment_seconds, const gchar *storage_extra, const gchar *camera_extra,
+                          const gchar *extra)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GString) conf = g_string_new (NULL);
+  g_autofree gchar *state = NULL;
+
+  f->dir = vigil_test_make_tmp_dir ();
+  f->root = g_build_filename (f->dir, "recordings", NULL);
+  f->out = g_build_filename (f->dir, "out", NULL);
+  state = g_build_filename (f->dir, "state", NULL);
+  g_mkdir (f->root, 0700);
+  g_mkdir (f->out, 0700);
+  /* Catalog and key in a state folder of their own: exports may not go there. */
+  g_mkdir (state, 0700);
+  f->catalog = g_build_filename (state, "catalog.db", NULL);
+  f->conf = g_build_filename (f->dir, "vigil.conf", NULL);
+  f->log = g_build_filename (f->dir, "vigild.log", NULL);
+  f->simcam = vigil_simcam_new (options, &error);
+  g_assert_no_error (error);
+  g_string_append_printf (conf, "[storage]\nroot=%s\ncatalog=%s\nsegment_seconds=%u\n%s\n", f->root, f->catalog,
+                          segment_seconds, storage_extra ? storage_extra : "");
+  for (guint i = 0; i < MAX (options->n_streams, 1); i++)
+    {
+      g_autofree gchar *url = vigil_simcam_get_url (f->simcam, i);
+      g_string_append_printf (conf, "[camera cam%u]\nurl=%s\n%s\n", i, url, camera_extra ? camera_extra : "");
+    }
+  g_string_append (conf, extra ? extra : "");
+  g_assert_true (g_file_set_contents (f->conf, conf->str, -1, NULL));
+  f->connection = g_dbus_connection_new_for_address_sync (g_test_dbus_get_bus_address (bus),
+                                                          G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT
+                                                          | G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION,
+                                                          NULL, NULL, &error);
+  g_assert_no_error (error);
+}
+
+void
+vigil_test_vigild_start (VigilTestVigild *f)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GSubprocessLauncher) launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_NONE);
+  gboolean appeared = FALSE;
+  guint watch;
+
+  watch = g_bus_watch_name_on_connection (f->connection, "org.vigil.Vigil1", G_BUS_NAME_WATCHER_FLAGS_NONE,
+                                          on_name_appeared, NULL, &appeared, NULL);
+  g_subprocess_launcher_take_stderr_fd (launcher, g_open (f->log, O_WRONLY | O_CREAT | O_APPEND, 0600));
+  f->vigild = g_subprocess_launcher_spawn (launcher, &error, g_getenv ("VIGILD"), "--session", "--verbose",
+                                           "--config", f->conf, NULL);
+  g_assert_no_error (error);
+  if (!vigil_test_wait_for (&appeared, 60))
+    {
+      g_autofree gchar *log = vigil_test_vigild_read_log (f);
+      g_error ("vigild never took its bus name; its log:\n%s", log);
+    }
+  g_bus_unwatch_name (watch);
+  f->manager = vigil_dbus_manager_proxy_new_sync (f->connection, G_DBUS_PROXY_FLAGS_NONE, "org.vigil.Vigil1",
+                                                  "/org/vigil/Vigil1", NULL, &error);
+  g_assert_no_error (error);
+  g_signal_connect (f->manager, "segment-completed", G_CALLBACK (on_segment_completed), f);
+}
+
+void
+vigil_test_vigild_tear_down (VigilTestVigild *f)
+{
+  if (f->vigild != NULL)
+    {
+      g_subprocess_send_signal (f->vigild, SIGTERM);
+      g_subprocess_wait (f->vigild, NULL, NULL);
+      if (g_test_failed ())
+        {
+          g_autofree gchar *log = vigil_test_vigild_read_log (f);
+          g_printerr ("vigild's log:\n%s", log);
+        }
+    }
+  g_clear_object (&f->vigild);
+  g_clear_object (&f->manager);
+  g_clear_object (&f->connection);
+  g_clear_object (&f->simcam);
+  /* Tests that need a small or read-only file system mount a tmpfs on
+   * these; nothing else is mounted there. */
+  umount2 (f->out, MNT_DETACH);
+  umount2 (f->root, MNT_DETACH);
+  g_free (f->root);
+  g_free (f->catalog);
+  g_free (f->conf);
+  g_free (f->log);
+  g_free (f->out);
+  vigil_test_remove_tree (g_steal_pointer (&f->dir));
+}
+
+typedef struct {
+  VigilTestVigild *f;
+  guint            target;
+} SegmentWait;
+
+static gboolean
+segments_reached (gpointer data)
+{
+  SegmentWait *wait = data;
+  return wait->f->segments_completed >= wait->target;
+}
+
+void
+vigil_test_vigild_wait_for_segments (VigilTestVigild *f, guint n)
+{
+  SegmentWait wait = { f, f->segments_completed + n };
+
+  if (!vigil_test_wait_until (segments_reached, &wait, 60))
+    {
+      g_autofree gchar *log = vigil_test_vigild_read_log (f);
+      g_error ("no %u more segments within 60 s; vigild's log:\n%s", n, log);
+    }
+}
+
+VigilSegment *
+vigil_test_vigild_get_segment (VigilTestVigild *f, const gchar *camera, guint n)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(VigilStore) store = vigil_store_new (f->catalog, f->root, &error);
+  g_autoptr(GPtrArray) segments = NULL;
+
+  g_assert_no_error (error);
+  segments = vigil_store_list_segments (store, camera, 0, G_MAXINT64, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (segments->len, >, n);
+  return vigil_segment_copy (segments->pdata[n]);
+}
+
+gint
+vigil_test_run_vigilctl (const gchar *bus_address, gchar **out_stdout, gchar **out_stderr, const gchar *first, ...)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GPtrArray) argv = g_ptr_array_new ();
+  g_autoptr(GSubprocessLauncher) launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE
+                                                                        | G_SUBPROCESS_FLAGS_STDERR_PIPE);
+  g_autoptr(GSubprocess) process = NULL;
+  g_autofree gchar *stdout_text = NULL;
+  g_autofree gchar *stderr_text = NULL;
+  const gchar *arg;
+  va_list args;
+
+  g_ptr_array_add (argv, (gpointer) g_getenv ("VIGILCTL"));
+  g_ptr_array_add (argv, (gpointer) first);
+  va_start (args, first);
+  while ((arg = va_arg (args, const gchar *)) != NULL)
+    g_ptr_array_add (argv, (gpointer) arg);
+  va_end (args);
+  g_ptr_array_add (argv, NULL);
+  if (bus_address != NULL)
+    g_subprocess_launcher_setenv (launcher, "DBUS_SESSION_BUS_ADDRESS", bus_address, TRUE);
+  process = g_subprocess_launcher_spawnv (launcher, (const gchar *const *) argv->pdata, &error);
+  g_assert_no_error (error);
+  g_assert_true (g_subprocess_communicate_utf8 (process, NULL, NULL, &stdout_text, &stderr_text, &error));
+  g_assert_no_error (error);
+  g_test_message ("vigilctl %s ...: exit %d\n%s%s", first, g_subprocess_get_exit_status (process), stdout_text,
+                  stderr_text);
+  if (out_stdout != NULL)
+    *out_stdout = g_steal_pointer (&stdout_text);
+  if (out_stderr != NULL)
+    *out_stderr = g_steal_pointer (&stderr_text);
+  return g_subprocess_get_exit_status (process);
+}

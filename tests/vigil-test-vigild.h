@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* The real vigild for end-to-end tests: simulated cameras on 127.0.0.1, a
+ * config in a temporary folder, vigild on the test's private bus
+ * (GTestDBus), and the generated Manager proxy to talk to it. Every wait
+ * is bounded and prints vigild's log when it runs out. */
+#pragma once
+
+#include <gio/gio.h>
+
+#include "vigil-dbus-generated.h"
+#include "vigil-simcam.h"
+#include "vigil-store.h"
+
+G_BEGIN_DECLS
+
+typedef struct {
+  gchar            *dir;
+  gchar            *root;                /* storage root */
+  gchar            *catalog;             /* in dir/state, with the signing key */
+  gchar            *conf;
+  gchar            *log;                 /* vigild's stderr */
+  gchar            *out;                 /* an export destination */
+  VigilSimcam      *simcam;              /* cameras cam0 .. cam{n-1} are its streams */
+  GSubprocess      *vigild;
+  GDBusConnection  *connection;
+  VigilDBusManager *manager;
+  guint             segments_completed;  /* SegmentCompleted signals seen */
+} VigilTestVigild;
+
+/* Makes the folders, starts the simulated cameras and writes the config:
+ * [storage] root, catalog, segment_seconds and @storage_extra lines, one
+ * [camera camN] per stream with @camera_extra lines, then @extra groups. */
+void   vigil_test_vigild_set_up       (VigilTestVigild          *f,
+                                       GTestDBus                *bus,
+                                       const VigilSimcamOptions *options,
+                                       guint                     segment_seconds,
+                                       const gchar              *storage_extra,
+                                       const gchar              *camera_extra,
+                                       const gchar              *extra);
+/* Starts vigild --session and waits until it owns its bus name. */
+void   vigil_test_vigild_start        (VigilTestVigild *f);
+void   vigil_test_vigild_tear_down    (VigilTestVigild *f);
+gchar *vigil_test_vigild_read_log     (VigilTestVigild *f);
+/* Waits for @n more completed segments (any camera). */
+void   vigil_test_vigild_wait_for_segments (VigilTestVigild *f,
+                                            guint            n);
+/* The @n-th complete segment of @camera, from the catalog. */
+VigilSegment *vigil_test_vigild_get_segment (VigilTestVigild *f,
+                                             const gchar     *camera,
+                                             guint            n);
+/* Runs $VIGILCTL with the arguments (NULL-terminated) against the test's
+ * bus, or @bus_address when given; returns its exit status. */
+gint   vigil_test_run_vigilctl        (const gchar *bus_address,
+                                       gchar      **out_stdout,
+                                       gchar      **out_stderr,
+                                       const gchar *first,
+                                       ...) G_GNUC_NULL_TERMINATED;
+
+G_END_DECLS
