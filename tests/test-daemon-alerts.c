@@ -1,0 +1,350 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* Alerts, the shift-start self-check and the storage watchdog, end to end:
+ * the real vigild on a private bus records simulated cameras; a camera
+ * that drops raises "offline" (and runs the alert command) within a bound
+ * and clears it when it is back; selfcheck says ✓ for a healthy setup and
+ * ✗ with the reason for a broken one; on a real small file system the
+ * watchdog deletes the oldest unlocked segments and never a locked one,
+ * and a full disk leaves every completed segment playable and the
+ * catalog true, recording resuming once space is freed. */
+#include <glib/gstdio.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <unistd.h>
+
+#include "vigil-incidents.h"
+#include "vigil-test-util.h"
+#include "vigil-test-vigild.h"
+
+#define S (G_GINT64_CONSTANT (1000000))
+
+static GTestDBus *bus;
+
+typedef VigilTestVigild Fixture;
+
+static void
+fixture_tear_down (Fixture *f, gconstpointer unused)
+{
+  vigil_test_vigild_tear_down (f);
+}
+
+typedef struct {
+  const gchar *kind;
+  const gchar *subject;
+  gboolean     cleared;     /* wait for the clear, not the raise */
+  gboolean     seen;
+  gint64       raised_us, cleared_us;
+} AlertWait;
+
+static void
+on_alert (VigilDBusManager *manager, GVariant *alert, AlertWait *wait, gboolean cleared)
+{
+  guint64 id;
+  const gchar *kind, *severity, *subject, *details;
+  gint64 raised_us, cleared_us;
+
+  g_variant_get (alert, "(t&s&s&sxx&s)", &id, &kind, &severity, &subject, &raised_us, &cleared_us, &details);
+  if (cleared == wait->cleared && g_str_equal (kind, wait->kind) && g_str_equal (subject, wait->subject))
+    {
+      wait->seen = TRUE;
+      wait->raised_us = raised_us;
+      wait->cleared_us = cleared_us;
+    }
+}
+
+static void
+on_alert_raised (VigilDBusManager *manager, GVariant *alert, AlertWait *wait)
+{
+  on_alert (manager, alert, wait, FALSE);
+}
+
+static void
+on_alert_cleared (VigilDBusManager *manager, GVariant *alert, AlertWait *wait)
+{
+  on_alert (manager, alert, wait, TRUE);
+}
+
+static void
+wait_for_alert (Fixture *f, AlertWait *wait, guint timeout_s)
+{
+  gulong raised = g_signal_connect (f->manager, "alert-raised", G_CALLBACK (on_alert_raised), wait);
+  gulong cleared = g_signal_connect (f->manager, "alert-cleared", G_CALLBACK (on_alert_cleared), wait);
+
+  if (!vigil_test_wait_for (&wait->seen, timeout_s))
+    {
+      g_autofree gchar *log = vigil_test_vigild_read_log (f);
+      g_error ("no %s %s alert for %s within %u s; vigild's log:\n%s", wait->cleared ? "cleared" : "raised",
+               wait->kind, wait->subject, timeout_s, log);
+    }
+  g_signal_handler_disconnect (f->manager, raised);
+  g_signal_handler_disconnect (f->manager, cleared);
+}
+
+static gboolean
+command_ran_twice (gpointer path)
+{
+  g_autofree gchar *text = NULL;
+
+  return g_file_get_contents (path, &text, NULL, NULL)
+         && strstr (text, "raised offline camera cam1 critical") != NULL
+         && strstr (text, "cleared offline camera cam1 critical") != NULL;
+}
+
+/* A camera that drops raises "offline" after offline_seconds, runs the
+ * alert command with the alert in its environment, and clears when the
+ * camera is back; the stored alert spans the outage. */
+static void
+test_offline_raised_and_cleared (Fixture *f, gconstpointer unused)
+{
+  VigilSimcamOptions options = { .n_streams = 2, .width = 320, .height = 240, .fps = 10, .bitrate_kbps = 300,
+                                 .gop_frames = 10, .clip_seconds = 4 };
+  g_autofree gchar *command_out = NULL;
+  g_autofree gchar *script = NULL;
+  g_autofree gchar *alerts_group = NULL;
+  g_autofree gchar *command_text = NULL;
+  g_autofree gchar *out = NULL;
+  AlertWait raised = { "offline", "camera cam1", FALSE };
+  AlertWait cleared = { "offline", "camera cam1", TRUE };
+  gint64 dropped_us, back_us;
+
+  vigil_test_vigild_set_up (f, bus, &options, 2, NULL, NULL, NULL);
+  command_out = g_build_filename (f->dir, "alert-command.txt", NULL);
+  script = g_build_filename (f->dir, "alert.sh", NULL);
+  g_assert_true (g_file_set_contents (script, "#!/bin/sh\necho \"$VIGIL_ALERT_STATE $VIGIL_ALERT_KIND "
+                                      "$VIGIL_ALERT_SUBJECT $VIGIL_ALERT_SEVERITY\" >> \"$1\"\n", -1, NULL));
+  g_assert_cmpint (g_chmod (script, 0755), ==, 0);
+  alerts_group = g_strdup_printf ("[alerts]\noffline_seconds=3\nclear_after_seconds=3\ncommand=%s %s\n", script,
+                                  command_out);
+  {
+    g_autofree gchar *conf = NULL;
+    g_autofree gchar *all = NULL;
+
+    g_assert_true (g_file_get_contents (f->conf, &conf, NULL, NULL));
+    all = g_strconcat (conf, alerts_group, NULL);
+    g_assert_true (g_file_set_contents (f->conf, all, -1, NULL));
+  }
+  vigil_test_vigild_start (f);
+  vigil_test_vigild_wait_for_segments (f, 2);
+
+  dropped_us = g_get_real_time ();
+  vigil_simcam_set_fault (f->simcam, 1, VIGIL_SIMCAM_FAULT_DROP);
+  wait_for_alert (f, &raised, 60);
+  /* It began when the camera dropped, not when the delay ran out. */
+  g_assert_cmpint (raised.raised_us, >=, dropped_us - S);
+  g_assert_cmpint (raised.raised_us, <, dropped_us + 15 * S);
+
+  back_us = g_get_real_time ();
+  vigil_simcam_set_fault (f->simcam, 1, VIGIL_SIMCAM_FAULT_NONE);
+  wait_for_alert (f, &cleared, 90);
+  g_assert_cmpint (cleared.cleared_us, >=, back_us);
+
+  g_assert_cmpint (vigil_test_run_vigilctl (NULL, &out, NULL, "--session", "alerts", NULL), ==, 0);
+  g_assert_nonnull (strstr (out, "offline"));
+  g_assert_nonnull (strstr (out, "camera cam1"));
+  g_assert_null (strstr (out, "camera cam0"));      /* the healthy camera raised nothing */
+
+  /* The command ran for both transitions (it runs asynchronously: wait). */
+  if (!vigil_test_wait_until (command_ran_twice, command_out, 30))
+    g_error ("the alert command did not record both transitions in %s", command_out);
+}
+
+static void
+test_selfcheck (Fixture *f, gconstpointer unused)
+{
+  VigilSimcamOptions options = { .n_streams = 2, .width = 320, .height = 240, .fps = 10, .bitrate_kbps = 300,
+                                 .gop_frames = 10, .clip_seconds = 4 };
+  AlertWait raised = { "offline", "camera cam1", FALSE };
+  g_autofree gchar *out = NULL;
+  g_autofree gchar *bad = NULL;
+
+  vigil_test_vigild_set_up (f, bus, &options, 2, NULL, NULL, "[alerts]\noffline_seconds=2\n");
+  vigil_test_vigild_start (f);
+  vigil_test_vigild_wait_for_segments (f, 4);
+
+  g_assert_cmpint (vigil_test_run_vigilctl (NULL, &out, NULL, "--session", "selfcheck", NULL), ==, 0);
+  g_assert_nonnull (strstr (out, "✓ camera cam0"));
+  g_assert_nonnull (strstr (out, "✓ camera cam1"));
+  g_assert_nonnull (strstr (out, "✓ storage"));
+  g_assert_null (strstr (out, "✗"));
+
+  vigil_simcam_set_offline (f->simcam, TRUE);
+  wait_for_alert (f, &raised, 60);
+  g_assert_cmpint (vigil_test_run_vigilctl (NULL, &bad, NULL, "--session", "selfcheck", NULL), ==, 1);
+  g_assert_nonnull (strstr (bad, "✗ camera cam1"));
+  g_assert_nonnull (strstr (bad, "✗ reachable"));
+  g_clear_pointer (&bad, g_free);
+  g_assert_cmpint (vigil_test_run_vigilctl (NULL, &bad, NULL, "--session", "--json", "selfcheck", NULL), ==, 1);
+  g_assert_nonnull (strstr (bad, "\"ok\" : false"));
+  vigil_simcam_set_offline (f->simcam, FALSE);
+}
+
+/* Every complete segment in the catalog has its file and decodes; every
+ * file has its row. */
+static guint
+check_catalog_matches_files (Fixture *f)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(VigilStore) store = vigil_store_new (f->catalog, f->root, &error);
+  g_autoptr(GPtrArray) segments = NULL;
+  g_autoptr(GHashTable) paths = NULL;
+  g_autofree gchar *cam_folder = g_build_filename (f->root, "cam0", NULL);
+  g_autoptr(GPtrArray) stack = g_ptr_array_new_with_free_func (g_free);
+
+  g_assert_no_error (error);
+  segments = vigil_store_list_segments (store, "cam0", 0, G_MAXINT64, &error);
+  g_assert_no_error (error);
+  for (guint i = 0; i < segments->len; i++)
+    {
+      const VigilSegment *segment = segments->pdata[i];
+      g_autofree gchar *path = vigil_store_get_absolute_path (store, segment->path);
+      gint64 frames = vigil_test_decode_file (path, &error);
+
+      g_assert_no_error (error);
+      g_assert_cmpint (frames, >, 0);
+    }
+  paths = vigil_store_list_paths (store, &error);
+  g_assert_no_error (error);
+  g_ptr_array_add (stack, g_strdup ("cam0"));
+  while (stack->len > 0)
+    {
+      g_autofree gchar *relative = g_ptr_array_steal_index (stack, stack->len - 1);
+      g_autofree gchar *folder = g_build_filename (f->root, relative, NULL);
+      g_autoptr(GDir) dir = g_dir_open (folder, 0, NULL);
+      const gchar *name;
+
+      while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
+        {
+          g_autofree gchar *child = g_build_filename (relative, name, NULL);
+          g_autofree gchar *path = g_build_filename (f->root, child, NULL);
+
+          if (g_file_test (path, G_FILE_TEST_IS_DIR))
+            g_ptr_array_add (stack, g_steal_pointer (&child));
+          else if (!g_hash_table_contains (paths, child))
+            g_error ("%s is on disk but not in the catalog", child);
+        }
+    }
+  return segments->len;
+}
+
+static gboolean
+file_exists (gpointer path)
+{
+  return g_file_test (path, G_FILE_TEST_EXISTS);
+}
+
+/* The watchdog on a real 1 MiB tmpfs: the oldest unlocked segments go,
+ * the locked one stays; with everything locked the disk fills, recording
+ * fails cleanly (no corrupt segment, catalog true) and resumes once the
+ * lock is released and space freed. */
+static void
+test_watchdog_small_filesystem (Fixture *f, gconstpointer unused)
+{
+  VigilSimcamOptions options = { .n_streams = 1, .width = 320, .height = 240, .fps = 10, .bitrate_kbps = 600,
+                                 .gop_frames = 10, .clip_seconds = 4 };
+  g_autoptr(GError) error = NULL;
+  g_autoptr(VigilSegment) locked = NULL;
+  g_autofree gchar *locked_path = NULL;
+  g_autofree gchar *incident = NULL;
+  g_autofree gchar *first_path = NULL;
+  g_autoptr(VigilDBusIncident) proxy = NULL;
+  g_autoptr(GVariantDict) options_dict = g_variant_dict_new (NULL);
+  AlertWait full = { "disk-full-locked", NULL, FALSE };
+  const gchar *cameras[] = { "cam0", NULL };
+  const gchar *no_tags[] = { NULL };
+
+  if (geteuid () != 0)
+    {
+      g_test_skip ("needs root to mount a small tmpfs (CI runs as root)");
+      return;
+    }
+  vigil_test_vigild_set_up (f, bus, &options, 2,
+                            "watchdog_seconds=1\nwarn_free_percent=60\ndelete_free_percent=45\n"
+                            "target_free_percent=60\n", NULL, "[alerts]\nraise_after_seconds=1\n");
+  if (mount ("tmpfs", f->root, "tmpfs", 0, "size=1m") != 0)
+    {
+      g_test_skip ("cannot mount a tmpfs here");
+      return;
+    }
+  full.subject = g_strdup_printf ("storage %s", f->root);
+  vigil_test_vigild_start (f);
+  vigil_test_vigild_wait_for_segments (f, 3);
+
+  /* Lock the second segment; keep recording until the first is deleted. */
+  locked = vigil_test_vigild_get_segment (f, "cam0", 1);
+  {
+    g_autoptr(VigilSegment) first = vigil_test_vigild_get_segment (f, "cam0", 0);
+    first_path = g_build_filename (f->root, first->path, NULL);
+  }
+  locked_path = g_build_filename (f->root, locked->path, NULL);
+  g_variant_dict_insert (options_dict, "pre-roll-s", "u", 0);
+  g_variant_dict_insert (options_dict, "post-roll-s", "u", 0);
+  g_assert_true (vigil_dbus_manager_call_create_incident_sync (f->manager, cameras, locked->start_us + 500000,
+                                                                locked->end_us - 500000, "keep this", "", no_tags,
+                                                                g_variant_dict_end (options_dict), &incident, NULL,
+                                                                &error));
+  g_assert_no_error (error);
+  {
+    gboolean gone = FALSE;
+
+    for (guint i = 0; i < 60 && !gone; i++)
+      {
+        vigil_test_vigild_wait_for_segments (f, 1);
+        gone = !file_exists (first_path);
+      }
+    g_assert_true (gone);
+  }
+  g_assert_true (file_exists (locked_path));
+  check_catalog_matches_files (f);
+
+  /* Now lock everything from here on: the disk must fill without any
+   * locked file going, and with a true catalog. */
+  {
+    g_autoptr(GVariantDict) open_options = g_variant_dict_new (NULL);
+    g_autofree gchar *open_incident = NULL;
+
+    g_variant_dict_insert (open_options, "pre-roll-s", "u", 3600);
+    g_assert_true (vigil_dbus_manager_call_create_incident_sync (f->manager, cameras, g_get_real_time (), 0,
+                                                                  "hold everything", "", no_tags,
+                                                                  g_variant_dict_end (open_options),
+                                                                  &open_incident, NULL, &error));
+    g_assert_no_error (error);
+    wait_for_alert (f, &full, 120);
+    g_assert_true (file_exists (locked_path));
+    check_catalog_matches_files (f);
+
+    /* Release: the watchdog frees space and recording resumes. */
+    proxy = vigil_dbus_incident_proxy_new_sync (f->connection, G_DBUS_PROXY_FLAGS_NONE, "org.vigil.Vigil1",
+                                                open_incident, NULL, &error);
+    g_assert_no_error (error);
+    g_assert_true (vigil_dbus_incident_call_release_sync (proxy, "test over", NULL, &error));
+    g_assert_no_error (error);
+  }
+  vigil_test_vigild_wait_for_segments (f, 2);
+  g_assert_true (file_exists (locked_path));
+  check_catalog_matches_files (f);
+  g_free ((gchar *) full.subject);
+}
+
+int
+main (int argc, char **argv)
+{
+  int status;
+
+  g_test_init (&argc, &argv, NULL);
+  gst_init (NULL, NULL);
+  if (!vigil_test_have_elements ("x264enc", "rtph264pay", "matroskamux", "avdec_h264", NULL))
+    {
+      g_test_skip ("GStreamer elements missing");
+      return 0;
+    }
+  bus = g_test_dbus_new (G_TEST_DBUS_NONE);
+  g_test_dbus_up (bus);
+#define ADD(path, fn) g_test_add (path, Fixture, NULL, NULL, fn, fixture_tear_down)
+  ADD ("/daemon/alerts/offline-raised-and-cleared", test_offline_raised_and_cleared);
+  ADD ("/daemon/alerts/selfcheck", test_selfcheck);
+  ADD ("/daemon/alerts/watchdog-small-filesystem", test_watchdog_small_filesystem);
+  status = g_test_run ();
+  g_test_dbus_down (bus);
+  g_clear_object (&bus);
+  return status;
+}
