@@ -662,11 +662,11 @@ main (int argc, char **argv)
   bus = g_test_dbus_new (G_TEST_DBUS_NONE);
   g_test_dbus_up (bus);
 #define ADD(path, fn) g_test_add (path, Fixture, NULL, fixture_set_up, fn, fixture_tear_down)
-  ADD ("/daemon/dbus/incident-export-verifies", test_incident_export_verifies);
-  ADD ("/daemon/dbus/bad-requests", test_bad_requests);
-  ADD ("/daemon/dbus/audit-log", test_audit_log);
-  ADD ("/daemon/dbus/vigilctl", test_vigilctl);
-  ADD ("/daemon/dbus/cancelled-export-leaves-nothing", test_cancelled_export_leaves_nothing);
+  ADD ("/e2e/dbus/incident-export-verifies", test_incident_export_verifies);
+  ADD ("/e2e/dbus/bad-requests", test_bad_requests);
+  ADD ("/e2e/dbus/audit-log", test_audit_log);
+  ADD ("/e2e/dbus/vigilctl", test_vigilctl);
+  ADD ("/e2e/dbus/cancelled-export-leaves-nothing", test_cancelled_export_leaves_nothing);
   status = g_test_run ();
   g_test_dbus_down (bus);
   g_clear_object (&bus);

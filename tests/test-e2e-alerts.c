@@ -178,6 +178,21 @@ test_selfcheck (Fixture *f, gconstpointer unused)
   vigil_simcam_set_offline (f->simcam, FALSE);
 }
 
+/* Whether @relative is still a complete segment of the catalog: the
+ * watchdog may delete one while the test looks (row marked, file
+ * unlinked, row removed), which is not a fault. */
+static gboolean
+still_cataloged (Fixture *f, const gchar *relative)
+{
+  g_autoptr(VigilStore) store = vigil_store_new (f->catalog, f->root, NULL);
+  g_autoptr(GPtrArray) segments = vigil_store_list_segments (store, "cam0", 0, G_MAXINT64, NULL);
+
+  for (guint i = 0; segments != NULL && i < segments->len; i++)
+    if (g_str_equal (((VigilSegment *) segments->pdata[i])->path, relative))
+      return TRUE;
+  return FALSE;
+}
+
 /* Every complete segment in the catalog has its file and decodes; every
  * file has its row. */
 static guint
@@ -199,6 +214,11 @@ check_catalog_matches_files (Fixture *f)
       g_autofree gchar *path = vigil_store_get_absolute_path (store, segment->path);
       gint64 frames = vigil_test_decode_file (path, &error);
 
+      if (frames < 0 && !g_file_test (path, G_FILE_TEST_EXISTS) && !still_cataloged (f, segment->path))
+        {
+          g_clear_error (&error);    /* deleted by the watchdog meanwhile, row first gone */
+          continue;
+        }
       g_assert_no_error (error);
       g_assert_cmpint (frames, >, 0);
     }
@@ -219,8 +239,14 @@ check_catalog_matches_files (Fixture *f)
 
           if (g_file_test (path, G_FILE_TEST_IS_DIR))
             g_ptr_array_add (stack, g_steal_pointer (&child));
-          else if (!g_hash_table_contains (paths, child))
-            g_error ("%s is on disk but not in the catalog", child);
+          else if (!g_hash_table_contains (paths, child) && g_file_test (path, G_FILE_TEST_EXISTS))
+            {
+              /* A file just opened gets its row a moment later: look again. */
+              g_autoptr(GHashTable) again = vigil_store_list_paths (store, &error);
+              g_assert_no_error (error);
+              if (!g_hash_table_contains (again, child) && g_file_test (path, G_FILE_TEST_EXISTS))
+                g_error ("%s is on disk but not in the catalog", child);
+            }
         }
     }
   return segments->len;
@@ -340,9 +366,9 @@ main (int argc, char **argv)
   bus = g_test_dbus_new (G_TEST_DBUS_NONE);
   g_test_dbus_up (bus);
 #define ADD(path, fn) g_test_add (path, Fixture, NULL, NULL, fn, fixture_tear_down)
-  ADD ("/daemon/alerts/offline-raised-and-cleared", test_offline_raised_and_cleared);
-  ADD ("/daemon/alerts/selfcheck", test_selfcheck);
-  ADD ("/daemon/alerts/watchdog-small-filesystem", test_watchdog_small_filesystem);
+  ADD ("/e2e/alerts/offline-raised-and-cleared", test_offline_raised_and_cleared);
+  ADD ("/e2e/alerts/selfcheck", test_selfcheck);
+  ADD ("/e2e/alerts/watchdog-small-filesystem", test_watchdog_small_filesystem);
   status = g_test_run ();
   g_test_dbus_down (bus);
   g_clear_object (&bus);
