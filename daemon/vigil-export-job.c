@@ -702,9 +702,9 @@ export_camera (VigilExportJob *self, const CameraPlan *camera, const gchar *fold
       add_int (manifest, "video_frames", result.video_frames);
       add_int (manifest, "duration_ms", result.duration_ns / 1000000);
       /* Video is always the recorded bytes; G.711 audio cannot go into MP4
-       * and is the one thing an export re-encodes. Say so. */
+       * and is the one thing an export re-encodes (losslessly). Say so. */
       add_string (manifest, "audio", !result.has_audio ? "none"
-                                     : result.audio_transcoded ? "transcoded from G.711 to AAC" : "copied");
+                                     : result.audio_transcoded ? "G.711 stored losslessly as ALAC (MP4 cannot hold G.711)" : "copied");
       json_builder_end_object (manifest);
       add_string (manifest, "clip", clip_name);
       add_string (manifest, "snapshot", snapshot_name);

@@ -1,50 +1,56 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* vigil_clip_write(): one small reader pipeline per part feeding one
  * muxing pipeline through appsrc, then the moov moved to the front in
- * place, then a JPEG of the first frame.
+ * place, while the first frame is decoded to JPEG alongside.
  *
- *   reader (per part):  filesrc ! parsebin ─ pad probe ─┐   (buffers are taken
- *                                          └ fakesink   │    by the probe)
- *   muxer:   appsrc video [! h26xtimestamper] ─┐        │
+ *   reader (per part):  filesrc ! matroskademux ─ pad probe ─┐  (the probe takes
+ *                                              └ fakesink    │   every buffer)
+ *   muxer:   appsrc video [! h26xtimestamper] ─┐             │
  *            appsrc audio [! G.711 → ALAC] ───── mp4mux ! filesink (moov at the end)
  *            appsrc text (tx3g cues) ──────────┘
  *
  * Why not splitmuxsrc: it would be one pipeline, but its output does not
- * say which part a buffer came from, so the text track could only be
- * derived from its measured part durations instead of each part's own
- * start_us, and starting on the keyframe at or before a wall-clock
- * instant would still need that mapping. Here the pad probe knows the
- * part of every frame: wall(frame) = part.start_us + (pts − first pts of
- * the part), and output time = pts − shift, where the shift makes each
- * part start where the previous one's last frame ended (gaps collapsed).
- * Buffers are not copied: the probe takes the demuxer's buffer, restamps
- * it in place and hands it to appsrc.
+ * say which part a buffer came from, so the text track could only follow
+ * its measured part durations instead of each part's own start_us, and
+ * starting on the keyframe at or before a wall-clock instant needs that
+ * mapping too. Here the pad probe knows the part of every frame:
+ * wall(frame) = part.start_us + (pts − the part's first pts), and output
+ * time = pts − shift, the shift making each part start where the previous
+ * one's last frame ended (gaps collapsed). Buffers are not copied: the
+ * probe takes the demuxer's buffer, restamps it in place and hands it to
+ * appsrc. matroskademux rather than parsebin: segments are always the
+ * recorder's Matroska, and parsebin's typefinding and parser per part
+ * halved the throughput. Matroska has no decoding times; the timestamper
+ * derives them again, which streams with B-frames need.
  *
- * The first part. Its reader first sees the file's first video frame,
- * which fixes the file's time origin; the probe then waits (on clip->cond)
- * while the calling thread builds the muxer from the caps and, when
- * from_us lies inside the part, the probe drops data until a key-unit
- * seek (snap before) has repositioned the demuxer. From there, frames are
- * held until the first one at or after from_us arrives, so the clip starts
- * exactly on the last keyframe at or before from_us even if the seek
- * landed on an earlier one. If the seek fails or lands after from_us
- * (files cut by a crash have no index), the part is read again from its
- * start without seeking.
+ * The first part. The probe sees the file's first video frame, which
+ * fixes the file's time origin, and waits (on clip->cond) while the
+ * calling thread builds the muxer from the caps and, when from_us lies
+ * inside the part, seeks (key unit, snap before): the seek's flush-start
+ * ends the wait, so the probe cannot run ahead to the end of the file
+ * first. Frames are then held until the first one at or after from_us,
+ * so the clip starts exactly on the last keyframe at or before from_us
+ * even if the seek snapped to an earlier one. If the seek is refused
+ * (files cut by a crash have no index) reading goes on from the top; if
+ * it lands after from_us, the part is read again without seeking.
  *
  * Text cues. One per wall-clock second, starting where the second starts
- * in the output; a part's first cue starts on its first frame. mp4mux
- * takes a subtitle sample's duration from the buffer and fills holes with
- * empty samples, so a cue is pushed only once the next one begins (the
- * last at EOS). Meanwhile the muxer, which waits for data on every pad,
- * holds back audio and video: each appsrc queues up to QUEUE_TIME, more
- * than the second plus a frame that a cue can lag.
+ * in the output; after a gap, a cue starts on the part's first frame.
+ * mp4mux takes a subtitle sample's duration from the buffer and fills
+ * holes with empty samples, so a cue is pushed only once the next one
+ * begins (the last at EOS). Meanwhile the muxer, which waits for data on
+ * every pad, holds back audio and video: each appsrc queues up to
+ * QUEUE_TIME, more than the second plus a frame that a cue can lag. The
+ * same wait is why audio that stops for longer while video goes on
+ * cannot be exported (clip_check_audio).
  *
  * Threads. The calling thread builds and tears down every pipeline, polls
  * their buses every POLL_INTERVAL (cancellation, progress, errors) and
  * does the file work. A reader's streaming thread runs the probe and
  * owns the output timeline while its part is read; the calling thread
  * reads that state only after the reader is set to NULL, or during the
- * handshake under clip->lock while the probe waits. */
+ * handshake under clip->lock while the probe waits. Nothing is allocated
+ * per frame. */
 #include "vigil-clip-writer.h"
 #include "vigil-pipelines-private.h"
 
@@ -92,7 +98,7 @@ typedef struct {
   gboolean             lead_in;           /* holds from_us: start at the keyframe before it */
   gboolean             may_seek;
   /* Under clip->lock (set by the streaming thread up to the handshake). */
-  GstPad              *pads[TRACK_TEXT];  /* parsebin pads we read; owned by parsebin */
+  GstPad              *pads[TRACK_TEXT];  /* demuxer pads we read; owned by the demuxer */
   GstCaps             *caps[TRACK_TEXT];
   gboolean             go, flushing, abort;
   /* Streaming thread only (and the calling thread once the reader stopped). */
@@ -118,6 +124,7 @@ struct _Clip {
   gint           activity;        /* atomic: buffers seen by readers, for stall detection */
   gint           seen_activity;
   gint64         last_activity_us;
+  gint64         audio_starved_since_us;   /* see clip_check_audio; 0 when not */
 
   GMutex         lock;            /* the reader handshake */
   GCond          cond;
@@ -361,12 +368,12 @@ reader_forward_audio (Reader *r, GstBuffer *buffer)
    * before the end of the previous part's: keep the earlier one. */
   if (clip->have_audio_end && out + duration / 2 < clip->audio_end)
     goto drop;
+  clip->audio_end = out + duration;
+  clip->have_audio_end = TRUE;
 
   buffer = gst_buffer_make_writable (buffer);
   GST_BUFFER_PTS (buffer) = GST_BUFFER_DTS (buffer) = out;
   GST_BUFFER_OFFSET (buffer) = GST_BUFFER_OFFSET_END (buffer) = GST_BUFFER_OFFSET_NONE;
-  clip->audio_end = out + duration;
-  clip->have_audio_end = TRUE;
   clip->audio_buffers++;
   if (!clip_push (clip, TRACK_AUDIO, buffer))
     reader_finish (r, "vigil-clip-mux-stopped");
@@ -546,7 +553,7 @@ on_reader_pad_data (GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
       GstBufferList *list = GST_PAD_PROBE_INFO_BUFFER_LIST (info);
       guint n = gst_buffer_list_length (list);
 
-      /* Not seen from parsebin's parsers, but cheap to get right. */
+      /* matroskademux pushes single buffers, but this is cheap to get right. */
       info->data = NULL;
       for (guint i = 0; i < n; i++)
         {
@@ -629,7 +636,8 @@ static void
 on_reader_pad_added (GstElement *demux, GstPad *pad, gpointer user_data)
 {
   Reader *r = user_data;
-  g_autoptr(GstCaps) caps = gst_pad_query_caps (pad, NULL);
+  g_autoptr(GstCaps) current = gst_pad_get_current_caps (pad);
+  g_autoptr(GstCaps) caps = current != NULL ? gst_caps_ref (current) : gst_pad_query_caps (pad, NULL);
   const gchar *name = gst_structure_get_name (gst_caps_get_structure (caps, 0));
   GstElement *sink = gst_element_factory_make ("fakesink", NULL);
   g_autoptr(GstPad) sink_pad = gst_element_get_static_pad (sink, "sink");
@@ -750,7 +758,7 @@ have_element (const gchar *name)
  * delay that AAC would add (1024 samples, 128 ms at 8 kHz, which mp4mux
  * writes no edit list for, so the sound would lag the picture). */
 static const gchar *
-audio_branch (Clip *clip, GstCaps *caps)
+audio_branch (GstCaps *caps)
 {
   const gchar *name = gst_structure_get_name (gst_caps_get_structure (caps, 0));
 
@@ -782,7 +790,7 @@ clip_start_mux (Clip *clip, GstCaps *video_caps, GstCaps *audio_caps, const gcha
 {
   const gchar *video_name = gst_structure_get_name (gst_caps_get_structure (video_caps, 0));
   const gchar *stamper = NULL;
-  const gchar *audio = audio_caps != NULL ? audio_branch (clip, audio_caps) : NULL;
+  const gchar *audio = audio_caps != NULL ? audio_branch (audio_caps) : NULL;
   g_autoptr(GString) description = g_string_new (NULL);
   g_autoptr(GError) parse_error = NULL;
   g_autoptr(GstCaps) text_caps = gst_caps_new_simple ("text/x-raw", "format", G_TYPE_STRING, "utf8", NULL);
@@ -910,6 +918,39 @@ clip_mux_fraction (Clip *clip)
   return MUX_SHARE * (clip->expected_ns > 0 ? MIN (done / clip->expected_ns, 1.0) : 0.0);
 }
 
+/* mp4mux waits for data on every track, so audio that stops for longer
+ * than QUEUE_TIME while the video goes on (a camera's audio dropping
+ * out) stalls it: the audio queue is empty and the video queue full. A
+ * GAP event would let it go on, but appsrc 1.22 cannot carry one and
+ * mp4mux did not move on when one was sent to its pad directly, so this
+ * fails at once with a message saying where, rather than by the stall
+ * timer. (The text track lags at most a second and a frame.) */
+static gboolean
+clip_check_audio (Clip *clip, const gchar *path, GError **error)
+{
+  guint64 audio_queued = 1;
+  GstClockTime video_queued = 0;
+  gint64 now = g_get_monotonic_time ();
+
+  if (clip->src[TRACK_AUDIO] == NULL)
+    return TRUE;
+  g_object_get (clip->src[TRACK_AUDIO], "current-level-buffers", &audio_queued, NULL);
+  g_object_get (clip->src[TRACK_VIDEO], "current-level-time", &video_queued, NULL);
+  if (audio_queued > 0 || video_queued < QUEUE_TIME * 3 / 4)
+    {
+      clip->audio_starved_since_us = 0;
+      return TRUE;
+    }
+  if (clip->audio_starved_since_us == 0)
+    clip->audio_starved_since_us = now;
+  if (now - clip->audio_starved_since_us < G_USEC_PER_SEC)
+    return TRUE;
+  g_set_error (error, VIGIL_CLIP_ERROR, VIGIL_CLIP_ERROR_FAILED,
+               "%s: the audio stops for more than %d s while the video goes on, which mp4mux cannot write",
+               path, (gint) (QUEUE_TIME / GST_SECOND));
+  return FALSE;
+}
+
 /* An error from the muxer ends the export wherever we are. */
 static gboolean
 clip_check_mux (Clip *clip, const gchar *mp4_path, GError **error)
@@ -1013,6 +1054,8 @@ clip_read_part (Clip *clip, Reader *r, const gchar *mp4_path, PartOutcome *outco
       const GstStructure *s;
 
       if (!clip_check_mux (clip, mp4_path, error) || !clip_tick (clip, clip_mux_fraction (clip), error))
+        return FALSE;
+      if (!clip_check_audio (clip, r->part->path, error))
         return FALSE;
       if (message == NULL)
         continue;
@@ -1251,7 +1294,13 @@ clip_write (Clip *clip, const VigilClipPart *parts, guint n_parts, const gchar *
             return FALSE;
           clip->out_base = clip->video_end;
           if (!clip_read_part (clip, r, mp4_path, &outcome, error))
-            return FALSE;
+            {
+              /* The reader's thread may wait in a full appsrc: stopping
+               * the muxer first lets it out before the reader stops. */
+              if (clip->mux_pipeline != NULL)
+                gst_element_set_state (clip->mux_pipeline, GST_STATE_NULL);
+              return FALSE;
+            }
           /* Stop the reader before touching what its thread wrote. */
           g_mutex_lock (&clip->lock);
           r->abort = TRUE;
@@ -1394,7 +1443,39 @@ vigil_clip_write (const VigilClipPart *parts, guint n_parts, gint64 from_us, gin
 
 /* ---------------------------------------------------------------- moov to the front */
 
-#define FOURCC(s) GST_MAKE_FOURCC ((s)[0], (s)[1], (s)[2], (s)[3])
+/* Box fields are big-endian at any alignment (GST_READ_UINT32_BE would
+ * load unaligned words, which UBSan rightly reports). */
+#define FOURCC(s) \
+  (((guint32) (guint8) (s)[0] << 24) | ((guint32) (guint8) (s)[1] << 16) | ((guint32) (guint8) (s)[2] << 8) \
+   | (guint32) (guint8) (s)[3])
+
+static guint32
+read_be32 (const guint8 *p)
+{
+  return ((guint32) p[0] << 24) | ((guint32) p[1] << 16) | ((guint32) p[2] << 8) | p[3];
+}
+
+static guint64
+read_be64 (const guint8 *p)
+{
+  return ((guint64) read_be32 (p) << 32) | read_be32 (p + 4);
+}
+
+static void
+write_be32 (guint8 *p, guint32 value)
+{
+  p[0] = value >> 24;
+  p[1] = value >> 16;
+  p[2] = value >> 8;
+  p[3] = value;
+}
+
+static void
+write_be64 (guint8 *p, guint64 value)
+{
+  write_be32 (p, value >> 32);
+  write_be32 (p + 4, (guint32) value);
+}
 /* Boxes on the way from moov to the chunk offset tables. */
 #define IS_PATH_TO_STCO(type) \
   ((type) == FOURCC ("moov") || (type) == FOURCC ("trak") || (type) == FOURCC ("mdia") \
@@ -1424,7 +1505,7 @@ append_be32 (GByteArray *out, guint32 value)
 {
   guint8 bytes[4];
 
-  GST_WRITE_UINT32_BE (bytes, value);
+  write_be32 (bytes, value);
   g_byte_array_append (out, bytes, 4);
 }
 
@@ -1433,7 +1514,7 @@ append_be64 (GByteArray *out, guint64 value)
 {
   guint8 bytes[8];
 
-  GST_WRITE_UINT64_BE (bytes, value);
+  write_be64 (bytes, value);
   g_byte_array_append (out, bytes, 8);
 }
 
@@ -1455,13 +1536,13 @@ copy_boxes (const guint8 *data, gsize len, GByteArray *out, OffsetPatch *patch, 
 
       if (len - pos < 8)
         return malformed (path, error);
-      size = GST_READ_UINT32_BE (data + pos);
-      type = GST_READ_UINT32_LE (data + pos + 4);
+      size = read_be32 (data + pos);
+      type = read_be32 (data + pos + 4);
       if (size == 1)
         {
           if (len - pos < 16)
             return malformed (path, error);
-          size = GST_READ_UINT64_BE (data + pos + 8);
+          size = read_be64 (data + pos + 8);
           header = 16;
         }
       else if (size == 0)
@@ -1479,7 +1560,7 @@ copy_boxes (const guint8 *data, gsize len, GByteArray *out, OffsetPatch *patch, 
           g_byte_array_append (out, data + pos + 4, 4);
           if (!copy_boxes (body, body_len, out, patch, depth + 1, path, error))
             return FALSE;
-          GST_WRITE_UINT32_BE (out->data + start, out->len - start);
+          write_be32 (out->data + start, out->len - start);
         }
       else if (type == FOURCC ("stco") || type == FOURCC ("co64"))
         {
@@ -1489,7 +1570,7 @@ copy_boxes (const guint8 *data, gsize len, GByteArray *out, OffsetPatch *patch, 
 
           if (body_len < 8)
             return malformed (path, error);
-          n = GST_READ_UINT32_BE (body + 4);
+          n = read_be32 (body + 4);
           if ((body_len - 8) / entry < n)
             return malformed (path, error);
           wide = wide || patch->co64;
@@ -1498,8 +1579,8 @@ copy_boxes (const guint8 *data, gsize len, GByteArray *out, OffsetPatch *patch, 
           g_byte_array_append (out, body, 8);   /* version, flags, entry count */
           for (guint32 i = 0; i < n; i++)
             {
-              guint64 offset = entry == 8 ? GST_READ_UINT64_BE (body + 8 + i * 8)
-                                          : GST_READ_UINT32_BE (body + 8 + i * 4);
+              guint64 offset = entry == 8 ? read_be64 (body + 8 + i * 8)
+                                          : read_be32 (body + 8 + i * 4);
 
               if (entry == 4)
                 {
@@ -1525,9 +1606,9 @@ copy_boxes (const guint8 *data, gsize len, GByteArray *out, OffsetPatch *patch, 
             return malformed (path, error);
           g_byte_array_append (out, data + pos, size);
           if (body[0] == 1)
-            GST_WRITE_UINT64_BE (out->data + at, patch->creation);
+            write_be64 (out->data + at, patch->creation);
           else
-            GST_WRITE_UINT32_BE (out->data + at, (guint32) MIN (patch->creation, G_MAXUINT32));
+            write_be32 (out->data + at, (guint32) MIN (patch->creation, G_MAXUINT32));
         }
       else
         g_byte_array_append (out, data + pos, size);
@@ -1594,13 +1675,13 @@ read_top_box (int fd, guint64 offset, guint64 file_size, TopBox *box, const gcha
   if (file_size - offset < 8 || !pread_all (fd, header, 8, offset, path, error))
     return error == NULL || *error == NULL ? malformed (path, error) : FALSE;
   box->offset = offset;
-  box->size = GST_READ_UINT32_BE (header);
-  box->type = GST_READ_UINT32_LE (header + 4);
+  box->size = read_be32 (header);
+  box->type = read_be32 (header + 4);
   if (box->size == 1)
     {
       if (file_size - offset < 16 || !pread_all (fd, header + 8, 8, offset + 8, path, error))
         return error == NULL || *error == NULL ? malformed (path, error) : FALSE;
-      box->size = GST_READ_UINT64_BE (header + 8);
+      box->size = read_be64 (header + 8);
     }
   else if (box->size == 0)
     box->size = file_size - offset;

@@ -54,8 +54,12 @@ typedef void (*VigilClipProgressFunc) (gdouble fraction, gpointer user_data);
  * frame to @jpeg_path, both absolute; existing files there are replaced.
  * The clip starts on the keyframe at or before @from_us and ends before the
  * first frame at or after @to_us; parts are joined without their gaps.
- * Blocking. On any error or cancellation both output files are deleted and
- * @result is left untouched. */
+ * Parts must share one format (codec, size, codec data, audio or not):
+ * mp4mux 1.22 cannot change it within a track, so such a range fails and
+ * is exported as two clips; so does one whose audio stops for more than
+ * a few seconds while the video goes on. Blocking. On any error or
+ * cancellation both output files are deleted and @result is left
+ * untouched. */
 gboolean vigil_clip_write (const VigilClipPart    *parts,
                            guint                   n_parts,
                            gint64                  from_us,
