@@ -70,6 +70,24 @@ vigil_test_vigild_set_up (VigilTestVigild *f, GTestDBus *bus, const VigilSimcamO
   g_assert_no_error (error);
 }
 
+/* When vigild does not answer, its threads' stacks say where it is stuck
+ * (gdb is a developer tool: without it, only the log is shown). */
+static gchar *
+vigild_stacks (VigilTestVigild *f)
+{
+  g_autoptr(GSubprocess) gdb = NULL;
+  const gchar *pid = g_subprocess_get_identifier (f->vigild);
+  gchar *out = NULL;
+
+  if (pid == NULL || !g_file_test ("/usr/bin/gdb", G_FILE_TEST_IS_EXECUTABLE))
+    return g_strdup ("(vigild has exited, or gdb is not installed)");
+  gdb = g_subprocess_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_MERGE, NULL, "/usr/bin/gdb",
+                          "-batch", "-p", pid, "-ex", "thread apply all bt", NULL);
+  if (gdb == NULL || !g_subprocess_communicate_utf8 (gdb, NULL, NULL, &out, NULL, NULL))
+    return g_strdup ("(gdb failed)");
+  return out;
+}
+
 void
 vigil_test_vigild_start (VigilTestVigild *f)
 {
@@ -84,10 +102,11 @@ vigil_test_vigild_start (VigilTestVigild *f)
   f->vigild = g_subprocess_launcher_spawn (launcher, &error, g_getenv ("VIGILD"), "--session", "--verbose",
                                            "--config", f->conf, NULL);
   g_assert_no_error (error);
-  if (!vigil_test_wait_for (&appeared, 60))
+  if (!vigil_test_wait_for (&appeared, 120))
     {
       g_autofree gchar *log = vigil_test_vigild_read_log (f);
-      g_error ("vigild never took its bus name; its log:\n%s", log);
+      g_autofree gchar *stacks = vigild_stacks (f);
+      g_error ("vigild never took its bus name; its log:\n%s\nits threads:\n%s", log, stacks);
     }
   g_bus_unwatch_name (watch);
   f->manager = vigil_dbus_manager_proxy_new_sync (f->connection, G_DBUS_PROXY_FLAGS_NONE, "org.vigil.Vigil1",
