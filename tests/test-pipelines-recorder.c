@@ -28,6 +28,7 @@ typedef struct {
   gint64         end_us;
   gboolean       ended;
   gboolean       closed_after_end;
+  gboolean       use_udp;        /* RTP over UDP: packets may be lost */
 } Fixture;
 
 static void
@@ -89,6 +90,7 @@ fixture_set_up (Fixture *f, gconstpointer data)
                                  .password = variant->password };
 
   f->dir = vigil_test_make_tmp_dir ();
+  f->use_udp = variant->use_udp;
   f->closed = g_ptr_array_new_with_free_func ((GDestroyNotify) vigil_closed_segment_free);
   f->simcam = vigil_simcam_new (&options, &error);
   g_assert_no_error (error);
@@ -263,8 +265,18 @@ assert_closed_segments_decode (Fixture *f)
       const VigilClosedSegment *segment = f->closed->pdata[i];
       g_autofree gchar *path = g_build_filename (f->dir, segment->path, NULL);
 
-      g_assert_cmpint (vigil_test_decode_file (path, &error), ==, (gint64) segment->frames);
+      gint64 decoded = vigil_test_decode_file (path, &error);
+
       g_assert_no_error (error);
+      /* The recorder counts the buffers it writes, one per access unit. Over
+       * UDP a lost packet carrying the marker bit makes the depayloader
+       * merge two access units into one buffer (seen on a loaded machine
+       * under valgrind: 13 buffers, 20 decoded frames), so there the count
+       * can only be a lower bound. Over TCP nothing is lost. */
+      if (f->use_udp)
+        g_assert_cmpint (decoded, >=, (gint64) segment->frames);
+      else
+        g_assert_cmpint (decoded, ==, (gint64) segment->frames);
     }
 }
 
