@@ -10,6 +10,15 @@
  * the pipeline to NULL, because each of those can block on the disk or
  * the network and the main loop must not.
  *
+ * Frame health. The video probe hands a keyframe now and then (a copy of
+ * its metadata; the data is shared) to a second pipeline of the run's own,
+ * appsrc → decoder → videoconvert (GRAY8) → fakesink, whose streaming
+ * thread runs the analysis and posts each result on the recording
+ * pipeline's bus. Its appsrc is the leaky queue between the two: it holds
+ * two keyframes and drops new ones while full, so the recording thread
+ * never waits for it. A pipeline of its own, rather than a tee, keeps its
+ * errors off the recording bus and its sink out of the recording's EOS.
+ *
  * Time. The probe anchors a VigilRunClock at the run's first keyframe and
  * stores, for every keyframe, its running time, wall clock and the frame
  * counts before it in a ring. Segments start on keyframes, so when
@@ -39,6 +48,10 @@ G_DEFINE_QUARK (vigil-pipeline-error-quark, vigil_pipeline_error)
 /* How long a finalising run may take to write its last segment before the
  * pipeline is torn down regardless (SIGTERM must finish within 5 s). */
 #define FINALISE_TIMEOUT_MS 3500
+/* A keyframe goes to frame health when at least the interval less this
+ * has passed since the last one, so that timestamp jitter does not turn a
+ * GOP as long as the interval into every other keyframe. */
+#define HEALTH_SLACK (50 * GST_MSECOND)
 
 typedef struct {
   GstClockTime  running_time;
@@ -55,6 +68,18 @@ typedef struct {                  /* a segment splitmuxsink has opened */
   gboolean      closed;           /* splitmuxsink has finished the file */
 } Fragment;
 
+/* The frame-health branch of one run; see the top of the file. Created on
+ * the streaming thread that links the video, freed by the teardown worker
+ * once the recording pipeline has stopped feeding it. */
+typedef struct {
+  GstElement       *pipeline;     /* its own: appsrc → decoder → videoconvert → fakesink */
+  GstElement       *src;          /* the appsrc */
+  VigilFrameHealth *health;       /* the recorder's analyser */
+  GstBus           *bus;          /* the recording pipeline's: results go there */
+  gchar            *camera;       /* for logs */
+  gint              failed;       /* atomic; set once: nothing more is fed this run */
+} HealthBranch;
+
 typedef enum {
   STATE_IDLE,          /* no pipeline */
   STATE_RUNNING,       /* recording */
@@ -70,6 +95,8 @@ struct _VigilRecorder
   gchar         *camera, *url, *user, *password, *root;
   gboolean       use_udp, use_rtspsrc;
   GstClockTime   segment_duration, stall_timeout;
+  VigilFrameHealth *health;           /* NULL when frame health is off; outlives runs */
+  GstClockTime   health_interval;
 
   /* Main thread only. */
   RecorderState  state;
@@ -96,6 +123,7 @@ struct _VigilRecorder
   gboolean       seen_keyframe;
   guint64        frames, keyframes;
   GstClockTime   last_rt, last_frame_duration;
+  GstClockTime   health_last_rt;      /* running time of the last keyframe offered to frame health */
 
   GMutex         lock;
   /* Protected by lock. */
@@ -108,11 +136,15 @@ struct _VigilRecorder
   gchar         *video_codec, *audio_codec;
   GstElement    *muxer;               /* reused for every segment of a run */
   GList         *source_pads;         /* vigilrtspsrc's pads until no-more-pads */
+  HealthBranch  *health_branch;       /* the run's, once its video is linked; NULL when off */
 };
 
 G_DEFINE_FINAL_TYPE (VigilRecorder, vigil_recorder, G_TYPE_OBJECT)
 
-enum { SIGNAL_RUN_STARTED, SIGNAL_SEGMENT_OPENED, SIGNAL_SEGMENT_CLOSED, SIGNAL_RUN_ENDED, N_SIGNALS };
+enum {
+  SIGNAL_RUN_STARTED, SIGNAL_SEGMENT_OPENED, SIGNAL_SEGMENT_CLOSED, SIGNAL_RUN_ENDED, SIGNAL_FRAME_HEALTH,
+  N_SIGNALS
+};
 static guint signals[N_SIGNALS];
 
 G_DEFINE_BOXED_TYPE (VigilClosedSegment, vigil_closed_segment,
@@ -207,6 +239,167 @@ post_application_message (VigilRecorder *self, GstStructure *structure)
                             gst_message_new_application (GST_OBJECT (self->pipeline), structure));
 }
 
+/* ---- frame health ---------------------------------------------------- */
+
+/* Turns the branch off for the rest of the run, reporting why once. Runs on
+ * any thread. */
+static void
+health_branch_fail (HealthBranch *branch, const gchar *reason)
+{
+  if (!g_atomic_int_compare_and_exchange (&branch->failed, FALSE, TRUE))
+    return;
+  gst_bus_post (branch->bus, gst_message_new_application (NULL, gst_structure_new ("vigil-frame-health-failed",
+                                                                                    "reason", G_TYPE_STRING, reason,
+                                                                                    NULL)));
+}
+
+/* Runs on whichever thread posts to the branch's own bus. Nothing there is
+ * for the main thread except an error, which ends frame health only. */
+static GstBusSyncReply
+on_health_bus_sync (GstBus *bus, GstMessage *message, gpointer user_data)
+{
+  HealthBranch *branch = user_data;
+
+  if (GST_MESSAGE_TYPE (message) == GST_MESSAGE_ERROR)
+    {
+      g_autoptr(GError) error = NULL;
+      g_autofree gchar *debug = NULL;
+
+      gst_message_parse_error (message, &error, &debug);
+      GST_DEBUG_OBJECT (GST_MESSAGE_SRC (message), "camera %s: frame health: %s (%s)", branch->camera,
+                        error->message, GST_STR_NULL (debug));
+      health_branch_fail (branch, error->message);
+    }
+  /* A sync handler that drops a message owns it. */
+  gst_message_unref (message);
+  return GST_BUS_DROP;
+}
+
+/* Runs on the branch's streaming thread, once per decoded keyframe, whose
+ * PTS is the frame's wall clock: analyses it and posts the result. */
+static void
+on_health_sink_handoff (GstElement *sink, GstBuffer *buffer, GstPad *pad, gpointer user_data)
+{
+  HealthBranch *branch = user_data;
+  g_autoptr(GstCaps) caps = gst_pad_get_current_caps (pad);
+  const GstStructure *s = caps != NULL ? gst_caps_get_structure (caps, 0) : NULL;
+  gint width = 0, height = 0;
+  VigilFrameSample sample;
+  GstMapInfo map;
+  gsize stride;
+
+  if (g_atomic_int_get (&branch->failed) || s == NULL || !gst_structure_get_int (s, "width", &width)
+      || !gst_structure_get_int (s, "height", &height) || width < 16 || height < 16)
+    return;
+  /* Fakesink takes no video meta, so videoconvert writes GRAY8 in the
+   * default layout: rows padded to four bytes, nothing else. */
+  stride = GST_ROUND_UP_4 (width);
+  if (!gst_buffer_map (buffer, &map, GST_MAP_READ))
+    return;
+  if (map.size != stride * height)
+    {
+      gst_buffer_unmap (buffer, &map);
+      health_branch_fail (branch, "unexpected GRAY8 buffer layout");
+      return;
+    }
+  vigil_frame_health_analyze (branch->health, map.data, width, height, stride,
+                              (gint64) (GST_BUFFER_PTS (buffer) / GST_USECOND), &sample);
+  gst_buffer_unmap (buffer, &map);
+  GST_LOG_OBJECT (sink, "camera %s: luma %.1f contrast %.1f sharpness %.2f verdicts 0x%x", branch->camera,
+                  sample.mean_luma, sample.contrast, sample.sharpness, sample.verdicts);
+  gst_bus_post (branch->bus, gst_message_new_application (GST_OBJECT (sink),
+                                                          gst_structure_new ("vigil-frame-health", "sample",
+                                                                             VIGIL_TYPE_FRAME_SAMPLE, &sample,
+                                                                             NULL)));
+}
+
+/* Runs on the streaming thread that links the video. NULL when the decoder
+ * is missing: the run records without frame health. */
+static HealthBranch *
+health_branch_new (VigilRecorder *self, const gchar *codec)
+{
+  const gchar *decoder = g_str_equal (codec, "h265") ? "avdec_h265" : "avdec_h264";
+  g_autofree gchar *description = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GstElement) pipeline = NULL;
+  g_autoptr(GstElement) sink = NULL;
+  g_autoptr(GstBus) bus = NULL;
+  HealthBranch *branch;
+
+  /* The decoder sees keyframes only, so every one decodes on its own and
+   * one thread is all it needs. max-bytes=0: a 1080p keyframe is larger
+   * than appsrc's default limit. */
+  description = g_strdup_printf ("appsrc name=src format=time max-buffers=2 max-bytes=0 max-time=0 "
+                                 "block=false leaky-type=upstream "
+                                 "! %s max-threads=1 ! videoconvert ! video/x-raw,format=GRAY8 "
+                                 "! fakesink name=sink sync=false async=false signal-handoffs=true",
+                                 decoder);
+  pipeline = gst_parse_launch_full (description, NULL, GST_PARSE_FLAG_FATAL_ERRORS, &error);
+  if (pipeline == NULL)
+    {
+      g_warning ("camera %s: recording without frame health: %s", self->camera, error->message);
+      return NULL;
+    }
+  gst_object_ref_sink (pipeline);
+
+  branch = g_new0 (HealthBranch, 1);
+  branch->pipeline = g_steal_pointer (&pipeline);
+  branch->src = gst_bin_get_by_name (GST_BIN (branch->pipeline), "src");
+  branch->health = g_object_ref (self->health);
+  branch->bus = gst_element_get_bus (self->pipeline);
+  branch->camera = g_strdup (self->camera);
+  sink = gst_bin_get_by_name (GST_BIN (branch->pipeline), "sink");
+  g_signal_connect (sink, "handoff", G_CALLBACK (on_health_sink_handoff), branch);
+  bus = gst_element_get_bus (branch->pipeline);
+  gst_bus_set_sync_handler (bus, on_health_bus_sync, branch, NULL);
+  if (gst_element_set_state (branch->pipeline, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE)
+    health_branch_fail (branch, "cannot start the decoder");
+  return branch;
+}
+
+/* Runs once nothing feeds the branch any more. */
+static void
+health_branch_free (HealthBranch *branch)
+{
+  g_autoptr(GstBus) bus = NULL;
+
+  if (branch == NULL)
+    return;
+  gst_element_set_state (branch->pipeline, GST_STATE_NULL);
+  bus = gst_element_get_bus (branch->pipeline);
+  gst_bus_set_sync_handler (bus, NULL, NULL, NULL);
+  gst_object_unref (branch->src);
+  gst_object_unref (branch->pipeline);
+  g_object_unref (branch->health);
+  gst_object_unref (branch->bus);
+  g_free (branch->camera);
+  g_free (branch);
+}
+
+/* Called with self->lock held, on the video probe's thread, for every
+ * keyframe: hands it to the branch when the interval has passed. Never
+ * blocks: a full queue drops it. */
+static void
+offer_to_health_branch (VigilRecorder *self, GstBuffer *keyframe, GstClockTime rt, gint64 wall_us)
+{
+  HealthBranch *branch = self->health_branch;
+  GstFlowReturn ret;
+  GstBuffer *copy;
+
+  if (branch == NULL || g_atomic_int_get (&branch->failed))
+    return;
+  if (GST_CLOCK_TIME_IS_VALID (self->health_last_rt)
+      && rt + HEALTH_SLACK < self->health_last_rt + self->health_interval)
+    return;
+  self->health_last_rt = rt;
+  /* The branch keeps no stream time; its PTS carries the wall clock. */
+  copy = gst_buffer_copy (keyframe);
+  GST_BUFFER_PTS (copy) = GST_BUFFER_DTS (copy) = (GstClockTime) wall_us * GST_USECOND;
+  GST_BUFFER_DURATION (copy) = GST_CLOCK_TIME_NONE;
+  g_signal_emit_by_name (branch->src, "push-buffer", copy, &ret);
+  gst_buffer_unref (copy);
+}
+
 /* Runs on a streaming thread, once per video frame and event. */
 static GstPadProbeReturn
 on_video_pad_probe (GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
@@ -227,7 +420,13 @@ on_video_pad_probe (GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
 
           gst_event_parse_caps (event, &caps);
           if (self->video_caps == NULL)
-            self->video_caps = gst_caps_ref (caps);
+            {
+              self->video_caps = gst_caps_ref (caps);
+              g_mutex_lock (&self->lock);
+              if (self->health_branch != NULL)
+                g_object_set (self->health_branch->src, "caps", caps, NULL);
+              g_mutex_unlock (&self->lock);
+            }
           else if (!gst_caps_is_equal (caps, self->video_caps))
             {
               /* Matroska (like MP4) cannot change codec data inside a
@@ -291,6 +490,7 @@ on_video_pad_probe (GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
       mark->keyframes_before = self->keyframes;
       self->ring_next = (self->ring_next + 1) % KEYFRAME_RING_SIZE;
       self->ring_len = MIN (self->ring_len + 1, KEYFRAME_RING_SIZE);
+      offer_to_health_branch (self, buffer, rt, mark->wall_us);
       g_mutex_unlock (&self->lock);
 
       self->keyframes++;
@@ -491,6 +691,15 @@ link_stream (VigilRecorder *self, GstElement *source, GstPad *pad, gboolean queu
   else
     self->audio_codec = g_strdup (codec);
   g_mutex_unlock (&self->lock);
+
+  if (is_video && self->health != NULL)
+    {
+      HealthBranch *branch = health_branch_new (self, codec);
+
+      g_mutex_lock (&self->lock);
+      self->health_branch = branch;
+      g_mutex_unlock (&self->lock);
+    }
 
   if (queued)
     {
@@ -796,6 +1005,16 @@ handle_message (VigilRecorder *self, GstMessage *message)
           g_autofree gchar *reason = describe_format_change (s);
           begin_finalise (self, reason);
         }
+      else if (gst_structure_has_name (s, "vigil-frame-health"))
+        {
+          g_autoptr(VigilFrameSample) sample = NULL;
+
+          if (gst_structure_get (s, "sample", VIGIL_TYPE_FRAME_SAMPLE, &sample, NULL))
+            g_signal_emit (self, signals[SIGNAL_FRAME_HEALTH], 0, sample);
+        }
+      else if (gst_structure_has_name (s, "vigil-frame-health-failed"))
+        g_warning ("camera %s: frame health off for the rest of this run: %s", self->camera,
+                   gst_structure_get_string (s, "reason"));
       else if (gst_structure_has_name (s, "vigil-segment-opened"))
         {
           gint64 start_us = 0;
@@ -937,7 +1156,15 @@ begin_finalise (VigilRecorder *self, const gchar *reason)
 static void
 set_null_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
 {
+  VigilRecorder *self = source;
+  HealthBranch *branch;
+
   gst_element_set_state (GST_ELEMENT (task_data), GST_STATE_NULL);
+  /* Nothing feeds the frame-health branch any more. */
+  g_mutex_lock (&self->lock);
+  branch = g_steal_pointer (&self->health_branch);
+  g_mutex_unlock (&self->lock);
+  health_branch_free (branch);
   g_task_return_boolean (task, TRUE);
 }
 
@@ -1031,6 +1258,11 @@ reset_run_state (VigilRecorder *self)
   self->frames = self->keyframes = 0;
   self->last_rt = 0;
   self->last_frame_duration = 0;
+  self->health_last_rt = GST_CLOCK_TIME_NONE;
+  if (self->health != NULL)
+    /* A new connection: its first keyframe is not compared with the last
+     * one of the run before. */
+    vigil_frame_health_forget_previous (self->health);
   self->ring_next = self->ring_len = 0;
   self->has_final_mark = FALSE;
   memset (&self->clock, 0, sizeof self->clock);
@@ -1145,6 +1377,13 @@ vigil_recorder_get_camera (VigilRecorder *self)
   return self->camera;
 }
 
+VigilFrameHealth *
+vigil_recorder_get_frame_health (VigilRecorder *self)
+{
+  g_return_val_if_fail (VIGIL_IS_RECORDER (self), NULL);
+  return self->health;
+}
+
 static void
 vigil_recorder_dispose (GObject *object)
 {
@@ -1158,6 +1397,7 @@ vigil_recorder_dispose (GObject *object)
   g_clear_handle_id (&self->finalise_timer_id, g_source_remove);
   if (self->pipeline != NULL)
     gst_element_set_state (self->pipeline, GST_STATE_NULL);
+  health_branch_free (g_steal_pointer (&self->health_branch));
   gst_clear_object (&self->splitmux);
   gst_clear_object (&self->pipeline);
   gst_clear_object (&self->muxer);
@@ -1181,6 +1421,7 @@ vigil_recorder_finalize (GObject *object)
   gst_clear_caps (&self->video_caps);
   g_free (self->video_codec);
   g_free (self->audio_codec);
+  g_clear_object (&self->health);
   g_mutex_clear (&self->lock);
   G_OBJECT_CLASS (vigil_recorder_parent_class)->finalize (object);
 }
@@ -1207,6 +1448,11 @@ vigil_recorder_class_init (VigilRecorderClass *klass)
    * wall clock at the end of the last recorded frame, 0 if none. */
   signals[SIGNAL_RUN_ENDED] = g_signal_new ("run-ended", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
                                             0, NULL, NULL, NULL, G_TYPE_NONE, 2, G_TYPE_STRING, G_TYPE_INT64);
+  /* ::frame-health (VigilFrameSample): one keyframe judged, with frame
+   * health on; its wall_us is the frame's time, not the signal's. */
+  signals[SIGNAL_FRAME_HEALTH] = g_signal_new ("frame-health", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+                                               0, NULL, NULL, NULL, G_TYPE_NONE, 1,
+                                               VIGIL_TYPE_FRAME_SAMPLE | G_SIGNAL_TYPE_STATIC_SCOPE);
 
   GST_DEBUG_CATEGORY_INIT (vigil_recorder_debug, "vigil-recorder", 0, "vigil camera recorder");
 }
@@ -1238,5 +1484,10 @@ vigil_recorder_new (const VigilRecorderConfig *config)
   self->use_rtspsrc = config->use_rtspsrc || config->use_udp || !g_str_has_prefix (config->url, "rtsp://");
   self->segment_duration = config->segment_duration;
   self->stall_timeout = config->stall_timeout;
+  if (config->frame_health)
+    {
+      self->health = vigil_frame_health_new (config->frame_health_settings);
+      self->health_interval = config->frame_health_interval > 0 ? config->frame_health_interval : GST_SECOND;
+    }
   return self;
 }

@@ -13,11 +13,21 @@
  * Signals are emitted on the main context the recorder was created in, in
  * this order per run: ::run-started, then per segment ::segment-opened and
  * ::segment-closed (only after the file and its folders were fsync'ed),
- * then ::run-ended exactly once for every successful start. The recorder
- * never touches the catalog and never logs the camera password. */
+ * then ::run-ended exactly once for every successful start. With frame
+ * health on, ::frame-health comes between ::run-started and ::run-ended,
+ * about once per interval. The recorder never touches the catalog and never
+ * logs the camera password.
+ *
+ * Frame health is a side branch that can never hold up the recording: the
+ * keyframes it needs are handed to a pipeline of its own through a queue of
+ * two that drops whatever an analysis still busy cannot take, and a
+ * failure there (a decoder error, an odd pixel format) is logged once and
+ * turns frame health off for the rest of the run, never ends it. */
 #pragma once
 
 #include <gst/gst.h>
+
+#include "vigil-frame-health.h"
 
 G_BEGIN_DECLS
 
@@ -40,6 +50,13 @@ typedef struct {
   const gchar  *root;                /* storage root; files go to root/camera/YYYY/MM/DD/ */
   GstClockTime  segment_duration;    /* upper bound: cut on the last keyframe before it */
   GstClockTime  stall_timeout;       /* end the run after this long without video */
+  /* Frame health (off when FALSE): keyframes, at most one per
+   * frame_health_interval, are decoded off the recording path and judged
+   * by a VigilFrameHealth that lives as long as the recorder, so what it
+   * learned survives reconnects; each result is a ::frame-health. */
+  gboolean                        frame_health;
+  const VigilFrameHealthSettings *frame_health_settings;  /* NULL for the defaults; copied */
+  GstClockTime                    frame_health_interval;  /* 0 for one second */
 } VigilRecorderConfig;
 
 typedef struct {                     /* a segment that has just been closed */
@@ -74,6 +91,10 @@ G_DECLARE_FINAL_TYPE (VigilRecorder, vigil_recorder, VIGIL, RECORDER, GObject)
 
 VigilRecorder *vigil_recorder_new        (const VigilRecorderConfig *config);
 const gchar   *vigil_recorder_get_camera (VigilRecorder *self);
+/* The camera's analyser, for requests such as
+ * vigil_frame_health_relearn_reference() after a PTZ move; NULL when frame
+ * health is off. Owned by the recorder. */
+VigilFrameHealth *vigil_recorder_get_frame_health (VigilRecorder *self);
 /* Starts a run. Fails only when GStreamer elements are missing or a run
  * is active; connection problems end the run later, via ::run-ended. */
 gboolean       vigil_recorder_start      (VigilRecorder *self, GError **error);

@@ -50,6 +50,7 @@ typedef struct {
   guint       bus_watch;
   guint       frames;         /* decoded frames seen */
   gint        width, height;  /* of the last decoded frame */
+  gdouble     luma;           /* mean luma of the last decoded frame */
   gint64      last_frame_us;  /* monotonic */
   guint       audio_buffers;  /* decoded audio buffers seen */
   gint        rate, channels; /* of the last decoded audio buffer */
@@ -63,6 +64,7 @@ typedef struct {
   Client  *client;
   gboolean is_audio;
   gint     width, height;     /* video */
+  gdouble  luma;              /* video: mean luma */
   gint     rate, channels;    /* audio */
 } FrameEvent;
 
@@ -173,6 +175,7 @@ on_frame_event (gpointer user_data)
       client->frames++;
       client->width = event->width;
       client->height = event->height;
+      client->luma = event->luma;
       client->last_frame_us = g_get_monotonic_time ();
     }
   check_condition (client->f);
@@ -193,6 +196,27 @@ on_sink_handoff (GstElement *sink, GstBuffer *buffer, GstPad *pad, Client *clien
 
       gst_structure_get_int (s, "width", &event->width);
       gst_structure_get_int (s, "height", &event->height);
+    }
+  /* The decoder's planar YUV has its luma plane first, rows four-byte
+   * aligned (fakesink takes no video meta, so the layout is the default). */
+  if (event->width > 0 && event->height > 0)
+    {
+      gsize stride = GST_ROUND_UP_4 (event->width);
+      GstMapInfo map;
+
+      if (gst_buffer_map (buffer, &map, GST_MAP_READ))
+        {
+          if (map.size >= stride * event->height)
+            {
+              guint64 sum = 0;
+
+              for (gint y = 0; y < event->height; y++)
+                for (gint x = 0; x < event->width; x++)
+                  sum += map.data[y * stride + x];
+              event->luma = (gdouble) sum / (event->width * event->height);
+            }
+          gst_buffer_unmap (buffer, &map);
+        }
     }
   g_idle_add_full (G_PRIORITY_DEFAULT, on_frame_event, event, g_free);
 }
@@ -440,6 +464,37 @@ client_has_size (Fixture *f, gpointer data)
   SizeWanted *wanted = data;
 
   return wanted->client->width == wanted->width && wanted->client->height == wanted->height;
+}
+
+typedef struct {
+  Client  *client;
+  gdouble  min_luma, max_luma;
+  guint    frames;            /* in a row within the range */
+} LumaWanted;
+
+static gboolean
+client_has_luma (Fixture *f, gpointer data)
+{
+  LumaWanted *wanted = data;
+  gdouble luma = wanted->client->luma;
+
+  /* Each event is one frame: a few in a row rule out a stray one. */
+  if (luma >= wanted->min_luma && luma <= wanted->max_luma)
+    wanted->frames++;
+  else
+    wanted->frames = 0;
+  return wanted->frames >= 3;
+}
+
+/* Waits until @client decodes frames whose mean luma is within
+ * [@min_luma, @max_luma]. */
+static void
+wait_for_luma (Fixture *f, Client *client, gdouble min_luma, gdouble max_luma, const gchar *what)
+{
+  LumaWanted wanted = { client, min_luma, max_luma, 0 };
+
+  wait_until (f, client_has_luma, &wanted, 0, what);
+  g_assert_null (client->error);
 }
 
 /* Sends a bare DESCRIBE and returns the RTSP status code, and in
@@ -758,6 +813,58 @@ test_resolution (Fixture *f, gconstpointer unused)
   g_assert_null (client->error);
 }
 
+static void
+test_picture (Fixture *f, gconstpointer unused)
+{
+  g_autoptr(Client) client = NULL;
+  g_autoptr(Client) other = NULL;
+  g_autoptr(GError) error = NULL;
+  VigilSimcamPicture picture;
+
+  if (skip_without_elements ())
+    return;
+
+  g_assert_true (vigil_simcam_picture_from_string ("reaimed", &picture));
+  g_assert_cmpint (picture, ==, VIGIL_SIMCAM_PICTURE_REAIMED);
+  g_assert_false (vigil_simcam_picture_from_string ("upside-down", &picture));
+  g_assert_cmpstr (vigil_simcam_picture_to_string (VIGIL_SIMCAM_PICTURE_STATIC), ==, "static");
+  g_assert_false (vigil_simcam_set_picture (f->simcam, 7, VIGIL_SIMCAM_PICTURE_BLACK, &error));
+  g_assert_error (error, VIGIL_SIMCAM_ERROR, VIGIL_SIMCAM_ERROR_INVALID);
+  g_clear_error (&error);
+
+  client = client_start (f, 0);
+  other = client_start (f, 1);
+  wait_for_frames (f, client, CLIP_FPS);
+  /* The scene's mean luma, limited range: the SMPTE bars and their band. */
+  wait_for_luma (f, client, 90, 170, "the normal scene");
+  g_assert_cmpint (vigil_simcam_get_picture (f->simcam, 0), ==, VIGIL_SIMCAM_PICTURE_NORMAL);
+
+  /* Each switch comes at a keyframe of the same unbroken stream: the
+   * client decodes on without an error, at the same size. */
+  g_assert_true (vigil_simcam_set_picture (f->simcam, 0, VIGIL_SIMCAM_PICTURE_BLACK, &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (vigil_simcam_get_picture (f->simcam, 0), ==, VIGIL_SIMCAM_PICTURE_BLACK);
+  wait_for_luma (f, client, 0, 40, "the black picture");
+  g_assert_true (vigil_simcam_set_picture (f->simcam, 0, VIGIL_SIMCAM_PICTURE_WHITE, &error));
+  g_assert_no_error (error);
+  wait_for_luma (f, client, 200, 255, "the white picture");
+  g_assert_true (vigil_simcam_set_picture (f->simcam, 0, VIGIL_SIMCAM_PICTURE_NIGHT, &error));
+  g_assert_no_error (error);
+  wait_for_luma (f, client, 20, 60, "the night scene");
+  g_assert_true (vigil_simcam_set_picture (f->simcam, 0, VIGIL_SIMCAM_PICTURE_NORMAL, &error));
+  g_assert_no_error (error);
+  wait_for_luma (f, client, 90, 170, "the normal scene again");
+  wait_for_frames (f, client, CLIP_FPS);
+  g_assert_cmpint (client->width, ==, CLIP_WIDTH);
+  g_assert_cmpint (client->height, ==, CLIP_HEIGHT);
+  g_assert_false (client->is_eos);
+
+  /* The other mount was never switched. */
+  wait_for_frames (f, other, CLIP_FPS);
+  g_assert_cmpint (vigil_simcam_get_picture (f->simcam, 1), ==, VIGIL_SIMCAM_PICTURE_NORMAL);
+  g_assert_cmpfloat (other->luma, >=, 90);
+}
+
 static guint64
 modified_usec (const gchar *path)
 {
@@ -776,13 +883,16 @@ static void
 test_clip_cache (Fixture *f, gconstpointer unused)
 {
   g_autofree gchar *path = NULL;
+  g_autofree gchar *covered_path = NULL;
   g_autoptr(Client) client = NULL;
+  g_autoptr(GError) error = NULL;
   guint64 saved_usec;
 
   if (skip_without_elements ())
     return;
 
   path = g_build_filename (f->dir, "clip.bin", NULL);
+  covered_path = g_build_filename (f->dir, "clip.bin.covered", NULL);
   g_clear_object (&f->simcam);
   f->simcam = simcam_new (path, 1, VIGIL_SIMCAM_AUTH_NONE);
   g_assert_true (g_file_test (path, G_FILE_TEST_IS_REGULAR));
@@ -795,6 +905,12 @@ test_clip_cache (Fixture *f, gconstpointer unused)
   client = client_start (f, 0);
   wait_for_frames (f, client, CLIP_FPS);
   g_assert_cmpint (client->width, ==, CLIP_WIDTH);
+
+  /* Other pictures are cached next to it. */
+  g_assert_true (vigil_simcam_set_picture (f->simcam, 0, VIGIL_SIMCAM_PICTURE_COVERED, &error));
+  g_assert_no_error (error);
+  g_assert_true (g_file_test (covered_path, G_FILE_TEST_IS_REGULAR));
+  wait_for_luma (f, client, 60, 100, "the covered picture");
 }
 
 /* The same for Basic and Digest; @data is the VigilSimcamAuth. */
@@ -944,6 +1060,7 @@ main (int argc, char **argv)
   g_test_add ("/simcam/offline", Fixture, NULL, fixture_set_up, test_offline, fixture_tear_down);
   g_test_add ("/simcam/resolution", Fixture, NULL, fixture_set_up, test_resolution,
               fixture_tear_down);
+  g_test_add ("/simcam/picture", Fixture, NULL, fixture_set_up, test_picture, fixture_tear_down);
   g_test_add ("/simcam/clip-cache", Fixture, NULL, fixture_set_up, test_clip_cache,
               fixture_tear_down);
   g_test_add ("/simcam/auth-basic", Fixture, GINT_TO_POINTER (VIGIL_SIMCAM_AUTH_BASIC),

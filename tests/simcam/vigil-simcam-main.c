@@ -75,6 +75,8 @@ read_password (const gchar *path, GError **error)
   return g_steal_pointer (&contents);
 }
 
+#define PICTURES "normal|black|white|frozen|blurred|covered|reaimed|night|static"
+
 /* The stream index argument, answering the error itself when it is bad. */
 static gboolean
 parse_index (App *app, gchar **argv, guint argc, guint *index)
@@ -100,6 +102,7 @@ run_command (App *app, const gchar *line)
   g_autoptr(GPtrArray) words = g_ptr_array_new ();
   gchar **args;
   guint argc, index, width, height;
+  VigilSimcamPicture picture;
   g_autoptr(GError) error = NULL;
 
   for (guint i = 0; argv[i] != NULL; i++)
@@ -141,6 +144,17 @@ run_command (App *app, const gchar *line)
       else
         reply ("error: %s", error->message);
     }
+  else if (g_str_equal (args[0], "picture"))
+    {
+      if (!parse_index (app, args, argc, &index))
+        return;
+      if (argc < 3 || !vigil_simcam_picture_from_string (args[2], &picture))
+        reply ("error: expected picture K " PICTURES);
+      else if (vigil_simcam_set_picture (app->simcam, index, picture, &error))
+        reply ("ok");
+      else
+        reply ("error: %s", error->message);
+    }
   else if (g_str_equal (args[0], "clients"))
     {
       if (!parse_index (app, args, argc, &index))
@@ -159,7 +173,7 @@ run_command (App *app, const gchar *line)
   else
     {
       reply ("error: unknown command '%s' (drop K, stall K, restore K, offline, online, "
-             "resolution K WxH, clients K, auth-failures, quit)", args[0]);
+             "resolution K WxH, picture K NAME, clients K, auth-failures, quit)", args[0]);
     }
 }
 
@@ -212,6 +226,7 @@ main (int argc, char **argv)
   g_autofree gchar *password = NULL;
   g_autofree gchar *codec = NULL;
   g_autofree gchar *audio = NULL;
+  g_autofree gchar *picture = NULL;
   gint streams = 1, port = 8554, fps = 0, bitrate = 0, gop = 0, seconds = 0;
   gboolean no_stdin = FALSE;
   VigilSimcamOptions options = { 0 };
@@ -235,6 +250,8 @@ main (int argc, char **argv)
     { "codec", 0, 0, G_OPTION_ARG_STRING, &codec, "Video codec (default h264)", "h264|h265" },
     { "audio", 0, 0, G_OPTION_ARG_STRING, &audio,
       "Audio track: AAC 16 kHz or G.711 A-law 8 kHz, mono (default none)", "none|aac|pcma" },
+    { "picture", 0, 0, G_OPTION_ARG_STRING, &picture,
+      "What every stream shows at first (default normal)", PICTURES },
     { "no-stdin", 0, 0, G_OPTION_ARG_NONE, &no_stdin,
       "Ignore stdin; run until SIGINT or SIGTERM", NULL },
     { NULL }
@@ -244,6 +261,7 @@ main (int argc, char **argv)
   g_option_context_set_description (context,
       "Commands on stdin, one per line, each answered with one line:\n"
       "  drop K | stall K | restore K | offline | online | resolution K WxH | clients K |\n"
+      "  picture K " PICTURES " (switch at the next keyframe) |\n"
       "  auth-failures (401 answers sent) | quit\n"
       "EOF on stdin quits unless --no-stdin is given.\n");
   g_option_context_add_main_entries (context, entries, NULL);
@@ -290,6 +308,11 @@ main (int argc, char **argv)
   else
     {
       g_printerr ("vigil-simcam: --audio takes none, aac or pcma\n");
+      return EXIT_FAILURE;
+    }
+  if (picture != NULL && !vigil_simcam_picture_from_string (picture, &options.picture))
+    {
+      g_printerr ("vigil-simcam: --picture takes one of " PICTURES "\n");
       return EXIT_FAILURE;
     }
   if ((options.auth != VIGIL_SIMCAM_AUTH_NONE) != (user != NULL) ||

@@ -37,7 +37,7 @@ G_DEFINE_QUARK (vigil-simcam-mount, simcam_mount)
 
 /* Bump the number whenever the encoder settings change, so that old cache
  * files are encoded afresh. */
-#define CLIP_CACHE_MAGIC "VIGIL-SIMCAM-CLIP 3\n"
+#define CLIP_CACHE_MAGIC "VIGIL-SIMCAM-CLIP 4\n"
 
 /* Frames an appsrc may hold unsent before the timer stops feeding it. A
  * prepared media that no client has PLAYed yet blocks its stream, and a
@@ -150,6 +150,7 @@ typedef struct {
   VigilSimcamAuth auth;
   VigilSimcamCodec codec;
   VigilSimcamAudio audio;
+  VigilSimcamPicture picture;
 } Settings;
 
 typedef struct _Mount Mount;
@@ -180,6 +181,7 @@ struct _Mount {
   GstRTSPMediaFactory *factory;   /* owned; also held by the mount points unless dropped */
   gulong               configure_id;
   VigilSimcamFault     fault;     /* self->lock */
+  VigilSimcamPicture   picture;   /* self->lock; what clip shows */
   Clip                *clip;      /* self->lock; owned; what feeds switch to at their next keyframe */
   GPtrArray           *feeds;     /* self->lock; Feed * */
 };
@@ -194,7 +196,7 @@ struct _VigilSimcam {
   Clip         *audio_clip;    /* fixed after vigil_simcam_new(); NULL without audio */
 
   GMutex        lock;          /* guards what the fields and Mount say, and Feed lists */
-  GHashTable   *clips;         /* lock; "WxH" -> Clip * */
+  GHashTable   *clips;         /* lock; "WxH/picture" -> Clip * */
   gboolean      is_offline;    /* lock */
   gboolean      is_stopping;   /* lock; finalize started: push nothing more */
   guint         n_auth_failures;  /* lock; 401 answers sent */
@@ -295,12 +297,54 @@ check_elements (const gchar *const *names, GError **error)
   return TRUE;
 }
 
-static gchar *
-clip_cache_key (const Settings *s, guint width, guint height, gboolean overlay)
+static const gchar *const picture_names[] = {
+  [VIGIL_SIMCAM_PICTURE_NORMAL] = "normal",
+  [VIGIL_SIMCAM_PICTURE_BLACK] = "black",
+  [VIGIL_SIMCAM_PICTURE_WHITE] = "white",
+  [VIGIL_SIMCAM_PICTURE_FROZEN] = "frozen",
+  [VIGIL_SIMCAM_PICTURE_BLURRED] = "blurred",
+  [VIGIL_SIMCAM_PICTURE_COVERED] = "covered",
+  [VIGIL_SIMCAM_PICTURE_REAIMED] = "reaimed",
+  [VIGIL_SIMCAM_PICTURE_NIGHT] = "night",
+  [VIGIL_SIMCAM_PICTURE_STATIC] = "static",
+};
+
+const gchar *
+vigil_simcam_picture_to_string (VigilSimcamPicture picture)
 {
-  return g_strdup_printf ("%s %ux%u fps=%u kbps=%u gop=%u seconds=%u overlay=%d",
+  return (guint) picture < G_N_ELEMENTS (picture_names) ? picture_names[picture] : NULL;
+}
+
+gboolean
+vigil_simcam_picture_from_string (const gchar *name, VigilSimcamPicture *out_picture)
+{
+  g_return_val_if_fail (out_picture != NULL, FALSE);
+  for (guint i = 0; name != NULL && i < G_N_ELEMENTS (picture_names); i++)
+    if (g_str_equal (name, picture_names[i]))
+      {
+        *out_picture = i;
+        return TRUE;
+      }
+  return FALSE;
+}
+
+static gchar *
+clip_cache_key (const Settings *s, guint width, guint height, VigilSimcamPicture picture,
+                gboolean overlay)
+{
+  return g_strdup_printf ("%s %ux%u fps=%u kbps=%u gop=%u seconds=%u overlay=%d picture=%s",
                           codec_name (s->codec), width, height, s->fps, s->bitrate_kbps,
-                          s->gop_frames, s->clip_seconds, overlay);
+                          s->gop_frames, s->clip_seconds, overlay,
+                          vigil_simcam_picture_to_string (picture));
+}
+
+/* The cache file of @picture's clip at the main size. */
+static gchar *
+clip_cache_path (const Settings *s, VigilSimcamPicture picture)
+{
+  if (picture == VIGIL_SIMCAM_PICTURE_NORMAL)
+    return g_strdup (s->clip_cache);
+  return g_strdup_printf ("%s.%s", s->clip_cache, vigil_simcam_picture_to_string (picture));
 }
 
 /* Whether a NAL unit whose header starts with @header is an access unit
@@ -461,34 +505,147 @@ run_encoder (const gchar *description, const gchar *what, gboolean is_video,
   return TRUE;
 }
 
-/* Encodes a clip of @width x @height with the settings' codec, rate, GOP and
- * length. Blocks the calling thread. */
+/* Appends to @branches the sources of the scene and returns its head, a
+ * compositor named @name whose output is the scene: a still SMPTE
+ * background (panned left by @pan pixels, wrapping, when not 0) with a band
+ * of SMPTE bars scrolling by @speed pixels a frame across its bottom
+ * quarter; @n_frames from each source. */
+static gchar *
+scene_description (const gchar *name, const gchar *caps, guint width, guint height, guint fps,
+                   guint speed, guint pan, guint n_frames, GString *branches)
+{
+  guint band_height = MAX ((height / 4) & ~1u, 2);
+  const gchar *background = "videotestsrc pattern=smpte";
+
+  g_string_append_printf (branches, " %s num-buffers=%u ! %s ! %s.sink_0", background, n_frames, caps,
+                          name);
+  if (pan != 0)
+    g_string_append_printf (branches, " %s num-buffers=%u ! %s ! %s.sink_2", background, n_frames, caps,
+                            name);
+  g_string_append_printf (branches,
+                          " videotestsrc pattern=smpte horizontal-speed=%u num-buffers=%u "
+                          "! video/x-raw,format=I420,width=%u,height=%u,framerate=%u/1,"
+                          "pixel-aspect-ratio=1/1 ! %s.sink_1",
+                          speed, n_frames, width, band_height, fps, name);
+  if (pan != 0)
+    /* zorder: the band stays in front of the second background copy. */
+    return g_strdup_printf ("compositor name=%s background=black sink_0::xpos=-%u sink_2::xpos=%u "
+                            "sink_1::ypos=%u sink_1::zorder=3 ! %s",
+                            name, pan, width - pan, height - band_height, caps);
+  return g_strdup_printf ("compositor name=%s background=black sink_1::ypos=%u ! %s", name,
+                          height - band_height, caps);
+}
+
+/* The raw-video part of @picture's encoder pipeline: returns the head of
+ * the first chain, which ends (without a final "!") in I420 video with the
+ * clock overlay, and appends the other chains, which feed it by element
+ * names, to @branches. @overlay is the clock element or NULL for none. */
+static gchar *
+picture_description (const Settings *s, VigilSimcamPicture picture, guint width, guint height,
+                     guint n_frames, const gchar *overlay, GString *branches)
+{
+  g_autofree gchar *caps = g_strdup_printf ("video/x-raw,format=I420,width=%u,height=%u,"
+                                            "framerate=%u/1,pixel-aspect-ratio=1/1",
+                                            width, height, s->fps);
+  g_autofree gchar *clock = overlay != NULL ? g_strdup_printf (" ! %s", overlay) : g_strdup ("");
+  g_autofree gchar *scene = NULL;
+  guint speed = MAX (width / 240, 2);
+  const gchar *plain = NULL;
+  gdouble noise = 0;
+  gchar alpha[G_ASCII_DTOSTR_BUF_SIZE];
+
+  switch (picture)
+    {
+    case VIGIL_SIMCAM_PICTURE_NORMAL:
+      scene = scene_description ("scene", caps, width, height, s->fps, speed, 0, n_frames, branches);
+      return g_strdup_printf ("%s%s", scene, clock);
+    case VIGIL_SIMCAM_PICTURE_STATIC:
+      scene = scene_description ("scene", caps, width, height, s->fps, 0, 0, n_frames, branches);
+      return g_strdup_printf ("%s%s", scene, clock);
+    case VIGIL_SIMCAM_PICTURE_REAIMED:
+      scene = scene_description ("scene", caps, width, height, s->fps, speed, (width / 3) & ~1u, n_frames,
+                                 branches);
+      return g_strdup_printf ("%s%s", scene, clock);
+    case VIGIL_SIMCAM_PICTURE_FROZEN:
+      /* One frame, clock and all, held, as when a camera's image pipeline
+       * hangs while its encoder goes on; clip_encode() then repeats one
+       * GOP of it. */
+      scene = scene_description ("scene", caps, width, height, s->fps, speed, 0, 1, branches);
+      return g_strdup_printf ("%s%s ! imagefreeze num-buffers=%u ! %s", scene, clock, n_frames, caps);
+    case VIGIL_SIMCAM_PICTURE_BLURRED:
+      /* Scaled down with a proper filter and back up: a soft picture at
+       * any size, behind an overlay that stays sharp. */
+      scene = scene_description ("scene", caps, width, height, s->fps, speed, 0, n_frames, branches);
+      return g_strdup_printf ("%s ! videoscale method=bilinear2 ! video/x-raw,width=%u,height=%u "
+                              "! videoscale method=bilinear ! %s%s",
+                              scene, MAX (width / 16, 2), MAX (height / 16, 2), caps, clock);
+    case VIGIL_SIMCAM_PICTURE_NIGHT:
+      scene = scene_description ("scene", caps, width, height, s->fps, speed, 0, n_frames, branches);
+      g_string_append_printf (branches, " %s ! videobalance brightness=-0.25 contrast=0.45 ! noise.sink_0",
+                              scene);
+      noise = 0.12;
+      break;
+    case VIGIL_SIMCAM_PICTURE_BLACK:
+      plain = "pattern=black";
+      noise = 0.03;
+      break;
+    case VIGIL_SIMCAM_PICTURE_COVERED:
+      plain = "pattern=solid-color foreground-color=0xff505050";
+      noise = 0.04;
+      break;
+    case VIGIL_SIMCAM_PICTURE_WHITE:
+      return g_strdup_printf ("videotestsrc pattern=white num-buffers=%u ! %s%s", n_frames, caps, clock);
+    default:
+      g_return_val_if_reached (NULL);
+    }
+
+  /* Noise: television snow blended in at a low alpha. */
+  if (plain != NULL)
+    g_string_append_printf (branches, " videotestsrc %s num-buffers=%u ! %s ! noise.sink_0", plain, n_frames,
+                            caps);
+  g_string_append_printf (branches, " videotestsrc pattern=snow num-buffers=%u ! %s ! noise.sink_1", n_frames,
+                          caps);
+  /* g_ascii_formatd(): a decimal point whatever the locale. */
+  g_ascii_formatd (alpha, sizeof alpha, "%.2f", noise);
+  return g_strdup_printf ("compositor name=noise sink_1::alpha=%s ! %s%s", alpha, caps, clock);
+}
+
+/* Encodes @picture's clip of @width x @height with the settings' codec,
+ * rate, GOP and length. Blocks the calling thread. */
 static Clip *
-clip_encode (const Settings *s, guint width, guint height, GError **error)
+clip_encode (const Settings *s, guint width, guint height, VigilSimcamPicture picture,
+             GError **error)
 {
   static const gchar *const needed_h264[] = {
-    "videotestsrc", "x264enc", "h264parse", "appsink", "rtph264pay", NULL
+    "videotestsrc", "compositor", "x264enc", "h264parse", "appsink", "rtph264pay", NULL
   };
   static const gchar *const needed_h265[] = {
-    "videotestsrc", "x265enc", "h265parse", "appsink", "rtph265pay", NULL
+    "videotestsrc", "compositor", "x265enc", "h265parse", "appsink", "rtph265pay", NULL
   };
+  static const gchar *const needed_frozen[] = { "imagefreeze", NULL };
+  static const gchar *const needed_blurred[] = { "videoscale", NULL };
+  static const gchar *const needed_night[] = { "videobalance", NULL };
   g_autoptr(Clip) clip = NULL;
+  g_autoptr(GString) branches = g_string_new (NULL);
   g_autofree gchar *description = NULL;
   g_autofree gchar *encoder = NULL;
   g_autofree gchar *overlay = NULL;
+  g_autofree gchar *head = NULL;
   g_autofree gchar *what = NULL;
   guint n_frames = s->fps * s->clip_seconds;
 
-  if (!check_elements (s->codec == VIGIL_SIMCAM_CODEC_H265 ? needed_h265 : needed_h264, error))
+  if (!check_elements (s->codec == VIGIL_SIMCAM_CODEC_H265 ? needed_h265 : needed_h264, error)
+      || (picture == VIGIL_SIMCAM_PICTURE_FROZEN && !check_elements (needed_frozen, error))
+      || (picture == VIGIL_SIMCAM_PICTURE_BLURRED && !check_elements (needed_blurred, error))
+      || (picture == VIGIL_SIMCAM_PICTURE_NIGHT && !check_elements (needed_night, error)))
     return NULL;
 
-  /* A visible clock helps a human looking at recordings; the pango plugin
-   * is optional, so the clip just goes without it. */
+  /* A visible clock helps a human looking at recordings and keeps a still
+   * scene from being frozen; the pango plugin is optional, so the clip
+   * just goes without it. */
   if (have_element ("timeoverlay"))
-    overlay = g_strdup_printf ("! timeoverlay halignment=right valignment=bottom "
-                               "font-desc=\"Sans %u\" ", MAX (height / 24, 8));
-  else
-    overlay = g_strdup ("");
+    overlay = g_strdup_printf ("timeoverlay halignment=right valignment=bottom "
+                               "font-desc=\"Sans %u\"", MAX (height / 24, 8));
 
   /* scenecut=0 keeps IDRs exactly every gop_frames, so clips of different
    * sizes have keyframes at the same indices, and the parser puts the
@@ -522,16 +679,16 @@ clip_encode (const Settings *s, guint width, guint height, GError **error)
         "! video/x-h264,stream-format=byte-stream,alignment=au ",
         s->gop_frames, s->bitrate_kbps);
 
-  /* A scrolling SMPTE pattern gives the encoder real work, so the stream
-   * comes out near the target bitrate (a ball on black would be a few
-   * kbit/s), and keyframes seconds apart still differ, as a frozen-frame
-   * check expects. */
-  description = g_strdup_printf (
-      "videotestsrc pattern=smpte horizontal-speed=%u num-buffers=%u "
-      "! video/x-raw,format=I420,width=%u,height=%u,framerate=%u/1,pixel-aspect-ratio=1/1 "
-      "%s! %s! appsink name=sink sync=false",
-      MAX (width / 240, 2), n_frames, width, height, s->fps, overlay, encoder);
-  what = g_strdup_printf ("%ux%u %s clip", width, height, codec_name (s->codec));
+  /* The scrolling band gives the encoder real work, so the stream comes
+   * out near the target bitrate (a ball on black would be a few kbit/s),
+   * and keyframes seconds apart still differ, as a frozen-frame check
+   * expects; the still background is a view that a re-aimed camera loses.
+   * Every picture has the same encoder settings, so the same parameter
+   * sets: switching pictures is not a format change. */
+  head = picture_description (s, picture, width, height, n_frames, overlay, branches);
+  description = g_strdup_printf ("%s ! %s! appsink name=sink sync=false%s", head, encoder, branches->str);
+  what = g_strdup_printf ("%ux%u %s %s clip", width, height, vigil_simcam_picture_to_string (picture),
+                          codec_name (s->codec));
 
   clip = clip_new ();
   clip->width = width;
@@ -546,6 +703,24 @@ clip_encode (const Settings *s, guint width, guint height, GError **error)
                    "the %s encoder gave %u frames, expected %u",
                    what, clip->frames->len, n_frames);
       return NULL;
+    }
+  if (picture == VIGIL_SIMCAM_PICTURE_FROZEN && n_frames >= 2 * s->gop_frames)
+    {
+      /* The encoder's rate control settles over the first GOPs, so their
+       * keyframes differ by rounding, and the loop would jump back to the
+       * first. The last whole GOP, repeated, makes every keyframe
+       * bit-identical, as an encoder fed one picture at a steady rate
+       * sends it; keyframes stay at the same indices. */
+      guint last = (n_frames / s->gop_frames - 1) * s->gop_frames;
+
+      for (guint i = 0; i < n_frames; i++)
+        if (i < last || i >= last + s->gop_frames)
+          {
+            GstBuffer *same = g_ptr_array_index (clip->frames, last + i % s->gop_frames);
+
+            gst_buffer_unref (g_ptr_array_index (clip->frames, i));
+            g_ptr_array_index (clip->frames, i) = gst_buffer_ref (same);
+          }
     }
   if (!clip_finish (clip, error))
     return NULL;
@@ -768,13 +943,15 @@ clip_load (const gchar *path, const gchar *key, guint width, guint height)
   return g_steal_pointer (&clip);
 }
 
-/* The clip of @width x @height, from self->clips, the cache file (main size
- * only) or the encoder. Runs on the caller's thread. */
+/* @picture's clip of @width x @height, from self->clips, the cache (main
+ * size only) or the encoder. Runs on the caller's thread. */
 static Clip *
-get_clip (VigilSimcam *self, guint width, guint height, gboolean use_cache, GError **error)
+get_clip (VigilSimcam *self, guint width, guint height, VigilSimcamPicture picture, GError **error)
 {
-  g_autofree gchar *name = g_strdup_printf ("%ux%u", width, height);
+  g_autofree gchar *name = g_strdup_printf ("%ux%u/%s", width, height,
+                                            vigil_simcam_picture_to_string (picture));
   g_autofree gchar *key = NULL;
+  g_autofree gchar *cache = NULL;
   g_autoptr(Clip) clip = NULL;
   Clip *known;
 
@@ -786,26 +963,28 @@ get_clip (VigilSimcam *self, guint width, guint height, gboolean use_cache, GErr
   if (clip != NULL)
     return g_steal_pointer (&clip);
 
-  key = clip_cache_key (&self->settings, width, height, have_element ("timeoverlay"));
-  if (use_cache && self->settings.clip_cache != NULL)
+  key = clip_cache_key (&self->settings, width, height, picture, have_element ("timeoverlay"));
+  if (self->settings.clip_cache != NULL && width == self->settings.width
+      && height == self->settings.height)
+    cache = clip_cache_path (&self->settings, picture);
+  if (cache != NULL)
     {
-      clip = clip_load (self->settings.clip_cache, key, width, height);
+      clip = clip_load (cache, key, width, height);
       if (clip != NULL)
-        GST_INFO ("clip %s loaded from %s", name, self->settings.clip_cache);
+        GST_INFO ("clip %s loaded from %s", name, cache);
     }
   if (clip == NULL)
     {
-      clip = clip_encode (&self->settings, width, height, error);
+      clip = clip_encode (&self->settings, width, height, picture, error);
       if (clip == NULL)
         return NULL;
-      if (use_cache && self->settings.clip_cache != NULL)
+      if (cache != NULL)
         {
           g_autoptr(GError) save_error = NULL;
 
           /* A cache that cannot be written only costs time next run. */
-          if (!clip_save (clip, self->settings.clip_cache, key, &save_error))
-            g_message ("clip cache %s not saved: %s", self->settings.clip_cache,
-                       save_error->message);
+          if (!clip_save (clip, cache, key, &save_error))
+            g_message ("clip cache %s not saved: %s", cache, save_error->message);
         }
     }
 
@@ -1013,8 +1192,9 @@ feed_push (VigilSimcam *self, Feed *feed)
   index = feed->next_frame % feed->clip->frames->len;
   if (feed->clip != mount->clip && (feed->need_keyframe || clip_frame_is_key (feed->clip, index)))
     {
-      /* Resolution switch, at a keyframe so the receiver gets new SPS/PPS
-       * together with the first frame that needs them. */
+      /* Resolution or picture switch, at a keyframe so the receiver gets
+       * new SPS/PPS together with the first frame that needs them. A
+       * picture switch keeps the caps, but resending them is harmless. */
       clip_unref (feed->clip);
       feed->clip = clip_ref (mount->clip);
       gst_app_src_set_caps (GST_APP_SRC (appsrc), feed->clip->caps);
@@ -1545,6 +1725,7 @@ settings_init (Settings *s, const VigilSimcamOptions *options, GError **error)
   s->auth = options->auth;
   s->codec = options->codec;
   s->audio = options->audio;
+  s->picture = options->picture;
   if (s->auth != VIGIL_SIMCAM_AUTH_NONE)
     {
       s->user = g_strdup (options->user);
@@ -1570,10 +1751,11 @@ settings_init (Settings *s, const VigilSimcamOptions *options, GError **error)
                    "unknown authentication method %d", s->auth);
       return FALSE;
     }
-  if (s->codec > VIGIL_SIMCAM_CODEC_H265 || s->audio > VIGIL_SIMCAM_AUDIO_PCMA)
+  if (s->codec > VIGIL_SIMCAM_CODEC_H265 || s->audio > VIGIL_SIMCAM_AUDIO_PCMA
+      || vigil_simcam_picture_to_string (s->picture) == NULL)
     {
       g_set_error (error, VIGIL_SIMCAM_ERROR, VIGIL_SIMCAM_ERROR_INVALID,
-                   "unknown codec %d or audio %d", s->codec, s->audio);
+                   "unknown codec %d, audio %d or picture %d", s->codec, s->audio, s->picture);
       return FALSE;
     }
   /* Basic sends "user:password", so a ':' in the user name is ambiguous. */
@@ -1662,7 +1844,7 @@ vigil_simcam_new (const VigilSimcamOptions *options, GError **error)
   self->port = self->settings.port;
   self->frame_ns = gst_util_uint64_scale_int (GST_SECOND, 1, self->settings.fps);
 
-  clip = get_clip (self, self->settings.width, self->settings.height, TRUE, error);
+  clip = get_clip (self, self->settings.width, self->settings.height, self->settings.picture, error);
   if (clip == NULL)
     return NULL;
   if (self->settings.audio != VIGIL_SIMCAM_AUDIO_NONE)
@@ -1695,6 +1877,7 @@ vigil_simcam_new (const VigilSimcamOptions *options, GError **error)
       mount->self = self;
       mount->index = i;
       mount->path = g_strdup_printf ("/cam%u", i);
+      mount->picture = self->settings.picture;
       mount->clip = clip_ref (clip);
       mount->feeds = g_ptr_array_new_with_free_func ((GDestroyNotify) feed_free);
       mount->factory = gst_rtsp_media_factory_new ();
@@ -1831,6 +2014,7 @@ vigil_simcam_set_resolution (VigilSimcam *self, guint index, guint width, guint 
                              GError **error)
 {
   g_autoptr(Clip) clip = NULL;
+  VigilSimcamPicture picture;
   Mount *mount;
 
   g_return_val_if_fail (VIGIL_IS_SIMCAM (self), FALSE);
@@ -1849,17 +2033,73 @@ vigil_simcam_set_resolution (VigilSimcam *self, guint index, guint width, guint 
       return FALSE;
     }
 
-  clip = get_clip (self, width, height, FALSE, error);
+  mount = g_ptr_array_index (self->mounts, index);
+  g_mutex_lock (&self->lock);
+  picture = mount->picture;
+  g_mutex_unlock (&self->lock);
+  clip = get_clip (self, width, height, picture, error);
   if (clip == NULL)
     return FALSE;
 
-  mount = g_ptr_array_index (self->mounts, index);
   g_mutex_lock (&self->lock);
   g_clear_pointer (&mount->clip, clip_unref);
   mount->clip = g_steal_pointer (&clip);
   g_mutex_unlock (&self->lock);
   GST_INFO ("%s: switching to %ux%u", mount->path, width, height);
   return TRUE;
+}
+
+gboolean
+vigil_simcam_set_picture (VigilSimcam *self, guint index, VigilSimcamPicture picture, GError **error)
+{
+  g_autoptr(Clip) clip = NULL;
+  guint width, height;
+  Mount *mount;
+
+  g_return_val_if_fail (VIGIL_IS_SIMCAM (self), FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  if (index >= self->mounts->len)
+    {
+      g_set_error (error, VIGIL_SIMCAM_ERROR, VIGIL_SIMCAM_ERROR_INVALID,
+                   "no stream %u (there are %u)", index, self->mounts->len);
+      return FALSE;
+    }
+  if (vigil_simcam_picture_to_string (picture) == NULL)
+    {
+      g_set_error (error, VIGIL_SIMCAM_ERROR, VIGIL_SIMCAM_ERROR_INVALID, "unknown picture %d", picture);
+      return FALSE;
+    }
+
+  mount = g_ptr_array_index (self->mounts, index);
+  g_mutex_lock (&self->lock);
+  width = mount->clip->width;
+  height = mount->clip->height;
+  g_mutex_unlock (&self->lock);
+  clip = get_clip (self, width, height, picture, error);
+  if (clip == NULL)
+    return FALSE;
+
+  g_mutex_lock (&self->lock);
+  mount->picture = picture;
+  g_clear_pointer (&mount->clip, clip_unref);
+  mount->clip = g_steal_pointer (&clip);
+  g_mutex_unlock (&self->lock);
+  GST_INFO ("%s: switching to the %s picture", mount->path, vigil_simcam_picture_to_string (picture));
+  return TRUE;
+}
+
+VigilSimcamPicture
+vigil_simcam_get_picture (VigilSimcam *self, guint index)
+{
+  VigilSimcamPicture picture;
+
+  g_return_val_if_fail (VIGIL_IS_SIMCAM (self), VIGIL_SIMCAM_PICTURE_NORMAL);
+  g_return_val_if_fail (index < self->mounts->len, VIGIL_SIMCAM_PICTURE_NORMAL);
+  g_mutex_lock (&self->lock);
+  picture = ((Mount *) g_ptr_array_index (self->mounts, index))->picture;
+  g_mutex_unlock (&self->lock);
+  return picture;
 }
 
 guint

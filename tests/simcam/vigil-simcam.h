@@ -2,8 +2,9 @@
 /* The simulated camera: N looping H.264 or H.265 RTSP streams on 127.0.0.1,
  * optionally with an AAC or G.711 A-law audio track, cheap enough to run 32
  * at 1080p next to the daemon under test, plus the faults a real camera shows
- * (stream fails, stream stalls, camera gone, resolution change) and optional
- * Basic or Digest authentication. A test fixture, never part of the daemon:
+ * (stream fails, stream stalls, camera gone, resolution change), picture
+ * faults (black, frozen, blurred, covered, re-aimed, ...) and optional Basic
+ * or Digest authentication. A test fixture, never part of the daemon:
  * it must not depend on anything outside tests/simcam/ and never decodes or
  * re-encodes per client.
  *
@@ -51,6 +52,36 @@ typedef enum {
                               * type 8 */
 } VigilSimcamAudio;
 
+/* What a mount's camera sees; switchable at run time per mount, for the
+ * frame-health checks. Every picture is a clip of its own, encoded with the
+ * same settings as the first, so the receiver sees one unbroken stream with
+ * unchanged parameter sets. The scene (NORMAL) is a still SMPTE background,
+ * the camera's view, with a band of scrolling bars across its bottom quarter,
+ * traffic; all pictures but FROZEN carry a running clock at the bottom
+ * right when timeoverlay is installed, as a camera's own overlay does
+ * whatever happens to its lens. */
+typedef enum {
+  VIGIL_SIMCAM_PICTURE_NORMAL,   /* the scene; the default */
+  VIGIL_SIMCAM_PICTURE_BLACK,    /* black with faint noise: lens cap, no signal */
+  VIGIL_SIMCAM_PICTURE_WHITE,    /* plain white: white-out, a light shone in */
+  VIGIL_SIMCAM_PICTURE_FROZEN,   /* the scene's first frame, clock included, held: one GOP of
+                                  * it over and over, so keyframes are bit-identical, as an
+                                  * encoder fed one picture at a steady rate sends them */
+  VIGIL_SIMCAM_PICTURE_BLURRED,  /* the scene defocused (scaled to 1/16 and back), clock sharp */
+  VIGIL_SIMCAM_PICTURE_COVERED,  /* uniform dark grey with a little noise: a hand, tape, spray */
+  VIGIL_SIMCAM_PICTURE_REAIMED,  /* the background panned by a third of the width, wrapping */
+  VIGIL_SIMCAM_PICTURE_NIGHT,    /* healthy but tricky: the scene dim, low in contrast and
+                                  * noisy */
+  VIGIL_SIMCAM_PICTURE_STATIC,   /* healthy but tricky: the scene with the band standing still,
+                                  * so only the clock changes (needs timeoverlay) */
+} VigilSimcamPicture;
+
+/* "normal", "black", ..., "static"; NULL for an unknown value. */
+const gchar *vigil_simcam_picture_to_string   (VigilSimcamPicture picture);
+/* FALSE if @name is none of those. */
+gboolean     vigil_simcam_picture_from_string (const gchar        *name,
+                                               VigilSimcamPicture *out_picture);
+
 /* Zero-initialised fields take the defaults given; new fields are only ever
  * appended, so designated initializers written for older versions keep
  * working. */
@@ -83,6 +114,9 @@ typedef struct {
    * VIGIL_SIMCAM_ERROR_MISSING. */
   VigilSimcamCodec codec;
   VigilSimcamAudio audio;
+  /* What every mount shows at first. With clip_cache, the clips of pictures
+   * other than NORMAL are cached next to it, in "CLIP_CACHE.<picture>". */
+  VigilSimcamPicture picture;
 } VigilSimcamOptions;
 
 typedef enum {
@@ -127,7 +161,8 @@ void         vigil_simcam_set_offline     (VigilSimcam *self,
 gboolean     vigil_simcam_is_offline      (VigilSimcam *self);
 
 /* Mount @index switches at its next keyframe to a clip of @width x @height
- * (encoded now unless already known; same codec, fps, GOP and length), so
+ * showing its current picture (encoded now unless already known; same codec,
+ * fps, GOP and length), so
  * receivers see new parameter sets and caps mid-stream, with either codec;
  * the audio goes on unchanged. Blocks while encoding. */
 gboolean     vigil_simcam_set_resolution  (VigilSimcam *self,
@@ -135,6 +170,17 @@ gboolean     vigil_simcam_set_resolution  (VigilSimcam *self,
                                            guint        width,
                                            guint        height,
                                            GError     **error);
+
+/* Mount @index switches at its next keyframe to @picture, at its current
+ * size, with timestamps running on; the audio goes on unchanged. Encodes the
+ * picture's clip first unless already known (a fraction of a second at
+ * 320x240, seconds at 1080p), blocking the caller meanwhile. */
+gboolean     vigil_simcam_set_picture     (VigilSimcam        *self,
+                                           guint               index,
+                                           VigilSimcamPicture  picture,
+                                           GError            **error);
+VigilSimcamPicture vigil_simcam_get_picture (VigilSimcam *self,
+                                             guint        index);
 
 /* RTSP clients with a session on mount @index. */
 guint        vigil_simcam_get_n_clients   (VigilSimcam *self,
