@@ -36,7 +36,8 @@ struct _VigilCamera
 
 G_DEFINE_FINAL_TYPE (VigilCamera, vigil_camera, G_TYPE_OBJECT)
 
-enum { SIGNAL_STATE_CHANGED, SIGNAL_SEGMENT_COMPLETED, SIGNAL_RUN_ENDED, SIGNAL_STOPPED, N_SIGNALS };
+enum { SIGNAL_STATE_CHANGED, SIGNAL_SEGMENT_COMPLETED, SIGNAL_RUN_ENDED, SIGNAL_FRAME_HEALTH, SIGNAL_STOPPED,
+       N_SIGNALS };
 static guint signals[N_SIGNALS];
 
 static const gchar *const state_names[] = {
@@ -195,6 +196,12 @@ probe_reachability (VigilCamera *self)
 }
 
 static void
+on_recorder_frame_health (VigilRecorder *recorder, const VigilFrameSample *sample, VigilCamera *self)
+{
+  g_signal_emit (self, signals[SIGNAL_FRAME_HEALTH], 0, sample);
+}
+
+static void
 on_recorder_run_ended (VigilRecorder *recorder, const gchar *reason, gint64 end_us, VigilCamera *self)
 {
   g_autoptr(GError) error = NULL;
@@ -345,6 +352,9 @@ vigil_camera_class_init (VigilCameraClass *klass)
   /* ::run-ended (reason): a run ended other than by vigil_camera_stop(). */
   signals[SIGNAL_RUN_ENDED] = g_signal_new ("run-ended", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL,
                                             NULL, NULL, G_TYPE_NONE, 1, G_TYPE_STRING);
+  /* ::frame-health (const VigilFrameSample *): a picture was analysed. */
+  signals[SIGNAL_FRAME_HEALTH] = g_signal_new ("frame-health", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0,
+                                               NULL, NULL, NULL, G_TYPE_NONE, 1, G_TYPE_POINTER);
   /* ::stopped: after vigil_camera_stop(), the last segment is cataloged. */
   signals[SIGNAL_STOPPED] = g_signal_new ("stopped", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
                                           0, NULL, NULL, NULL, G_TYPE_NONE, 0);
@@ -366,6 +376,7 @@ vigil_camera_new (const VigilCameraConfig *config, VigilStore *store, guint segm
     .camera = config->name, .url = config->url, .user = config->user, .password = config->password,
     .use_udp = config->use_udp, .use_rtspsrc = config->use_rtspsrc, .root = vigil_store_get_root (store),
     .segment_duration = segment_seconds * GST_SECOND, .stall_timeout = config->stall_seconds * GST_SECOND,
+    .frame_health = config->frame_health, .frame_health_settings = &config->picture,
   };
 
   self->name = g_strdup (config->name);
@@ -381,5 +392,6 @@ vigil_camera_new (const VigilCameraConfig *config, VigilStore *store, guint segm
   g_signal_connect (self->recorder, "segment-opened", G_CALLBACK (on_recorder_segment_opened), self);
   g_signal_connect (self->recorder, "segment-closed", G_CALLBACK (on_recorder_segment_closed), self);
   g_signal_connect (self->recorder, "run-ended", G_CALLBACK (on_recorder_run_ended), self);
+  g_signal_connect (self->recorder, "frame-health", G_CALLBACK (on_recorder_frame_health), self);
   return self;
 }

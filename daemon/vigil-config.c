@@ -18,7 +18,9 @@ static const gchar *const storage_keys[] = {
 };
 static const gchar *const camera_keys[] = {
   "url", "user", "password_file", "password_env", "transport", "rtsp_client", "enabled", "stall_seconds",
-  "retention_days", "min_retention_days", NULL
+  "retention_days", "min_retention_days", "frame_health", "picture_learning_samples", "picture_black_luma",
+  "picture_white_luma", "picture_frozen_samples", "picture_blurred_ratio", "picture_covered_ratio",
+  "picture_moved_difference", NULL
 };
 static const gchar *const alerts_keys[] = {
   "raise_after_seconds", "clear_after_seconds", "command", "command_timeout_seconds", "offline_seconds",
@@ -317,6 +319,21 @@ load_camera (Loader *loader, const gchar *group, const gchar *name, VigilConfig 
     problem (loader, group, "rtsp_client", "“%s” is not vigil or rtspsrc", client);
   camera->enabled = get_bool (loader, group, "enabled", TRUE);
   camera->stall_seconds = get_uint (loader, group, "stall_seconds", DEFAULT_STALL_SECONDS, 1, 3600);
+  camera->frame_health = get_bool (loader, group, "frame_health", TRUE);
+  /* Picture thresholds: defaults from vigil-frame-health.h, each overridable. */
+  vigil_frame_health_settings_init (&camera->picture);
+  camera->picture.learning_samples = get_uint (loader, group, "picture_learning_samples",
+                                               camera->picture.learning_samples, 1, 100000);
+  camera->picture.black_luma = get_double (loader, group, "picture_black_luma", camera->picture.black_luma, 0, 255);
+  camera->picture.white_luma = get_double (loader, group, "picture_white_luma", camera->picture.white_luma, 0, 255);
+  camera->picture.frozen_samples = get_uint (loader, group, "picture_frozen_samples", camera->picture.frozen_samples,
+                                             1, 10000);
+  camera->picture.blurred_ratio = get_double (loader, group, "picture_blurred_ratio", camera->picture.blurred_ratio,
+                                              0, 1);
+  camera->picture.collapse_ratio = get_double (loader, group, "picture_covered_ratio",
+                                               camera->picture.collapse_ratio, 0, 1);
+  camera->picture.moved_difference = get_double (loader, group, "picture_moved_difference",
+                                                 camera->picture.moved_difference, 0, 2);
   camera->retention_days = get_uint (loader, group, "retention_days", 0, 0, 36500);
   camera->min_retention_days = get_uint (loader, group, "min_retention_days", 0, 0, 36500);
   if (camera->retention_days != 0 && camera->min_retention_days > camera->retention_days)

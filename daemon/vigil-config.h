@@ -7,6 +7,8 @@
 
 #include <glib.h>
 
+#include "vigil-frame-health.h"
+
 G_BEGIN_DECLS
 
 #define VIGIL_CONFIG_ERROR (vigil_config_error_quark ())
@@ -26,6 +28,8 @@ typedef struct {
   gboolean  use_rtspsrc;     /* rtsp_client=rtspsrc: GStreamer's client instead of vigil's */
   gboolean  enabled;
   guint     stall_seconds;   /* no video this long ends the run */
+  gboolean  frame_health;    /* analyse the picture (black, frozen, covered, ...); default TRUE */
+  VigilFrameHealthSettings picture;   /* its thresholds: picture_* keys over the defaults */
   guint     retention_days;  /* delete segments older than this; 0: only when space is needed */
   guint     min_retention_days; /* never delete younger ones for space */
 } VigilCameraConfig;

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "vigil-camera.h"
+#include "vigil-frame-health.h"
 
 #define TICK_S 1
 #define HOUR_US (G_GINT64_CONSTANT (3600) * G_USEC_PER_SEC)
@@ -166,6 +167,36 @@ on_run_ended (VigilCamera *camera, const gchar *reason, Watched *watched)
   evaluate (watched);
 }
 
+/* Picture verdicts become alerts of the same names. The frame itself
+ * already took a few samples to judge (frozen needs several unchanged in
+ * a row), so the raise delay is the configured default. */
+static const struct {
+  VigilFrameVerdict  verdict;
+  const gchar       *kind;
+  VigilAlertSeverity severity;
+} picture_alerts[] = {
+  { VIGIL_FRAME_VERDICT_BLACK, "black", VIGIL_ALERT_CRITICAL },
+  { VIGIL_FRAME_VERDICT_WHITE, "white", VIGIL_ALERT_CRITICAL },
+  { VIGIL_FRAME_VERDICT_FROZEN, "frozen", VIGIL_ALERT_CRITICAL },
+  { VIGIL_FRAME_VERDICT_BLURRED, "blurred", VIGIL_ALERT_WARNING },
+  { VIGIL_FRAME_VERDICT_COVERED, "covered", VIGIL_ALERT_CRITICAL },
+  { VIGIL_FRAME_VERDICT_MOVED, "moved", VIGIL_ALERT_CRITICAL },
+};
+
+static void
+on_frame_health (VigilCamera *camera, const VigilFrameSample *sample, Watched *watched)
+{
+  g_autofree gchar *details = g_strdup_printf ("mean luma %.0f, contrast %.1f, sharpness %.2f of normal, "
+                                               "%.0f %% one colour, scene difference %.2f",
+                                               sample->mean_luma, sample->contrast, sample->relative_sharpness,
+                                               100 * sample->uniform_fraction, sample->scene_difference);
+
+  for (guint i = 0; i < G_N_ELEMENTS (picture_alerts); i++)
+    vigil_alerts_report (watched->health->alerts, picture_alerts[i].kind, watched->subject,
+                         picture_alerts[i].severity, (sample->verdicts & picture_alerts[i].verdict) != 0, 0,
+                         details);
+}
+
 static gboolean
 on_tick (gpointer user_data)
 {
@@ -218,6 +249,7 @@ vigil_health_new (VigilAlerts *alerts, GPtrArray *cameras, const VigilHealthSett
       g_signal_connect (watched->camera, "state-changed", G_CALLBACK (on_state_changed), watched);
       g_signal_connect (watched->camera, "segment-completed", G_CALLBACK (on_segment_completed), watched);
       g_signal_connect (watched->camera, "run-ended", G_CALLBACK (on_run_ended), watched);
+      g_signal_connect (watched->camera, "frame-health", G_CALLBACK (on_frame_health), watched);
       g_ptr_array_add (self->watched, watched);
     }
   self->tick_id = g_timeout_add_seconds (TICK_S, on_tick, self);

@@ -148,6 +148,51 @@ test_offline_raised_and_cleared (Fixture *f, gconstpointer unused)
     g_error ("the alert command did not record both transitions in %s", command_out);
 }
 
+/* Each picture fault of the simulated camera raises its alert within a
+ * bound and clears it once the picture is back; the healthy picture
+ * raised nothing before. */
+static void
+test_picture_faults (Fixture *f, gconstpointer unused)
+{
+  static const struct {
+    VigilSimcamPicture picture;
+    const gchar       *kind;
+  } faults[] = {
+    { VIGIL_SIMCAM_PICTURE_BLACK, "black" },
+    { VIGIL_SIMCAM_PICTURE_FROZEN, "frozen" },
+    { VIGIL_SIMCAM_PICTURE_COVERED, "covered" },
+    { VIGIL_SIMCAM_PICTURE_BLURRED, "blurred" },
+    { VIGIL_SIMCAM_PICTURE_REAIMED, "moved" },
+    { VIGIL_SIMCAM_PICTURE_WHITE, "white" },
+  };
+  VigilSimcamOptions options = { .n_streams = 1, .width = 320, .height = 240, .fps = 10, .bitrate_kbps = 300,
+                                 .gop_frames = 10, .clip_seconds = 4 };
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) open_alerts = NULL;
+
+  vigil_test_vigild_set_up (f, bus, &options, 2, NULL, "picture_learning_samples=8\n",
+                            "[alerts]\nraise_after_seconds=2\nclear_after_seconds=3\n");
+  vigil_test_vigild_start (f);
+  /* Long enough for the baselines (8 keyframes, one a second). */
+  vigil_test_vigild_wait_for_segments (f, 6);
+  g_assert_true (vigil_dbus_manager_call_list_alerts_sync (f->manager, TRUE, 0, 0, &open_alerts, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (g_variant_n_children (open_alerts), ==, 0);
+
+  for (guint i = 0; i < G_N_ELEMENTS (faults); i++)
+    {
+      AlertWait raised = { faults[i].kind, "camera cam0", FALSE };
+      AlertWait cleared = { faults[i].kind, "camera cam0", TRUE };
+
+      g_test_message ("picture fault %s", faults[i].kind);
+      g_assert_true (vigil_simcam_set_picture (f->simcam, 0, faults[i].picture, &error));
+      g_assert_no_error (error);
+      wait_for_alert (f, &raised, 60);
+      g_assert_true (vigil_simcam_set_picture (f->simcam, 0, VIGIL_SIMCAM_PICTURE_NORMAL, &error));
+      wait_for_alert (f, &cleared, 60);
+    }
+}
+
 static void
 test_selfcheck (Fixture *f, gconstpointer unused)
 {
@@ -368,6 +413,7 @@ main (int argc, char **argv)
 #define ADD(path, fn) g_test_add (path, Fixture, NULL, NULL, fn, fixture_tear_down)
   ADD ("/e2e/alerts/offline-raised-and-cleared", test_offline_raised_and_cleared);
   ADD ("/e2e/alerts/selfcheck", test_selfcheck);
+  ADD ("/e2e/alerts/picture-faults", test_picture_faults);
   ADD ("/e2e/alerts/watchdog-small-filesystem", test_watchdog_small_filesystem);
   status = g_test_run ();
   g_test_dbus_down (bus);
