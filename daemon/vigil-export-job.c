@@ -17,6 +17,7 @@
 #include "vigil-bundle.h"
 #include "vigil-clip-writer.h"
 #include "vigil-error.h"
+#include "vigil-fsync.h"
 
 /* The exported MP4s hold the same media as the segments, plus the MP4
  * index, snapshots and the manifest: ask for this much headroom. */
@@ -569,23 +570,6 @@ add_file (JsonBuilder *files, const gchar *name, guint64 size, const gchar *sha2
   json_builder_end_object (files);
 }
 
-/* Flushes a file GStreamer or we wrote, so the rename that publishes the
- * bundle never exposes a file whose data is not on disk yet. */
-static gboolean
-sync_file (const gchar *path, GError **error)
-{
-  int fd = g_open (path, O_RDONLY | O_CLOEXEC, 0);
-  int saved;
-
-  if (fd >= 0 && fsync (fd) == 0)
-    return g_close (fd, error);
-  saved = errno;
-  if (fd >= 0)
-    g_close (fd, NULL);
-  g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved), "cannot sync %s: %s", path, g_strerror (saved));
-  return FALSE;
-}
-
 /* Hashing the source segments runs next to the clip writer, which reads
  * the same files: on two cores the hashes come almost for free. */
 typedef struct {
@@ -687,7 +671,9 @@ export_camera (VigilExportJob *self, const CameraPlan *camera, const gchar *fold
       clip_sha = vigil_sha256_file (clip_path, &clip_size, self->cancellable, error);
       if (clip_sha != NULL)
         snapshot_sha = vigil_sha256_file (snapshot_path, &snapshot_size, self->cancellable, error);
-      if (snapshot_sha == NULL || !sync_file (clip_path, error) || !sync_file (snapshot_path, error))
+      /* Synced before the rename that publishes the bundle, which must
+       * never expose a file whose data is not on disk yet. */
+      if (snapshot_sha == NULL || !vigil_fsync_path (clip_path, error) || !vigil_fsync_path (snapshot_path, error))
         {
           source_hashes_clear (&hashes);
           return FALSE;
@@ -783,21 +769,6 @@ remove_tree (const gchar *folder)
       g_unlink (path);
     }
   g_rmdir (folder);
-}
-
-static gboolean
-fsync_folder (const gchar *folder, GError **error)
-{
-  int fd = g_open (folder, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
-  int saved;
-
-  if (fd >= 0 && fsync (fd) == 0)
-    return g_close (fd, error);
-  saved = errno;
-  if (fd >= 0)
-    g_close (fd, NULL);
-  g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved), "cannot sync %s: %s", folder, g_strerror (saved));
-  return FALSE;
 }
 
 /* Hands the finished bundle to the operator who asked for it, when vigild
@@ -899,7 +870,7 @@ run_export (VigilExportJob *self, const gchar *partial, const gchar *final, gcha
                    g_strerror (saved));
       return FALSE;
     }
-  return fsync_folder (plan->destination, error);
+  return vigil_fsync_path (plan->destination, error);
 }
 
 typedef struct {

@@ -9,19 +9,19 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "vigil-fsync.h"
 #include "vigil-recorder.h"
 #include "vigil-segment-probe.h"
 
+/* Best effort: recovery goes on if a folder cannot be synced; the next
+ * start finds the same state again. */
 static void
 fsync_folder (const gchar *folder)
 {
-  int fd = open (folder, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  g_autoptr(GError) error = NULL;
 
-  if (fd >= 0)
-    {
-      fsync (fd);
-      close (fd);
-    }
+  if (!vigil_fsync_path (folder, &error))
+    g_debug ("recovery: %s", error->message);
 }
 
 /* Moves an unreadable file to ROOT/.quarantine/<same relative path>. */

@@ -3,28 +3,11 @@
 #include "vigil-retention.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <gio/gio.h>
 #include <glib/gstdio.h>
-#include <unistd.h>
 
+#include "vigil-fsync.h"
 #include "vigil-incidents.h"
-
-static gboolean
-fsync_folder (const gchar *folder, GError **error)
-{
-  int fd = g_open (folder, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
-  int saved;
-
-  if (fd >= 0 && fsync (fd) == 0)
-    return g_close (fd, error);
-  saved = errno;
-  if (fd >= 0)
-    g_close (fd, NULL);
-  g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved), "cannot sync folder %s: %s", folder,
-               g_strerror (saved));
-  return FALSE;
-}
 
 gboolean
 vigil_retention_delete_segment (VigilStore *store, const VigilSegment *segment, GError **error)
@@ -42,7 +25,7 @@ vigil_retention_delete_segment (VigilStore *store, const VigilSegment *segment, 
                    g_strerror (saved));
       return FALSE;
     }
-  return fsync_folder (folder, error) && vigil_store_remove_segment (store, segment->id, error);
+  return vigil_fsync_path (folder, error) && vigil_store_remove_segment (store, segment->id, error);
 }
 
 gboolean
