@@ -193,6 +193,30 @@ test_picture_faults (Fixture *f, gconstpointer unused)
     }
 }
 
+/* A camera that keeps dropping raises reconnect-storm once more runs
+ * than reconnects_per_hour started within the hour. */
+static void
+test_reconnect_storm (Fixture *f, gconstpointer unused)
+{
+  VigilSimcamOptions options = { .n_streams = 1, .width = 320, .height = 240, .fps = 10, .bitrate_kbps = 300,
+                                 .gop_frames = 10, .clip_seconds = 4 };
+  AlertWait storm = { "reconnect-storm", "camera cam0", FALSE };
+
+  vigil_test_vigild_set_up (f, bus, &options, 2, NULL, "frame_health=false\n",
+                            "[alerts]\nreconnects_per_hour=2\n");
+  vigil_test_vigild_start (f);
+  vigil_test_vigild_wait_for_segments (f, 1);
+  g_signal_connect (f->manager, "alert-raised", G_CALLBACK (on_alert_raised), &storm);
+  for (guint i = 0; i < 3 && !storm.seen; i++)
+    {
+      vigil_simcam_set_fault (f->simcam, 0, VIGIL_SIMCAM_FAULT_DROP);
+      vigil_simcam_set_fault (f->simcam, 0, VIGIL_SIMCAM_FAULT_NONE);
+      /* Recording again: a new run has started. */
+      vigil_test_vigild_wait_for_segments (f, 1);
+    }
+  wait_for_alert (f, &storm, 30);
+}
+
 static void
 test_selfcheck (Fixture *f, gconstpointer unused)
 {
@@ -414,6 +438,7 @@ main (int argc, char **argv)
   ADD ("/e2e/alerts/offline-raised-and-cleared", test_offline_raised_and_cleared);
   ADD ("/e2e/alerts/selfcheck", test_selfcheck);
   ADD ("/e2e/alerts/picture-faults", test_picture_faults);
+  ADD ("/e2e/alerts/reconnect-storm", test_reconnect_storm);
   ADD ("/e2e/alerts/watchdog-small-filesystem", test_watchdog_small_filesystem);
   status = g_test_run ();
   g_test_dbus_down (bus);
