@@ -4,7 +4,8 @@
 # simulated cameras on 127.0.0.1 and lets vigild record them into ./demo
 # for DEMO_SECONDS (default 30) on a private D-Bus. Halfway, it does what an
 # operator would with vigilctl: marks an incident, exports it for the
-# police and verifies the bundle with vigilctl and with stock openssl.
+# police, verifies the bundle with vigilctl and with stock openssl, and
+# runs the shift-start self-check.
 # Then it stops vigild with SIGTERM and shows what was recorded.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -57,6 +58,7 @@ ctl verify "$bundle"
 echo "\$ openssl pkeyutl -verify -pubin -inkey public-key.pem -rawin -in manifest.json -sigfile manifest.json.sig" >&2
 (cd "$bundle" && openssl pkeyutl -verify -pubin -inkey public-key.pem -rawin -in manifest.json -sigfile manifest.json.sig)
 ctl audit --verify
+ctl selfcheck || echo "demo: selfcheck found a problem (above)"
 sleep $((seconds - half))
 kill -TERM $vigild
 wait $vigild && echo "demo: vigild stopped cleanly" || echo "demo: vigild exited with status $?"
