@@ -306,6 +306,20 @@ json_print (JsonBuilder *builder)
   printf ("%s\n", text);
 }
 
+/* Ends a listing: the JSON array opened on @builder with --json, else
+ * the table. */
+static void
+print_listing (JsonBuilder *builder, Table *table)
+{
+  if (opt_json)
+    {
+      json_builder_end_array (builder);
+      json_print (builder);
+    }
+  else
+    table_print (table);
+}
+
 static void
 json_add_string (JsonBuilder *builder, const gchar *name, const gchar *value)
 {
@@ -743,13 +757,7 @@ cmd_cameras (Ctl *ctl, int argc, char **argv)
           table_take (table, format_bytes (vigil_dbus_camera_get_stored_bytes (camera)));
         }
     }
-  if (opt_json)
-    {
-      json_builder_end_array (builder);
-      json_print (builder);
-    }
-  else
-    table_print (table);
+  print_listing (builder, table);
   return EXIT_OK;
 }
 
@@ -1328,13 +1336,7 @@ cmd_incident_list (Ctl *ctl, int argc, char **argv)
           table_add (table, vigil_dbus_incident_get_title (incident));
         }
     }
-  if (opt_json)
-    {
-      json_builder_end_array (builder);
-      json_print (builder);
-    }
-  else
-    table_print (table);
+  print_listing (builder, table);
   return EXIT_OK;
 }
 
@@ -1918,13 +1920,7 @@ cmd_audit (Ctl *ctl, int argc, char **argv)
             table_add (table, details);
           }
       }
-    if (opt_json)
-      {
-        json_builder_end_array (builder);
-        json_print (builder);
-      }
-    else
-      table_print (table);
+    print_listing (builder, table);
   }
   return EXIT_OK;
 }
@@ -2034,13 +2030,7 @@ cmd_alerts (Ctl *ctl, int argc, char **argv)
           table_add (table, "");
         }
     }
-  if (opt_json)
-    {
-      json_builder_end_array (builder);
-      json_print (builder);
-    }
-  else
-    table_print (table);
+  print_listing (builder, table);
   return EXIT_OK;
 }
 
