@@ -2,6 +2,7 @@
 /* vigild: options, logging and signals; everything else is VigilDaemon.
  * Exit status: 0 after a clean stop, 1 on a runtime failure, 2 on a bad
  * configuration or command line. */
+#include <gio/gunixsocketaddress.h>
 #include <glib-unix.h>
 #include <gst/gst.h>
 #include <locale.h>
@@ -162,6 +163,12 @@ main (int argc, char **argv)
     }
 
   gst_init (NULL, NULL);
+  /* GIO's socket types are set up here, before any camera or D-Bus
+   * thread can race to do it (GLib 2.74 can deadlock on that; see
+   * vigil-rtsp-source.c). */
+  g_type_class_unref (g_type_class_ref (G_TYPE_INET_SOCKET_ADDRESS));
+  g_type_class_unref (g_type_class_ref (G_TYPE_SOCKET_CLIENT));
+  g_type_class_unref (g_type_class_ref (G_TYPE_UNIX_SOCKET_ADDRESS));
   daemon = vigil_daemon_new (config, &error);
   if (daemon == NULL)
     {

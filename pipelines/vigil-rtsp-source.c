@@ -989,11 +989,35 @@ vigil_rtsp_source_finalize (GObject *object)
   G_OBJECT_CLASS (vigil_rtsp_source_parent_class)->finalize (object);
 }
 
+/* GLib 2.74 can deadlock when two threads set up GIO's socket types for
+ * the first time at once: one in g_type_class_ref() under the type lock,
+ * another in GSocketAddress's g_once waiting for it (seen: two session
+ * threads in gst_rtsp_connection_create() while vigild's main thread took
+ * its bus name, all three stuck for good). So every GIO type a session
+ * thread creates is set up here, on the thread that makes the first
+ * source, before any session thread exists. */
+static void
+init_gio_types (void)
+{
+  GType types[] = {
+    G_TYPE_SOCKET_ADDRESS, G_TYPE_INET_SOCKET_ADDRESS, G_TYPE_INET_ADDRESS, G_TYPE_NETWORK_ADDRESS,
+    G_TYPE_NETWORK_SERVICE, G_TYPE_PROXY_ADDRESS, G_TYPE_SOCKET_CLIENT, G_TYPE_SOCKET, G_TYPE_SOCKET_CONNECTION,
+    G_TYPE_TCP_CONNECTION, G_TYPE_CANCELLABLE, G_TYPE_RESOLVER,
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (types); i++)
+    if (G_TYPE_IS_CLASSED (types[i]))
+      g_type_class_unref (g_type_class_ref (types[i]));
+  g_object_unref (g_resolver_get_default ());
+}
+
 static void
 vigil_rtsp_source_class_init (VigilRtspSourceClass *klass)
 {
   GObjectClass *object_class = G_OBJECT_CLASS (klass);
   GstElementClass *element_class = GST_ELEMENT_CLASS (klass);
+
+  init_gio_types ();
 
   object_class->set_property = vigil_rtsp_source_set_property;
   object_class->get_property = vigil_rtsp_source_get_property;
