@@ -32,12 +32,14 @@ struct _VigilCamera
   VigilSegment     *last_segment;    /* newest completed segment, for status; NULL before the first */
   gboolean          run_completed_segment;
   GHashTable       *writing;         /* relative path → segment row id (gint64 *) */
+  gboolean          clock_known;     /* a sender report arrived */
+  gint64            clock_offset_us; /* camera clock minus host clock, from the newest one */
 };
 
 G_DEFINE_FINAL_TYPE (VigilCamera, vigil_camera, G_TYPE_OBJECT)
 
 enum { SIGNAL_STATE_CHANGED, SIGNAL_SEGMENT_COMPLETED, SIGNAL_RUN_ENDED, SIGNAL_FRAME_HEALTH, SIGNAL_STOPPED,
-       N_SIGNALS };
+       SIGNAL_CAMERA_CLOCK, N_SIGNALS };
 static guint signals[N_SIGNALS];
 
 static const gchar *const state_names[] = {
@@ -202,6 +204,23 @@ on_recorder_frame_health (VigilRecorder *recorder, const VigilFrameSample *sampl
 }
 
 static void
+on_recorder_camera_clock (VigilRecorder *recorder, gint64 offset_us, VigilCamera *self)
+{
+  self->clock_known = TRUE;
+  self->clock_offset_us = offset_us;
+  g_signal_emit (self, signals[SIGNAL_CAMERA_CLOCK], 0, offset_us);
+}
+
+gboolean
+vigil_camera_get_clock_offset (VigilCamera *self, gint64 *out_offset_us)
+{
+  g_return_val_if_fail (VIGIL_IS_CAMERA (self), FALSE);
+  if (out_offset_us != NULL)
+    *out_offset_us = self->clock_offset_us;
+  return self->clock_known;
+}
+
+static void
 on_recorder_run_ended (VigilRecorder *recorder, const gchar *reason, gint64 end_us, VigilCamera *self)
 {
   g_autoptr(GError) error = NULL;
@@ -355,6 +374,10 @@ vigil_camera_class_init (VigilCameraClass *klass)
   /* ::frame-health (const VigilFrameSample *): a picture was analysed. */
   signals[SIGNAL_FRAME_HEALTH] = g_signal_new ("frame-health", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0,
                                                NULL, NULL, NULL, G_TYPE_NONE, 1, G_TYPE_POINTER);
+  /* ::camera-clock (offset_us): the camera's clock minus the host's, from
+   * an RTCP sender report. */
+  signals[SIGNAL_CAMERA_CLOCK] = g_signal_new ("camera-clock", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0,
+                                               NULL, NULL, NULL, G_TYPE_NONE, 1, G_TYPE_INT64);
   /* ::stopped: after vigil_camera_stop(), the last segment is cataloged. */
   signals[SIGNAL_STOPPED] = g_signal_new ("stopped", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
                                           0, NULL, NULL, NULL, G_TYPE_NONE, 0);
@@ -393,5 +416,6 @@ vigil_camera_new (const VigilCameraConfig *config, VigilStore *store, guint segm
   g_signal_connect (self->recorder, "segment-closed", G_CALLBACK (on_recorder_segment_closed), self);
   g_signal_connect (self->recorder, "run-ended", G_CALLBACK (on_recorder_run_ended), self);
   g_signal_connect (self->recorder, "frame-health", G_CALLBACK (on_recorder_frame_health), self);
+  g_signal_connect (self->recorder, "camera-clock", G_CALLBACK (on_recorder_camera_clock), self);
   return self;
 }

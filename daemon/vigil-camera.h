@@ -41,6 +41,10 @@ VigilCameraState  vigil_camera_get_state (VigilCamera *self);
 gint64            vigil_camera_get_run_start_us (VigilCamera *self);
 /* The newest segment this camera completed since vigild started, or NULL. */
 const VigilSegment *vigil_camera_get_last_segment (VigilCamera *self);
+/* The camera's clock minus the host's, from its newest RTCP sender report;
+ * FALSE (and 0) until one arrived. */
+gboolean          vigil_camera_get_clock_offset (VigilCamera *self,
+                                                 gint64      *out_offset_us);
 void              vigil_camera_start     (VigilCamera *self);
 /* Finalises the open segment and stops for good; ::stopped follows
  * (at once if nothing was running). */

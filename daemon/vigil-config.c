@@ -24,7 +24,7 @@ static const gchar *const camera_keys[] = {
 };
 static const gchar *const alerts_keys[] = {
   "raise_after_seconds", "clear_after_seconds", "command", "command_timeout_seconds", "offline_seconds",
-  "reconnects_per_hour", "low_rate_fraction", NULL
+  "reconnects_per_hour", "low_rate_fraction", "stalled_seconds", "clock_drift_seconds", NULL
 };
 
 typedef struct {
@@ -353,6 +353,8 @@ load_alerts (Loader *loader, VigilConfig *config)
   config->offline_seconds = get_uint (loader, "alerts", "offline_seconds", 10, 1, 3600);
   config->reconnects_per_hour = get_uint (loader, "alerts", "reconnects_per_hour", 10, 1, 10000);
   config->low_rate_fraction = get_double (loader, "alerts", "low_rate_fraction", 0.5, 0.01, 1);
+  config->stalled_seconds = get_uint (loader, "alerts", "stalled_seconds", 0, 0, 86400);
+  config->clock_drift_seconds = get_uint (loader, "alerts", "clock_drift_seconds", 5, 1, 86400);
   if (config->alert_command != NULL)
     {
       g_auto(GStrv) argv = NULL;

@@ -53,6 +53,8 @@ typedef struct {
   guint      offline_seconds;
   guint      reconnects_per_hour;
   gdouble    low_rate_fraction;
+  guint      stalled_seconds;       /* 0: max(2 x segment_seconds + 30, 120) */
+  guint      clock_drift_seconds;   /* camera clock off by more than this: clock-drift */
   GPtrArray *cameras;        /* VigilCameraConfig, in file order */
 } VigilConfig;
 

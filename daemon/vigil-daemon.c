@@ -107,6 +107,7 @@ start_monitors (VigilDaemon *self, const VigilConfig *config)
   VigilHealthSettings health_settings = {
     .offline_seconds = config->offline_seconds, .reconnects_per_hour = config->reconnects_per_hour,
     .low_rate_fraction = config->low_rate_fraction, .segment_seconds = config->segment_seconds,
+    .stalled_seconds = config->stalled_seconds, .clock_drift_seconds = config->clock_drift_seconds,
   };
   g_autoptr(GHashTable) retention = g_hash_table_new (g_str_hash, g_str_equal);
   g_autoptr(GHashTable) min_retention = g_hash_table_new (g_str_hash, g_str_equal);

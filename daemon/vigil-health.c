@@ -6,6 +6,7 @@
 
 #include "vigil-camera.h"
 #include "vigil-frame-health.h"
+#include "vigil-recorder.h"
 
 #define TICK_S 1
 #define HOUR_US (G_GINT64_CONSTANT (3600) * G_USEC_PER_SEC)
@@ -26,6 +27,9 @@ typedef struct {
   gboolean      low_fps, low_bps;
   gchar        *rate_details;
   gchar        *write_error;      /* reason of the run that ended on a write failure, until a segment completes */
+  gchar        *video_missing;    /* reason of the run that ended for want of video while audio flowed, the same */
+  gboolean      clock_known;
+  gint64        clock_offset_us;  /* camera minus host, from the newest sender report */
 } Watched;
 
 struct _VigilHealth
@@ -54,6 +58,7 @@ watched_free (Watched *watched)
   g_queue_clear (&watched->run_starts);
   g_free (watched->rate_details);
   g_free (watched->write_error);
+  g_free (watched->video_missing);
   g_free (watched);
 }
 
@@ -63,14 +68,20 @@ evaluate (Watched *watched)
   VigilHealth *self = watched->health;
   VigilCameraState state = vigil_camera_get_state (watched->camera);
   gint64 now = g_get_monotonic_time ();
-  guint stall_s = vigil_health_stall_seconds (self->settings.segment_seconds);
-  gboolean offline = state == VIGIL_CAMERA_STATE_CONNECTING || state == VIGIL_CAMERA_STATE_RECONNECTING
-                     || state == VIGIL_CAMERA_STATE_OFFLINE;
+  guint stall_s = self->settings.stalled_seconds > 0 ? self->settings.stalled_seconds
+                                                     : vigil_health_stall_seconds (self->settings.segment_seconds);
+  /* A camera whose audio still flows is reachable: that is video-missing. */
+  gboolean offline = (state == VIGIL_CAMERA_STATE_CONNECTING || state == VIGIL_CAMERA_STATE_RECONNECTING
+                      || state == VIGIL_CAMERA_STATE_OFFLINE)
+                     && watched->video_missing == NULL;
+  gboolean drifting = watched->clock_known
+                      && ABS (watched->clock_offset_us) > (gint64) self->settings.clock_drift_seconds * G_USEC_PER_SEC;
   gint64 progress_since = MAX (watched->recording_since, watched->last_segment);
   gboolean stalled = state == VIGIL_CAMERA_STATE_RECORDING && now - progress_since > stall_s * G_USEC_PER_SEC;
   g_autofree gchar *offline_details = NULL;
   g_autofree gchar *stall_details = NULL;
   g_autofree gchar *storm_details = NULL;
+  g_autofree gchar *clock_details = NULL;
 
   if (state == VIGIL_CAMERA_STATE_STOPPED || state == VIGIL_CAMERA_STATE_DISABLED)
     return;
@@ -93,6 +104,12 @@ evaluate (Watched *watched)
                        watched->rate_details);
   vigil_alerts_report (self->alerts, "write-error", watched->subject, VIGIL_ALERT_CRITICAL,
                        watched->write_error != NULL, 1, watched->write_error);
+  vigil_alerts_report (self->alerts, "video-missing", watched->subject, VIGIL_ALERT_CRITICAL,
+                       watched->video_missing != NULL, 0, watched->video_missing);
+  clock_details = g_strdup_printf ("camera clock %+.1f s off the host's (more than %u s)",
+                                   watched->clock_offset_us / 1e6, self->settings.clock_drift_seconds);
+  vigil_alerts_report (self->alerts, "clock-drift", watched->subject, VIGIL_ALERT_WARNING, drifting, 1,
+                       clock_details);
 }
 
 static void
@@ -119,6 +136,7 @@ on_segment_completed (VigilCamera *camera, const gchar *path, Watched *watched)
 
   watched->last_segment = g_get_monotonic_time ();
   g_clear_pointer (&watched->write_error, g_free);
+  g_clear_pointer (&watched->video_missing, g_free);
   if (segment == NULL || segment->media_duration_ns <= 0)
     return;
   seconds = segment->media_duration_ns / 1e9;
@@ -159,7 +177,12 @@ is_write_failure (const gchar *reason)
 static void
 on_run_ended (VigilCamera *camera, const gchar *reason, Watched *watched)
 {
-  if (is_write_failure (reason))
+  /* Each run says afresh whether the video was missing: one that fails to
+   * connect at all means the camera is gone, which is "offline". */
+  g_clear_pointer (&watched->video_missing, g_free);
+  if (g_str_has_prefix (reason, VIGIL_RECORDER_VIDEO_MISSING))
+    watched->video_missing = g_strdup (reason);
+  else if (is_write_failure (reason))
     {
       g_free (watched->write_error);
       watched->write_error = g_strdup (reason);
@@ -182,6 +205,13 @@ static const struct {
   { VIGIL_FRAME_VERDICT_COVERED, "covered", VIGIL_ALERT_CRITICAL },
   { VIGIL_FRAME_VERDICT_MOVED, "moved", VIGIL_ALERT_CRITICAL },
 };
+
+static void
+on_camera_clock (VigilCamera *camera, gint64 offset_us, Watched *watched)
+{
+  watched->clock_known = TRUE;
+  watched->clock_offset_us = offset_us;
+}
 
 static void
 on_frame_health (VigilCamera *camera, const VigilFrameSample *sample, Watched *watched)
@@ -250,6 +280,7 @@ vigil_health_new (VigilAlerts *alerts, GPtrArray *cameras, const VigilHealthSett
       g_signal_connect (watched->camera, "segment-completed", G_CALLBACK (on_segment_completed), watched);
       g_signal_connect (watched->camera, "run-ended", G_CALLBACK (on_run_ended), watched);
       g_signal_connect (watched->camera, "frame-health", G_CALLBACK (on_frame_health), watched);
+      g_signal_connect (watched->camera, "camera-clock", G_CALLBACK (on_camera_clock), watched);
       g_ptr_array_add (self->watched, watched);
     }
   self->tick_id = g_timeout_add_seconds (TICK_S, on_tick, self);

@@ -4,12 +4,18 @@
  * checks before a shift (subject "camera NAME"):
  *   offline            no video for offline_seconds (the camera is not recording)
  *   reconnect-storm    more than reconnects_per_hour runs started in the last hour
- *   recording-stalled  recording, but no segment completed for
- *                      max(2 x segment length + 30 s, 120 s)
+ *   recording-stalled  recording, but no segment completed for stalled_seconds,
+ *                      by default max(2 x segment length + 30 s, 120 s)
  *   low-frame-rate,    the newest segment's frame rate or bitrate is below
  *   low-bitrate        low_rate_fraction of this camera's own recent norm
  *   write-error        a run ended on a write failure (ENOSPC, EIO); critical,
  *                      until a segment completes again
+ *   video-missing      a run ended because its video stopped while its audio
+ *                      kept coming (the camera is there, its picture is not);
+ *                      critical, until a segment completes again; "offline"
+ *                      is not raised for it meanwhile
+ *   clock-drift        the camera's clock, from its RTCP sender reports, is
+ *                      more than clock_drift_seconds off the host's
  * Main thread only. */
 #pragma once
 
@@ -24,6 +30,8 @@ typedef struct {
   guint    reconnects_per_hour;   /* default 10 */
   gdouble  low_rate_fraction;     /* default 0.5 */
   guint    segment_seconds;
+  guint    stalled_seconds;       /* 0 for vigil_health_stall_seconds (segment_seconds) */
+  guint    clock_drift_seconds;   /* default 5 */
 } VigilHealthSettings;
 
 /* Seconds without a completed segment after which a recording camera is

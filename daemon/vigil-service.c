@@ -245,6 +245,23 @@ on_camera_state_changed (VigilCamera *camera, guint state, VigilService *self)
   vigil_dbus_manager_emit_camera_state_changed (self->manager, vigil_camera_get_name (camera), name);
 }
 
+/* Sender reports come every few seconds, each a little different:
+ * the property moves only when the offset did by this much. */
+#define CLOCK_OFFSET_STEP_US (100 * G_TIME_SPAN_MILLISECOND)
+
+static void
+on_camera_clock (VigilCamera *camera, gint64 offset_us, VigilService *self)
+{
+  VigilDBusCamera *skeleton = g_hash_table_lookup (self->cameras, camera);
+
+  if (g_strcmp0 (vigil_dbus_camera_get_clock_source (skeleton), "rtcp") != 0
+      || ABS (offset_us - vigil_dbus_camera_get_clock_offset_us (skeleton)) >= CLOCK_OFFSET_STEP_US)
+    {
+      vigil_dbus_camera_set_clock_source (skeleton, "rtcp");
+      vigil_dbus_camera_set_clock_offset_us (skeleton, offset_us);
+    }
+}
+
 static void
 on_camera_segment_completed (VigilCamera *camera, const gchar *path, VigilService *self)
 {
@@ -342,6 +359,7 @@ export_cameras (VigilService *self)
       vigil_dbus_camera_set_state (skeleton, vigil_camera_state_to_string (vigil_camera_get_state (camera)));
       vigil_dbus_camera_set_run_start_us (skeleton, vigil_camera_get_run_start_us (camera));
       vigil_dbus_camera_set_stored_bytes (skeleton, bytes);
+      vigil_dbus_camera_set_clock_source (skeleton, "");
       update_camera_segment (skeleton, vigil_camera_get_last_segment (camera));
       g_signal_connect (skeleton, "handle-list-spans", G_CALLBACK (on_handle_list_spans), self);
       vigil_dbus_object_skeleton_set_camera (object, skeleton);
@@ -349,6 +367,7 @@ export_cameras (VigilService *self)
       g_hash_table_insert (self->cameras, camera, g_object_ref (skeleton));
       g_signal_connect (camera, "state-changed", G_CALLBACK (on_camera_state_changed), self);
       g_signal_connect (camera, "segment-completed", G_CALLBACK (on_camera_segment_completed), self);
+      g_signal_connect (camera, "camera-clock", G_CALLBACK (on_camera_clock), self);
     }
 }
 

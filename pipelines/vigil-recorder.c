@@ -115,6 +115,12 @@ struct _VigilRecorder
 
   /* Written by the video probe for every frame, read by the stall timer. */
   guint          data_ticks;          /* atomic */
+  /* Written per audio packet as it arrives from the camera, before any
+   * queue, so a stalled muxer does not hide it; read by the stall timer
+   * to tell "video missing while audio flows" from a dead stream. */
+  guint          audio_ticks;         /* atomic */
+  guint          last_audio_ticks;    /* main thread */
+  gint64         last_audio_us;       /* main thread; monotonic, 0 before any audio */
 
   /* Video probe's thread only. */
   GstSegment     video_segment;
@@ -143,6 +149,7 @@ G_DEFINE_FINAL_TYPE (VigilRecorder, vigil_recorder, G_TYPE_OBJECT)
 
 enum {
   SIGNAL_RUN_STARTED, SIGNAL_SEGMENT_OPENED, SIGNAL_SEGMENT_CLOSED, SIGNAL_RUN_ENDED, SIGNAL_FRAME_HEALTH,
+  SIGNAL_CAMERA_CLOCK,
   N_SIGNALS
 };
 static guint signals[N_SIGNALS];
@@ -642,6 +649,17 @@ add_chain_element (VigilRecorder *self, const gchar *factory, GstElement *previo
   return element;
 }
 
+/* Runs on the source's streaming thread, per audio packet or list of them:
+ * only counts. */
+static GstPadProbeReturn
+on_audio_arrival_probe (GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
+{
+  VigilRecorder *self = user_data;
+
+  g_atomic_int_inc (&self->audio_ticks);
+  return GST_PAD_PROBE_OK;
+}
+
 /* Runs on a streaming thread: links one of the camera's streams, through
  * a queue of its own when @queued. */
 static void
@@ -739,6 +757,9 @@ link_stream (VigilRecorder *self, GstElement *source, GstPad *pad, gboolean queu
   if (is_video)
     gst_pad_add_probe (mux_pad, GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM,
                        on_video_pad_probe, self, NULL);
+  else
+    gst_pad_add_probe (pad, GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_BUFFER_LIST, on_audio_arrival_probe,
+                       self, NULL);
   chain_src = gst_element_get_static_pad (chain[n_chain - 1], "src");
   gst_pad_link (chain_src, mux_pad);
   /* Downstream first, so nothing pushes into an element still in NULL. */
@@ -990,6 +1011,13 @@ handle_message (VigilRecorder *self, GstMessage *message)
     case GST_MESSAGE_ELEMENT:
       if (gst_structure_has_name (s, "splitmuxsink-fragment-closed"))
         on_fragment_closed (self, gst_structure_get_string (s, "location"));
+      else if (gst_structure_has_name (s, "vigil-sender-report"))
+        {
+          gint64 offset_us = 0;
+
+          if (gst_structure_get_int64 (s, "camera-offset-us", &offset_us))
+            g_signal_emit (self, signals[SIGNAL_CAMERA_CLOCK], 0, offset_us);
+        }
       break;
     case GST_MESSAGE_APPLICATION:
       if (gst_structure_has_name (s, "vigil-run-started"))
@@ -1229,8 +1257,14 @@ on_stall_check (gpointer user_data)
 {
   VigilRecorder *self = user_data;
   guint ticks = (guint) g_atomic_int_get (&self->data_ticks);
+  guint audio_ticks = (guint) g_atomic_int_get (&self->audio_ticks);
   gint64 now_us = g_get_monotonic_time ();
 
+  if (audio_ticks != self->last_audio_ticks)
+    {
+      self->last_audio_ticks = audio_ticks;
+      self->last_audio_us = now_us;
+    }
   if (ticks != self->last_data_ticks)
     {
       self->last_data_ticks = ticks;
@@ -1239,8 +1273,15 @@ on_stall_check (gpointer user_data)
   else if (self->state == STATE_RUNNING
            && (guint64) (now_us - self->last_progress_us) * GST_USECOND >= self->stall_timeout)
     {
-      g_autofree gchar *reason = g_strdup_printf ("stalled: no video for %" G_GUINT64_FORMAT " s",
-                                                  self->stall_timeout / GST_SECOND);
+      /* Audio within the last second or two while the video is gone: the
+       * camera is there and answering, its video encoder or sensor is
+       * not. Said apart from a dead stream, which is "offline". */
+      gboolean audio_flows = self->last_audio_us != 0 && now_us - self->last_audio_us <= 2 * G_USEC_PER_SEC;
+      g_autofree gchar *reason =
+          audio_flows ? g_strdup_printf (VIGIL_RECORDER_VIDEO_MISSING ": no video for %" G_GUINT64_FORMAT
+                                         " s while audio flows", self->stall_timeout / GST_SECOND)
+                      : g_strdup_printf ("stalled: no video for %" G_GUINT64_FORMAT " s",
+                                         self->stall_timeout / GST_SECOND);
       self->stall_timer_id = 0;
       begin_finalise (self, reason);
       return G_SOURCE_REMOVE;
@@ -1272,6 +1313,8 @@ reset_run_state (VigilRecorder *self)
   self->teardown_done = FALSE;
   self->end_wall_us = 0;
   self->last_data_ticks = (guint) g_atomic_int_get (&self->data_ticks);
+  self->last_audio_ticks = (guint) g_atomic_int_get (&self->audio_ticks);
+  self->last_audio_us = 0;
   self->last_progress_us = g_get_monotonic_time ();
 }
 
@@ -1453,6 +1496,11 @@ vigil_recorder_class_init (VigilRecorderClass *klass)
   signals[SIGNAL_FRAME_HEALTH] = g_signal_new ("frame-health", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
                                                0, NULL, NULL, NULL, G_TYPE_NONE, 1,
                                                VIGIL_TYPE_FRAME_SAMPLE | G_SIGNAL_TYPE_STATIC_SCOPE);
+
+  /* ::camera-clock (offset_us): the camera's clock minus the host's, from
+   * an RTCP sender report (vigilrtspsrc only), every few seconds. */
+  signals[SIGNAL_CAMERA_CLOCK] = g_signal_new ("camera-clock", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+                                               0, NULL, NULL, NULL, G_TYPE_NONE, 1, G_TYPE_INT64);
 
   GST_DEBUG_CATEGORY_INIT (vigil_recorder_debug, "vigil-recorder", 0, "vigil camera recorder");
 }

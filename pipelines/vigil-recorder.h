@@ -15,8 +15,9 @@
  * ::segment-closed (only after the file and its folders were fsync'ed),
  * then ::run-ended exactly once for every successful start. With frame
  * health on, ::frame-health comes between ::run-started and ::run-ended,
- * about once per interval. The recorder never touches the catalog and never
- * logs the camera password.
+ * about once per interval; with vigilrtspsrc, ::camera-clock every few
+ * seconds, for each RTCP sender report. The recorder never touches the
+ * catalog and never logs the camera password.
  *
  * Frame health is a side branch that can never hold up the recording: the
  * keyframes it needs are handed to a pipeline of its own through a queue of
@@ -85,6 +86,10 @@ gboolean vigil_segment_path_parse (const gchar *relative_path, gchar **out_camer
  * its video format (resolution, codec, codec data) mid-stream: the files
  * cannot hold two formats, so a new run should start at once. */
 #define VIGIL_RECORDER_FORMAT_CHANGED "format changed"
+/* Prefix of the end reason of a run whose video stopped for the stall
+ * timeout while its audio kept arriving: the camera is reachable, its
+ * video is not. */
+#define VIGIL_RECORDER_VIDEO_MISSING "video missing"
 
 #define VIGIL_TYPE_RECORDER (vigil_recorder_get_type ())
 G_DECLARE_FINAL_TYPE (VigilRecorder, vigil_recorder, VIGIL, RECORDER, GObject)

@@ -42,6 +42,7 @@ typedef struct {
   GstPad        *pad;
   gchar         *control_url;
   guint          rtp_channel;
+  guint          rtcp_channel;
   guint          clock_rate;
   guint64        ext_ts;          /* gst_rtp_buffer_ext_timestamp() state */
   guint64        base_ts;         /* extended RTP time of PTS 0 */
@@ -72,6 +73,7 @@ struct _VigilRtspSource
   /* Thread only. */
   GPtrArray         *streams;         /* Stream */
   gint16             channel_stream[256];  /* interleaved channel → stream index, -1 for none */
+  gint16             rtcp_channel_stream[256];  /* the same for the streams' RTCP channels */
   GstBufferPool     *pool;
   gchar             *session_id;
   guint              session_timeout_s;
@@ -420,6 +422,7 @@ open_session (VigilRtspSource *self, GError **error)
       stream->ext_ts = -1;
       stream->discont = TRUE;
       stream->rtp_channel = 2 * self->streams->len;
+      stream->rtcp_channel = stream->rtp_channel + 1;
       stream->pad = gst_object_ref_sink (gst_pad_new_from_static_template (&src_template, NULL));
       gst_pad_use_fixed_caps (stream->pad);
       g_object_set_data_full (G_OBJECT (stream->pad), "vigil-caps", caps, (GDestroyNotify) gst_caps_unref);
@@ -435,7 +438,12 @@ open_session (VigilRtspSource *self, GError **error)
           /* The camera may choose other channels than we asked for. */
           if (gst_rtsp_transport_parse (value, parsed) == GST_RTSP_OK && parsed->interleaved.min >= 0
               && parsed->interleaved.min < 256)
-            stream->rtp_channel = parsed->interleaved.min;
+            {
+              stream->rtp_channel = parsed->interleaved.min;
+              stream->rtcp_channel = parsed->interleaved.max > parsed->interleaved.min
+                                         && parsed->interleaved.max < 256 ? (guint) parsed->interleaved.max
+                                                                          : stream->rtp_channel + 1;
+            }
           gst_rtsp_transport_free (parsed);
         }
       if (self->session_id == NULL
@@ -449,6 +457,8 @@ open_session (VigilRtspSource *self, GError **error)
           g_strfreev (parts);
         }
       self->channel_stream[stream->rtp_channel] = self->streams->len - 1;
+      if (stream->rtcp_channel < 256 && stream->rtcp_channel != stream->rtp_channel)
+        self->rtcp_channel_stream[stream->rtcp_channel] = self->streams->len - 1;
     }
   if (self->streams->len == 0)
     {
@@ -580,6 +590,46 @@ queue_packet (VigilRtspSource *self, Stream *stream, const guint8 *data, guint l
   add_pending (stream, buffer);
 }
 
+/* Seconds from the NTP epoch (1900) to the Unix epoch (1970). */
+#define NTP_UNIX_OFFSET_S G_GINT64_CONSTANT (2208988800)
+
+/* One RTCP compound packet from stream @index's channel. Only sender
+ * reports are read: their NTP timestamp is the camera's wall clock at the
+ * moment it sent them, so against the host's clock on arrival (late by
+ * the network and at most one read batch, MAX_BATCH_WAIT_MS) it tells how
+ * far the camera's clock is off. Posted as an element message
+ * "vigil-sender-report" (stream, camera-offset-us); a few seconds apart,
+ * so the message is no per-packet allocation. */
+static void
+read_rtcp (VigilRtspSource *self, guint index, const guint8 *data, guint len)
+{
+  gint64 host_us = g_get_real_time ();
+
+  while (len >= 4)
+    {
+      guint packet_len = 4 * (read_u16 (data + 2) + 1);
+
+      if ((data[0] >> 6) != 2 || packet_len > len)
+        return;   /* not RTCP version 2, or cut short: ignore the rest */
+      if (data[1] == 200 /* SR */ && packet_len >= 28)
+        {
+          guint32 ntp_s = read_u32 (data + 8), ntp_frac = read_u32 (data + 12);
+          gint64 camera_us = ((gint64) ntp_s - NTP_UNIX_OFFSET_S) * G_USEC_PER_SEC
+                             + (gint64) (((guint64) ntp_frac * G_USEC_PER_SEC) >> 32);
+
+          gst_element_post_message (GST_ELEMENT (self),
+                                    gst_message_new_element (GST_OBJECT (self),
+                                                             gst_structure_new ("vigil-sender-report",
+                                                                                "stream", G_TYPE_UINT, index,
+                                                                                "camera-offset-us", G_TYPE_INT64,
+                                                                                camera_us - host_us, NULL)));
+          return;
+        }
+      data += packet_len;
+      len -= packet_len;
+    }
+}
+
 /* Pushes what the last read produced; FALSE when the loop must end. */
 static gboolean
 push_pending (VigilRtspSource *self)
@@ -673,6 +723,8 @@ split_frames (VigilRtspSource *self, const guint8 *buf, gsize have, gsize *off)
             break;
           if (index >= 0)   /* RTCP channels and unknown ones map to -1 */
             queue_packet (self, self->streams->pdata[index], p + 4, len);
+          else if (self->rtcp_channel_stream[p[1]] >= 0)
+            read_rtcp (self, self->rtcp_channel_stream[p[1]], p + 4, len);
           *off += 4 + len;
         }
       else
@@ -855,6 +907,7 @@ reset_session (VigilRtspSource *self)
     }
   g_ptr_array_set_size (self->streams, 0);
   memset (self->channel_stream, 0xff, sizeof self->channel_stream);
+  memset (self->rtcp_channel_stream, 0xff, sizeof self->rtcp_channel_stream);
   g_clear_pointer (&self->session_id, g_free);
   self->session_timeout_s = 0;
   self->cseq = 0;
@@ -1051,6 +1104,7 @@ vigil_rtsp_source_init (VigilRtspSource *self)
   self->timeout_us = DEFAULT_TIMEOUT_US;
   self->streams = g_ptr_array_new_with_free_func ((GDestroyNotify) stream_free);
   memset (self->channel_stream, 0xff, sizeof self->channel_stream);
+  memset (self->rtcp_channel_stream, 0xff, sizeof self->rtcp_channel_stream);
   GST_OBJECT_FLAG_SET (self, GST_ELEMENT_FLAG_SOURCE);
 }
 

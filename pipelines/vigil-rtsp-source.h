@@ -11,8 +11,10 @@
  *
  * Pads "stream_%u" (application/x-rtp, caps from the SDP) appear before
  * data flows, then no-more-pads. The server closing the connection is EOS;
- * anything else that goes wrong is an element error naming what. It never
- * logs the password. For UDP and rtsps:// use rtspsrc. */
+ * anything else that goes wrong is an element error naming what. RTCP
+ * sender reports become element messages "vigil-sender-report" (stream,
+ * camera-offset-us: the camera's clock minus the host's); nothing is sent
+ * back. It never logs the password. For UDP and rtsps:// use rtspsrc. */
 #pragma once
 
 #include <gst/gst.h>

@@ -80,6 +80,27 @@ wait_for_alert (Fixture *f, AlertWait *wait, guint timeout_s)
   g_signal_handler_disconnect (f->manager, cleared);
 }
 
+/* Whether an alert of @kind is open for @subject, asked over D-Bus. */
+static gboolean
+alert_is_open (Fixture *f, const gchar *kind, const gchar *subject)
+{
+  g_autoptr(GVariant) alerts = NULL;
+  g_autoptr(GError) error = NULL;
+  gboolean found = FALSE;
+
+  g_assert_true (vigil_dbus_manager_call_list_alerts_sync (f->manager, TRUE, 0, 0, &alerts, NULL, &error));
+  g_assert_no_error (error);
+  for (gsize i = 0; i < g_variant_n_children (alerts); i++)
+    {
+      g_autoptr(GVariant) alert = g_variant_get_child_value (alerts, i);
+      const gchar *alert_kind, *alert_subject;
+
+      g_variant_get (alert, "(t&s&s&sxx&s)", NULL, &alert_kind, NULL, &alert_subject, NULL, NULL, NULL);
+      found |= g_str_equal (alert_kind, kind) && g_str_equal (alert_subject, subject);
+    }
+  return found;
+}
+
 static gboolean
 command_ran_twice (gpointer path)
 {
@@ -215,6 +236,71 @@ test_reconnect_storm (Fixture *f, gconstpointer unused)
       vigil_test_vigild_wait_for_segments (f, 1);
     }
   wait_for_alert (f, &storm, 30);
+}
+
+static gboolean
+clock_source_known (gpointer camera)
+{
+  return g_strcmp0 (vigil_dbus_camera_get_clock_source (camera), "rtcp") == 0;
+}
+
+static VigilDBusCamera *
+get_camera_proxy (Fixture *f, const gchar *name)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree gchar *path = g_strdup_printf ("/org/vigil/Vigil1/Camera/%s", name);
+  VigilDBusCamera *camera = vigil_dbus_camera_proxy_new_sync (f->connection, G_DBUS_PROXY_FLAGS_NONE,
+                                                              "org.vigil.Vigil1", path, NULL, &error);
+
+  g_assert_no_error (error);
+  return camera;
+}
+
+/* The camera's clock, read from its RTCP sender reports, shows on its
+ * D-Bus object; one set 2 minutes off raises clock-drift, one in step
+ * does not. */
+static void
+test_clock_drift (Fixture *f, gconstpointer unused)
+{
+  VigilSimcamOptions options = { .n_streams = 1, .width = 320, .height = 240, .fps = 10, .bitrate_kbps = 300,
+                                 .gop_frames = 10, .clip_seconds = 4 };
+  g_autoptr(VigilDBusCamera) cam0 = NULL;
+  g_autoptr(VigilSimcam) skewed = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree gchar *skewed_url = NULL;
+  g_autofree gchar *extra = NULL;
+  AlertWait drift = { "clock-drift", "camera skewed", FALSE };
+
+  options.clock_offset_seconds = 0;
+  /* A second simulated camera whose clock runs two minutes ahead. */
+  {
+    VigilSimcamOptions skewed_options = options;
+
+    skewed_options.clock_offset_seconds = 120;
+    skewed = vigil_simcam_new (&skewed_options, &error);
+    g_assert_no_error (error);
+    skewed_url = vigil_simcam_get_url (skewed, 0);
+  }
+  extra = g_strdup_printf ("[camera skewed]\nurl=%s\nframe_health=false\n[alerts]\nclear_after_seconds=2\n",
+                           skewed_url);
+  vigil_test_vigild_set_up (f, bus, &options, 2, NULL, "frame_health=false\n", extra);
+  vigil_test_vigild_start (f);
+  g_signal_connect (f->manager, "alert-raised", G_CALLBACK (on_alert_raised), &drift);
+
+  cam0 = get_camera_proxy (f, "cam0");
+  g_assert_true (vigil_test_wait_until (clock_source_known, cam0, 60));
+  /* Loopback and one read batch: well under a second. */
+  g_assert_cmpint (ABS (vigil_dbus_camera_get_clock_offset_us (cam0)), <, S);
+
+  wait_for_alert (f, &drift, 60);
+  {
+    g_autoptr(VigilDBusCamera) camera = get_camera_proxy (f, "skewed");
+
+    g_assert_cmpstr (vigil_dbus_camera_get_clock_source (camera), ==, "rtcp");
+    g_assert_cmpint (vigil_dbus_camera_get_clock_offset_us (camera), >, 119 * S);
+    g_assert_cmpint (vigil_dbus_camera_get_clock_offset_us (camera), <, 121 * S);
+  }
+  g_assert_false (alert_is_open (f, "clock-drift", "camera cam0"));
 }
 
 static void
@@ -439,6 +525,7 @@ main (int argc, char **argv)
   ADD ("/e2e/alerts/selfcheck", test_selfcheck);
   ADD ("/e2e/alerts/picture-faults", test_picture_faults);
   ADD ("/e2e/alerts/reconnect-storm", test_reconnect_storm);
+  ADD ("/e2e/alerts/clock-drift", test_clock_drift);
   ADD ("/e2e/alerts/watchdog-small-filesystem", test_watchdog_small_filesystem);
   status = g_test_run ();
   g_test_dbus_down (bus);

@@ -151,6 +151,7 @@ typedef struct {
   VigilSimcamCodec codec;
   VigilSimcamAudio audio;
   VigilSimcamPicture picture;
+  gint   clock_offset_seconds;
 } Settings;
 
 typedef struct _Mount Mount;
@@ -1102,6 +1103,33 @@ feed_push_audio (VigilSimcam *self, Feed *feed, GstClockTime video_pts, GstClock
     }
 }
 
+/* Seconds from the NTP epoch (1900) to the Unix epoch (1970). */
+#define NTP_UNIX_OFFSET_S G_GINT64_CONSTANT (2208988800)
+
+/* A camera whose clock is off: the media's pipeline clock is the host's
+ * real-time clock moved to the NTP epoch plus the offset, and its RTP
+ * session stamps sender reports with that clock's time ("clock-time")
+ * instead of the host's (rtpbin's default, "ntp"). The rate is the host's,
+ * so pacing, which only uses running time, is untouched. */
+static GstClock *
+skewed_clock_new (gint offset_seconds)
+{
+  GstClock *clock = g_object_new (GST_TYPE_SYSTEM_CLOCK, "clock-type", GST_CLOCK_TYPE_REALTIME, NULL);
+
+  gst_object_ref_sink (clock);
+  gst_clock_set_calibration (clock, 0, (NTP_UNIX_OFFSET_S + offset_seconds) * GST_SECOND, 1, 1);
+  return clock;
+}
+
+static void
+on_media_element_added (GstBin *pipeline, GstElement *element, gpointer unused)
+{
+  GstElementFactory *factory = gst_element_get_factory (element);
+
+  if (factory != NULL && g_str_equal (GST_OBJECT_NAME (factory), "rtpbin"))
+    g_object_set (element, "ntp-time-source", 3 /* clock-time */, NULL);
+}
+
 /* Runs on the server thread, from a client's DESCRIBE or SETUP, before the
  * media is prepared. */
 static void
@@ -1118,6 +1146,8 @@ on_factory_media_configure (GstRTSPMediaFactory *factory, GstRTSPMedia *media, M
   g_return_if_fail ((audio_appsrc != NULL) == (self->audio_clip != NULL));
 
   g_object_set_qdata (G_OBJECT (media), simcam_mount_quark (), mount);
+  if (self->settings.clock_offset_seconds != 0 && GST_ELEMENT_PARENT (bin) != NULL)
+    g_signal_connect (GST_ELEMENT_PARENT (bin), "element-added", G_CALLBACK (on_media_element_added), NULL);
 
   feed = g_new0 (Feed, 1);
   feed->mount = mount;
@@ -1726,6 +1756,7 @@ settings_init (Settings *s, const VigilSimcamOptions *options, GError **error)
   s->codec = options->codec;
   s->audio = options->audio;
   s->picture = options->picture;
+  s->clock_offset_seconds = options->clock_offset_seconds;
   if (s->auth != VIGIL_SIMCAM_AUTH_NONE)
     {
       s->user = g_strdup (options->user);
@@ -1885,6 +1916,11 @@ vigil_simcam_new (const VigilSimcamOptions *options, GError **error)
        * one encoder per camera. */
       gst_rtsp_media_factory_set_shared (mount->factory, TRUE);
       gst_rtsp_media_factory_set_launch (mount->factory, launch);
+      if (self->settings.clock_offset_seconds != 0)
+        {
+          g_autoptr(GstClock) clock = skewed_clock_new (self->settings.clock_offset_seconds);
+          gst_rtsp_media_factory_set_clock (mount->factory, clock);
+        }
       if (auth != NULL)
         gst_rtsp_media_factory_add_role (mount->factory, VIEWER_ROLE,
                                          GST_RTSP_PERM_MEDIA_FACTORY_ACCESS, G_TYPE_BOOLEAN, TRUE,

@@ -117,6 +117,9 @@ typedef struct {
   /* What every mount shows at first. With clip_cache, the clips of pictures
    * other than NORMAL are cached next to it, in "CLIP_CACHE.<picture>". */
   VigilSimcamPicture picture;
+  /* How far the camera's clock is off the host's, in seconds (+ = ahead):
+   * the wall clock in its RTCP sender reports. 0: the host's clock. */
+  gint clock_offset_seconds;
 } VigilSimcamOptions;
 
 typedef enum {
