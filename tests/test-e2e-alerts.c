@@ -238,6 +238,27 @@ test_reconnect_storm (Fixture *f, gconstpointer unused)
   wait_for_alert (f, &storm, 30);
 }
 
+/* A camera whose keyframes come every 24 s cannot have its 2 s segments
+ * cut: video flows, nothing completes. recording-stalled is raised after
+ * stalled_seconds and cleared once the next keyframe closes a segment. */
+static void
+test_recording_stalled (Fixture *f, gconstpointer unused)
+{
+  VigilSimcamOptions options = { .n_streams = 1, .width = 320, .height = 240, .fps = 10, .bitrate_kbps = 300,
+                                 .gop_frames = 240, .clip_seconds = 24 };
+  AlertWait stalled = { "recording-stalled", "camera cam0", FALSE };
+  AlertWait cleared = { "recording-stalled", "camera cam0", TRUE };
+
+  vigil_test_vigild_set_up (f, bus, &options, 2, NULL, "frame_health=false\n",
+                            "[alerts]\nstalled_seconds=6\nclear_after_seconds=2\n");
+  vigil_test_vigild_start (f);
+  wait_for_alert (f, &stalled, 60);
+  g_assert_cmpuint (f->segments_completed, ==, 0);
+  wait_for_alert (f, &cleared, 90);
+  g_assert_cmpuint (f->segments_completed, >=, 1);
+  g_assert_false (alert_is_open (f, "offline", "camera cam0"));
+}
+
 static gboolean
 clock_source_known (gpointer camera)
 {
@@ -526,6 +547,7 @@ main (int argc, char **argv)
   ADD ("/e2e/alerts/picture-faults", test_picture_faults);
   ADD ("/e2e/alerts/reconnect-storm", test_reconnect_storm);
   ADD ("/e2e/alerts/clock-drift", test_clock_drift);
+  ADD ("/e2e/alerts/recording-stalled", test_recording_stalled);
   ADD ("/e2e/alerts/watchdog-small-filesystem", test_watchdog_small_filesystem);
   status = g_test_run ();
   g_test_dbus_down (bus);
