@@ -259,6 +259,32 @@ test_recording_stalled (Fixture *f, gconstpointer unused)
   g_assert_false (alert_is_open (f, "offline", "camera cam0"));
 }
 
+/* A camera whose video stops while its audio keeps coming raises
+ * video-missing, not offline, and clears it once video is back. */
+static void
+test_video_missing (Fixture *f, gconstpointer unused)
+{
+  VigilSimcamOptions options = { .n_streams = 1, .width = 320, .height = 240, .fps = 10, .bitrate_kbps = 300,
+                                 .gop_frames = 10, .clip_seconds = 4, .audio = VIGIL_SIMCAM_AUDIO_PCMA };
+  AlertWait missing = { "video-missing", "camera cam0", FALSE };
+  AlertWait cleared = { "video-missing", "camera cam0", TRUE };
+  AlertWait offline = { "offline", "camera cam0", FALSE };
+
+  vigil_test_vigild_set_up (f, bus, &options, 2, "", "frame_health=false\nstall_seconds=3\n",
+                            "[alerts]\nraise_after_seconds=2\nclear_after_seconds=2\noffline_seconds=3\n");
+  vigil_test_vigild_start (f);
+  vigil_test_vigild_wait_for_segments (f, 1);
+  g_signal_connect (f->manager, "alert-raised", G_CALLBACK (on_alert_raised), &offline);
+
+  vigil_simcam_set_fault (f->simcam, 0, VIGIL_SIMCAM_FAULT_VIDEO_STALL);
+  wait_for_alert (f, &missing, 60);
+  vigil_simcam_set_fault (f->simcam, 0, VIGIL_SIMCAM_FAULT_NONE);
+  wait_for_alert (f, &cleared, 90);
+  /* The camera answered with sound all along: never "offline". */
+  g_assert_false (offline.seen);
+  g_assert_false (alert_is_open (f, "offline", "camera cam0"));
+}
+
 static gboolean
 clock_source_known (gpointer camera)
 {
@@ -548,6 +574,7 @@ main (int argc, char **argv)
   ADD ("/e2e/alerts/reconnect-storm", test_reconnect_storm);
   ADD ("/e2e/alerts/clock-drift", test_clock_drift);
   ADD ("/e2e/alerts/recording-stalled", test_recording_stalled);
+  ADD ("/e2e/alerts/video-missing", test_video_missing);
   ADD ("/e2e/alerts/watchdog-small-filesystem", test_watchdog_small_filesystem);
   status = g_test_run ();
   g_test_dbus_down (bus);
