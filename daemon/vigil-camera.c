@@ -8,6 +8,9 @@
 #include "vigil-recorder.h"
 
 #define REACHABILITY_TIMEOUT_S 2
+/* After a PTZ move is due to end, the picture needs a moment to settle
+ * before frame health learns the new view as the camera's reference. */
+#define PTZ_SETTLE_MS 2000
 
 struct _VigilCamera
 {
@@ -32,6 +35,9 @@ struct _VigilCamera
   VigilSegment     *last_segment;    /* newest completed segment, for status; NULL before the first */
   gboolean          run_completed_segment;
   GHashTable       *writing;         /* relative path → segment row id (gint64 *) */
+  VigilOnvifLink   *onvif;           /* cameras configured by onvif=; NULL otherwise */
+  GCancellable     *resolve_cancellable;  /* while the ONVIF set-up runs */
+  guint             relearn_id;      /* timer: learn the view a PTZ move ends on */
   gboolean          clock_known;     /* a sender report arrived */
   gint64            clock_offset_us; /* camera clock minus host clock, from the newest one */
 };
@@ -39,7 +45,7 @@ struct _VigilCamera
 G_DEFINE_FINAL_TYPE (VigilCamera, vigil_camera, G_TYPE_OBJECT)
 
 enum { SIGNAL_STATE_CHANGED, SIGNAL_SEGMENT_COMPLETED, SIGNAL_RUN_ENDED, SIGNAL_FRAME_HEALTH, SIGNAL_STOPPED,
-       SIGNAL_CAMERA_CLOCK, N_SIGNALS };
+       SIGNAL_CAMERA_CLOCK, SIGNAL_ONVIF_RESOLVED, N_SIGNALS };
 static guint signals[N_SIGNALS];
 
 static const gchar *const state_names[] = {
@@ -211,6 +217,41 @@ on_recorder_camera_clock (VigilRecorder *recorder, gint64 offset_us, VigilCamera
   g_signal_emit (self, signals[SIGNAL_CAMERA_CLOCK], 0, offset_us);
 }
 
+VigilOnvifLink *
+vigil_camera_get_onvif_link (VigilCamera *self)
+{
+  g_return_val_if_fail (VIGIL_IS_CAMERA (self), NULL);
+  return self->onvif;
+}
+
+static void
+on_relearn_timeout (gpointer user_data)
+{
+  VigilCamera *self = user_data;
+  VigilFrameHealth *health = vigil_recorder_get_frame_health (self->recorder);
+
+  self->relearn_id = 0;
+  if (health != NULL)
+    vigil_frame_health_relearn_reference (health);
+}
+
+void
+vigil_camera_note_ptz_move (VigilCamera *self, guint expected_ms)
+{
+  VigilFrameHealth *health;
+
+  g_return_if_fail (VIGIL_IS_CAMERA (self));
+  health = vigil_recorder_get_frame_health (self->recorder);
+  if (health == NULL)
+    return;
+  /* Not "moved" while it turns, and afterwards the new view is the one
+   * to keep: it is learned once the picture has settled. */
+  vigil_frame_health_suppress_moved (health, g_get_real_time ()
+                                                 + (gint64) (expected_ms + 2 * PTZ_SETTLE_MS) * G_TIME_SPAN_MILLISECOND);
+  g_clear_handle_id (&self->relearn_id, g_source_remove);
+  self->relearn_id = g_timeout_add_once (expected_ms + PTZ_SETTLE_MS, on_relearn_timeout, self);
+}
+
 gboolean
 vigil_camera_get_clock_offset (VigilCamera *self, gint64 *out_offset_us)
 {
@@ -253,12 +294,91 @@ on_recorder_run_ended (VigilRecorder *recorder, const gchar *reason, gint64 end_
 }
 
 static void
+set_probe_address (VigilCamera *self, const gchar *url)
+{
+  g_autoptr(GUri) uri = g_uri_parse (url, G_URI_FLAGS_NONE, NULL);
+  const gchar *scheme;
+
+  if (uri == NULL || g_uri_get_host (uri) == NULL)
+    return;
+  scheme = g_uri_get_scheme (uri);
+  g_free (self->host);
+  self->host = g_strdup (g_uri_get_host (uri));
+  self->port = g_uri_get_port (uri) > 0            ? g_uri_get_port (uri)
+               : g_str_equal (scheme, "rtsps")     ? 322
+               : g_str_equal (scheme, "http")      ? 80
+               : g_str_equal (scheme, "https")     ? 443
+                                                   : 554;
+}
+
+static void
+on_onvif_resolved (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr(VigilCamera) self = user_data;
+  g_autoptr(GError) error = NULL;
+  g_autofree gchar *url = vigil_onvif_link_resolve_finish (VIGIL_ONVIF_LINK (source), result, &error);
+  const VigilOnvifDeviceInfo *info;
+
+  if (g_error_matches (error, VIGIL_ONVIF_ERROR, VIGIL_ONVIF_ERROR_CANCELLED)
+      || g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    return;
+  g_clear_object (&self->resolve_cancellable);
+  if (self->stopping)
+    return;
+  if (url == NULL)
+    {
+      gboolean gone = g_error_matches (error, VIGIL_ONVIF_ERROR, VIGIL_ONVIF_ERROR_UNREACHABLE)
+                      || g_error_matches (error, VIGIL_ONVIF_ERROR, VIGIL_ONVIF_ERROR_TIMEOUT);
+
+      if (gone)
+        {
+          /* The probe finds it again and starts over at once. */
+          if (self->state != VIGIL_CAMERA_STATE_OFFLINE)
+            g_message ("camera %s: offline: %s; checking every %u ms", self->name, error->message,
+                       VIGIL_CAMERA_PROBE_INTERVAL_MS);
+          set_state (self, VIGIL_CAMERA_STATE_OFFLINE);
+          self->retry_id = g_timeout_add_once (VIGIL_CAMERA_PROBE_INTERVAL_MS, on_probe_timeout, self);
+        }
+      else
+        {
+          guint delay_ms = vigil_backoff_next_delay_ms (&self->backoff, self->rand);
+
+          g_warning ("camera %s: ONVIF set-up failed, retrying in %u ms: %s", self->name, delay_ms, error->message);
+          set_state (self, VIGIL_CAMERA_STATE_RECONNECTING);
+          self->retry_id = g_timeout_add_once (delay_ms, on_retry_timeout, self);
+        }
+      return;
+    }
+  info = vigil_onvif_link_get_device_info (self->onvif);
+  g_message ("camera %s: ONVIF %s %s (firmware %s), recording profile %s: %s", self->name,
+             info != NULL && info->manufacturer ? info->manufacturer : "?",
+             info != NULL && info->model ? info->model : "?",
+             info != NULL && info->firmware_version ? info->firmware_version : "?",
+             vigil_onvif_link_get_profile (self->onvif), url);
+  vigil_recorder_set_url (self->recorder, url);
+  set_probe_address (self, url);
+  g_signal_emit (self, signals[SIGNAL_ONVIF_RESOLVED], 0);
+  start_run (self);
+}
+
+static void
 start_run (VigilCamera *self)
 {
   g_autoptr(GError) error = NULL;
 
   self->run_completed_segment = FALSE;
   set_state (self, VIGIL_CAMERA_STATE_CONNECTING);
+  if (self->onvif != NULL && !vigil_onvif_link_is_resolved (self->onvif))
+    {
+      /* The stream's address comes from the camera; ask it first. */
+      if (self->resolve_cancellable == NULL)
+        {
+          self->resolve_cancellable = g_cancellable_new ();
+          vigil_onvif_link_resolve_async (self->onvif, self->resolve_cancellable, on_onvif_resolved,
+                                          g_object_ref (self));
+        }
+      return;
+    }
   if (!vigil_recorder_start (self->recorder, &error))
     {
       /* Missing elements do not fix themselves, but the daemon keeps
@@ -286,6 +406,9 @@ vigil_camera_stop (VigilCamera *self)
     return;
   self->stopping = TRUE;
   g_clear_handle_id (&self->retry_id, g_source_remove);
+  g_clear_handle_id (&self->relearn_id, g_source_remove);
+  g_cancellable_cancel (self->resolve_cancellable);
+  g_clear_object (&self->resolve_cancellable);
   g_cancellable_cancel (self->probe_cancellable);
   g_clear_object (&self->probe_cancellable);
   if (vigil_recorder_is_running (self->recorder))
@@ -331,8 +454,12 @@ vigil_camera_dispose (GObject *object)
   VigilCamera *self = VIGIL_CAMERA (object);
 
   g_clear_handle_id (&self->retry_id, g_source_remove);
+  g_clear_handle_id (&self->relearn_id, g_source_remove);
   g_cancellable_cancel (self->probe_cancellable);
   g_clear_object (&self->probe_cancellable);
+  g_cancellable_cancel (self->resolve_cancellable);
+  g_clear_object (&self->resolve_cancellable);
+  g_clear_object (&self->onvif);
   if (self->recorder != NULL)
     g_signal_handlers_disconnect_by_data (self->recorder, self);
   g_clear_object (&self->recorder);
@@ -378,6 +505,10 @@ vigil_camera_class_init (VigilCameraClass *klass)
    * an RTCP sender report. */
   signals[SIGNAL_CAMERA_CLOCK] = g_signal_new ("camera-clock", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0,
                                                NULL, NULL, NULL, G_TYPE_NONE, 1, G_TYPE_INT64);
+  /* ::onvif-resolved: the ONVIF camera told its device information and
+   * stream; vigil_camera_get_onvif_link() has them. */
+  signals[SIGNAL_ONVIF_RESOLVED] = g_signal_new ("onvif-resolved", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0,
+                                                 NULL, NULL, NULL, G_TYPE_NONE, 0);
   /* ::stopped: after vigil_camera_stop(), the last segment is cataloged. */
   signals[SIGNAL_STOPPED] = g_signal_new ("stopped", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
                                           0, NULL, NULL, NULL, G_TYPE_NONE, 0);
@@ -394,7 +525,6 @@ VigilCamera *
 vigil_camera_new (const VigilCameraConfig *config, VigilStore *store, guint segment_seconds)
 {
   VigilCamera *self = g_object_new (VIGIL_TYPE_CAMERA, NULL);
-  g_autoptr(GUri) uri = g_uri_parse (config->url, G_URI_FLAGS_NONE, NULL);
   VigilRecorderConfig recorder_config = {
     .camera = config->name, .url = config->url, .user = config->user, .password = config->password,
     .use_udp = config->use_udp, .use_rtspsrc = config->use_rtspsrc, .root = vigil_store_get_root (store),
@@ -406,10 +536,20 @@ vigil_camera_new (const VigilCameraConfig *config, VigilStore *store, guint segm
   self->enabled = config->enabled;
   self->state = config->enabled ? VIGIL_CAMERA_STATE_RECONNECTING : VIGIL_CAMERA_STATE_DISABLED;
   self->store = g_object_ref (store);
-  /* The config loader validated the URL. */
-  self->host = g_strdup (g_uri_get_host (uri));
-  self->port = g_uri_get_port (uri) > 0 ? g_uri_get_port (uri)
-               : g_str_equal (g_uri_get_scheme (uri), "rtsps") ? 322 : 554;
+  /* The config loader validated the URLs. */
+  set_probe_address (self, config->url != NULL ? config->url : config->onvif_url);
+  if (config->onvif_url != NULL)
+    {
+      VigilOnvifLinkOptions onvif_options = {
+        .device_url = config->onvif_url, .profile = config->onvif_profile, .user = config->user,
+        .password = config->password, .keep_addresses = config->onvif_keep_addresses,
+      };
+      g_autoptr(GError) error = NULL;
+
+      self->onvif = vigil_onvif_link_new (&onvif_options, &error);
+      if (self->onvif == NULL)
+        g_warning ("camera %s: %s", self->name, error->message);
+    }
   self->recorder = vigil_recorder_new (&recorder_config);
   g_signal_connect (self->recorder, "run-started", G_CALLBACK (on_recorder_run_started), self);
   g_signal_connect (self->recorder, "segment-opened", G_CALLBACK (on_recorder_segment_opened), self);

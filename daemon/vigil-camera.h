@@ -11,6 +11,7 @@
 #include <glib-object.h>
 
 #include "vigil-config.h"
+#include "vigil-onvif-link.h"
 #include "vigil-store.h"
 
 G_BEGIN_DECLS
@@ -45,6 +46,13 @@ const VigilSegment *vigil_camera_get_last_segment (VigilCamera *self);
  * FALSE (and 0) until one arrived. */
 gboolean          vigil_camera_get_clock_offset (VigilCamera *self,
                                                  gint64      *out_offset_us);
+/* The camera's ONVIF side when it was configured by onvif=, else NULL;
+ * ::onvif-resolved says when it has learned the device and its stream. */
+VigilOnvifLink   *vigil_camera_get_onvif_link (VigilCamera *self);
+/* Vigil is moving the camera, for about @expected_ms: frame health does
+ * not call that "moved", and learns the view it ends on. */
+void              vigil_camera_note_ptz_move (VigilCamera *self,
+                                              guint        expected_ms);
 void              vigil_camera_start     (VigilCamera *self);
 /* Finalises the open segment and stops for good; ::stopped follows
  * (at once if nothing was running). */

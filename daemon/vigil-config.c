@@ -20,7 +20,7 @@ static const gchar *const camera_keys[] = {
   "url", "user", "password_file", "password_env", "transport", "rtsp_client", "enabled", "stall_seconds",
   "retention_days", "min_retention_days", "frame_health", "picture_learning_samples", "picture_black_luma",
   "picture_white_luma", "picture_frozen_samples", "picture_blurred_ratio", "picture_covered_ratio",
-  "picture_moved_difference", NULL
+  "picture_moved_difference", "onvif", "onvif_profile", "onvif_keep_addresses", NULL
 };
 static const gchar *const alerts_keys[] = {
   "raise_after_seconds", "clear_after_seconds", "command", "command_timeout_seconds", "offline_seconds",
@@ -54,6 +54,8 @@ camera_config_free (VigilCameraConfig *camera)
 {
   g_free (camera->name);
   g_free (camera->url);
+  g_free (camera->onvif_url);
+  g_free (camera->onvif_profile);
   g_free (camera->user);
   if (camera->password != NULL)
     memset (camera->password, 0, strlen (camera->password));
@@ -288,8 +290,25 @@ load_camera (Loader *loader, const gchar *group, const gchar *name, VigilConfig 
     problem (loader, group, NULL, "camera name “%s” must be 1 to 64 letters, digits, - or _", name);
 
   camera->url = get_string (loader, group, "url", NULL);
-  if (camera->url == NULL)
-    problem (loader, group, "url", "missing: every camera needs an rtsp:// url");
+  camera->onvif_url = get_string (loader, group, "onvif", NULL);
+  camera->onvif_profile = get_string (loader, group, "onvif_profile", NULL);
+  camera->onvif_keep_addresses = get_bool (loader, group, "onvif_keep_addresses", FALSE);
+  if (camera->onvif_url != NULL)
+    {
+      g_autoptr(GUri) uri = g_uri_parse (camera->onvif_url, G_URI_FLAGS_NONE, NULL);
+
+      if (camera->url != NULL)
+        problem (loader, group, "onvif", "give url or onvif, not both");
+      else if (uri == NULL || (g_strcmp0 (g_uri_get_scheme (uri), "http") != 0
+                               && g_strcmp0 (g_uri_get_scheme (uri), "https") != 0)
+               || g_uri_get_host (uri) == NULL)
+        problem (loader, group, "onvif", "“%s” is not an http:// URL with a host, such as "
+                 "http://HOST/onvif/device_service", camera->onvif_url);
+      else if (g_uri_get_userinfo (uri) != NULL)
+        problem (loader, group, "onvif", "must not carry a user or password; use user= and password_file=");
+    }
+  else if (camera->url == NULL)
+    problem (loader, group, "url", "missing: every camera needs an rtsp:// url or an onvif= device address");
   else
     {
       g_autoptr(GUri) uri = g_uri_parse (camera->url, G_URI_FLAGS_NONE, NULL);

@@ -21,7 +21,10 @@ GQuark vigil_config_error_quark (void);
 
 typedef struct {
   gchar    *name;            /* from [camera NAME]: id everywhere */
-  gchar    *url;             /* rtsp://, without credentials */
+  gchar    *url;             /* rtsp://, without credentials; NULL when onvif_url is given */
+  gchar    *onvif_url;       /* onvif=: http://HOST/onvif/device_service; the stream comes from it */
+  gchar    *onvif_profile;   /* onvif_profile=: token or name of the profile to record; NULL: the first */
+  gboolean  onvif_keep_addresses;  /* use the addresses the camera gives as they are */
   gchar    *user;            /* NULL for none */
   gchar    *password;        /* NULL for none; secret */
   gboolean  use_udp;

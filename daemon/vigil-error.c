@@ -2,6 +2,7 @@
 /* VIGIL_ERROR and its D-Bus names. */
 #include "vigil-error.h"
 
+#include "vigil-onvif.h"
 #include "vigil-store.h"
 
 static const GDBusErrorEntry entries[] = {
@@ -14,6 +15,7 @@ static const GDBusErrorEntry entries[] = {
   { VIGIL_ERROR_RANGE_TOO_LARGE, "org.vigil.Vigil1.Error.RangeTooLarge" },
   { VIGIL_ERROR_NO_SPACE, "org.vigil.Vigil1.Error.NoSpace" },
   { VIGIL_ERROR_CANCELLED, "org.vigil.Vigil1.Error.Cancelled" },
+  { VIGIL_ERROR_NOT_SUPPORTED, "org.vigil.Vigil1.Error.NotSupported" },
 };
 
 GQuark
@@ -35,6 +37,22 @@ vigil_error_from_store (GError **error, VigilError not_found)
   else if (g_error_matches (*error, VIGIL_STORE_ERROR, VIGIL_STORE_ERROR_INVALID))
     (*error)->code = VIGIL_ERROR_INVALID_ARGUMENT;
   else if (g_error_matches (*error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    (*error)->code = VIGIL_ERROR_CANCELLED;
+  else
+    (*error)->code = VIGIL_ERROR_FAILED;
+  (*error)->domain = VIGIL_ERROR;
+}
+
+void
+vigil_error_from_onvif (GError **error)
+{
+  if (error == NULL || *error == NULL || (*error)->domain == VIGIL_ERROR)
+    return;
+  if (g_error_matches (*error, VIGIL_ONVIF_ERROR, VIGIL_ONVIF_ERROR_INVALID))
+    (*error)->code = VIGIL_ERROR_INVALID_ARGUMENT;
+  else if (g_error_matches (*error, VIGIL_ONVIF_ERROR, VIGIL_ONVIF_ERROR_NOT_SUPPORTED))
+    (*error)->code = VIGIL_ERROR_NOT_SUPPORTED;
+  else if (g_error_matches (*error, VIGIL_ONVIF_ERROR, VIGIL_ONVIF_ERROR_CANCELLED))
     (*error)->code = VIGIL_ERROR_CANCELLED;
   else
     (*error)->code = VIGIL_ERROR_FAILED;

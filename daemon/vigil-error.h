@@ -19,11 +19,14 @@ typedef enum {
   VIGIL_ERROR_RANGE_TOO_LARGE,   /* .RangeTooLarge: more than an export may cover */
   VIGIL_ERROR_NO_SPACE,          /* .NoSpace: the destination has too little free space */
   VIGIL_ERROR_CANCELLED,         /* .Cancelled: the caller cancelled it */
+  VIGIL_ERROR_NOT_SUPPORTED,     /* .NotSupported: the camera cannot (no ONVIF, no PTZ, no such move) */
 } VigilError;
 GQuark vigil_error_quark (void);
 
 /* Turns a VigilStore error into the VIGIL_ERROR a caller should see;
  * @not_found is the code for NOT_FOUND (an unknown camera or incident). */
 void vigil_error_from_store (GError **error, VigilError not_found);
+/* The same for a VigilOnvif error: the camera's answer stays in the message. */
+void vigil_error_from_onvif (GError **error);
 
 G_END_DECLS

@@ -22,6 +22,7 @@
 #include "vigil-error.h"
 #include "vigil-export-job.h"
 #include "vigil-incidents.h"
+#include "vigil-service-private.h"
 
 #define INCIDENT_PATH_PREFIX VIGIL_DBUS_PATH "/Incident/"
 #define EXPORT_PATH_PREFIX   VIGIL_DBUS_PATH "/Export/"
@@ -33,12 +34,6 @@
 #define MAX_SPANS_RANGE_US   (G_GINT64_CONSTANT (31) * 86400 * G_USEC_PER_SEC)
 /* An incident may start at most this far in the future (clock skew). */
 #define FUTURE_SLACK_US      (G_GINT64_CONSTANT (60) * G_USEC_PER_SEC)
-
-/* Who is calling, looked up from the bus before the handler runs. */
-typedef struct {
-  gint64  uid;
-  gchar  *user;
-} Caller;
 
 static void
 caller_free (Caller *caller)
@@ -121,8 +116,8 @@ on_authorize_method (GDBusInterfaceSkeleton *interface, GDBusMethodInvocation *i
   return TRUE;
 }
 
-static const Caller *
-get_caller (GDBusMethodInvocation *invocation)
+const Caller *
+vigil_service_get_caller (GDBusMethodInvocation *invocation)
 {
   static const Caller unknown = { -1, (gchar *) "unknown" };
   const Caller *caller = g_object_get_data (G_OBJECT (invocation), "vigil-caller");
@@ -139,12 +134,8 @@ watch_interface (gpointer skeleton)
 /* Appends an audit row; details are NULL-terminated key/value string
  * pairs. A failure to audit is logged loudly but does not undo the
  * action (the catalog is the same file: it will have failed too). */
-static void
-audit (VigilService *self, const Caller *caller, const gchar *action, const gchar *target, ...)
-    G_GNUC_NULL_TERMINATED;
-
-static void
-audit (VigilService *self, const Caller *caller, const gchar *action, const gchar *target, ...)
+void
+vigil_service_audit (VigilService *self, const Caller *caller, const gchar *action, const gchar *target, ...)
 {
   g_autoptr(JsonBuilder) builder = json_builder_new ();
   g_autoptr(JsonGenerator) generator = json_generator_new ();
@@ -176,10 +167,12 @@ audit (VigilService *self, const Caller *caller, const gchar *action, const gcha
 
 static const Caller vigild_itself = { -1, (gchar *) "vigild" };
 
-static gboolean
-return_error (GDBusMethodInvocation *invocation, GError *error)
+gboolean
+vigil_service_return_error (GDBusMethodInvocation *invocation, GError *error)
 {
-  if (error->domain != VIGIL_ERROR)
+  if (error->domain == VIGIL_ONVIF_ERROR)
+    vigil_error_from_onvif (&error);
+  else if (error->domain != VIGIL_ERROR)
     vigil_error_from_store (&error, VIGIL_ERROR_FAILED);
   g_dbus_method_invocation_return_gerror (invocation, error);
   g_error_free (error);
@@ -327,7 +320,7 @@ on_handle_list_spans (VigilDBusCamera *skeleton, GDBusMethodInvocation *invocati
   if (gaps == NULL)
     {
       vigil_error_from_store (&error, VIGIL_ERROR_UNKNOWN_CAMERA);
-      return return_error (invocation, error);
+      return vigil_service_return_error (invocation, error);
     }
   g_variant_builder_init (&gaps_builder, G_VARIANT_TYPE ("a(xxs)"));
   for (guint i = 0; i < gaps->len; i++)
@@ -362,6 +355,7 @@ export_cameras (VigilService *self)
       vigil_dbus_camera_set_clock_source (skeleton, "");
       update_camera_segment (skeleton, vigil_camera_get_last_segment (camera));
       g_signal_connect (skeleton, "handle-list-spans", G_CALLBACK (on_handle_list_spans), self);
+      vigil_service_ptz_export (self, camera, skeleton);
       vigil_dbus_object_skeleton_set_camera (object, skeleton);
       g_dbus_object_manager_server_export (self->manager_server, G_DBUS_OBJECT_SKELETON (object));
       g_hash_table_insert (self->cameras, camera, g_object_ref (skeleton));
@@ -487,7 +481,7 @@ static gboolean
 on_handle_add_note (VigilDBusIncident *skeleton, GDBusMethodInvocation *invocation, const gchar *text,
                     VigilService *self)
 {
-  const Caller *caller = get_caller (invocation);
+  const Caller *caller = vigil_service_get_caller (invocation);
   gint64 id = vigil_dbus_incident_get_id (skeleton);
   g_autofree gchar *target = incident_target (id);
   VigilIncidentNote note = { g_get_real_time (), caller->uid, caller->user, (gchar *) text };
@@ -496,9 +490,9 @@ on_handle_add_note (VigilDBusIncident *skeleton, GDBusMethodInvocation *invocati
   if (!vigil_store_add_incident_note (self->store, id, &note, &error))
     {
       vigil_error_from_store (&error, VIGIL_ERROR_UNKNOWN_INCIDENT);
-      return return_error (invocation, error);
+      return vigil_service_return_error (invocation, error);
     }
-  audit (self, caller, "incident-note", target, "text", text, NULL);
+  vigil_service_audit (self, caller, "incident-note", target, "text", text, NULL);
   refresh_incident (self, id, "note");
   vigil_dbus_incident_complete_add_note (skeleton, invocation);
   return G_DBUS_METHOD_INVOCATION_HANDLED;
@@ -515,9 +509,9 @@ on_handle_add_tag (VigilDBusIncident *skeleton, GDBusMethodInvocation *invocatio
   if (!vigil_store_add_incident_tag (self->store, id, tag, &error))
     {
       vigil_error_from_store (&error, VIGIL_ERROR_UNKNOWN_INCIDENT);
-      return return_error (invocation, error);
+      return vigil_service_return_error (invocation, error);
     }
-  audit (self, get_caller (invocation), "incident-tag", target, "tag", tag, NULL);
+  vigil_service_audit (self, vigil_service_get_caller (invocation), "incident-tag", target, "tag", tag, NULL);
   refresh_incident (self, id, "tag");
   vigil_dbus_incident_complete_add_tag (skeleton, invocation);
   return G_DBUS_METHOD_INVOCATION_HANDLED;
@@ -535,9 +529,9 @@ on_handle_remove_tag (VigilDBusIncident *skeleton, GDBusMethodInvocation *invoca
     {
       /* The incident exists (it has an object): a missing tag is a bad argument. */
       vigil_error_from_store (&error, VIGIL_ERROR_INVALID_ARGUMENT);
-      return return_error (invocation, error);
+      return vigil_service_return_error (invocation, error);
     }
-  audit (self, get_caller (invocation), "incident-untag", target, "tag", tag, NULL);
+  vigil_service_audit (self, vigil_service_get_caller (invocation), "incident-untag", target, "tag", tag, NULL);
   refresh_incident (self, id, "tag");
   vigil_dbus_incident_complete_remove_tag (skeleton, invocation);
   return G_DBUS_METHOD_INVOCATION_HANDLED;
@@ -559,10 +553,10 @@ on_handle_close (VigilDBusIncident *skeleton, GDBusMethodInvocation *invocation,
   if (!vigil_store_close_incident (self->store, id, end_us, now_us, &error))
     {
       vigil_error_from_store (&error, VIGIL_ERROR_UNKNOWN_INCIDENT);
-      return return_error (invocation, error);
+      return vigil_service_return_error (invocation, error);
     }
   end_text = format_time (end_us);
-  audit (self, get_caller (invocation), "incident-close", target, "end", end_text, NULL);
+  vigil_service_audit (self, vigil_service_get_caller (invocation), "incident-close", target, "end", end_text, NULL);
   refresh_incident (self, id, "closed");
   vigil_dbus_incident_complete_close (skeleton, invocation);
   return G_DBUS_METHOD_INVOCATION_HANDLED;
@@ -579,9 +573,9 @@ on_handle_release (VigilDBusIncident *skeleton, GDBusMethodInvocation *invocatio
   if (!vigil_store_release_incident (self->store, id, g_get_real_time (), reason, &error))
     {
       vigil_error_from_store (&error, VIGIL_ERROR_UNKNOWN_INCIDENT);
-      return return_error (invocation, error);
+      return vigil_service_return_error (invocation, error);
     }
-  audit (self, get_caller (invocation), "incident-release", target, "reason", reason, NULL);
+  vigil_service_audit (self, vigil_service_get_caller (invocation), "incident-release", target, "reason", reason, NULL);
   refresh_incident (self, id, "released");
   vigil_dbus_incident_complete_release (skeleton, invocation);
   return G_DBUS_METHOD_INVOCATION_HANDLED;
@@ -599,9 +593,9 @@ on_handle_set_expiry (VigilDBusIncident *skeleton, GDBusMethodInvocation *invoca
   if (!vigil_store_set_incident_expiry (self->store, id, expires_us, &error))
     {
       vigil_error_from_store (&error, VIGIL_ERROR_UNKNOWN_INCIDENT);
-      return return_error (invocation, error);
+      return vigil_service_return_error (invocation, error);
     }
-  audit (self, get_caller (invocation), "incident-expiry", target, "expires", expiry_text, NULL);
+  vigil_service_audit (self, vigil_service_get_caller (invocation), "incident-expiry", target, "expires", expiry_text, NULL);
   refresh_incident (self, id, "expiry");
   vigil_dbus_incident_complete_set_expiry (skeleton, invocation);
   return G_DBUS_METHOD_INVOCATION_HANDLED;
@@ -625,7 +619,7 @@ on_expiry_check (gpointer user_data)
       g_autofree gchar *target = incident_target (id);
 
       g_message ("incident %" G_GINT64_FORMAT ": evidence lock expired", id);
-      audit (self, &vigild_itself, "incident-expire", target, NULL);
+      vigil_service_audit (self, &vigild_itself, "incident-expire", target, NULL);
       refresh_incident (self, id, "released");
     }
   return G_SOURCE_CONTINUE;
@@ -674,10 +668,10 @@ on_handle_create_incident (VigilDBusManager *manager, GDBusMethodInvocation *inv
                            const gchar *description, const gchar *const *tags, GVariant *options,
                            VigilService *self)
 {
-  static const gchar *const known[] = { "pre-roll-s", "post-roll-s", "expires-us", "note", NULL };
-  const Caller *caller = get_caller (invocation);
+  static const gchar *const known[] = { "pre-roll-s", "post-roll-s", "expires-us", "note", "preset", NULL };
+  const Caller *caller = vigil_service_get_caller (invocation);
   g_autoptr(VigilIncident) incident = vigil_incident_new ();
-  g_autoptr(GVariant) pre = NULL, post = NULL, expires = NULL, note = NULL;
+  g_autoptr(GVariant) pre = NULL, post = NULL, expires = NULL, note = NULL, preset = NULL;
   g_autofree gchar *path = NULL;
   g_autofree gchar *target = NULL;
   g_autofree gchar *cameras_text = NULL;
@@ -690,8 +684,11 @@ on_handle_create_incident (VigilDBusManager *manager, GDBusMethodInvocation *inv
       || !lookup_option (options, "pre-roll-s", G_VARIANT_TYPE_UINT32, &pre, invocation)
       || !lookup_option (options, "post-roll-s", G_VARIANT_TYPE_UINT32, &post, invocation)
       || !lookup_option (options, "expires-us", G_VARIANT_TYPE_INT64, &expires, invocation)
-      || !lookup_option (options, "note", G_VARIANT_TYPE_STRING, &note, invocation))
+      || !lookup_option (options, "note", G_VARIANT_TYPE_STRING, &note, invocation)
+      || !lookup_option (options, "preset", G_VARIANT_TYPE_STRING, &preset, invocation))
     return G_DBUS_METHOD_INVOCATION_HANDLED;
+  if (preset != NULL && g_variant_get_string (preset, NULL)[0] == '\0')
+    return return_invalid (invocation, "preset must name a preset");
   if (start_us > now_us + FUTURE_SLACK_US)
     return return_invalid (invocation, "start time is in the future");
   if (end_us < 0)
@@ -716,12 +713,12 @@ on_handle_create_incident (VigilDBusManager *manager, GDBusMethodInvocation *inv
   if (id == 0)
     {
       vigil_error_from_store (&error, VIGIL_ERROR_UNKNOWN_CAMERA);
-      return return_error (invocation, error);
+      return vigil_service_return_error (invocation, error);
     }
   target = incident_target (id);
   cameras_text = g_strjoinv (",", (gchar **) cameras);
   start_text = format_time (start_us);
-  audit (self, caller, "incident-create", target, "title", title, "cameras", cameras_text, "start", start_text,
+  vigil_service_audit (self, caller, "incident-create", target, "title", title, "cameras", cameras_text, "start", start_text,
          NULL);
   if (note != NULL)
     {
@@ -732,9 +729,20 @@ on_handle_create_incident (VigilDBusManager *manager, GDBusMethodInvocation *inv
           /* The incident and its lock stand; only the note is refused. */
           g_prefix_error (&error, "incident %" G_GINT64_FORMAT " was created, but its note was not: ", id);
           refresh_incident (self, id, "created");
-          return return_error (invocation, error);
+          return vigil_service_return_error (invocation, error);
         }
-      audit (self, caller, "incident-note", target, "text", first.text, NULL);
+      vigil_service_audit (self, caller, "incident-note", target, "text", first.text, NULL);
+    }
+  if (preset != NULL)
+    {
+      /* The cameras turn to the scene while the incident is recorded. */
+      g_autoptr(GPtrArray) incident_cameras = g_ptr_array_new ();
+      GPtrArray *all = vigil_daemon_get_cameras (self->daemon);
+
+      for (guint i = 0; i < all->len; i++)
+        if (g_strv_contains (cameras, vigil_camera_get_name (all->pdata[i])))
+          g_ptr_array_add (incident_cameras, all->pdata[i]);
+      vigil_service_ptz_goto_preset_all (self, caller, incident_cameras, g_variant_get_string (preset, NULL), target);
     }
   refresh_incident (self, id, "created");
   g_message ("incident %" G_GINT64_FORMAT " created by %s: %s", id, caller->user, title);
@@ -772,7 +780,7 @@ on_handle_list_incidents (VigilDBusManager *manager, GDBusMethodInvocation *invo
     return return_invalid (invocation, "the range ends before it starts");
   incidents = vigil_store_list_incidents (self->store, &filter, &error);
   if (incidents == NULL)
-    return return_error (invocation, error);
+    return vigil_service_return_error (invocation, error);
   for (guint i = 0; i < incidents->len; i++)
     g_ptr_array_add (paths, incident_path (((VigilIncident *) incidents->pdata[i])->id));
   g_ptr_array_add (paths, NULL);
@@ -833,7 +841,7 @@ on_job_finished (VigilExportJob *job, Export *export)
   vigil_dbus_export_set_error (export->skeleton, message);
   vigil_dbus_export_set_state (export->skeleton, state_name);
   g_object_thaw_notify (G_OBJECT (export->skeleton));
-  audit (self, export->caller, "export", vigil_export_job_get_summary (job), "state", state_name, "bundle", bundle,
+  vigil_service_audit (self, export->caller, "export", vigil_export_job_get_summary (job), "state", state_name, "bundle", bundle,
          "manifest_sha256", sha, "error", message, NULL);
   vigil_dbus_export_emit_finished (export->skeleton, state_name, bundle, sha);
   vigil_dbus_manager_emit_export_finished (self->manager, path, state_name, bundle, sha);
@@ -846,7 +854,7 @@ on_handle_cancel (VigilDBusExport *skeleton, GDBusMethodInvocation *invocation, 
 
   if (vigil_export_job_get_state (export->job) == VIGIL_EXPORT_RUNNING)
     {
-      audit (self, get_caller (invocation), "export-cancel", vigil_export_job_get_summary (export->job), NULL);
+      vigil_service_audit (self, vigil_service_get_caller (invocation), "export-cancel", vigil_export_job_get_summary (export->job), NULL);
       vigil_export_job_cancel (export->job);
     }
   vigil_dbus_export_complete_cancel (skeleton, invocation);
@@ -877,7 +885,7 @@ static gboolean
 start_export (VigilService *self, GDBusMethodInvocation *invocation, const VigilExportRequest *request,
               gchar **out_path)
 {
-  const Caller *caller = get_caller (invocation);
+  const Caller *caller = vigil_service_get_caller (invocation);
   GError *error = NULL;
   g_autoptr(VigilExportJob) job = NULL;
   g_autofree gchar *path = NULL;
@@ -888,7 +896,7 @@ start_export (VigilService *self, GDBusMethodInvocation *invocation, const Vigil
   if (job == NULL)
     {
       g_message ("export refused for %s: %s", caller->user, error->message);
-      return_error (invocation, error);
+      vigil_service_return_error (invocation, error);
       return FALSE;
     }
   path = g_strdup_printf (EXPORT_PATH_PREFIX "%u", ++self->next_export);
@@ -911,7 +919,7 @@ start_export (VigilService *self, GDBusMethodInvocation *invocation, const Vigil
   g_signal_connect (export->job, "progress", G_CALLBACK (on_job_progress), export);
   g_signal_connect (export->job, "finished", G_CALLBACK (on_job_finished), export);
   g_queue_push_tail (&self->exports, export);
-  audit (self, caller, "export-start", vigil_export_job_get_summary (export->job), "reason", request->reason, NULL);
+  vigil_service_audit (self, caller, "export-start", vigil_export_job_get_summary (export->job), "reason", request->reason, NULL);
   vigil_export_job_start (export->job);
   trim_exports (self);
   *out_path = g_steal_pointer (&path);
@@ -922,7 +930,7 @@ static gboolean
 on_handle_export_incident (VigilDBusManager *manager, GDBusMethodInvocation *invocation, const gchar *incident_path,
                            const gchar *destination, const gchar *reason, VigilService *self)
 {
-  const Caller *caller = get_caller (invocation);
+  const Caller *caller = vigil_service_get_caller (invocation);
   g_autoptr(VigilIncident) incident = NULL;
   g_autofree gchar *job_path = NULL;
   GError *error = NULL;
@@ -938,7 +946,7 @@ on_handle_export_incident (VigilDBusManager *manager, GDBusMethodInvocation *inv
   if (incident == NULL)
     {
       vigil_error_from_store (&error, VIGIL_ERROR_UNKNOWN_INCIDENT);
-      return return_error (invocation, error);
+      return vigil_service_return_error (invocation, error);
     }
   {
     VigilExportRequest request = {
@@ -955,7 +963,7 @@ on_handle_export_range (VigilDBusManager *manager, GDBusMethodInvocation *invoca
                         gint64 from_us, gint64 to_us, const gchar *destination, const gchar *reason,
                         VigilService *self)
 {
-  const Caller *caller = get_caller (invocation);
+  const Caller *caller = vigil_service_get_caller (invocation);
   g_autofree gchar *job_path = NULL;
   VigilExportRequest request = {
     .destination = destination, .reason = reason, .uid = caller->uid, .user = caller->user, .camera = camera,
@@ -1057,7 +1065,7 @@ on_handle_list_audit (VigilDBusManager *manager, GDBusMethodInvocation *invocati
 
   rows = vigil_store_list_audit (self->store, since_us, limit, &error);
   if (rows == NULL)
-    return return_error (invocation, error);
+    return vigil_service_return_error (invocation, error);
   g_variant_builder_init (&builder, G_VARIANT_TYPE ("a(txxsssss)"));
   for (guint i = 0; i < rows->len; i++)
     {
@@ -1084,7 +1092,7 @@ on_handle_verify_audit (VigilDBusManager *manager, GDBusMethodInvocation *invoca
       vigil_dbus_manager_complete_verify_audit (manager, invocation, FALSE, rows, "", error->message);
     }
   else
-    return return_error (invocation, g_steal_pointer (&error));
+    return vigil_service_return_error (invocation, g_steal_pointer (&error));
   return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
 
@@ -1119,7 +1127,7 @@ on_handle_list_alerts (VigilDBusManager *manager, GDBusMethodInvocation *invocat
 
   alerts = vigil_store_list_alerts (self->store, open_only, since_us, limit, &error);
   if (alerts == NULL)
-    return return_error (invocation, error);
+    return vigil_service_return_error (invocation, error);
   g_variant_builder_init (&builder, G_VARIANT_TYPE ("a(tsssxxs)"));
   for (guint i = 0; i < alerts->len; i++)
     g_variant_builder_add_value (&builder, alert_variant (alerts->pdata[i]));

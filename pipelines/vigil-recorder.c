@@ -1332,6 +1332,12 @@ vigil_recorder_start (VigilRecorder *self, GError **error)
                    "camera %s: a run is still active", self->camera);
       return FALSE;
     }
+  if (self->url == NULL)
+    {
+      g_set_error (error, VIGIL_PIPELINE_ERROR, VIGIL_PIPELINE_ERROR_FAILED, "camera %s: no stream address yet",
+                   self->camera);
+      return FALSE;
+    }
 
   pipeline = gst_pipeline_new (self->camera);
   vigil_rtsp_source_register ();
@@ -1404,6 +1410,14 @@ vigil_recorder_stop (VigilRecorder *self)
   g_return_if_fail (VIGIL_IS_RECORDER (self));
   if (self->state == STATE_RUNNING)
     begin_finalise (self, "stopped");
+}
+
+void
+vigil_recorder_set_url (VigilRecorder *self, const gchar *url)
+{
+  g_return_if_fail (VIGIL_IS_RECORDER (self) && url != NULL);
+  g_free (self->url);
+  self->url = g_strdup (url);
 }
 
 gboolean
@@ -1518,8 +1532,7 @@ vigil_recorder_new (const VigilRecorderConfig *config)
 {
   VigilRecorder *self;
 
-  g_return_val_if_fail (config != NULL && config->camera != NULL && config->url != NULL
-                        && config->root != NULL, NULL);
+  g_return_val_if_fail (config != NULL && config->camera != NULL && config->root != NULL, NULL);
   g_return_val_if_fail (config->segment_duration > 0 && config->stall_timeout > 0, NULL);
 
   self = g_object_new (VIGIL_TYPE_RECORDER, NULL);

@@ -43,7 +43,8 @@ GQuark vigil_pipeline_error_quark (void);
 
 typedef struct {
   const gchar  *camera;              /* id: names the folder under root, appears in logs */
-  const gchar  *url;                 /* rtsp:// URL; must not carry credentials */
+  const gchar  *url;                 /* rtsp:// URL; must not carry credentials; may be NULL
+                                      * until vigil_recorder_set_url() */
   const gchar  *user;                /* NULL for none */
   const gchar  *password;            /* NULL for none; never logged */
   gboolean      use_udp;             /* RTP over UDP instead of interleaved TCP */
@@ -100,8 +101,13 @@ const gchar   *vigil_recorder_get_camera (VigilRecorder *self);
  * vigil_frame_health_relearn_reference() after a PTZ move; NULL when frame
  * health is off. Owned by the recorder. */
 VigilFrameHealth *vigil_recorder_get_frame_health (VigilRecorder *self);
-/* Starts a run. Fails only when GStreamer elements are missing or a run
- * is active; connection problems end the run later, via ::run-ended. */
+/* The address the next run connects to (an ONVIF camera's is learned
+ * after the recorder was made). Main thread. */
+void           vigil_recorder_set_url    (VigilRecorder *self,
+                                          const gchar   *url);
+/* Starts a run. Fails only when GStreamer elements are missing, no URL
+ * was set or a run is active; connection problems end the run later, via
+ * ::run-ended. */
 gboolean       vigil_recorder_start      (VigilRecorder *self, GError **error);
 /* Ends the active run, if any, finalising its open segment; ::run-ended
  * follows with reason "stopped". Does not block. */

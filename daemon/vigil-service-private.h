@@ -1,0 +1,46 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* What the parts of VigilService share: who is calling, the audit log and
+ * error replies. Not public: only vigil-service*.c include it. */
+#pragma once
+
+#include "vigil-camera.h"
+#include "vigil-dbus-generated.h"
+#include "vigil-service.h"
+
+G_BEGIN_DECLS
+
+/* Who is calling, looked up from the bus before the handler runs. */
+typedef struct {
+  gint64  uid;
+  gchar  *user;
+} Caller;
+
+const Caller *vigil_service_get_caller   (GDBusMethodInvocation *invocation);
+/* Appends an audit row; details are NULL-terminated key/value string
+ * pairs. A failure to audit is logged loudly but does not undo the
+ * action (the catalog is the same file: it will have failed too). */
+void          vigil_service_audit        (VigilService *self,
+                                          const Caller *caller,
+                                          const gchar  *action,
+                                          const gchar  *target,
+                                          ...) G_GNUC_NULL_TERMINATED;
+/* Replies with @error (taken), turned into a VIGIL_ERROR first. */
+gboolean      vigil_service_return_error (GDBusMethodInvocation *invocation,
+                                          GError                *error);
+
+/* vigil-service-ptz.c: the Camera object's ONVIF properties and PTZ
+ * methods, for @camera's @skeleton. */
+void          vigil_service_ptz_export   (VigilService    *self,
+                                          VigilCamera     *camera,
+                                          VigilDBusCamera *skeleton);
+/* Sends every PTZ camera of @cameras (VigilCamera) to its preset named
+ * @preset, auditing each as @caller's with @why; for an incident's
+ * "preset" option. Cameras without PTZ are left alone; one without such a
+ * preset is logged and audited as refused. Does not wait for them. */
+void          vigil_service_ptz_goto_preset_all (VigilService *self,
+                                                 const Caller *caller,
+                                                 GPtrArray    *cameras,
+                                                 const gchar  *preset,
+                                                 const gchar  *why);
+
+G_END_DECLS
