@@ -54,6 +54,7 @@ typedef struct {
   gint64      last_frame_us;  /* monotonic */
   guint       audio_buffers;  /* decoded audio buffers seen */
   gint        rate, channels; /* of the last decoded audio buffer */
+  GstClockTime audio_pts;     /* of the last decoded audio buffer */
   gint64      last_audio_us;  /* monotonic */
   GPtrArray  *rtp_pads;       /* "<media> <encoding-name>/<clock-rate>" of each rtspsrc pad */
   GError     *error;          /* first error posted, if any */
@@ -66,6 +67,7 @@ typedef struct {
   gint     width, height;     /* video */
   gdouble  luma;              /* video: mean luma */
   gint     rate, channels;    /* audio */
+  GstClockTime pts;           /* audio */
 } FrameEvent;
 
 typedef struct {
@@ -168,6 +170,7 @@ on_frame_event (gpointer user_data)
       client->audio_buffers++;
       client->rate = event->rate;
       client->channels = event->channels;
+      client->audio_pts = event->pts;
       client->last_audio_us = g_get_monotonic_time ();
     }
   else
@@ -230,6 +233,7 @@ on_audio_sink_handoff (GstElement *sink, GstBuffer *buffer, GstPad *pad, Client 
 
   event->client = client;
   event->is_audio = TRUE;
+  event->pts = GST_BUFFER_PTS (buffer);
   if (caps != NULL)
     {
       GstStructure *s = gst_caps_get_structure (caps, 0);
@@ -1046,6 +1050,67 @@ test_audio (Fixture *f, gconstpointer data)
   wait_for_media (f, client, CLIP_FPS, n_audio);
 }
 
+/* Video quiet for 1.5 s while audio arrived within the last 300 ms. */
+static gboolean
+client_has_audio_only (Fixture *f, gpointer data)
+{
+  Client *client = data;
+
+  return client_is_quiet (f, client) &&
+         g_get_monotonic_time () - client->last_audio_us < 300 * G_TIME_SPAN_MILLISECOND;
+}
+
+static void
+test_video_stall (Fixture *f, gconstpointer unused)
+{
+  /* G.711: 20 ms packets, so 50 decoded buffers a second. */
+  const guint n_audio_per_s = 50;
+  g_autoptr(Client) client = NULL;
+  GstClockTime audio_pts;
+  gint64 start_us;
+  guint frames;
+
+  if (skip_without_elements ())
+    return;
+  if (!have_elements ("alawenc", "rtppcmapay", "rtppcmadepay", "alawdec", NULL))
+    {
+      g_test_skip ("needs alawenc, rtppcmapay, rtppcmadepay and alawdec");
+      return;
+    }
+
+  f->simcam = simcam_new_full (NULL, 1, VIGIL_SIMCAM_AUTH_NONE, VIGIL_SIMCAM_CODEC_H264,
+                               VIGIL_SIMCAM_AUDIO_PCMA);
+  client = client_start_full (f, 0, NULL, NULL, H264_CHAIN, PCMA_CHAIN);
+  wait_for_media (f, client, CLIP_FPS, n_audio_per_s / 2);
+
+  vigil_simcam_set_fault (f->simcam, 0, VIGIL_SIMCAM_FAULT_VIDEO_STALL);
+  g_assert_cmpint (vigil_simcam_get_fault (f->simcam, 0), ==, VIGIL_SIMCAM_FAULT_VIDEO_STALL);
+  wait_until (f, client_has_audio_only, client, 100, "video to go quiet while audio flows");
+
+  /* A further second: audio with timestamps running in step with the
+   * clock, not one video frame; the session and RTSP stay up. */
+  frames = client->frames;
+  audio_pts = client->audio_pts;
+  start_us = g_get_monotonic_time ();
+  wait_for_media (f, client, 0, n_audio_per_s);
+  g_assert_cmpuint (client->frames, ==, frames);
+  g_assert_true (GST_CLOCK_TIME_IS_VALID (audio_pts) && GST_CLOCK_TIME_IS_VALID (client->audio_pts));
+  g_test_message ("audio pts advanced %" G_GINT64_FORMAT " ms in %" G_GINT64_FORMAT " ms",
+                  (gint64) (client->audio_pts - audio_pts) / GST_MSECOND,
+                  (g_get_monotonic_time () - start_us) / 1000);
+  /* A second of packets took at least most of a second to come. */
+  g_assert_cmpuint (client->audio_pts - audio_pts, >=, 800 * GST_MSECOND);
+  g_assert_cmpuint (vigil_simcam_get_n_clients (f->simcam, 0), ==, 1);
+  g_assert_cmpuint (describe (f, 0), ==, 200);
+  g_assert_null (client->error);
+  g_assert_false (client->is_eos);
+
+  /* Video comes back, decodable (from a keyframe), audio on. */
+  vigil_simcam_set_fault (f->simcam, 0, VIGIL_SIMCAM_FAULT_NONE);
+  wait_for_media (f, client, CLIP_FPS, n_audio_per_s / 2);
+  g_assert_cmpint (client->width, ==, CLIP_WIDTH);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1072,6 +1137,8 @@ main (int argc, char **argv)
               fixture_set_up_empty, test_audio, fixture_tear_down);
   g_test_add ("/simcam/audio-pcma", Fixture, GINT_TO_POINTER (VIGIL_SIMCAM_AUDIO_PCMA),
               fixture_set_up_empty, test_audio, fixture_tear_down);
+  g_test_add ("/simcam/video-stall", Fixture, NULL, fixture_set_up_empty, test_video_stall,
+              fixture_tear_down);
   status = g_test_run ();
 
   /* Joins gst-rtsp-server's idle threads so sanitizers and valgrind see a

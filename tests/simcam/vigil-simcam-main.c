@@ -115,11 +115,12 @@ run_command (App *app, const gchar *line)
   argc = words->len - 1;
 
   if (g_str_equal (args[0], "drop") || g_str_equal (args[0], "stall") ||
-      g_str_equal (args[0], "restore"))
+      g_str_equal (args[0], "video-stall") || g_str_equal (args[0], "restore"))
     {
-      VigilSimcamFault fault = g_str_equal (args[0], "drop")    ? VIGIL_SIMCAM_FAULT_DROP
-                               : g_str_equal (args[0], "stall") ? VIGIL_SIMCAM_FAULT_STALL
-                                                                : VIGIL_SIMCAM_FAULT_NONE;
+      VigilSimcamFault fault = g_str_equal (args[0], "drop")          ? VIGIL_SIMCAM_FAULT_DROP
+                               : g_str_equal (args[0], "stall")       ? VIGIL_SIMCAM_FAULT_STALL
+                               : g_str_equal (args[0], "video-stall") ? VIGIL_SIMCAM_FAULT_VIDEO_STALL
+                                                                      : VIGIL_SIMCAM_FAULT_NONE;
 
       if (!parse_index (app, args, argc, &index))
         return;
@@ -172,7 +173,7 @@ run_command (App *app, const gchar *line)
     }
   else
     {
-      reply ("error: unknown command '%s' (drop K, stall K, restore K, offline, online, "
+      reply ("error: unknown command '%s' (drop K, stall K, video-stall K, restore K, offline, online, "
              "resolution K WxH, picture K NAME, clients K, auth-failures, quit)", args[0]);
     }
 }
@@ -260,7 +261,8 @@ main (int argc, char **argv)
   context = g_option_context_new ("- serve looping H.264 or H.265 test streams over RTSP");
   g_option_context_set_description (context,
       "Commands on stdin, one per line, each answered with one line:\n"
-      "  drop K | stall K | restore K | offline | online | resolution K WxH | clients K |\n"
+      "  drop K | stall K | video-stall K (audio flows) | restore K | offline | online |\n"
+      "  resolution K WxH | clients K |\n"
       "  picture K " PICTURES " (switch at the next keyframe) |\n"
       "  auth-failures (401 answers sent) | quit\n"
       "EOF on stdin quits unless --no-stdin is given.\n");

@@ -1156,6 +1156,50 @@ on_factory_media_configure (GstRTSPMediaFactory *factory, GstRTSPMedia *media, M
   GST_DEBUG ("%s: media %p configured", mount->path, media);
 }
 
+/* The running time of @feed's media, or GST_CLOCK_TIME_NONE unless it is
+ * PLAYING: a live source only runs in PLAYING, and only then do running
+ * times mean anything. */
+static GstClockTime
+feed_get_running_time (Feed *feed)
+{
+  gboolean is_playing;
+
+  GST_OBJECT_LOCK (feed->appsrc);
+  is_playing = GST_STATE (feed->appsrc) == GST_STATE_PLAYING;
+  GST_OBJECT_UNLOCK (feed->appsrc);
+  return is_playing ? gst_element_get_current_running_time (feed->appsrc) : GST_CLOCK_TIME_NONE;
+}
+
+/* Re-bases feed->next_pts on @now when it is unset or has drifted. */
+static void
+feed_check_pts (Feed *feed, GstClockTime now)
+{
+  if (!GST_CLOCK_TIME_IS_VALID (feed->next_pts) ||
+      feed->next_pts + MAX_PTS_DRIFT < now || feed->next_pts > now + MAX_PTS_DRIFT)
+    feed->next_pts = now;
+}
+
+/* VIDEO_STALL: one frame's worth of audio and no video. feed->next_pts runs
+ * on as if the video were sent, so the audio keeps its timestamps and the
+ * video resumes (at a keyframe) with timestamps past the gap. Runs on the
+ * server thread with self->lock held. */
+static void
+feed_push_audio_only (VigilSimcam *self, Feed *feed)
+{
+  GstClockTime now = feed_get_running_time (feed);
+
+  feed->need_keyframe = TRUE;
+  if (!GST_CLOCK_TIME_IS_VALID (now))
+    {
+      feed->next_pts = GST_CLOCK_TIME_NONE;
+      return;
+    }
+  feed_check_pts (feed, now);
+  feed->next_pts += self->frame_ns;
+  if (feed->audio_appsrc != NULL)
+    feed_push_audio (self, feed, feed->next_pts - self->frame_ns, feed->next_pts);
+}
+
 /* Hands the next frame, and the audio that goes with it, to one feed. Runs
  * on the server thread with self->lock held; allocates nothing but the
  * buffer copies (and caps on a resolution switch). */
@@ -1164,19 +1208,13 @@ feed_push (VigilSimcam *self, Feed *feed)
 {
   Mount *mount = feed->mount;
   GstElement *appsrc = feed->appsrc;
-  gboolean is_playing;
   GstClockTime now;
   GstBuffer *buffer;
   gboolean discont = FALSE;
   guint index;
 
-  /* A live source only runs in PLAYING, and only then do running times
-   * mean anything. While paused the clip does not advance, so the chain
-   * stays contiguous. */
-  GST_OBJECT_LOCK (appsrc);
-  is_playing = GST_STATE (appsrc) == GST_STATE_PLAYING;
-  GST_OBJECT_UNLOCK (appsrc);
-  now = is_playing ? gst_element_get_current_running_time (appsrc) : GST_CLOCK_TIME_NONE;
+  /* While paused the clip does not advance, so the chain stays contiguous. */
+  now = feed_get_running_time (feed);
   if (!GST_CLOCK_TIME_IS_VALID (now))
     {
       feed->next_pts = GST_CLOCK_TIME_NONE;
@@ -1208,10 +1246,7 @@ feed_push (VigilSimcam *self, Feed *feed)
       discont = TRUE;
     }
   feed->need_keyframe = FALSE;
-
-  if (!GST_CLOCK_TIME_IS_VALID (feed->next_pts) ||
-      feed->next_pts + MAX_PTS_DRIFT < now || feed->next_pts > now + MAX_PTS_DRIFT)
-    feed->next_pts = now;
+  feed_check_pts (feed, now);
 
   buffer = gst_buffer_copy (g_ptr_array_index (feed->clip->frames, index));
   GST_BUFFER_PTS (buffer) = feed->next_pts;
@@ -1243,6 +1278,8 @@ push_frame_to_all (VigilSimcam *self)
 
           if (mount->fault == VIGIL_SIMCAM_FAULT_NONE)
             feed_push (self, feed);
+          else if (mount->fault == VIGIL_SIMCAM_FAULT_VIDEO_STALL)
+            feed_push_audio_only (self, feed);
           else
             feed->need_keyframe = TRUE;  /* resume at an IDR */
         }
@@ -1955,7 +1992,7 @@ vigil_simcam_set_fault (VigilSimcam *self, guint index, VigilSimcamFault fault)
 
   g_return_if_fail (VIGIL_IS_SIMCAM (self));
   g_return_if_fail (index < self->mounts->len);
-  g_return_if_fail (fault <= VIGIL_SIMCAM_FAULT_STALL);
+  g_return_if_fail (fault <= VIGIL_SIMCAM_FAULT_VIDEO_STALL);
   run_on_server_thread (self, do_set_fault, &req);
 }
 

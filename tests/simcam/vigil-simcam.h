@@ -123,6 +123,8 @@ typedef enum {
   VIGIL_SIMCAM_FAULT_NONE,   /* normal */
   VIGIL_SIMCAM_FAULT_DROP,   /* sessions and connections of the mount are closed, DESCRIBE gets 404 */
   VIGIL_SIMCAM_FAULT_STALL,  /* connections stay and RTSP answers, but no media data flows */
+  VIGIL_SIMCAM_FAULT_VIDEO_STALL,  /* as STALL for the video only: the audio (if any) keeps
+                                    * flowing with running timestamps */
 } VigilSimcamFault;
 
 #define VIGIL_TYPE_SIMCAM (vigil_simcam_get_type ())
@@ -140,9 +142,14 @@ gchar       *vigil_simcam_get_url         (VigilSimcam *self,
 
 /* DROP closes every session and connection of mount @index now and answers
  * DESCRIBE with 404 until the fault is set back to NONE. STALL keeps every
- * connection open but stops media data on that mount, audio included. NONE
- * serves again; after STALL the video resumes at the next keyframe, the audio
- * with it, and the timestamps of both jump over the gap. */
+ * connection open but stops media data on that mount, audio included.
+ * VIDEO_STALL keeps every connection open and the audio flowing, timestamps
+ * running on, but sends no video RTP packets (the video stream's RTCP goes on
+ * as gst-rtsp-server sends it: a camera whose sensor died). NONE serves again; after STALL
+ * the video resumes at the next keyframe, the audio with it, and the
+ * timestamps of both jump over the gap; after VIDEO_STALL the video resumes
+ * at the next keyframe with timestamps that jump over the gap, in step with
+ * the audio's. Going from one fault to another directly is allowed. */
 void         vigil_simcam_set_fault       (VigilSimcam     *self,
                                            guint            index,
                                            VigilSimcamFault fault);
