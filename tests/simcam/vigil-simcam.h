@@ -227,7 +227,13 @@ VigilSimcamPicture vigil_simcam_get_picture (VigilSimcam *self,
  * view of its centre), a little sensor noise that changes every frame, and
  * the running clock at the bottom right when timeoverlay is installed, so
  * frame-health checks see a sharp, live picture. Values are limited-range
- * 8-bit Y'CbCr, as a decoder outputs them. */
+ * 8-bit Y'CbCr, as a decoder outputs them.
+ * VigilFrameHealth (defaults) judges every position healthy, tele included,
+ * but its MOVED verdict does not fire on a move of this scene: its rank
+ * correlation of cell means barely changes when the window slides along a
+ * monotone ramp (scene difference about 0.05 after a full pan, 0.3 after a
+ * full tilt, 0.55 at full zoom, against a threshold of 0.6). Tests that need
+ * MOVED use VIGIL_SIMCAM_PICTURE_REAIMED on a clip mount. */
 
 /* Whether mount @index is a PTZ camera (VigilSimcamOptions.ptz). */
 gboolean     vigil_simcam_has_ptz         (VigilSimcam *self,
