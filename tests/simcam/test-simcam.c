@@ -51,6 +51,8 @@ typedef struct {
   guint       frames;         /* decoded frames seen */
   gint        width, height;  /* of the last decoded frame */
   gdouble     luma;           /* mean luma of the last decoded frame */
+  gdouble     luma_spread;    /* that of its right half minus that of its left half */
+  gdouble     cb;             /* its mean Cb */
   gint64      last_frame_us;  /* monotonic */
   guint       audio_buffers;  /* decoded audio buffers seen */
   gint        rate, channels; /* of the last decoded audio buffer */
@@ -66,6 +68,8 @@ typedef struct {
   gboolean is_audio;
   gint     width, height;     /* video */
   gdouble  luma;              /* video: mean luma */
+  gdouble  luma_spread;       /* video: right half's mean luma minus the left half's */
+  gdouble  cb;                /* video: mean Cb */
   gint     rate, channels;    /* audio */
   GstClockTime pts;           /* audio */
 } FrameEvent;
@@ -179,6 +183,8 @@ on_frame_event (gpointer user_data)
       client->width = event->width;
       client->height = event->height;
       client->luma = event->luma;
+      client->luma_spread = event->luma_spread;
+      client->cb = event->cb;
       client->last_frame_us = g_get_monotonic_time ();
     }
   check_condition (client->f);
@@ -201,22 +207,48 @@ on_sink_handoff (GstElement *sink, GstBuffer *buffer, GstPad *pad, Client *clien
       gst_structure_get_int (s, "height", &event->height);
     }
   /* The decoder's planar YUV has its luma plane first, rows four-byte
-   * aligned (fakesink takes no video meta, so the layout is the default). */
+   * aligned (fakesink takes no video meta, so the layout is the default);
+   * in I420 the Cb plane follows, half the size each way. */
   if (event->width > 0 && event->height > 0)
     {
       gsize stride = GST_ROUND_UP_4 (event->width);
+      gsize c_stride = GST_ROUND_UP_4 (GST_ROUND_UP_2 (event->width) / 2);
+      gint c_width = GST_ROUND_UP_2 (event->width) / 2, c_height = GST_ROUND_UP_2 (event->height) / 2;
+      gsize c_offset = stride * GST_ROUND_UP_2 (event->height);
+      const gchar *format = gst_structure_get_string (gst_caps_get_structure (caps, 0), "format");
+      gint half = event->width / 2;
       GstMapInfo map;
 
       if (gst_buffer_map (buffer, &map, GST_MAP_READ))
         {
           if (map.size >= stride * event->height)
             {
-              guint64 sum = 0;
+              guint64 sum = 0, left = 0, right = 0;
 
               for (gint y = 0; y < event->height; y++)
                 for (gint x = 0; x < event->width; x++)
-                  sum += map.data[y * stride + x];
+                  {
+                    guint8 luma = map.data[y * stride + x];
+
+                    sum += luma;
+                    /* An odd width's middle column is in neither half. */
+                    if (x < half)
+                      left += luma;
+                    else if (x >= event->width - half)
+                      right += luma;
+                  }
               event->luma = (gdouble) sum / (event->width * event->height);
+              if (half > 0)
+                event->luma_spread = ((gdouble) right - left) / (half * event->height);
+            }
+          if (g_strcmp0 (format, "I420") == 0 && map.size >= c_offset + c_stride * c_height)
+            {
+              guint64 sum = 0;
+
+              for (gint y = 0; y < c_height; y++)
+                for (gint x = 0; x < c_width; x++)
+                  sum += map.data[c_offset + y * c_stride + x];
+              event->cb = (gdouble) sum / (c_width * c_height);
             }
           gst_buffer_unmap (buffer, &map);
         }
@@ -501,6 +533,66 @@ wait_for_luma (Fixture *f, Client *client, gdouble min_luma, gdouble max_luma, c
   g_assert_null (client->error);
 }
 
+typedef enum {
+  MEASURE_LUMA,         /* Client.luma */
+  MEASURE_LUMA_SPREAD,  /* Client.luma_spread */
+  MEASURE_CB,           /* Client.cb */
+} Measure;
+
+typedef struct {
+  Client  *client;
+  Measure  measure;
+  gdouble  min, max;
+  guint    checked_frames;    /* client->frames when last checked */
+  guint    frames;            /* in a row within the range */
+} MeasureWanted;
+
+static gdouble
+client_get_measure (Client *client, Measure measure)
+{
+  switch (measure)
+    {
+    case MEASURE_LUMA:
+      return client->luma;
+    case MEASURE_LUMA_SPREAD:
+      return client->luma_spread;
+    case MEASURE_CB:
+      return client->cb;
+    }
+  g_assert_not_reached ();
+}
+
+static gboolean
+client_has_measure (Fixture *f, gpointer data)
+{
+  MeasureWanted *wanted = data;
+  gdouble value = client_get_measure (wanted->client, wanted->measure);
+
+  /* Other events (audio, bus) check too; count each new frame once. */
+  if (wanted->client->frames == wanted->checked_frames)
+    return FALSE;
+  wanted->checked_frames = wanted->client->frames;
+  if (value >= wanted->min && value <= wanted->max)
+    wanted->frames++;
+  else
+    wanted->frames = 0;
+  return wanted->frames >= 3;
+}
+
+/* Waits until @client decodes three frames in a row whose @measure is within
+ * [@min, @max]. */
+static void
+wait_for_measure (Fixture *f, Client *client, Measure measure, gdouble min, gdouble max,
+                  const gchar *what)
+{
+  MeasureWanted wanted = { client, measure, min, max, client->frames, 0 };
+
+  wait_until (f, client_has_measure, &wanted, 0, what);
+  g_test_message ("%s: luma %.1f, spread %.1f, cb %.1f", what, client->luma,
+                  client->luma_spread, client->cb);
+  g_assert_null (client->error);
+}
+
 /* Sends a bare DESCRIBE and returns the RTSP status code, and in
  * @www_authenticate (if not NULL) the WWW-Authenticate header or NULL. */
 static guint
@@ -594,7 +686,7 @@ remove_tree (const gchar *path)
 
 static VigilSimcam *
 simcam_new_full (const gchar *clip_cache, guint n_streams, VigilSimcamAuth auth,
-                 VigilSimcamCodec codec, VigilSimcamAudio audio)
+                 VigilSimcamCodec codec, VigilSimcamAudio audio, gboolean ptz)
 {
   VigilSimcamOptions options = {
     .n_streams = n_streams,
@@ -611,6 +703,7 @@ simcam_new_full (const gchar *clip_cache, guint n_streams, VigilSimcamAuth auth,
     .auth = auth,
     .codec = codec,
     .audio = audio,
+    .ptz = ptz,
   };
   g_autoptr(GError) error = NULL;
   VigilSimcam *simcam = vigil_simcam_new (&options, &error);
@@ -624,7 +717,7 @@ static VigilSimcam *
 simcam_new (const gchar *clip_cache, guint n_streams, VigilSimcamAuth auth)
 {
   return simcam_new_full (clip_cache, n_streams, auth, VIGIL_SIMCAM_CODEC_H264,
-                          VIGIL_SIMCAM_AUDIO_NONE);
+                          VIGIL_SIMCAM_AUDIO_NONE, FALSE);
 }
 
 /* @data: the VigilSimcamAuth to serve with, as GINT_TO_POINTER(). */
@@ -677,6 +770,12 @@ test_serves_h264 (Fixture *f, gconstpointer unused)
   g_assert_cmpstr (url, ==, expected_url);
   g_assert_cmpuint (vigil_simcam_get_port (f->simcam), >, 0);
   g_assert_cmpuint (vigil_simcam_get_n_clients (f->simcam, 0), ==, 0);
+
+  /* Only PTZ cameras move. */
+  g_assert_false (vigil_simcam_has_ptz (f->simcam, 0));
+  g_test_expect_message ("vigil-simcam", G_LOG_LEVEL_CRITICAL, "*ptz != NULL*");
+  vigil_simcam_set_ptz (f->simcam, 0, 1, 0, 0);
+  g_test_assert_expected_messages ();
 
   first = client_start (f, 0);
   wait_for_frames (f, first, 2 * CLIP_FPS);
@@ -975,7 +1074,7 @@ test_h265 (Fixture *f, gconstpointer unused)
     }
 
   f->simcam = simcam_new_full (NULL, 1, VIGIL_SIMCAM_AUTH_NONE, VIGIL_SIMCAM_CODEC_H265,
-                               VIGIL_SIMCAM_AUDIO_NONE);
+                               VIGIL_SIMCAM_AUDIO_NONE, FALSE);
   first = client_start_full (f, 0, NULL, NULL, H265_CHAIN, NULL);
   wait_for_frames (f, first, CLIP_FPS);
   g_assert_cmpint (first->width, ==, CLIP_WIDTH);
@@ -1030,7 +1129,7 @@ test_audio (Fixture *f, gconstpointer data)
     }
 
   f->simcam = simcam_new_full (NULL, 1, VIGIL_SIMCAM_AUTH_NONE, VIGIL_SIMCAM_CODEC_H264,
-                               audio);
+                               audio, FALSE);
   client = client_start_full (f, 0, NULL, NULL, H264_CHAIN, is_aac ? AAC_CHAIN : PCMA_CHAIN);
   wait_for_media (f, client, CLIP_FPS, n_audio);
 
@@ -1050,6 +1149,129 @@ test_audio (Fixture *f, gconstpointer data)
   wait_for_media (f, client, CLIP_FPS, n_audio);
 }
 
+static VigilSimcam *
+simcam_new_ptz (guint n_streams)
+{
+  return simcam_new_full (NULL, n_streams, VIGIL_SIMCAM_AUTH_NONE, VIGIL_SIMCAM_CODEC_H264,
+                          VIGIL_SIMCAM_AUDIO_NONE, TRUE);
+}
+
+/* The decoded picture follows the head as the header describes; the ranges
+ * are its figures give or take the texture, cars and clock. */
+static void
+test_ptz_moves (Fixture *f, gconstpointer unused)
+{
+  g_autoptr(Client) client = NULL;
+  g_autoptr(Client) second = NULL;
+  g_autoptr(GError) error = NULL;
+  gdouble pan = 9, tilt = 9, zoom = 9;
+
+  if (skip_without_elements ())
+    return;
+
+  f->simcam = simcam_new_ptz (2);
+  g_assert_true (vigil_simcam_has_ptz (f->simcam, 0));
+  g_assert_true (vigil_simcam_has_ptz (f->simcam, 1));
+  vigil_simcam_get_ptz (f->simcam, 0, &pan, &tilt, &zoom);
+  g_assert_cmpfloat (pan, ==, 0);
+  g_assert_cmpfloat (tilt, ==, 0);
+  g_assert_cmpfloat (zoom, ==, 0);
+
+  client = client_start (f, 0);
+  wait_for_frames (f, client, CLIP_FPS);
+  g_assert_cmpint (client->width, ==, CLIP_WIDTH);
+  g_assert_cmpint (client->height, ==, CLIP_HEIGHT);
+  g_assert_true (client_has_pad (client, "video H264/90000"));
+  wait_for_measure (f, client, MEASURE_LUMA, 116, 140, "the centre");
+
+  /* Pan: mean luma about 80 at the left, 176 at the right; out-of-range
+   * values are clamped. */
+  vigil_simcam_set_ptz (f->simcam, 0, -3, 0, 0);
+  vigil_simcam_get_ptz (f->simcam, 0, &pan, NULL, NULL);
+  g_assert_cmpfloat (pan, ==, -1);
+  wait_for_measure (f, client, MEASURE_LUMA, 68, 92, "pan -1");
+  vigil_simcam_set_ptz (f->simcam, 0, 1, 0, 0);
+  wait_for_measure (f, client, MEASURE_LUMA, 164, 188, "pan +1");
+
+  /* Tilt: mean Cb about 104 looking up, 152 looking down. */
+  vigil_simcam_set_ptz (f->simcam, 0, 0, 1, 0);
+  wait_for_measure (f, client, MEASURE_CB, 96, 112, "tilt +1");
+  vigil_simcam_set_ptz (f->simcam, 0, 0, -1, 0);
+  wait_for_measure (f, client, MEASURE_CB, 144, 160, "tilt -1");
+
+  /* Zoom: the ramp across the frame flattens from 48 to 12. */
+  vigil_simcam_set_ptz (f->simcam, 0, 0, 0, 0);
+  wait_for_measure (f, client, MEASURE_LUMA_SPREAD, 38, 58, "zoom 0");
+  vigil_simcam_set_ptz (f->simcam, 0, 0, 0, 1);
+  wait_for_measure (f, client, MEASURE_LUMA_SPREAD, 4, 20, "zoom 1");
+  vigil_simcam_get_ptz (f->simcam, 0, &pan, &tilt, &zoom);
+  g_assert_cmpfloat (zoom, ==, 1);
+  g_assert_cmpfloat (client->luma, >=, 116);
+  g_assert_cmpfloat (client->luma, <=, 140);
+
+  /* A second viewer joins the running encoder and decodes at once (a
+   * forced IDR), seeing the same view. */
+  second = client_start (f, 0);
+  wait_for_measure (f, second, MEASURE_LUMA_SPREAD, 4, 20, "the second viewer at zoom 1");
+  wait_for_frames (f, client, CLIP_FPS);
+  g_assert_cmpuint (vigil_simcam_get_n_clients (f->simcam, 0), ==, 2);
+
+  /* The other mount's head did not move. */
+  vigil_simcam_get_ptz (f->simcam, 1, &pan, &tilt, &zoom);
+  g_assert_cmpfloat (pan, ==, 0);
+  g_assert_cmpfloat (zoom, ==, 0);
+
+  /* A PTZ camera keeps its scene and size. */
+  g_assert_false (vigil_simcam_set_picture (f->simcam, 0, VIGIL_SIMCAM_PICTURE_BLACK, &error));
+  g_assert_error (error, VIGIL_SIMCAM_ERROR, VIGIL_SIMCAM_ERROR_INVALID);
+  g_clear_error (&error);
+  g_assert_false (vigil_simcam_set_resolution (f->simcam, 0, 160, 120, &error));
+  g_assert_error (error, VIGIL_SIMCAM_ERROR, VIGIL_SIMCAM_ERROR_INVALID);
+  g_assert_null (client->error);
+}
+
+/* STALL, DROP and offline on a PTZ camera, each followed by decodable video. */
+static void
+test_ptz_faults (Fixture *f, gconstpointer unused)
+{
+  g_autoptr(Client) client = NULL;
+  g_autoptr(Client) again = NULL;
+  g_autoptr(Client) third = NULL;
+  guint frames;
+
+  if (skip_without_elements ())
+    return;
+
+  f->simcam = simcam_new_ptz (1);
+  client = client_start (f, 0);
+  wait_for_frames (f, client, CLIP_FPS);
+
+  vigil_simcam_set_fault (f->simcam, 0, VIGIL_SIMCAM_FAULT_STALL);
+  wait_until (f, client_is_quiet, client, 100, "the PTZ stream to go quiet");
+  g_assert_null (client->error);
+  g_assert_cmpuint (vigil_simcam_get_n_clients (f->simcam, 0), ==, 1);
+  frames = client->frames;
+  /* Moved while stalled: it shows the new view when it resumes. */
+  vigil_simcam_set_ptz (f->simcam, 0, 1, 0, 0);
+  vigil_simcam_set_fault (f->simcam, 0, VIGIL_SIMCAM_FAULT_NONE);
+  wait_for_measure (f, client, MEASURE_LUMA, 164, 188, "pan +1 after the stall");
+  g_assert_cmpuint (client->frames, >, frames);
+
+  vigil_simcam_set_fault (f->simcam, 0, VIGIL_SIMCAM_FAULT_DROP);
+  wait_until (f, client_has_ended, client, 0, "the dropped PTZ client to fail");
+  g_assert_cmpuint (describe (f, 0), ==, 404);
+  vigil_simcam_set_fault (f->simcam, 0, VIGIL_SIMCAM_FAULT_NONE);
+  again = client_start (f, 0);
+  wait_for_measure (f, again, MEASURE_LUMA, 164, 188, "pan +1 after the drop");
+
+  vigil_simcam_set_offline (f->simcam, TRUE);
+  wait_until (f, client_has_ended, again, 0, "the PTZ client to lose the camera");
+  vigil_simcam_set_offline (f->simcam, FALSE);
+  third = client_start (f, 0);
+  wait_for_frames (f, third, CLIP_FPS);
+  g_assert_cmpint (third->width, ==, CLIP_WIDTH);
+}
+
 /* Video quiet for 1.5 s while audio arrived within the last 300 ms. */
 static gboolean
 client_has_audio_only (Fixture *f, gpointer data)
@@ -1060,9 +1282,11 @@ client_has_audio_only (Fixture *f, gpointer data)
          g_get_monotonic_time () - client->last_audio_us < 300 * G_TIME_SPAN_MILLISECOND;
 }
 
+/* @data: whether the mount is a PTZ camera, as GINT_TO_POINTER(). */
 static void
-test_video_stall (Fixture *f, gconstpointer unused)
+test_video_stall (Fixture *f, gconstpointer data)
 {
+  gboolean ptz = GPOINTER_TO_INT (data);
   /* G.711: 20 ms packets, so 50 decoded buffers a second. */
   const guint n_audio_per_s = 50;
   g_autoptr(Client) client = NULL;
@@ -1079,7 +1303,8 @@ test_video_stall (Fixture *f, gconstpointer unused)
     }
 
   f->simcam = simcam_new_full (NULL, 1, VIGIL_SIMCAM_AUTH_NONE, VIGIL_SIMCAM_CODEC_H264,
-                               VIGIL_SIMCAM_AUDIO_PCMA);
+                               VIGIL_SIMCAM_AUDIO_PCMA, ptz);
+  g_assert_cmpint (vigil_simcam_has_ptz (f->simcam, 0), ==, ptz);
   client = client_start_full (f, 0, NULL, NULL, H264_CHAIN, PCMA_CHAIN);
   wait_for_media (f, client, CLIP_FPS, n_audio_per_s / 2);
 
@@ -1137,8 +1362,14 @@ main (int argc, char **argv)
               fixture_set_up_empty, test_audio, fixture_tear_down);
   g_test_add ("/simcam/audio-pcma", Fixture, GINT_TO_POINTER (VIGIL_SIMCAM_AUDIO_PCMA),
               fixture_set_up_empty, test_audio, fixture_tear_down);
-  g_test_add ("/simcam/video-stall", Fixture, NULL, fixture_set_up_empty, test_video_stall,
+  g_test_add ("/simcam/video-stall", Fixture, GINT_TO_POINTER (FALSE), fixture_set_up_empty,
+              test_video_stall, fixture_tear_down);
+  g_test_add ("/simcam/ptz/moves", Fixture, NULL, fixture_set_up_empty, test_ptz_moves,
               fixture_tear_down);
+  g_test_add ("/simcam/ptz/faults", Fixture, NULL, fixture_set_up_empty, test_ptz_faults,
+              fixture_tear_down);
+  g_test_add ("/simcam/ptz/video-stall", Fixture, GINT_TO_POINTER (TRUE), fixture_set_up_empty,
+              test_video_stall, fixture_tear_down);
   status = g_test_run ();
 
   /* Joins gst-rtsp-server's idle threads so sanitizers and valgrind see a

@@ -5,6 +5,7 @@
  * number), so a driving script can read answers in lock step. It must stay a
  * thin shell over vigil-simcam.c: all behaviour belongs in the library. */
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -156,6 +157,39 @@ run_command (App *app, const gchar *line)
       else
         reply ("error: %s", error->message);
     }
+  else if (g_str_equal (args[0], "ptz") || g_str_equal (args[0], "get-ptz"))
+    {
+      gdouble position[3] = { 0, 0, 0 };
+      gboolean valid = TRUE;
+
+      if (!parse_index (app, args, argc, &index))
+        return;
+      if (!vigil_simcam_has_ptz (app->simcam, index))
+        {
+          reply ("error: stream %u is not a PTZ camera (run with --ptz)", index);
+          return;
+        }
+      if (g_str_equal (args[0], "get-ptz"))
+        {
+          vigil_simcam_get_ptz (app->simcam, index, &position[0], &position[1], &position[2]);
+          reply ("%.3f %.3f %.3f", position[0], position[1], position[2]);
+          return;
+        }
+      for (guint i = 0; i < 3 && valid; i++)
+        {
+          gchar *end = NULL;
+
+          valid = 2 + i < argc && (position[i] = g_ascii_strtod (args[2 + i], &end), *end == '\0') &&
+                  end != args[2 + i] && !isnan (position[i]);
+        }
+      if (!valid)
+        reply ("error: expected ptz K PAN TILT ZOOM (pan and tilt -1..1, zoom 0..1)");
+      else
+        {
+          vigil_simcam_set_ptz (app->simcam, index, position[0], position[1], position[2]);
+          reply ("ok");
+        }
+    }
   else if (g_str_equal (args[0], "clients"))
     {
       if (!parse_index (app, args, argc, &index))
@@ -174,7 +208,8 @@ run_command (App *app, const gchar *line)
   else
     {
       reply ("error: unknown command '%s' (drop K, stall K, video-stall K, restore K, offline, online, "
-             "resolution K WxH, picture K NAME, clients K, auth-failures, quit)", args[0]);
+             "resolution K WxH, picture K NAME, ptz K PAN TILT ZOOM, get-ptz K, clients K, "
+             "auth-failures, quit)", args[0]);
     }
 }
 
@@ -230,6 +265,7 @@ main (int argc, char **argv)
   g_autofree gchar *picture = NULL;
   gint streams = 1, port = 8554, fps = 0, bitrate = 0, gop = 0, seconds = 0;
   gboolean no_stdin = FALSE;
+  gboolean ptz = FALSE;
   VigilSimcamOptions options = { 0 };
   App app = { NULL };
   guint sigint_id, sigterm_id;
@@ -253,6 +289,8 @@ main (int argc, char **argv)
       "Audio track: AAC 16 kHz or G.711 A-law 8 kHz, mono (default none)", "none|aac|pcma" },
     { "picture", 0, 0, G_OPTION_ARG_STRING, &picture,
       "What every stream shows at first (default normal)", PICTURES },
+    { "ptz", 0, 0, G_OPTION_ARG_NONE, &ptz,
+      "Every stream is a PTZ camera with a live encoder (needs --picture normal)", NULL },
     { "no-stdin", 0, 0, G_OPTION_ARG_NONE, &no_stdin,
       "Ignore stdin; run until SIGINT or SIGTERM", NULL },
     { NULL }
@@ -264,6 +302,7 @@ main (int argc, char **argv)
       "  drop K | stall K | video-stall K (audio flows) | restore K | offline | online |\n"
       "  resolution K WxH | clients K |\n"
       "  picture K " PICTURES " (switch at the next keyframe) |\n"
+      "  ptz K PAN TILT ZOOM (with --ptz; pan, tilt -1..1, zoom 0..1) | get-ptz K |\n"
       "  auth-failures (401 answers sent) | quit\n"
       "EOF on stdin quits unless --no-stdin is given.\n");
   g_option_context_add_main_entries (context, entries, NULL);
@@ -339,6 +378,7 @@ main (int argc, char **argv)
   options.clip_cache = clip_cache;
   options.user = user;
   options.password = password;
+  options.ptz = ptz;
 
   /* Handlers go in before the clip is encoded, which can take seconds: a
    * background job inherits SIGINT ignored, and a SIGTERM meanwhile would

@@ -21,6 +21,7 @@
 
 #include "vigil-simcam.h"
 
+#include <math.h>
 #include <string.h>
 
 #include <gst/app/gstappsink.h>
@@ -152,9 +153,35 @@ typedef struct {
   VigilSimcamAudio audio;
   VigilSimcamPicture picture;
   gint   clock_offset_seconds;
+  gboolean ptz;
 } Settings;
 
 typedef struct _Mount Mount;
+
+/* The PTZ scene (see the header for what it shows): planar I420 at twice the
+ * output's width and height; immutable once built, shared by every PTZ
+ * mount. */
+typedef struct {
+  guint   width, height;  /* luma; even */
+  guint8 *y;              /* width x height */
+  guint8 *u, *v;          /* width / 2 x height / 2 */
+} Scene;
+
+/* A PTZ mount's live encoder and head. */
+typedef struct {
+  GstElement    *pipeline;      /* appsrc "src" ! [timeoverlay !] encoder ! appsink "sink" */
+  GstElement    *appsrc;        /* owned */
+  GstElement    *appsink;       /* owned */
+  GstBufferPool *pool;          /* raw frames; the only per-frame memory */
+  GstCaps       *caps;          /* of the encoded stream, from its first access unit */
+  gdouble        pan, tilt, zoom;  /* self->lock; clamped */
+  GstBuffer     *last_key;      /* self->lock; the latest IDR access unit, for new media */
+  gboolean       key_requested; /* server thread; a forced IDR is on its way */
+  gboolean       has_failed;    /* server thread; the encoder posted an error */
+  guint         *columns;       /* server thread; scene column of each output column */
+  guint         *chroma_columns;
+  guint32        noise_state;   /* server thread; xorshift state of the sensor noise */
+} Ptz;
 
 /* One media (pipeline) of a mount and where it is in the clip. Shared
  * factories make this one per mount at a time, but an old media may still be
@@ -165,7 +192,7 @@ typedef struct {
   GstRTSPMedia *media;          /* owned */
   GstElement   *appsrc;         /* owned */
   gulong        unprepared_id;
-  Clip         *clip;           /* owned; the clip being sent */
+  Clip         *clip;           /* owned; the clip being sent; NULL on PTZ mounts */
   guint         next_frame;     /* index into clip->frames */
   gboolean      need_keyframe;  /* the chain was broken: the next push jumps to an IDR */
   gboolean      was_played;     /* a client has sent PLAY for this media */
@@ -181,9 +208,11 @@ struct _Mount {
   gchar               *path;      /* "/camK" */
   GstRTSPMediaFactory *factory;   /* owned; also held by the mount points unless dropped */
   gulong               configure_id;
+  Ptz                 *ptz;       /* owned; NULL unless a PTZ mount, which has no clip */
   VigilSimcamFault     fault;     /* self->lock */
   VigilSimcamPicture   picture;   /* self->lock; what clip shows */
-  Clip                *clip;      /* self->lock; owned; what feeds switch to at their next keyframe */
+  Clip                *clip;      /* self->lock; owned; what feeds switch to at their next
+                                   * keyframe; NULL for PTZ mounts */
   GPtrArray           *feeds;     /* self->lock; Feed * */
 };
 
@@ -195,6 +224,7 @@ struct _VigilSimcam {
   GstClockTime  frame_ns;      /* one frame at settings.fps */
   GPtrArray    *mounts;        /* Mount *; fixed after vigil_simcam_new() */
   Clip         *audio_clip;    /* fixed after vigil_simcam_new(); NULL without audio */
+  Scene        *scene;         /* fixed after vigil_simcam_new(); NULL without PTZ */
 
   GMutex        lock;          /* guards what the fields and Mount say, and Feed lists */
   GHashTable   *clips;         /* lock; "WxH/picture" -> Clip * */
@@ -611,6 +641,50 @@ picture_description (const Settings *s, VigilSimcamPicture picture, guint width,
   return g_strdup_printf ("compositor name=noise sink_1::alpha=%s ! %s%s", alpha, caps, clock);
 }
 
+/* The encoder part of a pipeline, from raw I420 to access units in
+ * byte-stream format with parameter sets in front of every IDR, ending in
+ * a caps filter (and a space, so "! appsink ..." may follow). @live: for a
+ * PTZ mount's per-frame encoder, which must keep up in real time on one
+ * thread with no frame of delay; otherwise for clips, encoded once.
+ *
+ * scenecut=0 keeps IDRs exactly every gop_frames, so clips of different
+ * sizes have keyframes at the same indices, and the parser puts the
+ * parameter sets in front of every IDR. One slice per frame: with several,
+ * the payloader's config-interval=-1 would put parameter sets between the
+ * slices of an IDR picture, which starts a new access unit by the codec's
+ * rules (ffmpeg then sees two frames with one DTS); x264 needs
+ * sliced-threads=false for that, x265 slices=1 (and zerolatency turns off
+ * its frame threads). No access unit delimiters: most cameras send none. */
+static gchar *
+encoder_description (const Settings *s, gboolean live)
+{
+  if (s->codec == VIGIL_SIMCAM_CODEC_H265)
+    /* open-gop=0: x265 would otherwise start GOPs with CRA pictures, which
+     * receivers need not treat as random access points; cameras send IDRs.
+     * info=0: no SEI with x265's version and settings in frame 0.
+     * ultrafast: x265 is several times slower than x264, and quality does
+     * not matter here. log-level=error: x265 prints its settings otherwise.
+     * Live, pools=1: one worker thread. */
+    return g_strdup_printf (
+        "x265enc tune=zerolatency speed-preset=ultrafast log-level=error "
+        "  key-int-max=%u bitrate=%u "
+        "  option-string=\"bframes=0:keyint=%u:min-keyint=%u:scenecut=0:open-gop=0:"
+        "info=0:slices=1%s\" "
+        "! video/x-h265,profile=main "
+        "! h265parse config-interval=-1 "
+        "! video/x-h265,stream-format=byte-stream,alignment=au ",
+        s->gop_frames, s->bitrate_kbps, s->gop_frames, s->gop_frames, live ? ":pools=1" : "");
+  /* Live: ultrafast, and threads=1, because x264's frame threads (which
+   * sliced-threads=false leaves on) each delay the output by a frame. */
+  return g_strdup_printf (
+      "x264enc tune=zerolatency sliced-threads=false aud=false speed-preset=%s "
+      "  key-int-max=%u bframes=0 bitrate=%u option-string=\"scenecut=0\"%s "
+      "! video/x-h264,profile=main "
+      "! h264parse config-interval=-1 "
+      "! video/x-h264,stream-format=byte-stream,alignment=au ",
+      live ? "ultrafast" : "veryfast", s->gop_frames, s->bitrate_kbps, live ? " threads=1" : "");
+}
+
 /* Encodes @picture's clip of @width x @height with the settings' codec,
  * rate, GOP and length. Blocks the calling thread. */
 static Clip *
@@ -648,37 +722,7 @@ clip_encode (const Settings *s, guint width, guint height, VigilSimcamPicture pi
     overlay = g_strdup_printf ("timeoverlay halignment=right valignment=bottom "
                                "font-desc=\"Sans %u\"", MAX (height / 24, 8));
 
-  /* scenecut=0 keeps IDRs exactly every gop_frames, so clips of different
-   * sizes have keyframes at the same indices, and the parser puts the
-   * parameter sets in front of every IDR. One slice per frame: with several,
-   * the payloader's config-interval=-1 would put parameter sets between the
-   * slices of an IDR picture, which starts a new access unit by the codec's
-   * rules (ffmpeg then sees two frames with one DTS); x264 needs
-   * sliced-threads=false for that, x265 slices=1 (and zerolatency turns off
-   * its frame threads). No access unit delimiters: most cameras send none. */
-  if (s->codec == VIGIL_SIMCAM_CODEC_H265)
-    /* open-gop=0: x265 would otherwise start GOPs with CRA pictures, which
-     * receivers need not treat as random access points; cameras send IDRs.
-     * info=0: no SEI with x265's version and settings in frame 0.
-     * ultrafast: x265 is several times slower than x264, and quality does
-     * not matter here. log-level=error: x265 prints its settings otherwise. */
-    encoder = g_strdup_printf (
-        "x265enc tune=zerolatency speed-preset=ultrafast log-level=error "
-        "  key-int-max=%u bitrate=%u "
-        "  option-string=\"bframes=0:keyint=%u:min-keyint=%u:scenecut=0:open-gop=0:"
-        "info=0:slices=1\" "
-        "! video/x-h265,profile=main "
-        "! h265parse config-interval=-1 "
-        "! video/x-h265,stream-format=byte-stream,alignment=au ",
-        s->gop_frames, s->bitrate_kbps, s->gop_frames, s->gop_frames);
-  else
-    encoder = g_strdup_printf (
-        "x264enc tune=zerolatency sliced-threads=false aud=false speed-preset=veryfast "
-        "  key-int-max=%u bframes=0 bitrate=%u option-string=\"scenecut=0\" "
-        "! video/x-h264,profile=main "
-        "! h264parse config-interval=-1 "
-        "! video/x-h264,stream-format=byte-stream,alignment=au ",
-        s->gop_frames, s->bitrate_kbps);
+  encoder = encoder_description (s, FALSE);
 
   /* The scrolling band gives the encoder real work, so the stream comes
    * out near the target bitrate (a ball on black would be a few kbit/s),
@@ -1139,6 +1183,7 @@ on_factory_media_configure (GstRTSPMediaFactory *factory, GstRTSPMedia *media, M
   g_autoptr(GstElement) bin = gst_rtsp_media_get_element (media);
   g_autoptr(GstElement) appsrc = gst_bin_get_by_name (GST_BIN (bin), "src");
   g_autoptr(GstElement) audio_appsrc = gst_bin_get_by_name (GST_BIN (bin), "audiosrc");
+  g_autoptr(GstCaps) caps = NULL;
   GstBuffer *first;
   Feed *feed;
 
@@ -1153,17 +1198,28 @@ on_factory_media_configure (GstRTSPMediaFactory *factory, GstRTSPMedia *media, M
   feed->mount = mount;
   feed->media = g_object_ref (media);
   feed->appsrc = g_steal_pointer (&appsrc);
-  g_mutex_lock (&self->lock);
-  feed->clip = clip_ref (mount->clip);
-  g_mutex_unlock (&self->lock);
-  gst_app_src_set_caps (GST_APP_SRC (feed->appsrc), feed->clip->caps);
-
   /* Preparing the media blocks until a buffer has gone through each
    * payloader (that is where the SDP gets its caps), so the first frame, and
    * the audio that goes with it, is queued now rather than on the next tick.
    * A live pipeline starts its running time at 0 when it goes to PLAYING,
-   * which is right after this; both appsrcs share it. */
-  first = gst_buffer_copy (g_ptr_array_index (feed->clip->frames, 0));
+   * which is right after this; both appsrcs share it. A PTZ mount's first
+   * frame is its encoder's latest IDR; the next is a fresh IDR, forced once
+   * the media plays. */
+  g_mutex_lock (&self->lock);
+  if (mount->ptz != NULL)
+    {
+      caps = gst_caps_ref (mount->ptz->caps);
+      first = gst_buffer_copy (mount->ptz->last_key);
+      feed->need_keyframe = TRUE;
+    }
+  else
+    {
+      feed->clip = clip_ref (mount->clip);
+      caps = gst_caps_ref (feed->clip->caps);
+      first = gst_buffer_copy (g_ptr_array_index (feed->clip->frames, 0));
+    }
+  g_mutex_unlock (&self->lock);
+  gst_app_src_set_caps (GST_APP_SRC (feed->appsrc), caps);
   GST_BUFFER_PTS (first) = 0;
   GST_BUFFER_DTS (first) = 0;
   GST_BUFFER_DURATION (first) = self->frame_ns;
@@ -1230,6 +1286,26 @@ feed_push_audio_only (VigilSimcam *self, Feed *feed)
     feed_push_audio (self, feed, feed->next_pts - self->frame_ns, feed->next_pts);
 }
 
+/* Sends @frame (not consumed: a copy shares its memory) at feed->next_pts,
+ * and the audio that goes with it. Runs on the server thread with
+ * self->lock held. */
+static void
+feed_send_video (VigilSimcam *self, Feed *feed, GstBuffer *frame, gboolean discont)
+{
+  GstBuffer *buffer = gst_buffer_copy (frame);
+
+  GST_BUFFER_PTS (buffer) = feed->next_pts;
+  GST_BUFFER_DTS (buffer) = feed->next_pts;  /* no B-frames */
+  GST_BUFFER_DURATION (buffer) = self->frame_ns;
+  if (discont)
+    GST_BUFFER_FLAG_SET (buffer, GST_BUFFER_FLAG_DISCONT);
+  gst_app_src_push_buffer (GST_APP_SRC (feed->appsrc), buffer);
+
+  feed->next_pts += self->frame_ns;
+  if (feed->audio_appsrc != NULL)
+    feed_push_audio (self, feed, feed->next_pts - self->frame_ns, feed->next_pts);
+}
+
 /* Hands the next frame, and the audio that goes with it, to one feed. Runs
  * on the server thread with self->lock held; allocates nothing but the
  * buffer copies (and caps on a resolution switch). */
@@ -1239,7 +1315,6 @@ feed_push (VigilSimcam *self, Feed *feed)
   Mount *mount = feed->mount;
   GstElement *appsrc = feed->appsrc;
   GstClockTime now;
-  GstBuffer *buffer;
   gboolean discont = FALSE;
   guint index;
 
@@ -1278,20 +1353,484 @@ feed_push (VigilSimcam *self, Feed *feed)
   feed->need_keyframe = FALSE;
   feed_check_pts (feed, now);
 
-  buffer = gst_buffer_copy (g_ptr_array_index (feed->clip->frames, index));
-  GST_BUFFER_PTS (buffer) = feed->next_pts;
-  GST_BUFFER_DTS (buffer) = feed->next_pts;  /* no B-frames */
-  GST_BUFFER_DURATION (buffer) = self->frame_ns;
-  if (discont)
-    GST_BUFFER_FLAG_SET (buffer, GST_BUFFER_FLAG_DISCONT);
   GST_LOG ("%s: media %p frame %u pts %" GST_TIME_FORMAT, mount->path, feed->media, index,
            GST_TIME_ARGS (feed->next_pts));
-  gst_app_src_push_buffer (GST_APP_SRC (appsrc), buffer);
-
-  feed->next_pts += self->frame_ns;
   feed->next_frame = (index + 1) % feed->clip->frames->len;
-  if (feed->audio_appsrc != NULL)
-    feed_push_audio (self, feed, feed->next_pts - self->frame_ns, feed->next_pts);
+  feed_send_video (self, feed, g_ptr_array_index (feed->clip->frames, index), discont);
+}
+
+/* --- PTZ mounts --- */
+
+/* The scene's luma at its left and right edges and Cb at its top and bottom
+ * (Cr mirrors Cb); the header promises these. */
+#define SCENE_LUMA_LEFT   32
+#define SCENE_LUMA_RIGHT  224
+#define SCENE_CB_TOP      80
+#define SCENE_CB_BOTTOM   176
+/* Checkerboard texture: +-SCENE_TEXTURE luma, SCENE_CELLS cells across. */
+#define SCENE_TEXTURE     12
+#define SCENE_CELLS       64
+/* Cars: two per road, crossing the scene in SCENE_CAR_CROSSING_S seconds. */
+#define SCENE_CAR_CROSSING_S  8
+
+/* Fractions of the height; none within 1/8 of the centre, so the tele view
+ * of the centre (where the tests look) shows no car. */
+static const gdouble scene_roads[] = { 0.3, 0.7, 0.85 };
+
+static void
+scene_free (Scene *scene)
+{
+  g_free (scene->y);
+  g_free (scene->u);
+  g_free (scene->v);
+  g_free (scene);
+}
+
+static guint8
+clamp_luma (gint value)
+{
+  return CLAMP (value, 16, 235);
+}
+
+/* The scene for output frames of @width x @height, as the header describes
+ * it, without the cars, which ptz_render() draws. The fixed noise comes from
+ * a seeded GRand, so every run shows the same scene. */
+static Scene *
+scene_new (guint width, guint height)
+{
+  Scene *scene = g_new0 (Scene, 1);
+  g_autoptr(GRand) rand = g_rand_new_with_seed (0x5ce9e);
+  guint cell, chroma_width, chroma_height;
+
+  scene->width = 2 * width;
+  scene->height = 2 * height;
+  cell = MAX (scene->width / SCENE_CELLS, 2);
+  chroma_width = scene->width / 2;
+  chroma_height = scene->height / 2;
+  scene->y = g_malloc ((gsize) scene->width * scene->height);
+  scene->u = g_malloc ((gsize) chroma_width * chroma_height);
+  scene->v = g_malloc ((gsize) chroma_width * chroma_height);
+
+  for (guint y = 0; y < scene->height; y++)
+    for (guint x = 0; x < scene->width; x++)
+      {
+        gint ramp = SCENE_LUMA_LEFT +
+                    (gint) ((guint64) (SCENE_LUMA_RIGHT - SCENE_LUMA_LEFT) * x / (scene->width - 1));
+        gint texture = ((x / cell + y / cell) % 2) ? SCENE_TEXTURE : -SCENE_TEXTURE;
+
+        scene->y[(gsize) y * scene->width + x] =
+            clamp_luma (ramp + texture + g_rand_int_range (rand, -6, 7));
+      }
+  for (guint y = 0; y < chroma_height; y++)
+    {
+      guint cb = SCENE_CB_TOP + (SCENE_CB_BOTTOM - SCENE_CB_TOP) * y / MAX (chroma_height - 1, 1);
+
+      memset (scene->u + (gsize) y * chroma_width, cb, chroma_width);
+      memset (scene->v + (gsize) y * chroma_width, SCENE_CB_TOP + SCENE_CB_BOTTOM - cb,
+              chroma_width);
+    }
+  return scene;
+}
+
+/* The default I420 layout, which GStreamer elements assume of a buffer
+ * without a video meta. */
+static guint
+luma_stride (guint width)
+{
+  return GST_ROUND_UP_4 (width);
+}
+
+static guint
+chroma_stride (guint width)
+{
+  return GST_ROUND_UP_4 (width / 2);
+}
+
+static gsize
+i420_size (guint width, guint height)
+{
+  return (gsize) luma_stride (width) * height + 2 * (gsize) chroma_stride (width) * (height / 2);
+}
+
+static guint32
+xorshift32 (guint32 *state)
+{
+  guint32 x = *state;
+
+  x ^= x << 13;
+  x ^= x >> 17;
+  x ^= x << 5;
+  return *state = x;
+}
+
+/* Fills the output rectangle that scene rectangle (@x, @y, @w, @h) maps to,
+ * clipped, with @luma. */
+static void
+fill_scene_rect (guint8 *plane, guint stride, guint width, guint height, gdouble left,
+                 gdouble top, gdouble scale, gdouble x, gdouble y, gdouble w, gdouble h,
+                 guint8 luma)
+{
+  gint x0 = (gint) ((x - left) * scale), x1 = (gint) ((x + w - left) * scale);
+  gint y0 = (gint) ((y - top) * scale), y1 = (gint) ((y + h - top) * scale);
+
+  x0 = CLAMP (x0, 0, (gint) width);
+  x1 = CLAMP (x1, 0, (gint) width);
+  y0 = CLAMP (y0, 0, (gint) height);
+  y1 = CLAMP (y1, 0, (gint) height);
+  for (gint row = y0; row < y1 && x0 < x1; row++)
+    memset (plane + (gsize) row * stride + x0, luma, x1 - x0);
+}
+
+/* Renders the head's view of frame @frame_index into @raw, an I420 frame of
+ * the output size in the default layout: the window copied out of the scene
+ * (nearest neighbour), sensor noise and the cars. Runs on the server thread
+ * with self->lock held (for the head's position), or before it starts;
+ * allocates nothing. */
+static void
+ptz_render (VigilSimcam *self, Ptz *ptz, GstBuffer *raw, guint64 frame_index)
+{
+  /* -2..2, mean 0: three bits of noise a pixel. */
+  static const gint8 noise_values[8] = { -2, -1, -1, 0, 0, 1, 1, 2 };
+  const Scene *scene = self->scene;
+  guint width = self->settings.width, height = self->settings.height;
+  guint y_stride = luma_stride (width), c_stride = chroma_stride (width);
+  gdouble scale = 1 + 3 * ptz->zoom;           /* output pixels per scene pixel */
+  gdouble step = 1 / scale;
+  gdouble left = (scene->width - width * step) / 2 * (1 + ptz->pan);
+  gdouble top = (scene->height - height * step) / 2 * (1 - ptz->tilt);
+  gdouble seconds = (gdouble) frame_index / self->settings.fps;
+  gdouble car_w = scene->width / 20.0, car_h = MAX (scene->height / 30.0, 2);
+  guint8 *out_y, *out_u, *out_v;
+  GstMapInfo map;
+
+  if (!gst_buffer_map (raw, &map, GST_MAP_WRITE))
+    return;
+  out_y = map.data;
+  out_u = out_y + (gsize) y_stride * height;
+  out_v = out_u + (gsize) c_stride * (height / 2);
+
+  for (guint x = 0; x < width; x++)
+    ptz->columns[x] = MIN ((guint) (left + (x + 0.5) * step), scene->width - 1);
+  for (guint x = 0; x < width / 2; x++)
+    ptz->chroma_columns[x] = MIN ((guint) ((left + (2 * x + 1) * step) / 2), scene->width / 2 - 1);
+
+  for (guint y = 0; y < height; y++)
+    {
+      guint scene_row = MIN ((guint) (top + (y + 0.5) * step), scene->height - 1);
+      const guint8 *src = scene->y + (gsize) scene_row * scene->width;
+      guint8 *dest = out_y + (gsize) y * y_stride;
+      guint32 bits = 0;
+
+      for (guint x = 0; x < width; x++)
+        {
+          if (x % 10 == 0)
+            bits = xorshift32 (&ptz->noise_state);
+          dest[x] = clamp_luma (src[ptz->columns[x]] + noise_values[bits & 7]);
+          bits >>= 3;
+        }
+    }
+  for (guint y = 0; y < height / 2; y++)
+    {
+      guint scene_row = MIN ((guint) ((top + (2 * y + 1) * step) / 2), scene->height / 2 - 1);
+      const guint8 *src_u = scene->u + (gsize) scene_row * (scene->width / 2);
+      const guint8 *src_v = scene->v + (gsize) scene_row * (scene->width / 2);
+      guint8 *dest_u = out_u + (gsize) y * c_stride;
+      guint8 *dest_v = out_v + (gsize) y * c_stride;
+
+      for (guint x = 0; x < width / 2; x++)
+        {
+          dest_u[x] = src_u[ptz->chroma_columns[x]];
+          dest_v[x] = src_v[ptz->chroma_columns[x]];
+        }
+    }
+
+  /* Cars: a light body with a dark windscreen band, two a road, roads
+   * taking turns in direction; they take the tint of where they are. */
+  for (guint road = 0; road < G_N_ELEMENTS (scene_roads); road++)
+    for (guint car = 0; car < 2; car++)
+      {
+        gdouble span = scene->width + car_w;
+        gdouble travelled = fmod (seconds * span / SCENE_CAR_CROSSING_S + car * span / 2 +
+                                  road * span / 5, span);
+        gdouble x = (road % 2 ? span - travelled : travelled) - car_w;
+        gdouble y = scene_roads[road] * scene->height - car_h / 2;
+
+        fill_scene_rect (out_y, y_stride, width, height, left, top, scale, x, y, car_w, car_h, 200);
+        fill_scene_rect (out_y, y_stride, width, height, left, top, scale, x + car_w / 4, y,
+                         car_w / 3, car_h / 3, 50);
+      }
+  gst_buffer_unmap (raw, &map);
+}
+
+/* Runs on the server thread (or before it starts): after the caller has
+ * stopped feeding the pipeline. */
+static void
+ptz_free (Ptz *ptz)
+{
+  if (ptz->pipeline != NULL)
+    gst_element_set_state (ptz->pipeline, GST_STATE_NULL);
+  gst_clear_object (&ptz->appsrc);
+  gst_clear_object (&ptz->appsink);
+  gst_clear_object (&ptz->pipeline);
+  if (ptz->pool != NULL)
+    gst_buffer_pool_set_active (ptz->pool, FALSE);
+  gst_clear_object (&ptz->pool);
+  gst_clear_caps (&ptz->caps);
+  gst_clear_buffer (&ptz->last_key);
+  g_free (ptz->columns);
+  g_free (ptz->chroma_columns);
+  g_free (ptz);
+}
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (Ptz, ptz_free)
+
+/* Renders frame @frame_index and hands it to the encoder, unless the encoder
+ * still holds every raw buffer of the pool: then the frame is skipped, as a
+ * camera drops frames its encoder cannot take. Same threads and lock as
+ * ptz_render(). */
+static void
+ptz_push_frame (VigilSimcam *self, Ptz *ptz, guint64 frame_index)
+{
+  GstBufferPoolAcquireParams params = { .flags = GST_BUFFER_POOL_ACQUIRE_FLAG_DONTWAIT };
+  GstBuffer *raw = NULL;
+
+  if (gst_buffer_pool_acquire_buffer (ptz->pool, &raw, &params) != GST_FLOW_OK)
+    {
+      GST_DEBUG ("ptz encoder busy, frame %" G_GUINT64_FORMAT " skipped", frame_index);
+      return;
+    }
+  ptz_render (self, ptz, raw, frame_index);
+  GST_BUFFER_PTS (raw) = frame_index * self->frame_ns;
+  GST_BUFFER_DURATION (raw) = self->frame_ns;
+  gst_app_src_push_buffer (GST_APP_SRC (ptz->appsrc), raw);
+}
+
+/* Asks the encoder to make its next frame an IDR, with the upstream
+ * GstForceKeyUnit event (built by hand, as gst_video_event_new_upstream_
+ * force_key_unit() does, to keep libgstvideo out of the dependencies). */
+static void
+ptz_request_keyframe (Ptz *ptz)
+{
+  g_autoptr(GstPad) pad = gst_element_get_static_pad (ptz->appsink, "sink");
+  GstStructure *s = gst_structure_new ("GstForceKeyUnit",
+                                       "running-time", GST_TYPE_CLOCK_TIME, GST_CLOCK_TIME_NONE,
+                                       "all-headers", G_TYPE_BOOLEAN, TRUE,
+                                       "count", G_TYPE_UINT, 0, NULL);
+
+  gst_pad_push_event (pad, gst_event_new_custom (GST_EVENT_CUSTOM_UPSTREAM, s));
+}
+
+/* The first error on @bus, if any, as a VIGIL_SIMCAM_ERROR_FAILED. */
+static gboolean
+pop_bus_error (GstBus *bus, const gchar *what, GError **error)
+{
+  g_autoptr(GstMessage) message = gst_bus_pop_filtered (bus, GST_MESSAGE_ERROR);
+  g_autoptr(GError) gst_error = NULL;
+  g_autofree gchar *debug = NULL;
+
+  if (message == NULL)
+    return TRUE;
+  gst_message_parse_error (message, &gst_error, &debug);
+  g_set_error (error, VIGIL_SIMCAM_ERROR, VIGIL_SIMCAM_ERROR_FAILED, "%s failed: %s (%s)", what,
+               gst_error->message, debug ? debug : "no details");
+  return FALSE;
+}
+
+/* Builds and starts @mount's live encoder and waits for its first access
+ * unit, an IDR, so that a media can be prepared at once. Runs on the
+ * caller's thread, before the server thread starts. */
+static Ptz *
+ptz_new (VigilSimcam *self, Mount *mount, GError **error)
+{
+  static const gchar *const needed_h264[] = {
+    "appsrc", "x264enc", "h264parse", "appsink", "rtph264pay", NULL
+  };
+  static const gchar *const needed_h265[] = {
+    "appsrc", "x265enc", "h265parse", "appsink", "rtph265pay", NULL
+  };
+  const Settings *s = &self->settings;
+  g_autoptr(Ptz) ptz = g_new0 (Ptz, 1);
+  g_autoptr(GstCaps) raw_caps = NULL;
+  g_autoptr(GstBus) bus = NULL;
+  g_autoptr(GstSample) sample = NULL;
+  g_autofree gchar *overlay = NULL;
+  g_autofree gchar *encoder = NULL;
+  g_autofree gchar *description = NULL;
+  g_autofree gchar *what = g_strdup_printf ("the PTZ encoder of %s", mount->path);
+  GstStructure *config;
+
+  if (!check_elements (s->codec == VIGIL_SIMCAM_CODEC_H265 ? needed_h265 : needed_h264, error))
+    return NULL;
+
+  raw_caps = gst_caps_new_simple ("video/x-raw", "format", G_TYPE_STRING, "I420",
+                                  "width", G_TYPE_INT, (gint) s->width,
+                                  "height", G_TYPE_INT, (gint) s->height,
+                                  "framerate", GST_TYPE_FRACTION, (gint) s->fps, 1,
+                                  "pixel-aspect-ratio", GST_TYPE_FRACTION, 1, 1, NULL);
+  /* The same clock as on the clips. */
+  if (have_element ("timeoverlay"))
+    overlay = g_strdup_printf ("timeoverlay halignment=right valignment=bottom "
+                               "font-desc=\"Sans %u\" ! ", MAX (s->height / 24, 8));
+  encoder = encoder_description (s, TRUE);
+  /* max-bytes=0: the pool bounds what waits in the queue. */
+  description = g_strdup_printf ("appsrc name=src is-live=true format=time max-bytes=0 "
+                                 "! %s%s! appsink name=sink sync=false",
+                                 overlay ? overlay : "", encoder);
+  ptz->pipeline = gst_parse_launch (description, error);
+  if (ptz->pipeline == NULL)
+    {
+      g_prefix_error (error, "cannot build %s: ", what);
+      return NULL;
+    }
+  gst_object_ref_sink (ptz->pipeline);
+  ptz->appsrc = gst_bin_get_by_name (GST_BIN (ptz->pipeline), "src");
+  ptz->appsink = gst_bin_get_by_name (GST_BIN (ptz->pipeline), "sink");
+  gst_app_src_set_caps (GST_APP_SRC (ptz->appsrc), raw_caps);
+  bus = gst_element_get_bus (ptz->pipeline);
+
+  /* Three frames: one being rendered, one queued, one in the encoder. */
+  ptz->pool = gst_buffer_pool_new ();
+  config = gst_buffer_pool_get_config (ptz->pool);
+  gst_buffer_pool_config_set_params (config, raw_caps, i420_size (s->width, s->height), 3, 3);
+  if (!gst_buffer_pool_set_config (ptz->pool, config) ||
+      !gst_buffer_pool_set_active (ptz->pool, TRUE))
+    {
+      g_set_error (error, VIGIL_SIMCAM_ERROR, VIGIL_SIMCAM_ERROR_FAILED,
+                   "cannot set up the raw frame pool of %s", what);
+      return NULL;
+    }
+  ptz->columns = g_new (guint, s->width);
+  ptz->chroma_columns = g_new (guint, s->width / 2);
+  ptz->noise_state = 0x9e3779b9u ^ mount->index;  /* never 0 */
+
+  if (gst_element_set_state (ptz->pipeline, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE)
+    {
+      if (pop_bus_error (bus, what, error))
+        g_set_error (error, VIGIL_SIMCAM_ERROR, VIGIL_SIMCAM_ERROR_FAILED, "%s did not start", what);
+      return NULL;
+    }
+  ptz_push_frame (self, ptz, 0);
+  /* Generous: a loaded machine under sanitizers is slow. */
+  for (guint i = 0; i < 300 && sample == NULL; i++)
+    {
+      sample = gst_app_sink_try_pull_sample (GST_APP_SINK (ptz->appsink), 100 * GST_MSECOND);
+      if (!pop_bus_error (bus, what, error))
+        return NULL;
+    }
+  if (sample == NULL)
+    {
+      g_set_error (error, VIGIL_SIMCAM_ERROR, VIGIL_SIMCAM_ERROR_FAILED,
+                   "%s gave no frame in 30 s", what);
+      return NULL;
+    }
+  if (GST_BUFFER_FLAG_IS_SET (gst_sample_get_buffer (sample), GST_BUFFER_FLAG_DELTA_UNIT))
+    {
+      g_set_error (error, VIGIL_SIMCAM_ERROR, VIGIL_SIMCAM_ERROR_FAILED,
+                   "the first frame of %s is not a keyframe", what);
+      return NULL;
+    }
+  ptz->caps = gst_caps_copy (gst_sample_get_caps (sample));
+  ptz->last_key = copy_without_aud (gst_sample_get_buffer (sample), s->codec);
+  GST_INFO ("%s: PTZ encoder started, %" GST_PTR_FORMAT, mount->path, ptz->caps);
+  return g_steal_pointer (&ptz);
+}
+
+/* Hands one access unit of the live encoder to a feed, resuming at an IDR
+ * whenever the chain was broken; meanwhile the feed gets its audio. Runs on
+ * the server thread with self->lock held. */
+static void
+feed_push_live (VigilSimcam *self, Feed *feed, GstBuffer *frame, gboolean is_key)
+{
+  GstClockTime now = feed_get_running_time (feed);
+  gboolean discont = FALSE;
+
+  /* Unlike a clip, the encoder does not wait for a paused or backed-up
+   * media: the frames it misses are gone, so it resumes at an IDR. */
+  if (!GST_CLOCK_TIME_IS_VALID (now))
+    {
+      feed->next_pts = GST_CLOCK_TIME_NONE;
+      feed->need_keyframe = TRUE;
+      return;
+    }
+  if (gst_app_src_get_current_level_buffers (GST_APP_SRC (feed->appsrc)) >= MAX_BACKLOG_FRAMES)
+    {
+      feed->need_keyframe = TRUE;
+      return;
+    }
+  if (feed->need_keyframe)
+    {
+      if (!is_key)
+        {
+          feed_push_audio_only (self, feed);
+          return;
+        }
+      feed->need_keyframe = FALSE;
+      discont = TRUE;
+    }
+  feed_check_pts (feed, now);
+  feed_send_video (self, feed, frame, discont);
+}
+
+/* One frame tick of a PTZ mount: sends what the encoder made since the last
+ * tick (usually the frame rendered then) to the mount's feeds, asks for an
+ * IDR if a playing feed waits for one, then renders and encodes the next
+ * frame. Runs on the server thread with self->lock held. */
+static void
+ptz_tick (VigilSimcam *self, Mount *mount)
+{
+  Ptz *ptz = mount->ptz;
+  gboolean wants_key = FALSE;
+  GstSample *sample;
+
+  if (!ptz->has_failed)
+    {
+      g_autoptr(GstBus) bus = gst_element_get_bus (ptz->pipeline);
+      g_autoptr(GError) error = NULL;
+
+      if (!pop_bus_error (bus, mount->path, &error))
+        {
+          /* No one to return it to; the mount's video stops. */
+          g_warning ("PTZ encoder: %s", error->message);
+          ptz->has_failed = TRUE;
+        }
+    }
+
+  while ((sample = gst_app_sink_try_pull_sample (GST_APP_SINK (ptz->appsink), 0)) != NULL)
+    {
+      g_autoptr(GstSample) owned = sample;
+      GstBuffer *encoded = gst_sample_get_buffer (sample);
+      gboolean is_key = !GST_BUFFER_FLAG_IS_SET (encoded, GST_BUFFER_FLAG_DELTA_UNIT);
+      g_autoptr(GstBuffer) frame = copy_without_aud (encoded, self->settings.codec);
+
+      if (is_key)
+        {
+          gst_buffer_replace (&ptz->last_key, frame);
+          ptz->key_requested = FALSE;
+        }
+      if (mount->fault == VIGIL_SIMCAM_FAULT_NONE)
+        for (guint i = 0; i < mount->feeds->len; i++)
+          feed_push_live (self, g_ptr_array_index (mount->feeds, i), frame, is_key);
+    }
+
+  for (guint i = 0; i < mount->feeds->len; i++)
+    {
+      Feed *feed = g_ptr_array_index (mount->feeds, i);
+
+      if (mount->fault == VIGIL_SIMCAM_FAULT_VIDEO_STALL)
+        feed_push_audio_only (self, feed);
+      else if (mount->fault != VIGIL_SIMCAM_FAULT_NONE)
+        feed->need_keyframe = TRUE;
+      /* A media nobody plays would otherwise get an IDR every other frame. */
+      else if (feed->need_keyframe && GST_CLOCK_TIME_IS_VALID (feed_get_running_time (feed)))
+        wants_key = TRUE;
+    }
+  if (wants_key && !ptz->key_requested)
+    {
+      GST_DEBUG ("%s: forcing an IDR", mount->path);
+      ptz_request_keyframe (ptz);
+      ptz->key_requested = TRUE;
+    }
+  ptz_push_frame (self, ptz, self->ticks);
 }
 
 /* Called with self->lock held. */
@@ -1301,6 +1840,12 @@ push_frame_to_all (VigilSimcam *self)
   for (guint m = 0; m < self->mounts->len; m++)
     {
       Mount *mount = g_ptr_array_index (self->mounts, m);
+
+      if (mount->ptz != NULL)
+        {
+          ptz_tick (self, mount);
+          continue;
+        }
 
       for (guint i = 0; i < mount->feeds->len; i++)
         {
@@ -1693,6 +2238,7 @@ mount_free (Mount *mount)
     g_clear_signal_handler (&mount->configure_id, mount->factory);
   g_clear_object (&mount->factory);
   g_clear_pointer (&mount->clip, clip_unref);
+  g_clear_pointer (&mount->ptz, ptz_free);
   g_clear_pointer (&mount->feeds, g_ptr_array_unref);
   g_free (mount->path);
   g_free (mount);
@@ -1749,6 +2295,7 @@ vigil_simcam_finalize (GObject *object)
   g_clear_pointer (&self->context, g_main_context_unref);
   g_clear_pointer (&self->clips, g_hash_table_unref);
   g_clear_pointer (&self->audio_clip, clip_unref);
+  g_clear_pointer (&self->scene, scene_free);
   g_clear_pointer (&self->settings.clip_cache, g_free);
   g_clear_pointer (&self->settings.user, g_free);
   g_clear_pointer (&self->settings.password, g_free);
@@ -1794,6 +2341,7 @@ settings_init (Settings *s, const VigilSimcamOptions *options, GError **error)
   s->audio = options->audio;
   s->picture = options->picture;
   s->clock_offset_seconds = options->clock_offset_seconds;
+  s->ptz = options->ptz;
   if (s->auth != VIGIL_SIMCAM_AUTH_NONE)
     {
       s->user = g_strdup (options->user);
@@ -1824,6 +2372,13 @@ settings_init (Settings *s, const VigilSimcamOptions *options, GError **error)
     {
       g_set_error (error, VIGIL_SIMCAM_ERROR, VIGIL_SIMCAM_ERROR_INVALID,
                    "unknown codec %d, audio %d or picture %d", s->codec, s->audio, s->picture);
+      return FALSE;
+    }
+  if (s->ptz && s->picture != VIGIL_SIMCAM_PICTURE_NORMAL)
+    {
+      g_set_error (error, VIGIL_SIMCAM_ERROR, VIGIL_SIMCAM_ERROR_INVALID,
+                   "PTZ mounts show their scene, not the %s picture",
+                   vigil_simcam_picture_to_string (s->picture));
       return FALSE;
     }
   /* Basic sends "user:password", so a ':' in the user name is ambiguous. */
@@ -1912,9 +2467,15 @@ vigil_simcam_new (const VigilSimcamOptions *options, GError **error)
   self->port = self->settings.port;
   self->frame_ns = gst_util_uint64_scale_int (GST_SECOND, 1, self->settings.fps);
 
-  clip = get_clip (self, self->settings.width, self->settings.height, self->settings.picture, error);
-  if (clip == NULL)
-    return NULL;
+  if (self->settings.ptz)
+    self->scene = scene_new (self->settings.width, self->settings.height);
+  else
+    {
+      clip = get_clip (self, self->settings.width, self->settings.height, self->settings.picture,
+                       error);
+      if (clip == NULL)
+        return NULL;
+    }
   if (self->settings.audio != VIGIL_SIMCAM_AUDIO_NONE)
     {
       self->audio_clip = audio_clip_encode (&self->settings, error);
@@ -1946,7 +2507,8 @@ vigil_simcam_new (const VigilSimcamOptions *options, GError **error)
       mount->index = i;
       mount->path = g_strdup_printf ("/cam%u", i);
       mount->picture = self->settings.picture;
-      mount->clip = clip_ref (clip);
+      if (clip != NULL)
+        mount->clip = clip_ref (clip);
       mount->feeds = g_ptr_array_new_with_free_func ((GDestroyNotify) feed_free);
       mount->factory = gst_rtsp_media_factory_new ();
       /* Shared: one pipeline per mount however many clients watch, like
@@ -1968,6 +2530,8 @@ vigil_simcam_new (const VigilSimcamOptions *options, GError **error)
       gst_rtsp_mount_points_add_factory (self->mount_points, mount->path,
                                          g_object_ref (mount->factory));
       g_ptr_array_add (self->mounts, mount);
+      if (self->settings.ptz && (mount->ptz = ptz_new (self, mount, error)) == NULL)
+        return NULL;
     }
 
   if (!start_listening (self, error))
@@ -2099,6 +2663,12 @@ vigil_simcam_set_resolution (VigilSimcam *self, guint index, guint width, guint 
                    "no stream %u (there are %u)", index, self->mounts->len);
       return FALSE;
     }
+  if (((Mount *) g_ptr_array_index (self->mounts, index))->ptz != NULL)
+    {
+      g_set_error (error, VIGIL_SIMCAM_ERROR, VIGIL_SIMCAM_ERROR_INVALID,
+                   "stream %u is a PTZ camera, which keeps its size", index);
+      return FALSE;
+    }
   if (width == 0 || height == 0 || width % 2 || height % 2 || width > 7680 || height > 4320)
     {
       g_set_error (error, VIGIL_SIMCAM_ERROR, VIGIL_SIMCAM_ERROR_INVALID,
@@ -2143,6 +2713,12 @@ vigil_simcam_set_picture (VigilSimcam *self, guint index, VigilSimcamPicture pic
       g_set_error (error, VIGIL_SIMCAM_ERROR, VIGIL_SIMCAM_ERROR_INVALID, "unknown picture %d", picture);
       return FALSE;
     }
+  if (((Mount *) g_ptr_array_index (self->mounts, index))->ptz != NULL)
+    {
+      g_set_error (error, VIGIL_SIMCAM_ERROR, VIGIL_SIMCAM_ERROR_INVALID,
+                   "stream %u is a PTZ camera, which always shows its scene", index);
+      return FALSE;
+    }
 
   mount = g_ptr_array_index (self->mounts, index);
   g_mutex_lock (&self->lock);
@@ -2173,6 +2749,55 @@ vigil_simcam_get_picture (VigilSimcam *self, guint index)
   picture = ((Mount *) g_ptr_array_index (self->mounts, index))->picture;
   g_mutex_unlock (&self->lock);
   return picture;
+}
+
+gboolean
+vigil_simcam_has_ptz (VigilSimcam *self, guint index)
+{
+  g_return_val_if_fail (VIGIL_IS_SIMCAM (self), FALSE);
+  g_return_val_if_fail (index < self->mounts->len, FALSE);
+  /* Fixed after vigil_simcam_new(), so no lock. */
+  return ((Mount *) g_ptr_array_index (self->mounts, index))->ptz != NULL;
+}
+
+void
+vigil_simcam_set_ptz (VigilSimcam *self, guint index, gdouble pan, gdouble tilt, gdouble zoom)
+{
+  Ptz *ptz;
+
+  g_return_if_fail (VIGIL_IS_SIMCAM (self));
+  g_return_if_fail (index < self->mounts->len);
+  g_return_if_fail (!isnan (pan) && !isnan (tilt) && !isnan (zoom));
+  ptz = ((Mount *) g_ptr_array_index (self->mounts, index))->ptz;
+  g_return_if_fail (ptz != NULL);
+
+  /* The next frame rendered (on the server thread, at the next tick) shows it. */
+  g_mutex_lock (&self->lock);
+  ptz->pan = CLAMP (pan, -1.0, 1.0);
+  ptz->tilt = CLAMP (tilt, -1.0, 1.0);
+  ptz->zoom = CLAMP (zoom, 0.0, 1.0);
+  g_mutex_unlock (&self->lock);
+  GST_DEBUG ("/cam%u: ptz %.3f %.3f %.3f", index, pan, tilt, zoom);
+}
+
+void
+vigil_simcam_get_ptz (VigilSimcam *self, guint index, gdouble *pan, gdouble *tilt, gdouble *zoom)
+{
+  Ptz *ptz;
+
+  g_return_if_fail (VIGIL_IS_SIMCAM (self));
+  g_return_if_fail (index < self->mounts->len);
+  ptz = ((Mount *) g_ptr_array_index (self->mounts, index))->ptz;
+  g_return_if_fail (ptz != NULL);
+
+  g_mutex_lock (&self->lock);
+  if (pan != NULL)
+    *pan = ptz->pan;
+  if (tilt != NULL)
+    *tilt = ptz->tilt;
+  if (zoom != NULL)
+    *zoom = ptz->zoom;
+  g_mutex_unlock (&self->lock);
 }
 
 guint

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* The simulated camera: N looping H.264 or H.265 RTSP streams on 127.0.0.1,
+ * or N PTZ cameras whose picture pans, tilts and zooms over a scene,
  * optionally with an AAC or G.711 A-law audio track, cheap enough to run 32
  * at 1080p next to the daemon under test, plus the faults a real camera shows
  * (stream fails, stream stalls, camera gone, resolution change), picture
@@ -120,6 +121,19 @@ typedef struct {
   /* How far the camera's clock is off the host's, in seconds (+ = ahead):
    * the wall clock in its RTCP sender reports. 0: the host's clock. */
   gint clock_offset_seconds;
+  /* Every mount is a PTZ camera (see vigil_simcam_set_ptz()): instead of a
+   * pre-encoded clip it has a live encoder of its own (one per mount, shared
+   * by its clients) fed with frames rendered from the PTZ scene, with the
+   * codec, bitrate and GOP above (x264/x265 at speed-preset ultrafast, one
+   * thread), so receivers see the same stream shape as from a clip mount:
+   * no B-frames, parameter sets in front of every IDR, no delimiters. IDRs
+   * come every gop_frames, counted from the last IDR, plus one whenever a
+   * viewer starts or the video resumes after a fault, as real cameras do.
+   * It costs CPU all the time, clients or not: about 6% of a core at
+   * 640x360, 25 fps, H.264, against 1% for a clip mount. Needs @picture NORMAL; @clip_cache is not used.
+   * Faults, offline and audio work as on any mount; set_picture and
+   * set_resolution fail with VIGIL_SIMCAM_ERROR_INVALID. */
+  gboolean ptz;
 } VigilSimcamOptions;
 
 typedef enum {
@@ -170,7 +184,8 @@ void         vigil_simcam_set_offline     (VigilSimcam *self,
                                            gboolean     offline);
 gboolean     vigil_simcam_is_offline      (VigilSimcam *self);
 
-/* Mount @index switches at its next keyframe to a clip of @width x @height
+/* Not for PTZ mounts (VIGIL_SIMCAM_ERROR_INVALID).
+ * Mount @index switches at its next keyframe to a clip of @width x @height
  * showing its current picture (encoded now unless already known; same codec,
  * fps, GOP and length), so
  * receivers see new parameter sets and caps mid-stream, with either codec;
@@ -181,7 +196,8 @@ gboolean     vigil_simcam_set_resolution  (VigilSimcam *self,
                                            guint        height,
                                            GError     **error);
 
-/* Mount @index switches at its next keyframe to @picture, at its current
+/* Not for PTZ mounts (VIGIL_SIMCAM_ERROR_INVALID).
+ * Mount @index switches at its next keyframe to @picture, at its current
  * size, with timestamps running on; the audio goes on unchanged. Encodes the
  * picture's clip first unless already known (a fraction of a second at
  * 320x240, seconds at 1080p), blocking the caller meanwhile. */
@@ -191,6 +207,59 @@ gboolean     vigil_simcam_set_picture     (VigilSimcam        *self,
                                            GError            **error);
 VigilSimcamPicture vigil_simcam_get_picture (VigilSimcam *self,
                                              guint        index);
+
+/* The PTZ scene is a still landscape twice the output's width and height,
+ * rendered into each frame through a window that pan, tilt and zoom move and
+ * scale (nearest-neighbour), so a test reads the head's position from
+ * decoded frames:
+ *   - luma rises linearly from 32 at the scene's left edge to 224 at its
+ *     right, so the frame's mean luma rises with pan: about 32 + 192 * cx,
+ *     where cx = 0.5 + pan * (1 - w) / 2 is the window's centre as a fraction
+ *     of the scene width and w = 1 / (2 * (1 + 3 * zoom)) its width as one;
+ *     at zoom 0 that is 80 at pan -1, 128 at 0 and 176 at +1;
+ *   - the tint changes with height: Cb rises linearly from 80 at the top to
+ *     176 at the bottom (Cr falls from 176 to 80), so the frame's mean Cb
+ *     falls as tilt rises: about 80 + 96 * cy, with
+ *     cy = 0.5 - tilt * (1 - w) / 2; at zoom 0 that is 104 at tilt +1, 128 at
+ *     0 and 152 at -1;
+ *   - zoom magnifies: the mean luma of the right half of the frame minus
+ *     that of its left half is about 96 * w, 48 at zoom 0 and 12 at zoom 1.
+ * Each within a few levels: the scene also has a checkerboard texture (+-12
+ * luma, cells of 1/64 of its width) and fixed fine noise, cars crossing it
+ * on three roads (at 0.3, 0.7 and 0.85 of its height, so none in the tele
+ * view of its centre), a little sensor noise that changes every frame, and
+ * the running clock at the bottom right when timeoverlay is installed, so
+ * frame-health checks see a sharp, live picture. Values are limited-range
+ * 8-bit Y'CbCr, as a decoder outputs them.
+ * VigilFrameHealth (defaults) judges every position healthy, tele included,
+ * but its MOVED verdict does not fire on a move of this scene: its rank
+ * correlation of cell means barely changes when the window slides along a
+ * monotone ramp (scene difference about 0.05 after a full pan, 0.3 after a
+ * full tilt, 0.55 at full zoom, against a threshold of 0.6). Tests that need
+ * MOVED use VIGIL_SIMCAM_PICTURE_REAIMED on a clip mount. */
+
+/* Whether mount @index is a PTZ camera (VigilSimcamOptions.ptz). */
+gboolean     vigil_simcam_has_ptz         (VigilSimcam *self,
+                                           guint        index);
+/* Moves PTZ mount @index's head: @pan and @tilt from -1 to 1 (+ is right and
+ * up), @zoom from 0 (widest: the window shows half the scene's width) to 1
+ * (tele: a quarter of that), each clamped into its range; the window's
+ * magnification is 1 + 3 * zoom. The next frame rendered, at most one frame
+ * period later, shows the new position, and receivers see it a frame after
+ * that (the encoder's output is sent on the next frame tick). Calling it
+ * for a mount that is not a PTZ camera, or with NaN, is a programmer error. */
+void         vigil_simcam_set_ptz         (VigilSimcam *self,
+                                           guint        index,
+                                           gdouble      pan,
+                                           gdouble      tilt,
+                                           gdouble      zoom);
+/* The position last set (clamped), 0, 0, 0 at first; any out pointer may be
+ * NULL. A programmer error on a mount that is not a PTZ camera. */
+void         vigil_simcam_get_ptz         (VigilSimcam *self,
+                                           guint        index,
+                                           gdouble     *pan,
+                                           gdouble     *tilt,
+                                           gdouble     *zoom);
 
 /* RTSP clients with a session on mount @index. */
 guint        vigil_simcam_get_n_clients   (VigilSimcam *self,
