@@ -447,6 +447,11 @@ set_soap_error (VigilOnvifCamera *self, const gchar *op, gint64 elapsed_us, GErr
                      "%s on %s: cannot connect: %s", op, url,
                      soap->errnum != 0 ? g_strerror (soap->errnum) : reason);
     }
+  else if ((rc == SOAP_EOF || rc == SOAP_EOM) &&
+           (soap->length > MAX_REPLY_BYTES || soap->count >= MAX_REPLY_BYTES))
+    g_set_error (error, VIGIL_ONVIF_ERROR, VIGIL_ONVIF_ERROR_BAD_REPLY,
+                 "%s on %s: the answer is larger than the %u byte limit", op, url,
+                 MAX_REPLY_BYTES);
   else if (rc == SOAP_EOF)
     {
       if (timed_out)
