@@ -252,18 +252,20 @@ handle_datagram (const gchar *data, gsize len, const gchar *from_address, gchar 
 }
 
 static gboolean
-send_probes (GSocket *socket, GSocketAddress *to, gchar **ids, GCancellable *cancellable,
+send_probes (GSocket *socket, GPtrArray *addresses, gchar **ids, GCancellable *cancellable,
              GError **error)
 {
   static const gchar *const types[] = { "dn:NetworkVideoTransmitter", "tds:Device" };
 
-  for (guint i = 0; i < G_N_ELEMENTS (types); i++)
-    {
-      g_autofree gchar *probe = make_probe (ids[i], types[i]);
+  for (guint a = 0; a < addresses->len; a++)
+    for (guint i = 0; i < G_N_ELEMENTS (types); i++)
+      {
+        g_autofree gchar *probe = make_probe (ids[i], types[i]);
 
-      if (g_socket_send_to (socket, to, probe, strlen (probe), cancellable, error) < 0)
-        return FALSE;
-    }
+        if (g_socket_send_to (socket, addresses->pdata[a], probe, strlen (probe), cancellable,
+                              error) < 0)
+          return FALSE;
+      }
   return TRUE;
 }
 
@@ -271,9 +273,9 @@ GPtrArray *
 vigil_onvif_discover (const gchar *target, guint timeout_ms, GCancellable *cancellable,
                       GError **error)
 {
-  g_autoptr(GSocketConnectable) connectable = NULL;
-  g_autoptr(GSocketAddressEnumerator) enumerator = NULL;
-  g_autoptr(GSocketAddress) to = NULL;
+  g_auto(GStrv) targets = NULL;
+  g_autoptr(GPtrArray) addresses = NULL;   /* GSocketAddress *, one per target */
+  GSocketAddress *to;
   g_autoptr(GSocket) socket = NULL;
   g_autoptr(GSocketAddress) any = NULL;
   g_autoptr(GInetAddress) any_address = NULL;
@@ -288,22 +290,44 @@ vigil_onvif_discover (const gchar *target, guint timeout_ms, GCancellable *cance
 
   if (target == NULL)
     target = MULTICAST_TARGET;
-  connectable = g_network_address_parse (target, 3702, &local_error);
-  if (connectable == NULL)
+  targets = g_strsplit (target, ",", -1);
+  addresses = g_ptr_array_new_with_free_func (g_object_unref);
+  for (guint i = 0; targets[i] != NULL; i++)
     {
-      g_set_error (error, VIGIL_ONVIF_ERROR, VIGIL_ONVIF_ERROR_INVALID,
-                   "discovery target '%s' is not HOST:PORT: %s", target, local_error->message);
-      return NULL;
+      g_autoptr(GSocketConnectable) connectable = NULL;
+      g_autoptr(GSocketAddressEnumerator) enumerator = NULL;
+      GSocketAddress *to;
+
+      g_strstrip (targets[i]);
+      connectable = g_network_address_parse (targets[i], 3702, &local_error);
+      if (connectable == NULL)
+        {
+          g_set_error (error, VIGIL_ONVIF_ERROR, VIGIL_ONVIF_ERROR_INVALID,
+                       "discovery target '%s' is not HOST:PORT: %s", targets[i],
+                       local_error->message);
+          return NULL;
+        }
+      enumerator = g_socket_connectable_enumerate (connectable);
+      to = g_socket_address_enumerator_next (enumerator, cancellable, &local_error);
+      if (to == NULL)
+        {
+          g_set_error (error, VIGIL_ONVIF_ERROR, VIGIL_ONVIF_ERROR_UNREACHABLE,
+                       "discovery target '%s' does not resolve: %s", targets[i],
+                       local_error != NULL ? local_error->message : "no address");
+          return NULL;
+        }
+      if (addresses->len > 0 &&
+          g_socket_address_get_family (to) !=
+            g_socket_address_get_family (addresses->pdata[0]))
+        {
+          g_object_unref (to);
+          g_set_error (error, VIGIL_ONVIF_ERROR, VIGIL_ONVIF_ERROR_INVALID,
+                       "discovery targets '%s' mix IPv4 and IPv6", target);
+          return NULL;
+        }
+      g_ptr_array_add (addresses, to);
     }
-  enumerator = g_socket_connectable_enumerate (connectable);
-  to = g_socket_address_enumerator_next (enumerator, cancellable, &local_error);
-  if (to == NULL)
-    {
-      g_set_error (error, VIGIL_ONVIF_ERROR, VIGIL_ONVIF_ERROR_UNREACHABLE,
-                   "discovery target '%s' does not resolve: %s", target,
-                   local_error != NULL ? local_error->message : "no address");
-      return NULL;
-    }
+  to = addresses->pdata[0];
 
   socket = g_socket_new (g_socket_address_get_family (to), G_SOCKET_TYPE_DATAGRAM,
                          G_SOCKET_PROTOCOL_UDP, &local_error);
@@ -331,7 +355,7 @@ vigil_onvif_discover (const gchar *target, guint timeout_ms, GCancellable *cance
 
       ids[i] = g_strdup_printf ("urn:uuid:%s", uuid);
     }
-  if (!send_probes (socket, to, ids, cancellable, &local_error))
+  if (!send_probes (socket, addresses, ids, cancellable, &local_error))
     {
       g_set_error (error, VIGIL_ONVIF_ERROR, VIGIL_ONVIF_ERROR_UNREACHABLE,
                    "discovery: cannot send probes to %s: %s", target, local_error->message);
@@ -364,7 +388,7 @@ vigil_onvif_discover (const gchar *target, guint timeout_ms, GCancellable *cance
         {
           resent = TRUE;
           /* A lost retransmission is no error: the first round went out. */
-          if (!send_probes (socket, to, ids, cancellable, &local_error))
+          if (!send_probes (socket, addresses, ids, cancellable, &local_error))
             {
               g_debug ("discovery: resending probes: %s", local_error->message);
               g_clear_error (&local_error);

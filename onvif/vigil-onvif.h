@@ -237,7 +237,9 @@ void vigil_onvif_discovered_free (VigilOnvifDiscovered *found);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (VigilOnvifDiscovered, vigil_onvif_discovered_free)
 
 /* Sends Probes for dn:NetworkVideoTransmitter and tds:Device (each twice)
- * to @target ("HOST:PORT"; NULL for the multicast group 239.255.255.250:3702)
+ * to @target ("HOST:PORT", or several joined by commas, e.g. to probe known
+ * subnets' devices by unicast; NULL for the multicast group
+ * 239.255.255.250:3702)
  * and collects the ProbeMatches that relate to them for @timeout_ms,
  * deduplicated on endpoint. Element type VigilOnvifDiscovered, sorted by
  * device_url. Blocks for @timeout_ms unless cancelled. */
