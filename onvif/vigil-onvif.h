@@ -45,9 +45,11 @@ typedef struct {
   const gchar *user;             /* NULL: send no credentials */
   const gchar *password;         /* never logged nor put in an error message */
   guint        timeout_ms;       /* per call, connect included; 5000 when 0 */
-  gboolean     keep_addresses;   /* FALSE (default): the host and port of every service and
-                                  * stream address the camera gives are replaced by those of
-                                  * device_url (cameras behind NAT or that advertise an
+  gboolean     keep_addresses;   /* FALSE (default): the host and port of every service
+                                  * address, and the host (not the port: RTSP and snapshots
+                                  * are served on their own ports) of every stream and
+                                  * snapshot address the camera gives are replaced by those
+                                  * of device_url (cameras behind NAT or that advertise an
                                   * internal IP); TRUE: use them as given */
 } VigilOnvifOptions;
 
@@ -118,6 +120,9 @@ VigilOnvifCamera *vigil_onvif_camera_new (const VigilOnvifOptions *options,
                                           GError                 **error);
 /* The device URL as given, for messages; never holds a password. */
 const gchar      *vigil_onvif_camera_get_device_url (VigilOnvifCamera *self);
+
+/* Cancellation is checked before every request; a request already sent
+ * runs to its answer or its timeout. */
 
 /* Learns the clock offset (GetSystemDateAndTime, unauthenticated first),
  * the device information, the service addresses (GetServices, falling back
@@ -232,7 +237,9 @@ void vigil_onvif_discovered_free (VigilOnvifDiscovered *found);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (VigilOnvifDiscovered, vigil_onvif_discovered_free)
 
 /* Sends Probes for dn:NetworkVideoTransmitter and tds:Device (each twice)
- * to @target ("HOST:PORT"; NULL for the multicast group 239.255.255.250:3702)
+ * to @target ("HOST:PORT", or several joined by commas, e.g. to probe known
+ * subnets' devices by unicast; NULL for the multicast group
+ * 239.255.255.250:3702)
  * and collects the ProbeMatches that relate to them for @timeout_ms,
  * deduplicated on endpoint. Element type VigilOnvifDiscovered, sorted by
  * device_url. Blocks for @timeout_ms unless cancelled. */

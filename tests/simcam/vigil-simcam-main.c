@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* vigil-simcam: VigilSimcam as a program, for benchmarks and manual runs.
- * It prints one URL per stream and "ready", then takes one command per line
+ * It prints one URL per stream (then, with --onvif-port, the ONVIF device URL
+ * and, with --discovery-port, "discovery 127.0.0.1:PORT") and "ready", then takes one command per line
  * on stdin and answers each with exactly one line ("ok", "error: <why>" or a
  * number), so a driving script can read answers in lock step. It must stay a
  * thin shell over vigil-simcam.c: all behaviour belongs in the library. */
@@ -15,9 +16,11 @@
 #include <gst/rtsp-server/rtsp-server.h>
 
 #include "vigil-simcam.h"
+#include "vigil-simcam-onvif.h"
 
 typedef struct {
   VigilSimcam *simcam;
+  VigilSimcamOnvif *onvif;   /* NULL without --onvif-port */
   GMainLoop   *loop;
   guint        stdin_id;   /* 0 once stdin is closed or ignored */
 } App;
@@ -248,6 +251,13 @@ on_signal (gpointer user_data)
   return G_SOURCE_CONTINUE;
 }
 
+/* Runs on the ONVIF device's thread; vigil_simcam_set_ptz() is thread-safe. */
+static void
+on_onvif_moved (gdouble pan, gdouble tilt, gdouble zoom, gpointer simcam)
+{
+  vigil_simcam_set_ptz (simcam, 0, pan, tilt, zoom);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -266,6 +276,13 @@ main (int argc, char **argv)
   gint streams = 1, port = 8554, fps = 0, bitrate = 0, gop = 0, seconds = 0;
   gboolean no_stdin = FALSE;
   gboolean ptz = FALSE;
+  gint onvif_port = -1, clock_offset = 0, discovery_port = -1;
+  g_autofree gchar *onvif_user = NULL;
+  g_autofree gchar *onvif_password_file = NULL;
+  g_autofree gchar *onvif_password = NULL;
+  g_autofree gchar *onvif_auth = NULL;
+  g_auto(GStrv) quirks = NULL;
+  VigilSimcamOnvifOptions onvif_options = { 0 };
   VigilSimcamOptions options = { 0 };
   App app = { NULL };
   guint sigint_id, sigterm_id;
@@ -291,6 +308,20 @@ main (int argc, char **argv)
       "What every stream shows at first (default normal)", PICTURES },
     { "ptz", 0, 0, G_OPTION_ARG_NONE, &ptz,
       "Every stream is a PTZ camera with a live encoder (needs --picture normal)", NULL },
+    { "onvif-port", 0, 0, G_OPTION_ARG_INT, &onvif_port,
+      "Also serve ONVIF (device, media, PTZ) on this TCP port of 127.0.0.1, 0 for any", "P" },
+    { "onvif-user", 0, 0, G_OPTION_ARG_STRING, &onvif_user, "ONVIF user (needs --onvif-auth)", "U" },
+    { "onvif-password-file", 0, 0, G_OPTION_ARG_FILENAME, &onvif_password_file,
+      "Read the ONVIF password from the first line of FILE", "FILE" },
+    { "onvif-auth", 0, 0, G_OPTION_ARG_STRING, &onvif_auth, "ONVIF authentication (default none)",
+      "none|wsse|digest-md5|digest-sha256|both" },
+    { "clock-offset", 0, 0, G_OPTION_ARG_INT, &clock_offset,
+      "The ONVIF device's clock minus the real one", "SECONDS" },
+    { "quirk", 0, 0, G_OPTION_ARG_STRING_ARRAY, &quirks, "An ONVIF quirk; repeatable",
+      "no-get-services|internal-addresses|ignores-timeout|no-stop|degrees|"
+      "rejects-combined-move|no-position|html-errors" },
+    { "discovery-port", 0, 0, G_OPTION_ARG_INT, &discovery_port,
+      "Answer WS-Discovery probes on this UDP port of 127.0.0.1, 0 for any", "P" },
     { "no-stdin", 0, 0, G_OPTION_ARG_NONE, &no_stdin,
       "Ignore stdin; run until SIGINT or SIGTERM", NULL },
     { NULL }
@@ -367,6 +398,46 @@ main (int argc, char **argv)
       g_printerr ("vigil-simcam: %s\n", error->message);
       return EXIT_FAILURE;
     }
+  if (onvif_auth == NULL || g_str_equal (onvif_auth, "none"))
+    onvif_options.auth = VIGIL_SIMCAM_ONVIF_AUTH_NONE;
+  else if (g_str_equal (onvif_auth, "wsse"))
+    onvif_options.auth = VIGIL_SIMCAM_ONVIF_AUTH_WSSE;
+  else if (g_str_equal (onvif_auth, "digest-md5"))
+    onvif_options.auth = VIGIL_SIMCAM_ONVIF_AUTH_DIGEST_MD5;
+  else if (g_str_equal (onvif_auth, "digest-sha256"))
+    onvif_options.auth = VIGIL_SIMCAM_ONVIF_AUTH_DIGEST_SHA256;
+  else if (g_str_equal (onvif_auth, "both"))
+    onvif_options.auth = VIGIL_SIMCAM_ONVIF_AUTH_BOTH;
+  else
+    {
+      g_printerr ("vigil-simcam: --onvif-auth takes none, wsse, digest-md5, digest-sha256 or both\n");
+      return EXIT_FAILURE;
+    }
+  for (guint i = 0; quirks != NULL && quirks[i] != NULL; i++)
+    {
+      VigilSimcamOnvifQuirks quirk;
+
+      if (!vigil_simcam_onvif_quirk_from_string (quirks[i], &quirk))
+        {
+          g_printerr ("vigil-simcam: unknown --quirk '%s'\n", quirks[i]);
+          return EXIT_FAILURE;
+        }
+      onvif_options.quirks |= quirk;
+    }
+  if (onvif_port > 65535 || discovery_port > 65535 ||
+      ((onvif_options.auth != VIGIL_SIMCAM_ONVIF_AUTH_NONE) !=
+       (onvif_user != NULL && onvif_password_file != NULL)))
+    {
+      g_printerr ("vigil-simcam: --onvif-auth needs --onvif-user and --onvif-password-file, "
+                  "and ports are at most 65535\n");
+      return EXIT_FAILURE;
+    }
+  if (onvif_password_file != NULL &&
+      (onvif_password = read_password (onvif_password_file, &error)) == NULL)
+    {
+      g_printerr ("vigil-simcam: %s\n", error->message);
+      return EXIT_FAILURE;
+    }
   gst_init (&argc, &argv);
 
   options.n_streams = streams;
@@ -403,6 +474,46 @@ main (int argc, char **argv)
 
       printf ("%s\n", url);
     }
+  if (onvif_port >= 0)
+    {
+      g_autofree gchar *main_url = vigil_simcam_get_url (app.simcam, 0);
+      g_autofree gchar *sub_url = streams >= 2 ? vigil_simcam_get_url (app.simcam, 1) : NULL;
+      g_autofree gchar *device_url = NULL;
+
+      onvif_options.port = onvif_port;
+      onvif_options.user = onvif_user;
+      onvif_options.password = onvif_password;
+      onvif_options.clock_offset_s = clock_offset;
+      onvif_options.main_profile.stream_uri = main_url;
+      onvif_options.main_profile.width = options.width;
+      onvif_options.main_profile.height = options.height;
+      onvif_options.main_profile.fps = options.fps;
+      onvif_options.main_profile.encoding = options.codec == VIGIL_SIMCAM_CODEC_H265 ? "H265" : "H264";
+      onvif_options.sub_profile = onvif_options.main_profile;
+      onvif_options.sub_profile.stream_uri = sub_url;
+      onvif_options.discovery = discovery_port >= 0;
+      onvif_options.discovery_port = MAX (discovery_port, 0);
+      if (ptz)
+        {
+          /* The ONVIF head turns stream 0's picture. */
+          onvif_options.moved = on_onvif_moved;
+          onvif_options.moved_data = app.simcam;
+        }
+      app.onvif = vigil_simcam_onvif_new (&onvif_options, &error);
+      if (app.onvif == NULL)
+        {
+          g_printerr ("vigil-simcam: %s\n", error->message);
+          g_clear_object (&app.simcam);
+          g_source_remove (sigint_id);
+          g_source_remove (sigterm_id);
+          g_main_loop_unref (app.loop);
+          return EXIT_FAILURE;
+        }
+      device_url = vigil_simcam_onvif_get_device_url (app.onvif);
+      printf ("%s\n", device_url);
+      if (onvif_options.discovery)
+        printf ("discovery 127.0.0.1:%u\n", vigil_simcam_onvif_get_discovery_port (app.onvif));
+    }
   reply ("ready");
 
   if (!no_stdin)
@@ -418,6 +529,7 @@ main (int argc, char **argv)
   g_clear_handle_id (&app.stdin_id, g_source_remove);
   g_source_remove (sigint_id);
   g_source_remove (sigterm_id);
+  g_clear_object (&app.onvif);
   g_clear_object (&app.simcam);
   g_main_loop_unref (app.loop);
   /* Joins gst-rtsp-server's idle media threads, so valgrind sees none left. */
