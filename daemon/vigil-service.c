@@ -356,6 +356,7 @@ export_cameras (VigilService *self)
       update_camera_segment (skeleton, vigil_camera_get_last_segment (camera));
       g_signal_connect (skeleton, "handle-list-spans", G_CALLBACK (on_handle_list_spans), self);
       vigil_service_ptz_export (self, camera, skeleton);
+      watch_interface (skeleton);
       vigil_dbus_object_skeleton_set_camera (object, skeleton);
       g_dbus_object_manager_server_export (self->manager_server, G_DBUS_OBJECT_SKELETON (object));
       g_hash_table_insert (self->cameras, camera, g_object_ref (skeleton));

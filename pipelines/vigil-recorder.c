@@ -94,6 +94,7 @@ struct _VigilRecorder
   /* Configuration, immutable after construction. */
   gchar         *camera, *url, *user, *password, *root;
   gboolean       use_udp, use_rtspsrc;
+  gboolean       force_rtspsrc;       /* asked for, or UDP: whatever the URL */
   GstClockTime   segment_duration, stall_timeout;
   VigilFrameHealth *health;           /* NULL when frame health is off; outlives runs */
   GstClockTime   health_interval;
@@ -1418,6 +1419,8 @@ vigil_recorder_set_url (VigilRecorder *self, const gchar *url)
   g_return_if_fail (VIGIL_IS_RECORDER (self) && url != NULL);
   g_free (self->url);
   self->url = g_strdup (url);
+  /* vigilrtspsrc speaks plain rtsp:// only. */
+  self->use_rtspsrc = self->force_rtspsrc || !g_str_has_prefix (url, "rtsp://");
 }
 
 gboolean
@@ -1542,7 +1545,8 @@ vigil_recorder_new (const VigilRecorderConfig *config)
   self->password = g_strdup (config->password);
   self->root = g_canonicalize_filename (config->root, NULL);
   self->use_udp = config->use_udp;
-  self->use_rtspsrc = config->use_rtspsrc || config->use_udp || !g_str_has_prefix (config->url, "rtsp://");
+  self->force_rtspsrc = config->use_rtspsrc || config->use_udp;
+  self->use_rtspsrc = self->force_rtspsrc || (config->url != NULL && !g_str_has_prefix (config->url, "rtsp://"));
   self->segment_duration = config->segment_duration;
   self->stall_timeout = config->stall_timeout;
   if (config->frame_health)

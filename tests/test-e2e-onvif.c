@@ -1,0 +1,227 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* ONVIF cameras end to end: the real vigild on a private bus, configured
+ * with onvif= only, asks the simulated ONVIF device (real SOAP over HTTP
+ * on 127.0.0.1, WS-Security digest) for its stream and records it; its
+ * Camera object shows what the device told; PTZ moves and presets over
+ * D-Bus turn the simulated head, whose position drives the served
+ * picture, and every one lands in the audit log with the caller; bad PTZ
+ * requests get clear errors and recording goes on. */
+#include <glib/gstdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "vigil-simcam-onvif.h"
+#include "vigil-test-util.h"
+#include "vigil-test-vigild.h"
+
+static GTestDBus *bus;
+
+typedef struct {
+  VigilTestVigild   vigild;
+  VigilSimcamOnvif *device;
+} Fixture;
+
+static void
+fixture_tear_down (Fixture *f, gconstpointer unused)
+{
+  vigil_test_vigild_tear_down (&f->vigild);
+  g_clear_object (&f->device);
+}
+
+static void
+on_head_moved (gdouble pan, gdouble tilt, gdouble zoom, gpointer simcam)
+{
+  vigil_simcam_set_ptz (simcam, 0, pan, tilt, zoom);
+}
+
+static void
+on_segment_completed (VigilDBusManager *manager, const gchar *camera, gint64 start_us, gint64 end_us,
+                      guint64 size, gboolean *door_recorded)
+{
+  if (g_str_equal (camera, "door"))
+    *door_recorded = TRUE;
+}
+
+static gboolean
+device_told (gpointer camera)
+{
+  return g_strcmp0 (vigil_dbus_camera_get_manufacturer (camera), "") != 0;
+}
+
+typedef struct {
+  VigilSimcam *simcam;
+  gdouble      above, below;   /* wait for the served picture's pan outside [below, above] */
+} PanWait;
+
+static gboolean
+pan_beyond (gpointer data)
+{
+  PanWait *wait = data;
+  gdouble pan;
+
+  vigil_simcam_get_ptz (wait->simcam, 0, &pan, NULL, NULL);
+  return pan > wait->above || pan < wait->below;
+}
+
+static void
+assert_dbus_error (const GError *error, const gchar *name)
+{
+  g_autofree gchar *remote = NULL;
+
+  g_assert_nonnull (error);
+  remote = g_dbus_error_get_remote_error (error);
+  g_assert_cmpstr (remote, ==, name);
+}
+
+static void
+test_onvif_camera (Fixture *f, gconstpointer unused)
+{
+  VigilSimcamOptions options = { .n_streams = 1, .width = 320, .height = 240, .fps = 10, .bitrate_kbps = 300,
+                                 .gop_frames = 10, .ptz = TRUE };
+  VigilSimcamOnvifOptions device_options = { .user = "operator", .password = "s3cret-onvif",
+                                             .auth = VIGIL_SIMCAM_ONVIF_AUTH_WSSE, .clock_offset_s = 90,
+                                             .name = "door-camera", .moved = on_head_moved };
+  g_autoptr(GError) error = NULL;
+  g_autofree gchar *main_url = NULL, *device_url = NULL, *password_file = NULL, *extra = NULL, *token = NULL;
+  g_autofree gchar *moving = NULL, *log = NULL;
+  g_autoptr(VigilDBusCamera) door = NULL, cam0 = NULL;
+  g_autoptr(GVariant) rows = NULL, presets = NULL;
+  gboolean door_recorded = FALSE;
+  PanWait right = { NULL, 0.3, -2 }, left = { NULL, 2, -0.3 };
+  gboolean has_position, seen_move = FALSE, seen_preset = FALSE;
+  gdouble pan, tilt, zoom;
+  GVariantIter iter;
+  guint64 id;
+  gint64 time_us, uid;
+  const gchar *user, *action, *target, *details, *sha;
+
+  if (!vigil_test_have_elements ("x264enc", "timeoverlay", NULL))
+    {
+      g_test_skip ("x264enc or timeoverlay missing");
+      return;
+    }
+  /* cam0 records the PTZ mount by url=, "door" the same camera by onvif=. */
+  vigil_test_vigild_set_up (&f->vigild, bus, &options, 2, NULL, "frame_health=false\n", NULL);
+  main_url = vigil_simcam_get_url (f->vigild.simcam, 0);
+  device_options.main_profile.stream_uri = main_url;
+  device_options.main_profile.width = 320;
+  device_options.main_profile.height = 240;
+  device_options.moved_data = f->vigild.simcam;
+  f->device = vigil_simcam_onvif_new (&device_options, &error);
+  g_assert_no_error (error);
+  device_url = vigil_simcam_onvif_get_device_url (f->device);
+  password_file = g_build_filename (f->vigild.dir, "door.password", NULL);
+  g_assert_true (g_file_set_contents (password_file, "s3cret-onvif\n", -1, NULL));
+  g_assert_cmpint (g_chmod (password_file, 0600), ==, 0);
+  extra = g_strdup_printf ("[camera door]\nonvif=%s\nuser=operator\npassword_file=%s\n", device_url,
+                           password_file);
+  {
+    g_autofree gchar *conf = NULL;
+    g_autofree gchar *all = NULL;
+
+    g_assert_true (g_file_get_contents (f->vigild.conf, &conf, NULL, NULL));
+    all = g_strconcat (conf, extra, NULL);
+    g_assert_true (g_file_set_contents (f->vigild.conf, all, -1, NULL));
+  }
+  vigil_test_vigild_start (&f->vigild);
+  g_signal_connect (f->vigild.manager, "segment-completed", G_CALLBACK (on_segment_completed), &door_recorded);
+
+  /* It records the stream the device named. */
+  g_assert_true (vigil_test_wait_for (&door_recorded, 90));
+  door = vigil_dbus_camera_proxy_new_sync (f->vigild.connection, G_DBUS_PROXY_FLAGS_NONE, "org.vigil.Vigil1",
+                                           "/org/vigil/Vigil1/Camera/door", NULL, &error);
+  g_assert_no_error (error);
+  g_assert_true (vigil_test_wait_until (device_told, door, 30));
+  g_assert_cmpstr (vigil_dbus_camera_get_onvif_device (door), ==, device_url);
+  g_assert_cmpstr (vigil_dbus_camera_get_profile (door), ==, "Profile_1");
+  g_assert_true (vigil_dbus_camera_get_has_ptz (door));
+  g_assert_cmpstr (vigil_dbus_camera_get_model (door), !=, "");
+  /* The device's clock is 90 s ahead (told over ONVIF, or the stream's). */
+  if (g_str_equal (vigil_dbus_camera_get_clock_source (door), "onvif"))
+    g_assert_cmpint (ABS (vigil_dbus_camera_get_clock_offset_us (door) - 90 * G_USEC_PER_SEC), <, 2 * G_USEC_PER_SEC);
+
+  /* A move to the right turns the head, and with it the served picture. */
+  right.simcam = left.simcam = f->vigild.simcam;
+  g_assert_true (vigil_dbus_camera_call_ptz_move_sync (door, 1.0, 0, 0, 1500, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_true (vigil_test_wait_until (pan_beyond, &right, 30));
+  g_assert_true (vigil_dbus_camera_call_ptz_get_status_sync (door, &has_position, &pan, &tilt, &zoom, &moving, NULL,
+                                                             &error));
+  g_assert_no_error (error);
+  g_assert_true (has_position);
+  g_assert_cmpfloat (pan, >, 0.3);
+
+  /* Presets: save here, go elsewhere, come back by name. */
+  g_assert_true (vigil_dbus_camera_call_save_preset_sync (door, "entrance", &token, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_cmpstr (token, !=, "");
+  g_assert_true (vigil_dbus_camera_call_list_presets_sync (door, &presets, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (g_variant_n_children (presets), ==, 1);
+  g_assert_true (vigil_dbus_camera_call_ptz_goto_sync (door, -0.8, 0, -1, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_true (vigil_test_wait_until (pan_beyond, &left, 30));
+  g_assert_true (vigil_dbus_camera_call_goto_preset_sync (door, "entrance", NULL, &error));
+  g_assert_no_error (error);
+  g_assert_true (vigil_test_wait_until (pan_beyond, &right, 30));
+
+  /* Bad requests: clear errors, nothing moves, recording goes on. */
+  g_assert_false (vigil_dbus_camera_call_goto_preset_sync (door, "nowhere", NULL, &error));
+  assert_dbus_error (error, "org.vigil.Vigil1.Error.InvalidArgument");
+  g_assert_nonnull (strstr (error->message, "nowhere"));
+  g_clear_error (&error);
+  g_assert_false (vigil_dbus_camera_call_ptz_move_sync (door, 5.0, 0, 0, 500, NULL, &error));
+  assert_dbus_error (error, "org.vigil.Vigil1.Error.InvalidArgument");
+  g_clear_error (&error);
+  cam0 = vigil_dbus_camera_proxy_new_sync (f->vigild.connection, G_DBUS_PROXY_FLAGS_NONE, "org.vigil.Vigil1",
+                                           "/org/vigil/Vigil1/Camera/cam0", NULL, &error);
+  g_assert_no_error (error);
+  g_assert_false (vigil_dbus_camera_call_ptz_move_sync (cam0, 0.5, 0, 0, 500, NULL, &error));
+  assert_dbus_error (error, "org.vigil.Vigil1.Error.NotSupported");
+  g_clear_error (&error);
+
+  /* Every command is in the audit log, with who gave it. */
+  g_assert_true (vigil_dbus_manager_call_list_audit_sync (f->vigild.manager, 0, 0, &rows, NULL, &error));
+  g_assert_no_error (error);
+  g_variant_iter_init (&iter, rows);
+  while (g_variant_iter_next (&iter, "(txx&s&s&s&s&s)", &id, &time_us, &uid, &user, &action, &target, &details,
+                              &sha))
+    {
+      if (g_str_equal (action, "ptz-move") && g_str_equal (target, "camera door"))
+        {
+          seen_move = TRUE;
+          g_assert_cmpint (uid, ==, getuid ());
+          g_assert_cmpstr (user, ==, g_get_user_name ());
+          g_assert_nonnull (strstr (details, "1500"));
+        }
+      seen_preset |= g_str_equal (action, "ptz-preset-go") && strstr (details, "entrance") != NULL;
+    }
+  g_assert_true (seen_move);
+  g_assert_true (seen_preset);
+
+  /* The password never reached vigild's log. */
+  log = vigil_test_vigild_read_log (&f->vigild);
+  g_assert_null (strstr (log, "s3cret-onvif"));
+  g_assert_cmpuint (vigil_simcam_onvif_get_n_auth_failures (f->device), ==, 0);
+}
+
+int
+main (int argc, char **argv)
+{
+  int status;
+
+  g_test_init (&argc, &argv, NULL);
+  gst_init (NULL, NULL);
+  if (!vigil_test_have_elements ("rtph264pay", "matroskamux", NULL))
+    {
+      g_test_skip ("GStreamer elements missing");
+      return 0;
+    }
+  bus = g_test_dbus_new (G_TEST_DBUS_NONE);
+  g_test_dbus_up (bus);
+  g_test_add ("/e2e/onvif/camera", Fixture, NULL, NULL, test_onvif_camera, fixture_tear_down);
+  status = g_test_run ();
+  g_test_dbus_down (bus);
+  g_clear_object (&bus);
+  return status;
+}
