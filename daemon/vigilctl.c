@@ -482,6 +482,20 @@ ctl_get_object_manager (Ctl *ctl, GError **error)
                                                     BUS_NAME, MANAGER_PATH, NULL, error);
 }
 
+/* A proxy for camera @name's object, its properties not loaded: calls on
+ * a camera vigild does not have fail with an unknown-object error. */
+static VigilDBusCamera *
+ctl_get_camera (Ctl *ctl, const gchar *name, GError **error)
+{
+  g_autofree gchar *escaped = g_dbus_escape_object_path (name);
+  g_autofree gchar *path = g_strconcat (CAMERA_PATH_PREFIX, escaped, NULL);
+
+  return vigil_dbus_camera_proxy_new_sync (ctl->bus,
+                                           G_DBUS_PROXY_FLAGS_DO_NOT_LOAD_PROPERTIES |
+                                           G_DBUS_PROXY_FLAGS_DO_NOT_CONNECT_SIGNALS,
+                                           BUS_NAME, path, NULL, error);
+}
+
 static gchar *
 incident_path (gint64 id)
 {
@@ -981,7 +995,6 @@ cmd_spans (Ctl *ctl, int argc, char **argv)
   g_autoptr(VigilDBusCamera) camera = NULL;
   g_autoptr(GVariant) spans = NULL, gaps = NULL;
   g_autoptr(GArray) stretches = g_array_new (FALSE, FALSE, sizeof (Stretch));
-  g_autofree gchar *path = NULL, *escaped = NULL;
   GVariantIter iter;
   Stretch stretch = { 0 };
   gint64 from_us, to_us;
@@ -1002,12 +1015,7 @@ cmd_spans (Ctl *ctl, int argc, char **argv)
   if ((status = ctl_connect (ctl)) != EXIT_OK)
     return status;
 
-  escaped = g_dbus_escape_object_path (argv[1]);
-  path = g_strconcat (CAMERA_PATH_PREFIX, escaped, NULL);
-  camera = vigil_dbus_camera_proxy_new_sync (ctl->bus,
-                                             G_DBUS_PROXY_FLAGS_DO_NOT_LOAD_PROPERTIES |
-                                             G_DBUS_PROXY_FLAGS_DO_NOT_CONNECT_SIGNALS,
-                                             BUS_NAME, path, NULL, &error);
+  camera = ctl_get_camera (ctl, argv[1], &error);
   if (camera == NULL)
     return fail (error);
   if (!vigil_dbus_camera_call_list_spans_sync (camera, from_us, to_us, &spans, &gaps, NULL, &error))
@@ -2253,7 +2261,6 @@ cmd_ptz (Ctl *ctl, int argc, char **argv)
   g_autoptr(GPtrArray) marked = g_ptr_array_new_with_free_func (g_free);
   g_autoptr(GError) error = NULL;
   g_autoptr(VigilDBusCamera) camera = NULL;
-  g_autofree gchar *path = NULL, *escaped = NULL;
   const gchar *action;
   guint duration_ms = 500;
   gdouble v[3] = { 0, 0, -1 };
@@ -2314,12 +2321,7 @@ cmd_ptz (Ctl *ctl, int argc, char **argv)
 
   if ((status = ctl_connect (ctl)) != EXIT_OK)
     return status;
-  escaped = g_dbus_escape_object_path (argv[1]);
-  path = g_strconcat (CAMERA_PATH_PREFIX, escaped, NULL);
-  camera = vigil_dbus_camera_proxy_new_sync (ctl->bus,
-                                             G_DBUS_PROXY_FLAGS_DO_NOT_LOAD_PROPERTIES |
-                                             G_DBUS_PROXY_FLAGS_DO_NOT_CONNECT_SIGNALS,
-                                             BUS_NAME, path, NULL, &error);
+  camera = ctl_get_camera (ctl, argv[1], &error);
   if (camera == NULL)
     return fail (error);
 
