@@ -352,13 +352,17 @@ vigil_onvif_link_ptz_async (VigilOnvifLink *self, const VigilPtzRequest *request
   PtzJob *job;
 
   g_task_set_source_tag (task, vigil_onvif_link_ptz_async);
-  if (!self->resolved || !self->has_ptz)
+  if (!self->resolved)
     {
       g_task_return_new_error (task, VIGIL_ONVIF_ERROR, VIGIL_ONVIF_ERROR_NOT_SUPPORTED,
-                               self->resolved ? "%s: profile %s has no PTZ configuration"
-                                              : "%s has not answered yet%s",
-                               vigil_onvif_camera_get_device_url (self->camera),
-                               self->resolved ? self->profile : "");
+                               "%s has not answered yet", vigil_onvif_camera_get_device_url (self->camera));
+      return;
+    }
+  if (!self->has_ptz)
+    {
+      g_task_return_new_error (task, VIGIL_ONVIF_ERROR, VIGIL_ONVIF_ERROR_NOT_SUPPORTED,
+                               "%s: profile %s has no PTZ configuration",
+                               vigil_onvif_camera_get_device_url (self->camera), self->profile);
       return;
     }
   job = g_new0 (PtzJob, 1);

@@ -53,10 +53,13 @@ is_query (VigilPtzAction action)
   return action == VIGIL_PTZ_STATUS || action == VIGIL_PTZ_LIST_PRESETS;
 }
 
+/* "moving" if either axis moves, else what pan-tilt says. */
 static const gchar *
-move_status_name (VigilOnvifMoveStatus status)
+move_status_name (const VigilOnvifPtzStatus *status)
 {
-  return status == VIGIL_ONVIF_MOVE_IDLE ? "idle" : status == VIGIL_ONVIF_MOVE_MOVING ? "moving" : "unknown";
+  if (status->pan_tilt_status == VIGIL_ONVIF_MOVE_MOVING || status->zoom_status == VIGIL_ONVIF_MOVE_MOVING)
+    return "moving";
+  return status->pan_tilt_status == VIGIL_ONVIF_MOVE_IDLE ? "idle" : "unknown";
 }
 
 static void
@@ -129,13 +132,7 @@ on_ptz_done (GObject *source, GAsyncResult *result, gpointer user_data)
     case VIGIL_PTZ_STATUS:
       vigil_dbus_camera_complete_ptz_get_status (target->skeleton, call->invocation, reply->status.has_position,
                                                  reply->status.pan, reply->status.tilt, reply->status.zoom,
-                                                 move_status_name (reply->status.pan_tilt_status
-                                                                           == VIGIL_ONVIF_MOVE_MOVING
-                                                                       ? VIGIL_ONVIF_MOVE_MOVING
-                                                                       : reply->status.zoom_status
-                                                                                 == VIGIL_ONVIF_MOVE_MOVING
-                                                                             ? VIGIL_ONVIF_MOVE_MOVING
-                                                                             : reply->status.pan_tilt_status));
+                                                 move_status_name (&reply->status));
       break;
     case VIGIL_PTZ_LIST_PRESETS:
       {

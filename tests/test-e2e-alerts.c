@@ -136,14 +136,7 @@ test_offline_raised_and_cleared (Fixture *f, gconstpointer unused)
   g_assert_cmpint (g_chmod (script, 0755), ==, 0);
   alerts_group = g_strdup_printf ("[alerts]\noffline_seconds=3\nclear_after_seconds=3\ncommand=%s %s\n", script,
                                   command_out);
-  {
-    g_autofree gchar *conf = NULL;
-    g_autofree gchar *all = NULL;
-
-    g_assert_true (g_file_get_contents (f->conf, &conf, NULL, NULL));
-    all = g_strconcat (conf, alerts_group, NULL);
-    g_assert_true (g_file_set_contents (f->conf, all, -1, NULL));
-  }
+  vigil_test_vigild_append_config (f, alerts_group);
   vigil_test_vigild_start (f);
   vigil_test_vigild_wait_for_segments (f, 2);
 

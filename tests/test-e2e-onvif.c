@@ -115,14 +115,7 @@ test_onvif_camera (Fixture *f, gconstpointer unused)
   g_assert_cmpint (g_chmod (password_file, 0600), ==, 0);
   extra = g_strdup_printf ("[camera door]\nonvif=%s\nuser=operator\npassword_file=%s\n", device_url,
                            password_file);
-  {
-    g_autofree gchar *conf = NULL;
-    g_autofree gchar *all = NULL;
-
-    g_assert_true (g_file_get_contents (f->vigild.conf, &conf, NULL, NULL));
-    all = g_strconcat (conf, extra, NULL);
-    g_assert_true (g_file_set_contents (f->vigild.conf, all, -1, NULL));
-  }
+  vigil_test_vigild_append_config (&f->vigild, extra);
   vigil_test_vigild_start (&f->vigild);
   g_signal_connect (f->vigild.manager, "segment-completed", G_CALLBACK (on_segment_completed), &door_recorded);
 

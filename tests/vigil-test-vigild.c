@@ -89,6 +89,17 @@ vigild_stacks (VigilTestVigild *f)
 }
 
 void
+vigil_test_vigild_append_config (VigilTestVigild *f, const gchar *text)
+{
+  g_autofree gchar *conf = NULL;
+  g_autofree gchar *all = NULL;
+
+  g_assert_true (g_file_get_contents (f->conf, &conf, NULL, NULL));
+  all = g_strconcat (conf, text, NULL);
+  g_assert_true (g_file_set_contents (f->conf, all, -1, NULL));
+}
+
+void
 vigil_test_vigild_start (VigilTestVigild *f)
 {
   g_autoptr(GError) error = NULL;

@@ -37,6 +37,10 @@ void   vigil_test_vigild_set_up       (VigilTestVigild          *f,
                                        const gchar              *storage_extra,
                                        const gchar              *camera_extra,
                                        const gchar              *extra);
+/* Appends @text (whole groups) to the config, for what is only known once
+ * the simulated cameras run; before vigil_test_vigild_start(). */
+void   vigil_test_vigild_append_config (VigilTestVigild *f,
+                                        const gchar     *text);
 /* Starts vigild --session and waits until it owns its bus name. */
 void   vigil_test_vigild_start        (VigilTestVigild *f);
 void   vigil_test_vigild_tear_down    (VigilTestVigild *f);
