@@ -1052,7 +1052,12 @@ get_clip (VigilSimcam *self, guint width, guint height, VigilSimcamPicture pictu
 static void
 feed_free (Feed *feed)
 {
-  g_clear_signal_handler (&feed->unprepared_id, feed->media);
+  /* A media that was disposed (GLib then drops its handlers) while this
+   * feed still held a reference has no handler left to disconnect; seen
+   * once under load in the audio-pcma test. */
+  if (feed->unprepared_id != 0 && g_signal_handler_is_connected (feed->media, feed->unprepared_id))
+    g_signal_handler_disconnect (feed->media, feed->unprepared_id);
+  feed->unprepared_id = 0;
   gst_clear_object (&feed->appsrc);
   gst_clear_object (&feed->audio_appsrc);
   g_clear_object (&feed->media);
