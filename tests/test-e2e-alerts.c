@@ -34,6 +34,7 @@ typedef struct {
   gboolean     cleared;     /* wait for the clear, not the raise */
   gboolean     seen;
   gint64       raised_us, cleared_us;
+  gchar        details[256];
 } AlertWait;
 
 static void
@@ -49,6 +50,7 @@ on_alert (VigilDBusManager *manager, GVariant *alert, AlertWait *wait, gboolean 
       wait->seen = TRUE;
       wait->raised_us = raised_us;
       wait->cleared_us = cleared_us;
+      g_strlcpy (wait->details, details, sizeof wait->details);
     }
 }
 
@@ -276,6 +278,51 @@ test_video_missing (Fixture *f, gconstpointer unused)
   /* The camera answered with sound all along: never "offline". */
   g_assert_false (offline.seen);
   g_assert_false (alert_is_open (f, "offline", "camera cam0"));
+}
+
+/* A camera whose frame rate collapses to its keyframes (1 fps against 10,
+ * and most of its bits gone with the other frames) raises low-frame-rate
+ * and low-bitrate against its own norm, learnt from its first segments,
+ * and clears both once its segments are full again. */
+static void
+test_low_rate (Fixture *f, gconstpointer unused)
+{
+  VigilSimcamOptions options = { .n_streams = 1, .width = 320, .height = 240, .fps = 10, .bitrate_kbps = 300,
+                                 .gop_frames = 10, .clip_seconds = 4 };
+  AlertWait low_fps = { "low-frame-rate", "camera cam0", FALSE };
+  AlertWait low_bps = { "low-bitrate", "camera cam0", FALSE };
+  AlertWait fps_cleared = { "low-frame-rate", "camera cam0", TRUE };
+  AlertWait bps_cleared = { "low-bitrate", "camera cam0", TRUE };
+  AlertWait offline = { "offline", "camera cam0", FALSE };
+  gulong offline_handler, bps_handler;
+
+  vigil_test_vigild_set_up (f, bus, &options, 2, NULL, "frame_health=false\n",
+                            "[alerts]\nraise_after_seconds=1\nclear_after_seconds=1\n");
+  vigil_test_vigild_start (f);
+  /* The norm needs three segments; the first may be short. */
+  vigil_test_vigild_wait_for_segments (f, 4);
+  g_assert_false (alert_is_open (f, "low-frame-rate", "camera cam0"));
+  g_assert_false (alert_is_open (f, "low-bitrate", "camera cam0"));
+  offline_handler = g_signal_connect (f->manager, "alert-raised", G_CALLBACK (on_alert_raised), &offline);
+  /* The two may come in either order. */
+  bps_handler = g_signal_connect (f->manager, "alert-raised", G_CALLBACK (on_alert_raised), &low_bps);
+
+  vigil_simcam_set_fault (f->simcam, 0, VIGIL_SIMCAM_FAULT_KEYFRAMES_ONLY);
+  wait_for_alert (f, &low_fps, 60);
+  g_test_message ("low-frame-rate: %s", low_fps.details);
+  g_assert_nonnull (strstr (low_fps.details, "against a norm of"));
+  wait_for_alert (f, &low_bps, 30);
+  g_signal_handler_disconnect (f->manager, bps_handler);
+  g_test_message ("low-bitrate: %s", low_bps.details);
+
+  bps_handler = g_signal_connect (f->manager, "alert-cleared", G_CALLBACK (on_alert_cleared), &bps_cleared);
+  vigil_simcam_set_fault (f->simcam, 0, VIGIL_SIMCAM_FAULT_NONE);
+  wait_for_alert (f, &fps_cleared, 60);
+  wait_for_alert (f, &bps_cleared, 30);
+  g_signal_handler_disconnect (f->manager, bps_handler);
+  /* The camera never went away. */
+  g_signal_handler_disconnect (f->manager, offline_handler);
+  g_assert_false (offline.seen);
 }
 
 static gboolean
@@ -568,6 +615,7 @@ main (int argc, char **argv)
   ADD ("/e2e/alerts/clock-drift", test_clock_drift);
   ADD ("/e2e/alerts/recording-stalled", test_recording_stalled);
   ADD ("/e2e/alerts/video-missing", test_video_missing);
+  ADD ("/e2e/alerts/low-rate", test_low_rate);
   ADD ("/e2e/alerts/watchdog-small-filesystem", test_watchdog_small_filesystem);
   status = g_test_run ();
   g_test_dbus_down (bus);

@@ -1336,6 +1336,53 @@ test_video_stall (Fixture *f, gconstpointer data)
   g_assert_cmpint (client->width, ==, CLIP_WIDTH);
 }
 
+/* KEYFRAMES_ONLY: a picture still decodable, at one frame per GOP (1 fps
+ * here, against 10), audio flowing as before; then the full rate again.
+ * @data: whether the mount is a PTZ camera, as GINT_TO_POINTER(). */
+static void
+test_keyframes_only (Fixture *f, gconstpointer data)
+{
+  gboolean ptz = GPOINTER_TO_INT (data);
+  const guint n_audio_per_s = 50;  /* G.711, 20 ms packets */
+  const guint seconds = 4;
+  g_autoptr(Client) client = NULL;
+  guint frames;
+
+  if (skip_without_elements ())
+    return;
+  if (!have_elements ("alawenc", "rtppcmapay", "rtppcmadepay", "alawdec", NULL))
+    {
+      g_test_skip ("needs alawenc, rtppcmapay, rtppcmadepay and alawdec");
+      return;
+    }
+
+  f->simcam = simcam_new_full (NULL, 1, VIGIL_SIMCAM_AUTH_NONE, VIGIL_SIMCAM_CODEC_H264,
+                               VIGIL_SIMCAM_AUDIO_PCMA, ptz);
+  client = client_start_full (f, 0, NULL, NULL, H264_CHAIN, PCMA_CHAIN);
+  wait_for_media (f, client, CLIP_FPS, n_audio_per_s / 2);
+
+  vigil_simcam_set_fault (f->simcam, 0, VIGIL_SIMCAM_FAULT_KEYFRAMES_ONLY);
+  /* Let frames already on their way drain, then count over a few seconds
+   * of audio (which runs in real time). */
+  wait_for_media (f, client, 0, n_audio_per_s);
+  frames = client->frames;
+  wait_for_media (f, client, 0, seconds * n_audio_per_s);
+  g_test_message ("%u frames decoded in %u s of keyframes only", client->frames - frames, seconds);
+  g_assert_cmpuint (client->frames - frames, >=, seconds - 2);
+  g_assert_cmpuint (client->frames - frames, <=, seconds + 2);
+  g_assert_cmpint (client->width, ==, CLIP_WIDTH);
+  g_assert_null (client->error);
+  g_assert_cmpuint (vigil_simcam_get_n_clients (f->simcam, 0), ==, 1);
+
+  vigil_simcam_set_fault (f->simcam, 0, VIGIL_SIMCAM_FAULT_NONE);
+  wait_for_media (f, client, 0, n_audio_per_s);
+  frames = client->frames;
+  wait_for_media (f, client, 0, n_audio_per_s);
+  g_test_message ("%u frames decoded in the second after the fault", client->frames - frames);
+  g_assert_cmpuint (client->frames - frames, >=, CLIP_FPS / 2);
+  g_assert_null (client->error);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1364,6 +1411,10 @@ main (int argc, char **argv)
               fixture_set_up_empty, test_audio, fixture_tear_down);
   g_test_add ("/simcam/video-stall", Fixture, GINT_TO_POINTER (FALSE), fixture_set_up_empty,
               test_video_stall, fixture_tear_down);
+  g_test_add ("/simcam/keyframes-only", Fixture, GINT_TO_POINTER (FALSE), fixture_set_up_empty,
+              test_keyframes_only, fixture_tear_down);
+  g_test_add ("/simcam/ptz/keyframes-only", Fixture, GINT_TO_POINTER (TRUE), fixture_set_up_empty,
+              test_keyframes_only, fixture_tear_down);
   g_test_add ("/simcam/ptz/moves", Fixture, NULL, fixture_set_up_empty, test_ptz_moves,
               fixture_tear_down);
   g_test_add ("/simcam/ptz/faults", Fixture, NULL, fixture_set_up_empty, test_ptz_faults,

@@ -119,11 +119,13 @@ run_command (App *app, const gchar *line)
   argc = words->len - 1;
 
   if (g_str_equal (args[0], "drop") || g_str_equal (args[0], "stall") ||
-      g_str_equal (args[0], "video-stall") || g_str_equal (args[0], "restore"))
+      g_str_equal (args[0], "video-stall") || g_str_equal (args[0], "keyframes-only") ||
+      g_str_equal (args[0], "restore"))
     {
       VigilSimcamFault fault = g_str_equal (args[0], "drop")          ? VIGIL_SIMCAM_FAULT_DROP
                                : g_str_equal (args[0], "stall")       ? VIGIL_SIMCAM_FAULT_STALL
                                : g_str_equal (args[0], "video-stall") ? VIGIL_SIMCAM_FAULT_VIDEO_STALL
+                               : g_str_equal (args[0], "keyframes-only") ? VIGIL_SIMCAM_FAULT_KEYFRAMES_ONLY
                                                                       : VIGIL_SIMCAM_FAULT_NONE;
 
       if (!parse_index (app, args, argc, &index))
@@ -210,7 +212,7 @@ run_command (App *app, const gchar *line)
     }
   else
     {
-      reply ("error: unknown command '%s' (drop K, stall K, video-stall K, restore K, offline, online, "
+      reply ("error: unknown command '%s' (drop K, stall K, video-stall K, keyframes-only K, restore K, offline, online, "
              "resolution K WxH, picture K NAME, ptz K PAN TILT ZOOM, get-ptz K, clients K, "
              "auth-failures, quit)", args[0]);
     }
@@ -330,7 +332,8 @@ main (int argc, char **argv)
   context = g_option_context_new ("- serve looping H.264 or H.265 test streams over RTSP");
   g_option_context_set_description (context,
       "Commands on stdin, one per line, each answered with one line:\n"
-      "  drop K | stall K | video-stall K (audio flows) | restore K | offline | online |\n"
+      "  drop K | stall K | video-stall K (audio flows) | keyframes-only K | restore K |\n"
+      "  offline | online |\n"
       "  resolution K WxH | clients K |\n"
       "  picture K " PICTURES " (switch at the next keyframe) |\n"
       "  ptz K PAN TILT ZOOM (with --ptz; pan, tilt -1..1, zoom 0..1) | get-ptz K |\n"

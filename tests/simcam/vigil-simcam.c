@@ -1373,6 +1373,21 @@ feed_push (VigilSimcam *self, Feed *feed)
   feed_send_video (self, feed, g_ptr_array_index (feed->clip->frames, index), discont);
 }
 
+/* KEYFRAMES_ONLY: the clip runs on, but of its frames only the keyframes are
+ * sent; the other frames' slots carry their audio only. Runs on the server
+ * thread with self->lock held. */
+static void
+feed_push_keyframes_only (VigilSimcam *self, Feed *feed)
+{
+  if (clip_frame_is_key (feed->clip, feed->next_frame % feed->clip->frames->len))
+    {
+      feed_push (self, feed);
+      return;
+    }
+  feed_push_audio_only (self, feed);
+  feed->next_frame = (feed->next_frame + 1) % feed->clip->frames->len;
+}
+
 /* --- PTZ mounts --- */
 
 /* The scene's luma at its left and right edges and Cb at its top and bottom
@@ -1821,9 +1836,12 @@ ptz_tick (VigilSimcam *self, Mount *mount)
           gst_buffer_replace (&ptz->last_key, frame);
           ptz->key_requested = FALSE;
         }
-      if (mount->fault == VIGIL_SIMCAM_FAULT_NONE)
+      if (mount->fault == VIGIL_SIMCAM_FAULT_NONE || (mount->fault == VIGIL_SIMCAM_FAULT_KEYFRAMES_ONLY && is_key))
         for (guint i = 0; i < mount->feeds->len; i++)
           feed_push_live (self, g_ptr_array_index (mount->feeds, i), frame, is_key);
+      else if (mount->fault == VIGIL_SIMCAM_FAULT_KEYFRAMES_ONLY)
+        for (guint i = 0; i < mount->feeds->len; i++)
+          feed_push_audio_only (self, g_ptr_array_index (mount->feeds, i));
     }
 
   for (guint i = 0; i < mount->feeds->len; i++)
@@ -1832,6 +1850,8 @@ ptz_tick (VigilSimcam *self, Mount *mount)
 
       if (mount->fault == VIGIL_SIMCAM_FAULT_VIDEO_STALL)
         feed_push_audio_only (self, feed);
+      else if (mount->fault == VIGIL_SIMCAM_FAULT_KEYFRAMES_ONLY)
+        continue;  /* the encoder's own keyframes, no forced ones */
       else if (mount->fault != VIGIL_SIMCAM_FAULT_NONE)
         feed->need_keyframe = TRUE;
       /* A media nobody plays would otherwise get an IDR every other frame. */
@@ -1869,6 +1889,8 @@ push_frame_to_all (VigilSimcam *self)
             feed_push (self, feed);
           else if (mount->fault == VIGIL_SIMCAM_FAULT_VIDEO_STALL)
             feed_push_audio_only (self, feed);
+          else if (mount->fault == VIGIL_SIMCAM_FAULT_KEYFRAMES_ONLY)
+            feed_push_keyframes_only (self, feed);
           else
             feed->need_keyframe = TRUE;  /* resume at an IDR */
         }
@@ -2604,7 +2626,7 @@ vigil_simcam_set_fault (VigilSimcam *self, guint index, VigilSimcamFault fault)
 
   g_return_if_fail (VIGIL_IS_SIMCAM (self));
   g_return_if_fail (index < self->mounts->len);
-  g_return_if_fail (fault <= VIGIL_SIMCAM_FAULT_VIDEO_STALL);
+  g_return_if_fail (fault <= VIGIL_SIMCAM_FAULT_KEYFRAMES_ONLY);
   run_on_server_thread (self, do_set_fault, &req);
 }
 

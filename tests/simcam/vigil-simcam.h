@@ -142,6 +142,8 @@ typedef enum {
   VIGIL_SIMCAM_FAULT_STALL,  /* connections stay and RTSP answers, but no media data flows */
   VIGIL_SIMCAM_FAULT_VIDEO_STALL,  /* as STALL for the video only: the audio (if any) keeps
                                     * flowing with running timestamps */
+  VIGIL_SIMCAM_FAULT_KEYFRAMES_ONLY,  /* only keyframes are sent: the frame rate and bitrate
+                                       * collapse while the stream stays decodable */
 } VigilSimcamFault;
 
 #define VIGIL_TYPE_SIMCAM (vigil_simcam_get_type ())
@@ -166,7 +168,11 @@ gchar       *vigil_simcam_get_url         (VigilSimcam *self,
  * the video resumes at the next keyframe, the audio with it, and the
  * timestamps of both jump over the gap; after VIDEO_STALL the video resumes
  * at the next keyframe with timestamps that jump over the gap, in step with
- * the audio's. Going from one fault to another directly is allowed. */
+ * the audio's. KEYFRAMES_ONLY sends a keyframe where the clip (or a PTZ
+ * mount's encoder) has one and nothing in the other frames' slots, audio
+ * excepted: a camera whose frame rate collapsed to one frame per GOP, its
+ * timestamps running on; NONE resumes at the next keyframe. Going from one
+ * fault to another directly is allowed. */
 void         vigil_simcam_set_fault       (VigilSimcam     *self,
                                            guint            index,
                                            VigilSimcamFault fault);
