@@ -20,6 +20,7 @@ struct _VigilCamera
   gchar            *host;            /* from the URL, for the reachability check */
   guint16           port;
   gboolean          enabled;
+  gboolean          has_sub_url;     /* sub_url= given: it wins over an ONVIF sub-profile */
   VigilStore       *store;
   VigilRecorder    *recorder;
 
@@ -356,6 +357,14 @@ on_onvif_resolved (GObject *source, GAsyncResult *result, gpointer user_data)
              info != NULL && info->firmware_version ? info->firmware_version : "?",
              vigil_onvif_link_get_profile (self->onvif), url);
   vigil_recorder_set_url (self->recorder, url);
+  /* Frame health judges the smaller stream, unless sub_url= chose one. */
+  if (!self->has_sub_url && vigil_recorder_get_frame_health (self->recorder) != NULL
+      && vigil_onvif_link_get_sub_stream_url (self->onvif) != NULL)
+    {
+      g_message ("camera %s: frame health judges the sub-stream %s", self->name,
+                 vigil_onvif_link_get_sub_stream_url (self->onvif));
+      vigil_recorder_set_health_url (self->recorder, vigil_onvif_link_get_sub_stream_url (self->onvif));
+    }
   set_probe_address (self, url);
   g_signal_emit (self, signals[SIGNAL_ONVIF_RESOLVED], 0);
   start_run (self);
@@ -530,10 +539,12 @@ vigil_camera_new (const VigilCameraConfig *config, VigilStore *store, guint segm
     .use_udp = config->use_udp, .use_rtspsrc = config->use_rtspsrc, .root = vigil_store_get_root (store),
     .segment_duration = segment_seconds * GST_SECOND, .stall_timeout = config->stall_seconds * GST_SECOND,
     .frame_health = config->frame_health, .frame_health_settings = &config->picture,
+    .frame_health_url = config->sub_url,
   };
 
   self->name = g_strdup (config->name);
   self->enabled = config->enabled;
+  self->has_sub_url = config->sub_url != NULL;
   self->state = config->enabled ? VIGIL_CAMERA_STATE_RECONNECTING : VIGIL_CAMERA_STATE_DISABLED;
   self->store = g_object_ref (store);
   /* The config loader validated the URLs. */

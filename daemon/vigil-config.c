@@ -20,7 +20,7 @@ static const gchar *const camera_keys[] = {
   "url", "user", "password_file", "password_env", "transport", "rtsp_client", "enabled", "stall_seconds",
   "retention_days", "min_retention_days", "frame_health", "picture_learning_samples", "picture_black_luma",
   "picture_white_luma", "picture_frozen_samples", "picture_blurred_ratio", "picture_covered_ratio",
-  "picture_moved_difference", "onvif", "onvif_profile", "onvif_keep_addresses", NULL
+  "picture_moved_difference", "onvif", "onvif_profile", "onvif_keep_addresses", "sub_url", NULL
 };
 static const gchar *const alerts_keys[] = {
   "raise_after_seconds", "clear_after_seconds", "command", "command_timeout_seconds", "offline_seconds",
@@ -54,6 +54,7 @@ camera_config_free (VigilCameraConfig *camera)
 {
   g_free (camera->name);
   g_free (camera->url);
+  g_free (camera->sub_url);
   g_free (camera->onvif_url);
   g_free (camera->onvif_profile);
   g_free (camera->user);
@@ -277,6 +278,20 @@ read_password (Loader *loader, const gchar *group)
 }
 
 static void
+check_rtsp_url (Loader *loader, const gchar *group, const gchar *key, const gchar *url)
+{
+  g_autoptr(GUri) uri = g_uri_parse (url, G_URI_FLAGS_NONE, NULL);
+
+  if (uri == NULL || (g_strcmp0 (g_uri_get_scheme (uri), "rtsp") != 0
+                      && g_strcmp0 (g_uri_get_scheme (uri), "rtsps") != 0)
+      || g_uri_get_host (uri) == NULL)
+    problem (loader, group, key, "“%s” is not an rtsp:// URL with a host", url);
+  else if (g_uri_get_userinfo (uri) != NULL)
+    /* The URL is logged; a password in it would be too. */
+    problem (loader, group, key, "must not carry a user or password; use user= and password_file=");
+}
+
+static void
 load_camera (Loader *loader, const gchar *group, const gchar *name, VigilConfig *config)
 {
   VigilCameraConfig *camera = g_new0 (VigilCameraConfig, 1);
@@ -310,17 +325,12 @@ load_camera (Loader *loader, const gchar *group, const gchar *name, VigilConfig 
   else if (camera->url == NULL)
     problem (loader, group, "url", "missing: every camera needs an rtsp:// url or an onvif= device address");
   else
-    {
-      g_autoptr(GUri) uri = g_uri_parse (camera->url, G_URI_FLAGS_NONE, NULL);
-
-      if (uri == NULL || (g_strcmp0 (g_uri_get_scheme (uri), "rtsp") != 0
-                          && g_strcmp0 (g_uri_get_scheme (uri), "rtsps") != 0)
-          || g_uri_get_host (uri) == NULL)
-        problem (loader, group, "url", "“%s” is not an rtsp:// URL with a host", camera->url);
-      else if (g_uri_get_userinfo (uri) != NULL)
-        /* The URL is logged; a password in it would be too. */
-        problem (loader, group, "url", "must not carry a user or password; use user= and password_file=");
-    }
+    check_rtsp_url (loader, group, "url", camera->url);
+  /* The sub-stream judged by frame health; an ONVIF camera's second
+   * profile unless given. */
+  camera->sub_url = get_string (loader, group, "sub_url", NULL);
+  if (camera->sub_url != NULL)
+    check_rtsp_url (loader, group, "sub_url", camera->sub_url);
   camera->user = get_string (loader, group, "user", NULL);
   camera->password = read_password (loader, group);
   if (camera->password != NULL && camera->user == NULL)

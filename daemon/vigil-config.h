@@ -25,6 +25,8 @@ typedef struct {
   gchar    *onvif_url;       /* onvif=: http://HOST/onvif/device_service; the stream comes from it */
   gchar    *onvif_profile;   /* onvif_profile=: token or name of the profile to record; NULL: the first */
   gboolean  onvif_keep_addresses;  /* use the addresses the camera gives as they are */
+  gchar    *sub_url;         /* sub_url=: a smaller stream for frame health; NULL: the ONVIF
+                              * camera's second profile, if any, else the main stream */
   gchar    *user;            /* NULL for none */
   gchar    *password;        /* NULL for none; secret */
   gboolean  use_udp;

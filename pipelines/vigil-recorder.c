@@ -19,6 +19,16 @@
  * never waits for it. A pipeline of its own, rather than a tee, keeps its
  * errors off the recording bus and its sink out of the recording's EOS.
  *
+ * Frame health from a sub-stream. With a health URL (an ONVIF camera's
+ * second profile, or sub_url=), once the recording's video is linked the
+ * run opens a second connection to that small stream: its own pipeline,
+ * vigilrtspsrc → parser → decoder → GRAY8 → fakesink, where a probe before
+ * the decoder lets through one keyframe per interval. Decoding 640x360
+ * instead of 1080p keyframes costs a fraction of the memory and CPU. Should
+ * that pipeline fail or end, the run says so once and judges the main
+ * stream's keyframes instead, as without a sub-stream: a camera must not go
+ * unwatched because its second stream is broken.
+ *
  * Time. The probe anchors a VigilRunClock at the run's first keyframe and
  * stores, for every keyframe, its running time, wall clock and the frame
  * counts before it in a ring. Segments start on keyframes, so when
@@ -52,6 +62,9 @@ G_DEFINE_QUARK (vigil-pipeline-error-quark, vigil_pipeline_error)
  * has passed since the last one, so that timestamp jitter does not turn a
  * GOP as long as the interval into every other keyframe. */
 #define HEALTH_SLACK (50 * GST_MSECOND)
+/* A sub-stream that brings no frame for this long is given up for the run
+ * (vigilrtspsrc times out requests, not a quiet stream). */
+#define SUB_STREAM_QUIET_US (15 * G_USEC_PER_SEC)
 
 typedef struct {
   GstClockTime  running_time;
@@ -78,6 +91,12 @@ typedef struct {
   GstBus           *bus;          /* the recording pipeline's: results go there */
   gchar            *camera;       /* for logs */
   gint              failed;       /* atomic; set once: nothing more is fed this run */
+  GMutex           *analyze_lock; /* the recorder's: one analysis at a time */
+  /* Sub-stream branches only (src is NULL). */
+  gboolean          is_sub;
+  gboolean          video_linked;     /* its streaming thread only */
+  GstClockTime      interval, last_rt;
+  gint64            alive_us;         /* atomic; monotonic time of its last frame, or of its start */
 } HealthBranch;
 
 typedef enum {
@@ -98,6 +117,7 @@ struct _VigilRecorder
   GstClockTime   segment_duration, stall_timeout;
   VigilFrameHealth *health;           /* NULL when frame health is off; outlives runs */
   GstClockTime   health_interval;
+  GMutex         analyze_lock;        /* around analyses: the two branches may overlap */
 
   /* Main thread only. */
   RecorderState  state;
@@ -144,6 +164,8 @@ struct _VigilRecorder
   GstElement    *muxer;               /* reused for every segment of a run */
   GList         *source_pads;         /* vigilrtspsrc's pads until no-more-pads */
   HealthBranch  *health_branch;       /* the run's, once its video is linked; NULL when off */
+  HealthBranch  *sub_branch;          /* the run's sub-stream one, if any and until freed */
+  gchar         *health_url;          /* NULL: the main stream's keyframes */
 };
 
 G_DEFINE_FINAL_TYPE (VigilRecorder, vigil_recorder, G_TYPE_OBJECT)
@@ -258,7 +280,8 @@ health_branch_fail (HealthBranch *branch, const gchar *reason)
     return;
   gst_bus_post (branch->bus, gst_message_new_application (NULL, gst_structure_new ("vigil-frame-health-failed",
                                                                                     "reason", G_TYPE_STRING, reason,
-                                                                                    NULL)));
+                                                                                    "sub-stream", G_TYPE_BOOLEAN,
+                                                                                    branch->is_sub, NULL)));
 }
 
 /* Runs on whichever thread posts to the branch's own bus. Nothing there is
@@ -278,6 +301,8 @@ on_health_bus_sync (GstBus *bus, GstMessage *message, gpointer user_data)
                         error->message, GST_STR_NULL (debug));
       health_branch_fail (branch, error->message);
     }
+  else if (GST_MESSAGE_TYPE (message) == GST_MESSAGE_EOS)
+    health_branch_fail (branch, "the camera ended the stream");
   /* A sync handler that drops a message owns it. */
   gst_message_unref (message);
   return GST_BUS_DROP;
@@ -310,8 +335,10 @@ on_health_sink_handoff (GstElement *sink, GstBuffer *buffer, GstPad *pad, gpoint
       health_branch_fail (branch, "unexpected GRAY8 buffer layout");
       return;
     }
+  g_mutex_lock (branch->analyze_lock);
   vigil_frame_health_analyze (branch->health, map.data, width, height, stride,
                               (gint64) (GST_BUFFER_PTS (buffer) / GST_USECOND), &sample);
+  g_mutex_unlock (branch->analyze_lock);
   gst_buffer_unmap (buffer, &map);
   GST_LOG_OBJECT (sink, "camera %s: luma %.1f contrast %.1f sharpness %.2f verdicts 0x%x", branch->camera,
                   sample.mean_luma, sample.contrast, sample.sharpness, sample.verdicts);
@@ -356,6 +383,7 @@ health_branch_new (VigilRecorder *self, const gchar *codec)
   branch->health = g_object_ref (self->health);
   branch->bus = gst_element_get_bus (self->pipeline);
   branch->camera = g_strdup (self->camera);
+  branch->analyze_lock = &self->analyze_lock;
   sink = gst_bin_get_by_name (GST_BIN (branch->pipeline), "sink");
   g_signal_connect (sink, "handoff", G_CALLBACK (on_health_sink_handoff), branch);
   bus = gst_element_get_bus (branch->pipeline);
@@ -376,12 +404,123 @@ health_branch_free (HealthBranch *branch)
   gst_element_set_state (branch->pipeline, GST_STATE_NULL);
   bus = gst_element_get_bus (branch->pipeline);
   gst_bus_set_sync_handler (bus, NULL, NULL, NULL);
-  gst_object_unref (branch->src);
+  gst_clear_object (&branch->src);
   gst_object_unref (branch->pipeline);
   g_object_unref (branch->health);
   gst_object_unref (branch->bus);
   g_free (branch->camera);
   g_free (branch);
+}
+
+static gboolean choose_chain (const GstStructure *s, const gchar **depay, const gchar **parse,
+                              const gchar **codec);
+
+/* Runs on the sub-stream's streaming thread, once per frame before the
+ * decoder: lets one keyframe per interval through, its PTS the wall clock
+ * of its arrival. Allocates only for the keyframes it lets through. */
+static GstPadProbeReturn
+on_sub_keyframe_probe (GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
+{
+  HealthBranch *branch = user_data;
+  GstBuffer *buffer = GST_PAD_PROBE_INFO_BUFFER (info);
+  GstClockTime now = (GstClockTime) g_get_real_time () * GST_USECOND;
+
+  __atomic_store_n (&branch->alive_us, g_get_monotonic_time (), __ATOMIC_RELAXED);
+  if (GST_BUFFER_FLAG_IS_SET (buffer, GST_BUFFER_FLAG_DELTA_UNIT) || g_atomic_int_get (&branch->failed))
+    return GST_PAD_PROBE_DROP;
+  if (GST_CLOCK_TIME_IS_VALID (branch->last_rt) && now + HEALTH_SLACK < branch->last_rt + branch->interval)
+    return GST_PAD_PROBE_DROP;
+  branch->last_rt = now;
+  buffer = gst_buffer_make_writable (buffer);
+  GST_BUFFER_PTS (buffer) = GST_BUFFER_DTS (buffer) = now;
+  GST_BUFFER_DURATION (buffer) = GST_CLOCK_TIME_NONE;
+  GST_PAD_PROBE_INFO_DATA (info) = buffer;
+  return GST_PAD_PROBE_OK;
+}
+
+/* Runs on the sub-stream source's thread, before any data: the first video
+ * stream goes to the decoder, everything else is discarded. */
+static void
+on_sub_pad_added (GstElement *source, GstPad *pad, gpointer user_data)
+{
+  HealthBranch *branch = user_data;
+  g_autoptr(GstCaps) caps = gst_pad_query_caps (pad, NULL);
+  const GstStructure *s = gst_caps_get_structure (caps, 0);
+  const gchar *depay, *parse, *codec;
+  g_autoptr(GstElement) bin = NULL;
+  g_autoptr(GstPad) sink_pad = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GstElement) sink = NULL;
+  g_autoptr(GstElement) decoder = NULL;
+  g_autoptr(GstPad) decoder_pad = NULL;
+  g_autofree gchar *description = NULL;
+
+  if (!branch->video_linked && choose_chain (s, &depay, &parse, &codec) && depay == NULL)
+    {
+      description = g_strdup_printf ("%s ! avdec_%s name=decoder max-threads=1 ! videoconvert "
+                                     "! video/x-raw,format=GRAY8 "
+                                     "! fakesink name=sink sync=false async=false signal-handoffs=true",
+                                     parse, codec);
+      bin = gst_parse_bin_from_description_full (description, TRUE, NULL, GST_PARSE_FLAG_FATAL_ERRORS, &error);
+      if (bin == NULL)
+        {
+          health_branch_fail (branch, error->message);
+          return;
+        }
+      gst_object_ref_sink (bin);
+      branch->video_linked = TRUE;
+      sink = gst_bin_get_by_name (GST_BIN (bin), "sink");
+      g_signal_connect (sink, "handoff", G_CALLBACK (on_health_sink_handoff), branch);
+      decoder = gst_bin_get_by_name (GST_BIN (bin), "decoder");
+      decoder_pad = gst_element_get_static_pad (decoder, "sink");
+      gst_pad_add_probe (decoder_pad, GST_PAD_PROBE_TYPE_BUFFER, on_sub_keyframe_probe, branch, NULL);
+    }
+  else
+    {
+      bin = gst_element_factory_make ("fakesink", NULL);
+      g_object_set (bin, "sync", FALSE, "async", FALSE, NULL);
+      gst_object_ref_sink (bin);
+    }
+  gst_bin_add (GST_BIN (branch->pipeline), bin);
+  sink_pad = gst_element_get_static_pad (bin, "sink");
+  if (gst_pad_link (pad, sink_pad) != GST_PAD_LINK_OK)
+    health_branch_fail (branch, "cannot link the sub-stream");
+  gst_element_sync_state_with_parent (bin);
+}
+
+/* Runs on the streaming thread that links the recording's video: starts
+ * the run's connection to the sub-stream. vigilrtspsrc connects on a
+ * thread of its own, so this returns at once. */
+static HealthBranch *
+sub_branch_new (VigilRecorder *self, const gchar *url)
+{
+  g_autoptr(GstBus) bus = NULL;
+  GstElement *source;
+  HealthBranch *branch;
+
+  vigil_rtsp_source_register ();
+  source = gst_element_factory_make ("vigilrtspsrc", NULL);
+  g_object_set (source, "location", url, "timeout", (guint64) (self->stall_timeout / GST_USECOND), NULL);
+  if (self->user != NULL)
+    g_object_set (source, "user-id", self->user, "user-pw", self->password, NULL);
+
+  branch = g_new0 (HealthBranch, 1);
+  branch->is_sub = TRUE;
+  branch->pipeline = gst_object_ref_sink (gst_pipeline_new (NULL));
+  branch->health = g_object_ref (self->health);
+  branch->bus = gst_element_get_bus (self->pipeline);
+  branch->camera = g_strdup (self->camera);
+  branch->analyze_lock = &self->analyze_lock;
+  branch->interval = self->health_interval;
+  branch->last_rt = GST_CLOCK_TIME_NONE;
+  branch->alive_us = g_get_monotonic_time ();
+  gst_bin_add (GST_BIN (branch->pipeline), source);
+  g_signal_connect (source, "pad-added", G_CALLBACK (on_sub_pad_added), branch);
+  bus = gst_element_get_bus (branch->pipeline);
+  gst_bus_set_sync_handler (bus, on_health_bus_sync, branch, NULL);
+  if (gst_element_set_state (branch->pipeline, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE)
+    health_branch_fail (branch, "cannot start the sub-stream");
+  return branch;
 }
 
 /* Called with self->lock held, on the video probe's thread, for every
@@ -396,6 +535,14 @@ offer_to_health_branch (VigilRecorder *self, GstBuffer *keyframe, GstClockTime r
 
   if (branch == NULL || g_atomic_int_get (&branch->failed))
     return;
+  /* The sub-stream does the judging while it works. */
+  if (self->sub_branch != NULL && !g_atomic_int_get (&self->sub_branch->failed))
+    {
+      if (g_get_monotonic_time () - __atomic_load_n (&self->sub_branch->alive_us, __ATOMIC_RELAXED)
+          <= SUB_STREAM_QUIET_US)
+        return;
+      health_branch_fail (self->sub_branch, "no video from the sub-stream for 15 s");
+    }
   if (GST_CLOCK_TIME_IS_VALID (self->health_last_rt)
       && rt + HEALTH_SLACK < self->health_last_rt + self->health_interval)
     return;
@@ -714,9 +861,17 @@ link_stream (VigilRecorder *self, GstElement *source, GstPad *pad, gboolean queu
   if (is_video && self->health != NULL)
     {
       HealthBranch *branch = health_branch_new (self, codec);
+      HealthBranch *sub_branch = NULL;
+      g_autofree gchar *health_url = NULL;
 
       g_mutex_lock (&self->lock);
+      health_url = g_strdup (self->health_url);
+      g_mutex_unlock (&self->lock);
+      if (health_url != NULL)
+        sub_branch = sub_branch_new (self, health_url);
+      g_mutex_lock (&self->lock);
       self->health_branch = branch;
+      self->sub_branch = sub_branch;
       g_mutex_unlock (&self->lock);
     }
 
@@ -1042,8 +1197,17 @@ handle_message (VigilRecorder *self, GstMessage *message)
             g_signal_emit (self, signals[SIGNAL_FRAME_HEALTH], 0, sample);
         }
       else if (gst_structure_has_name (s, "vigil-frame-health-failed"))
-        g_warning ("camera %s: frame health off for the rest of this run: %s", self->camera,
-                   gst_structure_get_string (s, "reason"));
+        {
+          gboolean sub = FALSE;
+
+          gst_structure_get_boolean (s, "sub-stream", &sub);
+          if (sub)
+            g_warning ("camera %s: frame health from the sub-stream failed: %s; judging the main stream's "
+                       "keyframes for the rest of this run", self->camera, gst_structure_get_string (s, "reason"));
+          else
+            g_warning ("camera %s: frame health off for the rest of this run: %s", self->camera,
+                       gst_structure_get_string (s, "reason"));
+        }
       else if (gst_structure_has_name (s, "vigil-segment-opened"))
         {
           gint64 start_us = 0;
@@ -1186,13 +1350,17 @@ static void
 set_null_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
 {
   VigilRecorder *self = source;
-  HealthBranch *branch;
+  HealthBranch *branch, *sub_branch;
 
   gst_element_set_state (GST_ELEMENT (task_data), GST_STATE_NULL);
   /* Nothing feeds the frame-health branch any more. */
   g_mutex_lock (&self->lock);
   branch = g_steal_pointer (&self->health_branch);
+  sub_branch = g_steal_pointer (&self->sub_branch);
   g_mutex_unlock (&self->lock);
+  /* Its own connection's teardown may wait for the camera: here, off the
+   * main thread. */
+  health_branch_free (sub_branch);
   health_branch_free (branch);
   g_task_return_boolean (task, TRUE);
 }
@@ -1423,6 +1591,18 @@ vigil_recorder_set_url (VigilRecorder *self, const gchar *url)
   self->use_rtspsrc = self->force_rtspsrc || !g_str_has_prefix (url, "rtsp://");
 }
 
+void
+vigil_recorder_set_health_url (VigilRecorder *self, const gchar *url)
+{
+  g_return_if_fail (VIGIL_IS_RECORDER (self));
+  g_mutex_lock (&self->lock);
+  g_free (self->health_url);
+  /* vigilrtspsrc speaks plain rtsp:// only; anything else, or UDP, uses
+   * the main stream. */
+  self->health_url = url != NULL && g_str_has_prefix (url, "rtsp://") && !self->use_udp ? g_strdup (url) : NULL;
+  g_mutex_unlock (&self->lock);
+}
+
 gboolean
 vigil_recorder_is_running (VigilRecorder *self)
 {
@@ -1457,6 +1637,7 @@ vigil_recorder_dispose (GObject *object)
   g_clear_handle_id (&self->finalise_timer_id, g_source_remove);
   if (self->pipeline != NULL)
     gst_element_set_state (self->pipeline, GST_STATE_NULL);
+  health_branch_free (g_steal_pointer (&self->sub_branch));
   health_branch_free (g_steal_pointer (&self->health_branch));
   gst_clear_object (&self->splitmux);
   gst_clear_object (&self->pipeline);
@@ -1478,6 +1659,8 @@ vigil_recorder_finalize (GObject *object)
   g_free (self->password);
   g_free (self->root);
   g_free (self->end_reason);
+  g_free (self->health_url);
+  g_mutex_clear (&self->analyze_lock);
   gst_clear_caps (&self->video_caps);
   g_free (self->video_codec);
   g_free (self->audio_codec);
@@ -1526,6 +1709,7 @@ static void
 vigil_recorder_init (VigilRecorder *self)
 {
   g_mutex_init (&self->lock);
+  g_mutex_init (&self->analyze_lock);
   g_queue_init (&self->fragments);
   g_queue_init (&self->closing);
 }
@@ -1553,6 +1737,7 @@ vigil_recorder_new (const VigilRecorderConfig *config)
     {
       self->health = vigil_frame_health_new (config->frame_health_settings);
       self->health_interval = config->frame_health_interval > 0 ? config->frame_health_interval : GST_SECOND;
+      vigil_recorder_set_health_url (self, config->frame_health_url);
     }
   return self;
 }

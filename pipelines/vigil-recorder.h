@@ -59,6 +59,11 @@ typedef struct {
   gboolean                        frame_health;
   const VigilFrameHealthSettings *frame_health_settings;  /* NULL for the defaults; copied */
   GstClockTime                    frame_health_interval;  /* 0 for one second */
+  /* A smaller stream of the same camera (rtsp://, same credentials) whose
+   * keyframes frame health judges instead, over a connection of its own;
+   * NULL for the main stream's. If it fails, the run falls back to the
+   * main stream's keyframes. */
+  const gchar                    *frame_health_url;
 } VigilRecorderConfig;
 
 typedef struct {                     /* a segment that has just been closed */
@@ -105,6 +110,11 @@ VigilFrameHealth *vigil_recorder_get_frame_health (VigilRecorder *self);
  * after the recorder was made). Main thread. */
 void           vigil_recorder_set_url    (VigilRecorder *self,
                                           const gchar   *url);
+/* The sub-stream frame health judges from the next run on, or NULL for the
+ * main stream's keyframes (see VigilRecorderConfig.frame_health_url);
+ * ignored when frame health is off or for other than rtsp://. Main thread. */
+void           vigil_recorder_set_health_url (VigilRecorder *self,
+                                              const gchar   *url);
 /* Starts a run. Fails only when GStreamer elements are missing, no URL
  * was set or a run is active; connection problems end the run later, via
  * ::run-ended. */

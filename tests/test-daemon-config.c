@@ -55,7 +55,7 @@ test_config_loads_cameras_and_secrets (Fixture *f, gconstpointer unused)
   g_assert_true (g_file_set_contents (secret, "s3cret\n", -1, NULL));
   g_setenv ("VIGIL_TEST_YARD_PW", "yard-pw", TRUE);
   text = g_strdup_printf ("[camera entrance]\nurl=rtsp://192.0.2.10:554/stream1\nuser=viewer\n"
-                          "password_file=%s\n\n"
+                          "password_file=%s\nsub_url=rtsp://192.0.2.10:554/stream2\n\n"
                           "[camera yard]\nurl=rtsp://192.0.2.11/s\nuser=v\npassword_env=VIGIL_TEST_YARD_PW\n"
                           "transport=udp\nenabled=false\nstall_seconds=3\nrtsp_client=rtspsrc\n", secret);
   write_conf (f, text);
@@ -71,7 +71,9 @@ test_config_loads_cameras_and_secrets (Fixture *f, gconstpointer unused)
   g_assert_true (camera->enabled);
   g_assert_cmpuint (camera->stall_seconds, ==, 10);
   g_assert_false (camera->use_rtspsrc);
+  g_assert_cmpstr (camera->sub_url, ==, "rtsp://192.0.2.10:554/stream2");
   camera = config->cameras->pdata[1];
+  g_assert_null (camera->sub_url);
   g_assert_true (camera->use_rtspsrc);
   g_assert_cmpstr (camera->password, ==, "yard-pw");
   g_assert_true (camera->use_udp);
@@ -95,6 +97,8 @@ static const BadCase bad_cases[] = {
   { "password-in-config", "[camera a]\nurl=rtsp://h/s\nuser=u\npassword=hunter2\n", "[camera a] password: passwords are not written in the config" },
   { "credentials-in-url", "[camera a]\nurl=rtsp://u:hunter2@h/s\n", "[camera a] url: must not carry a user or password" },
   { "not-rtsp", "[camera a]\nurl=http://h/s\n", "[camera a] url: “http://h/s” is not an rtsp:// URL" },
+  { "sub-url-not-rtsp", "[camera a]\nurl=rtsp://h/s\nsub_url=http://h/sub\n", "[camera a] sub_url: “http://h/sub” is not an rtsp:// URL" },
+  { "credentials-in-sub-url", "[camera a]\nurl=rtsp://h/s\nsub_url=rtsp://u:hunter2@h/sub\n", "[camera a] sub_url: must not carry a user or password" },
   { "unset-password-env", "[camera a]\nurl=rtsp://h/s\nuser=u\npassword_env=VIGIL_TEST_NOT_SET\n", "[camera a] password_env: environment variable VIGIL_TEST_NOT_SET is not set" },
   { "bad-rtsp-client", "[camera a]\nurl=rtsp://h/s\nrtsp_client=ffmpeg\n", "[camera a] rtsp_client: “ffmpeg” is not vigil or rtspsrc" },
   { "unknown-group", "[cameras]\nurl=rtsp://h/s\n", "[cameras]: unknown group" },

@@ -63,6 +63,57 @@ pan_beyond (gpointer data)
   return pan > wait->above || pan < wait->below;
 }
 
+typedef struct {
+  VigilTestVigild *vigild;
+  const gchar     *camera;
+  gint64           after_us;
+  gchar           *path;      /* absolute, once found */
+} SegmentWait;
+
+/* Whether @camera has a complete segment that started at or after
+ * after_us; sets path to the first such. */
+static gboolean
+segment_started_after (gpointer data)
+{
+  SegmentWait *wait = data;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(VigilStore) store = vigil_store_new (wait->vigild->catalog, wait->vigild->root, &error);
+  g_autoptr(GPtrArray) segments = NULL;
+
+  g_assert_no_error (error);
+  segments = vigil_store_list_segments (store, wait->camera, wait->after_us, G_MAXINT64, &error);
+  g_assert_no_error (error);
+  for (guint i = 0; i < segments->len; i++)
+    {
+      VigilSegment *segment = segments->pdata[i];
+
+      if (segment->start_us >= wait->after_us)
+        {
+          wait->path = g_build_filename (wait->vigild->root, segment->path, NULL);
+          return TRUE;
+        }
+    }
+  return FALSE;
+}
+
+/* The mean luma of what vigild recorded of @camera, from the last frame of
+ * its first segment to start after now. */
+static gdouble
+recorded_luma_from_now (Fixture *f, const gchar *camera)
+{
+  SegmentWait wait = { &f->vigild, camera, g_get_real_time (), NULL };
+  g_autoptr(GError) error = NULL;
+  g_autofree gchar *path = NULL;
+  gdouble luma;
+
+  g_assert_true (vigil_test_wait_until (segment_started_after, &wait, 60));
+  path = wait.path;
+  luma = vigil_test_decode_last_luma (path, &error);
+  g_assert_no_error (error);
+  g_test_message ("%s: last frame's mean luma %.1f", path, luma);
+  return luma;
+}
+
 static void
 assert_dbus_error (const GError *error, const gchar *name)
 {
@@ -86,6 +137,7 @@ test_onvif_camera (Fixture *f, gconstpointer unused)
   g_autofree gchar *moving = NULL, *log = NULL;
   g_autoptr(VigilDBusCamera) door = NULL, cam0 = NULL;
   g_autoptr(GVariant) rows = NULL, presets = NULL;
+  gdouble luma_ahead, luma_right;
   gboolean door_recorded = FALSE;
   PanWait right = { NULL, 0.3, -2 }, left = { NULL, 2, -0.3 };
   gboolean has_position, seen_move = FALSE, seen_preset = FALSE;
@@ -133,6 +185,9 @@ test_onvif_camera (Fixture *f, gconstpointer unused)
   if (g_str_equal (vigil_dbus_camera_get_clock_source (door), "onvif"))
     g_assert_cmpint (ABS (vigil_dbus_camera_get_clock_offset_us (door) - 90 * G_USEC_PER_SEC), <, 2 * G_USEC_PER_SEC);
 
+  /* Looking straight ahead, as recorded. */
+  luma_ahead = recorded_luma_from_now (f, "door");
+
   /* A move to the right turns the head, and with it the served picture. */
   right.simcam = left.simcam = f->vigild.simcam;
   g_assert_true (vigil_dbus_camera_call_ptz_move_sync (door, 1.0, 0, 0, 1500, NULL, &error));
@@ -143,6 +198,10 @@ test_onvif_camera (Fixture *f, gconstpointer unused)
   g_assert_no_error (error);
   g_assert_true (has_position);
   g_assert_cmpfloat (pan, >, 0.3);
+  /* The recording shows it: the simulated scene brightens to the right
+   * (mean luma 128 ahead, 176 at the far right, in video levels). */
+  luma_right = recorded_luma_from_now (f, "door");
+  g_assert_cmpfloat (luma_right, >, luma_ahead + 10);
 
   /* Presets: save here, go elsewhere, come back by name. */
   g_assert_true (vigil_dbus_camera_call_save_preset_sync (door, "entrance", &token, NULL, &error));

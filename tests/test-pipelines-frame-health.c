@@ -1024,6 +1024,91 @@ test_decoder_error_keeps_recording (Fixture *f, gconstpointer unused)
   g_assert_cmpuint (f->samples->len, ==, 0);
 }
 
+/* Frame health from a sub-stream: a second, smaller mount of the same
+ * camera is judged instead of the recorded one (its size and its picture
+ * show it); when it is dropped the run says so and judges the recorded
+ * stream's keyframes from then on, still recording. */
+static gboolean
+shows_sub_scene (const VigilFrameSample *sample)
+{
+  return sample->width == 160 && shows_scene (sample);
+}
+
+static gboolean
+shows_main_scene (const VigilFrameSample *sample)
+{
+  return sample->width == 320 && shows_scene (sample);
+}
+
+static void
+test_recorder_sub_stream (Fixture *f, gconstpointer unused)
+{
+  VigilSimcamOptions options = { .n_streams = 2, .width = 320, .height = 240, .fps = FPS,
+                                 .bitrate_kbps = 300, .gop_frames = GOP, .clip_seconds = 3 };
+  VigilFrameHealthSettings settings;
+  VigilRecorderConfig config = { 0 };
+  g_autoptr(GError) error = NULL;
+  g_autofree gchar *url = NULL;
+  g_autofree gchar *sub_url = NULL;
+  guint index;
+
+  if (!vigil_test_have_elements ("x264enc", "compositor", "timeoverlay", "avdec_h264", "videoconvert", "appsrc",
+                                 "matroskamux", NULL))
+    {
+      g_test_skip ("needs x264enc, compositor, timeoverlay, avdec_h264, videoconvert, appsrc and matroskamux");
+      return;
+    }
+
+  f->simcam = vigil_simcam_new (&options, &error);
+  g_assert_no_error (error);
+  g_assert_true (vigil_simcam_set_resolution (f->simcam, 1, 160, 120, &error));
+  g_assert_no_error (error);
+  url = vigil_simcam_get_url (f->simcam, 0);
+  sub_url = vigil_simcam_get_url (f->simcam, 1);
+  vigil_frame_health_settings_init (&settings);
+  settings.learning_samples = 3;
+  config = (VigilRecorderConfig) {
+    .camera = "cam0", .url = url, .root = f->dir,
+    .segment_duration = 2 * GST_SECOND, .stall_timeout = 10 * GST_SECOND,
+    .frame_health = TRUE, .frame_health_settings = &settings,
+    .frame_health_interval = INTERVAL_MS * GST_MSECOND, .frame_health_url = sub_url,
+  };
+  f->recorder = vigil_recorder_new (&config);
+  g_signal_connect (f->recorder, "frame-health", G_CALLBACK (on_frame_health), f);
+  g_signal_connect (f->recorder, "segment-closed", G_CALLBACK (on_segment_closed), f);
+  g_signal_connect (f->recorder, "run-ended", G_CALLBACK (on_run_ended), f);
+  vigil_recorder_start (f->recorder, &error);
+  g_assert_no_error (error);
+
+  /* Every sample is of the sub-stream, from the first on. */
+  expect_healthy (f, shows_sub_scene, settings.learning_samples + 3, "learning the sub-stream's scene");
+  for (guint i = 0; i < f->samples->len; i++)
+    g_assert_cmpuint (g_array_index (f->samples, VigilFrameSample, i).width, ==, 160);
+  /* Its picture is the one judged, not the recorded one. */
+  g_assert_true (vigil_simcam_set_picture (f->simcam, 1, VIGIL_SIMCAM_PICTURE_BLACK, &error));
+  g_assert_no_error (error);
+  index = wait_for (f, VIGIL_FRAME_VERDICT_BLACK, 0, 2, "black on the sub-stream");
+  g_assert_cmpuint (g_array_index (f->samples, VigilFrameSample, index).width, ==, 160);
+  g_assert_true (vigil_simcam_set_picture (f->simcam, 1, VIGIL_SIMCAM_PICTURE_NORMAL, &error));
+  g_assert_no_error (error);
+  wait_for (f, VIGIL_FRAME_VERDICT_NONE, 0, 2, "the sub-stream's scene again");
+
+  /* The sub-stream goes: the recorded stream's keyframes are judged. */
+  g_test_expect_message ("vigil-pipelines", G_LOG_LEVEL_WARNING,
+                         "camera cam0: frame health from the sub-stream failed: *; judging the main stream's "
+                         "keyframes for the rest of this run");
+  vigil_simcam_set_fault (f->simcam, 1, VIGIL_SIMCAM_FAULT_DROP);
+  f->closed = 0;
+  expect_healthy (f, shows_main_scene, 3, "the recorded stream's scene");
+  g_test_assert_expected_messages ();
+  g_assert_false (f->ended);
+
+  /* Recording went on throughout. */
+  f->until_closed = f->closed + 1;
+  g_main_loop_run (f->loop);
+  g_assert_false (f->ended);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1046,6 +1131,8 @@ main (int argc, char **argv)
   g_test_add_func ("/pipelines/frame-health/cost", test_cost);
   g_test_add ("/pipelines/frame-health/recorder-reports-each-fault", Fixture, NULL, fixture_set_up,
               test_recorder_reports_each_fault, fixture_tear_down);
+  g_test_add ("/pipelines/frame-health/sub-stream", Fixture, NULL, fixture_set_up, test_recorder_sub_stream,
+              fixture_tear_down);
   g_test_add ("/pipelines/frame-health/h265", Fixture, NULL, fixture_set_up, test_recorder_h265,
               fixture_tear_down);
   g_test_add ("/pipelines/frame-health/decoder-error-keeps-recording", Fixture, NULL, fixture_set_up,

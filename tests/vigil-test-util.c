@@ -132,13 +132,35 @@ vigil_test_have_elements (const gchar *first, ...)
 
 typedef struct {
   GstElement *pipeline;
-  guint64     frames;      /* written by the streaming thread, read after NULL */
+  gboolean    measure;     /* video goes through GRAY8 and last_luma is kept */
+  /* Written by the streaming thread, read after NULL. */
+  guint64     frames;
+  gdouble     last_luma;   /* mean luma of the last frame, 0..255, full range */
 } Decode;
 
 static GstPadProbeReturn
 on_decoded_frame (GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
 {
-  ((Decode *) user_data)->frames++;
+  Decode *decode = user_data;
+  g_autoptr(GstCaps) caps = NULL;
+  GstMapInfo map;
+  gint width = 0, height = 0;
+  guint64 sum = 0;
+
+  decode->frames++;
+  if (!decode->measure)
+    return GST_PAD_PROBE_OK;
+  caps = gst_pad_get_current_caps (pad);
+  gst_structure_get_int (gst_caps_get_structure (caps, 0), "width", &width);
+  gst_structure_get_int (gst_caps_get_structure (caps, 0), "height", &height);
+  if (width <= 0 || !gst_buffer_map (GST_PAD_PROBE_INFO_BUFFER (info), &map, GST_MAP_READ))
+    return GST_PAD_PROBE_OK;
+  /* GRAY8 without video meta: rows padded to four bytes. */
+  for (gint y = 0; y < height && (gsize) (y + 1) * GST_ROUND_UP_4 (width) <= map.size; y++)
+    for (gint x = 0; x < width; x++)
+      sum += map.data[y * GST_ROUND_UP_4 (width) + x];
+  decode->last_luma = (gdouble) sum / ((gdouble) width * height);
+  gst_buffer_unmap (GST_PAD_PROBE_INFO_BUFFER (info), &map);
   return GST_PAD_PROBE_OK;
 }
 
@@ -150,23 +172,41 @@ on_decodebin_pad_added (GstElement *decodebin, GstPad *pad, gpointer user_data)
   GstElement *sink = gst_element_factory_make ("fakesink", NULL);
   g_autoptr(GstPad) sink_pad = gst_element_get_static_pad (sink, "sink");
 
+  gboolean is_video = g_str_has_prefix (gst_structure_get_name (gst_caps_get_structure (caps, 0)), "video/");
+
   g_object_set (sink, "sync", FALSE, NULL);
   gst_bin_add (GST_BIN (decode->pipeline), sink);
   gst_element_sync_state_with_parent (sink);
-  if (g_str_has_prefix (gst_structure_get_name (gst_caps_get_structure (caps, 0)), "video/"))
+  if (is_video && decode->measure)
+    {
+      g_autoptr(GstCaps) gray = gst_caps_from_string ("video/x-raw,format=GRAY8");
+      GstElement *convert = gst_element_factory_make ("videoconvert", NULL);
+      GstElement *filter = gst_element_factory_make ("capsfilter", NULL);
+      g_autoptr(GstPad) convert_pad = gst_element_get_static_pad (convert, "sink");
+
+      g_object_set (filter, "caps", gray, NULL);
+      gst_bin_add_many (GST_BIN (decode->pipeline), convert, filter, NULL);
+      gst_element_link_many (convert, filter, sink, NULL);
+      gst_element_sync_state_with_parent (filter);
+      gst_element_sync_state_with_parent (convert);
+      gst_pad_add_probe (sink_pad, GST_PAD_PROBE_TYPE_BUFFER, on_decoded_frame, decode, NULL);
+      gst_pad_link (pad, convert_pad);
+      return;
+    }
+  if (is_video)
     gst_pad_add_probe (pad, GST_PAD_PROBE_TYPE_BUFFER, on_decoded_frame, decode, NULL);
   gst_pad_link (pad, sink_pad);
 }
 
-gint64
-vigil_test_decode_file (const gchar *path, GError **error)
+static gint64
+decode_file (const gchar *path, gboolean measure, gdouble *out_last_luma, GError **error)
 {
   g_autoptr(GstElement) pipeline = gst_pipeline_new (NULL);
   GstElement *src = gst_element_factory_make ("filesrc", NULL);
   GstElement *decodebin = gst_element_factory_make ("decodebin", NULL);
   g_autoptr(GstBus) bus = gst_element_get_bus (pipeline);
   g_autoptr(GstMessage) message = NULL;
-  Decode decode = { pipeline, 0 };
+  Decode decode = { pipeline, measure, 0, -1 };
 
   g_object_set (src, "location", path, NULL);
   gst_bin_add_many (GST_BIN (pipeline), src, decodebin, NULL);
@@ -193,5 +233,23 @@ vigil_test_decode_file (const gchar *path, GError **error)
       g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "%s: %s", path, gst_error->message);
       return -1;
     }
+  if (out_last_luma != NULL)
+    *out_last_luma = decode.last_luma;
   return (gint64) decode.frames;
+}
+
+gint64
+vigil_test_decode_file (const gchar *path, GError **error)
+{
+  return decode_file (path, FALSE, NULL, error);
+}
+
+gdouble
+vigil_test_decode_last_luma (const gchar *path, GError **error)
+{
+  gdouble luma = -1;
+
+  if (decode_file (path, TRUE, &luma, error) <= 0 && (error == NULL || *error == NULL))
+    g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "%s: no video frame", path);
+  return luma;
 }

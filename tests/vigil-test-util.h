@@ -21,5 +21,8 @@ gboolean vigil_test_have_elements    (const gchar *first, ...) G_GNUC_NULL_TERMI
 /* Demuxes and fully decodes @path; returns decoded video frames, or -1
  * with @error set on any decoding or demuxing error. */
 gint64   vigil_test_decode_file      (const gchar *path, GError **error);
+/* Decodes @path as above; returns the mean luma (0..255, full range) of
+ * its last video frame, or -1 with @error set. */
+gdouble  vigil_test_decode_last_luma (const gchar *path, GError **error);
 
 G_END_DECLS
