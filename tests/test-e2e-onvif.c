@@ -257,6 +257,97 @@ test_onvif_camera (Fixture *f, gconstpointer unused)
   g_assert_cmpuint (vigil_simcam_onvif_get_n_auth_failures (f->device), ==, 0);
 }
 
+typedef struct {
+  const gchar *kind;
+  gboolean     cleared;   /* wait for the clear, not the raise */
+  gboolean     seen;
+} DoorAlertWait;
+
+static void
+on_door_alert (VigilDBusManager *manager, GVariant *alert, DoorAlertWait *wait, gboolean cleared)
+{
+  const gchar *kind, *subject;
+
+  g_variant_get (alert, "(t&s&s&sxx&s)", NULL, &kind, NULL, &subject, NULL, NULL, NULL);
+  if (cleared == wait->cleared && g_str_equal (kind, wait->kind) && g_str_equal (subject, "camera door"))
+    wait->seen = TRUE;
+}
+
+static void
+on_door_alert_raised (VigilDBusManager *manager, GVariant *alert, DoorAlertWait *wait)
+{
+  on_door_alert (manager, alert, wait, FALSE);
+}
+
+static void
+on_door_alert_cleared (VigilDBusManager *manager, GVariant *alert, DoorAlertWait *wait)
+{
+  on_door_alert (manager, alert, wait, TRUE);
+}
+
+/* An ONVIF camera with a second profile: vigild records the main one and
+ * judges the picture on the sub-stream (the simulated device serves two
+ * mounts, so a black sub-stream raises "black" while the recording itself
+ * stays bright). */
+static void
+test_onvif_sub_stream_health (Fixture *f, gconstpointer unused)
+{
+  VigilSimcamOptions options = { .n_streams = 2, .width = 320, .height = 240, .fps = 10, .bitrate_kbps = 300,
+                                 .gop_frames = 10, .clip_seconds = 3 };
+  VigilSimcamOnvifOptions device_options = { .auth = VIGIL_SIMCAM_ONVIF_AUTH_NONE, .name = "yard-camera" };
+  g_autoptr(GError) error = NULL;
+  g_autofree gchar *main_url = NULL, *sub_url = NULL, *device_url = NULL, *extra = NULL, *log = NULL;
+  DoorAlertWait black = { "black", FALSE, FALSE };
+  DoorAlertWait cleared = { "black", TRUE, FALSE };
+  gulong raised_id, cleared_id;
+  gboolean door_recorded = FALSE;
+  gulong segment_id;
+
+  if (!vigil_test_have_elements ("x264enc", "timeoverlay", "avdec_h264", NULL))
+    {
+      g_test_skip ("x264enc, timeoverlay or avdec_h264 missing");
+      return;
+    }
+  vigil_test_vigild_set_up (&f->vigild, bus, &options, 2, NULL, "frame_health=false\n",
+                            "[alerts]\nraise_after_seconds=1\nclear_after_seconds=1\n");
+  g_assert_true (vigil_simcam_set_resolution (f->vigild.simcam, 1, 160, 120, &error));
+  g_assert_no_error (error);
+  main_url = vigil_simcam_get_url (f->vigild.simcam, 0);
+  sub_url = vigil_simcam_get_url (f->vigild.simcam, 1);
+  device_options.main_profile = (VigilSimcamOnvifProfile) { .stream_uri = main_url, .width = 320, .height = 240 };
+  device_options.sub_profile = (VigilSimcamOnvifProfile) { .stream_uri = sub_url, .width = 160, .height = 120 };
+  f->device = vigil_simcam_onvif_new (&device_options, &error);
+  g_assert_no_error (error);
+  device_url = vigil_simcam_onvif_get_device_url (f->device);
+  extra = g_strdup_printf ("[camera door]\nonvif=%s\npicture_learning_samples=3\n", device_url);
+  vigil_test_vigild_append_config (&f->vigild, extra);
+  vigil_test_vigild_start (&f->vigild);
+  segment_id = g_signal_connect (f->vigild.manager, "segment-completed", G_CALLBACK (on_segment_completed),
+                                 &door_recorded);
+  raised_id = g_signal_connect (f->vigild.manager, "alert-raised", G_CALLBACK (on_door_alert_raised), &black);
+  cleared_id = g_signal_connect (f->vigild.manager, "alert-cleared", G_CALLBACK (on_door_alert_cleared), &cleared);
+  g_assert_true (vigil_test_wait_for (&door_recorded, 90));
+  log = vigil_test_vigild_read_log (&f->vigild);
+  g_assert_nonnull (strstr (log, "camera door: frame health judges the sub-stream"));
+
+  /* The sub-stream goes black; the recorded stream does not. */
+  g_assert_true (vigil_simcam_set_picture (f->vigild.simcam, 1, VIGIL_SIMCAM_PICTURE_BLACK, &error));
+  g_assert_no_error (error);
+  if (!vigil_test_wait_for (&black.seen, 60))
+    {
+      g_free (log);
+      log = vigil_test_vigild_read_log (&f->vigild);
+      g_error ("no black alert for camera door within 60 s; vigild's log:\n%s", log);
+    }
+  g_assert_cmpfloat (recorded_luma_from_now (f, "door"), >, 60);
+  g_assert_true (vigil_simcam_set_picture (f->vigild.simcam, 1, VIGIL_SIMCAM_PICTURE_NORMAL, &error));
+  g_assert_no_error (error);
+  g_assert_true (vigil_test_wait_for (&cleared.seen, 60));
+  g_signal_handler_disconnect (f->vigild.manager, raised_id);
+  g_signal_handler_disconnect (f->vigild.manager, cleared_id);
+  g_signal_handler_disconnect (f->vigild.manager, segment_id);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -272,6 +363,8 @@ main (int argc, char **argv)
   bus = g_test_dbus_new (G_TEST_DBUS_NONE);
   g_test_dbus_up (bus);
   g_test_add ("/e2e/onvif/camera", Fixture, NULL, NULL, test_onvif_camera, fixture_tear_down);
+  g_test_add ("/e2e/onvif/sub-stream-health", Fixture, NULL, NULL, test_onvif_sub_stream_health,
+              fixture_tear_down);
   status = g_test_run ();
   g_test_dbus_down (bus);
   g_clear_object (&bus);
