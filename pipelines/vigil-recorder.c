@@ -348,6 +348,23 @@ on_health_sink_handoff (GstElement *sink, GstBuffer *buffer, GstPad *pad, gpoint
                                                                              NULL)));
 }
 
+/* A branch around @pipeline (taken): results go to the recording's bus,
+ * errors of its own bus end the branch only. Not started yet. */
+static HealthBranch *
+health_branch_alloc (VigilRecorder *self, GstElement *pipeline)
+{
+  HealthBranch *branch = g_new0 (HealthBranch, 1);
+  g_autoptr(GstBus) bus = gst_element_get_bus (pipeline);
+
+  branch->pipeline = pipeline;
+  branch->health = g_object_ref (self->health);
+  branch->bus = gst_element_get_bus (self->pipeline);
+  branch->camera = g_strdup (self->camera);
+  branch->analyze_lock = &self->analyze_lock;
+  gst_bus_set_sync_handler (bus, on_health_bus_sync, branch, NULL);
+  return branch;
+}
+
 /* Runs on the streaming thread that links the video. NULL when the decoder
  * is missing: the run records without frame health. */
 static HealthBranch *
@@ -356,9 +373,8 @@ health_branch_new (VigilRecorder *self, const gchar *codec)
   const gchar *decoder = g_str_equal (codec, "h265") ? "avdec_h265" : "avdec_h264";
   g_autofree gchar *description = NULL;
   g_autoptr(GError) error = NULL;
-  g_autoptr(GstElement) pipeline = NULL;
+  GstElement *pipeline;
   g_autoptr(GstElement) sink = NULL;
-  g_autoptr(GstBus) bus = NULL;
   HealthBranch *branch;
 
   /* The decoder sees keyframes only, so every one decodes on its own and
@@ -375,19 +391,10 @@ health_branch_new (VigilRecorder *self, const gchar *codec)
       g_warning ("camera %s: recording without frame health: %s", self->camera, error->message);
       return NULL;
     }
-  gst_object_ref_sink (pipeline);
-
-  branch = g_new0 (HealthBranch, 1);
-  branch->pipeline = g_steal_pointer (&pipeline);
+  branch = health_branch_alloc (self, gst_object_ref_sink (pipeline));
   branch->src = gst_bin_get_by_name (GST_BIN (branch->pipeline), "src");
-  branch->health = g_object_ref (self->health);
-  branch->bus = gst_element_get_bus (self->pipeline);
-  branch->camera = g_strdup (self->camera);
-  branch->analyze_lock = &self->analyze_lock;
   sink = gst_bin_get_by_name (GST_BIN (branch->pipeline), "sink");
   g_signal_connect (sink, "handoff", G_CALLBACK (on_health_sink_handoff), branch);
-  bus = gst_element_get_bus (branch->pipeline);
-  gst_bus_set_sync_handler (bus, on_health_bus_sync, branch, NULL);
   if (gst_element_set_state (branch->pipeline, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE)
     health_branch_fail (branch, "cannot start the decoder");
   return branch;
@@ -494,7 +501,6 @@ on_sub_pad_added (GstElement *source, GstPad *pad, gpointer user_data)
 static HealthBranch *
 sub_branch_new (VigilRecorder *self, const gchar *url)
 {
-  g_autoptr(GstBus) bus = NULL;
   GstElement *source;
   HealthBranch *branch;
 
@@ -504,20 +510,13 @@ sub_branch_new (VigilRecorder *self, const gchar *url)
   if (self->user != NULL)
     g_object_set (source, "user-id", self->user, "user-pw", self->password, NULL);
 
-  branch = g_new0 (HealthBranch, 1);
+  branch = health_branch_alloc (self, gst_object_ref_sink (gst_pipeline_new (NULL)));
   branch->is_sub = TRUE;
-  branch->pipeline = gst_object_ref_sink (gst_pipeline_new (NULL));
-  branch->health = g_object_ref (self->health);
-  branch->bus = gst_element_get_bus (self->pipeline);
-  branch->camera = g_strdup (self->camera);
-  branch->analyze_lock = &self->analyze_lock;
   branch->interval = self->health_interval;
   branch->last_rt = GST_CLOCK_TIME_NONE;
   branch->alive_us = g_get_monotonic_time ();
   gst_bin_add (GST_BIN (branch->pipeline), source);
   g_signal_connect (source, "pad-added", G_CALLBACK (on_sub_pad_added), branch);
-  bus = gst_element_get_bus (branch->pipeline);
-  gst_bus_set_sync_handler (bus, on_health_bus_sync, branch, NULL);
   if (gst_element_set_state (branch->pipeline, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE)
     health_branch_fail (branch, "cannot start the sub-stream");
   return branch;

@@ -28,60 +28,6 @@ fixture_tear_down (Fixture *f, gconstpointer unused)
   vigil_test_vigild_tear_down (f);
 }
 
-typedef struct {
-  const gchar *kind;
-  const gchar *subject;
-  gboolean     cleared;     /* wait for the clear, not the raise */
-  gboolean     seen;
-  gint64       raised_us, cleared_us;
-  gchar        details[256];
-} AlertWait;
-
-static void
-on_alert (VigilDBusManager *manager, GVariant *alert, AlertWait *wait, gboolean cleared)
-{
-  guint64 id;
-  const gchar *kind, *severity, *subject, *details;
-  gint64 raised_us, cleared_us;
-
-  g_variant_get (alert, "(t&s&s&sxx&s)", &id, &kind, &severity, &subject, &raised_us, &cleared_us, &details);
-  if (cleared == wait->cleared && g_str_equal (kind, wait->kind) && g_str_equal (subject, wait->subject))
-    {
-      wait->seen = TRUE;
-      wait->raised_us = raised_us;
-      wait->cleared_us = cleared_us;
-      g_strlcpy (wait->details, details, sizeof wait->details);
-    }
-}
-
-static void
-on_alert_raised (VigilDBusManager *manager, GVariant *alert, AlertWait *wait)
-{
-  on_alert (manager, alert, wait, FALSE);
-}
-
-static void
-on_alert_cleared (VigilDBusManager *manager, GVariant *alert, AlertWait *wait)
-{
-  on_alert (manager, alert, wait, TRUE);
-}
-
-static void
-wait_for_alert (Fixture *f, AlertWait *wait, guint timeout_s)
-{
-  gulong raised = g_signal_connect (f->manager, "alert-raised", G_CALLBACK (on_alert_raised), wait);
-  gulong cleared = g_signal_connect (f->manager, "alert-cleared", G_CALLBACK (on_alert_cleared), wait);
-
-  if (!vigil_test_wait_for (&wait->seen, timeout_s))
-    {
-      g_autofree gchar *log = vigil_test_vigild_read_log (f);
-      g_error ("no %s %s alert for %s within %u s; vigild's log:\n%s", wait->cleared ? "cleared" : "raised",
-               wait->kind, wait->subject, timeout_s, log);
-    }
-  g_signal_handler_disconnect (f->manager, raised);
-  g_signal_handler_disconnect (f->manager, cleared);
-}
-
 /* Whether an alert of @kind is open for @subject, asked over D-Bus. */
 static gboolean
 alert_is_open (Fixture *f, const gchar *kind, const gchar *subject)
@@ -126,8 +72,8 @@ test_offline_raised_and_cleared (Fixture *f, gconstpointer unused)
   g_autofree gchar *alerts_group = NULL;
   g_autofree gchar *command_text = NULL;
   g_autofree gchar *out = NULL;
-  AlertWait raised = { "offline", "camera cam1", FALSE };
-  AlertWait cleared = { "offline", "camera cam1", TRUE };
+  VigilTestAlertWait raised = { "offline", "camera cam1", FALSE };
+  VigilTestAlertWait cleared = { "offline", "camera cam1", TRUE };
   gint64 dropped_us, back_us;
 
   vigil_test_vigild_set_up (f, bus, &options, 2, NULL, NULL, NULL);
@@ -144,14 +90,14 @@ test_offline_raised_and_cleared (Fixture *f, gconstpointer unused)
 
   dropped_us = g_get_real_time ();
   vigil_simcam_set_fault (f->simcam, 1, VIGIL_SIMCAM_FAULT_DROP);
-  wait_for_alert (f, &raised, 60);
+  vigil_test_vigild_wait_for_alert (f, &raised, 60);
   /* It began when the camera dropped, not when the delay ran out. */
   g_assert_cmpint (raised.raised_us, >=, dropped_us - S);
   g_assert_cmpint (raised.raised_us, <, dropped_us + 15 * S);
 
   back_us = g_get_real_time ();
   vigil_simcam_set_fault (f->simcam, 1, VIGIL_SIMCAM_FAULT_NONE);
-  wait_for_alert (f, &cleared, 90);
+  vigil_test_vigild_wait_for_alert (f, &cleared, 90);
   g_assert_cmpint (cleared.cleared_us, >=, back_us);
 
   g_assert_cmpint (vigil_test_run_vigilctl (NULL, &out, NULL, "--session", "alerts", NULL), ==, 0);
@@ -197,15 +143,15 @@ test_picture_faults (Fixture *f, gconstpointer unused)
 
   for (guint i = 0; i < G_N_ELEMENTS (faults); i++)
     {
-      AlertWait raised = { faults[i].kind, "camera cam0", FALSE };
-      AlertWait cleared = { faults[i].kind, "camera cam0", TRUE };
+      VigilTestAlertWait raised = { faults[i].kind, "camera cam0", FALSE };
+      VigilTestAlertWait cleared = { faults[i].kind, "camera cam0", TRUE };
 
       g_test_message ("picture fault %s", faults[i].kind);
       g_assert_true (vigil_simcam_set_picture (f->simcam, 0, faults[i].picture, &error));
       g_assert_no_error (error);
-      wait_for_alert (f, &raised, 60);
+      vigil_test_vigild_wait_for_alert (f, &raised, 60);
       g_assert_true (vigil_simcam_set_picture (f->simcam, 0, VIGIL_SIMCAM_PICTURE_NORMAL, &error));
-      wait_for_alert (f, &cleared, 60);
+      vigil_test_vigild_wait_for_alert (f, &cleared, 60);
     }
 }
 
@@ -216,13 +162,13 @@ test_reconnect_storm (Fixture *f, gconstpointer unused)
 {
   VigilSimcamOptions options = { .n_streams = 1, .width = 320, .height = 240, .fps = 10, .bitrate_kbps = 300,
                                  .gop_frames = 10, .clip_seconds = 4 };
-  AlertWait storm = { "reconnect-storm", "camera cam0", FALSE };
+  VigilTestAlertWait storm = { "reconnect-storm", "camera cam0", FALSE };
 
   vigil_test_vigild_set_up (f, bus, &options, 2, NULL, "frame_health=false\n",
                             "[alerts]\nreconnects_per_hour=2\n");
   vigil_test_vigild_start (f);
   vigil_test_vigild_wait_for_segments (f, 1);
-  g_signal_connect (f->manager, "alert-raised", G_CALLBACK (on_alert_raised), &storm);
+  vigil_test_vigild_watch_alert (f, &storm);
   for (guint i = 0; i < 3 && !storm.seen; i++)
     {
       vigil_simcam_set_fault (f->simcam, 0, VIGIL_SIMCAM_FAULT_DROP);
@@ -230,7 +176,7 @@ test_reconnect_storm (Fixture *f, gconstpointer unused)
       /* Recording again: a new run has started. */
       vigil_test_vigild_wait_for_segments (f, 1);
     }
-  wait_for_alert (f, &storm, 30);
+  vigil_test_vigild_wait_for_alert (f, &storm, 30);
 }
 
 /* A camera whose keyframes come every 24 s cannot have its 2 s segments
@@ -241,15 +187,15 @@ test_recording_stalled (Fixture *f, gconstpointer unused)
 {
   VigilSimcamOptions options = { .n_streams = 1, .width = 320, .height = 240, .fps = 10, .bitrate_kbps = 300,
                                  .gop_frames = 240, .clip_seconds = 24 };
-  AlertWait stalled = { "recording-stalled", "camera cam0", FALSE };
-  AlertWait cleared = { "recording-stalled", "camera cam0", TRUE };
+  VigilTestAlertWait stalled = { "recording-stalled", "camera cam0", FALSE };
+  VigilTestAlertWait cleared = { "recording-stalled", "camera cam0", TRUE };
 
   vigil_test_vigild_set_up (f, bus, &options, 2, NULL, "frame_health=false\n",
                             "[alerts]\nstalled_seconds=6\nclear_after_seconds=2\n");
   vigil_test_vigild_start (f);
-  wait_for_alert (f, &stalled, 60);
+  vigil_test_vigild_wait_for_alert (f, &stalled, 60);
   g_assert_cmpuint (f->segments_completed, ==, 0);
-  wait_for_alert (f, &cleared, 90);
+  vigil_test_vigild_wait_for_alert (f, &cleared, 90);
   g_assert_cmpuint (f->segments_completed, >=, 1);
   g_assert_false (alert_is_open (f, "offline", "camera cam0"));
 }
@@ -261,20 +207,20 @@ test_video_missing (Fixture *f, gconstpointer unused)
 {
   VigilSimcamOptions options = { .n_streams = 1, .width = 320, .height = 240, .fps = 10, .bitrate_kbps = 300,
                                  .gop_frames = 10, .clip_seconds = 4, .audio = VIGIL_SIMCAM_AUDIO_PCMA };
-  AlertWait missing = { "video-missing", "camera cam0", FALSE };
-  AlertWait cleared = { "video-missing", "camera cam0", TRUE };
-  AlertWait offline = { "offline", "camera cam0", FALSE };
+  VigilTestAlertWait missing = { "video-missing", "camera cam0", FALSE };
+  VigilTestAlertWait cleared = { "video-missing", "camera cam0", TRUE };
+  VigilTestAlertWait offline = { "offline", "camera cam0", FALSE };
 
   vigil_test_vigild_set_up (f, bus, &options, 2, "", "frame_health=false\nstall_seconds=3\n",
                             "[alerts]\nraise_after_seconds=2\nclear_after_seconds=2\noffline_seconds=3\n");
   vigil_test_vigild_start (f);
   vigil_test_vigild_wait_for_segments (f, 1);
-  g_signal_connect (f->manager, "alert-raised", G_CALLBACK (on_alert_raised), &offline);
+  vigil_test_vigild_watch_alert (f, &offline);
 
   vigil_simcam_set_fault (f->simcam, 0, VIGIL_SIMCAM_FAULT_VIDEO_STALL);
-  wait_for_alert (f, &missing, 60);
+  vigil_test_vigild_wait_for_alert (f, &missing, 60);
   vigil_simcam_set_fault (f->simcam, 0, VIGIL_SIMCAM_FAULT_NONE);
-  wait_for_alert (f, &cleared, 90);
+  vigil_test_vigild_wait_for_alert (f, &cleared, 90);
   /* The camera answered with sound all along: never "offline". */
   g_assert_false (offline.seen);
   g_assert_false (alert_is_open (f, "offline", "camera cam0"));
@@ -289,12 +235,11 @@ test_low_rate (Fixture *f, gconstpointer unused)
 {
   VigilSimcamOptions options = { .n_streams = 1, .width = 320, .height = 240, .fps = 10, .bitrate_kbps = 300,
                                  .gop_frames = 10, .clip_seconds = 4 };
-  AlertWait low_fps = { "low-frame-rate", "camera cam0", FALSE };
-  AlertWait low_bps = { "low-bitrate", "camera cam0", FALSE };
-  AlertWait fps_cleared = { "low-frame-rate", "camera cam0", TRUE };
-  AlertWait bps_cleared = { "low-bitrate", "camera cam0", TRUE };
-  AlertWait offline = { "offline", "camera cam0", FALSE };
-  gulong offline_handler, bps_handler;
+  VigilTestAlertWait low_fps = { "low-frame-rate", "camera cam0", FALSE };
+  VigilTestAlertWait low_bps = { "low-bitrate", "camera cam0", FALSE };
+  VigilTestAlertWait fps_cleared = { "low-frame-rate", "camera cam0", TRUE };
+  VigilTestAlertWait bps_cleared = { "low-bitrate", "camera cam0", TRUE };
+  VigilTestAlertWait offline = { "offline", "camera cam0", FALSE };
 
   vigil_test_vigild_set_up (f, bus, &options, 2, NULL, "frame_health=false\n",
                             "[alerts]\nraise_after_seconds=1\nclear_after_seconds=1\n");
@@ -303,25 +248,22 @@ test_low_rate (Fixture *f, gconstpointer unused)
   vigil_test_vigild_wait_for_segments (f, 4);
   g_assert_false (alert_is_open (f, "low-frame-rate", "camera cam0"));
   g_assert_false (alert_is_open (f, "low-bitrate", "camera cam0"));
-  offline_handler = g_signal_connect (f->manager, "alert-raised", G_CALLBACK (on_alert_raised), &offline);
+  vigil_test_vigild_watch_alert (f, &offline);
   /* The two may come in either order. */
-  bps_handler = g_signal_connect (f->manager, "alert-raised", G_CALLBACK (on_alert_raised), &low_bps);
+  vigil_test_vigild_watch_alert (f, &low_bps);
 
   vigil_simcam_set_fault (f->simcam, 0, VIGIL_SIMCAM_FAULT_KEYFRAMES_ONLY);
-  wait_for_alert (f, &low_fps, 60);
+  vigil_test_vigild_wait_for_alert (f, &low_fps, 60);
   g_test_message ("low-frame-rate: %s", low_fps.details);
   g_assert_nonnull (strstr (low_fps.details, "against a norm of"));
-  wait_for_alert (f, &low_bps, 30);
-  g_signal_handler_disconnect (f->manager, bps_handler);
+  vigil_test_vigild_wait_for_alert (f, &low_bps, 30);
   g_test_message ("low-bitrate: %s", low_bps.details);
 
-  bps_handler = g_signal_connect (f->manager, "alert-cleared", G_CALLBACK (on_alert_cleared), &bps_cleared);
+  vigil_test_vigild_watch_alert (f, &bps_cleared);
   vigil_simcam_set_fault (f->simcam, 0, VIGIL_SIMCAM_FAULT_NONE);
-  wait_for_alert (f, &fps_cleared, 60);
-  wait_for_alert (f, &bps_cleared, 30);
-  g_signal_handler_disconnect (f->manager, bps_handler);
+  vigil_test_vigild_wait_for_alert (f, &fps_cleared, 60);
+  vigil_test_vigild_wait_for_alert (f, &bps_cleared, 30);
   /* The camera never went away. */
-  g_signal_handler_disconnect (f->manager, offline_handler);
   g_assert_false (offline.seen);
 }
 
@@ -356,7 +298,7 @@ test_clock_drift (Fixture *f, gconstpointer unused)
   g_autoptr(GError) error = NULL;
   g_autofree gchar *skewed_url = NULL;
   g_autofree gchar *extra = NULL;
-  AlertWait drift = { "clock-drift", "camera skewed", FALSE };
+  VigilTestAlertWait drift = { "clock-drift", "camera skewed", FALSE };
 
   options.clock_offset_seconds = 0;
   /* A second simulated camera whose clock runs two minutes ahead. */
@@ -372,14 +314,14 @@ test_clock_drift (Fixture *f, gconstpointer unused)
                            skewed_url);
   vigil_test_vigild_set_up (f, bus, &options, 2, NULL, "frame_health=false\n", extra);
   vigil_test_vigild_start (f);
-  g_signal_connect (f->manager, "alert-raised", G_CALLBACK (on_alert_raised), &drift);
+  vigil_test_vigild_watch_alert (f, &drift);
 
   cam0 = get_camera_proxy (f, "cam0");
   g_assert_true (vigil_test_wait_until (clock_source_known, cam0, 60));
   /* Loopback and one read batch: well under a second. */
   g_assert_cmpint (ABS (vigil_dbus_camera_get_clock_offset_us (cam0)), <, S);
 
-  wait_for_alert (f, &drift, 60);
+  vigil_test_vigild_wait_for_alert (f, &drift, 60);
   {
     g_autoptr(VigilDBusCamera) camera = get_camera_proxy (f, "skewed");
 
@@ -395,7 +337,7 @@ test_selfcheck (Fixture *f, gconstpointer unused)
 {
   VigilSimcamOptions options = { .n_streams = 2, .width = 320, .height = 240, .fps = 10, .bitrate_kbps = 300,
                                  .gop_frames = 10, .clip_seconds = 4 };
-  AlertWait raised = { "offline", "camera cam1", FALSE };
+  VigilTestAlertWait raised = { "offline", "camera cam1", FALSE };
   g_autofree gchar *out = NULL;
   g_autofree gchar *bad = NULL;
 
@@ -410,7 +352,7 @@ test_selfcheck (Fixture *f, gconstpointer unused)
   g_assert_null (strstr (out, "✗"));
 
   vigil_simcam_set_offline (f->simcam, TRUE);
-  wait_for_alert (f, &raised, 60);
+  vigil_test_vigild_wait_for_alert (f, &raised, 60);
   g_assert_cmpint (vigil_test_run_vigilctl (NULL, &bad, NULL, "--session", "selfcheck", NULL), ==, 1);
   g_assert_nonnull (strstr (bad, "✗ camera cam1"));
   g_assert_nonnull (strstr (bad, "✗ reachable"));
@@ -516,7 +458,7 @@ test_watchdog_small_filesystem (Fixture *f, gconstpointer unused)
   g_autofree gchar *first_path = NULL;
   g_autoptr(VigilDBusIncident) proxy = NULL;
   g_autoptr(GVariantDict) options_dict = g_variant_dict_new (NULL);
-  AlertWait full = { "disk-full-locked", NULL, FALSE };
+  VigilTestAlertWait full = { "disk-full-locked", NULL, FALSE };
   const gchar *cameras[] = { "cam0", NULL };
   const gchar *no_tags[] = { NULL };
 
@@ -576,7 +518,7 @@ test_watchdog_small_filesystem (Fixture *f, gconstpointer unused)
                                                                   g_variant_dict_end (open_options),
                                                                   &open_incident, NULL, &error));
     g_assert_no_error (error);
-    wait_for_alert (f, &full, 120);
+    vigil_test_vigild_wait_for_alert (f, &full, 120);
     g_assert_true (file_exists (locked_path));
     check_catalog_matches_files (f);
 

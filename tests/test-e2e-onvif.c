@@ -257,34 +257,6 @@ test_onvif_camera (Fixture *f, gconstpointer unused)
   g_assert_cmpuint (vigil_simcam_onvif_get_n_auth_failures (f->device), ==, 0);
 }
 
-typedef struct {
-  const gchar *kind;
-  gboolean     cleared;   /* wait for the clear, not the raise */
-  gboolean     seen;
-} DoorAlertWait;
-
-static void
-on_door_alert (VigilDBusManager *manager, GVariant *alert, DoorAlertWait *wait, gboolean cleared)
-{
-  const gchar *kind, *subject;
-
-  g_variant_get (alert, "(t&s&s&sxx&s)", NULL, &kind, NULL, &subject, NULL, NULL, NULL);
-  if (cleared == wait->cleared && g_str_equal (kind, wait->kind) && g_str_equal (subject, "camera door"))
-    wait->seen = TRUE;
-}
-
-static void
-on_door_alert_raised (VigilDBusManager *manager, GVariant *alert, DoorAlertWait *wait)
-{
-  on_door_alert (manager, alert, wait, FALSE);
-}
-
-static void
-on_door_alert_cleared (VigilDBusManager *manager, GVariant *alert, DoorAlertWait *wait)
-{
-  on_door_alert (manager, alert, wait, TRUE);
-}
-
 /* An ONVIF camera with a second profile: vigild records the main one and
  * judges the picture on the sub-stream (the simulated device serves two
  * mounts, so a black sub-stream raises "black" while the recording itself
@@ -297,9 +269,8 @@ test_onvif_sub_stream_health (Fixture *f, gconstpointer unused)
   VigilSimcamOnvifOptions device_options = { .auth = VIGIL_SIMCAM_ONVIF_AUTH_NONE, .name = "yard-camera" };
   g_autoptr(GError) error = NULL;
   g_autofree gchar *main_url = NULL, *sub_url = NULL, *device_url = NULL, *extra = NULL, *log = NULL;
-  DoorAlertWait black = { "black", FALSE, FALSE };
-  DoorAlertWait cleared = { "black", TRUE, FALSE };
-  gulong raised_id, cleared_id;
+  VigilTestAlertWait black = { "black", "camera door", FALSE };
+  VigilTestAlertWait cleared = { "black", "camera door", TRUE };
   gboolean door_recorded = FALSE;
   gulong segment_id;
 
@@ -324,27 +295,20 @@ test_onvif_sub_stream_health (Fixture *f, gconstpointer unused)
   vigil_test_vigild_start (&f->vigild);
   segment_id = g_signal_connect (f->vigild.manager, "segment-completed", G_CALLBACK (on_segment_completed),
                                  &door_recorded);
-  raised_id = g_signal_connect (f->vigild.manager, "alert-raised", G_CALLBACK (on_door_alert_raised), &black);
-  cleared_id = g_signal_connect (f->vigild.manager, "alert-cleared", G_CALLBACK (on_door_alert_cleared), &cleared);
   g_assert_true (vigil_test_wait_for (&door_recorded, 90));
   log = vigil_test_vigild_read_log (&f->vigild);
   g_assert_nonnull (strstr (log, "camera door: frame health judges the sub-stream"));
 
   /* The sub-stream goes black; the recorded stream does not. */
+  vigil_test_vigild_watch_alert (&f->vigild, &black);
+  vigil_test_vigild_watch_alert (&f->vigild, &cleared);
   g_assert_true (vigil_simcam_set_picture (f->vigild.simcam, 1, VIGIL_SIMCAM_PICTURE_BLACK, &error));
   g_assert_no_error (error);
-  if (!vigil_test_wait_for (&black.seen, 60))
-    {
-      g_free (log);
-      log = vigil_test_vigild_read_log (&f->vigild);
-      g_error ("no black alert for camera door within 60 s; vigild's log:\n%s", log);
-    }
+  vigil_test_vigild_wait_for_alert (&f->vigild, &black, 60);
   g_assert_cmpfloat (recorded_luma_from_now (f, "door"), >, 60);
   g_assert_true (vigil_simcam_set_picture (f->vigild.simcam, 1, VIGIL_SIMCAM_PICTURE_NORMAL, &error));
   g_assert_no_error (error);
-  g_assert_true (vigil_test_wait_for (&cleared.seen, 60));
-  g_signal_handler_disconnect (f->vigild.manager, raised_id);
-  g_signal_handler_disconnect (f->vigild.manager, cleared_id);
+  vigil_test_vigild_wait_for_alert (&f->vigild, &cleared, 60);
   g_signal_handler_disconnect (f->vigild.manager, segment_id);
 }
 

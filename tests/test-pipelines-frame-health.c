@@ -757,13 +757,36 @@ fixture_tear_down (Fixture *f, gconstpointer unused)
   vigil_test_remove_tree (g_steal_pointer (&f->dir));
 }
 
+/* Records @url as camera cam0 with frame health on (@settings, NULL for
+ * the defaults; a sample every INTERVAL_MS; judged on @health_url when not
+ * NULL), its signals going to @f. */
+static void
+start_recorder (Fixture *f, const gchar *url, const VigilFrameHealthSettings *settings,
+                GstClockTime segment_duration, const gchar *health_url)
+{
+  g_autoptr(GError) error = NULL;
+  VigilRecorderConfig config = {
+    .camera = "cam0", .url = url, .root = f->dir,
+    .segment_duration = segment_duration, .stall_timeout = 10 * GST_SECOND,
+    .frame_health = TRUE, .frame_health_settings = settings,
+    .frame_health_interval = INTERVAL_MS * GST_MSECOND, .frame_health_url = health_url,
+  };
+
+  f->recorder = vigil_recorder_new (&config);
+  g_assert_nonnull (vigil_recorder_get_frame_health (f->recorder));
+  g_signal_connect (f->recorder, "frame-health", G_CALLBACK (on_frame_health), f);
+  g_signal_connect (f->recorder, "segment-closed", G_CALLBACK (on_segment_closed), f);
+  g_signal_connect (f->recorder, "run-ended", G_CALLBACK (on_run_ended), f);
+  vigil_recorder_start (f->recorder, &error);
+  g_assert_no_error (error);
+}
+
 static void
 test_recorder_reports_each_fault (Fixture *f, gconstpointer unused)
 {
   VigilSimcamOptions options = { .n_streams = 1, .width = 320, .height = 240, .fps = FPS,
                                  .bitrate_kbps = 300, .gop_frames = GOP, .clip_seconds = 3 };
   VigilFrameHealthSettings settings;
-  VigilRecorderConfig config = { 0 };
   g_autoptr(GError) error = NULL;
   g_autofree gchar *url = NULL;
   const VigilFrameSample *last;
@@ -793,18 +816,7 @@ test_recorder_reports_each_fault (Fixture *f, gconstpointer unused)
   url = vigil_simcam_get_url (f->simcam, 0);
   vigil_frame_health_settings_init (&settings);
   settings.learning_samples = 6;
-  config = (VigilRecorderConfig) {
-    .camera = "cam0", .url = url, .root = f->dir,
-    .segment_duration = 10 * GST_SECOND, .stall_timeout = 10 * GST_SECOND,
-    .frame_health = TRUE, .frame_health_settings = &settings,
-    .frame_health_interval = INTERVAL_MS * GST_MSECOND,
-  };
-  f->recorder = vigil_recorder_new (&config);
-  g_assert_nonnull (vigil_recorder_get_frame_health (f->recorder));
-  g_signal_connect (f->recorder, "frame-health", G_CALLBACK (on_frame_health), f);
-  g_signal_connect (f->recorder, "run-ended", G_CALLBACK (on_run_ended), f);
-  vigil_recorder_start (f->recorder, &error);
-  g_assert_no_error (error);
+  start_recorder (f, url, &settings, 10 * GST_SECOND, NULL);
 
   /* Learning, then healthy. */
   expect_healthy (f, shows_scene, settings.learning_samples + 4, "learning the scene, then the scene");
@@ -853,7 +865,6 @@ test_recorder_h265 (Fixture *f, gconstpointer unused)
                                  .bitrate_kbps = 300, .gop_frames = GOP, .clip_seconds = 3,
                                  .codec = VIGIL_SIMCAM_CODEC_H265 };
   VigilFrameHealthSettings settings;
-  VigilRecorderConfig config = { 0 };
   g_autoptr(GError) error = NULL;
   g_autofree gchar *url = NULL;
 
@@ -869,17 +880,7 @@ test_recorder_h265 (Fixture *f, gconstpointer unused)
   url = vigil_simcam_get_url (f->simcam, 0);
   vigil_frame_health_settings_init (&settings);
   settings.learning_samples = 3;
-  config = (VigilRecorderConfig) {
-    .camera = "cam0", .url = url, .root = f->dir,
-    .segment_duration = 10 * GST_SECOND, .stall_timeout = 10 * GST_SECOND,
-    .frame_health = TRUE, .frame_health_settings = &settings,
-    .frame_health_interval = INTERVAL_MS * GST_MSECOND,
-  };
-  f->recorder = vigil_recorder_new (&config);
-  g_signal_connect (f->recorder, "frame-health", G_CALLBACK (on_frame_health), f);
-  g_signal_connect (f->recorder, "run-ended", G_CALLBACK (on_run_ended), f);
-  vigil_recorder_start (f->recorder, &error);
-  g_assert_no_error (error);
+  start_recorder (f, url, &settings, 10 * GST_SECOND, NULL);
 
   expect_healthy (f, shows_scene, settings.learning_samples + 2, "learning the H.265 scene, then the scene");
   switch_to (f, VIGIL_SIMCAM_PICTURE_BLACK);
@@ -971,7 +972,6 @@ test_decoder_error_keeps_recording (Fixture *f, gconstpointer unused)
 {
   VigilSimcamOptions options = { .n_streams = 1, .width = 320, .height = 240, .fps = FPS,
                                  .bitrate_kbps = 300, .gop_frames = GOP, .clip_seconds = 3 };
-  VigilRecorderConfig config = { 0 };
   g_autoptr(GError) error = NULL;
   g_autofree gchar *url = NULL;
   g_autoptr(GstPluginFeature) real = NULL;
@@ -996,17 +996,7 @@ test_decoder_error_keeps_recording (Fixture *f, gconstpointer unused)
   f->simcam = vigil_simcam_new (&options, &error);
   g_assert_no_error (error);
   url = vigil_simcam_get_url (f->simcam, 0);
-  config = (VigilRecorderConfig) {
-    .camera = "cam0", .url = url, .root = f->dir,
-    .segment_duration = 1 * GST_SECOND, .stall_timeout = 10 * GST_SECOND,
-    .frame_health = TRUE, .frame_health_interval = INTERVAL_MS * GST_MSECOND,
-  };
-  f->recorder = vigil_recorder_new (&config);
-  g_signal_connect (f->recorder, "frame-health", G_CALLBACK (on_frame_health), f);
-  g_signal_connect (f->recorder, "segment-closed", G_CALLBACK (on_segment_closed), f);
-  g_signal_connect (f->recorder, "run-ended", G_CALLBACK (on_run_ended), f);
-  vigil_recorder_start (f->recorder, &error);
-  g_assert_no_error (error);
+  start_recorder (f, url, NULL, 1 * GST_SECOND, NULL);
   /* After start, which logs where it connects. */
   g_test_expect_message ("vigil-pipelines", G_LOG_LEVEL_WARNING,
                          "camera cam0: frame health off for the rest of this run: *");
@@ -1046,7 +1036,6 @@ test_recorder_sub_stream (Fixture *f, gconstpointer unused)
   VigilSimcamOptions options = { .n_streams = 2, .width = 320, .height = 240, .fps = FPS,
                                  .bitrate_kbps = 300, .gop_frames = GOP, .clip_seconds = 3 };
   VigilFrameHealthSettings settings;
-  VigilRecorderConfig config = { 0 };
   g_autoptr(GError) error = NULL;
   g_autofree gchar *url = NULL;
   g_autofree gchar *sub_url = NULL;
@@ -1067,18 +1056,7 @@ test_recorder_sub_stream (Fixture *f, gconstpointer unused)
   sub_url = vigil_simcam_get_url (f->simcam, 1);
   vigil_frame_health_settings_init (&settings);
   settings.learning_samples = 3;
-  config = (VigilRecorderConfig) {
-    .camera = "cam0", .url = url, .root = f->dir,
-    .segment_duration = 2 * GST_SECOND, .stall_timeout = 10 * GST_SECOND,
-    .frame_health = TRUE, .frame_health_settings = &settings,
-    .frame_health_interval = INTERVAL_MS * GST_MSECOND, .frame_health_url = sub_url,
-  };
-  f->recorder = vigil_recorder_new (&config);
-  g_signal_connect (f->recorder, "frame-health", G_CALLBACK (on_frame_health), f);
-  g_signal_connect (f->recorder, "segment-closed", G_CALLBACK (on_segment_closed), f);
-  g_signal_connect (f->recorder, "run-ended", G_CALLBACK (on_run_ended), f);
-  vigil_recorder_start (f->recorder, &error);
-  g_assert_no_error (error);
+  start_recorder (f, url, &settings, 2 * GST_SECOND, sub_url);
 
   /* Every sample is of the sub-stream, from the first on. */
   expect_healthy (f, shows_sub_scene, settings.learning_samples + 3, "learning the sub-stream's scene");

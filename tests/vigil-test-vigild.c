@@ -131,6 +131,10 @@ vigil_test_vigild_tear_down (VigilTestVigild *f)
 {
   if (f->dir == NULL)
     return;     /* the test skipped before setting up */
+  /* The waits they point to lived on the test's stack. */
+  for (guint i = 0; f->alert_watches != NULL && i < f->alert_watches->len; i++)
+    g_signal_handler_disconnect (f->manager, g_array_index (f->alert_watches, gulong, i));
+  g_clear_pointer (&f->alert_watches, g_array_unref);
   if (f->vigild != NULL)
     {
       g_subprocess_send_signal (f->vigild, SIGTERM);
@@ -193,6 +197,55 @@ vigil_test_vigild_get_segment (VigilTestVigild *f, const gchar *camera, guint n)
   g_assert_no_error (error);
   g_assert_cmpuint (segments->len, >, n);
   return vigil_segment_copy (segments->pdata[n]);
+}
+
+static void
+on_alert_signal (VigilDBusManager *manager, GVariant *alert, VigilTestAlertWait *wait)
+{
+  const gchar *kind, *subject, *details;
+  gint64 raised_us, cleared_us;
+
+  g_variant_get (alert, "(t&s&s&sxx&s)", NULL, &kind, NULL, &subject, &raised_us, &cleared_us, &details);
+  if (g_str_equal (kind, wait->kind) && g_strcmp0 (subject, wait->subject) == 0)
+    {
+      wait->seen = TRUE;
+      wait->raised_us = raised_us;
+      wait->cleared_us = cleared_us;
+      g_strlcpy (wait->details, details, sizeof wait->details);
+    }
+}
+
+void
+vigil_test_vigild_watch_alert (VigilTestVigild *f, VigilTestAlertWait *wait)
+{
+  g_assert_nonnull (f->manager);
+  if (wait->handler != 0)
+    return;
+  if (f->alert_watches == NULL)
+    f->alert_watches = g_array_new (FALSE, FALSE, sizeof (gulong));
+  wait->handler = g_signal_connect (f->manager, wait->cleared ? "alert-cleared" : "alert-raised",
+                                    G_CALLBACK (on_alert_signal), wait);
+  g_array_append_val (f->alert_watches, wait->handler);
+}
+
+void
+vigil_test_vigild_wait_for_alert (VigilTestVigild *f, VigilTestAlertWait *wait, guint timeout_s)
+{
+  vigil_test_vigild_watch_alert (f, wait);
+  if (!vigil_test_wait_for (&wait->seen, timeout_s))
+    {
+      g_autofree gchar *log = vigil_test_vigild_read_log (f);
+      g_error ("no %s %s alert for %s within %u s; vigild's log:\n%s", wait->cleared ? "cleared" : "raised",
+               wait->kind, wait->subject, timeout_s, log);
+    }
+  for (guint i = 0; i < f->alert_watches->len; i++)
+    if (g_array_index (f->alert_watches, gulong, i) == wait->handler)
+      {
+        g_array_remove_index_fast (f->alert_watches, i);
+        break;
+      }
+  g_signal_handler_disconnect (f->manager, wait->handler);
+  wait->handler = 0;
 }
 
 gint

@@ -25,7 +25,20 @@ typedef struct {
   GDBusConnection  *connection;
   VigilDBusManager *manager;
   guint             segments_completed;  /* SegmentCompleted signals seen */
+  GArray           *alert_watches;       /* handler ids on manager, disconnected at tear-down */
 } VigilTestVigild;
+
+/* One AlertRaised or AlertCleared signal to look out for. */
+typedef struct {
+  const gchar *kind;
+  const gchar *subject;       /* "camera NAME", a storage root */
+  gboolean     cleared;       /* the clear, not the raise */
+  /* Filled in when it comes. */
+  gboolean     seen;
+  gint64       raised_us, cleared_us;
+  gchar        details[256];
+  gulong       handler;       /* while watched */
+} VigilTestAlertWait;
 
 /* Makes the folders, starts the simulated cameras and writes the config:
  * [storage] root, catalog, segment_seconds and @storage_extra lines, one
@@ -52,6 +65,15 @@ void   vigil_test_vigild_wait_for_segments (VigilTestVigild *f,
 VigilSegment *vigil_test_vigild_get_segment (VigilTestVigild *f,
                                              const gchar     *camera,
                                              guint            n);
+/* Starts looking out for @wait's alert (sets wait->seen when it comes),
+ * for alerts that may come before or while the test waits for another. */
+void   vigil_test_vigild_watch_alert  (VigilTestVigild    *f,
+                                       VigilTestAlertWait *wait);
+/* Waits up to @timeout_s for @wait's alert (seen since it was watched, or
+ * from now), failing with vigild's log; then stops looking out for it. */
+void   vigil_test_vigild_wait_for_alert (VigilTestVigild    *f,
+                                         VigilTestAlertWait *wait,
+                                         guint               timeout_s);
 /* Runs $VIGILCTL with the arguments (NULL-terminated) against the test's
  * bus, or @bus_address when given; returns its exit status. */
 gint   vigil_test_run_vigilctl        (const gchar *bus_address,

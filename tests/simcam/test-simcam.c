@@ -1282,6 +1282,24 @@ client_has_audio_only (Fixture *f, gpointer data)
          g_get_monotonic_time () - client->last_audio_us < 300 * G_TIME_SPAN_MILLISECOND;
 }
 
+/* A one-mount camera with G.711 audio, a PTZ one if @ptz, and a client that
+ * decodes both; NULL (the test skipped) without the elements. */
+static Client *
+start_pcma_camera_and_client (Fixture *f, gboolean ptz)
+{
+  if (skip_without_elements ())
+    return NULL;
+  if (!have_elements ("alawenc", "rtppcmapay", "rtppcmadepay", "alawdec", NULL))
+    {
+      g_test_skip ("needs alawenc, rtppcmapay, rtppcmadepay and alawdec");
+      return NULL;
+    }
+  f->simcam = simcam_new_full (NULL, 1, VIGIL_SIMCAM_AUTH_NONE, VIGIL_SIMCAM_CODEC_H264,
+                               VIGIL_SIMCAM_AUDIO_PCMA, ptz);
+  g_assert_cmpint (vigil_simcam_has_ptz (f->simcam, 0), ==, ptz);
+  return client_start_full (f, 0, NULL, NULL, H264_CHAIN, PCMA_CHAIN);
+}
+
 /* @data: whether the mount is a PTZ camera, as GINT_TO_POINTER(). */
 static void
 test_video_stall (Fixture *f, gconstpointer data)
@@ -1294,18 +1312,8 @@ test_video_stall (Fixture *f, gconstpointer data)
   gint64 start_us;
   guint frames;
 
-  if (skip_without_elements ())
+  if ((client = start_pcma_camera_and_client (f, ptz)) == NULL)
     return;
-  if (!have_elements ("alawenc", "rtppcmapay", "rtppcmadepay", "alawdec", NULL))
-    {
-      g_test_skip ("needs alawenc, rtppcmapay, rtppcmadepay and alawdec");
-      return;
-    }
-
-  f->simcam = simcam_new_full (NULL, 1, VIGIL_SIMCAM_AUTH_NONE, VIGIL_SIMCAM_CODEC_H264,
-                               VIGIL_SIMCAM_AUDIO_PCMA, ptz);
-  g_assert_cmpint (vigil_simcam_has_ptz (f->simcam, 0), ==, ptz);
-  client = client_start_full (f, 0, NULL, NULL, H264_CHAIN, PCMA_CHAIN);
   wait_for_media (f, client, CLIP_FPS, n_audio_per_s / 2);
 
   vigil_simcam_set_fault (f->simcam, 0, VIGIL_SIMCAM_FAULT_VIDEO_STALL);
@@ -1348,17 +1356,8 @@ test_keyframes_only (Fixture *f, gconstpointer data)
   g_autoptr(Client) client = NULL;
   guint frames;
 
-  if (skip_without_elements ())
+  if ((client = start_pcma_camera_and_client (f, ptz)) == NULL)
     return;
-  if (!have_elements ("alawenc", "rtppcmapay", "rtppcmadepay", "alawdec", NULL))
-    {
-      g_test_skip ("needs alawenc, rtppcmapay, rtppcmadepay and alawdec");
-      return;
-    }
-
-  f->simcam = simcam_new_full (NULL, 1, VIGIL_SIMCAM_AUTH_NONE, VIGIL_SIMCAM_CODEC_H264,
-                               VIGIL_SIMCAM_AUDIO_PCMA, ptz);
-  client = client_start_full (f, 0, NULL, NULL, H264_CHAIN, PCMA_CHAIN);
   wait_for_media (f, client, CLIP_FPS, n_audio_per_s / 2);
 
   vigil_simcam_set_fault (f->simcam, 0, VIGIL_SIMCAM_FAULT_KEYFRAMES_ONLY);
