@@ -28,6 +28,8 @@
 #define ZOOM_RATE 0.25
 
 #define GENERIC "http://www.onvif.org/ver10/tptz/"
+/* The one sensor that every profile encodes. */
+#define VIDEO_SOURCE "VideoSource_1"
 
 typedef struct {
   gchar  *token;
@@ -373,14 +375,25 @@ __trt__GetProfiles (struct soap *soap, struct _trt__GetProfiles *request,
   for (guint i = 0; i < self->n_profiles; i++)
     {
       struct tt__Profile *p = &response->Profiles[i];
+      struct tt__VideoSourceConfiguration *vsc = soap_malloc (soap, sizeof *vsc);
       struct tt__VideoEncoderConfiguration *vec = soap_malloc (soap, sizeof *vec);
       struct tt__PTZConfiguration *ptz = soap_malloc (soap, sizeof *ptz);
 
       soap_default_tt__Profile (soap, p);
+      soap_default_tt__VideoSourceConfiguration (soap, vsc);
       soap_default_tt__VideoEncoderConfiguration (soap, vec);
       soap_default_tt__PTZConfiguration (soap, ptz);
       p->token = soap_strdup (soap, i == 0 ? "Profile_1" : "Profile_2");
       p->Name = i == 0 ? "main" : "sub";
+      /* Both profiles encode the one sensor, as on a real camera. */
+      vsc->token = "VideoSourceConfiguration_1";
+      vsc->Name = "sensor";
+      vsc->SourceToken = VIDEO_SOURCE;
+      vsc->Bounds = soap_malloc (soap, sizeof *vsc->Bounds);
+      vsc->Bounds->x = vsc->Bounds->y = 0;
+      vsc->Bounds->width = self->profiles[0].width;
+      vsc->Bounds->height = self->profiles[0].height;
+      p->VideoSourceConfiguration = vsc;
       vec->token = soap_strdup (soap, i == 0 ? "VideoEncoder_1" : "VideoEncoder_2");
       vec->Name = p->Name;
       vec->Encoding = self->profiles[i].encoding;
@@ -397,6 +410,27 @@ __trt__GetProfiles (struct soap *soap, struct _trt__GetProfiles *request,
       ptz->NodeToken = "PTZNode_1";
       p->PTZConfiguration = ptz;
     }
+  return SOAP_OK;
+}
+
+int
+__trt__GetVideoSources (struct soap *soap, struct _trt__GetVideoSources *request,
+                        struct _trt__GetVideoSourcesResponse *response)
+{
+  VigilSimcamOnvif *self = soap->user;
+  struct tt__VideoSource *source;
+
+  BEGIN ("GetVideoSources", TRUE);
+  source = soap_malloc (soap, sizeof *source);
+  soap_default_tt__VideoSource (soap, source);
+  source->token = VIDEO_SOURCE;
+  source->Framerate = soap_malloc (soap, sizeof (float));
+  *source->Framerate = self->profiles[0].fps;
+  source->Resolution = soap_malloc (soap, sizeof *source->Resolution);
+  source->Resolution->Width = self->profiles[0].width;
+  source->Resolution->Height = self->profiles[0].height;
+  response->__sizeVideoSources = 1;
+  response->VideoSources = source;
   return SOAP_OK;
 }
 
