@@ -939,6 +939,27 @@ __tptz__RemovePreset (struct soap *soap, struct _tptz__RemovePreset *request,
 
 /* ----- threads ------------------------------------------------------------ */
 
+/* Runs on the server thread: soap_serve() for one request, except that an
+ * operation the interface header does not declare gets the same
+ * ter:ActionNotSupported fault as one declared but not implemented, as a
+ * real device answers, rather than gSOAP's generic "method not implemented"
+ * (which clients cannot tell from a malformed request). */
+static void
+serve_one (struct soap *soap)
+{
+  if (soap_begin_serve (soap) != SOAP_OK)
+    return;   /* it answered the fault itself */
+  if (soap_serve_request (soap) == SOAP_NO_METHOD)
+    {
+      const gchar *colon = strrchr (soap->tag, ':');
+      g_autofree gchar *op = g_strdup (colon != NULL ? colon + 1 : soap->tag);
+
+      soap->error = not_supported (soap, op);
+    }
+  if (soap->error != SOAP_OK && soap->error < SOAP_STOP)
+    soap_send_fault (soap);
+}
+
 /* Runs on the server thread: one request per connection, until quit. */
 static gpointer
 server_main (gpointer data)
@@ -950,7 +971,7 @@ server_main (gpointer data)
     {
       if (!soap_valid_socket (soap_accept (soap)))
         continue;   /* the accept timeout, to look at quit */
-      soap_serve (soap);
+      serve_one (soap);
       soap_destroy (soap);
       soap_end (soap);
     }
