@@ -1284,6 +1284,11 @@ vigil_simcam_onvif_new (const VigilSimcamOnvifOptions *options, GError **error)
 
   self->soap = soap_new1 (SOAP_C_UTFSTRING);
   self->soap->user = self;
+  /* Plain decimals, as cameras print them. gSOAP's default (%.17lG) writes a
+   * pan passing zero as 5.6749999999976958E-05: valid xs:double, but clients
+   * such as the npm onvif package then read the position as a string. */
+  self->soap->double_format = "%.6f";
+  self->soap->float_format = "%.6f";
   self->soap->bind_flags = SO_REUSEADDR;
   /* Negative: microseconds; short, so that dispose is quick. */
   self->soap->accept_timeout = -100000;
