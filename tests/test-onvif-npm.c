@@ -17,8 +17,8 @@
 
 #define USER "operator"
 #define PASSWORD "npm-Pa55word"
-#define READY_TIMEOUT_S 60   /* vigil-simcam encodes its clip first; slow under ASan */
-#define CHECK_TIMEOUT_S 90   /* check-simcam.js gives up by itself after 60 s */
+#define READY_TIMEOUT_S 30   /* under a second here; more under ASan */
+#define CHECK_TIMEOUT_S 75   /* check-simcam.js gives up by itself after 60 s */
 #define QUIT_TIMEOUT_S 10
 
 typedef struct {
