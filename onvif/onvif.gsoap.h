@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* vigil's gSOAP interface header: the ONVIF device (ver10), media (ver10)
- * and PTZ (ver20) operations vigil uses, as SOAP 1.2 document/literal, with
+ * and PTZ (ver20) operations vigil uses (plus GetVideoSources, which only the
+ * simulated camera serves), as SOAP 1.2 document/literal, with
  * WS-Security headers from gSOAP's own wsse.h. soapcpp2 turns it into the
  * serialisers and stubs (client, and server for the simulated camera) at build
  * time. Hand-written from the ONVIF specifications' message shapes; it must
@@ -86,6 +87,23 @@ struct tt__VideoEncoderConfiguration {
   float                       *Quality 0;
   struct tt__VideoRateControl *RateControl 0;
 };
+/* Only the simulated camera writes these (GetVideoSources and the profiles'
+ * source configuration): Profile S clients such as the npm onvif package
+ * pair each profile with its video source and drop profiles they cannot
+ * pair. vigil's client ignores them. */
+struct tt__IntRectangle { @int x 1; @int y 1; @int width 1; @int height 1; };
+struct tt__VideoSourceConfiguration {
+  @tt__ReferenceToken token 0;
+  char                    *Name 0;
+  int                     *UseCount 0;
+  tt__ReferenceToken       SourceToken 0;
+  struct tt__IntRectangle *Bounds 0;
+};
+struct tt__VideoSource {
+  @tt__ReferenceToken token 1;
+  float                      *Framerate 0;
+  struct tt__VideoResolution *Resolution 0;
+};
 struct tt__PTZConfiguration {
   @tt__ReferenceToken token 0;
   char               *Name 0;
@@ -96,6 +114,7 @@ struct tt__Profile {
   @tt__ReferenceToken token 1;
   @enum xsd__boolean *fixed 0;
   char                                 *Name 0;
+  struct tt__VideoSourceConfiguration  *VideoSourceConfiguration 0;
   struct tt__VideoEncoderConfiguration *VideoEncoderConfiguration 0;
   struct tt__PTZConfiguration          *PTZConfiguration 0;
 };
@@ -236,6 +255,11 @@ struct _trt__GetStreamUri {
 struct _trt__GetStreamUriResponse { struct tt__MediaUri *MediaUri 0; };
 struct _trt__GetSnapshotUri { tt__ReferenceToken ProfileToken 1; };
 struct _trt__GetSnapshotUriResponse { struct tt__MediaUri *MediaUri 0; };
+struct _trt__GetVideoSources { };
+struct _trt__GetVideoSourcesResponse {
+  int __sizeVideoSources 0;
+  struct tt__VideoSource *VideoSources 0;
+};
 
 //gsoap trt service name: Media
 //gsoap trt service namespace: http://www.onvif.org/ver10/media/wsdl
@@ -250,6 +274,10 @@ int __trt__GetStreamUri (struct _trt__GetStreamUri *trt__GetStreamUri,
 //gsoap trt service method-action: GetSnapshotUri http://www.onvif.org/ver10/media/wsdl/GetSnapshotUri
 int __trt__GetSnapshotUri (struct _trt__GetSnapshotUri *trt__GetSnapshotUri,
                            struct _trt__GetSnapshotUriResponse *trt__GetSnapshotUriResponse);
+/* Served by the simulated camera only (see tt__VideoSource). */
+//gsoap trt service method-action: GetVideoSources http://www.onvif.org/ver10/media/wsdl/GetVideoSources
+int __trt__GetVideoSources (struct _trt__GetVideoSources *trt__GetVideoSources,
+                            struct _trt__GetVideoSourcesResponse *trt__GetVideoSourcesResponse);
 
 /* ----- PTZ service (tptz, ver20) ------------------------------------------ */
 

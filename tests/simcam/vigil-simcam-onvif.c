@@ -28,6 +28,8 @@
 #define ZOOM_RATE 0.25
 
 #define GENERIC "http://www.onvif.org/ver10/tptz/"
+/* The one sensor that every profile encodes. */
+#define VIDEO_SOURCE "VideoSource_1"
 
 typedef struct {
   gchar  *token;
@@ -373,14 +375,25 @@ __trt__GetProfiles (struct soap *soap, struct _trt__GetProfiles *request,
   for (guint i = 0; i < self->n_profiles; i++)
     {
       struct tt__Profile *p = &response->Profiles[i];
+      struct tt__VideoSourceConfiguration *vsc = soap_malloc (soap, sizeof *vsc);
       struct tt__VideoEncoderConfiguration *vec = soap_malloc (soap, sizeof *vec);
       struct tt__PTZConfiguration *ptz = soap_malloc (soap, sizeof *ptz);
 
       soap_default_tt__Profile (soap, p);
+      soap_default_tt__VideoSourceConfiguration (soap, vsc);
       soap_default_tt__VideoEncoderConfiguration (soap, vec);
       soap_default_tt__PTZConfiguration (soap, ptz);
       p->token = soap_strdup (soap, i == 0 ? "Profile_1" : "Profile_2");
       p->Name = i == 0 ? "main" : "sub";
+      /* Both profiles encode the one sensor, as on a real camera. */
+      vsc->token = "VideoSourceConfiguration_1";
+      vsc->Name = "sensor";
+      vsc->SourceToken = VIDEO_SOURCE;
+      vsc->Bounds = soap_malloc (soap, sizeof *vsc->Bounds);
+      vsc->Bounds->x = vsc->Bounds->y = 0;
+      vsc->Bounds->width = self->profiles[0].width;
+      vsc->Bounds->height = self->profiles[0].height;
+      p->VideoSourceConfiguration = vsc;
       vec->token = soap_strdup (soap, i == 0 ? "VideoEncoder_1" : "VideoEncoder_2");
       vec->Name = p->Name;
       vec->Encoding = self->profiles[i].encoding;
@@ -397,6 +410,27 @@ __trt__GetProfiles (struct soap *soap, struct _trt__GetProfiles *request,
       ptz->NodeToken = "PTZNode_1";
       p->PTZConfiguration = ptz;
     }
+  return SOAP_OK;
+}
+
+int
+__trt__GetVideoSources (struct soap *soap, struct _trt__GetVideoSources *request,
+                        struct _trt__GetVideoSourcesResponse *response)
+{
+  VigilSimcamOnvif *self = soap->user;
+  struct tt__VideoSource *source;
+
+  BEGIN ("GetVideoSources", TRUE);
+  source = soap_malloc (soap, sizeof *source);
+  soap_default_tt__VideoSource (soap, source);
+  source->token = VIDEO_SOURCE;
+  source->Framerate = soap_malloc (soap, sizeof (float));
+  *source->Framerate = self->profiles[0].fps;
+  source->Resolution = soap_malloc (soap, sizeof *source->Resolution);
+  source->Resolution->Width = self->profiles[0].width;
+  source->Resolution->Height = self->profiles[0].height;
+  response->__sizeVideoSources = 1;
+  response->VideoSources = source;
   return SOAP_OK;
 }
 
@@ -905,6 +939,27 @@ __tptz__RemovePreset (struct soap *soap, struct _tptz__RemovePreset *request,
 
 /* ----- threads ------------------------------------------------------------ */
 
+/* Runs on the server thread: soap_serve() for one request, except that an
+ * operation the interface header does not declare gets the same
+ * ter:ActionNotSupported fault as one declared but not implemented, as a
+ * real device answers, rather than gSOAP's generic "method not implemented"
+ * (which clients cannot tell from a malformed request). */
+static void
+serve_one (struct soap *soap)
+{
+  if (soap_begin_serve (soap) != SOAP_OK)
+    return;   /* it answered the fault itself */
+  if (soap_serve_request (soap) == SOAP_NO_METHOD)
+    {
+      const gchar *colon = strrchr (soap->tag, ':');
+      g_autofree gchar *op = g_strdup (colon != NULL ? colon + 1 : soap->tag);
+
+      soap->error = not_supported (soap, op);
+    }
+  if (soap->error != SOAP_OK && soap->error < SOAP_STOP)
+    soap_send_fault (soap);
+}
+
 /* Runs on the server thread: one request per connection, until quit. */
 static gpointer
 server_main (gpointer data)
@@ -916,7 +971,7 @@ server_main (gpointer data)
     {
       if (!soap_valid_socket (soap_accept (soap)))
         continue;   /* the accept timeout, to look at quit */
-      soap_serve (soap);
+      serve_one (soap);
       soap_destroy (soap);
       soap_end (soap);
     }
@@ -1229,6 +1284,11 @@ vigil_simcam_onvif_new (const VigilSimcamOnvifOptions *options, GError **error)
 
   self->soap = soap_new1 (SOAP_C_UTFSTRING);
   self->soap->user = self;
+  /* Plain decimals, as cameras print them. gSOAP's default (%.17lG) writes a
+   * pan passing zero as 5.6749999999976958E-05: valid xs:double, but clients
+   * such as the npm onvif package then read the position as a string. */
+  self->soap->double_format = "%.6f";
+  self->soap->float_format = "%.6f";
   self->soap->bind_flags = SO_REUSEADDR;
   /* Negative: microseconds; short, so that dispose is quick. */
   self->soap->accept_timeout = -100000;
