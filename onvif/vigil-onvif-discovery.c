@@ -209,11 +209,10 @@ compare_by_device_url (gconstpointer a, gconstpointer b)
   return g_strcmp0 (x->device_url, y->device_url);
 }
 
-/* Handles one datagram: ProbeMatches relating to one of @ids are added to
- * @found (keyed by endpoint) unless already there. Anything else is dropped. */
-static void
-handle_datagram (const gchar *data, gsize len, const gchar *from_address, gchar **ids,
-                 GHashTable *found)
+/* See vigil-onvif-private.h. */
+void
+vigil_onvif_discovery_handle_datagram (const gchar *data, gsize len, const gchar *from_address,
+                                       gchar **ids, GHashTable *found)
 {
   static const GMarkupParser parser = { on_start, on_end, on_text, NULL, NULL };
   Parse parse = { 0 };
@@ -413,7 +412,8 @@ vigil_onvif_discover (const gchar *target, guint timeout_ms, GCancellable *cance
       if (G_IS_INET_SOCKET_ADDRESS (from))
         from_address = g_inet_address_to_string (
           g_inet_socket_address_get_address (G_INET_SOCKET_ADDRESS (from)));
-      handle_datagram (buffer, n, from_address != NULL ? from_address : "", ids, found);
+      vigil_onvif_discovery_handle_datagram (buffer, n, from_address != NULL ? from_address : "",
+                                             ids, found);
     }
 
   result = g_ptr_array_new_with_free_func ((GDestroyNotify) vigil_onvif_discovered_free);

@@ -16,7 +16,9 @@
 #include "vigil-onvif-private.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <openssl/rand.h>
 
@@ -96,6 +98,15 @@ struct _VigilOnvifCamera {
   gboolean  omit_timeout;   /* ContinuousMove faulted with a Timeout and worked without */
   gboolean  split_moves;    /* ContinuousMove faulted with pan-tilt and zoom together */
   gboolean  stop_broken;    /* Stop faulted; zero-velocity ContinuousMove instead */
+  const gchar *op;          /* the operation invoke() is sending, for reply_func */
+
+  /* The in-memory transport of vigil_onvif_camera_set_reply_func(); NULL
+   * func: the network. reply is the answer being read, from reply_offset. */
+  VigilOnvifReplyFunc reply_func;
+  gpointer  reply_data;
+  gint      reply_fd;       /* /dev/null, so gSOAP has a real descriptor to set flags on */
+  GBytes   *reply;
+  gsize     reply_offset;
 
   /* The pending stop of the last ContinuousMove. Lock order: lock, then
    * stop_lock. */
@@ -217,6 +228,9 @@ vigil_onvif_camera_finalize (GObject *object)
   g_clear_pointer (&self->profile_nodes, g_hash_table_unref);
   g_clear_pointer (&self->nodes, g_ptr_array_unref);
   g_free (self->stop_profile);
+  g_clear_pointer (&self->reply, g_bytes_unref);
+  if (self->reply_fd >= 0)
+    close (self->reply_fd);
   g_rec_mutex_clear (&self->lock);
   g_mutex_clear (&self->stop_lock);
   g_cond_clear (&self->stop_cond);
@@ -236,6 +250,7 @@ vigil_onvif_camera_init (VigilOnvifCamera *self)
   g_rec_mutex_init (&self->lock);
   g_mutex_init (&self->stop_lock);
   g_cond_init (&self->stop_cond);
+  self->reply_fd = -1;
   self->profiles = g_ptr_array_new_with_free_func ((GDestroyNotify) vigil_onvif_profile_free);
   self->profile_nodes = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
 }
@@ -304,6 +319,109 @@ vigil_onvif_camera_get_device_url (VigilOnvifCamera *self)
 {
   g_return_val_if_fail (VIGIL_ONVIF_IS_CAMERA (self), NULL);
   return self->device_url;
+}
+
+/* ----- the in-memory transport (tests and fuzzing) ------------------------ */
+
+/* gSOAP's connect: asks reply_func for the whole answer to the exchange
+ * about to be sent. */
+static SOAP_SOCKET
+memory_open (struct soap *soap, const char *endpoint, const char *host, int port)
+{
+  VigilOnvifCamera *self = soap->user;
+
+  g_clear_pointer (&self->reply, g_bytes_unref);
+  self->reply_offset = 0;
+  self->reply = self->reply_func (self->op, endpoint, self->reply_data);
+  if (self->reply == NULL)
+    {
+      soap_set_receiver_error (soap, "connection refused", "in-memory transport", SOAP_TCP_ERROR);
+      soap->errnum = ECONNREFUSED;
+      return SOAP_INVALID_SOCKET;
+    }
+  return self->reply_fd;
+}
+
+/* gSOAP sends to its sendfd (stdout) and reads from its recvfd (stdin)
+ * when an endpoint has no host: that must never happen. */
+static int
+memory_send (struct soap *soap, const char *data, size_t len)
+{
+  VigilOnvifCamera *self = soap->user;
+
+  if (self->reply == NULL)
+    g_critical ("%s: %s sent without a connection", self->device_url, self->op);
+  return SOAP_OK;
+}
+
+static size_t
+memory_recv (struct soap *soap, char *buffer, size_t len)
+{
+  VigilOnvifCamera *self = soap->user;
+  gsize size = 0;
+  const gchar *data;
+  gsize n;
+
+  if (self->reply == NULL)
+    {
+      g_critical ("%s: %s read without a connection", self->device_url, self->op);
+      return 0;
+    }
+  data = g_bytes_get_data (self->reply, &size);
+  n = MIN (len, size - self->reply_offset);
+
+  if (n > 0)
+    memcpy (buffer, data + self->reply_offset, n);
+  self->reply_offset += n;
+  return n;
+}
+
+static int
+memory_close (struct soap *soap)
+{
+  VigilOnvifCamera *self = soap->user;
+
+  g_clear_pointer (&self->reply, g_bytes_unref);
+  self->reply_offset = 0;
+  soap->socket = SOAP_INVALID_SOCKET;
+  return SOAP_OK;
+}
+
+static int
+memory_close_socket (struct soap *soap, SOAP_SOCKET socket)
+{
+  return SOAP_OK;   /* reply_fd is closed in finalize */
+}
+
+static int
+memory_shutdown_socket (struct soap *soap, SOAP_SOCKET socket, int how)
+{
+  return SOAP_OK;
+}
+
+void
+vigil_onvif_camera_set_reply_func (VigilOnvifCamera *self, VigilOnvifReplyFunc func,
+                                   gpointer user_data)
+{
+  g_return_if_fail (VIGIL_ONVIF_IS_CAMERA (self));
+  g_return_if_fail (func != NULL);
+
+  g_rec_mutex_lock (&self->lock);
+  if (self->reply_fd < 0)
+    self->reply_fd = open ("/dev/null", O_RDWR | O_CLOEXEC);
+  g_assert (self->reply_fd >= 0);
+  self->reply_func = func;
+  self->reply_data = user_data;
+  self->soap->user = self;
+  self->soap->fopen = memory_open;
+  self->soap->fsend = memory_send;
+  self->soap->frecv = memory_recv;
+  self->soap->fclose = memory_close;
+  self->soap->fclosesocket = memory_close_socket;
+  self->soap->fshutdownsocket = memory_shutdown_socket;
+  /* No keep-alive probing of the pretend socket: every exchange reconnects. */
+  self->soap->fpoll = NULL;
+  g_rec_mutex_unlock (&self->lock);
 }
 
 /* ----- one SOAP exchange ------------------------------------------------- */
@@ -562,6 +680,7 @@ invoke (VigilOnvifCamera *self, const gchar *op, const gchar *url, CallFunc call
         }
 
       start_us = g_get_monotonic_time ();
+      self->op = op;
       rc = call (soap, url, request, response);
       if (rc == SOAP_OK)
         return TRUE;
