@@ -794,6 +794,34 @@ rewrite_address (VigilOnvifCamera *self, const gchar *url, gboolean port_too)
   return g_uri_to_string (rewritten);
 }
 
+/* A service address the camera gave, as vigil will call it: resolved
+ * against device_url when relative, then rewritten as rewrite_address()
+ * does; NULL when it is not http://HOST/..., because gSOAP, given an
+ * endpoint without a host, does not connect at all but writes the request
+ * to its stdout and waits for the answer on its stdin. */
+static gchar *
+service_address (VigilOnvifCamera *self, const gchar *xaddr)
+{
+  g_autofree gchar *resolved = NULL;
+  g_autoptr(GUri) uri = NULL;
+
+  if (xaddr == NULL || xaddr[0] == '\0')
+    return NULL;
+  resolved = g_uri_resolve_relative (self->device_url, xaddr, G_URI_FLAGS_ENCODED, NULL);
+  if (resolved != NULL)
+    uri = g_uri_parse (resolved, G_URI_FLAGS_ENCODED, NULL);
+  if (uri == NULL || g_strcmp0 (g_uri_get_scheme (uri), "http") != 0 ||
+      g_uri_get_host (uri) == NULL || g_uri_get_host (uri)[0] == '\0')
+    {
+      g_autofree gchar *shown = vigil_onvif_sanitize_text (xaddr, 200);
+
+      g_debug ("%s: ignoring the service address '%s': not http://HOST/...", self->device_url,
+               shown);
+      return NULL;
+    }
+  return rewrite_address (self, resolved, TRUE);
+}
+
 static void
 store_profiles (VigilOnvifCamera *self, const struct _trt__GetProfilesResponse *response)
 {
@@ -868,9 +896,9 @@ fetch_services (VigilOnvifCamera *self, GCancellable *cancellable, GError **erro
           const struct tds__Service *service = &response.Service[i];
 
           if (g_strcmp0 (service->Namespace, NS_MEDIA) == 0 && self->media_url == NULL)
-            self->media_url = rewrite_address (self, service->XAddr, TRUE);
+            self->media_url = service_address (self, service->XAddr);
           else if (g_strcmp0 (service->Namespace, NS_PTZ) == 0 && self->ptz_url == NULL)
-            self->ptz_url = rewrite_address (self, service->XAddr, TRUE);
+            self->ptz_url = service_address (self, service->XAddr);
         }
     }
   else if (g_error_matches (local_error, VIGIL_ONVIF_ERROR, VIGIL_ONVIF_ERROR_NOT_SUPPORTED) ||
@@ -887,10 +915,10 @@ fetch_services (VigilOnvifCamera *self, GCancellable *cancellable, GError **erro
         {
           const struct tt__Capabilities *caps = caps_response.Capabilities;
 
-          if (caps->Media != NULL && caps->Media->XAddr != NULL)
-            self->media_url = rewrite_address (self, caps->Media->XAddr, TRUE);
-          if (caps->PTZ != NULL && caps->PTZ->XAddr != NULL)
-            self->ptz_url = rewrite_address (self, caps->PTZ->XAddr, TRUE);
+          if (caps->Media != NULL)
+            self->media_url = service_address (self, caps->Media->XAddr);
+          if (caps->PTZ != NULL)
+            self->ptz_url = service_address (self, caps->PTZ->XAddr);
         }
     }
   else
