@@ -17,6 +17,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -1106,6 +1107,11 @@ axis_set (Axis *axis, const struct tt__FloatRange *range, const gchar *uri)
 {
   if (axis->present)
     return;   /* the first space listed is the one used */
+  /* NaN, infinite or inverted ranges would make NaN of every value mapped
+   * through them: such a range counts as not given. */
+  if (range != NULL &&
+      !(isfinite (range->Min) && isfinite (range->Max) && range->Min <= range->Max))
+    range = NULL;
   axis->present = TRUE;
   axis->min = range != NULL ? range->Min : -1.0;
   axis->max = range != NULL ? range->Max : 1.0;
@@ -1703,12 +1709,15 @@ parse_move_status (const gchar *text)
   return VIGIL_ONVIF_MOVE_UNKNOWN;
 }
 
-/* A camera position in generic terms; FALSE when it has no pan-tilt. */
+/* A camera position in generic terms; FALSE when it has no pan-tilt, or
+ * when a coordinate is NaN or infinite. */
 static gboolean
 position_from_camera (const Node *node, const struct tt__PTZVector *position, gdouble *pan,
                       gdouble *tilt, gdouble *zoom)
 {
-  if (position == NULL || position->PanTilt == NULL)
+  if (position == NULL || position->PanTilt == NULL || !isfinite (position->PanTilt->x) ||
+      !isfinite (position->PanTilt->y) ||
+      (position->Zoom != NULL && !isfinite (position->Zoom->x)))
     return FALSE;
   *pan = from_camera (&node->abs_pan, position->PanTilt->x, FALSE);
   *tilt = from_camera (&node->abs_tilt, position->PanTilt->y, FALSE);
