@@ -119,7 +119,8 @@ on_end (GMarkupParseContext *context, const gchar *element, gpointer data, GErro
   else if (g_str_equal (name, "ProbeMatch"))
     {
       parse->in_match = FALSE;
-      if (parse->endpoint != NULL && parse->endpoint[0] != '\0')
+      if (parse->endpoint != NULL && parse->endpoint[0] != '\0' &&
+          !vigil_onvif_has_control_chars (parse->endpoint))
         {
           gchar **match = g_new0 (gchar *, 4);
 
@@ -154,6 +155,9 @@ free_match (gpointer data)
   g_free (match);
 }
 
+/* The words of @text; those with control characters (C1 ones are valid
+ * XML) are dropped: they are no address or scope, and vigilctl prints these
+ * to a terminal. */
 static gchar **
 split_list (const gchar *text)
 {
@@ -161,18 +165,23 @@ split_list (const gchar *text)
   g_autoptr(GStrvBuilder) builder = g_strv_builder_new ();
 
   for (guint i = 0; words[i] != NULL; i++)
-    if (words[i][0] != '\0')
+    if (words[i][0] != '\0' && !vigil_onvif_has_control_chars (words[i]))
       g_strv_builder_add (builder, words[i]);
   return g_strv_builder_end (builder);
 }
 
-/* The unescaped rest of the first scope starting with @prefix. */
+/* The unescaped rest of the first scope starting with @prefix, as
+ * printable UTF-8: escapes may spell any byte. */
 static gchar *
 scope_value (gchar **scopes, const gchar *prefix)
 {
   for (guint i = 0; scopes[i] != NULL; i++)
     if (g_str_has_prefix (scopes[i], prefix))
-      return g_uri_unescape_string (scopes[i] + strlen (prefix), NULL);
+      {
+        g_autofree gchar *value = g_uri_unescape_string (scopes[i] + strlen (prefix), NULL);
+
+        return value != NULL ? vigil_onvif_sanitize_text (value, 200) : NULL;
+      }
   return NULL;
 }
 

@@ -12,10 +12,13 @@
 
 G_BEGIN_DECLS
 
-/* At most @max_chars of @text, control characters replaced by spaces and
- * "..." appended when cut; "(none)" for NULL. For camera-supplied strings
- * that end up in GError messages. */
+/* At most @max_chars characters of @text as valid UTF-8 (bytes that are not
+ * become U+FFFD), control characters (C0 and C1, which terminals obey)
+ * replaced by spaces and "..." appended when cut; "(none)" for NULL. For
+ * camera-supplied strings that end up in GError messages or names. */
 gchar *vigil_onvif_sanitize_text (const gchar *text, gsize max_chars);
+/* Whether valid UTF-8 @text holds a C0 or C1 control character. */
+gboolean vigil_onvif_has_control_chars (const gchar *text);
 
 /* For tests and fuzzing only: from now on every exchange of @self is served
  * from memory instead of the network. For each request (retries and the

@@ -125,22 +125,53 @@ G_DEFINE_TYPE (VigilOnvifCamera, vigil_onvif_camera, G_TYPE_OBJECT)
 gchar *
 vigil_onvif_sanitize_text (const gchar *text, gsize max_chars)
 {
+  g_autofree gchar *valid = NULL;
   GString *out;
   gsize n = 0;
 
   if (text == NULL)
     return g_strdup ("(none)");
+  valid = g_utf8_make_valid (text, -1);
   out = g_string_new (NULL);
-  for (const gchar *p = text; *p != '\0'; p++, n++)
+  for (const gchar *p = valid; *p != '\0'; p = g_utf8_next_char (p), n++)
     {
       if (n == max_chars)
         {
           g_string_append (out, "...");
           break;
         }
-      g_string_append_c (out, g_ascii_iscntrl (*p) ? ' ' : *p);
+      if (g_unichar_iscntrl (g_utf8_get_char (p)))
+        g_string_append_c (out, ' ');
+      else
+        g_string_append_len (out, p, g_utf8_next_char (p) - p);
     }
   return g_string_free (out, FALSE);
+}
+
+gboolean
+vigil_onvif_has_control_chars (const gchar *text)
+{
+  for (const gchar *p = text; *p != '\0'; p = g_utf8_next_char (p))
+    if (g_unichar_iscntrl (g_utf8_get_char (p)))
+      return TRUE;
+  return FALSE;
+}
+
+/* Camera text handed to vigil's callers, who put it on D-Bus and in JSON:
+ * bytes that are not UTF-8 become U+FFFD. NULL stays NULL. */
+static gchar *
+camera_text (const gchar *text)
+{
+  return text != NULL ? g_utf8_make_valid (text, -1) : NULL;
+}
+
+/* Tokens go back to the camera byte for byte, so they cannot be repaired
+ * like text; one that is not UTF-8 cannot cross D-Bus either, so what it
+ * names is skipped. */
+static gboolean
+is_usable_token (const gchar *token)
+{
+  return token != NULL && g_utf8_validate (token, -1, NULL);
 }
 
 void
@@ -834,14 +865,14 @@ store_profiles (VigilOnvifCamera *self, const struct _trt__GetProfilesResponse *
       const struct tt__VideoEncoderConfiguration *vec = p->VideoEncoderConfiguration;
       VigilOnvifProfile *profile;
 
-      if (p->token == NULL)
+      if (!is_usable_token (p->token))
         continue;
       profile = g_new0 (VigilOnvifProfile, 1);
       profile->token = g_strdup (p->token);
-      profile->name = g_strdup (p->Name != NULL ? p->Name : p->token);
+      profile->name = camera_text (p->Name != NULL ? p->Name : p->token);
       if (vec != NULL)
         {
-          profile->encoding = g_strdup (vec->Encoding);
+          profile->encoding = camera_text (vec->Encoding);
           if (vec->Resolution != NULL)
             {
               profile->width = MAX (vec->Resolution->Width, 0);
@@ -940,6 +971,13 @@ set_string (gchar **field, const gchar *value)
   *field = g_strdup (value);
 }
 
+static void
+set_text (gchar **field, const gchar *camera_value)
+{
+  g_free (*field);
+  *field = camera_text (camera_value);
+}
+
 /* Called with self->lock held. */
 static gboolean
 connect_locked (VigilOnvifCamera *self, GCancellable *cancellable, GError **error)
@@ -952,11 +990,11 @@ connect_locked (VigilOnvifCamera *self, GCancellable *cancellable, GError **erro
   if (!invoke (self, "GetDeviceInformation", self->device_url, call_GetDeviceInformation, TRUE,
                &request, &response, cancellable, error))
     return FALSE;
-  set_string (&self->info.manufacturer, response.Manufacturer);
-  set_string (&self->info.model, response.Model);
-  set_string (&self->info.firmware_version, response.FirmwareVersion);
-  set_string (&self->info.serial_number, response.SerialNumber);
-  set_string (&self->info.hardware_id, response.HardwareId);
+  set_text (&self->info.manufacturer, response.Manufacturer);
+  set_text (&self->info.model, response.Model);
+  set_text (&self->info.firmware_version, response.FirmwareVersion);
+  set_text (&self->info.serial_number, response.SerialNumber);
+  set_text (&self->info.hardware_id, response.HardwareId);
   if (!fetch_services (self, cancellable, error))
     return FALSE;
   if (!fetch_profiles (self, cancellable, error))
@@ -1077,6 +1115,11 @@ get_media_uri (VigilOnvifCamera *self, const gchar *profile_token, UriKind kind,
         g_set_error (error, VIGIL_ONVIF_ERROR, VIGIL_ONVIF_ERROR_BAD_REPLY,
                      "%s on %s: the answer holds no URI for profile '%s'", op, self->device_url,
                      profile_token);
+      else if (!g_utf8_validate (media_uri->Uri, -1, NULL) ||
+               vigil_onvif_has_control_chars (media_uri->Uri))
+        g_set_error (error, VIGIL_ONVIF_ERROR, VIGIL_ONVIF_ERROR_BAD_REPLY,
+                     "%s on %s: the URI for profile '%s' holds bytes that are not UTF-8 or "
+                     "control characters", op, self->device_url, profile_token);
       else
         /* A stream or snapshot is served on its own port (RTSP, a web
          * server): only the host is the device's. */
@@ -1781,11 +1824,11 @@ list_presets_locked (VigilOnvifCamera *self, const gchar *profile_token,
       const struct tt__PTZPreset *p = &response.Preset[i];
       VigilOnvifPreset *preset;
 
-      if (p->token == NULL)
+      if (!is_usable_token (p->token))
         continue;
       preset = g_new0 (VigilOnvifPreset, 1);
       preset->token = g_strdup (p->token);
-      preset->name = g_strdup (p->Name);
+      preset->name = camera_text (p->Name);
       preset->has_position = position_from_camera (node, p->PTZPosition, &preset->pan,
                                                    &preset->tilt, &preset->zoom);
       g_ptr_array_add (presets, preset);
@@ -1840,8 +1883,13 @@ vigil_onvif_camera_set_preset (VigilOnvifCamera *self, const gchar *profile_toke
       if (invoke (self, "SetPreset", self->ptz_url, call_SetPreset, TRUE, &request, &response,
                   cancellable, error))
         {
-          if (response.PresetToken != NULL && response.PresetToken[0] != '\0')
+          if (response.PresetToken != NULL && response.PresetToken[0] != '\0' &&
+              is_usable_token (response.PresetToken))
             token = g_strdup (response.PresetToken);
+          else if (response.PresetToken != NULL && response.PresetToken[0] != '\0')
+            g_set_error (error, VIGIL_ONVIF_ERROR, VIGIL_ONVIF_ERROR_BAD_REPLY,
+                         "SetPreset on %s: the preset token in the answer is not UTF-8",
+                         self->device_url);
           else if (request.PresetToken != NULL)
             token = g_strdup (request.PresetToken);
           else
