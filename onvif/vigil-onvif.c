@@ -1340,11 +1340,14 @@ static gboolean
 check_mode (VigilOnvifCamera *self, const Node *node, gboolean present, const gchar *op,
             const gchar *mode, GError **error)
 {
+  g_autofree gchar *token = NULL;
+
   if (!node->from_camera || present)
     return TRUE;
+  token = vigil_onvif_sanitize_text (node->token, 200);
   g_set_error (error, VIGIL_ONVIF_ERROR, VIGIL_ONVIF_ERROR_NOT_SUPPORTED,
                "%s on %s: the PTZ node '%s' does not support %s moves", op, self->device_url,
-               node->token, mode);
+               token, mode);
   return FALSE;
 }
 
