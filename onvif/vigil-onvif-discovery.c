@@ -228,6 +228,14 @@ vigil_onvif_discovery_handle_datagram (const gchar *data, gsize len, const gchar
   g_autoptr(GMarkupParseContext) context = NULL;
   g_autoptr(GError) error = NULL;
 
+  /* GMarkup itself rejects text that is not UTF-8, but GLib 2.74 sets its
+   * GError twice (a g_warning) when a mismatched end tag is not UTF-8; and
+   * SOAP-over-UDP is UTF-8 anyway. */
+  if (!g_utf8_validate_len (data, len, NULL))
+    {
+      g_debug ("discovery: dropping an answer from %s that is not UTF-8", from_address);
+      return;
+    }
   parse.text = g_string_new (NULL);
   parse.matches = g_ptr_array_new_with_free_func (free_match);
   context = g_markup_parse_context_new (&parser, G_MARKUP_TREAT_CDATA_AS_TEXT, &parse, NULL);
