@@ -731,7 +731,11 @@ invoke (VigilOnvifCamera *self, const gchar *op, const gchar *url, CallFunc call
           self->use_digest = TRUE;
           continue;
         }
-      if (authenticate && self->user != NULL && !clock_retried && is_not_authorized_fault (soap))
+      /* Not for GetSystemDateAndTime itself: re-learning the clock calls it
+       * again, authenticated, and a camera that refuses it every time would
+       * recurse without end. */
+      if (authenticate && self->user != NULL && !clock_retried &&
+          call != call_GetSystemDateAndTime && is_not_authorized_fault (soap))
         {
           /* Cameras reset their clocks; Created may be out of their window. */
           clock_retried = TRUE;
