@@ -119,7 +119,8 @@ on_end (GMarkupParseContext *context, const gchar *element, gpointer data, GErro
   else if (g_str_equal (name, "ProbeMatch"))
     {
       parse->in_match = FALSE;
-      if (parse->endpoint != NULL && parse->endpoint[0] != '\0')
+      if (parse->endpoint != NULL && parse->endpoint[0] != '\0' &&
+          !vigil_onvif_has_control_chars (parse->endpoint))
         {
           gchar **match = g_new0 (gchar *, 4);
 
@@ -154,6 +155,9 @@ free_match (gpointer data)
   g_free (match);
 }
 
+/* The words of @text; those with control characters (C1 ones are valid
+ * XML) are dropped: they are no address or scope, and vigilctl prints these
+ * to a terminal. */
 static gchar **
 split_list (const gchar *text)
 {
@@ -161,18 +165,23 @@ split_list (const gchar *text)
   g_autoptr(GStrvBuilder) builder = g_strv_builder_new ();
 
   for (guint i = 0; words[i] != NULL; i++)
-    if (words[i][0] != '\0')
+    if (words[i][0] != '\0' && !vigil_onvif_has_control_chars (words[i]))
       g_strv_builder_add (builder, words[i]);
   return g_strv_builder_end (builder);
 }
 
-/* The unescaped rest of the first scope starting with @prefix. */
+/* The unescaped rest of the first scope starting with @prefix, as
+ * printable UTF-8: escapes may spell any byte. */
 static gchar *
 scope_value (gchar **scopes, const gchar *prefix)
 {
   for (guint i = 0; scopes[i] != NULL; i++)
     if (g_str_has_prefix (scopes[i], prefix))
-      return g_uri_unescape_string (scopes[i] + strlen (prefix), NULL);
+      {
+        g_autofree gchar *value = g_uri_unescape_string (scopes[i] + strlen (prefix), NULL);
+
+        return value != NULL ? vigil_onvif_sanitize_text (value, 200) : NULL;
+      }
   return NULL;
 }
 
@@ -209,17 +218,24 @@ compare_by_device_url (gconstpointer a, gconstpointer b)
   return g_strcmp0 (x->device_url, y->device_url);
 }
 
-/* Handles one datagram: ProbeMatches relating to one of @ids are added to
- * @found (keyed by endpoint) unless already there. Anything else is dropped. */
-static void
-handle_datagram (const gchar *data, gsize len, const gchar *from_address, gchar **ids,
-                 GHashTable *found)
+/* See vigil-onvif-private.h. */
+void
+vigil_onvif_discovery_handle_datagram (const gchar *data, gsize len, const gchar *from_address,
+                                       gchar **ids, GHashTable *found)
 {
   static const GMarkupParser parser = { on_start, on_end, on_text, NULL, NULL };
   Parse parse = { 0 };
   g_autoptr(GMarkupParseContext) context = NULL;
   g_autoptr(GError) error = NULL;
 
+  /* GMarkup itself rejects text that is not UTF-8, but GLib 2.74 sets its
+   * GError twice (a g_warning) when a mismatched end tag is not UTF-8; and
+   * SOAP-over-UDP is UTF-8 anyway. */
+  if (!g_utf8_validate_len (data, len, NULL))
+    {
+      g_debug ("discovery: dropping an answer from %s that is not UTF-8", from_address);
+      return;
+    }
   parse.text = g_string_new (NULL);
   parse.matches = g_ptr_array_new_with_free_func (free_match);
   context = g_markup_parse_context_new (&parser, G_MARKUP_TREAT_CDATA_AS_TEXT, &parse, NULL);
@@ -413,7 +429,8 @@ vigil_onvif_discover (const gchar *target, guint timeout_ms, GCancellable *cance
       if (G_IS_INET_SOCKET_ADDRESS (from))
         from_address = g_inet_address_to_string (
           g_inet_socket_address_get_address (G_INET_SOCKET_ADDRESS (from)));
-      handle_datagram (buffer, n, from_address != NULL ? from_address : "", ids, found);
+      vigil_onvif_discovery_handle_datagram (buffer, n, from_address != NULL ? from_address : "",
+                                             ids, found);
     }
 
   result = g_ptr_array_new_with_free_func ((GDestroyNotify) vigil_onvif_discovered_free);

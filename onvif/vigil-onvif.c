@@ -16,7 +16,10 @@
 #include "vigil-onvif-private.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <math.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <openssl/rand.h>
 
@@ -96,6 +99,15 @@ struct _VigilOnvifCamera {
   gboolean  omit_timeout;   /* ContinuousMove faulted with a Timeout and worked without */
   gboolean  split_moves;    /* ContinuousMove faulted with pan-tilt and zoom together */
   gboolean  stop_broken;    /* Stop faulted; zero-velocity ContinuousMove instead */
+  const gchar *op;          /* the operation invoke() is sending, for reply_func */
+
+  /* The in-memory transport of vigil_onvif_camera_set_reply_func(); NULL
+   * func: the network. reply is the answer being read, from reply_offset. */
+  VigilOnvifReplyFunc reply_func;
+  gpointer  reply_data;
+  gint      reply_fd;       /* /dev/null, so gSOAP has a real descriptor to set flags on */
+  GBytes   *reply;
+  gsize     reply_offset;
 
   /* The pending stop of the last ContinuousMove. Lock order: lock, then
    * stop_lock. */
@@ -113,22 +125,53 @@ G_DEFINE_TYPE (VigilOnvifCamera, vigil_onvif_camera, G_TYPE_OBJECT)
 gchar *
 vigil_onvif_sanitize_text (const gchar *text, gsize max_chars)
 {
+  g_autofree gchar *valid = NULL;
   GString *out;
   gsize n = 0;
 
   if (text == NULL)
     return g_strdup ("(none)");
+  valid = g_utf8_make_valid (text, -1);
   out = g_string_new (NULL);
-  for (const gchar *p = text; *p != '\0'; p++, n++)
+  for (const gchar *p = valid; *p != '\0'; p = g_utf8_next_char (p), n++)
     {
       if (n == max_chars)
         {
           g_string_append (out, "...");
           break;
         }
-      g_string_append_c (out, g_ascii_iscntrl (*p) ? ' ' : *p);
+      if (g_unichar_iscntrl (g_utf8_get_char (p)))
+        g_string_append_c (out, ' ');
+      else
+        g_string_append_len (out, p, g_utf8_next_char (p) - p);
     }
   return g_string_free (out, FALSE);
+}
+
+gboolean
+vigil_onvif_has_control_chars (const gchar *text)
+{
+  for (const gchar *p = text; *p != '\0'; p = g_utf8_next_char (p))
+    if (g_unichar_iscntrl (g_utf8_get_char (p)))
+      return TRUE;
+  return FALSE;
+}
+
+/* Camera text handed to vigil's callers, who put it on D-Bus and in JSON:
+ * bytes that are not UTF-8 become U+FFFD. NULL stays NULL. */
+static gchar *
+camera_text (const gchar *text)
+{
+  return text != NULL ? g_utf8_make_valid (text, -1) : NULL;
+}
+
+/* Tokens go back to the camera byte for byte, so they cannot be repaired
+ * like text; one that is not UTF-8 cannot cross D-Bus either, so what it
+ * names is skipped. */
+static gboolean
+is_usable_token (const gchar *token)
+{
+  return token != NULL && g_utf8_validate (token, -1, NULL);
 }
 
 void
@@ -217,6 +260,9 @@ vigil_onvif_camera_finalize (GObject *object)
   g_clear_pointer (&self->profile_nodes, g_hash_table_unref);
   g_clear_pointer (&self->nodes, g_ptr_array_unref);
   g_free (self->stop_profile);
+  g_clear_pointer (&self->reply, g_bytes_unref);
+  if (self->reply_fd >= 0)
+    close (self->reply_fd);
   g_rec_mutex_clear (&self->lock);
   g_mutex_clear (&self->stop_lock);
   g_cond_clear (&self->stop_cond);
@@ -236,6 +282,7 @@ vigil_onvif_camera_init (VigilOnvifCamera *self)
   g_rec_mutex_init (&self->lock);
   g_mutex_init (&self->stop_lock);
   g_cond_init (&self->stop_cond);
+  self->reply_fd = -1;
   self->profiles = g_ptr_array_new_with_free_func ((GDestroyNotify) vigil_onvif_profile_free);
   self->profile_nodes = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
 }
@@ -304,6 +351,109 @@ vigil_onvif_camera_get_device_url (VigilOnvifCamera *self)
 {
   g_return_val_if_fail (VIGIL_ONVIF_IS_CAMERA (self), NULL);
   return self->device_url;
+}
+
+/* ----- the in-memory transport (tests and fuzzing) ------------------------ */
+
+/* gSOAP's connect: asks reply_func for the whole answer to the exchange
+ * about to be sent. */
+static SOAP_SOCKET
+memory_open (struct soap *soap, const char *endpoint, const char *host, int port)
+{
+  VigilOnvifCamera *self = soap->user;
+
+  g_clear_pointer (&self->reply, g_bytes_unref);
+  self->reply_offset = 0;
+  self->reply = self->reply_func (self->op, endpoint, self->reply_data);
+  if (self->reply == NULL)
+    {
+      soap_set_receiver_error (soap, "connection refused", "in-memory transport", SOAP_TCP_ERROR);
+      soap->errnum = ECONNREFUSED;
+      return SOAP_INVALID_SOCKET;
+    }
+  return self->reply_fd;
+}
+
+/* gSOAP sends to its sendfd (stdout) and reads from its recvfd (stdin)
+ * when an endpoint has no host: that must never happen. */
+static int
+memory_send (struct soap *soap, const char *data, size_t len)
+{
+  VigilOnvifCamera *self = soap->user;
+
+  if (self->reply == NULL)
+    g_critical ("%s: %s sent without a connection", self->device_url, self->op);
+  return SOAP_OK;
+}
+
+static size_t
+memory_recv (struct soap *soap, char *buffer, size_t len)
+{
+  VigilOnvifCamera *self = soap->user;
+  gsize size = 0;
+  const gchar *data;
+  gsize n;
+
+  if (self->reply == NULL)
+    {
+      g_critical ("%s: %s read without a connection", self->device_url, self->op);
+      return 0;
+    }
+  data = g_bytes_get_data (self->reply, &size);
+  n = MIN (len, size - self->reply_offset);
+
+  if (n > 0)
+    memcpy (buffer, data + self->reply_offset, n);
+  self->reply_offset += n;
+  return n;
+}
+
+static int
+memory_close (struct soap *soap)
+{
+  VigilOnvifCamera *self = soap->user;
+
+  g_clear_pointer (&self->reply, g_bytes_unref);
+  self->reply_offset = 0;
+  soap->socket = SOAP_INVALID_SOCKET;
+  return SOAP_OK;
+}
+
+static int
+memory_close_socket (struct soap *soap, SOAP_SOCKET socket)
+{
+  return SOAP_OK;   /* reply_fd is closed in finalize */
+}
+
+static int
+memory_shutdown_socket (struct soap *soap, SOAP_SOCKET socket, int how)
+{
+  return SOAP_OK;
+}
+
+void
+vigil_onvif_camera_set_reply_func (VigilOnvifCamera *self, VigilOnvifReplyFunc func,
+                                   gpointer user_data)
+{
+  g_return_if_fail (VIGIL_ONVIF_IS_CAMERA (self));
+  g_return_if_fail (func != NULL);
+
+  g_rec_mutex_lock (&self->lock);
+  if (self->reply_fd < 0)
+    self->reply_fd = open ("/dev/null", O_RDWR | O_CLOEXEC);
+  g_assert (self->reply_fd >= 0);
+  self->reply_func = func;
+  self->reply_data = user_data;
+  self->soap->user = self;
+  self->soap->fopen = memory_open;
+  self->soap->fsend = memory_send;
+  self->soap->frecv = memory_recv;
+  self->soap->fclose = memory_close;
+  self->soap->fclosesocket = memory_close_socket;
+  self->soap->fshutdownsocket = memory_shutdown_socket;
+  /* No keep-alive probing of the pretend socket: every exchange reconnects. */
+  self->soap->fpoll = NULL;
+  g_rec_mutex_unlock (&self->lock);
 }
 
 /* ----- one SOAP exchange ------------------------------------------------- */
@@ -562,6 +712,7 @@ invoke (VigilOnvifCamera *self, const gchar *op, const gchar *url, CallFunc call
         }
 
       start_us = g_get_monotonic_time ();
+      self->op = op;
       rc = call (soap, url, request, response);
       if (rc == SOAP_OK)
         return TRUE;
@@ -580,7 +731,11 @@ invoke (VigilOnvifCamera *self, const gchar *op, const gchar *url, CallFunc call
           self->use_digest = TRUE;
           continue;
         }
-      if (authenticate && self->user != NULL && !clock_retried && is_not_authorized_fault (soap))
+      /* Not for GetSystemDateAndTime itself: re-learning the clock calls it
+       * again, authenticated, and a camera that refuses it every time would
+       * recurse without end. */
+      if (authenticate && self->user != NULL && !clock_retried &&
+          call != call_GetSystemDateAndTime && is_not_authorized_fault (soap))
         {
           /* Cameras reset their clocks; Created may be out of their window. */
           clock_retried = TRUE;
@@ -675,6 +830,34 @@ rewrite_address (VigilOnvifCamera *self, const gchar *url, gboolean port_too)
   return g_uri_to_string (rewritten);
 }
 
+/* A service address the camera gave, as vigil will call it: resolved
+ * against device_url when relative, then rewritten as rewrite_address()
+ * does; NULL when it is not http://HOST/..., because gSOAP, given an
+ * endpoint without a host, does not connect at all but writes the request
+ * to its stdout and waits for the answer on its stdin. */
+static gchar *
+service_address (VigilOnvifCamera *self, const gchar *xaddr)
+{
+  g_autofree gchar *resolved = NULL;
+  g_autoptr(GUri) uri = NULL;
+
+  if (xaddr == NULL || xaddr[0] == '\0')
+    return NULL;
+  resolved = g_uri_resolve_relative (self->device_url, xaddr, G_URI_FLAGS_ENCODED, NULL);
+  if (resolved != NULL)
+    uri = g_uri_parse (resolved, G_URI_FLAGS_ENCODED, NULL);
+  if (uri == NULL || g_strcmp0 (g_uri_get_scheme (uri), "http") != 0 ||
+      g_uri_get_host (uri) == NULL || g_uri_get_host (uri)[0] == '\0')
+    {
+      g_autofree gchar *shown = vigil_onvif_sanitize_text (xaddr, 200);
+
+      g_debug ("%s: ignoring the service address '%s': not http://HOST/...", self->device_url,
+               shown);
+      return NULL;
+    }
+  return rewrite_address (self, resolved, TRUE);
+}
+
 static void
 store_profiles (VigilOnvifCamera *self, const struct _trt__GetProfilesResponse *response)
 {
@@ -686,14 +869,14 @@ store_profiles (VigilOnvifCamera *self, const struct _trt__GetProfilesResponse *
       const struct tt__VideoEncoderConfiguration *vec = p->VideoEncoderConfiguration;
       VigilOnvifProfile *profile;
 
-      if (p->token == NULL)
+      if (!is_usable_token (p->token))
         continue;
       profile = g_new0 (VigilOnvifProfile, 1);
       profile->token = g_strdup (p->token);
-      profile->name = g_strdup (p->Name != NULL ? p->Name : p->token);
+      profile->name = camera_text (p->Name != NULL ? p->Name : p->token);
       if (vec != NULL)
         {
-          profile->encoding = g_strdup (vec->Encoding);
+          profile->encoding = camera_text (vec->Encoding);
           if (vec->Resolution != NULL)
             {
               profile->width = MAX (vec->Resolution->Width, 0);
@@ -749,9 +932,9 @@ fetch_services (VigilOnvifCamera *self, GCancellable *cancellable, GError **erro
           const struct tds__Service *service = &response.Service[i];
 
           if (g_strcmp0 (service->Namespace, NS_MEDIA) == 0 && self->media_url == NULL)
-            self->media_url = rewrite_address (self, service->XAddr, TRUE);
+            self->media_url = service_address (self, service->XAddr);
           else if (g_strcmp0 (service->Namespace, NS_PTZ) == 0 && self->ptz_url == NULL)
-            self->ptz_url = rewrite_address (self, service->XAddr, TRUE);
+            self->ptz_url = service_address (self, service->XAddr);
         }
     }
   else if (g_error_matches (local_error, VIGIL_ONVIF_ERROR, VIGIL_ONVIF_ERROR_NOT_SUPPORTED) ||
@@ -768,10 +951,10 @@ fetch_services (VigilOnvifCamera *self, GCancellable *cancellable, GError **erro
         {
           const struct tt__Capabilities *caps = caps_response.Capabilities;
 
-          if (caps->Media != NULL && caps->Media->XAddr != NULL)
-            self->media_url = rewrite_address (self, caps->Media->XAddr, TRUE);
-          if (caps->PTZ != NULL && caps->PTZ->XAddr != NULL)
-            self->ptz_url = rewrite_address (self, caps->PTZ->XAddr, TRUE);
+          if (caps->Media != NULL)
+            self->media_url = service_address (self, caps->Media->XAddr);
+          if (caps->PTZ != NULL)
+            self->ptz_url = service_address (self, caps->PTZ->XAddr);
         }
     }
   else
@@ -792,6 +975,13 @@ set_string (gchar **field, const gchar *value)
   *field = g_strdup (value);
 }
 
+static void
+set_text (gchar **field, const gchar *camera_value)
+{
+  g_free (*field);
+  *field = camera_text (camera_value);
+}
+
 /* Called with self->lock held. */
 static gboolean
 connect_locked (VigilOnvifCamera *self, GCancellable *cancellable, GError **error)
@@ -804,11 +994,11 @@ connect_locked (VigilOnvifCamera *self, GCancellable *cancellable, GError **erro
   if (!invoke (self, "GetDeviceInformation", self->device_url, call_GetDeviceInformation, TRUE,
                &request, &response, cancellable, error))
     return FALSE;
-  set_string (&self->info.manufacturer, response.Manufacturer);
-  set_string (&self->info.model, response.Model);
-  set_string (&self->info.firmware_version, response.FirmwareVersion);
-  set_string (&self->info.serial_number, response.SerialNumber);
-  set_string (&self->info.hardware_id, response.HardwareId);
+  set_text (&self->info.manufacturer, response.Manufacturer);
+  set_text (&self->info.model, response.Model);
+  set_text (&self->info.firmware_version, response.FirmwareVersion);
+  set_text (&self->info.serial_number, response.SerialNumber);
+  set_text (&self->info.hardware_id, response.HardwareId);
   if (!fetch_services (self, cancellable, error))
     return FALSE;
   if (!fetch_profiles (self, cancellable, error))
@@ -929,6 +1119,11 @@ get_media_uri (VigilOnvifCamera *self, const gchar *profile_token, UriKind kind,
         g_set_error (error, VIGIL_ONVIF_ERROR, VIGIL_ONVIF_ERROR_BAD_REPLY,
                      "%s on %s: the answer holds no URI for profile '%s'", op, self->device_url,
                      profile_token);
+      else if (!g_utf8_validate (media_uri->Uri, -1, NULL) ||
+               vigil_onvif_has_control_chars (media_uri->Uri))
+        g_set_error (error, VIGIL_ONVIF_ERROR, VIGIL_ONVIF_ERROR_BAD_REPLY,
+                     "%s on %s: the URI for profile '%s' holds bytes that are not UTF-8 or "
+                     "control characters", op, self->device_url, profile_token);
       else
         /* A stream or snapshot is served on its own port (RTSP, a web
          * server): only the host is the device's. */
@@ -959,6 +1154,11 @@ axis_set (Axis *axis, const struct tt__FloatRange *range, const gchar *uri)
 {
   if (axis->present)
     return;   /* the first space listed is the one used */
+  /* NaN, infinite or inverted ranges would make NaN of every value mapped
+   * through them: such a range counts as not given. */
+  if (range != NULL &&
+      !(isfinite (range->Min) && isfinite (range->Max) && range->Min <= range->Max))
+    range = NULL;
   axis->present = TRUE;
   axis->min = range != NULL ? range->Min : -1.0;
   axis->max = range != NULL ? range->Max : 1.0;
@@ -1144,11 +1344,14 @@ static gboolean
 check_mode (VigilOnvifCamera *self, const Node *node, gboolean present, const gchar *op,
             const gchar *mode, GError **error)
 {
+  g_autofree gchar *token = NULL;
+
   if (!node->from_camera || present)
     return TRUE;
+  token = vigil_onvif_sanitize_text (node->token, 200);
   g_set_error (error, VIGIL_ONVIF_ERROR, VIGIL_ONVIF_ERROR_NOT_SUPPORTED,
                "%s on %s: the PTZ node '%s' does not support %s moves", op, self->device_url,
-               node->token, mode);
+               token, mode);
   return FALSE;
 }
 
@@ -1556,12 +1759,15 @@ parse_move_status (const gchar *text)
   return VIGIL_ONVIF_MOVE_UNKNOWN;
 }
 
-/* A camera position in generic terms; FALSE when it has no pan-tilt. */
+/* A camera position in generic terms; FALSE when it has no pan-tilt, or
+ * when a coordinate is NaN or infinite. */
 static gboolean
 position_from_camera (const Node *node, const struct tt__PTZVector *position, gdouble *pan,
                       gdouble *tilt, gdouble *zoom)
 {
-  if (position == NULL || position->PanTilt == NULL)
+  if (position == NULL || position->PanTilt == NULL || !isfinite (position->PanTilt->x) ||
+      !isfinite (position->PanTilt->y) ||
+      (position->Zoom != NULL && !isfinite (position->Zoom->x)))
     return FALSE;
   *pan = from_camera (&node->abs_pan, position->PanTilt->x, FALSE);
   *tilt = from_camera (&node->abs_tilt, position->PanTilt->y, FALSE);
@@ -1625,11 +1831,11 @@ list_presets_locked (VigilOnvifCamera *self, const gchar *profile_token,
       const struct tt__PTZPreset *p = &response.Preset[i];
       VigilOnvifPreset *preset;
 
-      if (p->token == NULL)
+      if (!is_usable_token (p->token))
         continue;
       preset = g_new0 (VigilOnvifPreset, 1);
       preset->token = g_strdup (p->token);
-      preset->name = g_strdup (p->Name);
+      preset->name = camera_text (p->Name);
       preset->has_position = position_from_camera (node, p->PTZPosition, &preset->pan,
                                                    &preset->tilt, &preset->zoom);
       g_ptr_array_add (presets, preset);
@@ -1684,8 +1890,13 @@ vigil_onvif_camera_set_preset (VigilOnvifCamera *self, const gchar *profile_toke
       if (invoke (self, "SetPreset", self->ptz_url, call_SetPreset, TRUE, &request, &response,
                   cancellable, error))
         {
-          if (response.PresetToken != NULL && response.PresetToken[0] != '\0')
+          if (response.PresetToken != NULL && response.PresetToken[0] != '\0' &&
+              is_usable_token (response.PresetToken))
             token = g_strdup (response.PresetToken);
+          else if (response.PresetToken != NULL && response.PresetToken[0] != '\0')
+            g_set_error (error, VIGIL_ONVIF_ERROR, VIGIL_ONVIF_ERROR_BAD_REPLY,
+                         "SetPreset on %s: the preset token in the answer is not UTF-8",
+                         self->device_url);
           else if (request.PresetToken != NULL)
             token = g_strdup (request.PresetToken);
           else

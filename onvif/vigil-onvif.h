@@ -15,7 +15,13 @@
  * -1..1 (+ = right/up), zoom 0 (wide)..1 (tele) for positions, -1..1 for
  * velocities and translations, 0..1 for speeds. The camera's own ranges
  * (read with GetConfigurationOptions or GetNodes) are mapped to and from
- * these, and values outside them are clamped. */
+ * these, and values outside them are clamped.
+ *
+ * Camera replies are untrusted: every string this API returns (and every
+ * error message) is valid UTF-8, names and error text have no control
+ * characters that a terminal would obey, and a profile or preset whose
+ * token is not UTF-8 is left out, since tokens go back to the camera byte
+ * for byte and cannot be repaired. */
 #pragma once
 
 #include <gio/gio.h>
