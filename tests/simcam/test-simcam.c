@@ -294,7 +294,12 @@ on_pad_event (gpointer user_data)
   return G_SOURCE_REMOVE;
 }
 
-/* Runs on a streaming thread of rtspsrc: one pad per stream in the SDP. */
+/* Runs on a streaming thread of rtspsrc: one pad per stream in the SDP.
+ * Links it to the chain for its media ("vin" or "ain"), if there is one.
+ * Not parse-launch's delayed linking ("src. ! chain"): GStreamer 1.22 runs
+ * that handler for pads added from two jitterbuffer threads at once, and
+ * both may find and link the same pad and disconnect the same handler,
+ * which GLib warns about (fatal in tests). */
 static void
 on_src_pad_added (GstElement *src, GstPad *pad, Client *client)
 {
@@ -302,7 +307,17 @@ on_src_pad_added (GstElement *src, GstPad *pad, Client *client)
   GstStructure *s = gst_caps_get_structure (caps, 0);
   PadEvent *event = g_new0 (PadEvent, 1);
   gint clock_rate = 0;
+  g_autoptr(GstElement) chain = gst_bin_get_by_name (GST_BIN (client->pipeline),
+                                                     g_strcmp0 (gst_structure_get_string (s, "media"), "video") == 0
+                                                     ? "vin" : "ain");
 
+  if (chain != NULL)
+    {
+      g_autoptr(GstPad) chain_pad = gst_element_get_static_pad (chain, "sink");
+
+      if (!gst_pad_is_linked (chain_pad))
+        gst_pad_link (pad, chain_pad);
+    }
   gst_structure_get_int (s, "clock-rate", &clock_rate);
   event->client = client;
   event->description = g_strdup_printf ("%s %s/%d", gst_structure_get_string (s, "media"),
@@ -338,7 +353,7 @@ on_client_bus_message (GstBus *bus, GstMessage *message, gpointer user_data)
 
 /* @user and @password may be NULL: no credentials. @video_chain and
  * @audio_chain (NULL: no audio branch) go from rtspsrc's pads to fakesinks;
- * parse-launch links each pad to the chain whose depayloader takes it. */
+ * on_src_pad_added() links each pad to the chain for its media. */
 static Client *
 client_start_full (Fixture *f, guint index, const gchar *user, const gchar *password,
                    const gchar *video_chain, const gchar *audio_chain)
@@ -353,11 +368,11 @@ client_start_full (Fixture *f, guint index, const gchar *user, const gchar *pass
   Client *client = g_new0 (Client, 1);
 
   if (audio_chain != NULL)
-    audio_branch = g_strdup_printf ("src. ! %s ! fakesink name=asink sync=false "
+    audio_branch = g_strdup_printf ("identity name=ain ! %s ! fakesink name=asink sync=false "
                                     "signal-handoffs=true", audio_chain);
   /* latency=100: the jitterbuffer should not hide a stall for long. */
   description = g_strdup_printf ("rtspsrc name=src location=%s protocols=tcp latency=100 "
-                                 "src. ! %s ! fakesink name=sink sync=false signal-handoffs=true "
+                                 "identity name=vin ! %s ! fakesink name=sink sync=false signal-handoffs=true "
                                  "%s", url, video_chain, audio_branch ? audio_branch : "");
   client->f = f;
   client->rtp_pads = g_ptr_array_new_with_free_func (g_free);

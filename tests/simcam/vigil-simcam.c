@@ -1049,24 +1049,10 @@ get_clip (VigilSimcam *self, guint width, guint height, VigilSimcamPicture pictu
 
 /* --- feeds --- */
 
-/* Disconnects handler *@id of @instance unless GLib already dropped it.
- * gst-rtsp-server disposes medias and factories it is done with while we
- * still hold references, which drops every handler on them; a plain
- * disconnect then warns (fatal in tests). Seen only in fresh-clone CI
- * runs under load, between the audio-pcma and video-stall tests; which
- * object it was is not pinned down. */
-static void
-disconnect_if_connected (gpointer instance, gulong *id)
-{
-  if (instance != NULL && *id != 0 && g_signal_handler_is_connected (instance, *id))
-    g_signal_handler_disconnect (instance, *id);
-  *id = 0;
-}
-
 static void
 feed_free (Feed *feed)
 {
-  disconnect_if_connected (feed->media, &feed->unprepared_id);
+  g_clear_signal_handler (&feed->unprepared_id, feed->media);
   gst_clear_object (&feed->appsrc);
   gst_clear_object (&feed->audio_appsrc);
   g_clear_object (&feed->media);
@@ -2270,7 +2256,7 @@ server_thread_main (gpointer data)
 static void
 mount_free (Mount *mount)
 {
-  disconnect_if_connected (mount->factory, &mount->configure_id);
+  g_clear_signal_handler (&mount->configure_id, mount->factory);
   g_clear_object (&mount->factory);
   g_clear_pointer (&mount->clip, clip_unref);
   g_clear_pointer (&mount->ptz, ptz_free);
@@ -2320,7 +2306,7 @@ vigil_simcam_finalize (GObject *object)
   stop_listening (self);
   destroy_source (&self->tick_source);
   destroy_source (&self->cleanup_source);
-  disconnect_if_connected (self->server, &self->client_connected_id);
+  g_clear_signal_handler (&self->client_connected_id, self->server);
   g_clear_pointer (&self->mounts, g_ptr_array_unref);
   g_clear_object (&self->mount_points);
   g_clear_object (&self->session_pool);
