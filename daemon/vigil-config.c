@@ -277,13 +277,15 @@ read_password (Loader *loader, const gchar *group)
   return NULL;
 }
 
+/* rtsps:// only when @allow_rtsps (GStreamer's rtspsrc speaks it, vigil's
+ * own client does not). */
 static void
-check_rtsp_url (Loader *loader, const gchar *group, const gchar *key, const gchar *url)
+check_rtsp_url (Loader *loader, const gchar *group, const gchar *key, const gchar *url, gboolean allow_rtsps)
 {
   g_autoptr(GUri) uri = g_uri_parse (url, G_URI_FLAGS_NONE, NULL);
 
   if (uri == NULL || (g_strcmp0 (g_uri_get_scheme (uri), "rtsp") != 0
-                      && g_strcmp0 (g_uri_get_scheme (uri), "rtsps") != 0)
+                      && (!allow_rtsps || g_strcmp0 (g_uri_get_scheme (uri), "rtsps") != 0))
       || g_uri_get_host (uri) == NULL)
     problem (loader, group, key, "“%s” is not an rtsp:// URL with a host", url);
   else if (g_uri_get_userinfo (uri) != NULL)
@@ -325,12 +327,12 @@ load_camera (Loader *loader, const gchar *group, const gchar *name, VigilConfig 
   else if (camera->url == NULL)
     problem (loader, group, "url", "missing: every camera needs an rtsp:// url or an onvif= device address");
   else
-    check_rtsp_url (loader, group, "url", camera->url);
+    check_rtsp_url (loader, group, "url", camera->url, TRUE);
   /* The sub-stream judged by frame health; an ONVIF camera's second
    * profile unless given. */
   camera->sub_url = get_string (loader, group, "sub_url", NULL);
   if (camera->sub_url != NULL)
-    check_rtsp_url (loader, group, "sub_url", camera->sub_url);
+    check_rtsp_url (loader, group, "sub_url", camera->sub_url, FALSE);
   camera->user = get_string (loader, group, "user", NULL);
   camera->password = read_password (loader, group);
   if (camera->password != NULL && camera->user == NULL)

@@ -98,6 +98,7 @@ static const BadCase bad_cases[] = {
   { "credentials-in-url", "[camera a]\nurl=rtsp://u:hunter2@h/s\n", "[camera a] url: must not carry a user or password" },
   { "not-rtsp", "[camera a]\nurl=http://h/s\n", "[camera a] url: “http://h/s” is not an rtsp:// URL" },
   { "sub-url-not-rtsp", "[camera a]\nurl=rtsp://h/s\nsub_url=http://h/sub\n", "[camera a] sub_url: “http://h/sub” is not an rtsp:// URL" },
+  { "sub-url-rtsps", "[camera a]\nurl=rtsp://h/s\nsub_url=rtsps://h/sub\n", "[camera a] sub_url: “rtsps://h/sub” is not an rtsp:// URL" },
   { "credentials-in-sub-url", "[camera a]\nurl=rtsp://h/s\nsub_url=rtsp://u:hunter2@h/sub\n", "[camera a] sub_url: must not carry a user or password" },
   { "unset-password-env", "[camera a]\nurl=rtsp://h/s\nuser=u\npassword_env=VIGIL_TEST_NOT_SET\n", "[camera a] password_env: environment variable VIGIL_TEST_NOT_SET is not set" },
   { "bad-rtsp-client", "[camera a]\nurl=rtsp://h/s\nrtsp_client=ffmpeg\n", "[camera a] rtsp_client: “ffmpeg” is not vigil or rtspsrc" },
