@@ -2,6 +2,8 @@
 /* VigilOnvifLink: one ONVIF camera's set-up and PTZ, off the main loop. */
 #include "vigil-onvif-link.h"
 
+#include "vigil-frame-health.h"
+
 #include <string.h>
 
 struct _VigilOnvifLink
@@ -115,6 +117,43 @@ is_recordable (const VigilOnvifProfile *profile)
   return g_strcmp0 (profile->encoding, "H264") == 0 || g_strcmp0 (profile->encoding, "H265") == 0;
 }
 
+gboolean
+vigil_onvif_choose_profiles (GPtrArray *profiles, const gchar *wanted, const VigilOnvifProfile **out_main,
+                             const VigilOnvifProfile **out_sub)
+{
+  const VigilOnvifProfile *main = NULL, *sub = NULL;
+
+  for (guint i = 0; i < profiles->len && main == NULL; i++)
+    {
+      const VigilOnvifProfile *profile = profiles->pdata[i];
+
+      if (wanted != NULL ? g_strcmp0 (profile->token, wanted) == 0 || g_strcmp0 (profile->name, wanted) == 0
+                         : is_recordable (profile))
+        main = profile;
+    }
+  if (main == NULL)
+    return FALSE;
+  /* The sub-stream, judged by frame health: the smallest other recordable
+   * profile that is still at least as wide as frame health's working
+   * picture (a 176x144 third stream shows too little for blur), else the
+   * smallest. */
+  for (guint i = 0; i < profiles->len; i++)
+    {
+      const VigilOnvifProfile *profile = profiles->pdata[i];
+      gboolean wide = profile->width >= VIGIL_FRAME_HEALTH_WORKING_WIDTH;
+
+      if (profile == main || !is_recordable (profile) || profile->width * profile->height >= main->width * main->height)
+        continue;
+      if (sub == NULL || (wide && sub->width < VIGIL_FRAME_HEALTH_WORKING_WIDTH)
+          || (wide == (sub->width >= VIGIL_FRAME_HEALTH_WORKING_WIDTH)
+              && profile->width * profile->height < sub->width * sub->height))
+        sub = profile;
+    }
+  *out_main = main;
+  *out_sub = sub;
+  return TRUE;
+}
+
 /* Runs on a worker thread. */
 static void
 resolve_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
@@ -132,29 +171,12 @@ resolve_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *
       g_task_return_error (task, g_steal_pointer (&error));
       return;
     }
-  for (guint i = 0; i < profiles->len && main == NULL; i++)
-    {
-      const VigilOnvifProfile *profile = profiles->pdata[i];
-
-      if (wanted != NULL ? g_strcmp0 (profile->token, wanted) == 0 || g_strcmp0 (profile->name, wanted) == 0
-                         : is_recordable (profile))
-        main = profile;
-    }
-  if (main == NULL)
+  if (!vigil_onvif_choose_profiles (profiles, wanted, &main, &sub))
     {
       g_task_return_new_error (task, VIGIL_ONVIF_ERROR, VIGIL_ONVIF_ERROR_INVALID,
                                wanted != NULL ? "%s has no profile “%s”" : "%s has no H.264 or H.265 profile%s",
                                vigil_onvif_camera_get_device_url (self->camera), wanted != NULL ? wanted : "");
       return;
-    }
-  /* The sub-stream: the smallest other recordable profile. */
-  for (guint i = 0; i < profiles->len; i++)
-    {
-      const VigilOnvifProfile *profile = profiles->pdata[i];
-
-      if (profile != main && is_recordable (profile) && profile->width * profile->height < main->width * main->height
-          && (sub == NULL || profile->width * profile->height < sub->width * sub->height))
-        sub = profile;
     }
 
   resolved = g_new0 (Resolved, 1);

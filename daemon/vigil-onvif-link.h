@@ -75,7 +75,8 @@ gchar   *vigil_onvif_link_resolve_finish (VigilOnvifLink *self,
 gboolean                    vigil_onvif_link_is_resolved     (VigilOnvifLink *self);
 const VigilOnvifDeviceInfo *vigil_onvif_link_get_device_info (VigilOnvifLink *self);
 const gchar                *vigil_onvif_link_get_profile     (VigilOnvifLink *self);
-/* The sub-stream's address (a second, smaller profile), or NULL. */
+/* The sub-stream's address (a second, smaller profile; see
+ * vigil_onvif_choose_profiles()), or NULL. */
 const gchar                *vigil_onvif_link_get_sub_stream_url (VigilOnvifLink *self);
 gboolean                    vigil_onvif_link_has_ptz         (VigilOnvifLink *self);
 
@@ -90,5 +91,16 @@ void           vigil_onvif_link_ptz_async  (VigilOnvifLink        *self,
 VigilPtzReply *vigil_onvif_link_ptz_finish (VigilOnvifLink *self,
                                             GAsyncResult   *result,
                                             GError        **error);
+
+/* Of @profiles (VigilOnvifProfile), the one to record: the one whose token
+ * or name is @wanted, or without @wanted the first H.264/H.265 one; and
+ * the sub-stream for frame health (NULL when none): the smallest other
+ * H.264/H.265 profile with a smaller picture that is at least
+ * VIGIL_FRAME_HEALTH_WORKING_WIDTH wide, else the smallest. FALSE when there
+ * is nothing to record. Pure; for the resolver and its tests. */
+gboolean vigil_onvif_choose_profiles (GPtrArray                *profiles,
+                                      const gchar              *wanted,
+                                      const VigilOnvifProfile **out_main,
+                                      const VigilOnvifProfile **out_sub);
 
 G_END_DECLS
