@@ -63,6 +63,36 @@ pan_beyond (gpointer data)
   return pan > wait->above || pan < wait->below;
 }
 
+/* Runs vigilctl --session with the arguments (NULL-terminated); returns its
+ * exit status, its stdout in *@out (when not NULL). */
+static gint
+vigilctl (gchar **out, const gchar *first, ...)
+{
+  g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr(GSubprocess) process = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree gchar *stdout_text = NULL, *stderr_text = NULL;
+  va_list args;
+
+  g_ptr_array_add (argv, g_strdup (g_getenv ("VIGILCTL")));
+  g_ptr_array_add (argv, g_strdup ("--session"));
+  va_start (args, first);
+  for (const gchar *arg = first; arg != NULL; arg = va_arg (args, const gchar *))
+    g_ptr_array_add (argv, g_strdup (arg));
+  va_end (args);
+  g_ptr_array_add (argv, NULL);
+  process = g_subprocess_newv ((const gchar *const *) argv->pdata,
+                               G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE, &error);
+  g_assert_no_error (error);
+  g_assert_true (g_subprocess_communicate_utf8 (process, NULL, NULL, &stdout_text, &stderr_text, &error));
+  g_assert_no_error (error);
+  g_test_message ("vigilctl %s ...: exit %d\n%s%s", first, g_subprocess_get_exit_status (process), stdout_text,
+                  stderr_text);
+  if (out != NULL)
+    *out = g_strconcat (stdout_text, stderr_text, NULL);
+  return g_subprocess_get_exit_status (process);
+}
+
 typedef struct {
   VigilTestVigild *vigild;
   const gchar     *camera;
@@ -312,6 +342,103 @@ test_onvif_sub_stream_health (Fixture *f, gconstpointer unused)
   g_signal_handler_disconnect (f->vigild.manager, segment_id);
 }
 
+/* The operator's side of it: vigilctl ptz moves, reads and presets the
+ * door camera, refuses what it cannot do with the reason, discover finds
+ * the device on a loopback target and cameras shows its make. */
+static void
+test_vigilctl_ptz_and_discover (Fixture *f, gconstpointer unused)
+{
+  VigilSimcamOptions options = { .n_streams = 1, .width = 320, .height = 240, .fps = 10, .bitrate_kbps = 300,
+                                 .gop_frames = 10, .ptz = TRUE };
+  VigilSimcamOnvifOptions device_options = { .user = "operator", .password = "s3cret-onvif",
+                                             .auth = VIGIL_SIMCAM_ONVIF_AUTH_WSSE, .name = "door-camera",
+                                             .discovery = TRUE, .moved = on_head_moved };
+  g_autoptr(GError) error = NULL;
+  g_autofree gchar *main_url = NULL, *device_url = NULL, *password_file = NULL, *extra = NULL, *target = NULL;
+  g_autoptr(VigilDBusCamera) door = NULL;
+  PanWait right = { NULL, 0.3, -2 }, left = { NULL, 2, -0.3 };
+  gboolean door_recorded = FALSE;
+  gulong segment_id;
+  gchar *out = NULL;
+
+  if (!vigil_test_have_elements ("x264enc", "timeoverlay", NULL))
+    {
+      g_test_skip ("x264enc or timeoverlay missing");
+      return;
+    }
+  vigil_test_vigild_set_up (&f->vigild, bus, &options, 2, NULL, "frame_health=false\n", NULL);
+  main_url = vigil_simcam_get_url (f->vigild.simcam, 0);
+  device_options.main_profile.stream_uri = main_url;
+  device_options.moved_data = f->vigild.simcam;
+  f->device = vigil_simcam_onvif_new (&device_options, &error);
+  g_assert_no_error (error);
+  device_url = vigil_simcam_onvif_get_device_url (f->device);
+  password_file = g_build_filename (f->vigild.dir, "door.password", NULL);
+  g_assert_true (g_file_set_contents (password_file, "s3cret-onvif\n", -1, NULL));
+  g_assert_cmpint (g_chmod (password_file, 0600), ==, 0);
+  extra = g_strdup_printf ("[camera door]\nonvif=%s\nuser=operator\npassword_file=%s\nframe_health=false\n",
+                           device_url, password_file);
+  vigil_test_vigild_append_config (&f->vigild, extra);
+  vigil_test_vigild_start (&f->vigild);
+  segment_id = g_signal_connect (f->vigild.manager, "segment-completed", G_CALLBACK (on_segment_completed),
+                                 &door_recorded);
+  g_assert_true (vigil_test_wait_for (&door_recorded, 90));
+  g_signal_handler_disconnect (f->vigild.manager, segment_id);
+  door = vigil_dbus_camera_proxy_new_sync (f->vigild.connection, G_DBUS_PROXY_FLAGS_NONE, "org.vigil.Vigil1",
+                                           "/org/vigil/Vigil1/Camera/door", NULL, &error);
+  g_assert_no_error (error);
+  g_assert_true (vigil_test_wait_until (device_told, door, 30));
+  right.simcam = left.simcam = f->vigild.simcam;
+
+  /* The camera list shows who made it. */
+  g_assert_cmpint (vigilctl (&out, "cameras", NULL), ==, 0);
+  g_assert_nonnull (strstr (out, "door"));
+  g_assert_nonnull (strstr (out, vigil_dbus_camera_get_manufacturer (door)));
+  g_clear_pointer (&out, g_free);
+
+  /* A move to the right for a second, at full speed. */
+  g_assert_cmpint (vigilctl (NULL, "ptz", "door", "right", "--speed", "1", "--for", "1s", NULL), ==, 0);
+  g_assert_true (vigil_test_wait_until (pan_beyond, &right, 30));
+  g_assert_cmpint (vigilctl (&out, "ptz", "door", "status", NULL), ==, 0);
+  g_assert_nonnull (strstr (out, "pan 0."));
+  g_clear_pointer (&out, g_free);
+
+  /* Presets: save here, go elsewhere (a negative pan needs no --), back. */
+  g_assert_cmpint (vigilctl (NULL, "ptz", "door", "preset", "save", "gate", NULL), ==, 0);
+  g_assert_cmpint (vigilctl (&out, "ptz", "door", "presets", NULL), ==, 0);
+  g_assert_nonnull (strstr (out, "gate"));
+  g_clear_pointer (&out, g_free);
+  g_assert_cmpint (vigilctl (NULL, "ptz", "door", "goto", "-0.6", "0", NULL), ==, 0);
+  g_assert_true (vigil_test_wait_until (pan_beyond, &left, 30));
+  g_assert_cmpint (vigilctl (NULL, "ptz", "door", "preset", "go", "gate", NULL), ==, 0);
+  g_assert_true (vigil_test_wait_until (pan_beyond, &right, 30));
+  g_assert_cmpint (vigilctl (NULL, "ptz", "door", "preset", "rm", "gate", NULL), ==, 0);
+  g_assert_cmpint (vigilctl (&out, "ptz", "door", "presets", NULL), ==, 0);
+  g_assert_null (strstr (out, "gate"));
+  g_clear_pointer (&out, g_free);
+  g_assert_cmpint (vigilctl (NULL, "ptz", "door", "move-by", "-0.1", "0", NULL), ==, 0);
+  g_assert_cmpint (vigilctl (NULL, "ptz", "door", "stop", NULL), ==, 0);
+
+  /* What it cannot do, it says: a camera without PTZ, a preset that is not
+   * there (vigild refused: 1), a speed out of range (bad command line: 2). */
+  g_assert_cmpint (vigilctl (&out, "ptz", "cam0", "left", NULL), ==, 1);
+  g_assert_nonnull (strstr (out, "cam0"));
+  g_clear_pointer (&out, g_free);
+  g_assert_cmpint (vigilctl (&out, "ptz", "door", "preset", "go", "nowhere", NULL), ==, 1);
+  g_assert_nonnull (strstr (out, "nowhere"));
+  g_clear_pointer (&out, g_free);
+  g_assert_cmpint (vigilctl (&out, "ptz", "door", "left", "--speed", "5", NULL), ==, 2);
+  g_assert_nonnull (strstr (out, "--speed"));
+  g_clear_pointer (&out, g_free);
+
+  /* Discovery on the device's loopback port: its address and a config line. */
+  target = g_strdup_printf ("127.0.0.1:%u", vigil_simcam_onvif_get_discovery_port (f->device));
+  g_assert_cmpint (vigilctl (&out, "discover", "--target", target, "--timeout", "2000", NULL), ==, 0);
+  g_assert_nonnull (strstr (out, device_url));
+  g_assert_nonnull (strstr (out, "onvif="));
+  g_clear_pointer (&out, g_free);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -327,6 +454,7 @@ main (int argc, char **argv)
   bus = g_test_dbus_new (G_TEST_DBUS_NONE);
   g_test_dbus_up (bus);
   g_test_add ("/e2e/onvif/camera", Fixture, NULL, NULL, test_onvif_camera, fixture_tear_down);
+  g_test_add ("/e2e/onvif/vigilctl", Fixture, NULL, NULL, test_vigilctl_ptz_and_discover, fixture_tear_down);
   g_test_add ("/e2e/onvif/sub-stream-health", Fixture, NULL, NULL, test_onvif_sub_stream_health,
               fixture_tear_down);
   status = g_test_run ();
