@@ -63,36 +63,6 @@ pan_beyond (gpointer data)
   return pan > wait->above || pan < wait->below;
 }
 
-/* Runs vigilctl --session with the arguments (NULL-terminated); returns its
- * exit status, its stdout in *@out (when not NULL). */
-static gint
-vigilctl (gchar **out, const gchar *first, ...)
-{
-  g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func (g_free);
-  g_autoptr(GSubprocess) process = NULL;
-  g_autoptr(GError) error = NULL;
-  g_autofree gchar *stdout_text = NULL, *stderr_text = NULL;
-  va_list args;
-
-  g_ptr_array_add (argv, g_strdup (g_getenv ("VIGILCTL")));
-  g_ptr_array_add (argv, g_strdup ("--session"));
-  va_start (args, first);
-  for (const gchar *arg = first; arg != NULL; arg = va_arg (args, const gchar *))
-    g_ptr_array_add (argv, g_strdup (arg));
-  va_end (args);
-  g_ptr_array_add (argv, NULL);
-  process = g_subprocess_newv ((const gchar *const *) argv->pdata,
-                               G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE, &error);
-  g_assert_no_error (error);
-  g_assert_true (g_subprocess_communicate_utf8 (process, NULL, NULL, &stdout_text, &stderr_text, &error));
-  g_assert_no_error (error);
-  g_test_message ("vigilctl %s ...: exit %d\n%s%s", first, g_subprocess_get_exit_status (process), stdout_text,
-                  stderr_text);
-  if (out != NULL)
-    *out = g_strconcat (stdout_text, stderr_text, NULL);
-  return g_subprocess_get_exit_status (process);
-}
-
 typedef struct {
   VigilTestVigild *vigild;
   const gchar     *camera;
@@ -342,6 +312,10 @@ test_onvif_sub_stream_health (Fixture *f, gconstpointer unused)
   g_signal_handler_disconnect (f->vigild.manager, segment_id);
 }
 
+/* vigilctl --session ARGS..., its stdout and stderr into @out and @err
+ * (each may be NULL); its exit status. */
+#define VIGILCTL(out, err, ...) vigil_test_run_vigilctl (NULL, out, err, "--session", __VA_ARGS__, NULL)
+
 /* The operator's side of it: vigilctl ptz moves, reads and presets the
  * door camera, refuses what it cannot do with the reason, discover finds
  * the device on a loopback target and cameras shows its make. */
@@ -391,49 +365,49 @@ test_vigilctl_ptz_and_discover (Fixture *f, gconstpointer unused)
   right.simcam = left.simcam = f->vigild.simcam;
 
   /* The camera list shows who made it. */
-  g_assert_cmpint (vigilctl (&out, "cameras", NULL), ==, 0);
+  g_assert_cmpint (VIGILCTL (&out, NULL, "cameras"), ==, 0);
   g_assert_nonnull (strstr (out, "door"));
   g_assert_nonnull (strstr (out, vigil_dbus_camera_get_manufacturer (door)));
   g_clear_pointer (&out, g_free);
 
   /* A move to the right for a second, at full speed. */
-  g_assert_cmpint (vigilctl (NULL, "ptz", "door", "right", "--speed", "1", "--for", "1s", NULL), ==, 0);
+  g_assert_cmpint (VIGILCTL (NULL, NULL, "ptz", "door", "right", "--speed", "1", "--for", "1s"), ==, 0);
   g_assert_true (vigil_test_wait_until (pan_beyond, &right, 30));
-  g_assert_cmpint (vigilctl (&out, "ptz", "door", "status", NULL), ==, 0);
+  g_assert_cmpint (VIGILCTL (&out, NULL, "ptz", "door", "status"), ==, 0);
   g_assert_nonnull (strstr (out, "pan 0."));
   g_clear_pointer (&out, g_free);
 
   /* Presets: save here, go elsewhere (a negative pan needs no --), back. */
-  g_assert_cmpint (vigilctl (NULL, "ptz", "door", "preset", "save", "gate", NULL), ==, 0);
-  g_assert_cmpint (vigilctl (&out, "ptz", "door", "presets", NULL), ==, 0);
+  g_assert_cmpint (VIGILCTL (NULL, NULL, "ptz", "door", "preset", "save", "gate"), ==, 0);
+  g_assert_cmpint (VIGILCTL (&out, NULL, "ptz", "door", "presets"), ==, 0);
   g_assert_nonnull (strstr (out, "gate"));
   g_clear_pointer (&out, g_free);
-  g_assert_cmpint (vigilctl (NULL, "ptz", "door", "goto", "-0.6", "0", NULL), ==, 0);
+  g_assert_cmpint (VIGILCTL (NULL, NULL, "ptz", "door", "goto", "-0.6", "0"), ==, 0);
   g_assert_true (vigil_test_wait_until (pan_beyond, &left, 30));
-  g_assert_cmpint (vigilctl (NULL, "ptz", "door", "preset", "go", "gate", NULL), ==, 0);
+  g_assert_cmpint (VIGILCTL (NULL, NULL, "ptz", "door", "preset", "go", "gate"), ==, 0);
   g_assert_true (vigil_test_wait_until (pan_beyond, &right, 30));
-  g_assert_cmpint (vigilctl (NULL, "ptz", "door", "preset", "rm", "gate", NULL), ==, 0);
-  g_assert_cmpint (vigilctl (&out, "ptz", "door", "presets", NULL), ==, 0);
+  g_assert_cmpint (VIGILCTL (NULL, NULL, "ptz", "door", "preset", "rm", "gate"), ==, 0);
+  g_assert_cmpint (VIGILCTL (&out, NULL, "ptz", "door", "presets"), ==, 0);
   g_assert_null (strstr (out, "gate"));
   g_clear_pointer (&out, g_free);
-  g_assert_cmpint (vigilctl (NULL, "ptz", "door", "move-by", "-0.1", "0", NULL), ==, 0);
-  g_assert_cmpint (vigilctl (NULL, "ptz", "door", "stop", NULL), ==, 0);
+  g_assert_cmpint (VIGILCTL (NULL, NULL, "ptz", "door", "move-by", "-0.1", "0"), ==, 0);
+  g_assert_cmpint (VIGILCTL (NULL, NULL, "ptz", "door", "stop"), ==, 0);
 
   /* What it cannot do, it says: a camera without PTZ, a preset that is not
    * there (vigild refused: 1), a speed out of range (bad command line: 2). */
-  g_assert_cmpint (vigilctl (&out, "ptz", "cam0", "left", NULL), ==, 1);
+  g_assert_cmpint (VIGILCTL (NULL, &out, "ptz", "cam0", "left"), ==, 1);
   g_assert_nonnull (strstr (out, "cam0"));
   g_clear_pointer (&out, g_free);
-  g_assert_cmpint (vigilctl (&out, "ptz", "door", "preset", "go", "nowhere", NULL), ==, 1);
+  g_assert_cmpint (VIGILCTL (NULL, &out, "ptz", "door", "preset", "go", "nowhere"), ==, 1);
   g_assert_nonnull (strstr (out, "nowhere"));
   g_clear_pointer (&out, g_free);
-  g_assert_cmpint (vigilctl (&out, "ptz", "door", "left", "--speed", "5", NULL), ==, 2);
+  g_assert_cmpint (VIGILCTL (NULL, &out, "ptz", "door", "left", "--speed", "5"), ==, 2);
   g_assert_nonnull (strstr (out, "--speed"));
   g_clear_pointer (&out, g_free);
 
   /* Discovery on the device's loopback port: its address and a config line. */
   target = g_strdup_printf ("127.0.0.1:%u", vigil_simcam_onvif_get_discovery_port (f->device));
-  g_assert_cmpint (vigilctl (&out, "discover", "--target", target, "--timeout", "2000", NULL), ==, 0);
+  g_assert_cmpint (VIGILCTL (&out, NULL, "discover", "--target", target, "--timeout", "2000"), ==, 0);
   g_assert_nonnull (strstr (out, device_url));
   g_assert_nonnull (strstr (out, "onvif="));
   g_clear_pointer (&out, g_free);
