@@ -94,6 +94,10 @@ test_offline_raised_and_cleared (Fixture *f, gconstpointer unused)
   /* It began when the camera dropped, not when the delay ran out. */
   g_assert_cmpint (raised.raised_us, >=, dropped_us - S);
   g_assert_cmpint (raised.raised_us, <, dropped_us + 15 * S);
+  /* Listed as open while it lasts. */
+  g_assert_cmpint (vigil_test_run_vigilctl (NULL, &out, NULL, "--session", "alerts", "--open", NULL), ==, 0);
+  g_assert_nonnull (strstr (out, "camera cam1"));
+  g_clear_pointer (&out, g_free);
 
   back_us = g_get_real_time ();
   vigil_simcam_set_fault (f->simcam, 1, VIGIL_SIMCAM_FAULT_NONE);
@@ -104,6 +108,16 @@ test_offline_raised_and_cleared (Fixture *f, gconstpointer unused)
   g_assert_nonnull (strstr (out, "offline"));
   g_assert_nonnull (strstr (out, "camera cam1"));
   g_assert_null (strstr (out, "camera cam0"));      /* the healthy camera raised nothing */
+  g_clear_pointer (&out, g_free);
+  /* Not open any more; within the last ten minutes, not after the next hour. */
+  g_assert_cmpint (vigil_test_run_vigilctl (NULL, &out, NULL, "--session", "alerts", "--open", NULL), ==, 0);
+  g_assert_null (strstr (out, "camera cam1"));
+  g_clear_pointer (&out, g_free);
+  g_assert_cmpint (vigil_test_run_vigilctl (NULL, &out, NULL, "--session", "alerts", "--since", "-10m", NULL), ==, 0);
+  g_assert_nonnull (strstr (out, "camera cam1"));
+  g_clear_pointer (&out, g_free);
+  g_assert_cmpint (vigil_test_run_vigilctl (NULL, &out, NULL, "--session", "alerts", "--since", "+1h", NULL), ==, 0);
+  g_assert_null (strstr (out, "camera cam1"));
 
   /* The command ran for both transitions (it runs asynchronously: wait). */
   if (!vigil_test_wait_until (command_ran_twice, command_out, 30))
