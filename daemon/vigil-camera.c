@@ -46,7 +46,7 @@ struct _VigilCamera
 G_DEFINE_FINAL_TYPE (VigilCamera, vigil_camera, G_TYPE_OBJECT)
 
 enum { SIGNAL_STATE_CHANGED, SIGNAL_SEGMENT_COMPLETED, SIGNAL_RUN_ENDED, SIGNAL_FRAME_HEALTH, SIGNAL_STOPPED,
-       SIGNAL_CAMERA_CLOCK, SIGNAL_ONVIF_RESOLVED, N_SIGNALS };
+       SIGNAL_CAMERA_CLOCK, SIGNAL_SEGMENT_FAILED, SIGNAL_ONVIF_RESOLVED, N_SIGNALS };
 static guint signals[N_SIGNALS];
 
 static const gchar *const state_names[] = {
@@ -216,6 +216,12 @@ on_recorder_camera_clock (VigilRecorder *recorder, gint64 offset_us, VigilCamera
   self->clock_known = TRUE;
   self->clock_offset_us = offset_us;
   g_signal_emit (self, signals[SIGNAL_CAMERA_CLOCK], 0, offset_us);
+}
+
+static void
+on_recorder_segment_failed (VigilRecorder *recorder, const gchar *path, const gchar *reason, VigilCamera *self)
+{
+  g_signal_emit (self, signals[SIGNAL_SEGMENT_FAILED], 0, path, reason);
 }
 
 VigilOnvifLink *
@@ -514,6 +520,11 @@ vigil_camera_class_init (VigilCameraClass *klass)
    * an RTCP sender report. */
   signals[SIGNAL_CAMERA_CLOCK] = g_signal_new ("camera-clock", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0,
                                                NULL, NULL, NULL, G_TYPE_NONE, 1, G_TYPE_INT64);
+  /* ::segment-failed (path relative to the storage root, reason): a
+   * segment did not close as it should (see VigilRecorder); its row stays
+   * for start-up recovery. */
+  signals[SIGNAL_SEGMENT_FAILED] = g_signal_new ("segment-failed", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0,
+                                                 NULL, NULL, NULL, G_TYPE_NONE, 2, G_TYPE_STRING, G_TYPE_STRING);
   /* ::onvif-resolved: the ONVIF camera told its device information and
    * stream; vigil_camera_get_onvif_link() has them. */
   signals[SIGNAL_ONVIF_RESOLVED] = g_signal_new ("onvif-resolved", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0,
@@ -568,5 +579,6 @@ vigil_camera_new (const VigilCameraConfig *config, VigilStore *store, guint segm
   g_signal_connect (self->recorder, "run-ended", G_CALLBACK (on_recorder_run_ended), self);
   g_signal_connect (self->recorder, "frame-health", G_CALLBACK (on_recorder_frame_health), self);
   g_signal_connect (self->recorder, "camera-clock", G_CALLBACK (on_recorder_camera_clock), self);
+  g_signal_connect (self->recorder, "segment-failed", G_CALLBACK (on_recorder_segment_failed), self);
   return self;
 }

@@ -190,6 +190,16 @@ on_run_ended (VigilCamera *camera, const gchar *reason, Watched *watched)
   evaluate (watched);
 }
 
+/* A segment that did not close (its fsync failed, or it was cut off at the
+ * end of a run) is a write failure of the recording, until one completes. */
+static void
+on_segment_failed (VigilCamera *camera, const gchar *path, const gchar *reason, Watched *watched)
+{
+  g_free (watched->write_error);
+  watched->write_error = g_strdup_printf ("segment %s did not close: %s", path, reason);
+  evaluate (watched);
+}
+
 /* Picture verdicts become alerts of the same names. The frame itself
  * already took a few samples to judge (frozen needs several unchanged in
  * a row), so the raise delay is the configured default. */
@@ -281,6 +291,7 @@ vigil_health_new (VigilAlerts *alerts, GPtrArray *cameras, const VigilHealthSett
       g_signal_connect (watched->camera, "run-ended", G_CALLBACK (on_run_ended), watched);
       g_signal_connect (watched->camera, "frame-health", G_CALLBACK (on_frame_health), watched);
       g_signal_connect (watched->camera, "camera-clock", G_CALLBACK (on_camera_clock), watched);
+      g_signal_connect (watched->camera, "segment-failed", G_CALLBACK (on_segment_failed), watched);
       g_ptr_array_add (self->watched, watched);
     }
   self->tick_id = g_timeout_add_seconds (TICK_S, on_tick, self);

@@ -8,8 +8,10 @@
  *                      by default max(2 x segment length + 30 s, 120 s)
  *   low-frame-rate,    the newest segment's frame rate or bitrate is below
  *   low-bitrate        low_rate_fraction of this camera's own recent norm
- *   write-error        a run ended on a write failure (ENOSPC, EIO); critical,
- *                      until a segment completes again
+ *   write-error        a run ended on a write failure (ENOSPC, EIO), or a
+ *                      segment did not close (its fsync failed, or it was cut
+ *                      off at the end of a run); critical, until a segment
+ *                      completes again
  *   video-missing      a run ended because its video stopped while its audio
  *                      kept coming (the camera is there, its picture is not);
  *                      critical, until a segment completes again; "offline"

@@ -172,7 +172,7 @@ G_DEFINE_FINAL_TYPE (VigilRecorder, vigil_recorder, G_TYPE_OBJECT)
 
 enum {
   SIGNAL_RUN_STARTED, SIGNAL_SEGMENT_OPENED, SIGNAL_SEGMENT_CLOSED, SIGNAL_RUN_ENDED, SIGNAL_FRAME_HEALTH,
-  SIGNAL_CAMERA_CLOCK,
+  SIGNAL_CAMERA_CLOCK, SIGNAL_SEGMENT_FAILED,
   N_SIGNALS
 };
 static guint signals[N_SIGNALS];
@@ -1034,8 +1034,11 @@ on_segment_fsynced (GObject *source, GAsyncResult *result, gpointer user_data)
   if (g_task_propagate_boolean (G_TASK (result), &error))
     g_signal_emit (self, signals[SIGNAL_SEGMENT_CLOSED], 0, segment);
   else
-    /* The row stays 'writing'; start-up recovery will probe the file. */
-    g_warning ("camera %s: segment %s not made durable: %s", self->camera, segment->path, error->message);
+    {
+      /* The row stays 'writing'; start-up recovery will probe the file. */
+      g_warning ("camera %s: segment %s not made durable: %s", self->camera, segment->path, error->message);
+      g_signal_emit (self, signals[SIGNAL_SEGMENT_FAILED], 0, segment->path, error->message);
+    }
   start_next_fsync (self);
   maybe_finish_run (self);
 }
@@ -1310,9 +1313,15 @@ on_finalise_timeout (gpointer user_data)
 {
   VigilRecorder *self = user_data;
 
+  Fragment *open_fragment = g_queue_peek_tail (&self->fragments);
+  g_autofree gchar *reason = g_strdup_printf ("it did not close within %d ms", FINALISE_TIMEOUT_MS);
+
   self->finalise_timer_id = 0;
   g_warning ("camera %s: last segment did not close within %d ms; tearing down", self->camera,
              FINALISE_TIMEOUT_MS);
+  /* Its file stays as far as it was written; start-up recovery probes it. */
+  if (open_fragment != NULL && !open_fragment->closed)
+    g_signal_emit (self, signals[SIGNAL_SEGMENT_FAILED], 0, open_fragment->path, reason);
   begin_teardown (self);
   return G_SOURCE_REMOVE;
 }
@@ -1700,6 +1709,13 @@ vigil_recorder_class_init (VigilRecorderClass *klass)
    * an RTCP sender report (vigilrtspsrc only), every few seconds. */
   signals[SIGNAL_CAMERA_CLOCK] = g_signal_new ("camera-clock", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
                                                0, NULL, NULL, NULL, G_TYPE_NONE, 1, G_TYPE_INT64);
+
+  /* ::segment-failed (path relative to root, reason): a segment did not
+   * close as it should: its fsync failed, or the run's last one did not
+   * close within the finalise timeout. No ::segment-closed for it; the
+   * file stays for start-up recovery. */
+  signals[SIGNAL_SEGMENT_FAILED] = g_signal_new ("segment-failed", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+                                                 0, NULL, NULL, NULL, G_TYPE_NONE, 2, G_TYPE_STRING, G_TYPE_STRING);
 
   GST_DEBUG_CATEGORY_INIT (vigil_recorder_debug, "vigil-recorder", 0, "vigil camera recorder");
 }

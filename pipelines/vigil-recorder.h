@@ -12,8 +12,10 @@
  *
  * Signals are emitted on the main context the recorder was created in, in
  * this order per run: ::run-started, then per segment ::segment-opened and
- * ::segment-closed (only after the file and its folders were fsync'ed),
- * then ::run-ended exactly once for every successful start. With frame
+ * ::segment-closed (only after the file and its folders were fsync'ed;
+ * ::segment-failed instead when that fsync fails or the last segment does
+ * not close in time), then ::run-ended exactly once for every successful
+ * start. With frame
  * health on, ::frame-health comes between ::run-started and ::run-ended,
  * about once per interval; with vigilrtspsrc, ::camera-clock every few
  * seconds, for each RTCP sender report. The recorder never touches the

@@ -281,6 +281,43 @@ test_low_rate (Fixture *f, gconstpointer unused)
   g_assert_false (offline.seen);
 }
 
+/* A disk that fails to make a segment durable (fsync fails with EIO, by
+ * LD_PRELOAD, see tests/fault/): write-error is raised naming the segment,
+ * recording goes on, and the alert clears once segments close again. */
+static void
+test_segment_not_durable (Fixture *f, gconstpointer unused)
+{
+  VigilSimcamOptions options = { .n_streams = 1, .width = 320, .height = 240, .fps = 10, .bitrate_kbps = 300,
+                                 .gop_frames = 10, .clip_seconds = 4 };
+  VigilTestAlertWait failed = { "write-error", "camera cam0", FALSE };
+  VigilTestAlertWait cleared = { "write-error", "camera cam0", TRUE };
+  g_autofree gchar *flag = NULL;
+  g_autofree gchar *asan_options = NULL;
+
+  vigil_test_vigild_set_up (f, bus, &options, 2, NULL, "frame_health=false\n",
+                            "[alerts]\nclear_after_seconds=2\n");
+  flag = g_build_filename (f->dir, "fail-fsync", NULL);
+  vigil_test_vigild_setenv (f, "LD_PRELOAD", g_getenv ("VIGIL_FAULT_FSYNC"));
+  vigil_test_vigild_setenv (f, "VIGIL_FAULT_FSYNC_FLAG", flag);
+  /* Under AddressSanitizer its runtime must otherwise be loaded first. */
+  asan_options = g_strdup_printf ("%s:verify_asan_link_order=0", g_getenv ("ASAN_OPTIONS") ?: "");
+  vigil_test_vigild_setenv (f, "ASAN_OPTIONS", asan_options);
+  vigil_test_vigild_start (f);
+  vigil_test_vigild_wait_for_segments (f, 1);
+
+  vigil_test_vigild_watch_alert (f, &cleared);
+  g_assert_true (g_file_set_contents (flag, "", 0, NULL));
+  vigil_test_vigild_wait_for_alert (f, &failed, 60);
+  g_test_message ("write-error: %s", failed.details);
+  g_assert_nonnull (strstr (failed.details, "did not close"));
+  g_assert_nonnull (strstr (failed.details, ".mkv"));
+  g_assert_nonnull (strstr (failed.details, "Input/output error"));
+
+  g_assert_cmpint (g_unlink (flag), ==, 0);
+  vigil_test_vigild_wait_for_alert (f, &cleared, 60);
+  g_assert_false (alert_is_open (f, "offline", "camera cam0"));
+}
+
 static gboolean
 clock_source_known (gpointer camera)
 {
@@ -572,6 +609,7 @@ main (int argc, char **argv)
   ADD ("/e2e/alerts/recording-stalled", test_recording_stalled);
   ADD ("/e2e/alerts/video-missing", test_video_missing);
   ADD ("/e2e/alerts/low-rate", test_low_rate);
+  ADD ("/e2e/alerts/segment-not-durable", test_segment_not_durable);
   ADD ("/e2e/alerts/watchdog-small-filesystem", test_watchdog_small_filesystem);
   status = g_test_run ();
   g_test_dbus_down (bus);

@@ -100,6 +100,15 @@ vigil_test_vigild_append_config (VigilTestVigild *f, const gchar *text)
 }
 
 void
+vigil_test_vigild_setenv (VigilTestVigild *f, const gchar *name, const gchar *value)
+{
+  if (f->env == NULL)
+    f->env = g_ptr_array_new_with_free_func (g_free);
+  g_ptr_array_add (f->env, g_strdup (name));
+  g_ptr_array_add (f->env, g_strdup (value));
+}
+
+void
 vigil_test_vigild_start (VigilTestVigild *f)
 {
   g_autoptr(GError) error = NULL;
@@ -110,6 +119,8 @@ vigil_test_vigild_start (VigilTestVigild *f)
   watch = g_bus_watch_name_on_connection (f->connection, "org.vigil.Vigil1", G_BUS_NAME_WATCHER_FLAGS_NONE,
                                           on_name_appeared, NULL, &appeared, NULL);
   g_subprocess_launcher_take_stderr_fd (launcher, g_open (f->log, O_WRONLY | O_CREAT | O_APPEND, 0600));
+  for (guint i = 0; f->env != NULL && i + 1 < f->env->len; i += 2)
+    g_subprocess_launcher_setenv (launcher, f->env->pdata[i], f->env->pdata[i + 1], TRUE);
   f->vigild = g_subprocess_launcher_spawn (launcher, &error, g_getenv ("VIGILD"), "--session", "--verbose",
                                            "--config", f->conf, NULL);
   g_assert_no_error (error);
@@ -135,6 +146,7 @@ vigil_test_vigild_tear_down (VigilTestVigild *f)
   for (guint i = 0; f->alert_watches != NULL && i < f->alert_watches->len; i++)
     g_signal_handler_disconnect (f->manager, g_array_index (f->alert_watches, gulong, i));
   g_clear_pointer (&f->alert_watches, g_array_unref);
+  g_clear_pointer (&f->env, g_ptr_array_unref);
   if (f->vigild != NULL)
     {
       g_subprocess_send_signal (f->vigild, SIGTERM);

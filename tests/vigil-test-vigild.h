@@ -26,6 +26,7 @@ typedef struct {
   VigilDBusManager *manager;
   guint             segments_completed;  /* SegmentCompleted signals seen */
   GArray           *alert_watches;       /* handler ids on manager, disconnected at tear-down */
+  GPtrArray        *env;                 /* NAME, VALUE, ... for vigild; NULL for none */
 } VigilTestVigild;
 
 /* One AlertRaised or AlertCleared signal to look out for. */
@@ -54,6 +55,10 @@ void   vigil_test_vigild_set_up       (VigilTestVigild          *f,
  * the simulated cameras run; before vigil_test_vigild_start(). */
 void   vigil_test_vigild_append_config (VigilTestVigild *f,
                                         const gchar     *text);
+/* Sets @name=@value in vigild's environment; before vigil_test_vigild_start(). */
+void   vigil_test_vigild_setenv       (VigilTestVigild *f,
+                                       const gchar     *name,
+                                       const gchar     *value);
 /* Starts vigild --session and waits until it owns its bus name. */
 void   vigil_test_vigild_start        (VigilTestVigild *f);
 void   vigil_test_vigild_tear_down    (VigilTestVigild *f);
