@@ -48,6 +48,55 @@ device_told (gpointer camera)
   return g_strcmp0 (vigil_dbus_camera_get_manufacturer (camera), "") != 0;
 }
 
+#define DOOR_PASSWORD "s3cret-onvif"
+
+/* vigild with cam0 recording the simulated PTZ camera by url= and "door"
+ * the same camera by onvif= (WS-Security, user "operator", with its own
+ * @door_extra lines), through a simulated device made from
+ * @device_options, whose credentials, main profile and head are filled in
+ * here. Waits until door has recorded and told its device information;
+ * returns door's D-Bus object. */
+static VigilDBusCamera *
+start_door (Fixture *f, VigilSimcamOnvifOptions *device_options, const gchar *door_extra)
+{
+  VigilSimcamOptions options = { .n_streams = 1, .width = 320, .height = 240, .fps = 10, .bitrate_kbps = 300,
+                                 .gop_frames = 10, .ptz = TRUE };
+  g_autoptr(GError) error = NULL;
+  g_autofree gchar *main_url = NULL, *device_url = NULL, *password_file = NULL, *extra = NULL;
+  gboolean door_recorded = FALSE;
+  VigilDBusCamera *door;
+  gulong segment_id;
+
+  vigil_test_vigild_set_up (&f->vigild, bus, &options, 2, NULL, "frame_health=false\n", NULL);
+  main_url = vigil_simcam_get_url (f->vigild.simcam, 0);
+  device_options->user = "operator";
+  device_options->password = DOOR_PASSWORD;
+  device_options->auth = VIGIL_SIMCAM_ONVIF_AUTH_WSSE;
+  device_options->main_profile = (VigilSimcamOnvifProfile) { .stream_uri = main_url, .width = 320, .height = 240 };
+  device_options->moved = on_head_moved;
+  device_options->moved_data = f->vigild.simcam;
+  f->device = vigil_simcam_onvif_new (device_options, &error);
+  g_assert_no_error (error);
+  device_url = vigil_simcam_onvif_get_device_url (f->device);
+  password_file = g_build_filename (f->vigild.dir, "door.password", NULL);
+  g_assert_true (g_file_set_contents (password_file, DOOR_PASSWORD "\n", -1, NULL));
+  g_assert_cmpint (g_chmod (password_file, 0600), ==, 0);
+  extra = g_strdup_printf ("[camera door]\nonvif=%s\nuser=operator\npassword_file=%s\n%s", device_url,
+                           password_file, door_extra);
+  vigil_test_vigild_append_config (&f->vigild, extra);
+  vigil_test_vigild_start (&f->vigild);
+
+  segment_id = g_signal_connect (f->vigild.manager, "segment-completed", G_CALLBACK (on_segment_completed),
+                                 &door_recorded);
+  g_assert_true (vigil_test_wait_for (&door_recorded, 90));
+  g_signal_handler_disconnect (f->vigild.manager, segment_id);
+  door = vigil_dbus_camera_proxy_new_sync (f->vigild.connection, G_DBUS_PROXY_FLAGS_NONE, "org.vigil.Vigil1",
+                                           "/org/vigil/Vigil1/Camera/door", NULL, &error);
+  g_assert_no_error (error);
+  g_assert_true (vigil_test_wait_until (device_told, door, 30));
+  return door;
+}
+
 typedef struct {
   VigilSimcam *simcam;
   gdouble      above, below;   /* wait for the served picture's pan outside [below, above] */
@@ -127,18 +176,12 @@ assert_dbus_error (const GError *error, const gchar *name)
 static void
 test_onvif_camera (Fixture *f, gconstpointer unused)
 {
-  VigilSimcamOptions options = { .n_streams = 1, .width = 320, .height = 240, .fps = 10, .bitrate_kbps = 300,
-                                 .gop_frames = 10, .ptz = TRUE };
-  VigilSimcamOnvifOptions device_options = { .user = "operator", .password = "s3cret-onvif",
-                                             .auth = VIGIL_SIMCAM_ONVIF_AUTH_WSSE, .clock_offset_s = 90,
-                                             .name = "door-camera", .moved = on_head_moved };
+  VigilSimcamOnvifOptions device_options = { .clock_offset_s = 90, .name = "door-camera" };
   g_autoptr(GError) error = NULL;
-  g_autofree gchar *main_url = NULL, *device_url = NULL, *password_file = NULL, *extra = NULL, *token = NULL;
-  g_autofree gchar *moving = NULL, *log = NULL;
+  g_autofree gchar *device_url = NULL, *token = NULL, *moving = NULL, *log = NULL;
   g_autoptr(VigilDBusCamera) door = NULL, cam0 = NULL;
   g_autoptr(GVariant) rows = NULL, presets = NULL;
   gdouble luma_ahead, luma_right;
-  gboolean door_recorded = FALSE;
   PanWait right = { NULL, 0.3, -2 }, left = { NULL, 2, -0.3 };
   gboolean has_position, seen_move = FALSE, seen_preset = FALSE;
   gdouble pan, tilt, zoom;
@@ -152,31 +195,9 @@ test_onvif_camera (Fixture *f, gconstpointer unused)
       g_test_skip ("x264enc or timeoverlay missing");
       return;
     }
-  /* cam0 records the PTZ mount by url=, "door" the same camera by onvif=. */
-  vigil_test_vigild_set_up (&f->vigild, bus, &options, 2, NULL, "frame_health=false\n", NULL);
-  main_url = vigil_simcam_get_url (f->vigild.simcam, 0);
-  device_options.main_profile.stream_uri = main_url;
-  device_options.main_profile.width = 320;
-  device_options.main_profile.height = 240;
-  device_options.moved_data = f->vigild.simcam;
-  f->device = vigil_simcam_onvif_new (&device_options, &error);
-  g_assert_no_error (error);
+  /* It records the stream the device named (door's frame health on). */
+  door = start_door (f, &device_options, "");
   device_url = vigil_simcam_onvif_get_device_url (f->device);
-  password_file = g_build_filename (f->vigild.dir, "door.password", NULL);
-  g_assert_true (g_file_set_contents (password_file, "s3cret-onvif\n", -1, NULL));
-  g_assert_cmpint (g_chmod (password_file, 0600), ==, 0);
-  extra = g_strdup_printf ("[camera door]\nonvif=%s\nuser=operator\npassword_file=%s\n", device_url,
-                           password_file);
-  vigil_test_vigild_append_config (&f->vigild, extra);
-  vigil_test_vigild_start (&f->vigild);
-  g_signal_connect (f->vigild.manager, "segment-completed", G_CALLBACK (on_segment_completed), &door_recorded);
-
-  /* It records the stream the device named. */
-  g_assert_true (vigil_test_wait_for (&door_recorded, 90));
-  door = vigil_dbus_camera_proxy_new_sync (f->vigild.connection, G_DBUS_PROXY_FLAGS_NONE, "org.vigil.Vigil1",
-                                           "/org/vigil/Vigil1/Camera/door", NULL, &error);
-  g_assert_no_error (error);
-  g_assert_true (vigil_test_wait_until (device_told, door, 30));
   g_assert_cmpstr (vigil_dbus_camera_get_onvif_device (door), ==, device_url);
   g_assert_cmpstr (vigil_dbus_camera_get_profile (door), ==, "Profile_1");
   g_assert_true (vigil_dbus_camera_get_has_ptz (door));
@@ -253,7 +274,7 @@ test_onvif_camera (Fixture *f, gconstpointer unused)
 
   /* The password never reached vigild's log. */
   log = vigil_test_vigild_read_log (&f->vigild);
-  g_assert_null (strstr (log, "s3cret-onvif"));
+  g_assert_null (strstr (log, DOOR_PASSWORD));
   g_assert_cmpuint (vigil_simcam_onvif_get_n_auth_failures (f->device), ==, 0);
 }
 
@@ -322,17 +343,10 @@ test_onvif_sub_stream_health (Fixture *f, gconstpointer unused)
 static void
 test_vigilctl_ptz_and_discover (Fixture *f, gconstpointer unused)
 {
-  VigilSimcamOptions options = { .n_streams = 1, .width = 320, .height = 240, .fps = 10, .bitrate_kbps = 300,
-                                 .gop_frames = 10, .ptz = TRUE };
-  VigilSimcamOnvifOptions device_options = { .user = "operator", .password = "s3cret-onvif",
-                                             .auth = VIGIL_SIMCAM_ONVIF_AUTH_WSSE, .name = "door-camera",
-                                             .discovery = TRUE, .moved = on_head_moved };
-  g_autoptr(GError) error = NULL;
-  g_autofree gchar *main_url = NULL, *device_url = NULL, *password_file = NULL, *extra = NULL, *target = NULL;
+  VigilSimcamOnvifOptions device_options = { .name = "door-camera", .discovery = TRUE };
+  g_autofree gchar *device_url = NULL, *target = NULL;
   g_autoptr(VigilDBusCamera) door = NULL;
   PanWait right = { NULL, 0.3, -2 }, left = { NULL, 2, -0.3 };
-  gboolean door_recorded = FALSE;
-  gulong segment_id;
   gchar *out = NULL;
 
   if (!vigil_test_have_elements ("x264enc", "timeoverlay", NULL))
@@ -340,28 +354,8 @@ test_vigilctl_ptz_and_discover (Fixture *f, gconstpointer unused)
       g_test_skip ("x264enc or timeoverlay missing");
       return;
     }
-  vigil_test_vigild_set_up (&f->vigild, bus, &options, 2, NULL, "frame_health=false\n", NULL);
-  main_url = vigil_simcam_get_url (f->vigild.simcam, 0);
-  device_options.main_profile.stream_uri = main_url;
-  device_options.moved_data = f->vigild.simcam;
-  f->device = vigil_simcam_onvif_new (&device_options, &error);
-  g_assert_no_error (error);
+  door = start_door (f, &device_options, "frame_health=false\n");
   device_url = vigil_simcam_onvif_get_device_url (f->device);
-  password_file = g_build_filename (f->vigild.dir, "door.password", NULL);
-  g_assert_true (g_file_set_contents (password_file, "s3cret-onvif\n", -1, NULL));
-  g_assert_cmpint (g_chmod (password_file, 0600), ==, 0);
-  extra = g_strdup_printf ("[camera door]\nonvif=%s\nuser=operator\npassword_file=%s\nframe_health=false\n",
-                           device_url, password_file);
-  vigil_test_vigild_append_config (&f->vigild, extra);
-  vigil_test_vigild_start (&f->vigild);
-  segment_id = g_signal_connect (f->vigild.manager, "segment-completed", G_CALLBACK (on_segment_completed),
-                                 &door_recorded);
-  g_assert_true (vigil_test_wait_for (&door_recorded, 90));
-  g_signal_handler_disconnect (f->vigild.manager, segment_id);
-  door = vigil_dbus_camera_proxy_new_sync (f->vigild.connection, G_DBUS_PROXY_FLAGS_NONE, "org.vigil.Vigil1",
-                                           "/org/vigil/Vigil1/Camera/door", NULL, &error);
-  g_assert_no_error (error);
-  g_assert_true (vigil_test_wait_until (device_told, door, 30));
   right.simcam = left.simcam = f->vigild.simcam;
 
   /* The camera list shows who made it. */
