@@ -25,11 +25,9 @@ cmd_audit (Ctl *ctl, int argc, char **argv)
   guint limit = 0;
   int status;
 
-  if (!parse_options (ctl, NULL, "The audit log of every change made over D-Bus, oldest first; --verify\n"
-                      "checks that every row still fits its hash chain.", TIME_FORMS, entries, &argc, &argv))
+  if (!parse_options_no_args (ctl, "The audit log of every change made over D-Bus, oldest first; --verify\n"
+                              "checks that every row still fits its hash chain.", TIME_FORMS, entries, &argc, &argv))
     return EXIT_USAGE;
-  if (argc > 1)
-    return usage (ctl, "unexpected argument “%s”", argv[1]);
   if (verify && (since_text != NULL || limit_text != NULL))
     return usage (ctl, "--verify checks the whole log; it takes no --since or --limit");
   if (since_text != NULL && !parse_time_option (ctl, "--since", since_text, &since_us))
@@ -133,12 +131,10 @@ cmd_key (Ctl *ctl, int argc, char **argv)
   g_autofree gchar *pem = NULL, *sha256 = NULL;
   int status;
 
-  if (!parse_options (ctl, NULL, "The recorder's Ed25519 public key, which signs every export manifest,\n"
-                      "and its fingerprint (what vigilctl verify reports for a bundle from here).",
-                      NULL, NULL, &argc, &argv))
+  if (!parse_options_no_args (ctl, "The recorder's Ed25519 public key, which signs every export manifest,\n"
+                              "and its fingerprint (what vigilctl verify reports for a bundle from here).",
+                              NULL, NULL, &argc, &argv))
     return EXIT_USAGE;
-  if (argc > 1)
-    return usage (ctl, "unexpected argument “%s”", argv[1]);
   if ((status = ctl_connect (ctl)) != EXIT_OK)
     return status;
   if (!vigil_dbus_manager_call_get_public_key_sync (ctl->manager, &pem, &sha256, NULL, &error))

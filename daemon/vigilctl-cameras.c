@@ -69,13 +69,11 @@ cmd_cameras (Ctl *ctl, int argc, char **argv)
   g_autoptr(JsonBuilder) builder = NULL;
   int status;
 
-  if (!parse_options (ctl, NULL, "The cameras and their recording: state, the current recording run, the\n"
-                      "newest segment's bitrate and frame rate, the bytes stored, how far the\n"
-                      "camera's clock is off vigild's, and for ONVIF cameras their make, model\n"
-                      "and firmware.", NULL, NULL, &argc, &argv))
+  if (!parse_options_no_args (ctl, "The cameras and their recording: state, the current recording run, the\n"
+                              "newest segment's bitrate and frame rate, the bytes stored, how far the\n"
+                              "camera's clock is off vigild's, and for ONVIF cameras their make, model\n"
+                              "and firmware.", NULL, NULL, &argc, &argv))
     return EXIT_USAGE;
-  if (argc > 1)
-    return usage (ctl, "unexpected argument “%s”", argv[1]);
   if ((status = ctl_connect (ctl)) != EXIT_OK)
     return status;
   if (!vigil_dbus_manager_call_list_cameras_sync (ctl->manager, &paths, NULL, &error))
@@ -217,10 +215,8 @@ cmd_status (Ctl *ctl, int argc, char **argv)
   GVariant *value;
   int status;
 
-  if (!parse_options (ctl, NULL, "vigild's health at a glance.", NULL, NULL, &argc, &argv))
+  if (!parse_options_no_args (ctl, "vigild's health at a glance.", NULL, NULL, &argc, &argv))
     return EXIT_USAGE;
-  if (argc > 1)
-    return usage (ctl, "unexpected argument “%s”", argv[1]);
   if ((status = ctl_connect (ctl)) != EXIT_OK)
     return status;
   if (!vigil_dbus_manager_call_get_status_sync (ctl->manager, &status_dict, NULL, &error))

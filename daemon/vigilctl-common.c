@@ -339,6 +339,21 @@ parse_options (Ctl *ctl, const gchar *parameters, const gchar *summary, const gc
   return TRUE;
 }
 
+/* parse_options() for a command that takes no positional arguments. */
+gboolean
+parse_options_no_args (Ctl *ctl, const gchar *summary, const gchar *description, const GOptionEntry *entries,
+                       int *argc, char ***argv)
+{
+  if (!parse_options (ctl, NULL, summary, description, entries, argc, argv))
+    return FALSE;
+  if (*argc > 1)
+    {
+      usage (ctl, "unexpected argument “%s”", (*argv)[1]);
+      return FALSE;
+    }
+  return TRUE;
+}
+
 gboolean
 parse_time_option (Ctl *ctl, const gchar *option, const gchar *text, gint64 *out_us)
 {

@@ -31,11 +31,9 @@ cmd_alerts (Ctl *ctl, int argc, char **argv)
   guint limit = 0;
   int status;
 
-  if (!parse_options (ctl, NULL, "Recording-health, picture and storage alerts, newest first: when each began\n"
-                      "and ended explains a gap in the recording.", TIME_FORMS, entries, &argc, &argv))
+  if (!parse_options_no_args (ctl, "Recording-health, picture and storage alerts, newest first: when each began\n"
+                              "and ended explains a gap in the recording.", TIME_FORMS, entries, &argc, &argv))
     return EXIT_USAGE;
-  if (argc > 1)
-    return usage (ctl, "unexpected argument “%s”", argv[1]);
   if (since_text != NULL && !parse_time_option (ctl, "--since", since_text, &since_us))
     return EXIT_USAGE;
   if (limit_text != NULL && !parse_uint_option (ctl, "--limit", limit_text, &limit))
@@ -112,12 +110,10 @@ cmd_selfcheck (Ctl *ctl, int argc, char **argv)
   gboolean ok, all_ok = TRUE;
   int status;
 
-  if (!parse_options (ctl, NULL, "The shift-start checklist: for each camera, stream live, picture clear,\n"
-                      "recording working and reachable; for the storage, free space and days left.\n"
-                      "Exit status 1 when any check fails.", NULL, entries, &argc, &argv))
+  if (!parse_options_no_args (ctl, "The shift-start checklist: for each camera, stream live, picture clear,\n"
+                              "recording working and reachable; for the storage, free space and days left.\n"
+                              "Exit status 1 when any check fails.", NULL, entries, &argc, &argv))
     return EXIT_USAGE;
-  if (argc > 1)
-    return usage (ctl, "unexpected argument “%s”", argv[1]);
   if ((status = ctl_connect (ctl)) != EXIT_OK)
     return status;
   if (!vigil_dbus_manager_call_self_check_sync (ctl->manager, &checks, NULL, &error))

@@ -438,10 +438,8 @@ cmd_incident_list (Ctl *ctl, int argc, char **argv)
   g_autoptr(Table) table = NULL;
   int status;
 
-  if (!parse_options (ctl, NULL, "Incidents, newest first.", TIME_FORMS, entries, &argc, &argv))
+  if (!parse_options_no_args (ctl, "Incidents, newest first.", TIME_FORMS, entries, &argc, &argv))
     return EXIT_USAGE;
-  if (argc > 1)
-    return usage (ctl, "unexpected argument “%s”", argv[1]);
   if (from_text != NULL)
     {
       gint64 from_us;

@@ -80,11 +80,13 @@ void         json_add_time    (JsonBuilder *builder, const gchar *name, gint64 t
 void         json_add_strv    (JsonBuilder *builder, const gchar *name, const gchar *const *strv);
 
 /* Command lines: each prints a usage() line and returns FALSE on bad input. */
-gboolean parse_options     (Ctl *ctl, const gchar *parameters, const gchar *summary, const gchar *description,
-                            const GOptionEntry *entries, int *argc, char ***argv);
-gboolean parse_time_option (Ctl *ctl, const gchar *option, const gchar *text, gint64 *out_us);
-gboolean parse_uint_option (Ctl *ctl, const gchar *option, const gchar *text, guint *out_value);
-gboolean parse_incident_id (Ctl *ctl, const gchar *text, gint64 *out_id);
+gboolean parse_options         (Ctl *ctl, const gchar *parameters, const gchar *summary, const gchar *description,
+                                const GOptionEntry *entries, int *argc, char ***argv);
+gboolean parse_options_no_args (Ctl *ctl, const gchar *summary, const gchar *description,
+                                const GOptionEntry *entries, int *argc, char ***argv);
+gboolean parse_time_option     (Ctl *ctl, const gchar *option, const gchar *text, gint64 *out_us);
+gboolean parse_uint_option     (Ctl *ctl, const gchar *option, const gchar *text, guint *out_value);
+gboolean parse_incident_id     (Ctl *ctl, const gchar *text, gint64 *out_id);
 
 /* Reaching vigild. */
 int                 ctl_connect            (Ctl *ctl);

@@ -288,13 +288,11 @@ cmd_discover (Ctl *ctl, int argc, char **argv)
   g_autoptr(JsonBuilder) builder = NULL;
   g_autoptr(Table) table = NULL;
 
-  if (!parse_options (ctl, NULL,
-                      "Find ONVIF cameras on the local network (WS-Discovery), and print each with\n"
-                      "its address, make and model and a config snippet for vigild. Runs here,\n"
-                      "without vigild.", NULL, entries, &argc, &argv))
+  if (!parse_options_no_args (ctl,
+                              "Find ONVIF cameras on the local network (WS-Discovery), and print each with\n"
+                              "its address, make and model and a config snippet for vigild. Runs here,\n"
+                              "without vigild.", NULL, entries, &argc, &argv))
     return EXIT_USAGE;
-  if (argc > 1)
-    return usage (ctl, "unexpected argument “%s”", argv[1]);
   if (timeout_ms < 100 || timeout_ms > 60000)
     return usage (ctl, "--timeout must be from 100 to 60000 ms");
   found = vigil_onvif_discover (target, (guint) timeout_ms, NULL, &error);
