@@ -77,11 +77,7 @@ cmd_audit (Ctl *ctl, int argc, char **argv)
     if (!vigil_dbus_manager_call_list_audit_sync (ctl->manager, since_us, limit, &rows, NULL, &error))
       return fail (error);
     if (opt_json)
-      {
-        builder = json_begin ();
-        json_builder_set_member_name (builder, "rows");
-        json_builder_begin_array (builder);
-      }
+      builder = json_begin_listing ("rows");
     else
       table = table_new ("rlllll", "ID", "TIME", "USER", "ACTION", "TARGET", "DETAILS");
     g_variant_iter_init (&iter, rows);

@@ -83,11 +83,7 @@ cmd_cameras (Ctl *ctl, int argc, char **argv)
     return fail (error);
 
   if (opt_json)
-    {
-      builder = json_begin ();
-      json_builder_set_member_name (builder, "cameras");
-      json_builder_begin_array (builder);
-    }
+    builder = json_begin_listing ("cameras");
   else
     table = table_new ("llllrrrrl", "NAME", "STATE", "RECORDING SINCE", "LAST SEGMENT END", "MBIT/S", "FPS",
                        "STORED", "CLOCK", "CAMERA");

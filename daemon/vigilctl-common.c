@@ -235,6 +235,18 @@ json_print (JsonBuilder *builder)
   printf ("%s\n", text);
 }
 
+/* Begins a listing for --json: the document's object with the array @name
+ * open in it, for print_listing() (or the caller) to end. */
+JsonBuilder *
+json_begin_listing (const gchar *name)
+{
+  JsonBuilder *builder = json_begin ();
+
+  json_builder_set_member_name (builder, name);
+  json_builder_begin_array (builder);
+  return builder;
+}
+
 /* Ends a listing: the JSON array opened on @builder with --json, else
  * the table. */
 void

@@ -43,11 +43,7 @@ cmd_alerts (Ctl *ctl, int argc, char **argv)
   if (!vigil_dbus_manager_call_list_alerts_sync (ctl->manager, open_only, since_us, limit, &alerts, NULL, &error))
     return fail (error);
   if (opt_json)
-    {
-      builder = json_begin ();
-      json_builder_set_member_name (builder, "alerts");
-      json_builder_begin_array (builder);
-    }
+    builder = json_begin_listing ("alerts");
   else
     table = table_new ("rlllllll", "ID", "RAISED", "CLEARED", "SEVERITY", "SUBJECT", "KIND", "DETAILS", "");
   g_variant_iter_init (&iter, alerts);
@@ -119,11 +115,7 @@ cmd_selfcheck (Ctl *ctl, int argc, char **argv)
   if (!vigil_dbus_manager_call_self_check_sync (ctl->manager, &checks, NULL, &error))
     return fail (error);
   if (opt_json)
-    {
-      builder = json_begin ();
-      json_builder_set_member_name (builder, "checks");
-      json_builder_begin_array (builder);
-    }
+    builder = json_begin_listing ("checks");
   g_variant_iter_init (&iter, checks);
   while (g_variant_iter_next (&iter, "(&s&sb&s)", &subject, &check, &ok, &reason))
     {

@@ -480,11 +480,7 @@ cmd_incident_list (Ctl *ctl, int argc, char **argv)
     return fail (error);
 
   if (opt_json)
-    {
-      builder = json_begin ();
-      json_builder_set_member_name (builder, "incidents");
-      json_builder_begin_array (builder);
-    }
+    builder = json_begin_listing ("incidents");
   else
     table = table_new ("rllllll", "ID", "STATE", "START", "END", "CAMERAS", "TAGS", "TITLE");
   for (guint i = 0; paths[i] != NULL; i++)

@@ -68,16 +68,18 @@ void   table_free  (Table *table);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (Table, table_free)
 
 /* JSON output: json_begin() opens the document's object, json_print() closes
- * and prints it; print_listing() ends a listing as JSON or as a table. */
-JsonBuilder *json_begin       (void);
-void         json_print       (JsonBuilder *builder);
-void         print_listing    (JsonBuilder *builder, Table *table);
-void         json_add_string  (JsonBuilder *builder, const gchar *name, const gchar *value);
-void         json_add_int     (JsonBuilder *builder, const gchar *name, gint64 value);
-void         json_add_double  (JsonBuilder *builder, const gchar *name, gdouble value);
-void         json_add_boolean (JsonBuilder *builder, const gchar *name, gboolean value);
-void         json_add_time    (JsonBuilder *builder, const gchar *name, gint64 time_us);
-void         json_add_strv    (JsonBuilder *builder, const gchar *name, const gchar *const *strv);
+ * and prints it; json_begin_listing() also opens an array in it, and
+ * print_listing() ends a listing as JSON or as a table. */
+JsonBuilder *json_begin         (void);
+JsonBuilder *json_begin_listing (const gchar *name);
+void         json_print         (JsonBuilder *builder);
+void         print_listing      (JsonBuilder *builder, Table *table);
+void         json_add_string    (JsonBuilder *builder, const gchar *name, const gchar *value);
+void         json_add_int       (JsonBuilder *builder, const gchar *name, gint64 value);
+void         json_add_double    (JsonBuilder *builder, const gchar *name, gdouble value);
+void         json_add_boolean   (JsonBuilder *builder, const gchar *name, gboolean value);
+void         json_add_time      (JsonBuilder *builder, const gchar *name, gint64 time_us);
+void         json_add_strv      (JsonBuilder *builder, const gchar *name, const gchar *const *strv);
 
 /* Command lines: each prints a usage() line and returns FALSE on bad input. */
 gboolean parse_options         (Ctl *ctl, const gchar *parameters, const gchar *summary, const gchar *description,

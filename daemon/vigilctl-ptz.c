@@ -206,11 +206,7 @@ cmd_ptz (Ctl *ctl, int argc, char **argv)
           const gchar *token, *name;
 
           if (opt_json)
-            {
-              builder = json_begin ();
-              json_builder_set_member_name (builder, "presets");
-              json_builder_begin_array (builder);
-            }
+            builder = json_begin_listing ("presets");
           g_variant_iter_init (&iter, presets);
           while (g_variant_iter_next (&iter, "(&s&s)", &token, &name))
             if (opt_json)
@@ -300,11 +296,7 @@ cmd_discover (Ctl *ctl, int argc, char **argv)
     return fail_message ("discovery failed: %s", error->message);
 
   if (opt_json)
-    {
-      builder = json_begin ();
-      json_builder_set_member_name (builder, "cameras");
-      json_builder_begin_array (builder);
-    }
+    builder = json_begin_listing ("cameras");
   else
     table = table_new ("llll", "ADDRESS", "NAME", "HARDWARE", "ENDPOINT");
   for (guint i = 0; i < found->len; i++)
