@@ -28,8 +28,9 @@ gboolean vigil_onvif_has_control_chars (const gchar *text);
  * refuse the connection. The request itself is discarded. Everything after
  * the transport is the real path: gSOAP's HTTP and XML parsing, HTTP digest,
  * the deserialisers, and vigil's own checks and rewrites. Call it before
- * any other call; @func runs with the camera's lock held, on the caller's
- * thread or the stop thread. */
+ * any other call; @func runs on the caller's thread or the stop thread, on
+ * only one thread at a time (Stops go through a second gSOAP context, so
+ * they may come between the exchanges of another call). */
 typedef GBytes *(*VigilOnvifReplyFunc) (const gchar *op, const gchar *url, gpointer user_data);
 void vigil_onvif_camera_set_reply_func (VigilOnvifCamera   *self,
                                         VigilOnvifReplyFunc func,

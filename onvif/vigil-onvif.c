@@ -1,16 +1,24 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* VigilOnvifCamera: one ONVIF camera seen through gSOAP. It owns one
- * `struct soap`, reused for every call under the camera's lock, and learns
- * as it goes: the camera's clock offset (for WS-Security Created), whether it
- * wants HTTP digest, where its media and PTZ services live, its PTZ nodes'
+/* VigilOnvifCamera: one ONVIF camera seen through gSOAP. It owns two
+ * `struct soap` (channels): `call`, reused for every call under the camera's
+ * lock, and `stop_call`, used only for Stop (and its zero-velocity
+ * fallback) under a lock of its own, so that stopping a moving head never
+ * waits behind another call in progress (a slow GetPresets, a hanging
+ * camera). It learns as it goes: the camera's clock offset (for WS-Security
+ * Created), whether it wants HTTP digest (per channel: each has its own
+ * digest session), where its media and PTZ services live, its PTZ nodes'
  * ranges, and which PTZ quirks it has (rejects Timeout, rejects pan-tilt and
- * zoom together, Stop that faults). It must never put a password in a log
- * line or an error, never block the caller past the configured timeout per
- * request, and never let a gSOAP type out of this file.
+ * zoom together, Stop that faults). What a Stop needs of that is published
+ * for the stop channel under a short-held lock whenever it changes; before
+ * the nodes are known, a Stop takes the call path. It must never put a
+ * password in a log line or an error, never block the caller past the
+ * configured timeout per request, and never let a gSOAP type out of this
+ * file.
  *
- * Threads: any thread may call; the camera's GRecMutex serialises calls.
- * One internal thread, started on the first ContinuousMove, sends the Stop
- * that ends it (see stop_thread_main()). */
+ * Threads: any thread may call; the camera's GRecMutex serialises calls,
+ * except Stops on the stop channel. One internal thread, started on the
+ * first ContinuousMove, sends the Stop that ends it (see stop_thread_main()).
+ * Lock order: lock, stop_call_lock, stop_lock, state_lock, reply_lock. */
 
 #include "vigil-onvif.h"
 #include "vigil-onvif-private.h"
@@ -72,6 +80,19 @@ node_free (Node *node)
   g_free (node);
 }
 
+/* One gSOAP context and what it has learned for itself: the HTTP digest
+ * session (each context counts its own nonce uses, so two cannot share one)
+ * and, with the in-memory transport, the answer being read. */
+typedef struct {
+  VigilOnvifCamera *camera;   /* the owner; not a reference */
+  struct soap *soap;          /* soap->user is this channel */
+  gboolean  use_digest;       /* the camera asked for HTTP digest; da_info is saved */
+  struct http_da_info da_info;
+  const gchar *op;            /* the operation invoke() is sending, for reply_func */
+  GBytes   *reply;            /* the in-memory answer being read, from reply_offset */
+  gsize     reply_offset;
+} Channel;
+
 struct _VigilOnvifCamera {
   GObject   parent;
 
@@ -85,11 +106,8 @@ struct _VigilOnvifCamera {
   gboolean  keep_addresses;
 
   GRecMutex lock;           /* serialises calls; guards everything below */
-  struct soap *soap;
+  Channel   call;           /* every call but the Stops of the stop channel */
   gboolean  connected;
-  gint64    clock_offset_us;
-  gboolean  use_digest;     /* the camera asked for HTTP digest; da_info is saved */
-  struct http_da_info da_info;
   gchar    *media_url;
   gchar    *ptz_url;        /* NULL: no PTZ service */
   VigilOnvifDeviceInfo info;
@@ -97,20 +115,37 @@ struct _VigilOnvifCamera {
   GHashTable *profile_nodes;  /* profile token -> PTZ node token ("" when not given) */
   GPtrArray  *nodes;        /* Node *; NULL until GetNodes was tried */
   gboolean  omit_timeout;   /* ContinuousMove faulted with a Timeout and worked without */
-  gboolean  split_moves;    /* ContinuousMove faulted with pan-tilt and zoom together */
-  gboolean  stop_broken;    /* Stop faulted; zero-velocity ContinuousMove instead */
-  const gchar *op;          /* the operation invoke() is sending, for reply_func */
+
+  /* Quirks both channels read and set: atomic. */
+  gint      split_moves;    /* ContinuousMove faulted with pan-tilt and zoom together */
+  gint      stop_broken;    /* Stop faulted; zero-velocity ContinuousMove instead */
+
+  /* The stop channel: a second gSOAP context used only for Stop (and its
+   * zero-velocity fallback), so that a Stop never waits behind a call in
+   * progress on `call`. */
+  GMutex    stop_call_lock; /* serialises its use; guards stop_call */
+  Channel   stop_call;
+
+  /* Held only for short copies, never across a request. */
+  GMutex    state_lock;
+  gint64    clock_offset_us;      /* both channels' WS-Security Created */
+  /* What a Stop needs, published under `lock` as the call path learns it
+   * (publish_stop_target()): NULL until known. nodes and profile_nodes are
+   * shared, never changed once published. */
+  gchar      *stop_ptz_url;
+  GPtrArray  *stop_nodes;         /* Node * */
+  GHashTable *stop_profile_nodes; /* profile token -> node token, PTZ profiles only */
 
   /* The in-memory transport of vigil_onvif_camera_set_reply_func(); NULL
-   * func: the network. reply is the answer being read, from reply_offset. */
+   * func: the network. reply_lock keeps reply_func to one thread at a time. */
   VigilOnvifReplyFunc reply_func;
   gpointer  reply_data;
   gint      reply_fd;       /* /dev/null, so gSOAP has a real descriptor to set flags on */
-  GBytes   *reply;
-  gsize     reply_offset;
+  GMutex    reply_lock;
 
-  /* The pending stop of the last ContinuousMove. Lock order: lock, then
-   * stop_lock. */
+  /* The pending stop of the last ContinuousMove, and the moves in flight.
+   * Lock order: lock, stop_call_lock, stop_lock, state_lock (and
+   * reply_lock, innermost). */
   GMutex    stop_lock;
   GCond     stop_cond;
   GThread  *stop_thread;
@@ -118,6 +153,8 @@ struct _VigilOnvifCamera {
   gint64    stop_deadline_us;   /* monotonic; 0: nothing pending */
   gchar    *stop_profile;
   gboolean  stop_pan_tilt, stop_zoom;
+  gboolean  move_in_flight;     /* a move is being sent on `call`; the timer waits for it */
+  guint     stop_generation;    /* counts the operator's Stops, for moves they overtake */
 };
 
 G_DEFINE_TYPE (VigilOnvifCamera, vigil_onvif_camera, G_TYPE_OBJECT)
@@ -222,6 +259,30 @@ profile_copy (const VigilOnvifProfile *p)
 static void stop_thread_join (VigilOnvifCamera *self);
 
 static void
+channel_init (Channel *channel, VigilOnvifCamera *camera)
+{
+  channel->camera = camera;
+  /* Lax parsing (no SOAP_XML_STRICT): unknown elements are skipped. */
+  channel->soap = soap_new1 (SOAP_C_UTFSTRING);
+  channel->soap->user = channel;
+  soap_register_plugin (channel->soap, http_da);
+}
+
+static void
+channel_clear (Channel *channel)
+{
+  if (channel->soap != NULL)
+    {
+      if (channel->use_digest)
+        http_da_release (channel->soap, &channel->da_info);
+      soap_destroy (channel->soap);
+      soap_end (channel->soap);
+      soap_free (g_steal_pointer (&channel->soap));
+    }
+  g_clear_pointer (&channel->reply, g_bytes_unref);
+}
+
+static void
 vigil_onvif_camera_dispose (GObject *object)
 {
   VigilOnvifCamera *self = VIGIL_ONVIF_CAMERA (object);
@@ -235,14 +296,8 @@ vigil_onvif_camera_finalize (GObject *object)
 {
   VigilOnvifCamera *self = VIGIL_ONVIF_CAMERA (object);
 
-  if (self->soap != NULL)
-    {
-      if (self->use_digest)
-        http_da_release (self->soap, &self->da_info);
-      soap_destroy (self->soap);
-      soap_end (self->soap);
-      soap_free (self->soap);
-    }
+  channel_clear (&self->call);
+  channel_clear (&self->stop_call);
   g_free (self->device_url);
   g_free (self->host);
   g_free (self->user);
@@ -260,10 +315,15 @@ vigil_onvif_camera_finalize (GObject *object)
   g_clear_pointer (&self->profile_nodes, g_hash_table_unref);
   g_clear_pointer (&self->nodes, g_ptr_array_unref);
   g_free (self->stop_profile);
-  g_clear_pointer (&self->reply, g_bytes_unref);
+  g_free (self->stop_ptz_url);
+  g_clear_pointer (&self->stop_nodes, g_ptr_array_unref);
+  g_clear_pointer (&self->stop_profile_nodes, g_hash_table_unref);
   if (self->reply_fd >= 0)
     close (self->reply_fd);
   g_rec_mutex_clear (&self->lock);
+  g_mutex_clear (&self->stop_call_lock);
+  g_mutex_clear (&self->state_lock);
+  g_mutex_clear (&self->reply_lock);
   g_mutex_clear (&self->stop_lock);
   g_cond_clear (&self->stop_cond);
   G_OBJECT_CLASS (vigil_onvif_camera_parent_class)->finalize (object);
@@ -280,6 +340,9 @@ static void
 vigil_onvif_camera_init (VigilOnvifCamera *self)
 {
   g_rec_mutex_init (&self->lock);
+  g_mutex_init (&self->stop_call_lock);
+  g_mutex_init (&self->state_lock);
+  g_mutex_init (&self->reply_lock);
   g_mutex_init (&self->stop_lock);
   g_cond_init (&self->stop_cond);
   self->reply_fd = -1;
@@ -340,9 +403,8 @@ vigil_onvif_camera_new (const VigilOnvifOptions *options, GError **error)
   self->timeout_ms = options->timeout_ms != 0 ? options->timeout_ms : DEFAULT_TIMEOUT_MS;
   self->keep_addresses = options->keep_addresses;
 
-  /* Lax parsing (no SOAP_XML_STRICT): unknown elements are skipped. */
-  self->soap = soap_new1 (SOAP_C_UTFSTRING);
-  soap_register_plugin (self->soap, http_da);
+  channel_init (&self->call, self);
+  channel_init (&self->stop_call, self);
   return g_steal_pointer (&self);
 }
 
@@ -360,12 +422,15 @@ vigil_onvif_camera_get_device_url (VigilOnvifCamera *self)
 static SOAP_SOCKET
 memory_open (struct soap *soap, const char *endpoint, const char *host, int port)
 {
-  VigilOnvifCamera *self = soap->user;
+  Channel *channel = soap->user;
+  VigilOnvifCamera *self = channel->camera;
 
-  g_clear_pointer (&self->reply, g_bytes_unref);
-  self->reply_offset = 0;
-  self->reply = self->reply_func (self->op, endpoint, self->reply_data);
-  if (self->reply == NULL)
+  g_clear_pointer (&channel->reply, g_bytes_unref);
+  channel->reply_offset = 0;
+  g_mutex_lock (&self->reply_lock);
+  channel->reply = self->reply_func (channel->op, endpoint, self->reply_data);
+  g_mutex_unlock (&self->reply_lock);
+  if (channel->reply == NULL)
     {
       soap_set_receiver_error (soap, "connection refused", "in-memory transport", SOAP_TCP_ERROR);
       soap->errnum = ECONNREFUSED;
@@ -379,42 +444,42 @@ memory_open (struct soap *soap, const char *endpoint, const char *host, int port
 static int
 memory_send (struct soap *soap, const char *data, size_t len)
 {
-  VigilOnvifCamera *self = soap->user;
+  Channel *channel = soap->user;
 
-  if (self->reply == NULL)
-    g_critical ("%s: %s sent without a connection", self->device_url, self->op);
+  if (channel->reply == NULL)
+    g_critical ("%s: %s sent without a connection", channel->camera->device_url, channel->op);
   return SOAP_OK;
 }
 
 static size_t
 memory_recv (struct soap *soap, char *buffer, size_t len)
 {
-  VigilOnvifCamera *self = soap->user;
+  Channel *channel = soap->user;
   gsize size = 0;
   const gchar *data;
   gsize n;
 
-  if (self->reply == NULL)
+  if (channel->reply == NULL)
     {
-      g_critical ("%s: %s read without a connection", self->device_url, self->op);
+      g_critical ("%s: %s read without a connection", channel->camera->device_url, channel->op);
       return 0;
     }
-  data = g_bytes_get_data (self->reply, &size);
-  n = MIN (len, size - self->reply_offset);
+  data = g_bytes_get_data (channel->reply, &size);
+  n = MIN (len, size - channel->reply_offset);
 
   if (n > 0)
-    memcpy (buffer, data + self->reply_offset, n);
-  self->reply_offset += n;
+    memcpy (buffer, data + channel->reply_offset, n);
+  channel->reply_offset += n;
   return n;
 }
 
 static int
 memory_close (struct soap *soap)
 {
-  VigilOnvifCamera *self = soap->user;
+  Channel *channel = soap->user;
 
-  g_clear_pointer (&self->reply, g_bytes_unref);
-  self->reply_offset = 0;
+  g_clear_pointer (&channel->reply, g_bytes_unref);
+  channel->reply_offset = 0;
   soap->socket = SOAP_INVALID_SOCKET;
   return SOAP_OK;
 }
@@ -439,20 +504,26 @@ vigil_onvif_camera_set_reply_func (VigilOnvifCamera *self, VigilOnvifReplyFunc f
   g_return_if_fail (func != NULL);
 
   g_rec_mutex_lock (&self->lock);
+  g_mutex_lock (&self->stop_call_lock);
   if (self->reply_fd < 0)
     self->reply_fd = open ("/dev/null", O_RDWR | O_CLOEXEC);
   g_assert (self->reply_fd >= 0);
   self->reply_func = func;
   self->reply_data = user_data;
-  self->soap->user = self;
-  self->soap->fopen = memory_open;
-  self->soap->fsend = memory_send;
-  self->soap->frecv = memory_recv;
-  self->soap->fclose = memory_close;
-  self->soap->fclosesocket = memory_close_socket;
-  self->soap->fshutdownsocket = memory_shutdown_socket;
-  /* No keep-alive probing of the pretend socket: every exchange reconnects. */
-  self->soap->fpoll = NULL;
+  for (guint i = 0; i < 2; i++)
+    {
+      struct soap *soap = (i == 0 ? &self->call : &self->stop_call)->soap;
+
+      soap->fopen = memory_open;
+      soap->fsend = memory_send;
+      soap->frecv = memory_recv;
+      soap->fclose = memory_close;
+      soap->fclosesocket = memory_close_socket;
+      soap->fshutdownsocket = memory_shutdown_socket;
+      /* No keep-alive probing of the pretend socket: every exchange reconnects. */
+      soap->fpoll = NULL;
+    }
+  g_mutex_unlock (&self->stop_call_lock);
   g_rec_mutex_unlock (&self->lock);
 }
 
@@ -493,17 +564,28 @@ format_created (gint64 time_us)
   return g_strdup_printf ("%s.%03dZ", seconds, (gint) ((time_us % G_USEC_PER_SEC) / 1000));
 }
 
+static gint64
+get_clock_offset_us (VigilOnvifCamera *self)
+{
+  gint64 offset_us;
+
+  g_mutex_lock (&self->state_lock);
+  offset_us = self->clock_offset_us;
+  g_mutex_unlock (&self->state_lock);
+  return offset_us;
+}
+
 /* Adds a UsernameToken with PasswordDigest = Base64 (SHA1 (nonce + created +
  * password)), a 16-byte nonce and Created in the camera's time.
- * Called with self->lock held. */
+ * Called with @channel's lock held. */
 static void
-add_username_token (VigilOnvifCamera *self)
+add_username_token (VigilOnvifCamera *self, Channel *channel)
 {
-  struct soap *soap = self->soap;
+  struct soap *soap = channel->soap;
   guint8 nonce[16];
   guint8 digest[20];
   gsize digest_len = sizeof digest;
-  g_autofree gchar *created = format_created (g_get_real_time () + self->clock_offset_us);
+  g_autofree gchar *created = format_created (g_get_real_time () + get_clock_offset_us (self));
   g_autoptr(GChecksum) sha1 = g_checksum_new (G_CHECKSUM_SHA1);
   g_autofree gchar *nonce64 = NULL;
   g_autofree gchar *digest64 = NULL;
@@ -577,11 +659,11 @@ is_not_authorized_fault (struct soap *soap)
 }
 
 /* Turns soap->error into a GError naming @op and the camera.
- * Called with self->lock held. */
+ * Called with the lock of @soap's channel held. */
 static void
-set_soap_error (VigilOnvifCamera *self, const gchar *op, gint64 elapsed_us, GError **error)
+set_soap_error (VigilOnvifCamera *self, struct soap *soap, const gchar *op, gint64 elapsed_us,
+                GError **error)
 {
-  struct soap *soap = self->soap;
   gint rc = soap->error;
   gboolean timed_out = elapsed_us >= (gint64) self->timeout_ms * 1000 * 9 / 10;
   g_autofree gchar *reason = vigil_onvif_sanitize_text (soap_fault_string (soap), 200);
@@ -661,19 +743,20 @@ set_soap_error (VigilOnvifCamera *self, const gchar *op, gint64 elapsed_us, GErr
                  "%s on %s: gSOAP error %d: %s", op, url, rc, reason);
 }
 
-static gboolean relearn_clock (VigilOnvifCamera *self, GCancellable *cancellable,
-                               GError **error);
+static gboolean relearn_clock (VigilOnvifCamera *self, Channel *channel,
+                               GCancellable *cancellable, GError **error);
 
 /* One operation, with the retries authentication needs: HTTP digest after
  * a 401 with a challenge, and once the clock offset re-learned after a
  * NotAuthorized fault. The response stays in soap memory until the next
- * invoke(); @request must not be. Called with self->lock held. */
+ * invoke(); @request must not be. Called with @channel's lock held: `lock`
+ * for self->call, stop_call_lock for self->stop_call. */
 static gboolean
-invoke (VigilOnvifCamera *self, const gchar *op, const gchar *url, CallFunc call,
-        gboolean authenticate, void *request, void *response, GCancellable *cancellable,
-        GError **error)
+invoke (VigilOnvifCamera *self, Channel *channel, const gchar *op, const gchar *url,
+        CallFunc call, gboolean authenticate, void *request, void *response,
+        GCancellable *cancellable, GError **error)
 {
-  struct soap *soap = self->soap;
+  struct soap *soap = channel->soap;
   gboolean digest_retried = FALSE;
   gboolean clock_retried = FALSE;
 
@@ -700,9 +783,9 @@ invoke (VigilOnvifCamera *self, const gchar *op, const gchar *url, CallFunc call
       soap->recv_maxlength = MAX_REPLY_BYTES;
       if (authenticate && self->user != NULL)
         {
-          add_username_token (self);
-          if (self->use_digest)
-            http_da_restore (soap, &self->da_info);
+          add_username_token (self, channel);
+          if (channel->use_digest)
+            http_da_restore (soap, &channel->da_info);
         }
       else
         {
@@ -712,7 +795,7 @@ invoke (VigilOnvifCamera *self, const gchar *op, const gchar *url, CallFunc call
         }
 
       start_us = g_get_monotonic_time ();
-      self->op = op;
+      channel->op = op;
       rc = call (soap, url, request, response);
       if (rc == SOAP_OK)
         return TRUE;
@@ -725,10 +808,10 @@ invoke (VigilOnvifCamera *self, const gchar *op, const gchar *url, CallFunc call
           /* The camera wants HTTP digest (MD5 or SHA-256, as its challenge
            * says); keep sending WS-Security too, for cameras that want both. */
           digest_retried = TRUE;
-          if (self->use_digest)
-            http_da_release (soap, &self->da_info);
-          http_da_save (soap, &self->da_info, soap->authrealm, self->user, self->password);
-          self->use_digest = TRUE;
+          if (channel->use_digest)
+            http_da_release (soap, &channel->da_info);
+          http_da_save (soap, &channel->da_info, soap->authrealm, self->user, self->password);
+          channel->use_digest = TRUE;
           continue;
         }
       /* Not for GetSystemDateAndTime itself: re-learning the clock calls it
@@ -739,11 +822,11 @@ invoke (VigilOnvifCamera *self, const gchar *op, const gchar *url, CallFunc call
         {
           /* Cameras reset their clocks; Created may be out of their window. */
           clock_retried = TRUE;
-          if (relearn_clock (self, cancellable, NULL))
+          if (relearn_clock (self, channel, cancellable, NULL))
             continue;
           soap->error = rc;
         }
-      set_soap_error (self, op, g_get_monotonic_time () - start_us, error);
+      set_soap_error (self, soap, op, g_get_monotonic_time () - start_us, error);
       return FALSE;
     }
 }
@@ -764,11 +847,13 @@ parse_date_time (const struct tt__DateTime *dt, gint64 *out_us)
 }
 
 /* GetSystemDateAndTime, unauthenticated first, then with credentials for
- * cameras that want them even there; sets clock_offset_us.
- * Called with self->lock held. */
+ * cameras that want them even there, on @channel; sets clock_offset_us.
+ * Called with @channel's lock held. */
 static gboolean
-relearn_clock (VigilOnvifCamera *self, GCancellable *cancellable, GError **error)
+relearn_clock (VigilOnvifCamera *self, Channel *channel, GCancellable *cancellable,
+               GError **error)
 {
+  gint64 offset_us = 0;
   struct _tds__GetSystemDateAndTime request = {};
   struct _tds__GetSystemDateAndTimeResponse response = { 0 };
   struct tt__SystemDateTime *sdt;
@@ -776,8 +861,8 @@ relearn_clock (VigilOnvifCamera *self, GCancellable *cancellable, GError **error
   g_autoptr(GError) local_error = NULL;
 
   before_us = g_get_real_time ();
-  if (!invoke (self, "GetSystemDateAndTime", self->device_url, call_GetSystemDateAndTime, FALSE,
-               &request, &response, cancellable, &local_error))
+  if (!invoke (self, channel, "GetSystemDateAndTime", self->device_url,
+               call_GetSystemDateAndTime, FALSE, &request, &response, cancellable, &local_error))
     {
       if (self->user == NULL ||
           !g_error_matches (local_error, VIGIL_ONVIF_ERROR, VIGIL_ONVIF_ERROR_NOT_AUTHORIZED))
@@ -790,8 +875,8 @@ relearn_clock (VigilOnvifCamera *self, GCancellable *cancellable, GError **error
       g_clear_error (&local_error);
       memset (&response, 0, sizeof response);
       before_us = g_get_real_time ();
-      if (!invoke (self, "GetSystemDateAndTime", self->device_url, call_GetSystemDateAndTime,
-                   TRUE, &request, &response, cancellable, error))
+      if (!invoke (self, channel, "GetSystemDateAndTime", self->device_url,
+                   call_GetSystemDateAndTime, TRUE, &request, &response, cancellable, error))
         return FALSE;
     }
   after_us = g_get_real_time ();
@@ -800,11 +885,11 @@ relearn_clock (VigilOnvifCamera *self, GCancellable *cancellable, GError **error
   if (sdt != NULL && (parse_date_time (sdt->UTCDateTime, &camera_us) ||
                       parse_date_time (sdt->LocalDateTime, &camera_us)))
     /* The camera tells whole seconds: the offset is good to about one. */
-    self->clock_offset_us = camera_us - (before_us + after_us) / 2;
-  else
-    self->clock_offset_us = 0;
-  g_debug ("%s: clock offset %" G_GINT64_FORMAT " ms", self->device_url,
-           self->clock_offset_us / 1000);
+    offset_us = camera_us - (before_us + after_us) / 2;
+  g_mutex_lock (&self->state_lock);
+  self->clock_offset_us = offset_us;
+  g_mutex_unlock (&self->state_lock);
+  g_debug ("%s: clock offset %" G_GINT64_FORMAT " ms", self->device_url, offset_us / 1000);
   return TRUE;
 }
 
@@ -858,11 +943,15 @@ service_address (VigilOnvifCamera *self, const gchar *xaddr)
   return rewrite_address (self, resolved, TRUE);
 }
 
+static void publish_stop_target (VigilOnvifCamera *self);
+
 static void
 store_profiles (VigilOnvifCamera *self, const struct _trt__GetProfilesResponse *response)
 {
   g_ptr_array_set_size (self->profiles, 0);
-  g_hash_table_remove_all (self->profile_nodes);
+  /* A new table, not emptied: the stop channel may hold the old one. */
+  g_hash_table_unref (self->profile_nodes);
+  self->profile_nodes = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   for (gint i = 0; i < response->__sizeProfiles; i++)
     {
       const struct tt__Profile *p = &response->Profiles[i];
@@ -894,6 +983,7 @@ store_profiles (VigilOnvifCamera *self, const struct _trt__GetProfilesResponse *
                                             ? p->PTZConfiguration->NodeToken : ""));
       g_ptr_array_add (self->profiles, profile);
     }
+  publish_stop_target (self);
 }
 
 /* Called with self->lock held. */
@@ -903,7 +993,7 @@ fetch_profiles (VigilOnvifCamera *self, GCancellable *cancellable, GError **erro
   struct _trt__GetProfiles request = {};
   struct _trt__GetProfilesResponse response = { 0 };
 
-  if (!invoke (self, "GetProfiles", self->media_url, call_GetProfiles, TRUE, &request, &response,
+  if (!invoke (self, &self->call, "GetProfiles", self->media_url, call_GetProfiles, TRUE, &request, &response,
                cancellable, error))
     return FALSE;
   store_profiles (self, &response);
@@ -924,7 +1014,7 @@ fetch_services (VigilOnvifCamera *self, GCancellable *cancellable, GError **erro
 
   g_clear_pointer (&self->media_url, g_free);
   g_clear_pointer (&self->ptz_url, g_free);
-  if (invoke (self, "GetServices", self->device_url, call_GetServices, TRUE, &request,
+  if (invoke (self, &self->call, "GetServices", self->device_url, call_GetServices, TRUE, &request,
               &response, cancellable, &local_error))
     {
       for (gint i = 0; i < response.__sizeService; i++)
@@ -944,7 +1034,7 @@ fetch_services (VigilOnvifCamera *self, GCancellable *cancellable, GError **erro
       g_debug ("%s", local_error->message);
       caps_request.__sizeCategory = 1;
       caps_request.Category = &all;
-      if (!invoke (self, "GetCapabilities", self->device_url, call_GetCapabilities, TRUE,
+      if (!invoke (self, &self->call, "GetCapabilities", self->device_url, call_GetCapabilities, TRUE,
                    &caps_request, &caps_response, cancellable, error))
         return FALSE;
       if (caps_response.Capabilities != NULL)
@@ -965,6 +1055,7 @@ fetch_services (VigilOnvifCamera *self, GCancellable *cancellable, GError **erro
   /* Some cameras serve everything at one address and list no media service. */
   if (self->media_url == NULL)
     self->media_url = g_strdup (self->device_url);
+  publish_stop_target (self);
   return TRUE;
 }
 
@@ -989,9 +1080,9 @@ connect_locked (VigilOnvifCamera *self, GCancellable *cancellable, GError **erro
   struct _tds__GetDeviceInformation request = {};
   struct _tds__GetDeviceInformationResponse response = { 0 };
 
-  if (!relearn_clock (self, cancellable, error))
+  if (!relearn_clock (self, &self->call, cancellable, error))
     return FALSE;
-  if (!invoke (self, "GetDeviceInformation", self->device_url, call_GetDeviceInformation, TRUE,
+  if (!invoke (self, &self->call, "GetDeviceInformation", self->device_url, call_GetDeviceInformation, TRUE,
                &request, &response, cancellable, error))
     return FALSE;
   set_text (&self->info.manufacturer, response.Manufacturer);
@@ -1004,6 +1095,7 @@ connect_locked (VigilOnvifCamera *self, GCancellable *cancellable, GError **erro
   if (!fetch_profiles (self, cancellable, error))
     return FALSE;
   g_clear_pointer (&self->nodes, g_ptr_array_unref);
+  publish_stop_target (self);
   self->connected = TRUE;
   return TRUE;
 }
@@ -1039,7 +1131,7 @@ vigil_onvif_camera_get_device_info (VigilOnvifCamera *self)
   info->firmware_version = g_strdup (self->info.firmware_version);
   info->serial_number = g_strdup (self->info.serial_number);
   info->hardware_id = g_strdup (self->info.hardware_id);
-  info->clock_offset_us = self->clock_offset_us;
+  info->clock_offset_us = get_clock_offset_us (self);
   g_rec_mutex_unlock (&self->lock);
   return info;
 }
@@ -1107,10 +1199,10 @@ get_media_uri (VigilOnvifCamera *self, const gchar *profile_token, UriKind kind,
   stream_request.ProfileToken = (char *) profile_token;
   snapshot_request.ProfileToken = (char *) profile_token;
   if (kind == URI_STREAM)
-    ok = invoke (self, op, self->media_url, call_GetStreamUri, TRUE, &stream_request,
+    ok = invoke (self, &self->call, op, self->media_url, call_GetStreamUri, TRUE, &stream_request,
                  &stream_response, cancellable, error);
   else
-    ok = invoke (self, op, self->media_url, call_GetSnapshotUri, TRUE, &snapshot_request,
+    ok = invoke (self, &self->call, op, self->media_url, call_GetSnapshotUri, TRUE, &snapshot_request,
                  &snapshot_response, cancellable, error);
   if (ok)
     {
@@ -1276,7 +1368,7 @@ get_node (VigilOnvifCamera *self, const gchar *profile_token, const gchar *op,
       g_autoptr(GError) local_error = NULL;
 
       self->nodes = g_ptr_array_new_with_free_func ((GDestroyNotify) node_free);
-      if (invoke (self, "GetNodes", self->ptz_url, call_GetNodes, TRUE, &request, &response,
+      if (invoke (self, &self->call, "GetNodes", self->ptz_url, call_GetNodes, TRUE, &request, &response,
                   cancellable, &local_error))
         {
           for (gint i = 0; i < response.__sizePTZNode; i++)
@@ -1298,6 +1390,7 @@ get_node (VigilOnvifCamera *self, const gchar *profile_token, const gchar *op,
         }
       for (guint i = 0; i < self->nodes->len; i++)
         node_fill_defaults (self->nodes->pdata[i]);
+      publish_stop_target (self);
     }
   node_token = g_hash_table_lookup (self->profile_nodes, profile_token);
   for (guint i = 0; node_token != NULL && i < self->nodes->len; i++)
@@ -1375,13 +1468,13 @@ fill_speed (const Node *node, gdouble speed, struct tt__PTZVector *vector,
   return vector;
 }
 
-/* One ContinuousMove; @pan_tilt/@zoom say which vectors go in.
- * Called with self->lock held. */
+/* One ContinuousMove on @channel; @pan_tilt/@zoom say which vectors go in.
+ * Called with @channel's lock held. */
 static gboolean
-send_continuous (VigilOnvifCamera *self, const gchar *profile_token, const Node *node,
-                 gdouble pan, gdouble tilt, gdouble zoom, gboolean with_pan_tilt,
-                 gboolean with_zoom, const gchar *timeout, GCancellable *cancellable,
-                 GError **error)
+send_continuous (VigilOnvifCamera *self, Channel *channel, const gchar *ptz_url,
+                 const gchar *profile_token, const Node *node, gdouble pan, gdouble tilt,
+                 gdouble zoom, gboolean with_pan_tilt, gboolean with_zoom, const gchar *timeout,
+                 GCancellable *cancellable, GError **error)
 {
   struct tt__Vector2D pt = { 0 };
   struct tt__Vector1D z = { 0 };
@@ -1405,41 +1498,40 @@ send_continuous (VigilOnvifCamera *self, const gchar *profile_token, const Node 
   request.ProfileToken = (char *) profile_token;
   request.Velocity = &velocity;
   request.Timeout = (char *) timeout;
-  return invoke (self, "ContinuousMove", self->ptz_url, call_ContinuousMove, TRUE, &request,
+  return invoke (self, channel, "ContinuousMove", ptz_url, call_ContinuousMove, TRUE, &request,
                  &response, cancellable, error);
 }
 
 /* Pan-tilt and zoom in one ContinuousMove, or in two for cameras that want
- * that. Called with self->lock held. */
+ * that. Called with @channel's lock held. */
 static gboolean
-send_velocity (VigilOnvifCamera *self, const gchar *profile_token, const Node *node, gdouble pan,
-               gdouble tilt, gdouble zoom, gboolean with_pan_tilt, gboolean with_zoom,
-               const gchar *timeout, GCancellable *cancellable, GError **error)
+send_velocity (VigilOnvifCamera *self, Channel *channel, const gchar *ptz_url,
+               const gchar *profile_token, const Node *node, gdouble pan, gdouble tilt,
+               gdouble zoom, gboolean with_pan_tilt, gboolean with_zoom, const gchar *timeout,
+               GCancellable *cancellable, GError **error)
 {
-  if (self->split_moves && with_pan_tilt && with_zoom)
-    return send_continuous (self, profile_token, node, pan, tilt, zoom, TRUE, FALSE, timeout,
-                            cancellable, error) &&
-           send_continuous (self, profile_token, node, pan, tilt, zoom, FALSE, TRUE, timeout,
-                            cancellable, error);
-  return send_continuous (self, profile_token, node, pan, tilt, zoom, with_pan_tilt, with_zoom,
-                          timeout, cancellable, error);
+  if (g_atomic_int_get (&self->split_moves) && with_pan_tilt && with_zoom)
+    return send_continuous (self, channel, ptz_url, profile_token, node, pan, tilt, zoom, TRUE,
+                            FALSE, timeout, cancellable, error) &&
+           send_continuous (self, channel, ptz_url, profile_token, node, pan, tilt, zoom, FALSE,
+                            TRUE, timeout, cancellable, error);
+  return send_continuous (self, channel, ptz_url, profile_token, node, pan, tilt, zoom,
+                          with_pan_tilt, with_zoom, timeout, cancellable, error);
 }
 
-/* Stop, or a zero-velocity ContinuousMove when the camera's Stop faults.
- * Called with self->lock held. */
+/* Stop on @channel, or a zero-velocity ContinuousMove when the camera's
+ * Stop faults. Called with @channel's lock held. */
 static gboolean
-stop_locked (VigilOnvifCamera *self, const gchar *profile_token, gboolean pan_tilt,
-             gboolean zoom, GCancellable *cancellable, GError **error)
+send_stop (VigilOnvifCamera *self, Channel *channel, const gchar *ptz_url,
+           const gchar *profile_token, const Node *node, gboolean pan_tilt, gboolean zoom,
+           GCancellable *cancellable, GError **error)
 {
-  const Node *node = get_node (self, profile_token, "Stop", cancellable, error);
   g_autoptr(GError) local_error = NULL;
 
-  if (node == NULL)
-    return FALSE;
   zoom = zoom && node_has_zoom (node);
   if (!pan_tilt && !zoom)
     pan_tilt = TRUE;
-  if (!self->stop_broken)
+  if (!g_atomic_int_get (&self->stop_broken))
     {
       enum xsd__boolean yes = xsd__boolean__true_;
       enum xsd__boolean no = xsd__boolean__false_;
@@ -1448,8 +1540,8 @@ stop_locked (VigilOnvifCamera *self, const gchar *profile_token, gboolean pan_ti
                                      .Zoom = zoom ? &yes : &no };
       struct _tptz__StopResponse response = {};
 
-      if (invoke (self, "Stop", self->ptz_url, call_Stop, TRUE, &request, &response, cancellable,
-                  &local_error))
+      if (invoke (self, channel, "Stop", ptz_url, call_Stop, TRUE, &request, &response,
+                  cancellable, &local_error))
         return TRUE;
       if (!g_error_matches (local_error, VIGIL_ONVIF_ERROR, VIGIL_ONVIF_ERROR_FAULT) &&
           !g_error_matches (local_error, VIGIL_ONVIF_ERROR, VIGIL_ONVIF_ERROR_NOT_SUPPORTED))
@@ -1458,10 +1550,130 @@ stop_locked (VigilOnvifCamera *self, const gchar *profile_token, gboolean pan_ti
           return FALSE;
         }
       g_debug ("%s; stopping with zero velocities from now on", local_error->message);
-      self->stop_broken = TRUE;
+      g_atomic_int_set (&self->stop_broken, TRUE);
     }
-  return send_velocity (self, profile_token, node, 0, 0, 0, pan_tilt, zoom, NULL, cancellable,
-                        error);
+  return send_velocity (self, channel, ptz_url, profile_token, node, 0, 0, 0, pan_tilt, zoom,
+                        NULL, cancellable, error);
+}
+
+/* The Stop of the call path, for when the stop channel cannot serve it yet
+ * (nodes not fetched). Called with self->lock held. */
+static gboolean
+stop_locked (VigilOnvifCamera *self, const gchar *profile_token, gboolean pan_tilt,
+             gboolean zoom, GCancellable *cancellable, GError **error)
+{
+  const Node *node = get_node (self, profile_token, "Stop", cancellable, error);
+
+  if (node == NULL)
+    return FALSE;
+  return send_stop (self, &self->call, self->ptz_url, profile_token, node, pan_tilt, zoom,
+                    cancellable, error);
+}
+
+/* Makes what a Stop needs (PTZ address, nodes, which profiles have PTZ)
+ * readable by the stop channel. Called with self->lock held, whenever one
+ * of them changes. */
+static void
+publish_stop_target (VigilOnvifCamera *self)
+{
+  g_mutex_lock (&self->state_lock);
+  set_string (&self->stop_ptz_url, self->ptz_url);
+  g_clear_pointer (&self->stop_nodes, g_ptr_array_unref);
+  if (self->nodes != NULL)
+    self->stop_nodes = g_ptr_array_ref (self->nodes);
+  g_clear_pointer (&self->stop_profile_nodes, g_hash_table_unref);
+  self->stop_profile_nodes = g_hash_table_ref (self->profile_nodes);
+  g_mutex_unlock (&self->state_lock);
+}
+
+/* The node of @profile_token as published, with the PTZ address and a
+ * reference on the node array in @out_url and @out_nodes; NULL when the
+ * stop channel cannot serve it (no nodes yet, unknown profile or no PTZ):
+ * then the caller takes the call path, which knows or learns why. */
+static const Node *
+get_stop_target (VigilOnvifCamera *self, const gchar *profile_token, gchar **out_url,
+                 GPtrArray **out_nodes)
+{
+  const Node *node = NULL;
+  const gchar *node_token;
+
+  g_mutex_lock (&self->state_lock);
+  if (self->stop_ptz_url != NULL && self->stop_nodes != NULL && self->stop_nodes->len > 0 &&
+      self->stop_profile_nodes != NULL &&
+      g_hash_table_lookup_extended (self->stop_profile_nodes, profile_token, NULL,
+                                    (gpointer *) &node_token))
+    {
+      node = self->stop_nodes->pdata[0];
+      for (guint i = 0; i < self->stop_nodes->len; i++)
+        if (g_str_equal (((Node *) self->stop_nodes->pdata[i])->token, node_token))
+          node = self->stop_nodes->pdata[i];
+      *out_url = g_strdup (self->stop_ptz_url);
+      *out_nodes = g_ptr_array_ref (self->stop_nodes);
+    }
+  g_mutex_unlock (&self->state_lock);
+  return node;
+}
+
+/* Called with self->stop_lock held. Takes the pending stop if it is due
+ * and no move is being sent (that move replaces it, or leaves it due). */
+static gboolean
+take_due_stop (VigilOnvifCamera *self, gchar **profile, gboolean *pan_tilt, gboolean *zoom)
+{
+  if (self->stop_deadline_us == 0 || self->move_in_flight ||
+      (!self->stop_quit && g_get_monotonic_time () < self->stop_deadline_us))
+    return FALSE;
+  *profile = g_steal_pointer (&self->stop_profile);
+  *pan_tilt = self->stop_pan_tilt;
+  *zoom = self->stop_zoom;
+  self->stop_pan_tilt = self->stop_zoom = FALSE;
+  self->stop_deadline_us = 0;
+  return TRUE;
+}
+
+/* Sends the pending stop if it is still due: on the stop channel when it
+ * knows the profile's node, else on the call path. Runs on the stop thread,
+ * without locks. */
+static void
+send_due_stop (VigilOnvifCamera *self)
+{
+  g_autofree gchar *profile = NULL;
+  g_autofree gchar *url = NULL;
+  g_autoptr(GPtrArray) nodes = NULL;
+  g_autoptr(GError) error = NULL;
+  gboolean pan_tilt, zoom, due, ok;
+  const Node *node = NULL;
+
+  /* The stop channel first: its lock before stop_lock (lock order), and
+   * held across the check and the Stop, so that a move cannot be sent in
+   * between (begin_move() takes it too). */
+  g_mutex_lock (&self->stop_call_lock);
+  g_mutex_lock (&self->stop_lock);
+  if (self->stop_profile != NULL)
+    node = get_stop_target (self, self->stop_profile, &url, &nodes);
+  due = node != NULL && take_due_stop (self, &profile, &pan_tilt, &zoom);
+  g_mutex_unlock (&self->stop_lock);
+  if (due)
+    {
+      ok = send_stop (self, &self->stop_call, url, profile, node, pan_tilt, zoom, NULL, &error);
+      g_mutex_unlock (&self->stop_call_lock);
+      if (!ok)
+        g_warning ("could not end a continuous move of profile '%s': %s", profile,
+                   error->message);
+      return;
+    }
+  g_mutex_unlock (&self->stop_call_lock);
+  if (node != NULL)
+    return;   /* replaced, or a move is being sent */
+
+  /* The call path: the camera lock first (lock order), then re-check that
+   * no new move or Stop replaced this one meanwhile. */
+  g_rec_mutex_lock (&self->lock);
+  g_mutex_lock (&self->stop_lock);
+  due = take_due_stop (self, &profile, &pan_tilt, &zoom);
+  g_mutex_unlock (&self->stop_lock);
+  if (due && !stop_locked (self, profile, pan_tilt, zoom, NULL, &error))
+    g_warning ("could not end a continuous move of profile '%s': %s", profile, error->message);
+  g_rec_mutex_unlock (&self->lock);
 }
 
 /* The stop thread: waits for the pending stop's deadline, then sends it.
@@ -1475,10 +1687,6 @@ stop_thread_main (gpointer data)
   g_mutex_lock (&self->stop_lock);
   for (;;)
     {
-      g_autofree gchar *profile = NULL;
-      gboolean pan_tilt, zoom;
-      g_autoptr(GError) error = NULL;
-
       if (self->stop_deadline_us == 0)
         {
           if (self->stop_quit)
@@ -1491,26 +1699,15 @@ stop_thread_main (gpointer data)
           g_cond_wait_until (&self->stop_cond, &self->stop_lock, self->stop_deadline_us);
           continue;
         }
-      /* Due. Take the camera lock first (lock order), then re-check that
-       * no new move or Stop replaced this one meanwhile. */
-      g_mutex_unlock (&self->stop_lock);
-      g_rec_mutex_lock (&self->lock);
-      g_mutex_lock (&self->stop_lock);
-      if (self->stop_deadline_us == 0 ||
-          (!self->stop_quit && g_get_monotonic_time () < self->stop_deadline_us))
+      /* Due; a move being sent replaces it or leaves it due: wait for that
+       * (end_move() signals). Moves are not sent during dispose. */
+      if (self->move_in_flight)
         {
-          g_rec_mutex_unlock (&self->lock);
+          g_cond_wait (&self->stop_cond, &self->stop_lock);
           continue;
         }
-      profile = g_steal_pointer (&self->stop_profile);
-      pan_tilt = self->stop_pan_tilt;
-      zoom = self->stop_zoom;
-      self->stop_deadline_us = 0;
       g_mutex_unlock (&self->stop_lock);
-      if (!stop_locked (self, profile, pan_tilt, zoom, NULL, &error))
-        g_warning ("could not end a continuous move of profile '%s': %s", profile,
-                   error->message);
-      g_rec_mutex_unlock (&self->lock);
+      send_due_stop (self);
       g_mutex_lock (&self->stop_lock);
     }
   g_mutex_unlock (&self->stop_lock);
@@ -1531,12 +1728,11 @@ stop_thread_join (VigilOnvifCamera *self)
     g_thread_join (thread);
 }
 
-/* Called with self->lock held. */
+/* Called with self->stop_lock held. */
 static void
-schedule_stop (VigilOnvifCamera *self, const gchar *profile_token, guint duration_ms,
-               gboolean pan_tilt, gboolean zoom)
+schedule_stop_unlocked (VigilOnvifCamera *self, const gchar *profile_token, gint64 deadline_us,
+                        gboolean pan_tilt, gboolean zoom)
 {
-  g_mutex_lock (&self->stop_lock);
   if (self->stop_profile != NULL && !g_str_equal (self->stop_profile, profile_token))
     {
       self->stop_pan_tilt = FALSE;
@@ -1545,21 +1741,65 @@ schedule_stop (VigilOnvifCamera *self, const gchar *profile_token, guint duratio
   set_string (&self->stop_profile, profile_token);
   self->stop_pan_tilt |= pan_tilt;
   self->stop_zoom |= zoom;
-  self->stop_deadline_us = g_get_monotonic_time () + (gint64) duration_ms * 1000;
+  self->stop_deadline_us = deadline_us;
   if (self->stop_thread == NULL && !self->stop_quit)
     self->stop_thread = g_thread_new ("vigil-onvif-stop", stop_thread_main, self);
   g_cond_signal (&self->stop_cond);
-  g_mutex_unlock (&self->stop_lock);
 }
 
-/* Called with self->lock held. */
+/* Called with self->lock held, or by the operator's Stop with
+ * stop_call_lock held (@operator: moves in flight are overtaken). */
 static void
-cancel_pending_stop (VigilOnvifCamera *self)
+cancel_pending_stop (VigilOnvifCamera *self, gboolean operator)
 {
   g_mutex_lock (&self->stop_lock);
   self->stop_deadline_us = 0;
   self->stop_pan_tilt = self->stop_zoom = FALSE;
   g_clear_pointer (&self->stop_profile, g_free);
+  if (operator)
+    self->stop_generation++;
+  g_cond_signal (&self->stop_cond);
+  g_mutex_unlock (&self->stop_lock);
+}
+
+/* Before a move is sent on `call`: waits for a Stop being sent on the stop
+ * channel (it must reach the camera first), and holds a due stop back until
+ * end_move(). Returns the operator-Stop count for end_move().
+ * Called with self->lock held. */
+static guint
+begin_move (VigilOnvifCamera *self)
+{
+  guint generation;
+
+  g_mutex_lock (&self->stop_call_lock);
+  g_mutex_lock (&self->stop_lock);
+  self->move_in_flight = TRUE;
+  generation = self->stop_generation;
+  g_mutex_unlock (&self->stop_lock);
+  g_mutex_unlock (&self->stop_call_lock);
+  return generation;
+}
+
+/* After the move begun at @generation: a ContinuousMove that @succeeded
+ * gets its stop @duration_ms from now. A move that an operator's Stop
+ * overtook (sent while it was in flight; the camera may have taken them in
+ * either order) is stopped again at once. Called with self->lock held. */
+static void
+end_move (VigilOnvifCamera *self, guint generation, gboolean succeeded,
+          const gchar *profile_token, gboolean continuous, guint duration_ms, gboolean pan_tilt,
+          gboolean zoom)
+{
+  gboolean overtaken;
+
+  g_mutex_lock (&self->stop_lock);
+  self->move_in_flight = FALSE;
+  overtaken = generation != self->stop_generation;
+  if (succeeded && overtaken)
+    schedule_stop_unlocked (self, profile_token, g_get_monotonic_time (), TRUE, TRUE);
+  else if (succeeded && continuous)
+    schedule_stop_unlocked (self, profile_token,
+                            g_get_monotonic_time () + (gint64) duration_ms * 1000, pan_tilt,
+                            zoom);
   g_cond_signal (&self->stop_cond);
   g_mutex_unlock (&self->stop_lock);
 }
@@ -1574,6 +1814,7 @@ vigil_onvif_camera_continuous_move (VigilOnvifCamera *self, const gchar *profile
   gboolean with_pan_tilt, with_zoom, ok;
   g_autofree gchar *timeout = NULL;
   g_autoptr(GError) local_error = NULL;
+  guint generation;
 
   g_return_val_if_fail (VIGIL_ONVIF_IS_CAMERA (self), FALSE);
   g_return_val_if_fail (profile_token != NULL, FALSE);
@@ -1591,36 +1832,37 @@ vigil_onvif_camera_continuous_move (VigilOnvifCamera *self, const gchar *profile
   with_pan_tilt = pan_velocity != 0 || tilt_velocity != 0 || !with_zoom;
   timeout = g_strdup_printf ("PT%u.%03uS", duration_ms / 1000, duration_ms % 1000);
 
-  ok = send_velocity (self, profile_token, node, pan_velocity, tilt_velocity, zoom_velocity,
-                      with_pan_tilt, with_zoom, self->omit_timeout ? NULL : timeout, cancellable,
-                      &local_error);
+  generation = begin_move (self);
+  ok = send_velocity (self, &self->call, self->ptz_url, profile_token, node, pan_velocity,
+                      tilt_velocity, zoom_velocity, with_pan_tilt, with_zoom,
+                      self->omit_timeout ? NULL : timeout, cancellable, &local_error);
   /* Bosch and others reject the optional Timeout: vigil's timer stops anyway. */
   if (!ok && !self->omit_timeout &&
       g_error_matches (local_error, VIGIL_ONVIF_ERROR, VIGIL_ONVIF_ERROR_FAULT))
     {
       g_debug ("%s; trying without Timeout", local_error->message);
       g_clear_error (&local_error);
-      ok = send_velocity (self, profile_token, node, pan_velocity, tilt_velocity, zoom_velocity,
-                          with_pan_tilt, with_zoom, NULL, cancellable, &local_error);
+      ok = send_velocity (self, &self->call, self->ptz_url, profile_token, node, pan_velocity,
+                          tilt_velocity, zoom_velocity, with_pan_tilt, with_zoom, NULL,
+                          cancellable, &local_error);
       if (ok)
         self->omit_timeout = TRUE;
     }
   /* Some Sony models take pan-tilt and zoom only one at a time. */
-  if (!ok && with_pan_tilt && with_zoom && !self->split_moves &&
+  if (!ok && with_pan_tilt && with_zoom && !g_atomic_int_get (&self->split_moves) &&
       g_error_matches (local_error, VIGIL_ONVIF_ERROR, VIGIL_ONVIF_ERROR_FAULT))
     {
       g_debug ("%s; moving pan-tilt and zoom separately", local_error->message);
       g_clear_error (&local_error);
-      self->split_moves = TRUE;
-      ok = send_velocity (self, profile_token, node, pan_velocity, tilt_velocity, zoom_velocity,
-                          with_pan_tilt, with_zoom, self->omit_timeout ? NULL : timeout,
-                          cancellable, &local_error);
+      g_atomic_int_set (&self->split_moves, TRUE);
+      ok = send_velocity (self, &self->call, self->ptz_url, profile_token, node, pan_velocity,
+                          tilt_velocity, zoom_velocity, with_pan_tilt, with_zoom,
+                          self->omit_timeout ? NULL : timeout, cancellable, &local_error);
       if (!ok)
-        self->split_moves = FALSE;
+        g_atomic_int_set (&self->split_moves, FALSE);
     }
-  if (ok)
-    schedule_stop (self, profile_token, duration_ms, with_pan_tilt, with_zoom);
-  else
+  end_move (self, generation, ok, profile_token, TRUE, duration_ms, with_pan_tilt, with_zoom);
+  if (!ok)
     g_propagate_error (error, g_steal_pointer (&local_error));
   g_rec_mutex_unlock (&self->lock);
   return ok;
@@ -1630,12 +1872,27 @@ gboolean
 vigil_onvif_camera_stop (VigilOnvifCamera *self, const gchar *profile_token,
                          GCancellable *cancellable, GError **error)
 {
+  g_autofree gchar *url = NULL;
+  g_autoptr(GPtrArray) nodes = NULL;
+  const Node *node;
   gboolean ok;
 
   g_return_val_if_fail (VIGIL_ONVIF_IS_CAMERA (self), FALSE);
   g_return_val_if_fail (profile_token != NULL, FALSE);
+
+  /* On the stop channel, whatever call is in progress on the other. */
+  node = get_stop_target (self, profile_token, &url, &nodes);
+  if (node != NULL)
+    {
+      g_mutex_lock (&self->stop_call_lock);
+      cancel_pending_stop (self, TRUE);
+      ok = send_stop (self, &self->stop_call, url, profile_token, node, TRUE, TRUE, cancellable,
+                      error);
+      g_mutex_unlock (&self->stop_call_lock);
+      return ok;
+    }
   g_rec_mutex_lock (&self->lock);
-  cancel_pending_stop (self);
+  cancel_pending_stop (self, TRUE);
   ok = stop_locked (self, profile_token, TRUE, TRUE, cancellable, error);
   g_rec_mutex_unlock (&self->lock);
   return ok;
@@ -1653,6 +1910,7 @@ vigil_onvif_camera_relative_move (VigilOnvifCamera *self, const gchar *profile_t
   struct _tptz__RelativeMove request = { 0 };
   struct _tptz__RelativeMoveResponse response = {};
   gboolean with_zoom, ok = FALSE;
+  guint generation;
 
   g_return_val_if_fail (VIGIL_ONVIF_IS_CAMERA (self), FALSE);
   g_return_val_if_fail (profile_token != NULL, FALSE);
@@ -1675,9 +1933,11 @@ vigil_onvif_camera_relative_move (VigilOnvifCamera *self, const gchar *profile_t
       request.ProfileToken = (char *) profile_token;
       request.Translation = &translation;
       request.Speed = fill_speed (node, speed, &speed_vector, &speed_pt, &speed_z, with_zoom);
-      cancel_pending_stop (self);
-      ok = invoke (self, "RelativeMove", self->ptz_url, call_RelativeMove, TRUE, &request,
-                   &response, cancellable, error);
+      cancel_pending_stop (self, FALSE);
+      generation = begin_move (self);
+      ok = invoke (self, &self->call, "RelativeMove", self->ptz_url, call_RelativeMove, TRUE,
+                   &request, &response, cancellable, error);
+      end_move (self, generation, ok, profile_token, FALSE, 0, TRUE, with_zoom);
     }
   g_rec_mutex_unlock (&self->lock);
   return ok;
@@ -1695,6 +1955,7 @@ vigil_onvif_camera_absolute_move (VigilOnvifCamera *self, const gchar *profile_t
   struct _tptz__AbsoluteMove request = { 0 };
   struct _tptz__AbsoluteMoveResponse response = {};
   gboolean with_zoom, ok = FALSE;
+  guint generation;
 
   g_return_val_if_fail (VIGIL_ONVIF_IS_CAMERA (self), FALSE);
   g_return_val_if_fail (profile_token != NULL, FALSE);
@@ -1717,9 +1978,11 @@ vigil_onvif_camera_absolute_move (VigilOnvifCamera *self, const gchar *profile_t
       request.ProfileToken = (char *) profile_token;
       request.Position = &position;
       request.Speed = fill_speed (node, speed, &speed_vector, &speed_pt, &speed_z, with_zoom);
-      cancel_pending_stop (self);
-      ok = invoke (self, "AbsoluteMove", self->ptz_url, call_AbsoluteMove, TRUE, &request,
-                   &response, cancellable, error);
+      cancel_pending_stop (self, FALSE);
+      generation = begin_move (self);
+      ok = invoke (self, &self->call, "AbsoluteMove", self->ptz_url, call_AbsoluteMove, TRUE,
+                   &request, &response, cancellable, error);
+      end_move (self, generation, ok, profile_token, FALSE, 0, TRUE, with_zoom);
     }
   g_rec_mutex_unlock (&self->lock);
   return ok;
@@ -1790,7 +2053,7 @@ vigil_onvif_camera_get_ptz_status (VigilOnvifCamera *self, const gchar *profile_
   memset (out, 0, sizeof *out);
   g_rec_mutex_lock (&self->lock);
   node = get_node (self, profile_token, "GetStatus", cancellable, error);
-  if (node != NULL && invoke (self, "GetStatus", self->ptz_url, call_GetStatus, TRUE, &request,
+  if (node != NULL && invoke (self, &self->call, "GetStatus", self->ptz_url, call_GetStatus, TRUE, &request,
                               &response, cancellable, error))
     {
       const struct tt__PTZStatus *status = response.PTZStatus;
@@ -1822,7 +2085,7 @@ list_presets_locked (VigilOnvifCamera *self, const gchar *profile_token,
   GPtrArray *presets;
 
   node = get_node (self, profile_token, "GetPresets", cancellable, error);
-  if (node == NULL || !invoke (self, "GetPresets", self->ptz_url, call_GetPresets, TRUE,
+  if (node == NULL || !invoke (self, &self->call, "GetPresets", self->ptz_url, call_GetPresets, TRUE,
                                &request, &response, cancellable, error))
     return NULL;
   presets = g_ptr_array_new_with_free_func ((GDestroyNotify) vigil_onvif_preset_free);
@@ -1887,7 +2150,7 @@ vigil_onvif_camera_set_preset (VigilOnvifCamera *self, const gchar *profile_toke
             request.PresetToken = preset->token;
         }
       request.PresetName = (char *) name;
-      if (invoke (self, "SetPreset", self->ptz_url, call_SetPreset, TRUE, &request, &response,
+      if (invoke (self, &self->call, "SetPreset", self->ptz_url, call_SetPreset, TRUE, &request, &response,
                   cancellable, error))
         {
           if (response.PresetToken != NULL && response.PresetToken[0] != '\0' &&
@@ -1922,6 +2185,7 @@ vigil_onvif_camera_goto_preset (VigilOnvifCamera *self, const gchar *profile_tok
                                        .PresetToken = (char *) preset_token };
   struct _tptz__GotoPresetResponse response = {};
   gboolean ok = FALSE;
+  guint generation;
 
   g_return_val_if_fail (VIGIL_ONVIF_IS_CAMERA (self), FALSE);
   g_return_val_if_fail (profile_token != NULL && preset_token != NULL, FALSE);
@@ -1931,9 +2195,11 @@ vigil_onvif_camera_goto_preset (VigilOnvifCamera *self, const gchar *profile_tok
     {
       request.Speed = fill_speed (node, speed, &speed_vector, &speed_pt, &speed_z,
                                   node_has_zoom (node));
-      cancel_pending_stop (self);
-      ok = invoke (self, "GotoPreset", self->ptz_url, call_GotoPreset, TRUE, &request, &response,
-                   cancellable, error);
+      cancel_pending_stop (self, FALSE);
+      generation = begin_move (self);
+      ok = invoke (self, &self->call, "GotoPreset", self->ptz_url, call_GotoPreset, TRUE, &request,
+                   &response, cancellable, error);
+      end_move (self, generation, ok, profile_token, FALSE, 0, TRUE, TRUE);
     }
   g_rec_mutex_unlock (&self->lock);
   return ok;
@@ -1953,7 +2219,7 @@ vigil_onvif_camera_remove_preset (VigilOnvifCamera *self, const gchar *profile_t
   g_return_val_if_fail (profile_token != NULL && preset_token != NULL, FALSE);
   g_rec_mutex_lock (&self->lock);
   if (get_node (self, profile_token, "RemovePreset", cancellable, error) != NULL)
-    ok = invoke (self, "RemovePreset", self->ptz_url, call_RemovePreset, TRUE, &request,
+    ok = invoke (self, &self->call, "RemovePreset", self->ptz_url, call_RemovePreset, TRUE, &request,
                  &response, cancellable, error);
   g_rec_mutex_unlock (&self->lock);
   return ok;

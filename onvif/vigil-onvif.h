@@ -10,6 +10,8 @@
  * on the main loop. A VigilOnvifCamera may be used from several threads at
  * once: calls to one camera are serialised internally, so what it learns
  * (clock offset, authentication scheme, service addresses) stays consistent.
+ * Stop is the exception: once the PTZ node is known it goes out at once on
+ * a connection of its own, never behind another call in progress.
  *
  * PTZ values in this API are always ONVIF's generic spaces: pan and tilt
  * -1..1 (+ = right/up), zoom 0 (wide)..1 (tele) for positions, -1..1 for
@@ -177,6 +179,10 @@ gboolean  vigil_onvif_camera_continuous_move  (VigilOnvifCamera     *self,
                                                guint                 duration_ms,
                                                GCancellable         *cancellable,
                                                GError              **error);
+/* Stops pan-tilt and zoom now, and cancels the pending timed stop. Does
+ * not wait for another call in progress on the camera (once a PTZ call has
+ * fetched the nodes); a move that was being sent meanwhile is stopped again
+ * as soon as the camera accepted it. Blocks. */
 gboolean  vigil_onvif_camera_stop             (VigilOnvifCamera     *self,
                                                const gchar          *profile_token,
                                                GCancellable         *cancellable,

@@ -352,6 +352,103 @@ test_ptz_stop (Fixture *f, gconstpointer unused)
   g_assert_false (vigil_simcam_onvif_is_moving (f->sim));
 }
 
+/* A call that the simulated device holds, made on a thread of its own. */
+typedef struct {
+  VigilOnvifCamera *camera;
+  const gchar      *op;      /* "GetPresets" or "GetStatus" */
+  gboolean          ok;
+  GError           *error;
+  gint              done;    /* atomic */
+} HeldCall;
+
+static gpointer
+held_call_main (gpointer data)
+{
+  HeldCall *call = data;
+
+  if (g_str_equal (call->op, "GetPresets"))
+    {
+      g_autoptr(GPtrArray) presets =
+        vigil_onvif_camera_list_presets (call->camera, "Profile_1", NULL, &call->error);
+
+      call->ok = presets != NULL;
+    }
+  else
+    {
+      VigilOnvifPtzStatus status;
+
+      call->ok = vigil_onvif_camera_get_ptz_status (call->camera, "Profile_1", &status, NULL,
+                                                    &call->error);
+    }
+  g_atomic_int_set (&call->done, TRUE);
+  return NULL;
+}
+
+/* Starts a continuous move that the device does not end by itself, then
+ * @call->op, which the device holds; returns when it is held. */
+static GThread *
+start_move_and_held_call (Fixture *f, HeldCall *call, guint duration_ms)
+{
+  g_autoptr(GError) error = NULL;
+  GThread *thread;
+
+  start_sim (f, VIGIL_SIMCAM_ONVIF_AUTH_WSSE, 0, VIGIL_SIMCAM_ONVIF_QUIRK_IGNORES_TIMEOUT);
+  connect_camera (f);
+  vigil_onvif_camera_continuous_move (f->camera, "Profile_1", 0.5, 0, 0, duration_ms, NULL,
+                                      &error);
+  g_assert_no_error (error);
+  g_assert_true (vigil_simcam_onvif_is_moving (f->sim));
+  call->camera = f->camera;
+  vigil_simcam_onvif_hold (f->sim, call->op);
+  thread = g_thread_new ("held-call", held_call_main, call);
+  g_assert_true (vigil_simcam_onvif_wait_held (f->sim, 30));
+  return thread;
+}
+
+/* Releases the held call and checks that it completes normally. */
+static void
+finish_held_call (Fixture *f, HeldCall *call, GThread *thread)
+{
+  vigil_simcam_onvif_hold (f->sim, NULL);
+  g_thread_join (thread);
+  g_assert_no_error (call->error);
+  g_assert_true (call->ok);
+}
+
+/* The operator's Stop must not wait behind another call in progress: it
+ * returns, and the head stands, while the device still holds that call. */
+static void
+test_ptz_stop_while_busy (Fixture *f, gconstpointer data)
+{
+  HeldCall call = { .op = data };
+  g_autoptr(GError) error = NULL;
+  GThread *thread = start_move_and_held_call (f, &call, 10000);
+
+  g_assert_true (vigil_onvif_camera_stop (f->camera, "Profile_1", NULL, &error));
+  g_assert_no_error (error);
+  g_assert_false (vigil_simcam_onvif_is_moving (f->sim));
+  g_assert_cmpuint (vigil_simcam_onvif_get_n_held (f->sim), ==, 1);
+  g_assert_false (g_atomic_int_get (&call.done));
+  finish_held_call (f, &call, thread);
+}
+
+/* The same for the Stop of vigil's own timer that ends a timed move. */
+static void
+test_ptz_timed_stop_while_busy (Fixture *f, gconstpointer data)
+{
+  HeldCall call = { .op = data };
+  GThread *thread = start_move_and_held_call (f, &call, 3000);
+
+  /* The move's 3 s must not have run out before the call was held, or
+   * this would test nothing. */
+  g_assert_true (vigil_simcam_onvif_is_moving (f->sim));
+  wait_still (f);
+  g_assert_cmpuint (vigil_simcam_onvif_get_n_held (f->sim), ==, 1);
+  g_assert_false (g_atomic_int_get (&call.done));
+  g_assert_cmpuint (vigil_simcam_onvif_get_n_requests (f->sim, "Stop"), ==, 1);
+  finish_held_call (f, &call, thread);
+}
+
 static void
 test_ptz_presets (Fixture *f, gconstpointer unused)
 {
@@ -662,6 +759,11 @@ main (int argc, char **argv)
                          VIGIL_SIMCAM_ONVIF_QUIRK_REJECTS_COMBINED_MOVE),
        NULL, test_ptz_continuous);
   ADD ("ptz/stop", NULL, NULL, test_ptz_stop);
+  ADD ("ptz/stop-while-busy/get-presets", "GetPresets", NULL, test_ptz_stop_while_busy);
+  ADD ("ptz/stop-while-busy/get-status", "GetStatus", NULL, test_ptz_stop_while_busy);
+  ADD ("ptz/timed-stop-while-busy/get-presets", "GetPresets", NULL,
+       test_ptz_timed_stop_while_busy);
+  ADD ("ptz/timed-stop-while-busy/get-status", "GetStatus", NULL, test_ptz_timed_stop_while_busy);
   ADD ("ptz/presets", NULL, set_up_wsse, test_ptz_presets);
 #undef ADD
   g_test_add_func ("/onvif/discovery/loopback", test_discovery);

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* VigilSimcamOnvif: a simulated ONVIF device for tests. A gSOAP server
- * (stubs generated from onvif/onvif.gsoap.h with soapcpp2 -S) answers on its
- * own thread, one request per connection; a worker thread moves the PTZ
+ * (stubs generated from onvif/onvif.gsoap.h with soapcpp2 -S) accepts on its
+ * own thread and answers each connection (one request) on a thread of its
+ * own, so that one held or slow answer does not delay the others, as on a
+ * real camera; a worker thread moves the PTZ
  * head at 25 Hz and answers WS-Discovery Probes. It checks credentials the
  * way real devices do (WS-Security digest against its own, possibly wrong,
  * clock with gSOAP's ±300 s window; HTTP digest through gSOAP's httpda) and
@@ -82,6 +84,10 @@ struct _VigilSimcamOnvif {
   guint       next_preset;
   GHashTable *requests;         /* op name (static) -> count */
   guint       auth_failures;
+  gchar      *hold_op;          /* requests of this operation wait for release; NULL: none */
+  guint       n_held;           /* requests waiting now */
+  guint       n_connections;    /* connection threads running; dispose waits for 0 */
+  GCond       cond;             /* signals changes of hold_op, n_held, n_connections */
 };
 
 G_DEFINE_TYPE (VigilSimcamOnvif, vigil_simcam_onvif, G_TYPE_OBJECT)
@@ -200,7 +206,26 @@ digest_valid (VigilSimcamOnvif *self, struct soap *soap)
          g_str_equal (soap->userid, self->user) && http_da_verify_post (soap, self->password) == 0;
 }
 
-/* Counts @op and checks the credentials; returns SOAP_OK or the error to
+/* While @op is the held operation, waits (before answering) until the
+ * test releases it or the device is disposed. Runs on a connection thread. */
+static void
+hold (VigilSimcamOnvif *self, const gchar *op)
+{
+  g_mutex_lock (&self->lock);
+  if (g_strcmp0 (self->hold_op, op) == 0 && !g_atomic_int_get (&self->quit))
+    {
+      self->n_held++;
+      g_cond_broadcast (&self->cond);
+      while (g_strcmp0 (self->hold_op, op) == 0 && !g_atomic_int_get (&self->quit))
+        g_cond_wait (&self->cond, &self->lock);
+      self->n_held--;
+      g_cond_broadcast (&self->cond);
+    }
+  g_mutex_unlock (&self->lock);
+}
+
+/* Counts @op and checks the credentials (an authenticated request of the
+ * held operation then waits in hold()); returns SOAP_OK or the error to
  * return from the operation. */
 static int
 begin (struct soap *soap, const gchar *op, gboolean needs_auth)
@@ -218,7 +243,8 @@ begin (struct soap *soap, const gchar *op, gboolean needs_auth)
   switch (self->auth)
     {
     case VIGIL_SIMCAM_ONVIF_AUTH_NONE:
-      return SOAP_OK;
+      ok = TRUE;
+      break;
     case VIGIL_SIMCAM_ONVIF_AUTH_WSSE:
       ok = wsse_valid (self, soap);
       break;
@@ -232,7 +258,10 @@ begin (struct soap *soap, const gchar *op, gboolean needs_auth)
       break;
     }
   if (ok)
-    return SOAP_OK;
+    {
+      hold (self, op);
+      return SOAP_OK;
+    }
 
   g_mutex_lock (&self->lock);
   self->auth_failures++;
@@ -960,7 +989,26 @@ serve_one (struct soap *soap)
     soap_send_fault (soap);
 }
 
-/* Runs on the server thread: one request per connection, until quit. */
+/* Runs on a connection thread: answers the one request of @data (a copy
+ * of the listening context), then frees it. */
+static gpointer
+connection_main (gpointer data)
+{
+  struct soap *soap = data;
+  VigilSimcamOnvif *self = soap->user;
+
+  serve_one (soap);
+  soap_destroy (soap);
+  soap_end (soap);
+  soap_free (soap);
+  g_mutex_lock (&self->lock);
+  self->n_connections--;
+  g_cond_broadcast (&self->cond);
+  g_mutex_unlock (&self->lock);
+  return NULL;
+}
+
+/* Runs on the server thread: accepts until quit, one thread per connection. */
 static gpointer
 server_main (gpointer data)
 {
@@ -969,11 +1017,21 @@ server_main (gpointer data)
 
   while (!g_atomic_int_get (&self->quit))
     {
+      struct soap *copy;
+
       if (!soap_valid_socket (soap_accept (soap)))
         continue;   /* the accept timeout, to look at quit */
-      serve_one (soap);
-      soap_destroy (soap);
-      soap_end (soap);
+      copy = soap_copy (soap);
+      if (copy == NULL)
+        {
+          soap_force_closesock (soap);
+          continue;
+        }
+      soap->socket = SOAP_INVALID_SOCKET;   /* the copy's now */
+      g_mutex_lock (&self->lock);
+      self->n_connections++;
+      g_mutex_unlock (&self->lock);
+      g_thread_unref (g_thread_new ("simcam-onvif-conn", connection_main, copy));
     }
   return NULL;
 }
@@ -1190,6 +1248,13 @@ vigil_simcam_onvif_dispose (GObject *object)
   g_atomic_int_set (&self->quit, TRUE);
   if (self->server_thread != NULL)
     g_thread_join (g_steal_pointer (&self->server_thread));
+  /* Held requests give up on quit; the others end within the send and
+   * receive timeouts. */
+  g_mutex_lock (&self->lock);
+  g_cond_broadcast (&self->cond);
+  while (self->n_connections > 0)
+    g_cond_wait (&self->cond, &self->lock);
+  g_mutex_unlock (&self->lock);
   if (self->worker_thread != NULL)
     g_thread_join (g_steal_pointer (&self->worker_thread));
   G_OBJECT_CLASS (vigil_simcam_onvif_parent_class)->dispose (object);
@@ -1218,6 +1283,8 @@ vigil_simcam_onvif_finalize (GObject *object)
   g_free (self->uuid);
   g_ptr_array_unref (self->presets);
   g_hash_table_unref (self->requests);
+  g_free (self->hold_op);
+  g_cond_clear (&self->cond);
   g_mutex_clear (&self->lock);
   G_OBJECT_CLASS (vigil_simcam_onvif_parent_class)->finalize (object);
 }
@@ -1233,6 +1300,7 @@ static void
 vigil_simcam_onvif_init (VigilSimcamOnvif *self)
 {
   g_mutex_init (&self->lock);
+  g_cond_init (&self->cond);
   self->presets = g_ptr_array_new_with_free_func ((GDestroyNotify) preset_free);
   self->requests = g_hash_table_new (g_str_hash, g_str_equal);
 }
@@ -1417,6 +1485,41 @@ vigil_simcam_onvif_get_n_auth_failures (VigilSimcamOnvif *self)
 
   g_mutex_lock (&self->lock);
   n = self->auth_failures;
+  g_mutex_unlock (&self->lock);
+  return n;
+}
+
+void
+vigil_simcam_onvif_hold (VigilSimcamOnvif *self, const gchar *op)
+{
+  g_mutex_lock (&self->lock);
+  g_free (self->hold_op);
+  self->hold_op = g_strdup (op);
+  g_cond_broadcast (&self->cond);
+  g_mutex_unlock (&self->lock);
+}
+
+gboolean
+vigil_simcam_onvif_wait_held (VigilSimcamOnvif *self, guint timeout_s)
+{
+  gint64 deadline_us = g_get_monotonic_time () + (gint64) timeout_s * G_USEC_PER_SEC;
+  gboolean held;
+
+  g_mutex_lock (&self->lock);
+  while (self->n_held == 0 && g_cond_wait_until (&self->cond, &self->lock, deadline_us))
+    ;
+  held = self->n_held > 0;
+  g_mutex_unlock (&self->lock);
+  return held;
+}
+
+guint
+vigil_simcam_onvif_get_n_held (VigilSimcamOnvif *self)
+{
+  guint n;
+
+  g_mutex_lock (&self->lock);
+  n = self->n_held;
   g_mutex_unlock (&self->lock);
   return n;
 }

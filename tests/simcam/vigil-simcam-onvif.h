@@ -87,5 +87,15 @@ void     vigil_simcam_onvif_set_position       (VigilSimcamOnvif *self,
 /* Requests of operation @op ("GetProfiles", "Stop", ...) since new(). */
 guint    vigil_simcam_onvif_get_n_requests     (VigilSimcamOnvif *self, const gchar *op);
 guint    vigil_simcam_onvif_get_n_auth_failures (VigilSimcamOnvif *self);
+/* Test-only switch: from now on, authenticated requests of @op
+ * ("GetPresets", ...) are counted and then wait, unanswered, until @op is
+ * no longer the held operation: vigil_simcam_onvif_hold (self, NULL)
+ * releases them (as does dispose). One operation at a time. Other requests
+ * are answered meanwhile, each connection having its own thread. */
+void     vigil_simcam_onvif_hold               (VigilSimcamOnvif *self, const gchar *op);
+/* Waits until at least one request is held; FALSE after @timeout_s. */
+gboolean vigil_simcam_onvif_wait_held          (VigilSimcamOnvif *self, guint timeout_s);
+/* Requests held now. */
+guint    vigil_simcam_onvif_get_n_held         (VigilSimcamOnvif *self);
 
 G_END_DECLS
