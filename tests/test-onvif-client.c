@@ -543,13 +543,16 @@ test_discovery (void)
 
 typedef enum { REPLY_MALFORMED, REPLY_HTML, REPLY_HUGE, REPLY_WRONG_TYPES, REPLY_STALL } Reply;
 
+/* A one-thread HTTP server on loopback that answers every request with
+ * the same hostile reply. Blocking accept on a thread of its own, stopped
+ * by its cancellable: no GSocketService, whose cancelled accept could be
+ * left undispatched in a context that was quitting (valgrind saw it lost). */
 typedef struct {
-  GSocketService *service;
+  GSocket        *socket;        /* listening */
   guint16         port;
   Reply           reply;
   GThread        *thread;
-  GMainContext   *context;
-  GMainLoop      *loop;
+  GCancellable   *cancellable;
   GPtrArray      *connections;   /* kept open (stall) until the end */
 } Hostile;
 
@@ -577,11 +580,9 @@ hostile_body (Reply reply)
 }
 
 /* Runs on the hostile server's thread. */
-static gboolean
-on_hostile_incoming (GSocketService *service, GSocketConnection *connection, GObject *source,
-                     gpointer data)
+static void
+hostile_answer (Hostile *h, GSocketConnection *connection)
 {
-  Hostile *h = data;
   GOutputStream *out = g_io_stream_get_output_stream (G_IO_STREAM (connection));
   GInputStream *in = g_io_stream_get_input_stream (G_IO_STREAM (connection));
   gchar buffer[4096];
@@ -591,7 +592,7 @@ on_hostile_incoming (GSocketService *service, GSocketConnection *connection, GOb
   if (h->reply == REPLY_STALL)
     {
       g_ptr_array_add (h->connections, g_object_ref (connection));
-      return TRUE;
+      return;
     }
   if (h->reply == REPLY_HUGE)
     {
@@ -621,7 +622,6 @@ on_hostile_incoming (GSocketService *service, GSocketConnection *connection, GOb
       g_output_stream_write_all (out, response, strlen (response), NULL, NULL, NULL);
     }
   g_io_stream_close (G_IO_STREAM (connection), NULL, NULL);
-  return TRUE;
 }
 
 static gpointer
@@ -629,10 +629,16 @@ hostile_main (gpointer data)
 {
   Hostile *h = data;
 
-  g_main_context_push_thread_default (h->context);
-  g_main_loop_run (h->loop);
-  g_main_context_pop_thread_default (h->context);
-  return NULL;
+  for (;;)
+    {
+      g_autoptr(GSocket) client = g_socket_accept (h->socket, h->cancellable, NULL);
+      g_autoptr(GSocketConnection) connection = NULL;
+
+      if (client == NULL)
+        return NULL;     /* cancelled: the test is done */
+      connection = g_socket_connection_factory_create_connection (client);
+      hostile_answer (h, connection);
+    }
 }
 
 static void
@@ -645,25 +651,23 @@ test_hostile (gconstpointer data)
   VigilOnvifOptions options = { .timeout_ms = 1500 };
   gint64 start_us;
 
-  h.context = g_main_context_new ();
-  h.loop = g_main_loop_new (h.context, FALSE);
+  h.cancellable = g_cancellable_new ();
   h.connections = g_ptr_array_new_with_free_func (g_object_unref);
-  /* The service's sources attach to the thread-default context. */
-  g_main_context_push_thread_default (h.context);
-  h.service = g_threaded_socket_service_new (4);
   {
     g_autoptr(GInetAddress) loopback = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
     g_autoptr(GSocketAddress) address = g_inet_socket_address_new (loopback, 0);
     g_autoptr(GSocketAddress) effective = NULL;
 
-    g_socket_listener_add_address (G_SOCKET_LISTENER (h.service), address, G_SOCKET_TYPE_STREAM,
-                                   G_SOCKET_PROTOCOL_TCP, NULL, &effective, &error);
+    h.socket = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP, &error);
+    g_assert_no_error (error);
+    g_assert_true (g_socket_bind (h.socket, address, TRUE, &error));
+    g_assert_no_error (error);
+    g_assert_true (g_socket_listen (h.socket, &error));
+    g_assert_no_error (error);
+    effective = g_socket_get_local_address (h.socket, &error);
     g_assert_no_error (error);
     h.port = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (effective));
   }
-  g_signal_connect (h.service, "run", G_CALLBACK (on_hostile_incoming), &h);
-  g_socket_service_start (h.service);
-  g_main_context_pop_thread_default (h.context);
   h.thread = g_thread_new ("hostile", hostile_main, &h);
 
   url = g_strdup_printf ("http://127.0.0.1:%u/onvif/device_service", h.port);
@@ -684,19 +688,12 @@ test_hostile (gconstpointer data)
   if (h.reply == REPLY_HUGE)
     g_assert_nonnull (strstr (error->message, "limit"));
 
-  g_socket_service_stop (h.service);
-  g_socket_listener_close (G_SOCKET_LISTENER (h.service));
-  g_ptr_array_unref (h.connections);
-  g_main_loop_quit (h.loop);
+  g_cancellable_cancel (h.cancellable);
   g_thread_join (h.thread);
-  /* The accept that stopping the service cancelled completes in the
-   * server's context: let it, or its task and source are never freed
-   * (valgrind saw them lost when the loop quit first). */
-  while (g_main_context_iteration (h.context, FALSE))
-    ;
-  g_object_unref (h.service);
-  g_main_loop_unref (h.loop);
-  g_main_context_unref (h.context);
+  g_ptr_array_unref (h.connections);
+  g_socket_close (h.socket, NULL);
+  g_object_unref (h.socket);
+  g_object_unref (h.cancellable);
 }
 
 static void
