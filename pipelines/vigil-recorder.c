@@ -430,11 +430,13 @@ on_sub_keyframe_probe (GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
 {
   HealthBranch *branch = user_data;
   GstBuffer *buffer = GST_PAD_PROBE_INFO_BUFFER (info);
-  GstClockTime now = (GstClockTime) g_get_real_time () * GST_USECOND;
+  GstClockTime now;
 
   __atomic_store_n (&branch->alive_us, g_get_monotonic_time (), __ATOMIC_RELAXED);
   if (GST_BUFFER_FLAG_IS_SET (buffer, GST_BUFFER_FLAG_DELTA_UNIT) || g_atomic_int_get (&branch->failed))
     return GST_PAD_PROBE_DROP;
+  /* Keyframes only from here: the wall clock is read for them alone. */
+  now = (GstClockTime) g_get_real_time () * GST_USECOND;
   if (GST_CLOCK_TIME_IS_VALID (branch->last_rt) && now + HEALTH_SLACK < branch->last_rt + branch->interval)
     return GST_PAD_PROBE_DROP;
   branch->last_rt = now;
