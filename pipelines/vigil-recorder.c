@@ -44,6 +44,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "vigil-fsync.h"
 #include "vigil-rtsp-source.h"
 #include "vigil-run-clock.h"
 
@@ -969,33 +970,6 @@ on_source_no_more_pads (GstElement *src, gpointer user_data)
 static void maybe_finish_run (VigilRecorder *self);
 static void begin_teardown (VigilRecorder *self);
 
-static gchar *
-folder_chain_fsync (const gchar *root, const gchar *file)
-{
-  g_autofree gchar *folder = g_path_get_dirname (file);
-
-  /* The file's folder and its parents up to the camera folder: a segment
-   * may be the first of a new day, whose folders are new too. */
-  while (g_str_has_prefix (folder, root) && strlen (folder) > strlen (root))
-    {
-      int fd = open (folder, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-      gchar *parent;
-
-      if (fd < 0 || fsync (fd) != 0)
-        {
-          gchar *message = g_strdup_printf ("fsync %s: %s", folder, g_strerror (errno));
-          if (fd >= 0)
-            close (fd);
-          return message;
-        }
-      close (fd);
-      parent = g_path_get_dirname (folder);
-      g_free (folder);
-      folder = parent;
-    }
-  return NULL;
-}
-
 /* Runs on a worker thread: makes one closed segment durable. */
 static void
 fsync_segment_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
@@ -1003,24 +977,18 @@ fsync_segment_thread (GTask *task, gpointer source, gpointer task_data, GCancell
   VigilRecorder *self = source;
   VigilClosedSegment *segment = task_data;
   g_autofree gchar *location = g_build_filename (self->root, segment->path, NULL);
-  gchar *failure = NULL;
-  GStatBuf st;
-  int fd;
+  g_autoptr(GError) error = NULL;
+  guint64 size_bytes = 0;
 
-  fd = open (location, O_RDONLY | O_CLOEXEC);
-  if (fd < 0 || fsync (fd) != 0 || fstat (fd, &st) != 0)
-    failure = g_strdup_printf ("fsync %s: %s", location, g_strerror (errno));
-  else
-    segment->size_bytes = st.st_size;
-  if (fd >= 0)
-    close (fd);
-  if (failure == NULL)
-    failure = folder_chain_fsync (self->root, location);
-  if (failure != NULL)
-    g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_FAILED, "%s", failure);
-  else
-    g_task_return_boolean (task, TRUE);
-  g_free (failure);
+  /* The file, its folder and its parents up to the root: a segment may be
+   * the first of a new day, whose folders are new too. */
+  if (!vigil_fsync_file_and_folders (location, self->root, &size_bytes, &error))
+    {
+      g_task_return_error (task, g_steal_pointer (&error));
+      return;
+    }
+  segment->size_bytes = size_bytes;
+  g_task_return_boolean (task, TRUE);
 }
 
 static void start_next_fsync (VigilRecorder *self);

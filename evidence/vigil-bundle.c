@@ -14,6 +14,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "vigil-fsync.h"
+
 G_DEFINE_QUARK (vigil-bundle-error-quark, vigil_bundle_error)
 
 /* Far beyond any real manifest (a few KiB per camera); the whole of it is
@@ -489,25 +491,6 @@ vigil_bundle_verify (const gchar *folder, GCancellable *cancellable, GError **er
   return g_steal_pointer (&report);
 }
 
-static gboolean
-fsync_folder (const gchar *folder, GError **error)
-{
-  int fd = g_open (folder, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
-  int saved;
-
-  if (fd >= 0 && fsync (fd) == 0)
-    {
-      close (fd);
-      return TRUE;
-    }
-  saved = errno;
-  if (fd >= 0)
-    close (fd);
-  g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (saved), "cannot sync folder %s: %s", folder,
-               g_strerror (saved));
-  return FALSE;
-}
-
 gboolean
 vigil_bundle_sign (const gchar *folder, VigilSigningKey *key, GError **error)
 {
@@ -536,7 +519,7 @@ vigil_bundle_sign (const gchar *folder, VigilSigningKey *key, GError **error)
       || !g_file_set_contents_full (signature_path, g_bytes_get_data (signature, NULL),
                                     (gssize) g_bytes_get_size (signature), flags, 0644, error)
       || !g_file_set_contents_full (key_path, pem, -1, flags, 0644, error)
-      || !fsync_folder (folder, error))
+      || !vigil_fsync_path (folder, error))
     {
       g_prefix_error (error, "cannot sign bundle %s: ", folder);
       return FALSE;

@@ -10,6 +10,7 @@
 #include <json-glib/json-glib.h>
 
 #include "vigil-dbus-generated.h"
+#include "vigil-text.h"
 
 G_BEGIN_DECLS
 
@@ -55,8 +56,8 @@ int          fail               (GError *error);
 int          fail_message       (const gchar *format, ...) G_GNUC_PRINTF (1, 2);
 gboolean     is_unknown_object  (const GError *error);
 
-/* Text output; everything from vigild or a bundle goes through sanitize(). */
-gchar *sanitize    (const gchar *text, gboolean keep_newlines);
+/* Text output; everything from vigild or a bundle goes through
+ * vigil_text_sanitize(). */
 void   print_field (const gchar *key, const gchar *value);
 
 typedef struct Table Table;   /* aligned columns, a header row first */

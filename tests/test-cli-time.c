@@ -199,13 +199,13 @@ main (int argc, char **argv)
   /* Before anything asks GLib for the local zone, which it caches. */
   g_setenv ("TZ", "Europe/Berlin", TRUE);
   g_test_init (&argc, &argv, NULL);
-  g_test_add_func ("/daemon/time/parse-iso8601", test_time_parse_iso8601);
-  g_test_add_func ("/daemon/time/parse-relative", test_time_parse_relative);
-  g_test_add_func ("/daemon/time/parse-now-reads-the-clock", test_time_parse_now_reads_the_clock);
-  g_test_add_func ("/daemon/time/parse-time-of-day", test_time_parse_time_of_day);
-  g_test_add_func ("/daemon/time/parse-rejects-garbage", test_time_parse_rejects_garbage);
-  g_test_add_func ("/daemon/time/format-local", test_time_format_local);
-  g_test_add_func ("/daemon/time/format-iso8601", test_time_format_iso8601);
-  g_test_add_func ("/daemon/time/format-duration", test_time_format_duration);
+  g_test_add_func ("/cli/time/parse-iso8601", test_time_parse_iso8601);
+  g_test_add_func ("/cli/time/parse-relative", test_time_parse_relative);
+  g_test_add_func ("/cli/time/parse-now-reads-the-clock", test_time_parse_now_reads_the_clock);
+  g_test_add_func ("/cli/time/parse-time-of-day", test_time_parse_time_of_day);
+  g_test_add_func ("/cli/time/parse-rejects-garbage", test_time_parse_rejects_garbage);
+  g_test_add_func ("/cli/time/format-local", test_time_format_local);
+  g_test_add_func ("/cli/time/format-iso8601", test_time_format_iso8601);
+  g_test_add_func ("/cli/time/format-duration", test_time_format_duration);
   return g_test_run ();
 }

@@ -120,7 +120,7 @@ cmd_selfcheck (Ctl *ctl, int argc, char **argv)
   while (g_variant_iter_next (&iter, "(&s&sb&s)", &subject, &check, &ok, &reason))
     {
       CheckRow *row = rows->len > 0 ? rows->pdata[rows->len - 1] : NULL;
-      g_autofree gchar *clean = sanitize (reason, FALSE);
+      g_autofree gchar *clean = vigil_text_sanitize (reason, 0, VIGIL_TEXT_DEFAULT);
 
       all_ok &= ok;
       if (opt_json)

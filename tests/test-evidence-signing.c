@@ -472,17 +472,17 @@ main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
 #define ADD(path, func) g_test_add (path, Fixture, NULL, fixture_set_up, func, fixture_tear_down)
-  ADD ("/daemon/signing/key/created-private-and-reloads", test_key_created_private_and_reloads);
-  ADD ("/daemon/signing/key/file-is-pkcs8-openssl-reads", test_key_file_is_pkcs8_openssl_reads);
-  ADD ("/daemon/signing/key/refused-when-others-can-read", test_key_refused_when_others_can_read);
-  ADD ("/daemon/signing/key/refused-when-not-ed25519", test_key_refused_when_not_ed25519);
-  ADD ("/daemon/signing/key/refused-when-not-a-file", test_key_refused_when_not_a_file);
-  ADD ("/daemon/signing/sign/matches-rfc8032", test_sign_matches_rfc8032);
-  ADD ("/daemon/signing/sign/verify-round-trip", test_sign_verify_round_trip);
-  ADD ("/daemon/signing/verify/refuses-other-public-keys", test_verify_refuses_other_public_keys);
-  ADD ("/daemon/signing/sha256/known-vectors", test_sha256_known_vectors);
-  ADD ("/daemon/signing/sha256/file-equals-openssl", test_sha256_file_equals_openssl);
-  ADD ("/daemon/signing/sha256/file-errors", test_sha256_file_errors);
+  ADD ("/evidence/signing/key/created-private-and-reloads", test_key_created_private_and_reloads);
+  ADD ("/evidence/signing/key/file-is-pkcs8-openssl-reads", test_key_file_is_pkcs8_openssl_reads);
+  ADD ("/evidence/signing/key/refused-when-others-can-read", test_key_refused_when_others_can_read);
+  ADD ("/evidence/signing/key/refused-when-not-ed25519", test_key_refused_when_not_ed25519);
+  ADD ("/evidence/signing/key/refused-when-not-a-file", test_key_refused_when_not_a_file);
+  ADD ("/evidence/signing/sign/matches-rfc8032", test_sign_matches_rfc8032);
+  ADD ("/evidence/signing/sign/verify-round-trip", test_sign_verify_round_trip);
+  ADD ("/evidence/signing/verify/refuses-other-public-keys", test_verify_refuses_other_public_keys);
+  ADD ("/evidence/signing/sha256/known-vectors", test_sha256_known_vectors);
+  ADD ("/evidence/signing/sha256/file-equals-openssl", test_sha256_file_equals_openssl);
+  ADD ("/evidence/signing/sha256/file-errors", test_sha256_file_errors);
 #undef ADD
   return g_test_run ();
 }

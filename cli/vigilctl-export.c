@@ -323,7 +323,7 @@ cmd_export (Ctl *ctl, int argc, char **argv)
     {
       if (!opt_json)
         {
-          g_autofree gchar *clean = sanitize (bundle, FALSE);
+          g_autofree gchar *clean = vigil_text_sanitize (bundle, 0, VIGIL_TEXT_DEFAULT);
           printf ("%s\n", clean);
         }
       return EXIT_OK;
@@ -381,7 +381,7 @@ cmd_verify (Ctl *ctl, int argc, char **argv)
   else
     for (guint i = 0; i < report->problems->len; i++)
       {
-        g_autofree gchar *clean = sanitize (report->problems->pdata[i], FALSE);
+        g_autofree gchar *clean = vigil_text_sanitize (report->problems->pdata[i], 0, VIGIL_TEXT_DEFAULT);
         printf ("%s\n", clean);
       }
 

@@ -341,7 +341,7 @@ cmd_discover (Ctl *ctl, int argc, char **argv)
     {
       const VigilOnvifDiscovered *camera = found->pdata[i];
       g_autofree gchar *name = suggest_camera_name (camera, i);
-      g_autofree gchar *clean_url = sanitize (camera->device_url, FALSE);
+      g_autofree gchar *clean_url = vigil_text_sanitize (camera->device_url, 0, VIGIL_TEXT_DEFAULT);
 
       printf ("\n[camera %s]\nonvif=%s\nuser=admin\npassword_file=/etc/vigil/%s.password\n", name, clean_url, name);
     }

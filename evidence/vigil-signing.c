@@ -19,6 +19,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "vigil-fsync.h"
+
 G_DEFINE_QUARK (vigil-signing-error-quark, vigil_signing_error)
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (EVP_PKEY, EVP_PKEY_free)
@@ -349,25 +351,6 @@ write_all (int fd, const guint8 *data, gsize size)
   return TRUE;
 }
 
-static gboolean
-fsync_folder (const gchar *folder)
-{
-  int fd = g_open (folder, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
-  int saved;
-
-  if (fd < 0)
-    return FALSE;
-  if (fsync (fd) == 0)
-    {
-      close (fd);
-      return TRUE;
-    }
-  saved = errno;
-  close (fd);
-  errno = saved;
-  return FALSE;
-}
-
 /* Puts @data at @path, mode 0600, all or nothing and durably, but never
  * over a file that is already there: *@out_exists is set (and no error)
  * when one is. */
@@ -376,6 +359,7 @@ write_key_file (const gchar *path, const guint8 *data, gsize size, gboolean *out
 {
   g_autofree gchar *tmp_path = g_strdup_printf ("%s.XXXXXX", path);
   g_autofree gchar *folder = g_path_get_dirname (path);
+  g_autoptr(GError) local_error = NULL;
   int fd;
   int saved;
 
@@ -422,11 +406,9 @@ write_key_file (const gchar *path, const guint8 *data, gsize size, gboolean *out
                    g_strerror (saved));
       return FALSE;
     }
-  if (!fsync_folder (folder))
+  if (!vigil_fsync_path (folder, &local_error))
     {
-      saved = errno;
-      g_set_error (error, VIGIL_SIGNING_ERROR, VIGIL_SIGNING_ERROR_FAILED, "cannot sync folder %s: %s", folder,
-                   g_strerror (saved));
+      g_set_error_literal (error, VIGIL_SIGNING_ERROR, VIGIL_SIGNING_ERROR_FAILED, local_error->message);
       return FALSE;
     }
   return TRUE;

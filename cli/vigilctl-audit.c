@@ -59,7 +59,7 @@ cmd_audit (Ctl *ctl, int argc, char **argv)
         printf ("audit log intact: %" G_GINT64_FORMAT " row%s, head SHA256:%s\n", rows, rows == 1 ? "" : "s", head);
       if (!intact)
         {
-          g_autofree gchar *clean = sanitize (problem, FALSE);
+          g_autofree gchar *clean = vigil_text_sanitize (problem, 0, VIGIL_TEXT_DEFAULT);
           return fail_message ("audit log broken: %s", clean);
         }
       return EXIT_OK;

@@ -184,7 +184,7 @@ print_incident (VigilDBusIncident *incident)
     print_field ("description", "-");
   else
     {
-      g_autofree gchar *clean = sanitize (description, TRUE);
+      g_autofree gchar *clean = vigil_text_sanitize (description, 0, VIGIL_TEXT_KEEP_NEWLINES);
       g_auto(GStrv) lines = g_strsplit (clean, "\n", -1);
 
       printf ("description:\n");

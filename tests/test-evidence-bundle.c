@@ -751,22 +751,22 @@ main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
 #define ADD(path, func) g_test_add (path, Fixture, NULL, fixture_set_up, func, fixture_tear_down)
-  ADD ("/daemon/bundle/verify/intact-bundle", test_verify_intact_bundle);
-  ADD ("/daemon/bundle/openssl/checks-the-bundle", test_openssl_checks_the_bundle);
-  ADD ("/daemon/bundle/verify/reports-changed-file", test_verify_reports_changed_file);
-  ADD ("/daemon/bundle/verify/reports-truncated-file", test_verify_reports_truncated_file);
-  ADD ("/daemon/bundle/verify/reports-missing-file", test_verify_reports_missing_file);
-  ADD ("/daemon/bundle/verify/reports-extra-files", test_verify_reports_extra_files);
-  ADD ("/daemon/bundle/verify/reports-tampered-manifest", test_verify_reports_tampered_manifest);
-  ADD ("/daemon/bundle/verify/reports-replaced-public-key", test_verify_reports_replaced_public_key);
-  ADD ("/daemon/bundle/verify/reports-the-signer", test_verify_reports_the_signer);
-  ADD ("/daemon/bundle/verify/survives-hostile-names", test_verify_survives_hostile_names);
-  ADD ("/daemon/bundle/verify/survives-wrong-json-types", test_verify_survives_wrong_json_types);
-  ADD ("/daemon/bundle/verify/refuses-links-and-fifos", test_verify_refuses_links_and_fifos);
-  ADD ("/daemon/bundle/verify/reports-missing-signature-and-key", test_verify_reports_missing_signature_and_key);
-  ADD ("/daemon/bundle/verify/refuses-unreadable-bundles", test_verify_refuses_unreadable_bundles);
-  ADD ("/daemon/bundle/verify/cancelled", test_verify_cancelled);
-  ADD ("/daemon/bundle/sign/replaces-signature", test_sign_replaces_signature);
+  ADD ("/evidence/bundle/verify/intact-bundle", test_verify_intact_bundle);
+  ADD ("/evidence/bundle/openssl/checks-the-bundle", test_openssl_checks_the_bundle);
+  ADD ("/evidence/bundle/verify/reports-changed-file", test_verify_reports_changed_file);
+  ADD ("/evidence/bundle/verify/reports-truncated-file", test_verify_reports_truncated_file);
+  ADD ("/evidence/bundle/verify/reports-missing-file", test_verify_reports_missing_file);
+  ADD ("/evidence/bundle/verify/reports-extra-files", test_verify_reports_extra_files);
+  ADD ("/evidence/bundle/verify/reports-tampered-manifest", test_verify_reports_tampered_manifest);
+  ADD ("/evidence/bundle/verify/reports-replaced-public-key", test_verify_reports_replaced_public_key);
+  ADD ("/evidence/bundle/verify/reports-the-signer", test_verify_reports_the_signer);
+  ADD ("/evidence/bundle/verify/survives-hostile-names", test_verify_survives_hostile_names);
+  ADD ("/evidence/bundle/verify/survives-wrong-json-types", test_verify_survives_wrong_json_types);
+  ADD ("/evidence/bundle/verify/refuses-links-and-fifos", test_verify_refuses_links_and_fifos);
+  ADD ("/evidence/bundle/verify/reports-missing-signature-and-key", test_verify_reports_missing_signature_and_key);
+  ADD ("/evidence/bundle/verify/refuses-unreadable-bundles", test_verify_refuses_unreadable_bundles);
+  ADD ("/evidence/bundle/verify/cancelled", test_verify_cancelled);
+  ADD ("/evidence/bundle/sign/replaces-signature", test_sign_replaces_signature);
 #undef ADD
   return g_test_run ();
 }

@@ -3,7 +3,8 @@
  * statuses, command-line parsing, aligned text tables and JSON output, and
  * the connection to vigild. It prints what it is asked to and errors as one
  * line on stderr; it never decides a command's outcome, and text from
- * vigild or a bundle reaches the terminal only through sanitize(). */
+ * vigild or a bundle reaches the terminal only through vigil_text_sanitize()
+ * (common/vigil-text.h). */
 #include <stdio.h>
 
 #include "vigilctl-private.h"
@@ -99,29 +100,6 @@ fail_message (const gchar *format, ...)
 
 /* ---- Text output -------------------------------------------------------- */
 
-/* @text with every control character (escape sequences, newlines, tabs)
- * replaced by a space, or kept as a newline when @keep_newlines. D-Bus
- * strings are valid UTF-8; a bundle's problem lines are treated the same. */
-gchar *
-sanitize (const gchar *text, gboolean keep_newlines)
-{
-  g_autofree gchar *valid = g_utf8_make_valid (text != NULL ? text : "", -1);
-  GString *out = g_string_sized_new (strlen (valid));
-
-  for (const gchar *p = valid; *p != '\0'; p = g_utf8_next_char (p))
-    {
-      gunichar c = g_utf8_get_char (p);
-
-      if (c == '\n' && keep_newlines)
-        g_string_append_c (out, '\n');
-      else if (g_unichar_iscntrl (c))
-        g_string_append_c (out, ' ');
-      else
-        g_string_append_unichar (out, c);
-    }
-  return g_string_free (out, FALSE);
-}
-
 /* Aligned columns, a header row first; the last column is not padded. */
 struct Table {
   const gchar *align;       /* one 'l' or 'r' per column */
@@ -140,14 +118,14 @@ table_free (Table *table)
 void
 table_take (Table *table, gchar *text)
 {
-  g_ptr_array_add (table->cells, sanitize (text, FALSE));
+  g_ptr_array_add (table->cells, vigil_text_sanitize (text, 0, VIGIL_TEXT_DEFAULT));
   g_free (text);
 }
 
 void
 table_add (Table *table, const gchar *text)
 {
-  g_ptr_array_add (table->cells, sanitize (text, FALSE));
+  g_ptr_array_add (table->cells, vigil_text_sanitize (text, 0, VIGIL_TEXT_DEFAULT));
 }
 
 /* @align gives the number of columns; then that many header strings. */
@@ -205,7 +183,7 @@ void
 print_field (const gchar *key, const gchar *value)
 {
   g_autofree gchar *label = g_strconcat (key, ":", NULL);
-  g_autofree gchar *clean = sanitize (value, FALSE);
+  g_autofree gchar *clean = vigil_text_sanitize (value, 0, VIGIL_TEXT_DEFAULT);
 
   printf ("%-16s %s\n", label, clean);
 }
