@@ -8,13 +8,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <glib/gstdio.h>
-#include <json-glib/json-glib.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "vigil-audit.h"
 #include "vigil-bundle.h"
+#include "vigil-manifest.h"
 #include "vigil-clip-writer.h"
 #include "vigil-error.h"
 #include "vigil-fsync.h"
@@ -480,96 +480,6 @@ on_clip_progress (gdouble fraction, gpointer user_data)
                                   / MAX (plan->source_bytes, 1));
 }
 
-static void
-add_time (JsonBuilder *builder, const gchar *member, gint64 time_us)
-{
-  g_autoptr(GDateTime) utc = g_date_time_new_from_unix_utc (time_us / G_USEC_PER_SEC);
-  g_autoptr(GDateTime) utc_us = g_date_time_add (utc, time_us % G_USEC_PER_SEC);
-  g_autoptr(GDateTime) local = g_date_time_to_local (utc_us);
-  g_autofree gchar *utc_text = g_date_time_format (utc_us, "%Y-%m-%dT%H:%M:%S.%fZ");
-  g_autofree gchar *local_text = g_date_time_format (local, "%Y-%m-%dT%H:%M:%S.%f%:z");
-  g_autofree gchar *local_member = g_strconcat (member, "_local", NULL);
-
-  json_builder_set_member_name (builder, member);
-  json_builder_add_string_value (builder, utc_text);
-  json_builder_set_member_name (builder, local_member);
-  json_builder_add_string_value (builder, local_text);
-}
-
-static void
-add_string (JsonBuilder *builder, const gchar *member, const gchar *value)
-{
-  json_builder_set_member_name (builder, member);
-  json_builder_add_string_value (builder, value ? value : "");
-}
-
-static void
-add_int (JsonBuilder *builder, const gchar *member, gint64 value)
-{
-  json_builder_set_member_name (builder, member);
-  json_builder_add_int_value (builder, value);
-}
-
-static void
-add_strv (JsonBuilder *builder, const gchar *member, const gchar *const *values)
-{
-  json_builder_set_member_name (builder, member);
-  json_builder_begin_array (builder);
-  for (guint i = 0; values != NULL && values[i] != NULL; i++)
-    json_builder_add_string_value (builder, values[i]);
-  json_builder_end_array (builder);
-}
-
-static void
-add_incident (JsonBuilder *builder, const VigilIncident *incident)
-{
-  json_builder_set_member_name (builder, "incident");
-  if (incident == NULL)
-    {
-      json_builder_add_null_value (builder);
-      return;
-    }
-  json_builder_begin_object (builder);
-  add_int (builder, "id", incident->id);
-  add_string (builder, "title", incident->title);
-  add_string (builder, "description", incident->description);
-  add_strv (builder, "cameras", (const gchar *const *) incident->cameras);
-  add_strv (builder, "tags", (const gchar *const *) incident->tags);
-  add_time (builder, "start", incident->start_us);
-  if (incident->end_us != 0)
-    add_time (builder, "end", incident->end_us);
-  add_int (builder, "pre_roll_s", incident->pre_roll_us / G_USEC_PER_SEC);
-  add_int (builder, "post_roll_s", incident->post_roll_us / G_USEC_PER_SEC);
-  add_string (builder, "created_by", incident->created_user);
-  add_time (builder, "created", incident->created_us);
-  json_builder_set_member_name (builder, "notes");
-  json_builder_begin_array (builder);
-  for (guint i = 0; i < incident->notes->len; i++)
-    {
-      const VigilIncidentNote *note = incident->notes->pdata[i];
-
-      json_builder_begin_object (builder);
-      add_time (builder, "time", note->time_us);
-      add_int (builder, "uid", note->uid);
-      add_string (builder, "user", note->user);
-      add_string (builder, "text", note->text);
-      json_builder_end_object (builder);
-    }
-  json_builder_end_array (builder);
-  json_builder_end_object (builder);
-}
-
-static void
-add_file (JsonBuilder *files, const gchar *name, guint64 size, const gchar *sha256)
-{
-  json_builder_begin_object (files);
-  add_string (files, "name", name);
-  json_builder_set_member_name (files, "size_bytes");
-  json_builder_add_int_value (files, (gint64) size);
-  add_string (files, "sha256", sha256);
-  json_builder_end_object (files);
-}
-
 /* Hashing the source segments runs next to the clip writer, which reads
  * the same files: on two cores the hashes come almost for free. */
 typedef struct {
@@ -602,7 +512,7 @@ source_hashes_clear (SourceHashes *hashes)
 
 static gboolean
 export_camera (VigilExportJob *self, const CameraPlan *camera, const gchar *folder, Progress *progress,
-               JsonBuilder *manifest, JsonBuilder *files, GError **error)
+               VigilManifestWriter *manifest, GError **error)
 {
   const Plan *plan = self->plan;
   g_autofree VigilClipPart *parts = g_new0 (VigilClipPart, MAX (camera->segments->len, 1));
@@ -619,21 +529,11 @@ export_camera (VigilExportJob *self, const CameraPlan *camera, const gchar *fold
   GThread *hasher = NULL;
   gboolean written;
 
-  json_builder_begin_object (manifest);
-  add_string (manifest, "name", camera->name);
-  json_builder_set_member_name (manifest, "requested");
-  json_builder_begin_object (manifest);
-  add_time (manifest, "from", camera->from_us);
-  add_time (manifest, "to", camera->to_us);
-  json_builder_end_object (manifest);
+  vigil_manifest_writer_begin_camera (manifest, camera->name, camera->from_us, camera->to_us);
 
-  if (camera->segments->len == 0)
-    {
-      /* Nothing at all from this camera in the range: say so, export the rest. */
-      json_builder_set_member_name (manifest, "actual");
-      json_builder_add_null_value (manifest);
-    }
-  else
+  /* Nothing at all from this camera in the range: no clip, the manifest
+   * says so, and the rest is exported. */
+  if (camera->segments->len > 0)
     {
       for (guint i = 0; i < camera->segments->len; i++)
         {
@@ -678,77 +578,48 @@ export_camera (VigilExportJob *self, const CameraPlan *camera, const gchar *fold
           source_hashes_clear (&hashes);
           return FALSE;
         }
-      add_file (files, clip_name, clip_size, clip_sha);
-      add_file (files, snapshot_name, snapshot_size, snapshot_sha);
-
-      json_builder_set_member_name (manifest, "actual");
-      json_builder_begin_object (manifest);
-      add_time (manifest, "from", result.first_frame_us);
-      add_time (manifest, "to", result.end_us);
-      add_int (manifest, "video_frames", result.video_frames);
-      add_int (manifest, "duration_ms", result.duration_ns / 1000000);
-      /* Video is always the recorded bytes; G.711 audio cannot go into MP4
-       * and is the one thing an export re-encodes (losslessly). Say so. */
-      add_string (manifest, "audio", !result.has_audio ? "none"
-                                     : result.audio_transcoded ? "G.711 stored losslessly as ALAC (MP4 cannot hold G.711)" : "copied");
-      json_builder_end_object (manifest);
-      add_string (manifest, "clip", clip_name);
-      add_string (manifest, "snapshot", snapshot_name);
-      add_string (manifest, "clip_sha256", clip_sha);
+      vigil_manifest_writer_add_file (manifest, clip_name, clip_size, clip_sha);
+      vigil_manifest_writer_add_file (manifest, snapshot_name, snapshot_size, snapshot_sha);
+      vigil_manifest_writer_set_clip (manifest, &(VigilManifestClip) {
+        .first_frame_us = result.first_frame_us,
+        .end_us = result.end_us,
+        .video_frames = result.video_frames,
+        .duration_ms = result.duration_ns / 1000000,
+        /* Video is always the recorded bytes; G.711 audio cannot go into
+         * MP4 and is the one thing an export re-encodes (losslessly). Say so. */
+        .audio = !result.has_audio ? "none"
+                 : result.audio_transcoded ? "G.711 stored losslessly as ALAC (MP4 cannot hold G.711)" : "copied",
+        .clip = clip_name,
+        .snapshot = snapshot_name,
+        .clip_sha256 = clip_sha,
+      });
     }
 
-  json_builder_set_member_name (manifest, "gaps");
-  json_builder_begin_array (manifest);
   for (guint i = 0; i < camera->gaps->len; i++)
     {
       const VigilGap *gap = camera->gaps->pdata[i];
-
-      json_builder_begin_object (manifest);
-      add_time (manifest, "from", gap->start_us);
-      add_time (manifest, "to", gap->end_us);
-      add_string (manifest, "reason", gap->reason ? gap->reason : "unknown");
-      json_builder_end_object (manifest);
+      vigil_manifest_writer_add_gap (manifest, gap->start_us, gap->end_us, gap->reason);
     }
-  json_builder_end_array (manifest);
-
-  /* The originals the clip was cut from, with their hashes: whoever holds
-   * the recorder can show the clip came from these files. */
-  json_builder_set_member_name (manifest, "source_segments");
-  json_builder_begin_array (manifest);
   for (guint i = 0; i < camera->segments->len; i++)
     {
       const VigilSegment *segment = camera->segments->pdata[i];
-
-      json_builder_begin_object (manifest);
-      add_string (manifest, "path", segment->path);
-      add_time (manifest, "start", segment->start_us);
-      add_time (manifest, "end", segment->end_us);
-      json_builder_set_member_name (manifest, "size_bytes");
-      json_builder_add_int_value (manifest, (gint64) hashes.sizes[i]);
-      add_string (manifest, "sha256", hashes.sha256[i]);
-      json_builder_end_object (manifest);
+      vigil_manifest_writer_add_source (manifest, segment->path, segment->start_us, segment->end_us,
+                                        hashes.sizes[i], hashes.sha256[i]);
     }
-  json_builder_end_array (manifest);
   source_hashes_clear (&hashes);
-  json_builder_end_object (manifest);
+  vigil_manifest_writer_end_camera (manifest);
   progress->done_bytes += camera->source_bytes;
   report_progress (self, 0.95 * progress->done_bytes / MAX (plan->source_bytes, 1));
   return TRUE;
 }
 
 static gboolean
-write_manifest (const gchar *folder, JsonNode *root, gchar **out_sha256, GError **error)
+write_manifest (const gchar *folder, const gchar *text, gsize length, gchar **out_sha256, GError **error)
 {
-  g_autoptr(JsonGenerator) generator = json_generator_new ();
   g_autofree gchar *path = g_build_filename (folder, VIGIL_BUNDLE_MANIFEST, NULL);
-  g_autofree gchar *text = NULL;
   g_autoptr(VigilSha256) sha = vigil_sha256_new ();
-  gsize length = 0;
 
-  json_generator_set_root (generator, root);
-  json_generator_set_pretty (generator, TRUE);
-  text = json_generator_to_data (generator, &length);
-  if (!g_file_set_contents_full (path, text, length, G_FILE_SET_CONTENTS_CONSISTENT, 0644, error))
+  if (!g_file_set_contents_full (path, text, (gssize) length, G_FILE_SET_CONTENTS_CONSISTENT, 0644, error))
     return FALSE;
   vigil_sha256_update (sha, (const guint8 *) text, length);
   *out_sha256 = vigil_sha256_finish_hex (sha);
@@ -796,12 +667,12 @@ static gboolean
 run_export (VigilExportJob *self, const gchar *partial, const gchar *final, gchar **out_sha256, GError **error)
 {
   const Plan *plan = self->plan;
-  g_autoptr(JsonBuilder) manifest = json_builder_new ();
-  g_autoptr(JsonBuilder) files = json_builder_new ();
-  g_autoptr(JsonNode) files_node = NULL;
-  g_autoptr(JsonNode) root = NULL;
   g_autofree gchar *fingerprint = vigil_signing_key_get_fingerprint (plan->key);
-  g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr(VigilManifestWriter) manifest = NULL;
+  g_autofree VigilManifestNote *notes = NULL;
+  g_autofree gchar *text = NULL;
+  gsize length = 0;
+  VigilManifestIncident incident = { 0 };
   Progress progress = { self, 0, 0 };
 
   if (g_mkdir (partial, 0750) != 0)
@@ -812,54 +683,50 @@ run_export (VigilExportJob *self, const gchar *partial, const gchar *final, gcha
       return FALSE;
     }
 
-  json_builder_begin_object (manifest);
-  add_string (manifest, "format", VIGIL_BUNDLE_FORMAT);
-  add_string (manifest, "vigil_version", VIGIL_VERSION);
-  json_builder_set_member_name (manifest, "recorder");
-  json_builder_begin_object (manifest);
-  add_string (manifest, "host", g_get_host_name ());
-  add_string (manifest, "public_key_sha256", fingerprint);
-  json_builder_end_object (manifest);
-  add_string (manifest, "bundle", plan->name);
-  add_time (manifest, "exported_at", plan->created_us);
-  {
-    g_autoptr(GTimeZone) zone = g_time_zone_new_local ();
-    add_string (manifest, "time_zone", g_time_zone_get_identifier (zone));
-  }
-  json_builder_set_member_name (manifest, "exported_by");
-  json_builder_begin_object (manifest);
-  add_int (manifest, "uid", plan->uid);
-  add_string (manifest, "user", plan->user);
-  json_builder_end_object (manifest);
-  add_string (manifest, "reason", plan->reason);
-  json_builder_set_member_name (manifest, "requested");
-  json_builder_begin_object (manifest);
-  add_time (manifest, "from", plan->requested_from_us);
-  add_time (manifest, "to", plan->requested_to_us);
-  json_builder_end_object (manifest);
-  add_incident (manifest, plan->incident);
+  if (plan->incident != NULL)
+    {
+      const VigilIncident *source = plan->incident;
 
-  json_builder_begin_array (files);
-  json_builder_set_member_name (manifest, "cameras");
-  json_builder_begin_array (manifest);
+      notes = g_new0 (VigilManifestNote, MAX (source->notes->len, 1));
+      for (guint i = 0; i < source->notes->len; i++)
+        {
+          const VigilIncidentNote *note = source->notes->pdata[i];
+          notes[i] = (VigilManifestNote) { note->time_us, note->uid, note->user, note->text };
+        }
+      incident = (VigilManifestIncident) {
+        .id = source->id,
+        .title = source->title,
+        .description = source->description,
+        .cameras = (const gchar *const *) source->cameras,
+        .tags = (const gchar *const *) source->tags,
+        .start_us = source->start_us,
+        .end_us = source->end_us,
+        .pre_roll_us = source->pre_roll_us,
+        .post_roll_us = source->post_roll_us,
+        .created_by = source->created_user,
+        .created_us = source->created_us,
+        .notes = notes,
+        .n_notes = source->notes->len,
+      };
+    }
+  manifest = vigil_manifest_writer_new (&(VigilManifestHeader) {
+    .bundle = plan->name,
+    .public_key_sha256 = fingerprint,
+    .exported_at_us = plan->created_us,
+    .uid = plan->uid,
+    .user = plan->user,
+    .reason = plan->reason,
+    .requested_from_us = plan->requested_from_us,
+    .requested_to_us = plan->requested_to_us,
+    .incident = plan->incident != NULL ? &incident : NULL,
+  });
   for (guint i = 0; i < plan->cameras->len; i++)
-    if (!export_camera (self, plan->cameras->pdata[i], partial, &progress, manifest, files, error))
+    if (!export_camera (self, plan->cameras->pdata[i], partial, &progress, manifest, error))
       return FALSE;
-  json_builder_end_array (manifest);
-  json_builder_end_array (files);
-  files_node = json_builder_get_root (files);
-  json_builder_set_member_name (manifest, "files");
-  json_builder_add_value (manifest, g_steal_pointer (&files_node));
-  json_builder_set_member_name (manifest, "audit_head");
-  json_builder_begin_object (manifest);
-  add_int (manifest, "id", plan->audit_head_id);
-  add_string (manifest, "sha256", plan->audit_head_sha256);
-  json_builder_end_object (manifest);
-  json_builder_end_object (manifest);
-  root = json_builder_get_root (manifest);
+  text = vigil_manifest_writer_finish (manifest, plan->audit_head_id, plan->audit_head_sha256, &length);
 
   if (g_cancellable_set_error_if_cancelled (self->cancellable, error)
-      || !write_manifest (partial, root, out_sha256, error)
+      || !write_manifest (partial, text, length, out_sha256, error)
       || !vigil_bundle_sign (partial, plan->key, error))
     return FALSE;
   give_to_caller (partial, plan->uid);

@@ -1,15 +1,13 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* Export bundles: signing and verifying; see vigil-bundle.h. The
- * manifest is attacker-controlled input here: every member is type-checked
- * before use (json-glib's typed getters g_critical() on a wrong type), and
- * every name is checked to be a plain file name before it is joined to the
- * folder. */
+/* Export bundles: signing and verifying; see vigil-bundle.h. The folder
+ * and its manifest are attacker-controlled input here: the manifest is
+ * read by vigil-manifest.c, which only passes on plain file names, and
+ * every file is opened without following a symbolic link. */
 #include "vigil-bundle.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <glib/gstdio.h>
-#include <json-glib/json-glib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -23,10 +21,6 @@ G_DEFINE_QUARK (vigil-bundle-error-quark, vigil_bundle_error)
 #define MANIFEST_MAX_BYTES (64 * 1024 * 1024)
 #define PUBLIC_KEY_MAX_BYTES (64 * 1024)
 #define SIGNATURE_MAX_BYTES 4096
-/* json-glib 1.6 parses recursively: deep enough nesting overflows the
- * stack. A manifest nests 4 levels. */
-#define MANIFEST_MAX_DEPTH 64
-#define NAME_MAX_BYTES 255
 
 static const gchar *const bundle_files[] = {
   VIGIL_BUNDLE_MANIFEST, VIGIL_BUNDLE_SIGNATURE, VIGIL_BUNDLE_PUBLIC_KEY, NULL
@@ -48,51 +42,18 @@ vigil_bundle_report_free (VigilBundleReport *report)
   g_free (report);
 }
 
-/* A name from the folder or the manifest, fit to print on one line of a
- * terminal: anything but valid UTF-8 without control characters is
- * escaped. */
-static gchar *
-printable (const gchar *name)
-{
-  gboolean plain = g_utf8_validate (name, -1, NULL);
-
-  for (const gchar *p = name; plain && *p != '\0'; p++)
-    plain = !g_ascii_iscntrl (*p);
-  return plain ? g_strdup (name) : g_strescape (name, NULL);
-}
-
 G_GNUC_PRINTF (3, 4)
 static void
 problem (Checker *checker, const gchar *name, const gchar *format, ...)
 {
   g_autofree gchar *what = NULL;
-  g_autofree gchar *shown = printable (name);
+  g_autofree gchar *shown = vigil_manifest_printable (name);
   va_list args;
 
   va_start (args, format);
   what = g_strdup_vprintf (format, args);
   va_end (args);
   g_ptr_array_add (checker->report->problems, g_strdup_printf ("%s: %s", shown, what));
-}
-
-/* Why @name is not a plain file name in the folder, or NULL when it is. */
-static const gchar *
-check_name (const gchar *name)
-{
-  if (*name == '\0')
-    return "is empty";
-  if (g_str_equal (name, ".") || g_str_equal (name, ".."))
-    return "is not a file name";
-  if (strchr (name, '/') != NULL || strchr (name, '\\') != NULL)
-    return "is a path, not a file name in the bundle";
-  if (strlen (name) > NAME_MAX_BYTES)
-    return "is too long for a file name";
-  for (const gchar *p = name; *p != '\0'; p++)
-    if (g_ascii_iscntrl (*p))
-      return "holds control characters";
-  if (g_strv_contains (bundle_files, name))
-    return "is one of the bundle's own files, not a listed one";
-  return NULL;
 }
 
 /* Reads the whole of @folder/@name, at most @max_bytes, without following
@@ -157,78 +118,6 @@ read_bundle_file (const gchar *folder, const gchar *name, gsize max_bytes, gchar
   return TRUE;
 }
 
-/* Checks how deep @text nests arrays and objects, outside strings, and
- * whether a string holds an escaped NUL (json-glib would silently cut the
- * string there, so "a.mp4\u0000x" would read as "a.mp4"). */
-static gboolean
-check_json_shape (const gchar *text, gsize size, gboolean *out_has_nul, GError **error)
-{
-  guint depth = 0;
-  gboolean in_string = FALSE;
-
-  *out_has_nul = FALSE;
-  for (gsize i = 0; i < size; i++)
-    {
-      gchar c = text[i];
-
-      if (in_string)
-        {
-          if (c == '\\' && i + 1 < size)
-            {
-              if (text[i + 1] == 'u' && i + 5 < size && strncmp (text + i + 2, "0000", 4) == 0)
-                *out_has_nul = TRUE;
-              i++;
-            }
-          else if (c == '"')
-            in_string = FALSE;
-        }
-      else if (c == '"')
-        in_string = TRUE;
-      else if (c == '[' || c == '{')
-        {
-          if (++depth > MANIFEST_MAX_DEPTH)
-            {
-              g_set_error (error, VIGIL_BUNDLE_ERROR, VIGIL_BUNDLE_ERROR_UNREADABLE,
-                           "nests deeper than %u levels", MANIFEST_MAX_DEPTH);
-              return FALSE;
-            }
-        }
-      else if ((c == ']' || c == '}') && depth > 0)
-        depth--;
-    }
-  return TRUE;
-}
-
-/* The member's string, or NULL when it is missing or not a string. */
-static const gchar *
-get_string_member (JsonObject *object, const gchar *member)
-{
-  JsonNode *node = object != NULL ? json_object_get_member (object, member) : NULL;
-
-  if (node == NULL || !JSON_NODE_HOLDS_VALUE (node) || json_node_get_value_type (node) != G_TYPE_STRING)
-    return NULL;
-  return json_node_get_string (node);
-}
-
-static JsonObject *
-get_object_member (JsonObject *object, const gchar *member)
-{
-  JsonNode *node = object != NULL ? json_object_get_member (object, member) : NULL;
-
-  return node != NULL && JSON_NODE_HOLDS_OBJECT (node) ? json_node_get_object (node) : NULL;
-}
-
-static gboolean
-is_sha256_hex (const gchar *text)
-{
-  gsize i;
-
-  for (i = 0; text[i] != '\0'; i++)
-    if (!g_ascii_isxdigit (text[i]))
-      return FALSE;
-  return i == 64;
-}
-
 /* Checks one listed file against its entry. FALSE only when cancelled. */
 static gboolean
 check_file (Checker *checker, const gchar *name, gint64 size_bytes, const gchar *sha256, GCancellable *cancellable,
@@ -290,72 +179,6 @@ check_file (Checker *checker, const gchar *name, gint64 size_bytes, const gchar 
   return TRUE;
 }
 
-/* Checks the "files" list and every file in it. FALSE only when cancelled. */
-static gboolean
-check_listed_files (Checker *checker, JsonObject *manifest, GCancellable *cancellable, GError **error)
-{
-  JsonNode *files_node = json_object_get_member (manifest, "files");
-  JsonArray *files;
-
-  if (files_node == NULL || !JSON_NODE_HOLDS_ARRAY (files_node))
-    {
-      problem (checker, VIGIL_BUNDLE_MANIFEST, "“files” is missing or not a list");
-      return TRUE;
-    }
-  files = json_node_get_array (files_node);
-  for (guint i = 0; i < json_array_get_length (files); i++)
-    {
-      JsonNode *entry_node = json_array_get_element (files, i);
-      JsonObject *entry;
-      JsonNode *size_node;
-      const gchar *name;
-      const gchar *sha256;
-      const gchar *why;
-      gint64 size_bytes = -1;
-
-      if (!JSON_NODE_HOLDS_OBJECT (entry_node))
-        {
-          problem (checker, VIGIL_BUNDLE_MANIFEST, "files[%u] is not an object", i);
-          continue;
-        }
-      entry = json_node_get_object (entry_node);
-      name = get_string_member (entry, "name");
-      if (name == NULL)
-        {
-          problem (checker, VIGIL_BUNDLE_MANIFEST, "files[%u] has no “name” string", i);
-          continue;
-        }
-      why = check_name (name);
-      if (why != NULL)
-        {
-          g_autofree gchar *shown = printable (name);
-          problem (checker, VIGIL_BUNDLE_MANIFEST, "files[%u]: name “%s” %s", i, shown, why);
-          continue;
-        }
-      if (!g_hash_table_add (checker->listed, g_strdup (name)))
-        {
-          problem (checker, name, "listed more than once in the manifest");
-          continue;
-        }
-
-      size_node = json_object_get_member (entry, "size_bytes");
-      if (size_node != NULL && JSON_NODE_HOLDS_VALUE (size_node)
-          && json_node_get_value_type (size_node) == G_TYPE_INT64)
-        size_bytes = json_node_get_int (size_node);
-      sha256 = get_string_member (entry, "sha256");
-      if (size_bytes < 0)
-        problem (checker, name, "the manifest's “size_bytes” is not a whole number of bytes");
-      if (sha256 == NULL || !is_sha256_hex (sha256))
-        problem (checker, name, "the manifest's “sha256” is not 64 hexadecimal digits");
-      if (size_bytes < 0 || sha256 == NULL || !is_sha256_hex (sha256))
-        continue;
-
-      if (!check_file (checker, name, size_bytes, sha256, cancellable, error))
-        return FALSE;
-    }
-  return TRUE;
-}
-
 static gint
 compare_strings (gconstpointer a, gconstpointer b)
 {
@@ -378,7 +201,8 @@ check_extra_files (Checker *checker, GDir *dir)
 }
 
 static void
-check_key_and_signature (Checker *checker, JsonObject *manifest, const gchar *manifest_text, gsize manifest_size)
+check_key_and_signature (Checker *checker, const VigilManifest *manifest, const gchar *manifest_text,
+                         gsize manifest_size)
 {
   g_autoptr(GError) local_error = NULL;
   g_autofree gchar *pem = NULL;
@@ -404,12 +228,12 @@ check_key_and_signature (Checker *checker, JsonObject *manifest, const gchar *ma
         }
     }
 
-  expected = get_string_member (get_object_member (manifest, "recorder"), "public_key_sha256");
+  expected = manifest->public_key_sha256;
   if (expected == NULL)
     problem (checker, VIGIL_BUNDLE_MANIFEST, "“recorder”.“public_key_sha256” is missing or not a string");
   else if (checker->report->fingerprint != NULL && g_ascii_strcasecmp (checker->report->fingerprint, expected) != 0)
     {
-      g_autofree gchar *shown = printable (expected);
+      g_autofree gchar *shown = vigil_manifest_printable (expected);
       problem (checker, VIGIL_BUNDLE_PUBLIC_KEY, "fingerprint %s differs from the manifest's recorder key %s",
                checker->report->fingerprint, shown);
     }
@@ -432,19 +256,23 @@ check_key_and_signature (Checker *checker, JsonObject *manifest, const gchar *ma
     }
 }
 
+static void
+append_copies (GPtrArray *lines, GPtrArray *more)
+{
+  for (guint i = 0; i < more->len; i++)
+    g_ptr_array_add (lines, g_strdup (more->pdata[i]));
+}
+
 VigilBundleReport *
 vigil_bundle_verify (const gchar *folder, GCancellable *cancellable, GError **error)
 {
   g_autoptr(VigilBundleReport) report = g_new0 (VigilBundleReport, 1);
   g_autoptr(GHashTable) listed = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
-  g_autoptr(JsonParser) parser = json_parser_new ();
+  g_autoptr(VigilManifest) manifest = NULL;
   g_autoptr(GError) local_error = NULL;
   g_autoptr(GDir) dir = NULL;
   g_autofree gchar *manifest_text = NULL;
   gsize manifest_size = 0;
-  gboolean has_nul = FALSE;
-  JsonNode *root;
-  JsonObject *manifest = NULL;
   Checker checker = { folder, report, listed };
 
   g_return_val_if_fail (folder != NULL, NULL);
@@ -460,32 +288,25 @@ vigil_bundle_verify (const gchar *folder, GCancellable *cancellable, GError **er
     }
   if (!read_bundle_file (folder, VIGIL_BUNDLE_MANIFEST, MANIFEST_MAX_BYTES, &manifest_text, &manifest_size,
                          &local_error)
-      || !check_json_shape (manifest_text, manifest_size, &has_nul, &local_error)
-      || !json_parser_load_from_data (parser, manifest_text, (gssize) manifest_size, &local_error))
+      || (manifest = vigil_manifest_parse (manifest_text, manifest_size, &local_error)) == NULL)
     {
       g_set_error (error, VIGIL_BUNDLE_ERROR, VIGIL_BUNDLE_ERROR_UNREADABLE, "%s/%s: %s", folder,
                    VIGIL_BUNDLE_MANIFEST, local_error->message);
       return NULL;
     }
 
-  root = json_parser_get_root (parser);
-  if (root == NULL)
+  append_copies (report->problems, manifest->problems);
+  for (guint i = 0; i < manifest->entries->len; i++)
     {
-      g_set_error (error, VIGIL_BUNDLE_ERROR, VIGIL_BUNDLE_ERROR_UNREADABLE, "%s/%s is empty", folder,
-                   VIGIL_BUNDLE_MANIFEST);
-      return NULL;
-    }
-  if (JSON_NODE_HOLDS_OBJECT (root))
-    manifest = json_node_get_object (root);
-  if (manifest == NULL)
-    problem (&checker, VIGIL_BUNDLE_MANIFEST, "is not a JSON object");
-  else if (g_strcmp0 (get_string_member (manifest, "format"), VIGIL_BUNDLE_FORMAT) != 0)
-    problem (&checker, VIGIL_BUNDLE_MANIFEST, "“format” is not “%s”", VIGIL_BUNDLE_FORMAT);
-  if (has_nul)
-    problem (&checker, VIGIL_BUNDLE_MANIFEST, "a string holds a NUL character (\\u0000)");
+      const VigilManifestEntry *entry = manifest->entries->pdata[i];
 
-  if (manifest != NULL && !check_listed_files (&checker, manifest, cancellable, error))
-    return NULL;
+      if (entry->name != NULL)
+        g_hash_table_add (listed, g_strdup (entry->name));
+      append_copies (report->problems, entry->problems);
+      if (entry->problems->len == 0
+          && !check_file (&checker, entry->name, entry->size_bytes, entry->sha256, cancellable, error))
+        return NULL;
+    }
   check_extra_files (&checker, dir);
   check_key_and_signature (&checker, manifest, manifest_text, manifest_size);
   return g_steal_pointer (&report);

@@ -7,7 +7,8 @@
  *   openssl pkeyutl -verify -pubin -inkey public-key.pem -rawin \
  *           -in manifest.json -sigfile manifest.json.sig
  *   openssl dgst -sha256 *.mp4 *.jpg      (compared with the manifest)
- * This file signs a bundle whose manifest the daemon has written, and
+ * This file signs a bundle whose manifest the daemon has written (with
+ * vigil-manifest.h, which defines the format), and
  * verifies one (vigilctl verify, without the daemon). Verifying treats the
  * folder as hostile: it never reads a path outside it, never follows a
  * symbolic link in it, and turns every defect into a problem line rather
@@ -19,14 +20,10 @@
 
 #include <gio/gio.h>
 
+#include "vigil-manifest.h"
 #include "vigil-signing.h"
 
 G_BEGIN_DECLS
-
-#define VIGIL_BUNDLE_FORMAT     "vigil-export/1"   /* manifest.json's "format" */
-#define VIGIL_BUNDLE_MANIFEST   "manifest.json"
-#define VIGIL_BUNDLE_SIGNATURE  "manifest.json.sig"
-#define VIGIL_BUNDLE_PUBLIC_KEY "public-key.pem"
 
 #define VIGIL_BUNDLE_ERROR (vigil_bundle_error_quark ())
 typedef enum {
