@@ -50,24 +50,6 @@ fixture_tear_down (Fixture *f, gconstpointer unused)
   vigil_test_vigild_tear_down (f);
 }
 
-#define read_log vigil_test_vigild_read_log
-#define wait_for_segments vigil_test_vigild_wait_for_segments
-#define get_segment(f, n) vigil_test_vigild_get_segment (f, "cam0", n)
-#define run_vigilctl vigil_test_run_vigilctl
-
-static void
-assert_dbus_error (GError *error, const gchar *name)
-{
-  g_autofree gchar *remote = NULL;
-
-  g_assert_nonnull (error);
-  remote = g_dbus_error_get_remote_error (error);
-  if (g_strcmp0 (remote, name) != 0)
-    g_error ("expected %s, got %s: %s", name, remote, error->message);
-  /* The message says what was wrong, not just the name. */
-  g_assert_cmpuint (strlen (error->message), >, strlen (remote) + 10);
-}
-
 static gboolean
 folder_is_empty (const gchar *folder)
 {
@@ -99,48 +81,6 @@ sha256_of (const gchar *path)
   return g_compute_checksum_for_data (G_CHECKSUM_SHA256, (const guchar *) data, length);
 }
 
-static void
-flip_byte (const gchar *path, gsize offset)
-{
-  g_autofree gchar *data = NULL;
-  gsize length = 0;
-
-  g_assert_true (g_file_get_contents (path, &data, &length, NULL));
-  g_assert_cmpuint (offset, <, length);
-  data[offset] ^= 0x01;
-  g_assert_true (g_file_set_contents (path, data, length, NULL));
-}
-
-/* Runs a program; returns its exit status, stdout in @out_stdout. */
-static gint
-run (gchar **out_stdout, const gchar *first, ...) G_GNUC_NULL_TERMINATED;
-
-static gint
-run (gchar **out_stdout, const gchar *first, ...)
-{
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GPtrArray) argv = g_ptr_array_new ();
-  g_autoptr(GSubprocess) process = NULL;
-  g_autofree gchar *stdout_text = NULL;
-  const gchar *arg;
-  va_list args;
-
-  g_ptr_array_add (argv, (gpointer) first);
-  va_start (args, first);
-  while ((arg = va_arg (args, const gchar *)) != NULL)
-    g_ptr_array_add (argv, (gpointer) arg);
-  va_end (args);
-  g_ptr_array_add (argv, NULL);
-  process = g_subprocess_newv ((const gchar *const *) argv->pdata,
-                               G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_MERGE, &error);
-  g_assert_no_error (error);
-  g_assert_true (g_subprocess_communicate_utf8 (process, NULL, NULL, &stdout_text, NULL, &error));
-  g_assert_no_error (error);
-  if (out_stdout != NULL)
-    *out_stdout = g_steal_pointer (&stdout_text);
-  return g_subprocess_get_exit_status (process);
-}
-
 typedef struct {
   gchar   *job;
   gchar   *state;
@@ -168,7 +108,7 @@ wait_for_export (Fixture *f, ExportWait *wait)
 {
   if (!vigil_test_wait_for (&wait->finished, 120))
     {
-      g_autofree gchar *log = read_log (f);
+      g_autofree gchar *log = vigil_test_vigild_read_log (f);
       g_error ("export %s never finished; vigild's log:\n%s", wait->job, log);
     }
 }
@@ -223,10 +163,10 @@ test_incident_export_verifies (Fixture *f, gconstpointer unused)
   gint64 frames;
   const gchar *vigilctl = g_getenv ("VIGILCTL");
 
-  wait_for_segments (f, 3);
+  vigil_test_vigild_wait_for_segments (f, 3);
   /* From 1.45 s into a complete segment (mid-GOP: keyframes are at whole
    * seconds from its start) to 1.5 s later, in the next segment. */
-  segment = get_segment (f, 1);
+  segment = vigil_test_vigild_get_segment (f, "cam0", 1);
   from_us = segment->start_us + 1450000;
   to_us = from_us + 1500000;
   keyframe_us = segment->start_us + S;
@@ -313,36 +253,36 @@ test_incident_export_verifies (Fixture *f, gconstpointer unused)
       g_autofree gchar *key = g_build_filename (wait.bundle, "public-key.pem", NULL);
       g_autofree gchar *sig = g_build_filename (wait.bundle, "manifest.json.sig", NULL);
 
-      g_assert_cmpint (run (&openssl_out, "/usr/bin/openssl", "pkeyutl", "-verify", "-pubin", "-inkey", key, "-rawin",
-                            "-in", manifest_path, "-sigfile", sig, NULL), ==, 0);
+      g_assert_cmpint (vigil_test_run (&openssl_out, "/usr/bin/openssl", "pkeyutl", "-verify", "-pubin", "-inkey",
+                                       key, "-rawin", "-in", manifest_path, "-sigfile", sig, NULL), ==, 0);
       g_assert_nonnull (strstr (openssl_out, "Signature Verified Successfully"));
     }
   if (vigilctl != NULL)
-    g_assert_cmpint (run (NULL, vigilctl, "verify", wait.bundle, NULL), ==, 0);
+    g_assert_cmpint (vigil_test_run (NULL, vigilctl, "verify", wait.bundle, NULL), ==, 0);
 
   /* One flipped byte in the clip: verification fails. */
-  flip_byte (clip_path, 5000);
+  vigil_test_flip_byte (clip_path, 5000);
   g_clear_pointer (&report, vigil_bundle_report_free);
   report = vigil_bundle_verify (wait.bundle, NULL, &error);
   g_assert_no_error (error);
   g_assert_cmpuint (report->problems->len, ==, 1);
   g_assert_nonnull (strstr (report->problems->pdata[0], "cam0.mp4"));
   if (vigilctl != NULL)
-    g_assert_cmpint (run (NULL, vigilctl, "verify", wait.bundle, NULL), !=, 0);
-  flip_byte (clip_path, 5000);
+    g_assert_cmpint (vigil_test_run (NULL, vigilctl, "verify", wait.bundle, NULL), !=, 0);
+  vigil_test_flip_byte (clip_path, 5000);
 
   /* One flipped byte in the manifest: the signature no longer holds. */
-  flip_byte (manifest_path, 40);
+  vigil_test_flip_byte (manifest_path, 40);
   if (g_file_test ("/usr/bin/openssl", G_FILE_TEST_IS_EXECUTABLE))
     {
       g_autofree gchar *key = g_build_filename (wait.bundle, "public-key.pem", NULL);
       g_autofree gchar *sig = g_build_filename (wait.bundle, "manifest.json.sig", NULL);
 
-      g_assert_cmpint (run (NULL, "/usr/bin/openssl", "pkeyutl", "-verify", "-pubin", "-inkey", key, "-rawin",
-                            "-in", manifest_path, "-sigfile", sig, NULL), !=, 0);
+      g_assert_cmpint (vigil_test_run (NULL, "/usr/bin/openssl", "pkeyutl", "-verify", "-pubin", "-inkey", key,
+                                       "-rawin", "-in", manifest_path, "-sigfile", sig, NULL), !=, 0);
     }
   if (vigilctl != NULL)
-    g_assert_cmpint (run (NULL, vigilctl, "verify", wait.bundle, NULL), !=, 0);
+    g_assert_cmpint (vigil_test_run (NULL, vigilctl, "verify", wait.bundle, NULL), !=, 0);
   export_wait_clear (&wait);
 }
 
@@ -375,54 +315,55 @@ test_vigilctl (Fixture *f, gconstpointer unused)
       g_test_skip ("VIGILCTL not set");
       return;
     }
-  wait_for_segments (f, 2);
-  segment = get_segment (f, 0);
+  vigil_test_vigild_wait_for_segments (f, 2);
+  segment = vigil_test_vigild_get_segment (f, "cam0", 0);
   from = iso_utc (segment->start_us + 200000);
   to = iso_utc (segment->end_us);
 
-  g_assert_cmpint (run_vigilctl (NULL, &id, NULL, "--session", "incident", "create", "cam0", "--from", from, "--to",
-                                 to, "--title", "bike theft", "--tag", "bike", "--pre-roll", "0", "--post-roll", "0",
-                                 NULL), ==, 0);
+  g_assert_cmpint (vigil_test_run_vigilctl (NULL, &id, NULL, "--session", "incident", "create", "cam0", "--from",
+                                            from, "--to", to, "--title", "bike theft", "--tag", "bike",
+                                            "--pre-roll", "0", "--post-roll", "0", NULL), ==, 0);
   g_strchomp (id);
   g_assert_cmpuint (strspn (id, "0123456789"), ==, strlen (id));
   g_assert_cmpuint (strlen (id), >, 0);
 
-  g_assert_cmpint (run_vigilctl (NULL, &out, NULL, "--session", "cameras", NULL), ==, 0);
+  g_assert_cmpint (vigil_test_run_vigilctl (NULL, &out, NULL, "--session", "cameras", NULL), ==, 0);
   g_assert_nonnull (strstr (out, "cam0"));
   g_assert_nonnull (strstr (out, "recording"));
   g_clear_pointer (&out, g_free);
 
-  g_assert_cmpint (run_vigilctl (NULL, &out, NULL, "--session", "--json", "incident", "list", "--tag", "bike", NULL),
-                   ==, 0);
+  g_assert_cmpint (vigil_test_run_vigilctl (NULL, &out, NULL, "--session", "--json", "incident", "list", "--tag",
+                                            "bike", NULL), ==, 0);
   g_assert_true (json_parser_load_from_data (parser, out, -1, &error));
   g_assert_no_error (error);
   listed = json_object_get_array_member (json_node_get_object (json_parser_get_root (parser)), "incidents");
   g_assert_cmpuint (json_array_get_length (listed), ==, 1);
   g_clear_pointer (&out, g_free);
 
-  g_assert_cmpint (run_vigilctl (NULL, &bundle, NULL, "--session", "export", id, "--out", f->out, "--reason",
-                                 "police request", NULL), ==, 0);
+  g_assert_cmpint (vigil_test_run_vigilctl (NULL, &bundle, NULL, "--session", "export", id, "--out", f->out,
+                                            "--reason", "police request", NULL), ==, 0);
   g_strchomp (bundle);
   g_assert_true (g_str_has_prefix (bundle, f->out));
   g_assert_true (g_file_test (bundle, G_FILE_TEST_IS_DIR));
-  g_assert_cmpint (run_vigilctl (NULL, NULL, NULL, "verify", bundle, NULL), ==, 0);
-  g_assert_cmpint (run_vigilctl (NULL, &out, NULL, "--session", "audit", "--verify", NULL), ==, 0);
+  g_assert_cmpint (vigil_test_run_vigilctl (NULL, NULL, NULL, "verify", bundle, NULL), ==, 0);
+  g_assert_cmpint (vigil_test_run_vigilctl (NULL, &out, NULL, "--session", "audit", "--verify", NULL), ==, 0);
   g_assert_nonnull (strstr (out, "intact"));
   g_clear_pointer (&out, g_free);
 
   /* Errors: what vigild refuses (1), bad usage (2), no vigild (3). */
-  g_assert_cmpint (run_vigilctl (NULL, NULL, &err, "--session", "incident", "create", "garage", "--from", from,
-                                 "--title", "x", NULL), ==, 1);
+  g_assert_cmpint (vigil_test_run_vigilctl (NULL, NULL, &err, "--session", "incident", "create", "garage", "--from",
+                                            from, "--title", "x", NULL), ==, 1);
   g_assert_nonnull (strstr (err, "garage"));
   g_clear_pointer (&err, g_free);
-  g_assert_cmpint (run_vigilctl (NULL, NULL, &err, "--session", "export", id, "--out", "/etc", "--reason", "r",
-                                 NULL), ==, 1);
+  g_assert_cmpint (vigil_test_run_vigilctl (NULL, NULL, &err, "--session", "export", id, "--out", "/etc", "--reason",
+                                            "r", NULL), ==, 1);
   g_assert_nonnull (strstr (err, "/etc"));
   g_clear_pointer (&err, g_free);
-  g_assert_cmpint (run_vigilctl (NULL, NULL, NULL, "--session", "spans", "cam0", "--from", "yesterday-ish", "--to",
-                                 "now", NULL), ==, 2);
-  g_assert_cmpint (run_vigilctl (NULL, NULL, NULL, "--session", "frobnicate", NULL), ==, 2);
-  g_assert_cmpint (run_vigilctl ("unix:path=/nonexistent/bus", NULL, &err, "--session", "cameras", NULL), ==, 3);
+  g_assert_cmpint (vigil_test_run_vigilctl (NULL, NULL, NULL, "--session", "spans", "cam0", "--from", "yesterday-ish",
+                                            "--to", "now", NULL), ==, 2);
+  g_assert_cmpint (vigil_test_run_vigilctl (NULL, NULL, NULL, "--session", "frobnicate", NULL), ==, 2);
+  g_assert_cmpint (vigil_test_run_vigilctl ("unix:path=/nonexistent/bus", NULL, &err, "--session", "cameras", NULL),
+                   ==, 3);
   g_assert_nonnull (strstr (err, "session"));
 }
 
@@ -436,7 +377,7 @@ static VigilExportState
 run_job (Fixture *f, VigilStore *store, VigilSigningKey *key, gboolean cancel_first)
 {
   g_autoptr(GError) error = NULL;
-  g_autoptr(VigilSegment) segment = get_segment (f, 0);
+  g_autoptr(VigilSegment) segment = vigil_test_vigild_get_segment (f, "cam0", 0);
   g_autoptr(VigilExportJob) job = NULL;
   const gchar *private_folders[] = { f->root, NULL };
   VigilExportRequest request = {
@@ -467,7 +408,7 @@ test_cancelled_export_leaves_nothing (Fixture *f, gconstpointer unused)
   g_autoptr(GDir) dir = NULL;
   const gchar *name;
 
-  wait_for_segments (f, 1);
+  vigil_test_vigild_wait_for_segments (f, 1);
   store = vigil_store_new (f->catalog, f->root, &error);
   g_assert_no_error (error);
   key = vigil_signing_key_load_or_create (key_path, NULL, &error);
@@ -493,7 +434,7 @@ assert_export_refused (Fixture *f, const gchar *camera, gint64 from_us, gint64 t
 
   g_assert_false (vigil_dbus_manager_call_export_range_sync (f->manager, camera, from_us, to_us, destination, reason,
                                                               &job, NULL, &error));
-  assert_dbus_error (error, error_name);
+  vigil_test_assert_dbus_error (error, error_name);
   g_test_message ("refused as expected: %s", error->message);
 }
 
@@ -515,8 +456,8 @@ test_bad_requests (Fixture *f, gconstpointer unused)
   const gchar *none[] = { NULL };
   gint64 from_us, to_us;
 
-  wait_for_segments (f, 2);
-  segment = get_segment (f, 0);
+  vigil_test_vigild_wait_for_segments (f, 2);
+  segment = vigil_test_vigild_get_segment (f, "cam0", 0);
   from_us = segment->start_us;
   to_us = segment->end_us;
   g_assert_true (g_file_set_contents (file, "x", -1, NULL));
@@ -524,13 +465,13 @@ test_bad_requests (Fixture *f, gconstpointer unused)
 
   g_assert_false (vigil_dbus_manager_call_create_incident_sync (f->manager, unknown, from_us, 0, "x", "", none,
                                                                  g_variant_new ("a{sv}", NULL), &path, NULL, &error));
-  assert_dbus_error (error, "org.vigil.Vigil1.Error.UnknownCamera");
+  vigil_test_assert_dbus_error (error, "org.vigil.Vigil1.Error.UnknownCamera");
   g_assert_nonnull (strstr (error->message, "garage"));
   g_clear_error (&error);
   g_assert_false (vigil_dbus_manager_call_create_incident_sync (f->manager, (const gchar *[]) { "cam0", NULL },
                                                                  to_us, from_us, "x", "", none,
                                                                  g_variant_new ("a{sv}", NULL), &path, NULL, &error));
-  assert_dbus_error (error, "org.vigil.Vigil1.Error.InvalidArgument");
+  vigil_test_assert_dbus_error (error, "org.vigil.Vigil1.Error.InvalidArgument");
   g_clear_error (&error);
 
   assert_export_refused (f, "garage", from_us, to_us, f->out, "r", "org.vigil.Vigil1.Error.UnknownCamera");
@@ -567,7 +508,7 @@ test_bad_requests (Fixture *f, gconstpointer unused)
     }
 
   /* Still recording, still answering. */
-  wait_for_segments (f, 1);
+  vigil_test_vigild_wait_for_segments (f, 1);
   path = g_strdup ("/org/vigil/Vigil1/Camera/cam0");
   camera = vigil_dbus_camera_proxy_new_sync (f->connection, G_DBUS_PROXY_FLAGS_NONE, "org.vigil.Vigil1", path,
                                              NULL, &error);
@@ -596,14 +537,14 @@ test_audit_log (Fixture *f, gconstpointer unused)
   const gchar *user, *action, *target, *details, *sha;
   sqlite3 *db = NULL;
 
-  wait_for_segments (f, 1);
-  segment = get_segment (f, 0);
+  vigil_test_vigild_wait_for_segments (f, 1);
+  segment = vigil_test_vigild_get_segment (f, "cam0", 0);
   path = create_incident (f, segment->start_us, segment->end_us, "broken window");
   incident = vigil_dbus_incident_proxy_new_sync (f->connection, G_DBUS_PROXY_FLAGS_NONE, "org.vigil.Vigil1", path,
                                                  NULL, &error);
   g_assert_no_error (error);
   g_assert_true (vigil_dbus_incident_call_release_sync (incident, "", NULL, &error) == FALSE);
-  assert_dbus_error (error, "org.vigil.Vigil1.Error.InvalidArgument");
+  vigil_test_assert_dbus_error (error, "org.vigil.Vigil1.Error.InvalidArgument");
   g_clear_error (&error);
   CALL_OK (vigil_dbus_incident_call_release_sync (incident, "insurance has its copy", NULL, &error));
   g_assert_no_error (error);

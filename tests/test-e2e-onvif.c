@@ -164,16 +164,6 @@ recorded_luma_from_now (Fixture *f, const gchar *camera)
 }
 
 static void
-assert_dbus_error (const GError *error, const gchar *name)
-{
-  g_autofree gchar *remote = NULL;
-
-  g_assert_nonnull (error);
-  remote = g_dbus_error_get_remote_error (error);
-  g_assert_cmpstr (remote, ==, name);
-}
-
-static void
 test_onvif_camera (Fixture *f, gconstpointer unused)
 {
   VigilSimcamOnvifOptions device_options = { .clock_offset_s = 90, .name = "door-camera" };
@@ -240,17 +230,17 @@ test_onvif_camera (Fixture *f, gconstpointer unused)
 
   /* Bad requests: clear errors, nothing moves, recording goes on. */
   g_assert_false (vigil_dbus_camera_call_goto_preset_sync (door, "nowhere", NULL, &error));
-  assert_dbus_error (error, "org.vigil.Vigil1.Error.InvalidArgument");
+  vigil_test_assert_dbus_error (error, "org.vigil.Vigil1.Error.InvalidArgument");
   g_assert_nonnull (strstr (error->message, "nowhere"));
   g_clear_error (&error);
   g_assert_false (vigil_dbus_camera_call_ptz_move_sync (door, 5.0, 0, 0, 500, NULL, &error));
-  assert_dbus_error (error, "org.vigil.Vigil1.Error.InvalidArgument");
+  vigil_test_assert_dbus_error (error, "org.vigil.Vigil1.Error.InvalidArgument");
   g_clear_error (&error);
   cam0 = vigil_dbus_camera_proxy_new_sync (f->vigild.connection, G_DBUS_PROXY_FLAGS_NONE, "org.vigil.Vigil1",
                                            "/org/vigil/Vigil1/Camera/cam0", NULL, &error);
   g_assert_no_error (error);
   g_assert_false (vigil_dbus_camera_call_ptz_move_sync (cam0, 0.5, 0, 0, 500, NULL, &error));
-  assert_dbus_error (error, "org.vigil.Vigil1.Error.NotSupported");
+  vigil_test_assert_dbus_error (error, "org.vigil.Vigil1.Error.NotSupported");
   g_clear_error (&error);
 
   /* Every command is in the audit log, with who gave it. */

@@ -203,18 +203,6 @@ has_problem (VigilBundleReport *report, const gchar *line)
 }
 
 static void
-flip_byte (const gchar *path, gsize offset)
-{
-  g_autofree gchar *contents = NULL;
-  gsize size;
-
-  g_assert_true (g_file_get_contents (path, &contents, &size, NULL));
-  g_assert_cmpuint (offset, <, size);
-  contents[offset] ^= 0x01;
-  write_file (path, contents, size);
-}
-
-static void
 test_verify_intact_bundle (Fixture *f, gconstpointer unused)
 {
   g_autoptr(VigilBundleReport) report = verify (f);
@@ -294,7 +282,7 @@ test_openssl_checks_the_bundle (Fixture *f, gconstpointer unused)
   g_clear_object (&process);
   g_clear_pointer (&output, g_free);
 
-  flip_byte (manifest_path, 40);
+  vigil_test_flip_byte (manifest_path, 40);
   process = g_subprocess_launcher_spawnv (launcher, verify_argv, &error);
   g_assert_no_error (error);
   g_subprocess_communicate_utf8 (process, NULL, NULL, &output, NULL, &error);
@@ -311,7 +299,7 @@ test_verify_reports_changed_file (Fixture *f, gconstpointer unused)
   g_autoptr(VigilBundleReport) report = NULL;
   const gchar *const expected[] = { "cam0.mp4: SHA-256 differs from the manifest", NULL };
 
-  flip_byte (clip, CLIP_BYTES / 2);
+  vigil_test_flip_byte (clip, CLIP_BYTES / 2);
   report = verify (f);
   assert_problems (report, expected);
   g_assert_cmpuint (report->files_checked, ==, 2);

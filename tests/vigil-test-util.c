@@ -4,6 +4,7 @@
 
 #include <gio/gio.h>
 #include <glib/gstdio.h>
+#include <string.h>
 
 gchar *
 vigil_test_make_tmp_dir (void)
@@ -252,4 +253,77 @@ vigil_test_decode_last_luma (const gchar *path, GError **error)
   if (decode_file (path, TRUE, &luma, error) <= 0 && (error == NULL || *error == NULL))
     g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "%s: no video frame", path);
   return luma;
+}
+
+gint
+vigil_test_run_argv (const gchar *const *argv, const gchar *const *env, gchar **out_stdout, gchar **out_stderr)
+{
+  GSubprocessFlags flags = G_SUBPROCESS_FLAGS_STDOUT_PIPE
+                           | (out_stderr != NULL ? G_SUBPROCESS_FLAGS_STDERR_PIPE : G_SUBPROCESS_FLAGS_STDERR_MERGE);
+  g_autoptr(GSubprocessLauncher) launcher = g_subprocess_launcher_new (flags);
+  g_autoptr(GSubprocess) process = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree gchar *stdout_text = NULL;
+  g_autofree gchar *stderr_text = NULL;
+  gint status;
+
+  for (guint i = 0; env != NULL && env[i] != NULL && env[i + 1] != NULL; i += 2)
+    g_subprocess_launcher_setenv (launcher, env[i], env[i + 1], TRUE);
+  process = g_subprocess_launcher_spawnv (launcher, argv, &error);
+  g_assert_no_error (error);
+  g_assert_true (g_subprocess_communicate_utf8 (process, NULL, NULL, &stdout_text,
+                                                out_stderr != NULL ? &stderr_text : NULL, &error));
+  g_assert_no_error (error);
+  status = g_subprocess_get_if_exited (process) ? g_subprocess_get_exit_status (process) : -1;
+  g_test_message ("%s %s ...: exit %d\n%s%s", argv[0], argv[1] != NULL ? argv[1] : "", status,
+                  stdout_text != NULL ? stdout_text : "", stderr_text != NULL ? stderr_text : "");
+  if (out_stdout != NULL)
+    *out_stdout = g_steal_pointer (&stdout_text);
+  if (out_stderr != NULL)
+    *out_stderr = g_steal_pointer (&stderr_text);
+  return status;
+}
+
+gint
+vigil_test_run (gchar **out_stdout, const gchar *first, ...)
+{
+  g_autoptr(GPtrArray) argv = g_ptr_array_new ();
+  const gchar *arg;
+  va_list args;
+
+  g_ptr_array_add (argv, (gpointer) first);
+  va_start (args, first);
+  while ((arg = va_arg (args, const gchar *)) != NULL)
+    g_ptr_array_add (argv, (gpointer) arg);
+  va_end (args);
+  g_ptr_array_add (argv, NULL);
+  return vigil_test_run_argv ((const gchar *const *) argv->pdata, NULL, out_stdout, NULL);
+}
+
+void
+vigil_test_flip_byte (const gchar *path, gsize offset)
+{
+  g_autofree gchar *data = NULL;
+  g_autoptr(GError) error = NULL;
+  gsize length = 0;
+
+  g_file_get_contents (path, &data, &length, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (offset, <, length);
+  data[offset] ^= 0x01;
+  g_file_set_contents (path, data, (gssize) length, &error);
+  g_assert_no_error (error);
+}
+
+void
+vigil_test_assert_dbus_error (const GError *error, const gchar *name)
+{
+  g_autofree gchar *remote = NULL;
+
+  g_assert_nonnull (error);
+  remote = g_dbus_error_get_remote_error (error);
+  if (g_strcmp0 (remote, name) != 0)
+    g_error ("expected %s, got %s: %s", name, remote, error->message);
+  /* The message says what was wrong, not just the name. */
+  g_assert_cmpuint (strlen (error->message), >, strlen (remote) + 10);
 }

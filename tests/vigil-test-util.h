@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Helpers shared by vigil's tests: temporary folders, bounded main-loop
- * waits (tests never sleep), and decoding a recorded file for real. */
+ * waits (tests never sleep), running a program, damaging a file, D-Bus
+ * error checks, and decoding a recorded file for real. */
 #pragma once
 
 #include <gst/gst.h>
@@ -24,5 +25,27 @@ gint64   vigil_test_decode_file      (const gchar *path, GError **error);
 /* Decodes @path as above; returns the mean luma (0..255, full range) of
  * its last video frame, or -1 with @error set. */
 gdouble  vigil_test_decode_last_luma (const gchar *path, GError **error);
+
+/* Runs @argv (with @env, NAME, VALUE, ... NULL-terminated, set on top of
+ * the test's own; may be NULL) to its end; returns its exit status, its
+ * stdout and stderr in @out_stdout and @out_stderr (each may be NULL).
+ * Logs both with g_test_message(). */
+gint     vigil_test_run_argv         (const gchar *const *argv,
+                                      const gchar *const *env,
+                                      gchar             **out_stdout,
+                                      gchar             **out_stderr);
+/* vigil_test_run_argv() of the NULL-terminated arguments, stderr merged
+ * into @out_stdout. */
+gint     vigil_test_run              (gchar      **out_stdout,
+                                      const gchar *first,
+                                      ...) G_GNUC_NULL_TERMINATED;
+/* Flips the lowest bit of the byte at @offset of the file at @path:
+ * the smallest change a hash must catch. */
+void     vigil_test_flip_byte        (const gchar *path,
+                                      gsize        offset);
+/* @error is the D-Bus error @name, and its message says what was wrong,
+ * not only the name. */
+void     vigil_test_assert_dbus_error (const GError *error,
+                                       const gchar  *name);
 
 G_END_DECLS
