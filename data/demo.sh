@@ -45,7 +45,7 @@ trap 'kill $vigild $simcam $bus_pid 2>/dev/null || true' EXIT
 half=$((seconds / 2))
 sleep "$half"
 
-ctl() { echo "\$ vigilctl $*" >&2; build/daemon/vigilctl --session "$@"; }
+ctl() { echo "\$ vigilctl $*" >&2; build/cli/vigilctl --session "$@"; }
 ctl cameras
 id=$(ctl incident create cam0,cam1 --from -13s --to -8s --title "demo: someone at the door" --tag demo \
        --note "seen on the entrance feed" --pre-roll 2 --post-roll 2)

@@ -6,7 +6,7 @@
  * keeps the catalog true at every step: the row is marked 'deleting', the
  * file unlinked, its folder fsync'ed, then the row removed; start-up
  * recovery finishes a deletion a crash interrupted. Blocking file-system
- * work on the store's thread: the storage watchdog (issue 4) decides when
+ * work on the store's thread: the storage watchdog (daemon/) decides when
  * and how much. */
 #pragma once
 

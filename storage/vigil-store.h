@@ -3,9 +3,11 @@
  * for which camera, covering which wall-clock span, and the runs (unbroken
  * connections) they belong to, indexed in SQLite (WAL mode).
  *
- * Main thread only: one VigilStore owns one SQLite connection. It never
- * touches GStreamer and never deletes a segment file (retention, which
- * will, removes the row's file only after marking the row 'deleting'). */
+ * One VigilStore owns one SQLite connection and is used by one thread:
+ * the daemon's on the main thread, the storage watchdog's own on its
+ * worker thread (WAL lets the two share the file; busy waits are bounded).
+ * It never touches GStreamer and never deletes a segment file (retention
+ * removes a row's file only after marking the row 'deleting'). */
 #pragma once
 
 #include <glib-object.h>
