@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "vigil-evidence-private.h"
 #include "vigil-fsync.h"
 
 G_DEFINE_QUARK (vigil-bundle-error-quark, vigil_bundle_error)
@@ -29,6 +30,7 @@ static const gchar *const bundle_files[] = {
 typedef struct {
   const gchar       *folder;
   VigilBundleReport *report;
+  GPtrArray         *problems;   /* report->problems */
   GHashTable        *listed;   /* names the manifest lists validly; owns its keys */
 } Checker;
 
@@ -42,19 +44,6 @@ vigil_bundle_report_free (VigilBundleReport *report)
   g_free (report);
 }
 
-G_GNUC_PRINTF (3, 4)
-static void
-problem (Checker *checker, const gchar *name, const gchar *format, ...)
-{
-  g_autofree gchar *what = NULL;
-  g_autofree gchar *shown = vigil_manifest_printable (name);
-  va_list args;
-
-  va_start (args, format);
-  what = g_strdup_vprintf (format, args);
-  va_end (args);
-  g_ptr_array_add (checker->report->problems, g_strdup_printf ("%s: %s", shown, what));
-}
 
 /* Reads the whole of @folder/@name, at most @max_bytes, without following
  * a symbolic link or blocking on a FIFO. NUL-terminated. */
@@ -137,25 +126,26 @@ check_file (Checker *checker, const gchar *name, gint64 size_bytes, const gchar 
     {
       int saved = errno;
       if (saved == ENOENT)
-        problem (checker, name, "listed in the manifest but missing");
+        vigil_evidence_add_problem (checker->problems, name, "listed in the manifest but missing");
       else
-        problem (checker, name, "%s", g_strerror (saved));
+        vigil_evidence_add_problem (checker->problems, name, "%s", g_strerror (saved));
       return TRUE;
     }
   if (S_ISLNK (st.st_mode))
     {
-      problem (checker, name, "is a symbolic link, not a file");
+      vigil_evidence_add_problem (checker->problems, name, "is a symbolic link, not a file");
       return TRUE;
     }
   if (!S_ISREG (st.st_mode))
     {
-      problem (checker, name, "is not a regular file");
+      vigil_evidence_add_problem (checker->problems, name, "is not a regular file");
       return TRUE;
     }
   if ((guint64) st.st_size != (guint64) size_bytes)
     {
-      problem (checker, name, "%" G_GUINT64_FORMAT " bytes, the manifest says %" G_GINT64_FORMAT,
-               (guint64) st.st_size, size_bytes);
+      vigil_evidence_add_problem (checker->problems, name,
+                                  "%" G_GUINT64_FORMAT " bytes, the manifest says %" G_GINT64_FORMAT,
+                                  (guint64) st.st_size, size_bytes);
       return TRUE;
     }
 
@@ -167,15 +157,16 @@ check_file (Checker *checker, const gchar *name, gint64 size_bytes, const gchar 
           g_propagate_error (error, g_steal_pointer (&local_error));
           return FALSE;
         }
-      problem (checker, name, "%s", local_error->message);
+      vigil_evidence_add_problem (checker->problems, name, "%s", local_error->message);
       return TRUE;
     }
   checker->report->files_checked++;
   if (hashed_bytes != (guint64) size_bytes)
-    problem (checker, name, "changed while it was read (%" G_GUINT64_FORMAT " bytes, the manifest says %"
-             G_GINT64_FORMAT ")", hashed_bytes, size_bytes);
+    vigil_evidence_add_problem (checker->problems, name,
+                                "changed while it was read (%" G_GUINT64_FORMAT " bytes, the manifest says %"
+                                G_GINT64_FORMAT ")", hashed_bytes, size_bytes);
   else if (g_ascii_strcasecmp (actual, sha256) != 0)
-    problem (checker, name, "SHA-256 differs from the manifest");
+    vigil_evidence_add_problem (checker->problems, name, "SHA-256 differs from the manifest");
   return TRUE;
 }
 
@@ -197,7 +188,7 @@ check_extra_files (Checker *checker, GDir *dir)
   /* Readdir order is the file system's; a report should not depend on it. */
   g_ptr_array_sort (extra, compare_strings);
   for (guint i = 0; i < extra->len; i++)
-    problem (checker, extra->pdata[i], "not listed in the manifest");
+    vigil_evidence_add_problem (checker->problems, extra->pdata[i], "not listed in the manifest");
 }
 
 static void
@@ -214,7 +205,7 @@ check_key_and_signature (Checker *checker, const VigilManifest *manifest, const 
   if (!read_bundle_file (checker->folder, VIGIL_BUNDLE_PUBLIC_KEY, PUBLIC_KEY_MAX_BYTES, &pem, &size,
                          &local_error))
     {
-      problem (checker, VIGIL_BUNDLE_PUBLIC_KEY, "%s", local_error->message);
+      vigil_evidence_add_problem (checker->problems, VIGIL_BUNDLE_PUBLIC_KEY, "%s", local_error->message);
       g_clear_error (&local_error);
     }
   else
@@ -222,7 +213,7 @@ check_key_and_signature (Checker *checker, const VigilManifest *manifest, const 
       checker->report->fingerprint = vigil_signing_fingerprint_of_pem (pem, &local_error);
       if (checker->report->fingerprint == NULL)
         {
-          problem (checker, VIGIL_BUNDLE_PUBLIC_KEY, "%s", local_error->message);
+          vigil_evidence_add_problem (checker->problems, VIGIL_BUNDLE_PUBLIC_KEY, "%s", local_error->message);
           g_clear_error (&local_error);
           g_clear_pointer (&pem, g_free);
         }
@@ -230,18 +221,20 @@ check_key_and_signature (Checker *checker, const VigilManifest *manifest, const 
 
   expected = manifest->public_key_sha256;
   if (expected == NULL)
-    problem (checker, VIGIL_BUNDLE_MANIFEST, "“recorder”.“public_key_sha256” is missing or not a string");
+    vigil_evidence_add_problem (checker->problems, VIGIL_BUNDLE_MANIFEST,
+                                "“recorder”.“public_key_sha256” is missing or not a string");
   else if (checker->report->fingerprint != NULL && g_ascii_strcasecmp (checker->report->fingerprint, expected) != 0)
     {
-      g_autofree gchar *shown = vigil_manifest_printable (expected);
-      problem (checker, VIGIL_BUNDLE_PUBLIC_KEY, "fingerprint %s differs from the manifest's recorder key %s",
-               checker->report->fingerprint, shown);
+      g_autofree gchar *shown = vigil_evidence_printable (expected);
+      vigil_evidence_add_problem (checker->problems, VIGIL_BUNDLE_PUBLIC_KEY,
+                                  "fingerprint %s differs from the manifest's recorder key %s",
+                                  checker->report->fingerprint, shown);
     }
 
   if (!read_bundle_file (checker->folder, VIGIL_BUNDLE_SIGNATURE, SIGNATURE_MAX_BYTES, &signature_data, &size,
                          &local_error))
     {
-      problem (checker, VIGIL_BUNDLE_SIGNATURE, "%s", local_error->message);
+      vigil_evidence_add_problem (checker->problems, VIGIL_BUNDLE_SIGNATURE, "%s", local_error->message);
       return;
     }
   if (pem == NULL)
@@ -250,9 +243,10 @@ check_key_and_signature (Checker *checker, const VigilManifest *manifest, const 
   if (!vigil_signing_verify (pem, (const guint8 *) manifest_text, manifest_size, signature, &local_error))
     {
       if (g_error_matches (local_error, VIGIL_SIGNING_ERROR, VIGIL_SIGNING_ERROR_BAD_SIGNATURE))
-        problem (checker, VIGIL_BUNDLE_SIGNATURE, "signature does not match manifest.json");
+        vigil_evidence_add_problem (checker->problems, VIGIL_BUNDLE_SIGNATURE,
+                                    "signature does not match manifest.json");
       else
-        problem (checker, VIGIL_BUNDLE_SIGNATURE, "%s", local_error->message);
+        vigil_evidence_add_problem (checker->problems, VIGIL_BUNDLE_SIGNATURE, "%s", local_error->message);
     }
 }
 
@@ -273,12 +267,13 @@ vigil_bundle_verify (const gchar *folder, GCancellable *cancellable, GError **er
   g_autoptr(GDir) dir = NULL;
   g_autofree gchar *manifest_text = NULL;
   gsize manifest_size = 0;
-  Checker checker = { folder, report, listed };
+  Checker checker = { folder, report, NULL, listed };
 
   g_return_val_if_fail (folder != NULL, NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
 
   report->problems = g_ptr_array_new_with_free_func (g_free);
+  checker.problems = report->problems;
   dir = g_dir_open (folder, 0, &local_error);
   if (dir == NULL)
     {

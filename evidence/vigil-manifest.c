@@ -1,10 +1,13 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* manifest.json, written and read; see vigil-manifest.h. Member names
- * appear in this file only. */
+ * appear in this file only. Also the problem lines evidence/ shares
+ * (vigil-evidence-private.h). */
 #include "vigil-manifest.h"
 
 #include <json-glib/json-glib.h>
 #include <string.h>
+
+#include "vigil-evidence-private.h"
 
 G_DEFINE_QUARK (vigil-manifest-error-quark, vigil_manifest_error)
 
@@ -323,7 +326,7 @@ vigil_manifest_writer_finish (VigilManifestWriter *writer, gint64 audit_head_id,
 /* ---- Reading --------------------------------------------------------- */
 
 gchar *
-vigil_manifest_printable (const gchar *name)
+vigil_evidence_printable (const gchar *name)
 {
   gboolean plain = g_utf8_validate (name, -1, NULL);
 
@@ -332,12 +335,11 @@ vigil_manifest_printable (const gchar *name)
   return plain ? g_strdup (name) : g_strescape (name, NULL);
 }
 
-G_GNUC_PRINTF (3, 4)
-static void
-problem (GPtrArray *problems, const gchar *name, const gchar *format, ...)
+void
+vigil_evidence_add_problem (GPtrArray *problems, const gchar *name, const gchar *format, ...)
 {
   g_autofree gchar *what = NULL;
-  g_autofree gchar *shown = vigil_manifest_printable (name);
+  g_autofree gchar *shown = vigil_evidence_printable (name);
   va_list args;
 
   va_start (args, format);
@@ -473,27 +475,27 @@ read_entry (JsonNode *entry_node, guint index, GHashTable *seen)
   entry->problems = g_ptr_array_new_with_free_func (g_free);
   if (!JSON_NODE_HOLDS_OBJECT (entry_node))
     {
-      problem (entry->problems, VIGIL_BUNDLE_MANIFEST, "files[%u] is not an object", index);
+      vigil_evidence_add_problem (entry->problems, VIGIL_BUNDLE_MANIFEST, "files[%u] is not an object", index);
       return entry;
     }
   object = json_node_get_object (entry_node);
   name = get_string_member (object, "name");
   if (name == NULL)
     {
-      problem (entry->problems, VIGIL_BUNDLE_MANIFEST, "files[%u] has no “name” string", index);
+      vigil_evidence_add_problem (entry->problems, VIGIL_BUNDLE_MANIFEST, "files[%u] has no “name” string", index);
       return entry;
     }
   why = check_name (name);
   if (why != NULL)
     {
-      g_autofree gchar *shown = vigil_manifest_printable (name);
-      problem (entry->problems, VIGIL_BUNDLE_MANIFEST, "files[%u]: name “%s” %s", index, shown, why);
+      g_autofree gchar *shown = vigil_evidence_printable (name);
+      vigil_evidence_add_problem (entry->problems, VIGIL_BUNDLE_MANIFEST, "files[%u]: name “%s” %s", index, shown, why);
       return entry;
     }
   entry->name = g_strdup (name);
   if (!g_hash_table_add (seen, g_strdup (name)))
     {
-      problem (entry->problems, name, "listed more than once in the manifest");
+      vigil_evidence_add_problem (entry->problems, name, "listed more than once in the manifest");
       return entry;
     }
 
@@ -502,9 +504,9 @@ read_entry (JsonNode *entry_node, guint index, GHashTable *seen)
     entry->size_bytes = MAX (json_node_get_int (size_node), -1);
   sha256 = get_string_member (object, "sha256");
   if (entry->size_bytes < 0)
-    problem (entry->problems, name, "the manifest's “size_bytes” is not a whole number of bytes");
+    vigil_evidence_add_problem (entry->problems, name, "the manifest's “size_bytes” is not a whole number of bytes");
   if (sha256 == NULL || !is_sha256_hex (sha256))
-    problem (entry->problems, name, "the manifest's “sha256” is not 64 hexadecimal digits");
+    vigil_evidence_add_problem (entry->problems, name, "the manifest's “sha256” is not 64 hexadecimal digits");
   else
     entry->sha256 = g_strdup (sha256);
   return entry;
@@ -549,11 +551,11 @@ vigil_manifest_parse (const gchar *text, gsize size, GError **error)
   if (JSON_NODE_HOLDS_OBJECT (root))
     object = json_node_get_object (root);
   if (object == NULL)
-    problem (manifest->problems, VIGIL_BUNDLE_MANIFEST, "is not a JSON object");
+    vigil_evidence_add_problem (manifest->problems, VIGIL_BUNDLE_MANIFEST, "is not a JSON object");
   else if (g_strcmp0 (get_string_member (object, "format"), VIGIL_BUNDLE_FORMAT) != 0)
-    problem (manifest->problems, VIGIL_BUNDLE_MANIFEST, "“format” is not “%s”", VIGIL_BUNDLE_FORMAT);
+    vigil_evidence_add_problem (manifest->problems, VIGIL_BUNDLE_MANIFEST, "“format” is not “%s”", VIGIL_BUNDLE_FORMAT);
   if (has_nul)
-    problem (manifest->problems, VIGIL_BUNDLE_MANIFEST, "a string holds a NUL character (\\u0000)");
+    vigil_evidence_add_problem (manifest->problems, VIGIL_BUNDLE_MANIFEST, "a string holds a NUL character (\\u0000)");
   if (object == NULL)
     return g_steal_pointer (&manifest);
 
@@ -561,7 +563,7 @@ vigil_manifest_parse (const gchar *text, gsize size, GError **error)
                                                              "public_key_sha256"));
   files_node = json_object_get_member (object, "files");
   if (files_node == NULL || !JSON_NODE_HOLDS_ARRAY (files_node))
-    problem (manifest->problems, VIGIL_BUNDLE_MANIFEST, "“files” is missing or not a list");
+    vigil_evidence_add_problem (manifest->problems, VIGIL_BUNDLE_MANIFEST, "“files” is missing or not a list");
   else
     {
       JsonArray *files = json_node_get_array (files_node);

@@ -144,9 +144,4 @@ VigilManifest *vigil_manifest_parse      (const gchar *text,
                                           gsize        size,
                                           GError     **error);
 
-/* @name fit to print on one line of a terminal: anything but valid UTF-8
- * without control characters is escaped, so a listed name shows exactly
- * which file is meant. */
-gchar         *vigil_manifest_printable  (const gchar *name);
-
 G_END_DECLS
