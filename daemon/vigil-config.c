@@ -5,12 +5,18 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "vigil-file.h"
+#include "vigil-text.h"
+
 G_DEFINE_QUARK (vigil-config-error-quark, vigil_config_error)
 
 #define DEFAULT_ROOT "/var/lib/vigil/recordings"
 #define DEFAULT_CATALOG "/var/lib/vigil/catalog.db"
 #define DEFAULT_SEGMENT_SECONDS 60
 #define DEFAULT_STALL_SECONDS 10
+/* Far beyond a real configuration or password; a bound, not a limit. */
+#define CONFIG_MAX_BYTES (1024 * 1024)
+#define PASSWORD_FILE_MAX_BYTES 4096
 
 static const gchar *const storage_keys[] = {
   "root", "catalog", "segment_seconds", "signing_key", "watchdog_seconds", "warn_free_percent",
@@ -93,6 +99,13 @@ get_string (Loader *loader, const gchar *group, const gchar *key, const gchar *f
   if (*value == '\0')
     {
       problem (loader, group, key, "is empty");
+      return g_strdup (fallback);
+    }
+  /* GKeyFile turns \n, \r and \t into the characters themselves: in a URL
+   * they would inject an RTSP header, in a name a log line. */
+  if (!g_utf8_validate (value, -1, NULL) || vigil_text_has_control_chars (value))
+    {
+      problem (loader, group, key, "holds control characters (such as \\r or \\n) or is not UTF-8");
       return g_strdup (fallback);
     }
   return g_steal_pointer (&value);
@@ -255,9 +268,12 @@ read_password (Loader *loader, const gchar *group)
   if (file != NULL)
     {
       g_strstrip (file);
-      if (!g_file_get_contents (file, &password, NULL, &error))
+      /* Private, like the signing key: a password anyone can read is not
+       * a secret (and /etc/shadow is refused for the same reason). */
+      password = vigil_file_read (file, PASSWORD_FILE_MAX_BYTES, VIGIL_FILE_PRIVATE, NULL, &error);
+      if (password == NULL)
         {
-          problem (loader, group, "password_file", "%s", error->message);
+          problem (loader, group, "password_file", "%s %s", file, error->message);
           return NULL;
         }
       /* One line; the newline an editor adds is not part of it. */
@@ -428,12 +444,15 @@ vigil_config_load (const gchar *path, GError **error)
   g_autoptr(GError) local_error = NULL;
   g_autofree gchar *text = NULL;
   g_auto(GStrv) groups = NULL;
+  g_autoptr(GHashTable) camera_names = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   Loader loader = { path, file, problems };
 
   config->path = g_strdup (path);
   config->cameras = g_ptr_array_new_with_free_func ((GDestroyNotify) camera_config_free);
 
-  if (!g_file_get_contents (path, &text, NULL, &local_error)
+  /* Bounded and non-blocking: --config on a FIFO or a device is refused,
+   * not waited on. */
+  if ((text = vigil_file_read (path, CONFIG_MAX_BYTES, VIGIL_FILE_DEFAULT, NULL, &local_error)) == NULL
       || !g_key_file_load_from_data (file, text, -1, G_KEY_FILE_NONE, &local_error))
     {
       g_set_error (error, VIGIL_CONFIG_ERROR, VIGIL_CONFIG_ERROR_INVALID, "%s: %s", path, local_error->message);
@@ -450,7 +469,14 @@ vigil_config_load (const gchar *path, GError **error)
         continue;
       if (g_str_has_prefix (groups[i], "camera "))
         {
-          g_autofree gchar *name = g_strstrip (g_strdup (groups[i] + strlen ("camera ")));
+          const gchar *name = groups[i] + strlen ("camera ");
+          g_autofree gchar *stripped = g_strstrip (g_strdup (name));
+
+          /* [camera c1] and [camera  c1 ] would record into one camera:
+           * the second is a duplicate, and its name is refused as written. */
+          if (g_hash_table_contains (camera_names, stripped))
+            problem (&loader, groups[i], NULL, "a second group for camera “%s”", stripped);
+          g_hash_table_add (camera_names, g_steal_pointer (&stripped));
           load_camera (&loader, groups[i], name, config);
         }
       else

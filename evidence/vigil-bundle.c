@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "vigil-evidence-private.h"
+#include "vigil-file.h"
 #include "vigil-fsync.h"
 
 G_DEFINE_QUARK (vigil-bundle-error-quark, vigil_bundle_error)
@@ -52,59 +53,9 @@ read_bundle_file (const gchar *folder, const gchar *name, gsize max_bytes, gchar
                   GError **error)
 {
   g_autofree gchar *path = g_build_filename (folder, name, NULL);
-  g_autoptr(GByteArray) contents = NULL;
-  guint8 chunk[16384];
-  struct stat st;
-  int fd;
 
-  fd = g_open (path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | O_NOFOLLOW, 0);
-  if (fd < 0)
-    {
-      int saved = errno;
-      if (saved == ENOENT)
-        g_set_error_literal (error, G_FILE_ERROR, G_FILE_ERROR_NOENT, "missing");
-      else if (saved == ELOOP)
-        g_set_error_literal (error, G_FILE_ERROR, G_FILE_ERROR_FAILED, "is a symbolic link, not a file");
-      else
-        g_set_error_literal (error, G_FILE_ERROR, g_file_error_from_errno (saved), g_strerror (saved));
-      return FALSE;
-    }
-  if (fstat (fd, &st) != 0 || !S_ISREG (st.st_mode))
-    {
-      close (fd);
-      g_set_error_literal (error, G_FILE_ERROR, G_FILE_ERROR_FAILED, "is not a regular file");
-      return FALSE;
-    }
-  contents = g_byte_array_new ();
-  for (;;)
-    {
-      gssize n = read (fd, chunk, sizeof chunk);
-
-      if (n < 0 && errno == EINTR)
-        continue;
-      if (n < 0)
-        {
-          int saved = errno;
-          close (fd);
-          g_set_error_literal (error, G_FILE_ERROR, g_file_error_from_errno (saved), g_strerror (saved));
-          return FALSE;
-        }
-      if (n == 0)
-        break;
-      if (contents->len + (gsize) n > max_bytes)
-        {
-          close (fd);
-          g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_FAILED, "is larger than %" G_GSIZE_FORMAT " bytes",
-                       max_bytes);
-          return FALSE;
-        }
-      g_byte_array_append (contents, chunk, (guint) n);
-    }
-  close (fd);
-  *out_size = contents->len;
-  g_byte_array_append (contents, (const guint8 *) "", 1);
-  *out_contents = (gchar *) g_byte_array_free (g_steal_pointer (&contents), FALSE);
-  return TRUE;
+  *out_contents = vigil_file_read (path, max_bytes, VIGIL_FILE_NOFOLLOW, out_size, error);
+  return *out_contents != NULL;
 }
 
 /* Checks one listed file against its entry. FALSE only when cancelled. */

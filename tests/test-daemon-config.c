@@ -5,6 +5,7 @@
  * runs the real vigild to check its exit status and --check-config. */
 #include <glib/gstdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -53,6 +54,7 @@ test_config_loads_cameras_and_secrets (Fixture *f, gconstpointer unused)
   const VigilCameraConfig *camera;
 
   g_assert_true (g_file_set_contents (secret, "s3cret\n", -1, NULL));
+  g_assert_cmpint (g_chmod (secret, 0600), ==, 0);
   g_setenv ("VIGIL_TEST_YARD_PW", "yard-pw", TRUE);
   text = g_strdup_printf ("[camera entrance]\nurl=rtsp://192.0.2.10:554/stream1\nuser=viewer\n"
                           "password_file=%s\nsub_url=rtsp://192.0.2.10:554/stream2\n\n"
@@ -104,7 +106,68 @@ static const BadCase bad_cases[] = {
   { "bad-rtsp-client", "[camera a]\nurl=rtsp://h/s\nrtsp_client=ffmpeg\n", "[camera a] rtsp_client: “ffmpeg” is not vigil or rtspsrc" },
   { "unknown-group", "[cameras]\nurl=rtsp://h/s\n", "[cameras]: unknown group" },
   { "bad-camera-name", "[camera front door]\nurl=rtsp://h/s\n", "[camera front door]: camera name “front door” must be" },
+  /* One camera written two ways would record into one catalog camera. */
+  { "camera-twice-with-spaces", "[camera c1]\nurl=rtsp://h/s\n[camera  c1 ]\nurl=rtsp://h/t\n",
+    "[camera  c1 ]: a second group for camera “c1”" },
+  { "camera-name-with-spaces", "[camera  c1 ]\nurl=rtsp://h/t\n", "[camera  c1 ]: camera name “ c1 ” must be" },
+  /* GKeyFile unescapes \r\n: an RTSP header injected through the URL. */
+  { "crlf-in-url", "[camera a]\nurl=rtsp://h/s\\r\\nX-Evil: 1\n", "[camera a] url: holds control characters" },
+  { "newline-in-user", "[camera a]\nurl=rtsp://h/s\nuser=u\\nvigild: forged line\n", "[camera a] user: holds control characters" },
 };
+
+static void
+test_config_refuses_password_file_others_can_read (Fixture *f, gconstpointer unused)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(VigilConfig) config = NULL;
+  g_autofree gchar *secret = g_build_filename (f->dir, "door.secret", NULL);
+  g_autofree gchar *text = g_strdup_printf ("[camera door]\nurl=rtsp://h/s\nuser=u\npassword_file=%s\n", secret);
+
+  g_assert_true (g_file_set_contents (secret, "hunter2\n", -1, NULL));
+  g_assert_cmpint (g_chmod (secret, 0640), ==, 0);
+  write_conf (f, text);
+  config = vigil_config_load (f->conf, &error);
+  g_assert_null (config);
+  g_assert_nonnull (strstr (error->message, "password_file"));
+  g_assert_nonnull (strstr (error->message, secret));
+  g_assert_nonnull (strstr (error->message, "mode 0640"));
+  g_assert_null (strstr (error->message, "hunter2"));
+  g_clear_error (&error);
+
+  /* The system's password hashes are not a camera password either. */
+  if (g_file_test ("/etc/shadow", G_FILE_TEST_EXISTS))
+    {
+      g_autofree gchar *shadow = g_strdup ("[camera door]\nurl=rtsp://h/s\nuser=u\npassword_file=/etc/shadow\n");
+      g_autoptr(VigilConfig) config2 = NULL;
+
+      write_conf (f, shadow);
+      config2 = vigil_config_load (f->conf, &error);
+      g_assert_null (config2);
+      g_assert_nonnull (strstr (error->message, "/etc/shadow"));
+      g_assert_null (strstr (error->message, "root:"));
+      g_clear_error (&error);
+    }
+
+  g_assert_cmpint (g_chmod (secret, 0600), ==, 0);
+  write_conf (f, text);
+  config = vigil_config_load (f->conf, &error);
+  g_assert_no_error (error);
+}
+
+static void
+test_config_on_a_fifo_is_refused_not_waited_on (Fixture *f, gconstpointer unused)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(VigilConfig) config = NULL;
+  g_autofree gchar *fifo = g_build_filename (f->dir, "fifo.conf", NULL);
+
+  /* Nobody writes the FIFO: a blocking open would never return. */
+  g_assert_cmpint (mkfifo (fifo, 0600), ==, 0);
+  config = vigil_config_load (fifo, &error);
+  g_assert_null (config);
+  g_assert_error (error, VIGIL_CONFIG_ERROR, VIGIL_CONFIG_ERROR_INVALID);
+  g_assert_nonnull (strstr (error->message, "is not a regular file"));
+}
 
 static void
 test_config_bad_case (Fixture *f, gconstpointer data)
@@ -223,6 +286,8 @@ main (int argc, char **argv)
 #define ADD(path, fn, data) g_test_add (path, Fixture, data, fixture_set_up, fn, fixture_tear_down)
   ADD ("/daemon/config/loads-cameras-and-secrets", test_config_loads_cameras_and_secrets, NULL);
   ADD ("/daemon/config/reports-every-problem-at-once", test_config_reports_every_problem_at_once, NULL);
+  ADD ("/daemon/config/password-file-others-can-read", test_config_refuses_password_file_others_can_read, NULL);
+  ADD ("/daemon/config/fifo-refused", test_config_on_a_fifo_is_refused_not_waited_on, NULL);
   ADD ("/daemon/config/unreadable-storage-folder", test_config_unreadable_storage_folder, NULL);
   ADD ("/daemon/config/vigild-exits-2-and-check-config", test_config_vigild_exits_2_and_check_config, NULL);
   for (guint i = 0; i < G_N_ELEMENTS (bad_cases); i++)
