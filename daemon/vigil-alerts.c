@@ -100,6 +100,9 @@ iso_time (gint64 time_us)
   return t != NULL ? g_date_time_format_iso8601 (t) : g_strdup ("");
 }
 
+#define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+static const gchar *const clean_environ[] = { NULL };
+
 static void
 run_command (VigilAlerts *self, const VigilAlert *alert, const gchar *state)
 {
@@ -122,6 +125,10 @@ run_command (VigilAlerts *self, const VigilAlert *alert, const gchar *state)
   raised = iso_time (alert->raised_us);
   cleared = iso_time (alert->cleared_us);
   launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_SILENCE | G_SUBPROCESS_FLAGS_STDIN_PIPE);
+  /* A clean environment: vigild's own may hold camera passwords
+   * (password_env=), which are no business of an alert command's. */
+  g_subprocess_launcher_set_environ (launcher, (gchar **) clean_environ);
+  g_subprocess_launcher_setenv (launcher, "PATH", g_getenv ("PATH") ? g_getenv ("PATH") : DEFAULT_PATH, TRUE);
   g_subprocess_launcher_setenv (launcher, "VIGIL_ALERT_ID", id, TRUE);
   g_subprocess_launcher_setenv (launcher, "VIGIL_ALERT_STATE", state, TRUE);
   g_subprocess_launcher_setenv (launcher, "VIGIL_ALERT_KIND", alert->kind, TRUE);

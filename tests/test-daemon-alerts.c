@@ -196,6 +196,39 @@ test_hanging_command_is_bounded (Fixture *f, gconstpointer unused)
   g_test_assert_expected_messages ();
 }
 
+static gboolean
+file_exists (gpointer path)
+{
+  return g_file_test (path, G_FILE_TEST_EXISTS);
+}
+
+/* The command sees the alert and PATH, and nothing else of vigild's
+ * environment: password_env= puts camera passwords there. */
+static void
+test_command_gets_a_clean_environment (Fixture *f, gconstpointer unused)
+{
+  g_autofree gchar *out = g_build_filename (f->dir, "env.txt", NULL);
+  g_autofree gchar *done = g_build_filename (f->dir, "env.done", NULL);
+  g_autofree gchar *script = g_strdup_printf ("env > %s; touch %s", out, done);
+  g_autofree gchar *quoted = g_shell_quote (script);
+  g_autofree gchar *command = g_strdup_printf ("/bin/sh -c %s", quoted);
+  g_autofree gchar *env = NULL;
+
+  g_setenv ("VIGIL_TEST_CAMERA_PASSWORD", "hunter2", TRUE);
+  make_alerts (f, command, 10);
+  g_test_expect_message ("vigil-daemon", G_LOG_LEVEL_WARNING, "ALERT critical camera b: offline*");
+  vigil_alerts_report (f->alerts, "offline", "camera b", VIGIL_ALERT_CRITICAL, TRUE, 1, "gone");
+  g_assert_true (vigil_test_wait_until (file_exists, done, 20));
+  g_assert_true (g_file_get_contents (out, &env, NULL, NULL));
+  g_assert_nonnull (strstr (env, "VIGIL_ALERT_KIND=offline\n"));
+  g_assert_nonnull (strstr (env, "VIGIL_ALERT_SUBJECT=camera b\n"));
+  g_assert_nonnull (strstr (env, "PATH="));
+  g_assert_null (strstr (env, "hunter2"));
+  g_assert_null (strstr (env, "DBUS_SESSION_BUS_ADDRESS"));
+  g_test_assert_expected_messages ();
+  g_unsetenv ("VIGIL_TEST_CAMERA_PASSWORD");
+}
+
 int
 main (int argc, char **argv)
 {
@@ -204,5 +237,6 @@ main (int argc, char **argv)
   ADD ("/daemon/alerts/hysteresis", test_hysteresis);
   ADD ("/daemon/alerts/open-alert-survives-restart", test_open_alert_survives_restart);
   ADD ("/daemon/alerts/hanging-command-is-bounded", test_hanging_command_is_bounded);
+  ADD ("/daemon/alerts/command-gets-a-clean-environment", test_command_gets_a_clean_environment);
   return g_test_run ();
 }
