@@ -4,6 +4,15 @@
 
 #include <string.h>
 
+/* Control characters, and the bidirectional overrides and isolates that
+ * make a terminal or log viewer show text in another order than it is
+ * (U+202A..U+202E, U+2066..U+2069), as in "Trojan Source". */
+static gboolean
+is_unsafe (gunichar c)
+{
+  return g_unichar_iscntrl (c) || (c >= 0x202A && c <= 0x202E) || (c >= 0x2066 && c <= 0x2069);
+}
+
 gchar *
 vigil_text_sanitize (const gchar *text, gsize max_chars, VigilTextFlags flags)
 {
@@ -22,7 +31,7 @@ vigil_text_sanitize (const gchar *text, gsize max_chars, VigilTextFlags flags)
         }
       if (c == '\n' && (flags & VIGIL_TEXT_KEEP_NEWLINES))
         g_string_append_c (out, '\n');
-      else if (g_unichar_iscntrl (c))
+      else if (is_unsafe (c))
         g_string_append_c (out, ' ');
       else
         g_string_append_unichar (out, c);
@@ -35,7 +44,7 @@ vigil_text_has_control_chars (const gchar *text)
 {
   g_return_val_if_fail (text != NULL, FALSE);
   for (const gchar *p = text; *p != '\0'; p = g_utf8_next_char (p))
-    if (g_unichar_iscntrl (g_utf8_get_char (p)))
+    if (is_unsafe (g_utf8_get_char (p)))
       return TRUE;
   return FALSE;
 }

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Text from outside (a camera's reply, a D-Bus string, an export bundle)
  * made safe to show on one line of a log or a terminal, and put on D-Bus
- * or in JSON: always valid UTF-8, never a control character, so it can
- * neither forge a log line nor send an escape sequence to a terminal.
+ * or in JSON: always valid UTF-8, never a control character or a
+ * bidirectional override, so it can neither forge a log line, nor send an
+ * escape sequence to a terminal, nor show itself in another order.
  * Pure functions; any thread. */
 #pragma once
 
@@ -16,14 +17,15 @@ typedef enum {
 } VigilTextFlags;
 
 /* @text with bytes that are not UTF-8 turned into U+FFFD and every
- * control character (escape sequences, tabs, newlines unless kept) into a
- * space; cut to @max_chars characters followed by "..." when longer
+ * control character (escape sequences, tabs, newlines unless kept) and
+ * bidirectional override into a space; cut to @max_chars characters followed by "..." when longer
  * (0: no limit). NULL reads as "". */
 gchar    *vigil_text_sanitize          (const gchar   *text,
                                         gsize          max_chars,
                                         VigilTextFlags flags);
 
-/* TRUE when valid UTF-8 @text holds a control character. */
+/* TRUE when valid UTF-8 @text holds a control character or a
+ * bidirectional override. */
 gboolean  vigil_text_has_control_chars (const gchar *text);
 
 G_END_DECLS

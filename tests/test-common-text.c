@@ -20,6 +20,9 @@ test_text_control_characters_become_spaces (void)
   /* C1 controls (U+009B is a one-character CSI on some terminals). */
   check ("a\xc2\x9b" "2Jb", 0, VIGIL_TEXT_DEFAULT, "a 2Jb");
   check ("Entrée ✓", 0, VIGIL_TEXT_DEFAULT, "Entrée ✓");
+  /* A right-to-left override would show "by admin" reversed in a viewer. */
+  check ("release \u202Enimda yb\u202C ok", 0, VIGIL_TEXT_DEFAULT, "release  nimda yb  ok");
+  check ("x\u2066y\u2069", 0, VIGIL_TEXT_DEFAULT, "x y ");
 }
 
 static void
@@ -50,7 +53,8 @@ test_text_has_control_chars (void)
 {
   g_assert_true (vigil_text_has_control_chars ("a\tb"));
   g_assert_true (vigil_text_has_control_chars ("a\xc2\x85"));
-  g_assert_false (vigil_text_has_control_chars ("Axis M1065-L ✓"));
+  g_assert_true (vigil_text_has_control_chars ("a\u202Eb"));
+  g_assert_false (vigil_text_has_control_chars ("Axis M1065-L ✓ \u05e9\u05dc\u05d5\u05dd"));
 }
 
 int
