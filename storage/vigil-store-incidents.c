@@ -94,6 +94,20 @@ check_text (const gchar *what, const gchar *text, gsize max_bytes, gboolean may_
 }
 
 static gboolean
+is_valid_time (gint64 time_us)
+{
+  return time_us >= VIGIL_INCIDENT_MIN_TIME_US && time_us < VIGIL_INCIDENT_MAX_TIME_US;
+}
+
+static gboolean
+check_time (const gchar *what, gint64 time_us, GError **error)
+{
+  if (is_valid_time (time_us))
+    return TRUE;
+  return invalid (error, "%s %" G_GINT64_FORMAT " µs is not a time from 2000 to 2199", what, time_us);
+}
+
+static gboolean
 check_incident (const VigilIncident *incident, GError **error)
 {
   if (!check_text ("title", incident->title, 200, FALSE, error)
@@ -101,8 +115,12 @@ check_incident (const VigilIncident *incident, GError **error)
     return FALSE;
   if (incident->cameras == NULL || incident->cameras[0] == NULL)
     return invalid (error, "an incident needs at least one camera");
-  if (incident->start_us <= 0)
+  if (incident->start_us == 0)
     return invalid (error, "start time is missing");
+  if (!check_time ("start time", incident->start_us, error)
+      || (incident->end_us != 0 && !check_time ("end time", incident->end_us, error))
+      || (incident->expires_us != 0 && !check_time ("expiry", incident->expires_us, error)))
+    return FALSE;
   if (incident->end_us != 0 && incident->end_us < incident->start_us)
     return invalid (error, "end time is before start time");
   if (incident->pre_roll_us < 0 || incident->pre_roll_us > VIGIL_INCIDENT_MAX_ROLL_US)
@@ -173,21 +191,28 @@ insert_incident (VigilStore *self, const VigilIncident *incident, GError **error
 
       if (cam == 0)
         return 0;
+      /* A camera named twice is linked and locked once. */
       link = vigil_store_prepare (self, "insert or ignore into incident_cameras (incident_id, camera_id) values (?, ?)",
                                   error);
+      /* Never "or ignore": a lock that cannot be written fails the whole
+       * incident, rather than leave one that claims locked evidence
+       * without the lock. */
       lock = vigil_store_prepare (self,
-          "insert or ignore into locks (incident_id, camera_id, from_us, to_us, expires_us) values (?, ?, ?, ?, ?)",
-          error);
+          "insert into locks (incident_id, camera_id, from_us, to_us, expires_us) values (?, ?, ?, ?, ?)", error);
       if (link == NULL || lock == NULL)
         return 0;
       sqlite3_bind_int64 (link, 1, id);
       sqlite3_bind_int64 (link, 2, cam);
+      if (!vigil_store_step_done (self, link, error))
+        return 0;
+      if (sqlite3_changes (vigil_store_get_db (self)) == 0)
+        continue;
       sqlite3_bind_int64 (lock, 1, id);
       sqlite3_bind_int64 (lock, 2, cam);
       sqlite3_bind_int64 (lock, 3, lock_from_us);
       bind_optional (lock, 4, lock_to_us);
       bind_optional (lock, 5, incident->expires_us);
-      if (!vigil_store_step_done (self, link, error) || !vigil_store_step_done (self, lock, error))
+      if (!vigil_store_step_done (self, lock, error))
         return 0;
     }
   for (guint i = 0; incident->tags != NULL && incident->tags[i] != NULL; i++)
@@ -400,6 +425,8 @@ close_incident (VigilStore *self, gint64 id, gint64 end_us, gint64 closed_us, GE
     return FALSE;
   if (incident->end_us != 0)
     return invalid (error, "incident %" G_GINT64_FORMAT " is already closed", id);
+  if (!check_time ("end time", end_us, error))
+    return FALSE;
   if (end_us < incident->start_us)
     return invalid (error, "end time is before the incident's start");
   stmt = vigil_store_prepare (self, "update incidents set end_us = ?, closed_us = ? where id = ?", error);
@@ -471,8 +498,8 @@ vigil_store_set_incident_expiry (VigilStore *self, gint64 id, gint64 expires_us,
   g_autoptr(sqlite3_stmt) locks = NULL;
 
   g_return_val_if_fail (VIGIL_IS_STORE (self), FALSE);
-  if (expires_us < 0)
-    return invalid (error, "expiry must be a time after 1970");
+  if (expires_us != 0 && !check_time ("expiry", expires_us, error))
+    return FALSE;
   if (!vigil_store_begin (self, error))
     return FALSE;
   stmt = vigil_store_prepare (self, "update incidents set expires_us = ? where id = ? and released_us is null", error);

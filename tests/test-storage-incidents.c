@@ -202,6 +202,66 @@ test_incident_bad_input (Fixture *f, gconstpointer unused)
   g_assert_error (error, VIGIL_STORE_ERROR, VIGIL_STORE_ERROR_NOT_FOUND);
 }
 
+/* Times that would overflow a lock's end, or mean "all footage since
+ * 1970", are refused with a clear error, never stored as a lock that does
+ * not hold. */
+static void
+test_incident_times_out_of_range (Fixture *f, gconstpointer unused)
+{
+  const struct { gint64 start_us, end_us, expires_us; const gchar *expected; } cases[] = {
+    { T0, G_MAXINT64, 0, "end time" },                 /* end + post-roll overflowed */
+    { 1, 0, 0, "start time" },                         /* lock everything since 1970 */
+    { G_MININT64 + 1, T0, 0, "start time" },
+    { T0, 0, -1, "expiry" },
+    { T0, 0, G_MAXINT64, "expiry" },
+  };
+  const gchar *cameras[] = { "entrance", "entrance", NULL };
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GPtrArray) all = NULL;
+  gint64 id;
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autoptr(VigilIncident) incident = vigil_incident_new ();
+
+      incident->title = g_strdup ("x");
+      incident->cameras = g_strdupv ((gchar **) cameras);
+      incident->start_us = cases[i].start_us;
+      incident->end_us = cases[i].end_us;
+      incident->expires_us = cases[i].expires_us;
+      g_assert_cmpint (vigil_store_add_incident (f->store, incident, &error), ==, 0);
+      g_assert_error (error, VIGIL_STORE_ERROR, VIGIL_STORE_ERROR_INVALID);
+      g_assert_nonnull (strstr (error->message, cases[i].expected));
+      g_clear_error (&error);
+    }
+  all = vigil_store_list_incidents (f->store, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (all->len, ==, 0);
+
+  /* A camera named twice is locked once; the incident holds. */
+  {
+    g_autoptr(VigilIncident) incident = vigil_incident_new ();
+    g_autoptr(VigilIncident) stored = NULL;
+
+    incident->title = g_strdup ("x");
+    incident->cameras = g_strdupv ((gchar **) cameras);
+    incident->start_us = T0;
+    id = vigil_store_add_incident (f->store, incident, &error);
+    g_assert_no_error (error);
+    stored = vigil_store_get_incident (f->store, id, &error);
+    g_assert_no_error (error);
+    g_assert_cmpuint (g_strv_length (stored->cameras), ==, 1);
+  }
+  g_assert_false (vigil_store_close_incident (f->store, id, G_MAXINT64, NOW, &error));
+  g_assert_error (error, VIGIL_STORE_ERROR, VIGIL_STORE_ERROR_INVALID);
+  g_clear_error (&error);
+  g_assert_false (vigil_store_set_incident_expiry (f->store, id, G_MAXINT64, &error));
+  g_assert_error (error, VIGIL_STORE_ERROR, VIGIL_STORE_ERROR_INVALID);
+  g_clear_error (&error);
+  g_assert_true (vigil_store_close_incident (f->store, id, T0 + 60 * S, NOW, &error));
+  g_assert_no_error (error);
+}
+
 static void
 test_incident_search (Fixture *f, gconstpointer unused)
 {
@@ -434,6 +494,7 @@ main (int argc, char **argv)
 #define ADD(path, fn) g_test_add (path, Fixture, NULL, fixture_set_up, fn, fixture_tear_down)
   ADD ("/storage/incidents/round-trip", test_incident_round_trip);
   ADD ("/storage/incidents/bad-input", test_incident_bad_input);
+  ADD ("/storage/incidents/times-out-of-range", test_incident_times_out_of_range);
   ADD ("/storage/incidents/search", test_incident_search);
   ADD ("/storage/locks/locked-segment-outlives-retention", test_locked_segment_outlives_retention);
   ADD ("/storage/locks/open-and-expiring", test_open_and_expiring_locks);
