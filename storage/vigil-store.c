@@ -7,7 +7,12 @@
  * nothing and cost lifetime bookkeeping. The store never unlinks a file. */
 #include "vigil-store.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <gio/gio.h>
+#include <glib/gstdio.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "vigil-storage-private.h"
 #include "vigil-storage-resources.h"
@@ -317,6 +322,58 @@ vigil_store_init (VigilStore *self)
 {
 }
 
+/* Makes @path mode 0600 or narrower, creating it when @create; a missing
+ * file is fine when not. Works on the descriptor it opened; never follows
+ * a symbolic link. */
+static gboolean
+make_private (const gchar *path, gboolean create, GError **error)
+{
+  int fd = g_open (path, O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK | (create ? O_CREAT : 0), 0600);
+  struct stat st;
+  int saved;
+
+  if (fd < 0 && errno == ENOENT && !create)
+    return TRUE;
+  if (fd < 0)
+    {
+      saved = errno;
+      g_set_error (error, VIGIL_STORE_ERROR, VIGIL_STORE_ERROR_FAILED, "cannot open catalog %s: %s", path,
+                   g_strerror (saved));
+      return FALSE;
+    }
+  if (fstat (fd, &st) != 0)
+    saved = errno;
+  else if (!S_ISREG (st.st_mode))
+    saved = EINVAL;
+  else if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0 && fchmod (fd, st.st_mode & 0700) != 0)
+    saved = errno;
+  else
+    saved = 0;
+  if (saved != 0)
+    {
+      close (fd);
+      g_set_error (error, VIGIL_STORE_ERROR, VIGIL_STORE_ERROR_FAILED, "cannot make catalog %s private: %s", path,
+                   g_strerror (saved));
+      return FALSE;
+    }
+  close (fd);
+  return TRUE;
+}
+
+/* The catalog holds incidents, notes and the audit log: vigild's own.
+ * Creates it mode 0600 (SQLite gives its -wal and -shm files the same
+ * mode), and narrows one, and its -wal and -shm, that an older vigil made
+ * readable by others. */
+static gboolean
+make_catalog_private (const gchar *catalog_path, GError **error)
+{
+  g_autofree gchar *wal = g_strconcat (catalog_path, "-wal", NULL);
+  g_autofree gchar *shm = g_strconcat (catalog_path, "-shm", NULL);
+
+  return make_private (catalog_path, TRUE, error) && make_private (wal, FALSE, error)
+         && make_private (shm, FALSE, error);
+}
+
 VigilStore *
 vigil_store_new (const gchar *catalog_path, const gchar *root, GError **error)
 {
@@ -334,6 +391,8 @@ vigil_store_new (const gchar *catalog_path, const gchar *root, GError **error)
   canonical_root = g_canonicalize_filename (root, NULL);
   self->root = g_strdup (canonical_root);
 
+  if (!make_catalog_private (catalog_path, error))
+    return NULL;
   if (sqlite3_open_v2 (catalog_path, &self->db,
                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK)
     {

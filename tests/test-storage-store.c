@@ -2,8 +2,10 @@
 /* VigilStore keeps a true catalog of runs and segments in a real SQLite
  * file: rows survive reopening, span queries and gaps are right, a
  * catalog from a newer vigil is refused rather than damaged. */
+#include <glib/gstdio.h>
 #include <sqlite3.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "vigil-store.h"
 #include "vigil-test-util.h"
@@ -176,6 +178,46 @@ test_store_survives_reopen_and_ends_open_runs (Fixture *f, gconstpointer unused)
 }
 
 static void
+assert_private (const gchar *path)
+{
+  GStatBuf st;
+
+  g_assert_cmpint (g_stat (path, &st), ==, 0);
+  if ((st.st_mode & 077) != 0)
+    g_error ("%s is mode %04o: others may read the catalog", path, (guint) (st.st_mode & 07777));
+}
+
+/* Incidents, notes and the audit log are vigild's: the catalog and its
+ * WAL files are 0600 whatever the umask, and a catalog an older vigil left
+ * readable is narrowed at open. */
+static void
+test_store_catalog_is_private (Fixture *f, gconstpointer unused)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree gchar *wal = g_strconcat (f->catalog, "-wal", NULL);
+  gint64 run;
+  mode_t old_umask;
+
+  run = vigil_store_start_run (f->store, "entrance", T0, &error);
+  add_complete (f, run, "entrance/1.mkv", T0, T0 + 10 * S);
+  assert_private (f->catalog);
+  assert_private (wal);
+
+  /* A clean close removes the WAL; an older vigil killed hard left one. */
+  g_clear_object (&f->store);
+  g_assert_cmpint (g_chmod (f->catalog, 0644), ==, 0);
+  if (!g_file_test (wal, G_FILE_TEST_EXISTS))
+    g_assert_true (g_file_set_contents (wal, "", 0, NULL));
+  g_assert_cmpint (g_chmod (wal, 0666), ==, 0);
+  old_umask = umask (0);
+  f->store = vigil_store_new (f->catalog, f->dir, &error);
+  umask (old_umask);
+  g_assert_no_error (error);
+  assert_private (f->catalog);
+  assert_private (wal);
+}
+
+static void
 test_store_refuses_newer_catalog (Fixture *f, gconstpointer unused)
 {
   g_autoptr(GError) error = NULL;
@@ -246,6 +288,7 @@ main (int argc, char **argv)
   ADD ("/storage/store/segment-lifecycle", test_store_segment_lifecycle);
   ADD ("/storage/store/gaps-carry-the-reason", test_store_gaps_carry_the_reason);
   ADD ("/storage/store/survives-reopen-and-ends-open-runs", test_store_survives_reopen_and_ends_open_runs);
+  ADD ("/storage/store/catalog-is-private", test_store_catalog_is_private);
   ADD ("/storage/store/refuses-newer-catalog", test_store_refuses_newer_catalog);
   ADD ("/storage/store/rejects-bad-spans", test_store_rejects_bad_spans);
   ADD ("/storage/store/concurrent-first-open", test_store_concurrent_first_open);
