@@ -2,6 +2,8 @@
 /* VigilDaemon: catalog + recovery + one supervisor per camera. */
 #include "vigil-daemon.h"
 
+#include <string.h>
+
 #include "vigil-audit.h"
 #include "vigil-camera.h"
 #include "vigil-health.h"
@@ -12,6 +14,7 @@ struct _VigilDaemon
   GObject      parent_instance;
   VigilStore  *store;
   VigilSigningKey *signing_key;  /* NULL when it could not be loaded: exports fail, recording goes on */
+  gchar       *public_key_pem;   /* the signing key's, for checking the audit log's signed head */
   gchar      **private_folders;  /* storage root and state folders: never an export destination */
   gint64       started_us;
   guint        segment_seconds;
@@ -186,6 +189,7 @@ vigil_daemon_dispose (GObject *object)
   g_clear_pointer (&self->cameras, g_ptr_array_unref);
   g_clear_object (&self->store);
   g_clear_pointer (&self->signing_key, vigil_signing_key_free);
+  g_clear_pointer (&self->public_key_pem, g_free);
   g_clear_pointer (&self->private_folders, g_strfreev);
   G_OBJECT_CLASS (vigil_daemon_parent_class)->dispose (object);
 }
@@ -229,6 +233,24 @@ load_signing_key (VigilDaemon *self, const VigilConfig *config)
              fingerprint);
 }
 
+/* The audit log's head is signed with the export key (vigil-audit.h). */
+static GBytes *
+sign_audit_head (const gchar *statement, gpointer user_data, GError **error)
+{
+  VigilDaemon *self = user_data;
+
+  return vigil_signing_key_sign (self->signing_key, (const guint8 *) statement, strlen (statement), error);
+}
+
+static gboolean
+verify_audit_head (const gchar *statement, GBytes *signature, gpointer user_data, GError **error)
+{
+  VigilDaemon *self = user_data;
+
+  return vigil_signing_verify (self->public_key_pem, (const guint8 *) statement, strlen (statement), signature,
+                               error);
+}
+
 VigilDaemon *
 vigil_daemon_new (const VigilConfig *config, GError **error)
 {
@@ -241,6 +263,13 @@ vigil_daemon_new (const VigilConfig *config, GError **error)
   if (self->store == NULL)
     return NULL;
   load_signing_key (self, config);
+  if (self->signing_key != NULL)
+    {
+      /* The store is disposed before the key (vigil_daemon_dispose()). */
+      self->public_key_pem = vigil_signing_key_get_public_pem (self->signing_key);
+      if (!vigil_store_set_audit_signer (self->store, sign_audit_head, verify_audit_head, self, error))
+        return NULL;
+    }
   /* Each start is on record: a gap between two starts with no stop in
    * the log is a crash or a power cut. */
   if (vigil_store_append_audit (self->store, self->started_us, -1, "vigild", "vigild-start", "",

@@ -6,9 +6,13 @@
  * hash and the row's own fields, so editing or removing a row anywhere
  * but at the very end breaks every hash after it, and
  * vigil_store_verify_audit() names the first row that no longer fits.
- * Removing rows from the end is caught by comparing the head (last id and
- * hash) with one recorded elsewhere; every export manifest records it.
- * Main thread only, like VigilStore. */
+ * Once the store has a signer (vigil_store_set_audit_signer()), the head
+ * (last id and hash) is also signed with vigild's export key in the same
+ * transaction as each append, so editing a row and recomputing every hash
+ * after it, or removing rows at the end, leaves a head whose signature
+ * does not hold: only the key's holder can re-sign. Every export manifest
+ * records the head too, for a copy kept outside the catalog. One thread
+ * at a time, like VigilStore. */
 #pragma once
 
 #include "vigil-store.h"
@@ -30,6 +34,29 @@ typedef struct {
 void vigil_audit_entry_free (VigilAuditEntry *entry);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (VigilAuditEntry, vigil_audit_entry_free)
 
+/* Sign @statement (text) with the recorder's key; check a signature of it.
+ * Called on the store's thread, inside its transactions. */
+typedef GBytes  *(*VigilAuditSignFunc)   (const gchar *statement,
+                                          gpointer     user_data,
+                                          GError     **error);
+typedef gboolean (*VigilAuditVerifyFunc) (const gchar *statement,
+                                          GBytes      *signature,
+                                          gpointer     user_data,
+                                          GError     **error);
+
+/* From now on every append signs the new head, and
+ * vigil_store_verify_audit() checks the log's last row against the signed
+ * head. When the log has rows but its signed head is missing (a catalog
+ * from before heads were signed) or is not its last row (rows appended
+ * while vigild had no key), says so in a new "audit-head-signed" row that
+ * records both heads, and signs that: the break stays on record in the
+ * chain itself. @user_data must outlive the store. */
+gboolean   vigil_store_set_audit_signer (VigilStore          *self,
+                                         VigilAuditSignFunc   sign,
+                                         VigilAuditVerifyFunc verify,
+                                         gpointer             user_data,
+                                         GError             **error);
+
 /* Appends a row; returns its id, or 0 with @error set. @details must be a
  * JSON object ("{}" for none). */
 gint64     vigil_store_append_audit (VigilStore  *self,
@@ -49,7 +76,8 @@ GPtrArray *vigil_store_list_audit   (VigilStore *self,
 /* Walks the whole chain. On success sets the number of rows and the head
  * (last id, its hash: 0 and 64 zeros for an empty log). A broken chain is
  * a VIGIL_STORE_ERROR_TAMPERED error naming the first row that does not
- * fit and how. */
+ * fit and how; with a signer, so is a head that is not the signed one or
+ * whose signature does not hold. */
 gboolean   vigil_store_verify_audit (VigilStore *self,
                                      gint64     *out_rows,
                                      gint64     *out_head_id,

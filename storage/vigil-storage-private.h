@@ -26,4 +26,10 @@ gboolean      vigil_store_begin         (VigilStore *self, GError **error);
 gboolean      vigil_store_commit        (VigilStore *self, GError **error);
 void          vigil_store_rollback      (VigilStore *self);
 
+/* vigil-audit.c's signing of the audit head; a plain struct freed with
+ * g_free() when the store goes. */
+typedef struct _VigilAuditSigner VigilAuditSigner;
+VigilAuditSigner *vigil_store_get_audit_signer  (VigilStore *self);
+void              vigil_store_take_audit_signer (VigilStore *self, VigilAuditSigner *signer);
+
 G_END_DECLS

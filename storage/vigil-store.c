@@ -22,10 +22,11 @@ G_DEFINE_QUARK (vigil-store-error-quark, vigil_store_error)
 /* storage/schema.sql creates version 1; upgrades[i] is the resource that
  * takes version i+1 to i+2. A new catalog runs them all, so a fresh
  * install and an upgraded one cannot differ. */
-#define SCHEMA_VERSION 3
+#define SCHEMA_VERSION 4
 static const gchar *const upgrades[] = {
   "/org/vigil/storage/upgrade-2.sql",
   "/org/vigil/storage/upgrade-3.sql",
+  "/org/vigil/storage/upgrade-4.sql",
 };
 G_STATIC_ASSERT (G_N_ELEMENTS (upgrades) == SCHEMA_VERSION - 1);
 
@@ -34,6 +35,7 @@ struct _VigilStore
   GObject   parent_instance;
   sqlite3  *db;
   gchar    *root;        /* absolute, no trailing slash */
+  VigilAuditSigner *audit_signer;   /* owned; NULL: the audit head is not signed */
 };
 
 G_DEFINE_FINAL_TYPE (VigilStore, vigil_store, G_TYPE_OBJECT)
@@ -159,6 +161,19 @@ sqlite3 *
 vigil_store_get_db (VigilStore *self)
 {
   return self->db;
+}
+
+VigilAuditSigner *
+vigil_store_get_audit_signer (VigilStore *self)
+{
+  return self->audit_signer;
+}
+
+void
+vigil_store_take_audit_signer (VigilStore *self, VigilAuditSigner *signer)
+{
+  g_clear_pointer (&self->audit_signer, g_free);
+  self->audit_signer = signer;
 }
 
 sqlite3_stmt *
@@ -308,6 +323,7 @@ vigil_store_finalize (GObject *object)
 
   g_clear_pointer (&self->db, sqlite3_close);
   g_clear_pointer (&self->root, g_free);
+  g_clear_pointer (&self->audit_signer, g_free);
   G_OBJECT_CLASS (vigil_store_parent_class)->finalize (object);
 }
 

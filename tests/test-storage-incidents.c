@@ -9,6 +9,7 @@
 
 #include "vigil-audit.h"
 #include "vigil-incidents.h"
+#include "vigil-signing.h"
 #include "vigil-retention.h"
 #include "vigil-test-util.h"
 
@@ -465,6 +466,119 @@ test_audit_cut_tail_changes_head (Fixture *f, gconstpointer unused)
   g_assert_cmpstr (after, !=, recorded);
 }
 
+/* The audit head signed with a real Ed25519 key, as vigild does. */
+static GBytes *
+sign_statement (const gchar *statement, gpointer key, GError **error)
+{
+  return vigil_signing_key_sign (key, (const guint8 *) statement, strlen (statement), error);
+}
+
+static gboolean
+verify_statement (const gchar *statement, GBytes *signature, gpointer key, GError **error)
+{
+  g_autofree gchar *pem = vigil_signing_key_get_public_pem (key);
+
+  return vigil_signing_verify (pem, (const guint8 *) statement, strlen (statement), signature, error);
+}
+
+static VigilSigningKey *
+sign_audit (Fixture *f)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree gchar *path = g_build_filename (f->dir, "signing-key.pem", NULL);
+  VigilSigningKey *key = vigil_signing_key_load_or_create (path, NULL, &error);
+
+  g_assert_no_error (error);
+  g_assert_true (vigil_store_set_audit_signer (f->store, sign_statement, verify_statement, key, &error));
+  g_assert_no_error (error);
+  return key;
+}
+
+static void
+assert_audit_tampered (Fixture *f, const gchar *expected)
+{
+  g_autoptr(GError) error = NULL;
+
+  g_assert_false (vigil_store_verify_audit (f->store, NULL, NULL, NULL, &error));
+  g_assert_error (error, VIGIL_STORE_ERROR, VIGIL_STORE_ERROR_TAMPERED);
+  if (strstr (error->message, expected) == NULL)
+    g_error ("expected “%s” in: %s", expected, error->message);
+}
+
+/* With the head signed, what a valid chain alone cannot show is caught:
+ * rows cut off the end, rows added by someone without the key (here a
+ * second, unsigned store on the same file), a forged or removed
+ * signature. */
+static void
+test_audit_signed_head (Fixture *f, gconstpointer unused)
+{
+  g_autoptr(VigilSigningKey) key = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(VigilStore) intruder = NULL;
+  gint64 n = 0;
+
+  /* Destroyed before the key: the store's signer borrows it. */
+  key = sign_audit (f);
+  append_rows (f, 5);
+  g_assert_true (vigil_store_verify_audit (f->store, &n, NULL, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (n, ==, 5);
+
+  intruder = vigil_store_new (f->catalog, f->dir, &error);
+  g_assert_no_error (error);
+  for (guint i = 0; i < 2; i++)
+    g_assert_cmpint (vigil_store_append_audit (intruder, NOW, 0, "mallory", "incident-release", "incident 1",
+                                               "{}", &error), >, 0);
+  assert_audit_tampered (f, "the signed head is row 5 but the log ends at row 7");
+
+  tamper (f, "delete from audit where id >= 4");
+  assert_audit_tampered (f, "the signed head is row 5 but the log ends at row 3");
+  tamper (f, "delete from audit where id = 3");
+  g_assert_cmpint (vigil_store_append_audit (intruder, NOW, 0, "mallory", "incident-create", "incident 9",
+                                             "{}", &error), ==, 3);
+  tamper (f, "update audit_anchor set head_id = 3");
+  assert_audit_tampered (f, "the log's last row 3 is not the one signed");
+  /* Without the key, a head cannot be signed anew. */
+  tamper (f, "update audit_anchor set head_sha256 = (select sha256 from audit where id = 3), "
+             "signature = zeroblob (64)");
+  assert_audit_tampered (f, "signature does not hold");
+  tamper (f, "delete from audit_anchor");
+  assert_audit_tampered (f, "the log's head is not signed");
+  g_clear_object (&intruder);
+  g_clear_object (&f->store);
+}
+
+/* A log from before heads were signed, or one that went on while vigild
+ * had no key, is signed anew from a row that says so: the break stays on
+ * record. Signing an intact log again adds nothing. */
+static void
+test_audit_signing_an_older_log_records_it (Fixture *f, gconstpointer unused)
+{
+  g_autoptr(VigilSigningKey) key = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GPtrArray) rows = NULL;
+  const VigilAuditEntry *last;
+  gint64 n = 0;
+
+  append_rows (f, 3);
+  g_test_expect_message ("vigil-storage", G_LOG_LEVEL_WARNING, "audit log: the log's head is not signed*");
+  key = sign_audit (f);
+  g_test_assert_expected_messages ();
+  rows = vigil_store_list_audit (f->store, 0, 0, &error);
+  g_assert_cmpuint (rows->len, ==, 4);
+  last = rows->pdata[3];
+  g_assert_cmpstr (last->action, ==, "audit-head-signed");
+  g_assert_nonnull (strstr (last->details, "\"log_head_id\":3"));
+  g_assert_true (vigil_store_verify_audit (f->store, &n, NULL, NULL, &error));
+  g_assert_no_error (error);
+
+  /* As at the next start: nothing to record. */
+  g_assert_true (vigil_store_set_audit_signer (f->store, sign_statement, verify_statement, key, &error));
+  g_assert_true (vigil_store_verify_audit (f->store, &n, NULL, NULL, &error));
+  g_assert_cmpint (n, ==, 4);
+  g_clear_object (&f->store);
+}
+
 /* A version-1 catalog from the recording base gains the new tables and
  * keeps its segments. */
 static void
@@ -476,7 +590,8 @@ test_upgrade_from_version_1 (Fixture *f, gconstpointer unused)
   add_segment_file (f, 0);
   g_clear_object (&f->store);
   g_assert_cmpint (sqlite3_open (f->catalog, &db), ==, SQLITE_OK);
-  g_assert_cmpint (sqlite3_exec (db, "drop table alerts; drop table audit; drop table locks; drop table incident_notes; "
+  g_assert_cmpint (sqlite3_exec (db, "drop table audit_anchor; drop table alerts; drop table audit; drop table locks; "
+                                 "drop table incident_notes; "
                                  "drop table incident_tags; drop table incident_cameras; drop table incidents; "
                                  "update version set version = 1", NULL, NULL, NULL), ==, SQLITE_OK);
   sqlite3_close (db);
@@ -502,6 +617,8 @@ main (int argc, char **argv)
   ADD ("/storage/audit/removed-row", test_audit_detects_removed_row);
   ADD ("/storage/audit/edited-row", test_audit_detects_edited_row);
   ADD ("/storage/audit/cut-tail-changes-head", test_audit_cut_tail_changes_head);
+  ADD ("/storage/audit/signed-head", test_audit_signed_head);
+  ADD ("/storage/audit/signing-an-older-log-records-it", test_audit_signing_an_older_log_records_it);
   ADD ("/storage/catalog/upgrade-from-1", test_upgrade_from_version_1);
   return g_test_run ();
 }
