@@ -24,6 +24,14 @@ gchar    *vigil_text_sanitize          (const gchar   *text,
                                         gsize          max_chars,
                                         VigilTextFlags flags);
 
+/* @url fit to log, store or show: without user name and password
+ * ("rtsp://admin:pw@cam/" becomes "rtsp://cam/") and with the value of
+ * every query parameter that looks like a secret (password, pass, pwd,
+ * passwd, pw, secret, token, key, auth, apikey, signature, sig, ...)
+ * replaced by "***"; then sanitised. Many cameras put credentials in the
+ * stream addresses they hand out. */
+gchar    *vigil_text_redact_url        (const gchar *url);
+
 /* TRUE when valid UTF-8 @text holds a control character or a
  * bidirectional override. */
 gboolean  vigil_text_has_control_chars (const gchar *text);

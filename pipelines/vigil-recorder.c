@@ -45,6 +45,7 @@
 #include <unistd.h>
 
 #include "vigil-fsync.h"
+#include "vigil-text.h"
 #include "vigil-rtsp-source.h"
 #include "vigil-run-clock.h"
 
@@ -1543,8 +1544,12 @@ vigil_recorder_start (VigilRecorder *self, GError **error)
   self->stall_timer_id = g_timeout_add_seconds (1, on_stall_check, self);
   self->state = STATE_RUNNING;
 
-  g_info ("camera %s: connecting to %s over %s with %s", self->camera, self->url, self->use_udp ? "udp" : "tcp",
-          self->use_rtspsrc ? "rtspsrc" : "vigilrtspsrc");
+  {
+    /* A camera's own address may carry a user and password (ONVIF). */
+    g_autofree gchar *shown_url = vigil_text_redact_url (self->url);
+    g_info ("camera %s: connecting to %s over %s with %s", self->camera, shown_url, self->use_udp ? "udp" : "tcp",
+            self->use_rtspsrc ? "rtspsrc" : "vigilrtspsrc");
+  }
   if (gst_element_set_state (pipeline, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE)
     /* The bus carries the reason; the run ends through it. */
     GST_INFO ("camera %s: PLAYING failed", self->camera);

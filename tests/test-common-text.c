@@ -57,6 +57,32 @@ test_text_has_control_chars (void)
   g_assert_false (vigil_text_has_control_chars ("Axis M1065-L ✓ \u05e9\u05dc\u05d5\u05dd"));
 }
 
+static void
+redacts (const gchar *url, const gchar *expected)
+{
+  g_autofree gchar *shown = vigil_text_redact_url (url);
+
+  g_assert_cmpstr (shown, ==, expected);
+}
+
+static void
+test_text_redact_url (void)
+{
+  redacts ("rtsp://admin:hunter2@192.0.2.7:554/Streaming/Channels/101",
+           "rtsp://192.0.2.7:554/Streaming/Channels/101");
+  redacts ("rtsp://user@cam/s", "rtsp://cam/s");
+  /* A password holding '@' still goes entirely. */
+  redacts ("rtsp://admin:p@ss@cam/s", "rtsp://cam/s");
+  redacts ("rtsp://cam/live.sdp?user=admin&password=hunter2&channel=1",
+           "rtsp://cam/live.sdp?user=admin&password=***&channel=1");
+  redacts ("http://cam/snap.jpg?PWD=hunter2&Auth_Token=abc#x", "http://cam/snap.jpg?PWD=***&Auth_Token=***#x");
+  redacts ("rtsp://cam/s?pass%77ord=hunter2", "rtsp://cam/s?pass%77ord=***");
+  redacts ("rtsp://cam/s?channel=1&subtype=0", "rtsp://cam/s?channel=1&subtype=0");
+  redacts ("rtsp://cam/path@with/at", "rtsp://cam/path@with/at");
+  redacts ("rtsp://cam/s\r\nX-Evil: 1", "rtsp://cam/s  X-Evil: 1");
+  redacts (NULL, "");
+}
+
 int
 main (int argc, char **argv)
 {
@@ -66,5 +92,6 @@ main (int argc, char **argv)
   g_test_add_func ("/common/text/invalid-utf8-is-replaced", test_text_invalid_utf8_is_replaced);
   g_test_add_func ("/common/text/cut-to-max-chars", test_text_is_cut_to_max_chars);
   g_test_add_func ("/common/text/has-control-chars", test_text_has_control_chars);
+  g_test_add_func ("/common/text/redact-url", test_text_redact_url);
   return g_test_run ();
 }
