@@ -762,14 +762,15 @@ invoke (VigilOnvifCamera *self, Channel *channel, const gchar *op, const gchar *
 
   for (;;)
     {
+      g_autoptr(GError) cancelled = NULL;
       gint64 start_us;
       gint rc;
 
-      if (g_cancellable_set_error_if_cancelled (cancellable, error))
+      /* @error may be NULL: never written through, only set. */
+      if (g_cancellable_set_error_if_cancelled (cancellable, &cancelled))
         {
-          g_prefix_error (error, "%s on %s: ", op, self->device_url);
-          (*error)->domain = VIGIL_ONVIF_ERROR;
-          (*error)->code = VIGIL_ONVIF_ERROR_CANCELLED;
+          g_set_error (error, VIGIL_ONVIF_ERROR, VIGIL_ONVIF_ERROR_CANCELLED, "%s on %s: %s", op,
+                       self->device_url, cancelled->message);
           return FALSE;
         }
       soap_destroy (soap);
@@ -820,10 +821,19 @@ invoke (VigilOnvifCamera *self, Channel *channel, const gchar *op, const gchar *
       if (authenticate && self->user != NULL && !clock_retried &&
           call != call_GetSystemDateAndTime && is_not_authorized_fault (soap))
         {
+          g_autoptr(GError) clock_error = NULL;
+
           /* Cameras reset their clocks; Created may be out of their window. */
           clock_retried = TRUE;
-          if (relearn_clock (self, channel, cancellable, NULL))
+          if (relearn_clock (self, channel, cancellable, &clock_error))
             continue;
+          /* Cancelled meanwhile: say so. Otherwise the refusal is the error. */
+          if (g_error_matches (clock_error, VIGIL_ONVIF_ERROR, VIGIL_ONVIF_ERROR_CANCELLED))
+            {
+              g_propagate_error (error, g_steal_pointer (&clock_error));
+              return FALSE;
+            }
+          g_debug ("%s", clock_error->message);
           soap->error = rc;
         }
       set_soap_error (self, soap, op, g_get_monotonic_time () - start_us, error);
