@@ -8,7 +8,6 @@
 #include <string.h>
 
 #include "vigil-clip-writer.h"
-#include "vigil-pipelines-private.h"
 #include "vigil-test-util.h"
 
 #define FRAME_NS (100 * GST_MSECOND)   /* segments are 10 fps */
@@ -604,39 +603,6 @@ test_clip_writer_h265 (Fixture *f, gconstpointer unused)
   assert_jpeg_size (f->jpeg, 320, 240);
 }
 
-/* The in-place move also handles 64-bit chunk offset tables, which only
- * files near 4 GiB need: forced here on a small file. */
-static void
-test_clip_writer_moov_move_co64 (Fixture *f, gconstpointer unused)
-{
-  g_autofree gchar *description = NULL;
-  g_autofree gchar *before = NULL;
-  g_autofree gchar *after = NULL;
-  g_autoptr(GError) error = NULL;
-
-  if (!vigil_test_have_elements ("x264enc", "mp4mux", "avdec_h264", NULL))
-    {
-      g_test_skip ("needs x264enc, mp4mux and avdec_h264");
-      return;
-    }
-  description = g_strdup_printf ("videotestsrc num-buffers=30 ! video/x-raw,width=160,height=120 ! x264enc "
-                                 "speed-preset=ultrafast ! mp4mux ! filesink location=\"%s\"", f->mp4);
-  run_pipeline (description);
-  before = top_level_boxes (f->mp4);
-  g_assert_nonnull (strstr (before, "mdat moov"));
-
-  g_assert_true (vigil_mp4_move_moov_to_front (f->mp4, G_MININT64, TRUE, NULL, NULL, NULL, &error));
-  g_assert_no_error (error);
-  assert_moov_before_mdat (f->mp4);
-  g_assert_cmpint (vigil_test_decode_file (f->mp4, &error), ==, 30);
-  g_assert_no_error (error);
-  /* A second call finds the moov in front and leaves the file alone. */
-  after = top_level_boxes (f->mp4);
-  g_assert_true (vigil_mp4_move_moov_to_front (f->mp4, G_MININT64, FALSE, NULL, NULL, NULL, &error));
-  g_assert_no_error (error);
-  g_assert_cmpint (vigil_test_decode_file (f->mp4, &error), ==, 30);
-}
-
 /* Loads every plugin the tests use while the process has one thread:
  * glibc keeps (and valgrind reports) a scope array when a library is
  * dlopened while other threads run. */
@@ -686,8 +652,6 @@ main (int argc, char **argv)
               test_clip_writer_audio_dropout_fails, fixture_tear_down);
   g_test_add ("/pipelines/clip-writer/h265", Fixture, NULL, fixture_set_up,
               test_clip_writer_h265, fixture_tear_down);
-  g_test_add ("/pipelines/clip-writer/moov-move-co64", Fixture, NULL, fixture_set_up,
-              test_clip_writer_moov_move_co64, fixture_tear_down);
 
   status = g_test_run ();
   for (guint k = 0; k < N_SOURCES; k++)
