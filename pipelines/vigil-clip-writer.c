@@ -56,6 +56,7 @@
 #include "vigil-mp4-faststart.h"
 
 #include <glib/gstdio.h>
+#include <gst/app/gstappsrc.h>
 #include <string.h>
 #include <time.h>
 
@@ -131,7 +132,6 @@ struct _Clip {
   GstBus        *mux_bus;
   GstElement    *muxer;
   GstElement    *src[N_TRACKS];   /* appsrc; NULL when the track is absent */
-  guint          push_buffer_signal;
   GstCaps       *caps[TRACK_TEXT];  /* of the first part; every part must match */
   gboolean       first_has_audio;
   gboolean       audio_transcoded;
@@ -204,10 +204,8 @@ reader_out_at_wall (const Reader *r, gint64 wall_us)
 static gboolean
 clip_push (Clip *clip, guint track, GstBuffer *buffer)
 {
-  GstFlowReturn flow = GST_FLOW_ERROR;
+  GstFlowReturn flow = gst_app_src_push_buffer (GST_APP_SRC (clip->src[track]), buffer);
 
-  g_signal_emit (clip->src[track], clip->push_buffer_signal, 0, buffer, &flow);
-  gst_buffer_unref (buffer);
   if (flow != GST_FLOW_OK)
     GST_DEBUG ("push on track %u: %s", track, gst_flow_get_name (flow));
   return flow == GST_FLOW_OK;
@@ -826,7 +824,6 @@ clip_start_mux (Clip *clip, GstCaps *video_caps, GstCaps *audio_caps, const gcha
   clip->src[TRACK_VIDEO] = gst_bin_get_by_name (GST_BIN (clip->mux_pipeline), "video");
   clip->src[TRACK_TEXT] = gst_bin_get_by_name (GST_BIN (clip->mux_pipeline), "text");
   clip->src[TRACK_AUDIO] = gst_bin_get_by_name (GST_BIN (clip->mux_pipeline), "audio");
-  clip->push_buffer_signal = g_signal_lookup ("push-buffer", G_OBJECT_TYPE (clip->src[TRACK_VIDEO]));
   clip->audio_transcoded = audio != NULL && *audio != '\0';
   clip->caps[TRACK_VIDEO] = gst_caps_ref (video_caps);
   clip->first_has_audio = audio_caps != NULL;
@@ -1176,14 +1173,13 @@ static gboolean
 clip_finish_mux (Clip *clip, const gchar *mp4_path, GError **error)
 {
   g_autoptr(GstTagList) tags = clip_tags (clip);
-  GstFlowReturn flow;
 
   clip_close_cue (clip, clip->video_end);
   /* mp4mux reads its tag setter when it writes the moov, at EOS. */
   gst_tag_setter_merge_tags (GST_TAG_SETTER (clip->muxer), tags, GST_TAG_MERGE_REPLACE);
   for (guint t = 0; t < N_TRACKS; t++)
     if (clip->src[t] != NULL)
-      g_signal_emit_by_name (clip->src[t], "end-of-stream", &flow);
+      gst_app_src_end_of_stream (GST_APP_SRC (clip->src[t]));
   if (!clip_wait_eos (clip, clip->mux_bus, mp4_path, MUX_SHARE, error))
     return FALSE;
   gst_element_set_state (clip->mux_pipeline, GST_STATE_NULL);
@@ -1198,7 +1194,6 @@ clip_start_jpeg (Clip *clip, const gchar *jpeg_path, GError **error)
   g_autoptr(GError) parse_error = NULL;
   g_autoptr(GstElement) src = NULL;
   g_autoptr(GstElement) sink = NULL;
-  GstFlowReturn flow = GST_FLOW_ERROR;
 
   clip->jpeg_pipeline = gst_parse_launch_full ("appsrc name=src format=time ! decodebin ! videoconvert ! jpegenc "
                                                "! filesink name=sink", NULL, GST_PARSE_FLAG_FATAL_ERRORS,
@@ -1225,8 +1220,9 @@ clip_start_jpeg (Clip *clip, const gchar *jpeg_path, GError **error)
         g_set_error (error, VIGIL_CLIP_ERROR, VIGIL_CLIP_ERROR_FAILED, "%s: cannot start the decoder", jpeg_path);
       return FALSE;
     }
-  g_signal_emit_by_name (src, "push-buffer", clip->first_frame, &flow);
-  g_signal_emit_by_name (src, "end-of-stream", &flow);
+  /* The clip keeps its reference; appsrc takes the one given here. */
+  gst_app_src_push_buffer (GST_APP_SRC (src), gst_buffer_ref (clip->first_frame));
+  gst_app_src_end_of_stream (GST_APP_SRC (src));
   return TRUE;
 }
 
