@@ -13,6 +13,7 @@
 #include "vigil-onvif.h"
 #include "vigil-onvif-private.h"
 #include "vigil-simcam-onvif.h"
+#include "vigil-test-soap.h"
 #include "vigil-test-util.h"
 
 #define USER "operator"
@@ -546,20 +547,6 @@ test_discovery (void)
 /* Answers served from memory (vigil_onvif_camera_set_reply_func()), for
  * what the simulated device cannot do on cue: refuse GetSystemDateAndTime
  * without credentials only once the clock has been learnt. */
-#define ENVELOPE_START                                                  \
-  "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"                        \
-  "<s:Envelope xmlns:s=\"http://www.w3.org/2003/05/soap-envelope\""     \
-  " xmlns:tt=\"http://www.onvif.org/ver10/schema\""                     \
-  " xmlns:tds=\"http://www.onvif.org/ver10/device/wsdl\""               \
-  " xmlns:ter=\"http://www.onvif.org/ver10/error\"><s:Body>"
-#define ENVELOPE_END "</s:Body></s:Envelope>\n"
-#define DATE_AND_TIME_BODY                                                                 \
-  "<tds:GetSystemDateAndTimeResponse><tds:SystemDateAndTime>"                              \
-  "<tt:DateTimeType>NTP</tt:DateTimeType><tt:DaylightSavings>false</tt:DaylightSavings>" \
-  "<tt:UTCDateTime><tt:Time><tt:Hour>12</tt:Hour><tt:Minute>30</tt:Minute>"               \
-  "<tt:Second>15</tt:Second></tt:Time><tt:Date><tt:Year>2024</tt:Year>"                   \
-  "<tt:Month>5</tt:Month><tt:Day>1</tt:Day></tt:Date></tt:UTCDateTime>"                   \
-  "</tds:SystemDateAndTime></tds:GetSystemDateAndTimeResponse>"
 #define NOT_AUTHORIZED_BODY                                                    \
   "<s:Fault><s:Code><s:Value>s:Sender</s:Value><s:Subcode>"                    \
   "<s:Value>ter:NotAuthorized</s:Value></s:Subcode></s:Code>"                  \
@@ -571,19 +558,6 @@ typedef struct {
   guint         n_date_and_time; /* GetSystemDateAndTime exchanges */
   guint         n_other;         /* every other exchange */
 } RelearnScript;
-
-static GBytes *
-soap_answer (const gchar *status, const gchar *body)
-{
-  gsize body_len = strlen (ENVELOPE_START) + strlen (body) + strlen (ENVELOPE_END);
-  gchar *all = g_strdup_printf ("HTTP/1.1 %s\r\n"
-                                "Content-Type: application/soap+xml; charset=utf-8\r\n"
-                                "Content-Length: %zu\r\nConnection: close\r\n\r\n"
-                                ENVELOPE_START "%s" ENVELOPE_END,
-                                status, body_len, body);
-
-  return g_bytes_new_take (all, strlen (all));
-}
 
 /* The clock is learnt, then every authenticated call is refused, so the
  * client re-learns it; this camera refuses GetSystemDateAndTime without
@@ -598,12 +572,12 @@ on_relearn_reply (const gchar *op, const gchar *url, gpointer user_data)
   if (!g_str_equal (op, "GetSystemDateAndTime"))
     {
       script->n_other++;
-      return soap_answer ("400 Bad Request", NOT_AUTHORIZED_BODY);
+      return vigil_test_soap_answer ("400 Bad Request", NOT_AUTHORIZED_BODY);
     }
   if (++script->n_date_and_time == 1)
-    return soap_answer ("200 OK", DATE_AND_TIME_BODY);
+    return vigil_test_soap_answer ("200 OK", VIGIL_TEST_SOAP_DATE_AND_TIME_BODY);
   g_cancellable_cancel (script->cancellable);
-  return soap_answer ("400 Bad Request", NOT_AUTHORIZED_BODY);
+  return vigil_test_soap_answer ("400 Bad Request", NOT_AUTHORIZED_BODY);
 }
 
 /* A call cancelled while the clock is being re-learned fails as cancelled,

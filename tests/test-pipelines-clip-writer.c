@@ -59,23 +59,6 @@ fixture_tear_down (Fixture *f, gconstpointer unused)
   vigil_test_remove_tree (g_steal_pointer (&f->dir));
 }
 
-static void
-run_pipeline (const gchar *description)
-{
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GstElement) pipeline = gst_parse_launch (description, &error);
-  g_autoptr(GstBus) bus = NULL;
-  g_autoptr(GstMessage) message = NULL;
-
-  g_assert_no_error (error);
-  bus = gst_element_get_bus (pipeline);
-  gst_element_set_state (pipeline, GST_STATE_PLAYING);
-  message = gst_bus_timed_pop_filtered (bus, 120 * GST_SECOND, GST_MESSAGE_EOS | GST_MESSAGE_ERROR);
-  gst_element_set_state (pipeline, GST_STATE_NULL);
-  g_assert_nonnull (message);
-  g_assert_cmpint (GST_MESSAGE_TYPE (message), ==, GST_MESSAGE_EOS);
-}
-
 /* Encodes the segments of @kind once: 2 s each at 10 fps with a keyframe
  * every second, the way the recorder writes them (one Matroska file per
  * segment, each starting on a keyframe). Plain H.264 has four parts, the
@@ -148,7 +131,7 @@ ensure_source (SourceKind kind)
                                      "! matroskamux name=mux ! filesink location=\"%s\" %s",
                                      frames, offset, overlay, video, source->paths[i],
                                      audio_branch != NULL ? audio_branch : "");
-      run_pipeline (description);
+      vigil_test_run_pipeline (description, 120);
       source->parts[i].path = source->paths[i];
       source->parts[i].start_us = BASE_US + i * SEGMENT_US + (kind == SOURCE_H264 && i == 3 ? GAP_US : 0);
       source->parts[i].end_us = source->parts[i].start_us + frames * FRAME_NS / 1000;

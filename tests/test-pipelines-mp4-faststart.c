@@ -215,10 +215,6 @@ static gboolean
 write_mp4mux_file (const gchar *path, gboolean faststart)
 {
   g_autofree gchar *description = NULL;
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GstElement) pipeline = NULL;
-  g_autoptr(GstBus) bus = NULL;
-  g_autoptr(GstMessage) message = NULL;
 
   if (!vigil_test_have_elements ("videotestsrc", "x264enc", "mp4mux", "qtdemux", "avdec_h264", NULL))
     {
@@ -229,14 +225,7 @@ write_mp4mux_file (const gchar *path, gboolean faststart)
                                  "framerate=10/1 ! x264enc speed-preset=ultrafast ! mp4mux faststart=%s "
                                  "! filesink location=\"%s\"",
                                  faststart ? "true" : "false", path);
-  pipeline = gst_parse_launch (description, &error);
-  g_assert_no_error (error);
-  bus = gst_element_get_bus (pipeline);
-  gst_element_set_state (pipeline, GST_STATE_PLAYING);
-  message = gst_bus_timed_pop_filtered (bus, 60 * GST_SECOND, GST_MESSAGE_EOS | GST_MESSAGE_ERROR);
-  gst_element_set_state (pipeline, GST_STATE_NULL);
-  g_assert_nonnull (message);
-  g_assert_cmpint (GST_MESSAGE_TYPE (message), ==, GST_MESSAGE_EOS);
+  vigil_test_run_pipeline (description, 60);
   return TRUE;
 }
 
