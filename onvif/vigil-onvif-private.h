@@ -19,6 +19,13 @@ G_BEGIN_DECLS
 gchar *vigil_onvif_sanitize_text (const gchar *text, gsize max_chars);
 /* Whether valid UTF-8 @text holds a C0 or C1 control character. */
 gboolean vigil_onvif_has_control_chars (const gchar *text);
+/* Camera text handed to vigil's callers, who put it on D-Bus and in JSON:
+ * bytes that are not UTF-8 become U+FFFD. NULL stays NULL. */
+gchar *vigil_onvif_camera_text (const gchar *text);
+/* Tokens go back to the camera byte for byte, so they cannot be repaired
+ * like text; one that is not UTF-8 cannot cross D-Bus either, so what it
+ * names is skipped. */
+gboolean vigil_onvif_is_usable_token (const gchar *token);
 
 /* For tests and fuzzing only: from now on every exchange of @self is served
  * from memory instead of the network. For each request (retries and the

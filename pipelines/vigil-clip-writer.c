@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* vigil_clip_write(): one small reader pipeline per part feeding one
  * muxing pipeline through appsrc, then the moov moved to the front in
- * place, while the first frame is decoded to JPEG alongside.
+ * place (vigil-mp4-faststart.c), while the first frame is decoded to JPEG
+ * alongside.
  *
  *   reader (per part):  filesrc ! matroskademux ─ pad probe ─┐  (the probe takes
  *                                              └ fakesink    │   every buffer)
@@ -52,15 +53,12 @@
  * handshake under clip->lock while the probe waits. Nothing is allocated
  * per frame. */
 #include "vigil-clip-writer.h"
-#include "vigil-pipelines-private.h"
+#include "vigil-mp4-faststart.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <glib/gstdio.h>
+#include <gst/app/gstappsrc.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
 
 GST_DEBUG_CATEGORY_STATIC (vigil_clip_debug);
 #define GST_CAT_DEFAULT vigil_clip_debug
@@ -134,7 +132,6 @@ struct _Clip {
   GstBus        *mux_bus;
   GstElement    *muxer;
   GstElement    *src[N_TRACKS];   /* appsrc; NULL when the track is absent */
-  guint          push_buffer_signal;
   GstCaps       *caps[TRACK_TEXT];  /* of the first part; every part must match */
   gboolean       first_has_audio;
   gboolean       audio_transcoded;
@@ -207,10 +204,8 @@ reader_out_at_wall (const Reader *r, gint64 wall_us)
 static gboolean
 clip_push (Clip *clip, guint track, GstBuffer *buffer)
 {
-  GstFlowReturn flow = GST_FLOW_ERROR;
+  GstFlowReturn flow = gst_app_src_push_buffer (GST_APP_SRC (clip->src[track]), buffer);
 
-  g_signal_emit (clip->src[track], clip->push_buffer_signal, 0, buffer, &flow);
-  gst_buffer_unref (buffer);
   if (flow != GST_FLOW_OK)
     GST_DEBUG ("push on track %u: %s", track, gst_flow_get_name (flow));
   return flow == GST_FLOW_OK;
@@ -829,7 +824,6 @@ clip_start_mux (Clip *clip, GstCaps *video_caps, GstCaps *audio_caps, const gcha
   clip->src[TRACK_VIDEO] = gst_bin_get_by_name (GST_BIN (clip->mux_pipeline), "video");
   clip->src[TRACK_TEXT] = gst_bin_get_by_name (GST_BIN (clip->mux_pipeline), "text");
   clip->src[TRACK_AUDIO] = gst_bin_get_by_name (GST_BIN (clip->mux_pipeline), "audio");
-  clip->push_buffer_signal = g_signal_lookup ("push-buffer", G_OBJECT_TYPE (clip->src[TRACK_VIDEO]));
   clip->audio_transcoded = audio != NULL && *audio != '\0';
   clip->caps[TRACK_VIDEO] = gst_caps_ref (video_caps);
   clip->first_has_audio = audio_caps != NULL;
@@ -1179,14 +1173,13 @@ static gboolean
 clip_finish_mux (Clip *clip, const gchar *mp4_path, GError **error)
 {
   g_autoptr(GstTagList) tags = clip_tags (clip);
-  GstFlowReturn flow;
 
   clip_close_cue (clip, clip->video_end);
   /* mp4mux reads its tag setter when it writes the moov, at EOS. */
   gst_tag_setter_merge_tags (GST_TAG_SETTER (clip->muxer), tags, GST_TAG_MERGE_REPLACE);
   for (guint t = 0; t < N_TRACKS; t++)
     if (clip->src[t] != NULL)
-      g_signal_emit_by_name (clip->src[t], "end-of-stream", &flow);
+      gst_app_src_end_of_stream (GST_APP_SRC (clip->src[t]));
   if (!clip_wait_eos (clip, clip->mux_bus, mp4_path, MUX_SHARE, error))
     return FALSE;
   gst_element_set_state (clip->mux_pipeline, GST_STATE_NULL);
@@ -1201,7 +1194,6 @@ clip_start_jpeg (Clip *clip, const gchar *jpeg_path, GError **error)
   g_autoptr(GError) parse_error = NULL;
   g_autoptr(GstElement) src = NULL;
   g_autoptr(GstElement) sink = NULL;
-  GstFlowReturn flow = GST_FLOW_ERROR;
 
   clip->jpeg_pipeline = gst_parse_launch_full ("appsrc name=src format=time ! decodebin ! videoconvert ! jpegenc "
                                                "! filesink name=sink", NULL, GST_PARSE_FLAG_FATAL_ERRORS,
@@ -1228,8 +1220,9 @@ clip_start_jpeg (Clip *clip, const gchar *jpeg_path, GError **error)
         g_set_error (error, VIGIL_CLIP_ERROR, VIGIL_CLIP_ERROR_FAILED, "%s: cannot start the decoder", jpeg_path);
       return FALSE;
     }
-  g_signal_emit_by_name (src, "push-buffer", clip->first_frame, &flow);
-  g_signal_emit_by_name (src, "end-of-stream", &flow);
+  /* The clip keeps its reference; appsrc takes the one given here. */
+  gst_app_src_push_buffer (GST_APP_SRC (src), gst_buffer_ref (clip->first_frame));
+  gst_app_src_end_of_stream (GST_APP_SRC (src));
   return TRUE;
 }
 
@@ -1279,6 +1272,7 @@ static gboolean
 clip_write (Clip *clip, const VigilClipPart *parts, guint n_parts, const gchar *mp4_path,
             const gchar *jpeg_path, VigilClipResult *result, GError **error)
 {
+  g_autoptr(GError) local_error = NULL;
   guint n_used = 0;
 
   for (guint i = 0; i < n_parts && !clip->reached_end; i++)
@@ -1348,8 +1342,15 @@ clip_write (Clip *clip, const VigilClipPart *parts, guint n_parts, const gchar *
    * time as when the video was recorded, as cameras write it. The
    * modification time stays the time of the export. */
   if (!vigil_mp4_move_moov_to_front (mp4_path, clip->first_frame_us, FALSE, on_move_progress, clip,
-                                     clip->cancellable, error))
-    return FALSE;
+                                     clip->cancellable, &local_error))
+    {
+      /* Cancellation stays G_IO_ERROR_CANCELLED (see the header). */
+      if (g_error_matches (local_error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+        g_propagate_error (error, g_steal_pointer (&local_error));
+      else
+        g_set_error_literal (error, VIGIL_CLIP_ERROR, VIGIL_CLIP_ERROR_FAILED, local_error->message);
+      return FALSE;
+    }
   if (!clip_finish_jpeg (clip, jpeg_path, error))
     return FALSE;
 
@@ -1439,373 +1440,4 @@ vigil_clip_write (const VigilClipPart *parts, guint n_parts, gint64 from_us, gin
     g_unlink (jpeg_path);
   g_propagate_error (error, g_steal_pointer (&local_error));
   return FALSE;
-}
-
-/* ---------------------------------------------------------------- moov to the front */
-
-/* Box fields are big-endian at any alignment (GST_READ_UINT32_BE would
- * load unaligned words, which UBSan rightly reports). */
-#define FOURCC(s) \
-  (((guint32) (guint8) (s)[0] << 24) | ((guint32) (guint8) (s)[1] << 16) | ((guint32) (guint8) (s)[2] << 8) \
-   | (guint32) (guint8) (s)[3])
-
-static guint32
-read_be32 (const guint8 *p)
-{
-  return ((guint32) p[0] << 24) | ((guint32) p[1] << 16) | ((guint32) p[2] << 8) | p[3];
-}
-
-static guint64
-read_be64 (const guint8 *p)
-{
-  return ((guint64) read_be32 (p) << 32) | read_be32 (p + 4);
-}
-
-static void
-write_be32 (guint8 *p, guint32 value)
-{
-  p[0] = value >> 24;
-  p[1] = value >> 16;
-  p[2] = value >> 8;
-  p[3] = value;
-}
-
-static void
-write_be64 (guint8 *p, guint64 value)
-{
-  write_be32 (p, value >> 32);
-  write_be32 (p + 4, (guint32) value);
-}
-/* Boxes on the way from moov to the chunk offset tables. */
-#define IS_PATH_TO_STCO(type) \
-  ((type) == FOURCC ("moov") || (type) == FOURCC ("trak") || (type) == FOURCC ("mdia") \
-   || (type) == FOURCC ("minf") || (type) == FOURCC ("stbl"))
-#define SHIFT_CHUNK (4 * 1024 * 1024)
-#define SECONDS_1904_TO_1970 G_GINT64_CONSTANT (2082844800)
-/* Sanity bound: a day of 60 fps video with audio has a moov of ~20 MB. */
-#define MAX_MOOV_SIZE (256 * 1024 * 1024)
-
-typedef struct {
-  guint64   creation;     /* seconds since 1904 for mvhd, tkhd and mdhd; 0 to keep */
-  guint64   delta;        /* added to every chunk offset */
-  gboolean  co64;         /* write 32-bit tables (stco) as 64-bit ones (co64) */
-  guint64   max_stco;     /* largest offset in a 32-bit table */
-  guint64   n_stco;       /* entries in 32-bit tables */
-} OffsetPatch;
-
-static gboolean
-malformed (const gchar *path, GError **error)
-{
-  g_set_error (error, VIGIL_CLIP_ERROR, VIGIL_CLIP_ERROR_FAILED, "%s: the muxer wrote an MP4 we cannot parse", path);
-  return FALSE;
-}
-
-static void
-append_be32 (GByteArray *out, guint32 value)
-{
-  guint8 bytes[4];
-
-  write_be32 (bytes, value);
-  g_byte_array_append (out, bytes, 4);
-}
-
-static void
-append_be64 (GByteArray *out, guint64 value)
-{
-  guint8 bytes[8];
-
-  write_be64 (bytes, value);
-  g_byte_array_append (out, bytes, 8);
-}
-
-/* Copies the boxes in @data to @out, descending the path to the chunk
- * offset tables and rewriting those as @patch says. */
-static gboolean
-copy_boxes (const guint8 *data, gsize len, GByteArray *out, OffsetPatch *patch, guint depth,
-            const gchar *path, GError **error)
-{
-  gsize pos = 0;
-
-  while (pos < len)
-    {
-      guint64 size;
-      gsize header = 8;
-      guint32 type;
-      const guint8 *body;
-      gsize body_len;
-
-      if (len - pos < 8)
-        return malformed (path, error);
-      size = read_be32 (data + pos);
-      type = read_be32 (data + pos + 4);
-      if (size == 1)
-        {
-          if (len - pos < 16)
-            return malformed (path, error);
-          size = read_be64 (data + pos + 8);
-          header = 16;
-        }
-      else if (size == 0)
-        size = len - pos;
-      if (size < header || size > len - pos)
-        return malformed (path, error);
-      body = data + pos + header;
-      body_len = size - header;
-
-      if (IS_PATH_TO_STCO (type) && depth < 8)
-        {
-          guint start = out->len;
-
-          append_be32 (out, 0);
-          g_byte_array_append (out, data + pos + 4, 4);
-          if (!copy_boxes (body, body_len, out, patch, depth + 1, path, error))
-            return FALSE;
-          write_be32 (out->data + start, out->len - start);
-        }
-      else if (type == FOURCC ("stco") || type == FOURCC ("co64"))
-        {
-          gboolean wide = type == FOURCC ("co64");
-          gsize entry = wide ? 8 : 4;
-          guint32 n;
-
-          if (body_len < 8)
-            return malformed (path, error);
-          n = read_be32 (body + 4);
-          if ((body_len - 8) / entry < n)
-            return malformed (path, error);
-          wide = wide || patch->co64;
-          append_be32 (out, 16 + n * (wide ? 8 : 4));
-          g_byte_array_append (out, (const guint8 *) (wide ? "co64" : "stco"), 4);
-          g_byte_array_append (out, body, 8);   /* version, flags, entry count */
-          for (guint32 i = 0; i < n; i++)
-            {
-              guint64 offset = entry == 8 ? read_be64 (body + 8 + i * 8)
-                                          : read_be32 (body + 8 + i * 4);
-
-              if (entry == 4)
-                {
-                  patch->max_stco = MAX (patch->max_stco, offset);
-                  patch->n_stco++;
-                }
-              offset += patch->delta;
-              if (wide)
-                append_be64 (out, offset);
-              else if (offset > G_MAXUINT32)
-                return malformed (path, error);
-              else
-                append_be32 (out, (guint32) offset);
-            }
-        }
-      else if (patch->creation != 0
-               && (type == FOURCC ("mvhd") || type == FOURCC ("tkhd") || type == FOURCC ("mdhd")))
-        {
-          guint at = out->len + header + 4;
-
-          /* version, flags, then creation time: 32 bits in version 0, 64 in 1 */
-          if (body_len < 12)
-            return malformed (path, error);
-          g_byte_array_append (out, data + pos, size);
-          if (body[0] == 1)
-            write_be64 (out->data + at, patch->creation);
-          else
-            write_be32 (out->data + at, (guint32) MIN (patch->creation, G_MAXUINT32));
-        }
-      else
-        g_byte_array_append (out, data + pos, size);
-      pos += size;
-    }
-  return TRUE;
-}
-
-static gboolean
-io_error (const gchar *path, const gchar *what, gint saved_errno, GError **error)
-{
-  g_set_error (error, VIGIL_CLIP_ERROR, VIGIL_CLIP_ERROR_FAILED, "%s: %s: %s", path, what, g_strerror (saved_errno));
-  return FALSE;
-}
-
-static gboolean
-pread_all (int fd, guint8 *buf, gsize len, guint64 offset, const gchar *path, GError **error)
-{
-  while (len > 0)
-    {
-      ssize_t n = pread (fd, buf, len, (off_t) offset);
-
-      if (n < 0 && errno == EINTR)
-        continue;
-      if (n < 0)
-        return io_error (path, "read", errno, error);
-      if (n == 0)
-        return malformed (path, error);
-      buf += n;
-      len -= (gsize) n;
-      offset += (guint64) n;
-    }
-  return TRUE;
-}
-
-static gboolean
-pwrite_all (int fd, const guint8 *buf, gsize len, guint64 offset, const gchar *path, GError **error)
-{
-  while (len > 0)
-    {
-      ssize_t n = pwrite (fd, buf, len, (off_t) offset);
-
-      if (n < 0 && errno == EINTR)
-        continue;
-      if (n < 0)
-        return io_error (path, "write", errno, error);
-      buf += n;
-      len -= (gsize) n;
-      offset += (guint64) n;
-    }
-  return TRUE;
-}
-
-typedef struct {
-  guint64  offset, size;
-  guint32  type;
-} TopBox;
-
-static gboolean
-read_top_box (int fd, guint64 offset, guint64 file_size, TopBox *box, const gchar *path, GError **error)
-{
-  guint8 header[16];
-
-  if (file_size - offset < 8 || !pread_all (fd, header, 8, offset, path, error))
-    return error == NULL || *error == NULL ? malformed (path, error) : FALSE;
-  box->offset = offset;
-  box->size = read_be32 (header);
-  box->type = read_be32 (header + 4);
-  if (box->size == 1)
-    {
-      if (file_size - offset < 16 || !pread_all (fd, header + 8, 8, offset + 8, path, error))
-        return error == NULL || *error == NULL ? malformed (path, error) : FALSE;
-      box->size = read_be64 (header + 8);
-    }
-  else if (box->size == 0)
-    box->size = file_size - offset;
-  if (box->size < 8 || box->size > file_size - offset)
-    return malformed (path, error);
-  return TRUE;
-}
-
-static void
-close_fd (int *fd)
-{
-  if (*fd >= 0)
-    close (*fd);
-}
-
-gboolean
-vigil_mp4_move_moov_to_front (const gchar *path, gint64 creation_time_us, gboolean force_co64,
-                              void (*progress) (gdouble fraction, gpointer user_data), gpointer user_data,
-                              GCancellable *cancellable, GError **error)
-{
-  __attribute__ ((cleanup (close_fd))) int fd = -1;
-  struct stat st;
-  guint64 file_size, offset, region_start = 0, region_end, moved = 0, total, tail_size;
-  TopBox box, moov = { 0, };
-  gboolean have_moov = FALSE, have_mdat = FALSE;
-  g_autofree guint8 *moov_data = NULL;
-  g_autofree guint8 *tail = NULL;
-  g_autofree guint8 *chunk = NULL;
-  g_autoptr(GByteArray) probe = g_byte_array_new ();
-  g_autoptr(GByteArray) patched = g_byte_array_new ();
-  OffsetPatch patch = { 0, };
-
-  g_return_val_if_fail (path != NULL, FALSE);
-
-  fd = g_open (path, O_RDWR | O_CLOEXEC, 0);
-  if (fd < 0)
-    return io_error (path, "open", errno, error);
-  if (fstat (fd, &st) < 0)
-    return io_error (path, "stat", errno, error);
-  file_size = (guint64) st.st_size;
-
-  /* Top level as mp4mux writes it: ftyp, free, mdat, moov, and an XMP
-   * uuid box when there are tags. Everything between ftyp and moov moves
-   * up; what follows the moov (small) is written again after it. */
-  for (offset = 0; offset < file_size; offset += box.size)
-    {
-      if (!read_top_box (fd, offset, file_size, &box, path, error))
-        return FALSE;
-      if (box.type == FOURCC ("ftyp") && offset == 0)
-        region_start = box.size;
-      else if (box.type == FOURCC ("mdat"))
-        {
-          if (have_moov)
-            return malformed (path, error);
-          have_mdat = TRUE;
-        }
-      else if (box.type == FOURCC ("moov"))
-        {
-          if (!have_mdat)
-            return TRUE;   /* already in front */
-          moov = box;
-          have_moov = TRUE;
-        }
-    }
-  if (!have_moov || moov.size > MAX_MOOV_SIZE || file_size - moov.offset - moov.size > MAX_MOOV_SIZE)
-    return malformed (path, error);
-  region_end = moov.offset;
-  tail_size = file_size - moov.offset - moov.size;
-  tail = g_malloc (MAX (tail_size, 1));
-  if (!pread_all (fd, tail, tail_size, moov.offset + moov.size, path, error))
-    return FALSE;
-
-  moov_data = g_malloc (moov.size);
-  if (!pread_all (fd, moov_data, moov.size, moov.offset, path, error))
-    return FALSE;
-  /* Measure (sizes, largest 32-bit offset), decide on 64-bit tables,
-   * then patch with the final moov size as the shift. */
-  patch.co64 = force_co64;
-  if (creation_time_us != G_MININT64)
-    patch.creation = (guint64) MAX (floor_div (creation_time_us, G_USEC_PER_SEC) + SECONDS_1904_TO_1970, 1);
-  if (!copy_boxes (moov_data, moov.size, probe, &patch, 0, path, error))
-    return FALSE;
-  if (!patch.co64 && patch.max_stco + probe->len + 4 * patch.n_stco > G_MAXUINT32)
-    {
-      patch.co64 = TRUE;
-      g_byte_array_set_size (probe, 0);
-      if (!copy_boxes (moov_data, moov.size, probe, &patch, 0, path, error))
-        return FALSE;
-    }
-  patch.delta = probe->len;
-  if (!copy_boxes (moov_data, moov.size, patched, &patch, 0, path, error))
-    return FALSE;
-  g_assert (patched->len == probe->len);
-
-  /* Shift [region_start, region_end) up by the moov's size, from the end
-   * down so that nothing is overwritten before it was read. */
-  chunk = g_malloc (SHIFT_CHUNK);
-  total = region_end - region_start;
-  for (offset = region_end; offset > region_start;)
-    {
-      gsize n = (gsize) MIN ((guint64) SHIFT_CHUNK, offset - region_start);
-
-      if (g_cancellable_set_error_if_cancelled (cancellable, error))
-        return FALSE;
-      offset -= n;
-      if (!pread_all (fd, chunk, n, offset, path, error)
-          || !pwrite_all (fd, chunk, n, offset + patched->len, path, error))
-        return FALSE;
-      moved += n;
-      if (progress != NULL)
-        progress ((gdouble) moved / (gdouble) total, user_data);
-    }
-  if (!pwrite_all (fd, patched->data, patched->len, region_start, path, error)
-      || !pwrite_all (fd, tail, tail_size, region_end + patched->len, path, error))
-    return FALSE;
-  if (ftruncate (fd, (off_t) (region_end + patched->len + tail_size)) < 0)
-    return io_error (path, "truncate", errno, error);
-  if (close (fd) < 0)
-    {
-      fd = -1;
-      return io_error (path, "close", errno, error);
-    }
-  fd = -1;
-  GST_DEBUG ("%s: moov of %u bytes moved in front of %" G_GUINT64_FORMAT " bytes%s", path, patched->len, total,
-             patch.co64 ? " (64-bit chunk offsets)" : "");
-  return TRUE;
 }

@@ -41,6 +41,7 @@
 #include <fcntl.h>
 #include <gio/gio.h>
 #include <glib/gstdio.h>
+#include <gst/app/gstappsrc.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -533,7 +534,6 @@ static void
 offer_to_health_branch (VigilRecorder *self, GstBuffer *keyframe, GstClockTime rt, gint64 wall_us)
 {
   HealthBranch *branch = self->health_branch;
-  GstFlowReturn ret;
   GstBuffer *copy;
 
   if (branch == NULL || g_atomic_int_get (&branch->failed))
@@ -554,8 +554,7 @@ offer_to_health_branch (VigilRecorder *self, GstBuffer *keyframe, GstClockTime r
   copy = gst_buffer_copy (keyframe);
   GST_BUFFER_PTS (copy) = GST_BUFFER_DTS (copy) = (GstClockTime) wall_us * GST_USECOND;
   GST_BUFFER_DURATION (copy) = GST_CLOCK_TIME_NONE;
-  g_signal_emit_by_name (branch->src, "push-buffer", copy, &ret);
-  gst_buffer_unref (copy);
+  gst_app_src_push_buffer (GST_APP_SRC (branch->src), copy);   /* takes copy */
 }
 
 /* Runs on a streaming thread, once per video frame and event. */

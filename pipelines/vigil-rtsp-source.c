@@ -2,11 +2,16 @@
 /* vigilrtspsrc: RTSP over TCP, interleaved RTP, straight to the pads.
  *
  * Threads. The control exchange and the data loop both run on the
- * element's one thread (self->thread), started in READY→PAUSED. The
+ * element's one streaming thread, a GstTask (self->task, with its own
+ * stream_lock, as rtspsrc has) started in READY→PAUSED: its function opens
+ * the session on its first run, then reads one batch per run, and pauses
+ * the task once the session is over (camera closed it, error). The
  * state-change thread only sets `stopping`, cancels and flushes the
- * connection to wake it, and joins it. Per packet the loop copies the
+ * connection to wake a blocking read, connect or request, stops and joins
+ * the task, and then ends the session. Per packet the loop copies the
  * packet into a pooled buffer and appends it to its stream's list: no
- * allocation once the pool has warmed up, no lock, no thread hand-off. */
+ * allocation once the pool has warmed up, no lock but the task's own, no
+ * thread hand-off. */
 #define _GNU_SOURCE   /* memmem */
 #include "vigil-rtsp-source.h"
 
@@ -34,7 +39,7 @@ GST_DEBUG_CATEGORY_STATIC (vigil_rtsp_source_debug);
 #define DEFAULT_TIMEOUT_US (10 * G_USEC_PER_SEC)
 #define DEFAULT_SESSION_TIMEOUT_S 60
 #define TEARDOWN_TIMEOUT_US (300 * G_TIME_SPAN_MILLISECOND)
-/* Batching of reads: see data_loop(). */
+/* Batching of reads: see start_reading(). */
 #define SOCKET_LOW_WATER (8 * 1024)
 #define MAX_BATCH_WAIT_MS 100
 
@@ -64,13 +69,14 @@ struct _VigilRtspSource
   gchar             *password;
   guint64            timeout_us;
 
-  GThread           *thread;
+  GstTask           *task;            /* the streaming thread; NULL outside PAUSED/PLAYING */
+  GRecMutex          stream_lock;     /* the task's lock, held while its function runs */
   GCancellable      *cancellable;
   gint               stopping;        /* atomic */
   GMutex             conn_lock;
-  GstRTSPConnection *conn;            /* protected by conn_lock; used by the thread */
+  GstRTSPConnection *conn;            /* protected by conn_lock; used by the task */
 
-  /* Thread only. */
+  /* The task only (and the state-change thread once it is joined). */
   GPtrArray         *streams;         /* Stream */
   gint16             channel_stream[256];  /* interleaved channel → stream index, -1 for none */
   gint16             rtcp_channel_stream[256];  /* the same for the streams' RTCP channels */
@@ -78,6 +84,13 @@ struct _VigilRtspSource
   gchar             *session_id;
   guint              session_timeout_s;
   guint              cseq;
+  /* The data loop's state, from open_session() to close_session(). */
+  gboolean           opened;          /* session playing, pads exposed */
+  guint8            *read_buf;        /* READ_BUFFER_SIZE bytes */
+  gsize              have;            /* bytes waiting in read_buf */
+  GPollFD            fds[2];          /* the socket; the cancellable's wake-up descriptor */
+  gint64             keepalive_interval_us;
+  gint64             next_keepalive_us;   /* monotonic */
 };
 
 enum { PROP_0, PROP_LOCATION, PROP_USER_ID, PROP_USER_PW, PROP_TIMEOUT };
@@ -751,99 +764,97 @@ split_frames (VigilRtspSource *self, const guint8 *buf, gsize have, gsize *off)
   return TRUE;
 }
 
-/* Reads the socket, splits interleaved frames, pushes packets. Wakes up
- * when SOCKET_LOW_WATER bytes are waiting or after at most
- * MAX_BATCH_WAIT_MS: each wake-up then carries several packets of a busy
- * camera instead of one, and recording does not care about 100 ms. */
+/* Sets up the data loop once the session plays. Reads wake up when
+ * SOCKET_LOW_WATER bytes are waiting or after at most MAX_BATCH_WAIT_MS:
+ * each wake-up then carries several packets of a busy camera instead of
+ * one, and recording does not care about 100 ms. Runs on the task. */
 static void
-data_loop (VigilRtspSource *self)
+start_reading (VigilRtspSource *self)
 {
   GSocket *socket = gst_rtsp_connection_get_read_socket (self->conn);
   int fd = g_socket_get_fd (socket);
-  g_autofree guint8 *buf = g_malloc (READ_BUFFER_SIZE);
   guint session_timeout_s = self->session_timeout_s ? self->session_timeout_s : DEFAULT_SESSION_TIMEOUT_S;
-  gint64 keepalive_interval_us = CLAMP (session_timeout_s / 2, 5, 30) * G_USEC_PER_SEC;
-  gint64 next_keepalive_us = g_get_monotonic_time () + keepalive_interval_us;
   int low_water = SOCKET_LOW_WATER;
-  GPollFD fds[2] = { { .fd = fd, .events = G_IO_IN } };
-  gsize have = 0;
 
+  self->read_buf = g_malloc (READ_BUFFER_SIZE);
+  self->have = 0;
+  self->keepalive_interval_us = CLAMP (session_timeout_s / 2, 5, 30) * G_USEC_PER_SEC;
+  self->next_keepalive_us = g_get_monotonic_time () + self->keepalive_interval_us;
+  self->fds[0] = (GPollFD) { .fd = fd, .events = G_IO_IN };
   /* One wake-up descriptor for the whole session: making one per wait
    * (as g_socket_condition_timed_wait does) costs an eventfd per read. */
-  g_cancellable_make_pollfd (self->cancellable, &fds[1]);
+  g_cancellable_make_pollfd (self->cancellable, &self->fds[1]);
   setsockopt (fd, SOL_SOCKET, SO_RCVLOWAT, &low_water, sizeof low_water);
-
-  while (!g_cancellable_is_cancelled (self->cancellable))
-    {
-      g_autoptr(GError) error = NULL;
-      gint64 now_us = g_get_monotonic_time ();
-      gssize received;
-      gsize off = 0;
-
-      if (now_us >= next_keepalive_us)
-        {
-          if (!send_keepalive (self, &error))
-            {
-              GST_ELEMENT_ERROR (self, RESOURCE, WRITE, ("%s", error->message), (NULL));
-              break;
-            }
-          next_keepalive_us = now_us + keepalive_interval_us;
-        }
-      g_poll (fds, 2, (gint) MIN (MAX_BATCH_WAIT_MS, (next_keepalive_us - now_us) / 1000 + 1));
-      if (g_cancellable_is_cancelled (self->cancellable))
-        break;
-      received = recv (fd, buf + have, READ_BUFFER_SIZE - have, MSG_DONTWAIT);
-      if (received == 0)
-        {
-          GST_INFO_OBJECT (self, "%s closed the connection", self->location);
-          /* No TEARDOWN on a connection the camera closed: writing to its
-           * half-closed socket only pokes a server that is tearing down
-           * (gst-rtsp-server 1.22 then touches a freed client). */
-          g_clear_pointer (&self->session_id, g_free);
-          push_eos (self);
-          break;
-        }
-      if (received < 0)
-        {
-          if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
-            continue;
-          GST_ELEMENT_ERROR (self, RESOURCE, READ, ("reading from %s: %s", self->location, g_strerror (errno)),
-                             (NULL));
-          break;
-        }
-      have += received;
-
-      if (!split_frames (self, buf, have, &off))
-        break;
-      memmove (buf, buf + off, have - off);
-      have -= off;
-      if (!push_pending (self))
-        break;
-    }
-  g_cancellable_release_fd (self->cancellable);
+  self->opened = TRUE;
 }
 
-static gpointer
-thread_main (gpointer user_data)
+/* One batch: reads the socket, splits interleaved frames, pushes packets.
+ * FALSE when the session is over: closed, failed or cancelled. Runs on the
+ * task. */
+static gboolean
+read_batch (VigilRtspSource *self)
 {
-  VigilRtspSource *self = user_data;
   g_autoptr(GError) error = NULL;
+  gint64 now_us = g_get_monotonic_time ();
+  gssize received;
+  gsize off = 0;
 
-  if (open_session (self, &error))
+  if (g_cancellable_is_cancelled (self->cancellable))
+    return FALSE;
+  if (now_us >= self->next_keepalive_us)
     {
-      expose_pads (self);
-      data_loop (self);
+      if (!send_keepalive (self, &error))
+        {
+          GST_ELEMENT_ERROR (self, RESOURCE, WRITE, ("%s", error->message), (NULL));
+          return FALSE;
+        }
+      self->next_keepalive_us = now_us + self->keepalive_interval_us;
     }
-  else if (!is_stopping (self))
+  g_poll (self->fds, 2, (gint) MIN (MAX_BATCH_WAIT_MS, (self->next_keepalive_us - now_us) / 1000 + 1));
+  if (g_cancellable_is_cancelled (self->cancellable))
+    return FALSE;
+  received = recv (self->fds[0].fd, self->read_buf + self->have, READ_BUFFER_SIZE - self->have, MSG_DONTWAIT);
+  if (received == 0)
     {
-      if (g_error_matches (error, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_NOT_AUTHORIZED))
-        GST_ELEMENT_ERROR (self, RESOURCE, NOT_AUTHORIZED, ("%s", error->message), (NULL));
-      else if (error->domain == GST_STREAM_ERROR)
-        GST_ELEMENT_ERROR (self, STREAM, CODEC_NOT_FOUND, ("%s", error->message), (NULL));
-      else
-        GST_ELEMENT_ERROR (self, RESOURCE, OPEN_READ, ("%s", error->message), (NULL));
+      GST_INFO_OBJECT (self, "%s closed the connection", self->location);
+      /* No TEARDOWN on a connection the camera closed: writing to its
+       * half-closed socket only pokes a server that is tearing down
+       * (gst-rtsp-server 1.22 then touches a freed client). */
+      g_clear_pointer (&self->session_id, g_free);
+      push_eos (self);
+      return FALSE;
     }
+  if (received < 0)
+    {
+      if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+        return TRUE;
+      GST_ELEMENT_ERROR (self, RESOURCE, READ, ("reading from %s: %s", self->location, g_strerror (errno)),
+                         (NULL));
+      return FALSE;
+    }
+  self->have += received;
 
+  if (!split_frames (self, self->read_buf, self->have, &off))
+    return FALSE;
+  memmove (self->read_buf, self->read_buf + off, self->have - off);
+  self->have -= off;
+  return push_pending (self);
+}
+
+/* Ends the session: TEARDOWN when it still has one, then closes the
+ * connection, and frees the data loop's state. On the task when the
+ * session ended by itself, else on the state-change thread once the task
+ * is joined. */
+static void
+close_session (VigilRtspSource *self)
+{
+  if (self->opened)
+    {
+      g_cancellable_release_fd (self->cancellable);
+      g_clear_pointer (&self->read_buf, g_free);
+      self->have = 0;
+      self->opened = FALSE;
+    }
   g_mutex_lock (&self->conn_lock);
   if (self->conn != NULL && self->session_id != NULL)
     {
@@ -879,13 +890,64 @@ thread_main (gpointer user_data)
       self->conn = NULL;
     }
   g_mutex_unlock (&self->conn_lock);
-  return NULL;
 }
 
+/* Opens the session (and exposes the pads) on the first run, then reads
+ * one batch per run. A session that ends by itself (the camera closed it,
+ * an error) is closed at once and the task paused until the element stops;
+ * when stopping, the state-change thread closes it. Runs on the task, with
+ * stream_lock held. */
 static void
-stop_thread (VigilRtspSource *self)
+task_loop (VigilRtspSource *self)
 {
-  if (self->thread == NULL)
+  g_autoptr(GError) error = NULL;
+
+  if (self->opened)
+    {
+      if (read_batch (self))
+        return;
+    }
+  else if (open_session (self, &error))
+    {
+      expose_pads (self);
+      start_reading (self);
+      return;
+    }
+  else if (!is_stopping (self))
+    {
+      if (g_error_matches (error, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_NOT_AUTHORIZED))
+        GST_ELEMENT_ERROR (self, RESOURCE, NOT_AUTHORIZED, ("%s", error->message), (NULL));
+      else if (error->domain == GST_STREAM_ERROR)
+        GST_ELEMENT_ERROR (self, STREAM, CODEC_NOT_FOUND, ("%s", error->message), (NULL));
+      else
+        GST_ELEMENT_ERROR (self, RESOURCE, OPEN_READ, ("%s", error->message), (NULL));
+    }
+  if (is_stopping (self))
+    return;   /* stop_task() closes the session after the join */
+  close_session (self);
+  gst_task_pause (self->task);
+}
+
+/* Starts the streaming thread. Called from the state change to PAUSED. */
+static gboolean
+start_task (VigilRtspSource *self)
+{
+  g_atomic_int_set (&self->stopping, FALSE);
+  g_clear_object (&self->cancellable);
+  self->cancellable = g_cancellable_new ();
+  self->task = gst_task_new ((GstTaskFunction) task_loop, self, NULL);
+  gst_object_set_name (GST_OBJECT (self->task), "vigilrtspsrc");
+  gst_task_set_lock (self->task, &self->stream_lock);
+  return gst_task_start (self->task);
+}
+
+/* Wakes the task out of whatever blocks it (the poll through the
+ * cancellable, a connect, send or receive through the connection's flush),
+ * stops and joins it, then ends the session. Not on the task. */
+static void
+stop_task (VigilRtspSource *self)
+{
+  if (self->task == NULL)
     return;
   g_atomic_int_set (&self->stopping, TRUE);
   g_cancellable_cancel (self->cancellable);
@@ -893,7 +955,10 @@ stop_thread (VigilRtspSource *self)
   if (self->conn != NULL)
     gst_rtsp_connection_flush (self->conn, TRUE);   /* wakes a blocked send or receive */
   g_mutex_unlock (&self->conn_lock);
-  g_thread_join (g_steal_pointer (&self->thread));
+  gst_task_stop (self->task);
+  gst_task_join (self->task);
+  gst_clear_object (&self->task);
+  close_session (self);
 }
 
 static void
@@ -931,14 +996,15 @@ vigil_rtsp_source_change_state (GstElement *element, GstStateChange transition)
         gst_buffer_pool_config_set_params (config, NULL, POOLED_PACKET_SIZE, 16, 0);
         gst_buffer_pool_set_config (self->pool, config);
         gst_buffer_pool_set_active (self->pool, TRUE);
-        g_atomic_int_set (&self->stopping, FALSE);
-        g_clear_object (&self->cancellable);
-        self->cancellable = g_cancellable_new ();
-        self->thread = g_thread_new ("vigilrtspsrc", thread_main, self);
+        if (!start_task (self))
+          {
+            GST_ELEMENT_ERROR (self, RESOURCE, FAILED, ("cannot start a streaming thread"), (NULL));
+            return GST_STATE_CHANGE_FAILURE;
+          }
         break;
       }
     case GST_STATE_CHANGE_PAUSED_TO_READY:
-      stop_thread (self);
+      stop_task (self);
       break;
     default:
       break;
@@ -1028,7 +1094,7 @@ vigil_rtsp_source_finalize (GObject *object)
 {
   VigilRtspSource *self = VIGIL_RTSP_SOURCE (object);
 
-  stop_thread (self);
+  stop_task (self);
   g_clear_pointer (&self->streams, g_ptr_array_unref);
   g_clear_object (&self->cancellable);
   gst_clear_object (&self->pool);
@@ -1039,6 +1105,7 @@ vigil_rtsp_source_finalize (GObject *object)
     memset (self->password, 0, strlen (self->password));
   g_free (self->password);
   g_mutex_clear (&self->conn_lock);
+  g_rec_mutex_clear (&self->stream_lock);
   G_OBJECT_CLASS (vigil_rtsp_source_parent_class)->finalize (object);
 }
 
@@ -1101,6 +1168,7 @@ static void
 vigil_rtsp_source_init (VigilRtspSource *self)
 {
   g_mutex_init (&self->conn_lock);
+  g_rec_mutex_init (&self->stream_lock);
   self->timeout_us = DEFAULT_TIMEOUT_US;
   self->streams = g_ptr_array_new_with_free_func ((GDestroyNotify) stream_free);
   memset (self->channel_stream, 0xff, sizeof self->channel_stream);

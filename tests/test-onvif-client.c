@@ -2,15 +2,18 @@
 /* VigilOnvifCamera against the simulated ONVIF device (and against a raw
  * hostile HTTP server) on 127.0.0.1: authentication schemes and clock skew,
  * service discovery, media addresses, every PTZ operation with the head's
- * position checked in the simulator, camera quirks, WS-Discovery, and
- * replies that are not SOAP. Never touches anything off loopback. */
+ * position checked in the simulator, camera quirks, WS-Discovery,
+ * replies that are not SOAP, and (served from memory) a cancellation the
+ * simulator cannot time. Never touches anything off loopback. */
 
 #include <string.h>
 
 #include <gio/gio.h>
 
 #include "vigil-onvif.h"
+#include "vigil-onvif-private.h"
 #include "vigil-simcam-onvif.h"
+#include "vigil-test-soap.h"
 #include "vigil-test-util.h"
 
 #define USER "operator"
@@ -539,6 +542,67 @@ test_discovery (void)
                               ((VigilOnvifDiscovered *) found->pdata[1])->device_url), <, 0);
 }
 
+/* ----- cancellation ------------------------------------------------------ */
+
+/* Answers served from memory (vigil_onvif_camera_set_reply_func()), for
+ * what the simulated device cannot do on cue: refuse GetSystemDateAndTime
+ * without credentials only once the clock has been learnt. */
+#define NOT_AUTHORIZED_BODY                                                    \
+  "<s:Fault><s:Code><s:Value>s:Sender</s:Value><s:Subcode>"                    \
+  "<s:Value>ter:NotAuthorized</s:Value></s:Subcode></s:Code>"                  \
+  "<s:Reason><s:Text xml:lang=\"en\">Sender not authorized</s:Text></s:Reason>" \
+  "</s:Fault>"
+
+typedef struct {
+  GCancellable *cancellable;     /* cancelled during the second GetSystemDateAndTime */
+  guint         n_date_and_time; /* GetSystemDateAndTime exchanges */
+  guint         n_other;         /* every other exchange */
+} RelearnScript;
+
+/* The clock is learnt, then every authenticated call is refused, so the
+ * client re-learns it; this camera refuses GetSystemDateAndTime without
+ * credentials by then (some Panasonic models do), so re-learning takes a
+ * second, authenticated request, and the caller cancels while the first
+ * is on the wire. Runs on the caller's thread. */
+static GBytes *
+on_relearn_reply (const gchar *op, const gchar *url, gpointer user_data)
+{
+  RelearnScript *script = user_data;
+
+  if (!g_str_equal (op, "GetSystemDateAndTime"))
+    {
+      script->n_other++;
+      return vigil_test_soap_answer ("400 Bad Request", NOT_AUTHORIZED_BODY);
+    }
+  if (++script->n_date_and_time == 1)
+    return vigil_test_soap_answer ("200 OK", VIGIL_TEST_SOAP_DATE_AND_TIME_BODY);
+  g_cancellable_cancel (script->cancellable);
+  return vigil_test_soap_answer ("400 Bad Request", NOT_AUTHORIZED_BODY);
+}
+
+/* A call cancelled while the clock is being re-learned fails as cancelled,
+ * and sends nothing more (it used to dereference the NULL error that
+ * re-learning was given). */
+static void
+test_cancel_while_relearning_clock (void)
+{
+  g_autoptr(GCancellable) cancellable = g_cancellable_new ();
+  RelearnScript script = { .cancellable = cancellable };
+  g_autoptr(VigilOnvifCamera) camera = NULL;
+  g_autoptr(GError) error = NULL;
+
+  /* A documentation address: the in-memory transport never connects. */
+  camera = new_camera ("http://192.0.2.10/onvif/device_service", PASSWORD, FALSE);
+  vigil_onvif_camera_set_reply_func (camera, on_relearn_reply, &script);
+  g_assert_false (vigil_onvif_camera_connect (camera, cancellable, &error));
+  g_assert_error (error, VIGIL_ONVIF_ERROR, VIGIL_ONVIF_ERROR_CANCELLED);
+  g_assert_nonnull (strstr (error->message, "192.0.2.10"));
+  g_assert_null (strstr (error->message, PASSWORD));
+  /* The clock, GetDeviceInformation refused, the cancelled re-learning. */
+  g_assert_cmpuint (script.n_date_and_time, ==, 2);
+  g_assert_cmpuint (script.n_other, ==, 1);
+}
+
 /* ----- hostile replies ---------------------------------------------------- */
 
 typedef enum { REPLY_MALFORMED, REPLY_HTML, REPLY_HUGE, REPLY_WRONG_TYPES, REPLY_STALL } Reply;
@@ -777,5 +841,7 @@ main (int argc, char **argv)
                         test_hostile);
   g_test_add_data_func ("/onvif/client/hostile/stall", GINT_TO_POINTER (REPLY_STALL), test_hostile);
   g_test_add_func ("/onvif/client/unreachable", test_unreachable);
+  g_test_add_func ("/onvif/client/cancel-while-relearning-clock",
+                   test_cancel_while_relearning_clock);
   return g_test_run ();
 }

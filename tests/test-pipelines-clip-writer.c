@@ -8,7 +8,6 @@
 #include <string.h>
 
 #include "vigil-clip-writer.h"
-#include "vigil-pipelines-private.h"
 #include "vigil-test-util.h"
 
 #define FRAME_NS (100 * GST_MSECOND)   /* segments are 10 fps */
@@ -58,23 +57,6 @@ fixture_tear_down (Fixture *f, gconstpointer unused)
   g_clear_pointer (&f->mp4, g_free);
   g_clear_pointer (&f->jpeg, g_free);
   vigil_test_remove_tree (g_steal_pointer (&f->dir));
-}
-
-static void
-run_pipeline (const gchar *description)
-{
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GstElement) pipeline = gst_parse_launch (description, &error);
-  g_autoptr(GstBus) bus = NULL;
-  g_autoptr(GstMessage) message = NULL;
-
-  g_assert_no_error (error);
-  bus = gst_element_get_bus (pipeline);
-  gst_element_set_state (pipeline, GST_STATE_PLAYING);
-  message = gst_bus_timed_pop_filtered (bus, 120 * GST_SECOND, GST_MESSAGE_EOS | GST_MESSAGE_ERROR);
-  gst_element_set_state (pipeline, GST_STATE_NULL);
-  g_assert_nonnull (message);
-  g_assert_cmpint (GST_MESSAGE_TYPE (message), ==, GST_MESSAGE_EOS);
 }
 
 /* Encodes the segments of @kind once: 2 s each at 10 fps with a keyframe
@@ -149,7 +131,7 @@ ensure_source (SourceKind kind)
                                      "! matroskamux name=mux ! filesink location=\"%s\" %s",
                                      frames, offset, overlay, video, source->paths[i],
                                      audio_branch != NULL ? audio_branch : "");
-      run_pipeline (description);
+      vigil_test_run_pipeline (description, 120);
       source->parts[i].path = source->paths[i];
       source->parts[i].start_us = BASE_US + i * SEGMENT_US + (kind == SOURCE_H264 && i == 3 ? GAP_US : 0);
       source->parts[i].end_us = source->parts[i].start_us + frames * FRAME_NS / 1000;
@@ -604,39 +586,6 @@ test_clip_writer_h265 (Fixture *f, gconstpointer unused)
   assert_jpeg_size (f->jpeg, 320, 240);
 }
 
-/* The in-place move also handles 64-bit chunk offset tables, which only
- * files near 4 GiB need: forced here on a small file. */
-static void
-test_clip_writer_moov_move_co64 (Fixture *f, gconstpointer unused)
-{
-  g_autofree gchar *description = NULL;
-  g_autofree gchar *before = NULL;
-  g_autofree gchar *after = NULL;
-  g_autoptr(GError) error = NULL;
-
-  if (!vigil_test_have_elements ("x264enc", "mp4mux", "avdec_h264", NULL))
-    {
-      g_test_skip ("needs x264enc, mp4mux and avdec_h264");
-      return;
-    }
-  description = g_strdup_printf ("videotestsrc num-buffers=30 ! video/x-raw,width=160,height=120 ! x264enc "
-                                 "speed-preset=ultrafast ! mp4mux ! filesink location=\"%s\"", f->mp4);
-  run_pipeline (description);
-  before = top_level_boxes (f->mp4);
-  g_assert_nonnull (strstr (before, "mdat moov"));
-
-  g_assert_true (vigil_mp4_move_moov_to_front (f->mp4, G_MININT64, TRUE, NULL, NULL, NULL, &error));
-  g_assert_no_error (error);
-  assert_moov_before_mdat (f->mp4);
-  g_assert_cmpint (vigil_test_decode_file (f->mp4, &error), ==, 30);
-  g_assert_no_error (error);
-  /* A second call finds the moov in front and leaves the file alone. */
-  after = top_level_boxes (f->mp4);
-  g_assert_true (vigil_mp4_move_moov_to_front (f->mp4, G_MININT64, FALSE, NULL, NULL, NULL, &error));
-  g_assert_no_error (error);
-  g_assert_cmpint (vigil_test_decode_file (f->mp4, &error), ==, 30);
-}
-
 /* Loads every plugin the tests use while the process has one thread:
  * glibc keeps (and valgrind reports) a scope array when a library is
  * dlopened while other threads run. */
@@ -686,8 +635,6 @@ main (int argc, char **argv)
               test_clip_writer_audio_dropout_fails, fixture_tear_down);
   g_test_add ("/pipelines/clip-writer/h265", Fixture, NULL, fixture_set_up,
               test_clip_writer_h265, fixture_tear_down);
-  g_test_add ("/pipelines/clip-writer/moov-move-co64", Fixture, NULL, fixture_set_up,
-              test_clip_writer_moov_move_co64, fixture_tear_down);
 
   status = g_test_run ();
   for (guint k = 0; k < N_SOURCES; k++)

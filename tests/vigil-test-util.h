@@ -19,6 +19,9 @@ void     vigil_test_run_loop_or_fail (GMainLoop *loop, guint timeout_s);
 /* Polls @predicate on the main context every 50 ms until it holds. */
 gboolean vigil_test_wait_until       (gboolean (*predicate) (gpointer), gpointer data, guint timeout_s);
 gboolean vigil_test_have_elements    (const gchar *first, ...) G_GNUC_NULL_TERMINATED;
+/* Runs the gst-launch @description to EOS; g_assert()s that it gets there
+ * without an error within @timeout_s. */
+void     vigil_test_run_pipeline     (const gchar *description, guint timeout_s);
 /* Demuxes and fully decodes @path; returns decoded video frames, or -1
  * with @error set on any decoding or demuxing error. */
 gint64   vigil_test_decode_file      (const gchar *path, GError **error);

@@ -27,6 +27,7 @@
 #include "vigil-onvif.h"
 #include "vigil-onvif-private.h"
 #include "fuzz-common.h"
+#include "vigil-test-soap.h"
 
 #define DEVICE_URL "http://192.0.2.10:8080/onvif/device_service"
 #define USER "admin"
@@ -34,15 +35,6 @@
 #define SEPARATOR "\n--vigil-fuzz-next--\n"
 #define PROFILE "main"
 
-#define ENVELOPE_START                                                  \
-  "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"                        \
-  "<s:Envelope xmlns:s=\"http://www.w3.org/2003/05/soap-envelope\""     \
-  " xmlns:tt=\"http://www.onvif.org/ver10/schema\""                     \
-  " xmlns:tds=\"http://www.onvif.org/ver10/device/wsdl\""               \
-  " xmlns:trt=\"http://www.onvif.org/ver10/media/wsdl\""                \
-  " xmlns:tptz=\"http://www.onvif.org/ver20/ptz/wsdl\""                 \
-  " xmlns:ter=\"http://www.onvif.org/ver10/error\"><s:Body>"
-#define ENVELOPE_END "</s:Body></s:Envelope>\n"
 
 /* Valid answers of a PTZ camera whose spaces are in degrees and whose
  * services advertise an internal address. */
@@ -50,13 +42,7 @@ static const struct {
   const gchar *op;
   const gchar *body;
 } canned[] = {
-  { "GetSystemDateAndTime",
-    "<tds:GetSystemDateAndTimeResponse><tds:SystemDateAndTime>"
-    "<tt:DateTimeType>NTP</tt:DateTimeType><tt:DaylightSavings>false</tt:DaylightSavings>"
-    "<tt:UTCDateTime><tt:Time><tt:Hour>12</tt:Hour><tt:Minute>30</tt:Minute>"
-    "<tt:Second>15</tt:Second></tt:Time><tt:Date><tt:Year>2024</tt:Year>"
-    "<tt:Month>5</tt:Month><tt:Day>1</tt:Day></tt:Date></tt:UTCDateTime>"
-    "</tds:SystemDateAndTime></tds:GetSystemDateAndTimeResponse>" },
+  { "GetSystemDateAndTime", VIGIL_TEST_SOAP_DATE_AND_TIME_BODY },
   { "GetDeviceInformation",
     "<tds:GetDeviceInformationResponse><tds:Manufacturer>Acme</tds:Manufacturer>"
     "<tds:Model>PTZ-1</tds:Model><tds:FirmwareVersion>1.0</tds:FirmwareVersion>"
@@ -150,19 +136,6 @@ typedef struct {
 } Script;
 
 static GBytes *
-canned_answer (const gchar *status, const gchar *body)
-{
-  gsize body_len = strlen (ENVELOPE_START) + strlen (body) + strlen (ENVELOPE_END);
-  gchar *all = g_strdup_printf ("HTTP/1.1 %s\r\n"
-                                "Content-Type: application/soap+xml; charset=utf-8\r\n"
-                                "Content-Length: %zu\r\nConnection: close\r\n\r\n"
-                                ENVELOPE_START "%s" ENVELOPE_END,
-                                status, body_len, body);
-
-  return g_bytes_new_take (all, strlen (all));
-}
-
-static GBytes *
 on_reply (const gchar *op, const gchar *url, gpointer user_data)
 {
   Script *script = user_data;
@@ -178,10 +151,10 @@ on_reply (const gchar *op, const gchar *url, gpointer user_data)
       return g_bytes_ref (script->answers->pdata[i]);
     }
   if (g_str_equal (op, "GetServices") && g_str_equal (script->op, "GetCapabilities"))
-    return canned_answer ("400 Bad Request", services_unsupported);
+    return vigil_test_soap_answer ("400 Bad Request", services_unsupported);
   for (guint i = 0; i < G_N_ELEMENTS (canned); i++)
     if (g_str_equal (op, canned[i].op))
-      return canned_answer ("200 OK", canned[i].body);
+      return vigil_test_soap_answer ("200 OK", canned[i].body);
   fuzz_check (FALSE, "no canned answer for this operation");
   return NULL;
 }
