@@ -120,7 +120,7 @@ on_end (GMarkupParseContext *context, const gchar *element, gpointer data, GErro
     {
       parse->in_match = FALSE;
       if (parse->endpoint != NULL && parse->endpoint[0] != '\0' &&
-          !vigil_onvif_has_control_chars (parse->endpoint))
+          !vigil_text_has_control_chars (parse->endpoint))
         {
           gchar **match = g_new0 (gchar *, 4);
 
@@ -165,7 +165,7 @@ split_list (const gchar *text)
   g_autoptr(GStrvBuilder) builder = g_strv_builder_new ();
 
   for (guint i = 0; words[i] != NULL; i++)
-    if (words[i][0] != '\0' && !vigil_onvif_has_control_chars (words[i]))
+    if (words[i][0] != '\0' && !vigil_text_has_control_chars (words[i]))
       g_strv_builder_add (builder, words[i]);
   return g_strv_builder_end (builder);
 }
@@ -180,7 +180,7 @@ scope_value (gchar **scopes, const gchar *prefix)
       {
         g_autofree gchar *value = g_uri_unescape_string (scopes[i] + strlen (prefix), NULL);
 
-        return value != NULL ? vigil_onvif_sanitize_text (value, 200) : NULL;
+        return value != NULL ? vigil_text_sanitize (value, 200, VIGIL_TEXT_DEFAULT) : NULL;
       }
   return NULL;
 }

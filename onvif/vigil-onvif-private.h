@@ -9,16 +9,10 @@
 #include <glib.h>
 
 #include "vigil-onvif.h"
+#include "vigil-text.h"   /* camera text in messages goes through vigil_text_sanitize() */
 
 G_BEGIN_DECLS
 
-/* At most @max_chars characters of @text as valid UTF-8 (bytes that are not
- * become U+FFFD), control characters (C0 and C1, which terminals obey)
- * replaced by spaces and "..." appended when cut; "(none)" for NULL. For
- * camera-supplied strings that end up in GError messages or names. */
-gchar *vigil_onvif_sanitize_text (const gchar *text, gsize max_chars);
-/* Whether valid UTF-8 @text holds a C0 or C1 control character. */
-gboolean vigil_onvif_has_control_chars (const gchar *text);
 /* Camera text handed to vigil's callers, who put it on D-Bus and in JSON:
  * bytes that are not UTF-8 become U+FFFD. NULL stays NULL. */
 gchar *vigil_onvif_camera_text (const gchar *text);

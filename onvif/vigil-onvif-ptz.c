@@ -287,7 +287,7 @@ check_mode (VigilOnvifCamera *self, const Node *node, gboolean present, const gc
 
   if (!node->from_camera || present)
     return TRUE;
-  token = vigil_onvif_sanitize_text (node->token, 200);
+  token = vigil_text_sanitize (node->token != NULL ? node->token : "(none)", 200, VIGIL_TEXT_DEFAULT);
   g_set_error (error, VIGIL_ONVIF_ERROR, VIGIL_ONVIF_ERROR_NOT_SUPPORTED,
                "%s on %s: the PTZ node '%s' does not support %s moves", op, self->device_url,
                token, mode);

@@ -44,41 +44,6 @@ G_DEFINE_QUARK (vigil-onvif-error-quark, vigil_onvif_error)
 G_DEFINE_TYPE (VigilOnvifCamera, vigil_onvif_camera, G_TYPE_OBJECT)
 
 gchar *
-vigil_onvif_sanitize_text (const gchar *text, gsize max_chars)
-{
-  g_autofree gchar *valid = NULL;
-  GString *out;
-  gsize n = 0;
-
-  if (text == NULL)
-    return g_strdup ("(none)");
-  valid = g_utf8_make_valid (text, -1);
-  out = g_string_new (NULL);
-  for (const gchar *p = valid; *p != '\0'; p = g_utf8_next_char (p), n++)
-    {
-      if (n == max_chars)
-        {
-          g_string_append (out, "...");
-          break;
-        }
-      if (g_unichar_iscntrl (g_utf8_get_char (p)))
-        g_string_append_c (out, ' ');
-      else
-        g_string_append_len (out, p, g_utf8_next_char (p) - p);
-    }
-  return g_string_free (out, FALSE);
-}
-
-gboolean
-vigil_onvif_has_control_chars (const gchar *text)
-{
-  for (const gchar *p = text; *p != '\0'; p = g_utf8_next_char (p))
-    if (g_unichar_iscntrl (g_utf8_get_char (p)))
-      return TRUE;
-  return FALSE;
-}
-
-gchar *
 vigil_onvif_camera_text (const gchar *text)
 {
   return text != NULL ? g_utf8_make_valid (text, -1) : NULL;
@@ -516,7 +481,8 @@ set_soap_error (VigilOnvifCamera *self, struct soap *soap, const gchar *op, gint
 {
   gint rc = soap->error;
   gboolean timed_out = elapsed_us >= (gint64) self->timeout_ms * 1000 * 9 / 10;
-  g_autofree gchar *reason = vigil_onvif_sanitize_text (soap_fault_string (soap), 200);
+  g_autofree gchar *reason = vigil_text_sanitize (soap_fault_string (soap) != NULL ? soap_fault_string (soap) : "(none)", 200,
+                                                    VIGIL_TEXT_DEFAULT);
   const gchar *url = self->device_url;
 
   if (rc == SOAP_TCP_ERROR)
@@ -562,7 +528,7 @@ set_soap_error (VigilOnvifCamera *self, struct soap *soap, const gchar *op, gint
   else if (rc == SOAP_FAULT || rc == SOAP_CLI_FAULT || rc == SOAP_SVR_FAULT)
     {
       g_autofree gchar *raw_codes = fault_codes (soap);
-      g_autofree gchar *codes = vigil_onvif_sanitize_text (raw_codes, 200);
+      g_autofree gchar *codes = vigil_text_sanitize (raw_codes != NULL ? raw_codes : "(none)", 200, VIGIL_TEXT_DEFAULT);
 
       if (is_not_authorized_fault (soap))
         g_set_error (error, VIGIL_ONVIF_ERROR, VIGIL_ONVIF_ERROR_NOT_AUTHORIZED,
@@ -796,7 +762,7 @@ service_address (VigilOnvifCamera *self, const gchar *xaddr)
   if (uri == NULL || g_strcmp0 (g_uri_get_scheme (uri), "http") != 0 ||
       g_uri_get_host (uri) == NULL || g_uri_get_host (uri)[0] == '\0')
     {
-      g_autofree gchar *shown = vigil_onvif_sanitize_text (xaddr, 200);
+      g_autofree gchar *shown = vigil_text_sanitize (xaddr, 200, VIGIL_TEXT_DEFAULT);
 
       g_debug ("%s: ignoring the service address '%s': not http://HOST/...", self->device_url,
                shown);
@@ -1073,7 +1039,7 @@ get_media_uri (VigilOnvifCamera *self, const gchar *profile_token, UriKind kind,
                      "%s on %s: the answer holds no URI for profile '%s'", op, self->device_url,
                      profile_token);
       else if (!g_utf8_validate (media_uri->Uri, -1, NULL) ||
-               vigil_onvif_has_control_chars (media_uri->Uri))
+               vigil_text_has_control_chars (media_uri->Uri))
         g_set_error (error, VIGIL_ONVIF_ERROR, VIGIL_ONVIF_ERROR_BAD_REPLY,
                      "%s on %s: the URI for profile '%s' holds bytes that are not UTF-8 or "
                      "control characters", op, self->device_url, profile_token);
