@@ -547,6 +547,7 @@ vigil_camera_new (const VigilCameraConfig *config, VigilStore *store, guint segm
   VigilCamera *self = g_object_new (VIGIL_TYPE_CAMERA, NULL);
   VigilRecorderConfig recorder_config = {
     .camera = config->name, .url = config->url, .user = config->user, .password = config->password,
+    .allow_basic_auth = config->allow_basic_auth,
     .use_udp = config->use_udp, .use_rtspsrc = config->use_rtspsrc, .root = vigil_store_get_root (store),
     .segment_duration = segment_seconds * GST_SECOND, .stall_timeout = config->stall_seconds * GST_SECOND,
     .frame_health = config->frame_health, .frame_health_settings = &config->picture,

@@ -23,7 +23,8 @@ static const gchar *const storage_keys[] = {
   "delete_free_percent", "target_free_percent", "warn_free_hours", "min_free_inodes_percent", NULL
 };
 static const gchar *const camera_keys[] = {
-  "url", "user", "password_file", "password_env", "transport", "rtsp_client", "enabled", "stall_seconds",
+  "url", "user", "password_file", "password_env", "allow_basic_auth", "transport", "rtsp_client", "enabled",
+  "stall_seconds",
   "retention_days", "min_retention_days", "frame_health", "picture_learning_samples", "picture_black_luma",
   "picture_white_luma", "picture_frozen_samples", "picture_blurred_ratio", "picture_covered_ratio",
   "picture_moved_difference", "onvif", "onvif_profile", "onvif_keep_addresses", "sub_url", NULL
@@ -353,6 +354,7 @@ load_camera (Loader *loader, const gchar *group, const gchar *name, VigilConfig 
   camera->password = read_password (loader, group);
   if (camera->password != NULL && camera->user == NULL)
     problem (loader, group, "user", "missing: a password is given but no user");
+  camera->allow_basic_auth = get_bool (loader, group, "allow_basic_auth", FALSE);
 
   transport = get_string (loader, group, "transport", "tcp");
   if (g_str_equal (transport, "udp"))

@@ -29,6 +29,7 @@ typedef struct {
                               * camera's second profile, if any, else the main stream */
   gchar    *user;            /* NULL for none */
   gchar    *password;        /* NULL for none; secret */
+  gboolean  allow_basic_auth; /* answer a camera that offers only Basic (password in the clear) */
   gboolean  use_udp;
   gboolean  use_rtspsrc;     /* rtsp_client=rtspsrc: GStreamer's client instead of vigil's */
   gboolean  enabled;

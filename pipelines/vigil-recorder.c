@@ -115,7 +115,7 @@ struct _VigilRecorder
 
   /* Configuration, immutable after construction. */
   gchar         *camera, *url, *user, *password, *root;
-  gboolean       use_udp, use_rtspsrc;
+  gboolean       use_udp, use_rtspsrc, allow_basic_auth;
   gboolean       force_rtspsrc;       /* asked for, or UDP: whatever the URL */
   GstClockTime   segment_duration, stall_timeout;
   VigilFrameHealth *health;           /* NULL when frame health is off; outlives runs */
@@ -511,7 +511,8 @@ sub_branch_new (VigilRecorder *self, const gchar *url)
 
   vigil_rtsp_source_register ();
   source = gst_element_factory_make ("vigilrtspsrc", NULL);
-  g_object_set (source, "location", url, "timeout", (guint64) (self->stall_timeout / GST_USECOND), NULL);
+  g_object_set (source, "location", url, "timeout", (guint64) (self->stall_timeout / GST_USECOND),
+                "allow-basic-auth", self->allow_basic_auth, NULL);
   if (self->user != NULL)
     g_object_set (source, "user-id", self->user, "user-pw", self->password, NULL);
 
@@ -1513,7 +1514,8 @@ vigil_recorder_start (VigilRecorder *self, GError **error)
                   "teardown-timeout", (guint64) (200 * GST_MSECOND),
                   NULL);
   else
-    g_object_set (src, "location", self->url, "timeout", (guint64) (self->stall_timeout / GST_USECOND), NULL);
+    g_object_set (src, "location", self->url, "timeout", (guint64) (self->stall_timeout / GST_USECOND),
+                  "allow-basic-auth", self->allow_basic_auth, NULL);
   if (self->user != NULL)
     g_object_set (src, "user-id", self->user, "user-pw", self->password, NULL);
 
@@ -1716,6 +1718,7 @@ vigil_recorder_new (const VigilRecorderConfig *config)
   self->url = g_strdup (config->url);
   self->user = g_strdup (config->user);
   self->password = g_strdup (config->password);
+  self->allow_basic_auth = config->allow_basic_auth;
   self->root = g_canonicalize_filename (config->root, NULL);
   self->use_udp = config->use_udp;
   self->force_rtspsrc = config->use_rtspsrc || config->use_udp;

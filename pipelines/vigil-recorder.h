@@ -49,6 +49,7 @@ typedef struct {
                                       * until vigil_recorder_set_url() */
   const gchar  *user;                /* NULL for none */
   const gchar  *password;            /* NULL for none; never logged */
+  gboolean      allow_basic_auth;    /* answer a camera offering only Basic (vigilrtspsrc; rtspsrc always does) */
   gboolean      use_udp;             /* RTP over UDP instead of interleaved TCP */
   gboolean      use_rtspsrc;         /* GStreamer's rtspsrc even where vigilrtspsrc would do */
   const gchar  *root;                /* storage root; files go to root/camera/YYYY/MM/DD/ */

@@ -16,6 +16,7 @@
 #include "vigil-rtsp-source.h"
 
 #include "vigil-nal-assembler.h"
+#include "vigil-text.h"
 
 #include <gio/gio.h>
 #include <gst/rtp/rtp.h>
@@ -65,8 +66,10 @@ struct _VigilRtspSource
 
   /* Properties; under the object lock. */
   gchar             *location;
+  gchar             *shown_location;  /* location without user info or secret parameters, for messages */
   gchar             *user;
   gchar             *password;
+  gboolean           allow_basic_auth;
   guint64            timeout_us;
 
   GstTask           *task;            /* the streaming thread; NULL outside PAUSED/PLAYING */
@@ -93,7 +96,7 @@ struct _VigilRtspSource
   gint64             next_keepalive_us;   /* monotonic */
 };
 
-enum { PROP_0, PROP_LOCATION, PROP_USER_ID, PROP_USER_PW, PROP_TIMEOUT };
+enum { PROP_0, PROP_LOCATION, PROP_USER_ID, PROP_USER_PW, PROP_ALLOW_BASIC_AUTH, PROP_TIMEOUT };
 
 static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE ("stream_%u", GST_PAD_SRC, GST_PAD_SOMETIMES,
     GST_STATIC_CAPS ("application/x-rtp; "
@@ -122,31 +125,35 @@ is_stopping (VigilRtspSource *self)
 
 /* ---- control exchange -------------------------------------------------- */
 
-static void
+/* Sets up the credentials for the challenge in @response: Digest when
+ * offered. Basic sends the password in the clear, readable by anyone on
+ * the camera network and harvestable by a rogue device at the camera's
+ * address, so without allow-basic-auth it is refused (FALSE) and nothing
+ * is sent. */
+static gboolean
 setup_auth (VigilRtspSource *self, GstRTSPMessage *response)
 {
   GstRTSPAuthCredential **credentials = gst_rtsp_message_parse_auth_credentials (response,
                                                                                  GST_RTSP_HDR_WWW_AUTHENTICATE);
-  GstRTSPAuthCredential *digest = NULL, *basic = NULL;
+  GstRTSPAuthCredential *digest = NULL;
+  gboolean ok = TRUE;
 
   for (guint i = 0; credentials != NULL && credentials[i] != NULL; i++)
-    {
-      if (credentials[i]->scheme == GST_RTSP_AUTH_DIGEST && digest == NULL)
-        digest = credentials[i];
-      else if (credentials[i]->scheme == GST_RTSP_AUTH_BASIC && basic == NULL)
-        basic = credentials[i];
-    }
-  /* Digest when offered: Basic sends the password in the clear. */
+    if (credentials[i]->scheme == GST_RTSP_AUTH_DIGEST && digest == NULL)
+      digest = credentials[i];
   if (digest != NULL)
     {
       gst_rtsp_connection_set_auth (self->conn, GST_RTSP_AUTH_DIGEST, self->user, self->password);
       for (guint i = 0; digest->params != NULL && digest->params[i] != NULL; i++)
         gst_rtsp_connection_set_auth_param (self->conn, digest->params[i]->name, digest->params[i]->value);
     }
-  else
+  else if (self->allow_basic_auth)
     gst_rtsp_connection_set_auth (self->conn, GST_RTSP_AUTH_BASIC, self->user, self->password);
+  else
+    ok = FALSE;
   if (credentials != NULL)
     gst_rtsp_auth_credentials_free (credentials);
+  return ok;
 }
 
 /* Sends @method for @url and receives its response into @response, with
@@ -185,23 +192,31 @@ request (VigilRtspSource *self, GstRTSPMethod method, const gchar *url, const gc
       if (result != GST_RTSP_OK)
         {
           g_autofree gchar *why = gst_rtsp_strresult (result);
+          g_autofree gchar *shown_url = vigil_text_redact_url (url);
           g_set_error (error, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_READ, "%s %s: %s",
-                       gst_rtsp_method_as_text (method), url, why);
+                       gst_rtsp_method_as_text (method), shown_url, why);
           return FALSE;
         }
       if (response->type_data.response.code == GST_RTSP_STS_UNAUTHORIZED && attempt == 0 && self->user != NULL)
         {
-          setup_auth (self, response);
-          continue;
+          if (setup_auth (self, response))
+            continue;
+          g_autofree gchar *shown_url = vigil_text_redact_url (url);
+          g_set_error (error, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_NOT_AUTHORIZED,
+                       "%s %s: the camera offers only Basic authentication, which would send the password in "
+                       "the clear; set allow_basic_auth=true for this camera to allow it",
+                       gst_rtsp_method_as_text (method), shown_url);
+          return FALSE;
         }
       break;
     }
   if (response->type_data.response.code / 100 != 2)
     {
+      g_autofree gchar *shown_url = vigil_text_redact_url (url);
       g_set_error (error, GST_RESOURCE_ERROR,
                    response->type_data.response.code == GST_RTSP_STS_UNAUTHORIZED
                      ? GST_RESOURCE_ERROR_NOT_AUTHORIZED : GST_RESOURCE_ERROR_OPEN_READ,
-                   "%s %s: %d %s%s", gst_rtsp_method_as_text (method), url, response->type_data.response.code,
+                   "%s %s: %d %s%s", gst_rtsp_method_as_text (method), shown_url, response->type_data.response.code,
                    response->type_data.response.reason,
                    response->type_data.response.code == GST_RTSP_STS_UNAUTHORIZED && self->user == NULL
                      ? " (no user configured)" : "");
@@ -358,14 +373,15 @@ open_session (VigilRtspSource *self, GError **error)
 
   if (gst_rtsp_url_parse (self->location, &url) != GST_RTSP_OK)
     {
-      g_set_error (error, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_SETTINGS, "not an RTSP URL: %s", self->location);
+      g_set_error (error, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_SETTINGS, "not an RTSP URL: %s",
+                   self->shown_location);
       return FALSE;
     }
   result = gst_rtsp_connection_create (url, &conn);
   gst_rtsp_url_free (url);
   if (result != GST_RTSP_OK)
     {
-      g_set_error (error, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_SETTINGS, "cannot use %s", self->location);
+      g_set_error (error, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_SETTINGS, "cannot use %s", self->shown_location);
       return FALSE;
     }
   g_mutex_lock (&self->conn_lock);
@@ -379,7 +395,7 @@ open_session (VigilRtspSource *self, GError **error)
     {
       g_autofree gchar *why = gst_rtsp_strresult (result);
       g_set_error (error, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_OPEN_READ, "cannot connect to %s: %s",
-                   self->location, why);
+                   self->shown_location, why);
       return FALSE;
     }
 
@@ -390,7 +406,7 @@ open_session (VigilRtspSource *self, GError **error)
   if (body_size == 0 || gst_sdp_message_parse_buffer (body, body_size, sdp) != GST_SDP_OK)
     {
       g_set_error (error, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_OPEN_READ,
-                   "DESCRIBE %s: the camera sent no usable SDP", self->location);
+                   "DESCRIBE %s: the camera sent no usable SDP", self->shown_location);
       return FALSE;
     }
   if (gst_rtsp_message_get_header (&response, GST_RTSP_HDR_CONTENT_BASE, &header, 0) == GST_RTSP_OK
@@ -476,13 +492,13 @@ open_session (VigilRtspSource *self, GError **error)
   if (self->streams->len == 0)
     {
       g_set_error (error, GST_STREAM_ERROR, GST_STREAM_ERROR_CODEC_NOT_FOUND,
-                   "%s offers no audio or video stream", self->location);
+                   "%s offers no audio or video stream", self->shown_location);
       return FALSE;
     }
   if (!request (self, GST_RTSP_PLAY, base, NULL, &response, error))
     return FALSE;
   apply_rtp_info (self, &response);
-  GST_INFO_OBJECT (self, "playing %s: %u streams, session timeout %u s", self->location, self->streams->len,
+  GST_INFO_OBJECT (self, "playing %s: %u streams, session timeout %u s", self->shown_location, self->streams->len,
                    self->session_timeout_s);
   return TRUE;
 }
@@ -703,7 +719,8 @@ send_keepalive (VigilRtspSource *self, GError **error)
   if (result != GST_RTSP_OK)
     {
       g_autofree gchar *why = gst_rtsp_strresult (result);
-      g_set_error (error, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_WRITE, "keep-alive to %s: %s", self->location, why);
+      g_set_error (error, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_WRITE, "keep-alive to %s: %s", self->shown_location,
+                   why);
       return FALSE;
     }
   return TRUE;
@@ -749,13 +766,14 @@ split_frames (VigilRtspSource *self, const guint8 *buf, gsize have, gsize *off)
             {
               if (avail < READ_BUFFER_SIZE / 2)
                 break;
-              GST_ELEMENT_ERROR (self, STREAM, DEMUX, ("%s sent data that is neither RTP nor RTSP", self->location),
+              GST_ELEMENT_ERROR (self, STREAM, DEMUX,
+                                 ("%s sent data that is neither RTP nor RTSP", self->shown_location),
                                  (NULL));
               return FALSE;
             }
           if (status == GST_RTSP_STS_SESSION_NOT_FOUND)
             {
-              GST_ELEMENT_ERROR (self, RESOURCE, READ, ("%s forgot the session (454)", self->location), (NULL));
+              GST_ELEMENT_ERROR (self, RESOURCE, READ, ("%s forgot the session (454)", self->shown_location), (NULL));
               return FALSE;
             }
           *off += len;
@@ -816,7 +834,7 @@ read_batch (VigilRtspSource *self)
   received = recv (self->fds[0].fd, self->read_buf + self->have, READ_BUFFER_SIZE - self->have, MSG_DONTWAIT);
   if (received == 0)
     {
-      GST_INFO_OBJECT (self, "%s closed the connection", self->location);
+      GST_INFO_OBJECT (self, "%s closed the connection", self->shown_location);
       /* No TEARDOWN on a connection the camera closed: writing to its
        * half-closed socket only pokes a server that is tearing down
        * (gst-rtsp-server 1.22 then touches a freed client). */
@@ -828,7 +846,7 @@ read_batch (VigilRtspSource *self)
     {
       if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
         return TRUE;
-      GST_ELEMENT_ERROR (self, RESOURCE, READ, ("reading from %s: %s", self->location, g_strerror (errno)),
+      GST_ELEMENT_ERROR (self, RESOURCE, READ, ("reading from %s: %s", self->shown_location, g_strerror (errno)),
                          (NULL));
       return FALSE;
     }
@@ -1044,7 +1062,13 @@ vigil_rtsp_source_set_property (GObject *object, guint prop_id, const GValue *va
     {
     case PROP_LOCATION:
       g_free (self->location);
+  g_free (self->shown_location);
       self->location = g_value_dup_string (value);
+      g_free (self->shown_location);
+      self->shown_location = vigil_text_redact_url (self->location);
+      break;
+    case PROP_ALLOW_BASIC_AUTH:
+      self->allow_basic_auth = g_value_get_boolean (value);
       break;
     case PROP_USER_ID:
       g_free (self->user);
@@ -1077,6 +1101,9 @@ vigil_rtsp_source_get_property (GObject *object, guint prop_id, GValue *value, G
       break;
     case PROP_USER_ID:
       g_value_set_string (value, self->user);
+      break;
+    case PROP_ALLOW_BASIC_AUTH:
+      g_value_set_boolean (value, self->allow_basic_auth);
       break;
     case PROP_TIMEOUT:
       g_value_set_uint64 (value, self->timeout_us);
@@ -1153,6 +1180,10 @@ vigil_rtsp_source_class_init (VigilRtspSourceClass *klass)
   g_object_class_install_property (object_class, PROP_USER_PW,
       g_param_spec_string ("user-pw", "Password", "RTSP password (write-only)", NULL,
                            G_PARAM_WRITABLE | G_PARAM_STATIC_STRINGS));
+  g_object_class_install_property (object_class, PROP_ALLOW_BASIC_AUTH,
+      g_param_spec_boolean ("allow-basic-auth", "Allow Basic",
+                            "Answer a camera that offers only Basic authentication (password in the clear)", FALSE,
+                            G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS));
   g_object_class_install_property (object_class, PROP_TIMEOUT,
       g_param_spec_uint64 ("timeout", "Timeout", "Connect and request timeout in microseconds",
                            1, G_MAXUINT64, DEFAULT_TIMEOUT_US, G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS));

@@ -67,6 +67,8 @@ typedef struct {
   VigilSimcamAuth  auth;            /* the camera demands user "viewer", password "pass:word" */
   const gchar     *password;        /* what the recorder sends */
   gboolean         accepted;        /* whether that password is right */
+  gboolean         allow_basic_auth;
+  gboolean         basic_refused;   /* the recorder refuses to send a password in the clear */
   VigilSimcamCodec codec;
   VigilSimcamAudio audio;
   const gchar     *expected_codec;  /* the segments' codec string */
@@ -87,7 +89,7 @@ fixture_set_up (Fixture *f, gconstpointer data)
                                  .stall_timeout = STALL_SECONDS * GST_SECOND, .use_udp = variant->use_udp,
                                  .use_rtspsrc = variant->use_rtspsrc,
                                  .user = variant->password != NULL ? "viewer" : NULL,
-                                 .password = variant->password };
+                                 .password = variant->password, .allow_basic_auth = variant->allow_basic_auth };
 
   f->dir = vigil_test_make_tmp_dir ();
   f->use_udp = variant->use_udp;
@@ -334,15 +336,17 @@ test_recorder_records_variant (Fixture *f, gconstpointer data)
 }
 
 static const Variant auth_cases[] = {
-  { .auth = VIGIL_SIMCAM_AUTH_BASIC, .password = "pass:word", .accepted = TRUE },
-  { .auth = VIGIL_SIMCAM_AUTH_BASIC, .password = "wrong" },
+  { .auth = VIGIL_SIMCAM_AUTH_BASIC, .password = "pass:word", .allow_basic_auth = TRUE, .accepted = TRUE },
+  { .auth = VIGIL_SIMCAM_AUTH_BASIC, .password = "wrong", .allow_basic_auth = TRUE },
+  { .auth = VIGIL_SIMCAM_AUTH_BASIC, .password = "pass:word", .basic_refused = TRUE },
   { .auth = VIGIL_SIMCAM_AUTH_DIGEST, .password = "pass:word", .accepted = TRUE },
   { .auth = VIGIL_SIMCAM_AUTH_DIGEST, .password = "wrong" },
 };
 
 /* Against a camera that demands a password: the right one records, a
  * wrong one ends the run with an error that says so, after one retry
- * (not rtspsrc's eight). */
+ * (not rtspsrc's eight). A camera (or a device at its address) that
+ * offers only Basic gets no password unless the config allows it. */
 static void
 test_recorder_authenticates (Fixture *f, gconstpointer data)
 {
@@ -358,6 +362,18 @@ test_recorder_authenticates (Fixture *f, gconstpointer data)
       g_assert_cmpstr (f->end_reason, ==, "stopped");
       g_assert_cmpuint (f->closed->len, >=, 1);
       assert_closed_segments_decode (f);
+    }
+  else if (auth->basic_refused)
+    {
+      g_assert_true (vigil_test_wait_for (&f->ended, 30));
+      g_test_message ("end reason: %s", f->end_reason);
+      g_assert_true (g_str_has_prefix (f->end_reason, "error: DESCRIBE"));
+      g_assert_nonnull (strstr (f->end_reason, "only Basic"));
+      g_assert_nonnull (strstr (f->end_reason, "allow_basic_auth=true"));
+      g_assert_null (strstr (f->end_reason, auth->password));
+      /* Only the bare first DESCRIBE: the password was never sent. */
+      g_assert_cmpuint (vigil_simcam_get_n_auth_failures (f->simcam), ==, 1);
+      g_assert_cmpuint (f->closed->len, ==, 0);
     }
   else
     {
@@ -414,7 +430,8 @@ main (int argc, char **argv)
   ADD_VARIANT ("/pipelines/recorder/codec/h265-pcma-rtspsrc", &codec_cases[5], test_recorder_records_variant);
   ADD_VARIANT ("/pipelines/recorder/auth/basic", &auth_cases[0], test_recorder_authenticates);
   ADD_VARIANT ("/pipelines/recorder/auth/basic-wrong-password", &auth_cases[1], test_recorder_authenticates);
-  ADD_VARIANT ("/pipelines/recorder/auth/digest", &auth_cases[2], test_recorder_authenticates);
-  ADD_VARIANT ("/pipelines/recorder/auth/digest-wrong-password", &auth_cases[3], test_recorder_authenticates);
+  ADD_VARIANT ("/pipelines/recorder/auth/basic-refused-unless-allowed", &auth_cases[2], test_recorder_authenticates);
+  ADD_VARIANT ("/pipelines/recorder/auth/digest", &auth_cases[3], test_recorder_authenticates);
+  ADD_VARIANT ("/pipelines/recorder/auth/digest-wrong-password", &auth_cases[4], test_recorder_authenticates);
   return g_test_run ();
 }
