@@ -11,10 +11,13 @@
 #include "vigil-config.h"
 #include "vigil-daemon.h"
 #include "vigil-service.h"
+#include "vigil-text.h"
 
 /* SIGTERM must see every open segment cataloged within 5 s; this is the
  * hard limit after which vigild exits anyway (recovery covers the rest). */
 #define STOP_DEADLINE_S 5
+/* A log line's message is cut after this many characters. */
+#define LOG_MESSAGE_MAX_CHARS 2000
 
 static gboolean verbose;
 static gboolean use_session_bus;
@@ -24,6 +27,7 @@ write_log (GLogLevelFlags level, const GLogField *fields, gsize n_fields, gpoint
 {
   const gchar *domain = NULL, *message = NULL;
   const gchar *label;
+  g_autofree gchar *shown = NULL;
 
   if ((level & G_LOG_LEVEL_DEBUG) && !verbose)
     return G_LOG_WRITER_HANDLED;
@@ -38,7 +42,11 @@ write_log (GLogLevelFlags level, const GLogField *fields, gsize n_fields, gpoint
           : (level & G_LOG_LEVEL_CRITICAL) ? "critical"
           : (level & G_LOG_LEVEL_WARNING) ? "warning"
           : (level & G_LOG_LEVEL_DEBUG) ? "debug" : "info";
-  fprintf (stderr, "vigild %s [%s] %s\n", label, domain ? domain : "vigil", message ? message : "");
+  /* One line per message, whatever it quotes: a newline, escape sequence
+   * or bidirectional override in a caller's text cannot forge a line or
+   * drive the reader's terminal, and a flood of huge arguments is cut. */
+  shown = vigil_text_sanitize (message, LOG_MESSAGE_MAX_CHARS, VIGIL_TEXT_DEFAULT);
+  fprintf (stderr, "vigild %s [%s] %s\n", label, domain ? domain : "vigil", shown);
   fflush (stderr);
   return G_LOG_WRITER_HANDLED;
 }

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "vigil-storage-private.h"
+#include "vigil-text.h"
 
 #define LOCK_IN_FORCE "(l.expires_us is null or l.expires_us > :now)"
 
@@ -81,15 +82,35 @@ vigil_incident_tag_is_valid (const gchar *tag)
   return TRUE;
 }
 
+typedef enum {
+  TEXT_ONE_LINE,       /* a title, a reason: one line, not blank */
+  TEXT_LINES,          /* a note: newlines allowed, not blank */
+  TEXT_MAY_BE_EMPTY,   /* a description: newlines allowed, may be empty */
+} TextKind;
+
 static gboolean
-check_text (const gchar *what, const gchar *text, gsize max_bytes, gboolean may_be_empty, GError **error)
+check_text (const gchar *what, const gchar *text, gsize max_bytes, TextKind kind, GError **error)
 {
-  if (text == NULL || (!may_be_empty && *text == '\0'))
-    return invalid (error, "%s must not be empty", what);
+  g_autofree gchar *safe = NULL;
+  gboolean blank = TRUE;
+
+  if (text == NULL)
+    text = "";
+  for (const gchar *p = text; *p != '\0' && blank; p++)
+    blank = g_ascii_isspace (*p);
+  if (kind != TEXT_MAY_BE_EMPTY && blank)
+    return invalid (error, "%s must not be empty or blank", what);
   if (!g_utf8_validate (text, -1, NULL))
     return invalid (error, "%s is not valid UTF-8", what);
   if (strlen (text) > max_bytes)
     return invalid (error, "%s is longer than %" G_GSIZE_FORMAT " bytes", what, max_bytes);
+  /* Shown in logs, terminals and exports: a control character or a
+   * bidirectional override could forge a line or reorder what is read.
+   * Only free text keeps its newlines. */
+  safe = vigil_text_sanitize (text, 0, kind == TEXT_ONE_LINE ? VIGIL_TEXT_DEFAULT : VIGIL_TEXT_KEEP_NEWLINES);
+  if (strcmp (safe, text) != 0)
+    return invalid (error, "%s holds control characters%s", what,
+                    kind == TEXT_ONE_LINE ? " (it must be one line)" : " other than newlines");
   return TRUE;
 }
 
@@ -110,8 +131,8 @@ check_time (const gchar *what, gint64 time_us, GError **error)
 static gboolean
 check_incident (const VigilIncident *incident, GError **error)
 {
-  if (!check_text ("title", incident->title, 200, FALSE, error)
-      || !check_text ("description", incident->description ? incident->description : "", 10000, TRUE, error))
+  if (!check_text ("title", incident->title, 200, TEXT_ONE_LINE, error)
+      || !check_text ("description", incident->description, 10000, TEXT_MAY_BE_EMPTY, error))
     return FALSE;
   if (incident->cameras == NULL || incident->cameras[0] == NULL)
     return invalid (error, "an incident needs at least one camera");
@@ -363,7 +384,7 @@ vigil_store_add_incident_note (VigilStore *self, gint64 id, const VigilIncidentN
   g_autoptr(sqlite3_stmt) stmt = NULL;
 
   g_return_val_if_fail (VIGIL_IS_STORE (self), FALSE);
-  if (!check_text ("note", note->text, 4000, FALSE, error))
+  if (!check_text ("note", note->text, 4000, TEXT_LINES, error))
     return FALSE;
   incident = vigil_store_get_incident (self, id, error);
   if (incident == NULL)
@@ -481,7 +502,7 @@ gboolean
 vigil_store_release_incident (VigilStore *self, gint64 id, gint64 released_us, const gchar *reason, GError **error)
 {
   g_return_val_if_fail (VIGIL_IS_STORE (self), FALSE);
-  if (!check_text ("release reason", reason, 1000, FALSE, error) || !vigil_store_begin (self, error))
+  if (!check_text ("release reason", reason, 1000, TEXT_ONE_LINE, error) || !vigil_store_begin (self, error))
     return FALSE;
   if (!release_incident (self, id, released_us, reason, error))
     {

@@ -203,6 +203,52 @@ test_incident_bad_input (Fixture *f, gconstpointer unused)
   g_assert_error (error, VIGIL_STORE_ERROR, VIGIL_STORE_ERROR_NOT_FOUND);
 }
 
+/* What is shown in logs, terminals and exports cannot forge a line or
+ * reorder what is read; a reason is more than white space. */
+static void
+test_incident_text_is_one_clean_line (Fixture *f, gconstpointer unused)
+{
+  const gchar *titles[] = { "fight\nvigild: audit: incident-release by supervisor", "red \x1b[31mALERT",
+                            "\u202Eesaeler", "\t" };
+  const gchar *cameras[] = { "entrance", NULL };
+  g_autoptr(GError) error = NULL;
+  g_autoptr(VigilIncident) incident = vigil_incident_new ();
+  VigilIncidentNote note = { .time_us = NOW, .uid = 1000, .user = (gchar *) "ann" };
+  gint64 id;
+
+  incident->cameras = g_strdupv ((gchar **) cameras);
+  incident->start_us = T0;
+  for (guint i = 0; i < G_N_ELEMENTS (titles); i++)
+    {
+      g_free (incident->title);
+      incident->title = g_strdup (titles[i]);
+      g_assert_cmpint (vigil_store_add_incident (f->store, incident, &error), ==, 0);
+      g_assert_error (error, VIGIL_STORE_ERROR, VIGIL_STORE_ERROR_INVALID);
+      g_assert_nonnull (strstr (error->message, "title"));
+      g_clear_error (&error);
+    }
+  g_free (incident->title);
+  incident->title = g_strdup ("fight at the door");
+  incident->description = g_strdup ("two people\none in red");   /* free text keeps its lines */
+  id = vigil_store_add_incident (f->store, incident, &error);
+  g_assert_no_error (error);
+
+  note.text = (gchar *) "left\x1b[2J at 14:05";
+  g_assert_false (vigil_store_add_incident_note (f->store, id, &note, &error));
+  g_assert_error (error, VIGIL_STORE_ERROR, VIGIL_STORE_ERROR_INVALID);
+  g_clear_error (&error);
+  note.text = (gchar *) "left at 14:05\nby the bins";
+  g_assert_true (vigil_store_add_incident_note (f->store, id, &note, &error));
+  g_assert_no_error (error);
+
+  g_assert_false (vigil_store_release_incident (f->store, id, NOW, "   ", &error));
+  g_assert_error (error, VIGIL_STORE_ERROR, VIGIL_STORE_ERROR_INVALID);
+  g_assert_nonnull (strstr (error->message, "blank"));
+  g_clear_error (&error);
+  g_assert_true (vigil_store_release_incident (f->store, id, NOW, "case closed by the police", &error));
+  g_assert_no_error (error);
+}
+
 /* Times that would overflow a lock's end, or mean "all footage since
  * 1970", are refused with a clear error, never stored as a lock that does
  * not hold. */
@@ -610,6 +656,7 @@ main (int argc, char **argv)
   ADD ("/storage/incidents/round-trip", test_incident_round_trip);
   ADD ("/storage/incidents/bad-input", test_incident_bad_input);
   ADD ("/storage/incidents/times-out-of-range", test_incident_times_out_of_range);
+  ADD ("/storage/incidents/text-is-one-clean-line", test_incident_text_is_one_clean_line);
   ADD ("/storage/incidents/search", test_incident_search);
   ADD ("/storage/locks/locked-segment-outlives-retention", test_locked_segment_outlives_retention);
   ADD ("/storage/locks/open-and-expiring", test_open_and_expiring_locks);
