@@ -228,7 +228,7 @@ update_camera_segment (VigilDBusCamera *skeleton, const VigilSegment *segment)
 }
 
 static void
-on_camera_state_changed (VigilCamera *camera, guint state, VigilService *self)
+on_camera_state_changed (VigilCamera *camera, VigilCameraState state, VigilService *self)
 {
   VigilDBusCamera *skeleton = g_hash_table_lookup (self->cameras, camera);
   const gchar *name = vigil_camera_state_to_string (state);
