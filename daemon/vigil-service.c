@@ -160,7 +160,7 @@ vigil_service_audit (VigilService *self, const Caller *caller, const gchar *acti
   details = json_generator_to_data (generator, NULL);
   if (vigil_store_append_audit (self->store, g_get_real_time (), caller->uid, caller->user, action, target, details,
                                 &error) == 0)
-    g_critical ("audit log: cannot record %s %s by %s: %s", action, target, caller->user, error->message);
+    g_warning ("audit log: cannot record %s %s by %s: %s", action, target, caller->user, error->message);
   else
     g_info ("audit: %s %s by %s (uid %" G_GINT64_FORMAT ")", action, target, caller->user, caller->uid);
 }
