@@ -17,7 +17,7 @@ typedef struct {
 
 const Caller *vigil_service_get_caller   (GDBusMethodInvocation *invocation);
 /* Appends an audit row; details are NULL-terminated key/value string
- * pairs. A failure to audit is logged loudly but does not undo the
+ * pairs. A failure to audit is logged as a warning but does not undo the
  * action (the catalog is the same file: it will have failed too). */
 void          vigil_service_audit        (VigilService *self,
                                           const Caller *caller,

@@ -69,8 +69,7 @@ G_DEFINE_FINAL_TYPE (VigilService, vigil_service, G_TYPE_OBJECT)
 /* ---- Callers and the audit log ---------------------------------------- */
 
 /* Runs in a worker thread of GDBusInterfaceSkeleton, before the handler:
- * blocking on the bus daemon and NSS is fine here, and polkit will be
- * asked here too. */
+ * blocking on the bus daemon and NSS is fine here. */
 static gboolean
 on_authorize_method (GDBusInterfaceSkeleton *interface, GDBusMethodInvocation *invocation, gpointer user_data)
 {
@@ -131,9 +130,6 @@ watch_interface (gpointer skeleton)
   g_signal_connect (skeleton, "g-authorize-method", G_CALLBACK (on_authorize_method), NULL);
 }
 
-/* Appends an audit row; details are NULL-terminated key/value string
- * pairs. A failure to audit is logged loudly but does not undo the
- * action (the catalog is the same file: it will have failed too). */
 void
 vigil_service_audit (VigilService *self, const Caller *caller, const gchar *action, const gchar *target, ...)
 {

@@ -5,7 +5,7 @@
  * /org/vigil/Vigil1. Every call that changes something is written to the
  * audit log with the caller's uid and user name, which are looked up from
  * the bus in a worker thread before the call is handled (the
- * g-authorize-method hook, where polkit checks will go). Main thread. */
+ * g-authorize-method hook). Main thread. */
 #pragma once
 
 #include <gio/gio.h>
