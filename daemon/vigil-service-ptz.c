@@ -19,7 +19,7 @@
 #define POSITION_MOVE_MS 5000
 
 typedef struct {
-  VigilService    *service;    /* not referenced: outlives its camera objects */
+  VigilStore      *store;      /* referenced, for the audit log */
   VigilCamera     *camera;     /* referenced */
   VigilDBusCamera *skeleton;   /* not referenced: owns this */
 } PtzTarget;
@@ -27,6 +27,7 @@ typedef struct {
 static void
 ptz_target_free (PtzTarget *target)
 {
+  g_object_unref (target->store);
   g_object_unref (target->camera);
   g_free (target);
 }
@@ -63,7 +64,7 @@ move_status_name (const VigilOnvifPtzStatus *status)
 }
 
 static void
-audit_ptz (PtzTarget *target, const Caller *caller, const VigilPtzRequest *r, const gchar *outcome)
+audit_ptz (PtzTarget *target, const VigilCaller *caller, const VigilPtzRequest *r, const gchar *outcome)
 {
   g_autofree gchar *subject = g_strdup_printf ("camera %s", vigil_camera_get_name (target->camera));
   g_autofree gchar *action = g_strdup_printf ("ptz-%s", vigil_ptz_action_to_string (r->action));
@@ -76,21 +77,21 @@ audit_ptz (PtzTarget *target, const Caller *caller, const VigilPtzRequest *r, co
   switch (r->action)
     {
     case VIGIL_PTZ_MOVE:
-      vigil_service_audit (target->service, caller, action, subject, "pan", pan, "tilt", tilt, "zoom", zoom,
+      vigil_service_audit (target->store, caller, action, subject, "pan", pan, "tilt", tilt, "zoom", zoom,
                            "duration-ms", duration, "outcome", outcome, NULL);
       break;
     case VIGIL_PTZ_GOTO:
     case VIGIL_PTZ_MOVE_BY:
-      vigil_service_audit (target->service, caller, action, subject, "pan", pan, "tilt", tilt, "zoom", zoom,
+      vigil_service_audit (target->store, caller, action, subject, "pan", pan, "tilt", tilt, "zoom", zoom,
                            "outcome", outcome, NULL);
       break;
     case VIGIL_PTZ_SAVE_PRESET:
     case VIGIL_PTZ_GOTO_PRESET:
     case VIGIL_PTZ_REMOVE_PRESET:
-      vigil_service_audit (target->service, caller, action, subject, "preset", r->preset, "outcome", outcome, NULL);
+      vigil_service_audit (target->store, caller, action, subject, "preset", r->preset, "outcome", outcome, NULL);
       break;
     default:
-      vigil_service_audit (target->service, caller, action, subject, "outcome", outcome, NULL);
+      vigil_service_audit (target->store, caller, action, subject, "outcome", outcome, NULL);
       break;
     }
 }
@@ -325,12 +326,12 @@ on_camera_onvif_resolved (VigilCamera *camera, PtzTarget *target)
 }
 
 void
-vigil_service_ptz_export (VigilService *self, VigilCamera *camera, VigilDBusCamera *skeleton)
+vigil_service_ptz_export (VigilStore *store, VigilCamera *camera, VigilDBusCamera *skeleton)
 {
   VigilOnvifLink *link = vigil_camera_get_onvif_link (camera);
   PtzTarget *target = g_new0 (PtzTarget, 1);
 
-  target->service = self;
+  target->store = g_object_ref (store);
   target->camera = g_object_ref (camera);
   target->skeleton = skeleton;
   g_object_set_data_full (G_OBJECT (skeleton), "vigil-ptz-target", target, (GDestroyNotify) ptz_target_free);
@@ -360,9 +361,9 @@ vigil_service_ptz_export (VigilService *self, VigilCamera *camera, VigilDBusCame
 /* ---- An incident's preset ------------------------------------------------ */
 
 typedef struct {
-  VigilService *service;
+  VigilStore   *store;       /* referenced */
   VigilCamera  *camera;      /* referenced */
-  Caller        caller;      /* copied: the invocation is long answered */
+  VigilCaller  *caller;      /* copied: the invocation is long answered */
   gchar        *preset;
   gchar        *why;
 } PresetJob;
@@ -370,8 +371,9 @@ typedef struct {
 static void
 preset_job_free (PresetJob *job)
 {
+  g_object_unref (job->store);
   g_object_unref (job->camera);
-  g_free (job->caller.user);
+  vigil_caller_free (job->caller);
   g_free (job->preset);
   g_free (job->why);
   g_free (job);
@@ -390,13 +392,13 @@ on_incident_preset_done (GObject *source, GAsyncResult *result, gpointer user_da
   else
     g_warning ("camera %s: cannot go to preset “%s” for %s: %s", vigil_camera_get_name (job->camera), job->preset,
                job->why, error->message);
-  vigil_service_audit (job->service, &job->caller, "ptz-preset-go", subject, "preset", job->preset, "why", job->why,
+  vigil_service_audit (job->store, job->caller, "ptz-preset-go", subject, "preset", job->preset, "why", job->why,
                        "outcome", reply != NULL ? "done" : error->message, NULL);
   preset_job_free (job);
 }
 
 void
-vigil_service_ptz_goto_preset_all (VigilService *self, const Caller *caller, GPtrArray *cameras,
+vigil_service_ptz_goto_preset_all (VigilStore *store, const VigilCaller *caller, GPtrArray *cameras,
                                    const gchar *preset, const gchar *why)
 {
   for (guint i = 0; i < cameras->len; i++)
@@ -410,10 +412,9 @@ vigil_service_ptz_goto_preset_all (VigilService *self, const Caller *caller, GPt
       if (link == NULL || !vigil_onvif_link_has_ptz (link))
         continue;
       job = g_new0 (PresetJob, 1);
-      job->service = self;
+      job->store = g_object_ref (store);
       job->camera = g_object_ref (camera);
-      job->caller.uid = caller->uid;
-      job->caller.user = g_strdup (caller->user);
+      job->caller = vigil_caller_copy (caller);
       job->preset = g_strdup (preset);
       job->why = g_strdup (why);
       vigil_onvif_link_ptz_async (link, &request, NULL, on_incident_preset_done, job);

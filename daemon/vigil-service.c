@@ -35,18 +35,11 @@
 /* An incident may start at most this far in the future (clock skew). */
 #define FUTURE_SLACK_US      (G_GINT64_CONSTANT (60) * G_USEC_PER_SEC)
 
-static void
-caller_free (Caller *caller)
-{
-  g_free (caller->user);
-  g_free (caller);
-}
-
 typedef struct {
   VigilExportJob       *job;
   VigilDBusObjectSkeleton *object;
   VigilDBusExport      *skeleton;
-  Caller               *caller;      /* who started it */
+  VigilCaller          *caller;      /* who started it */
 } Export;
 
 struct _VigilService
@@ -68,16 +61,35 @@ G_DEFINE_FINAL_TYPE (VigilService, vigil_service, G_TYPE_OBJECT)
 
 /* ---- Callers and the audit log ---------------------------------------- */
 
-/* Runs in a worker thread of GDBusInterfaceSkeleton, before the handler:
- * blocking on the bus daemon and NSS is fine here. */
-static gboolean
-on_authorize_method (GDBusInterfaceSkeleton *interface, GDBusMethodInvocation *invocation, gpointer user_data)
+VigilCaller *
+vigil_caller_copy (const VigilCaller *caller)
+{
+  VigilCaller *copy = g_new0 (VigilCaller, 1);
+
+  copy->uid = caller->uid;
+  copy->user = g_strdup (caller->user);
+  return copy;
+}
+
+void
+vigil_caller_free (VigilCaller *caller)
+{
+  if (caller == NULL)
+    return;
+  g_free (caller->user);
+  g_free (caller);
+}
+
+/* Blocking on the bus daemon and NSS is fine here: this runs in a worker
+ * thread of GDBusInterfaceSkeleton, before the handler. */
+gboolean
+vigil_service_authorize_method (GDBusInterfaceSkeleton *interface, GDBusMethodInvocation *invocation)
 {
   GDBusConnection *connection = g_dbus_method_invocation_get_connection (invocation);
   const gchar *sender = g_dbus_method_invocation_get_sender (invocation);
   g_autoptr(GError) error = NULL;
   g_autoptr(GVariant) reply = NULL;
-  Caller *caller = g_new0 (Caller, 1);
+  g_autoptr(VigilCaller) caller = g_new0 (VigilCaller, 1);
   struct passwd pw, *found = NULL;
   gchar buffer[4096];
   guint32 uid = 0;
@@ -101,7 +113,6 @@ on_authorize_method (GDBusInterfaceSkeleton *interface, GDBusMethodInvocation *i
     }
   if (error != NULL)
     {
-      caller_free (caller);
       g_dbus_method_invocation_return_error (invocation, VIGIL_ERROR, VIGIL_ERROR_FAILED,
                                              "cannot tell who is calling: %s", error->message);
       return FALSE;
@@ -111,17 +122,24 @@ on_authorize_method (GDBusInterfaceSkeleton *interface, GDBusMethodInvocation *i
     caller->user = g_strdup (found->pw_name);
   else
     caller->user = g_strdup_printf ("uid %u", uid);
-  g_object_set_data_full (G_OBJECT (invocation), "vigil-caller", caller, (GDestroyNotify) caller_free);
+  g_object_set_data_full (G_OBJECT (invocation), "vigil-caller", g_steal_pointer (&caller),
+                          (GDestroyNotify) vigil_caller_free);
   return TRUE;
 }
 
-const Caller *
+const VigilCaller *
 vigil_service_get_caller (GDBusMethodInvocation *invocation)
 {
-  static const Caller unknown = { -1, (gchar *) "unknown" };
-  const Caller *caller = g_object_get_data (G_OBJECT (invocation), "vigil-caller");
+  static const VigilCaller unknown = { -1, (gchar *) "unknown" };
+  const VigilCaller *caller = g_object_get_data (G_OBJECT (invocation), "vigil-caller");
 
   return caller != NULL ? caller : &unknown;
+}
+
+static gboolean
+on_authorize_method (GDBusInterfaceSkeleton *interface, GDBusMethodInvocation *invocation, gpointer user_data)
+{
+  return vigil_service_authorize_method (interface, invocation);
 }
 
 static void
@@ -131,7 +149,7 @@ watch_interface (gpointer skeleton)
 }
 
 void
-vigil_service_audit (VigilService *self, const Caller *caller, const gchar *action, const gchar *target, ...)
+vigil_service_audit (VigilStore *store, const VigilCaller *caller, const gchar *action, const gchar *target, ...)
 {
   g_autoptr(JsonBuilder) builder = json_builder_new ();
   g_autoptr(JsonGenerator) generator = json_generator_new ();
@@ -154,14 +172,14 @@ vigil_service_audit (VigilService *self, const Caller *caller, const gchar *acti
   root = json_builder_get_root (builder);
   json_generator_set_root (generator, root);
   details = json_generator_to_data (generator, NULL);
-  if (vigil_store_append_audit (self->store, g_get_real_time (), caller->uid, caller->user, action, target, details,
+  if (vigil_store_append_audit (store, g_get_real_time (), caller->uid, caller->user, action, target, details,
                                 &error) == 0)
     g_warning ("audit log: cannot record %s %s by %s: %s", action, target, caller->user, error->message);
   else
     g_info ("audit: %s %s by %s (uid %" G_GINT64_FORMAT ")", action, target, caller->user, caller->uid);
 }
 
-static const Caller vigild_itself = { -1, (gchar *) "vigild" };
+static const VigilCaller vigild_itself = { -1, (gchar *) "vigild" };
 
 gboolean
 vigil_service_return_error (GDBusMethodInvocation *invocation, GError *error)
@@ -175,11 +193,8 @@ vigil_service_return_error (GDBusMethodInvocation *invocation, GError *error)
   return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
 
-static gboolean
-return_invalid (GDBusMethodInvocation *invocation, const gchar *format, ...) G_GNUC_PRINTF (2, 3);
-
-static gboolean
-return_invalid (GDBusMethodInvocation *invocation, const gchar *format, ...)
+gboolean
+vigil_service_return_invalid (GDBusMethodInvocation *invocation, const gchar *format, ...)
 {
   g_autofree gchar *message = NULL;
   va_list args;
@@ -191,8 +206,8 @@ return_invalid (GDBusMethodInvocation *invocation, const gchar *format, ...)
   return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
 
-static gchar *
-format_time (gint64 time_us)
+gchar *
+vigil_service_format_time (gint64 time_us)
 {
   g_autoptr(GDateTime) utc = g_date_time_new_from_unix_utc (time_us / G_USEC_PER_SEC);
   return utc != NULL ? g_date_time_format_iso8601 (utc) : g_strdup ("(invalid time)");
@@ -303,7 +318,7 @@ on_handle_list_spans (VigilDBusCamera *skeleton, GDBusMethodInvocation *invocati
   GError *error = NULL;
 
   if (to_us <= from_us)
-    return return_invalid (invocation, "the range ends before it starts");
+    return vigil_service_return_invalid (invocation, "the range ends before it starts");
   if (to_us - from_us > MAX_SPANS_RANGE_US)
     {
       g_dbus_method_invocation_return_error (invocation, VIGIL_ERROR, VIGIL_ERROR_RANGE_TOO_LARGE,
@@ -351,7 +366,7 @@ export_cameras (VigilService *self)
       vigil_dbus_camera_set_clock_source (skeleton, "");
       update_camera_segment (skeleton, vigil_camera_get_last_segment (camera));
       g_signal_connect (skeleton, "handle-list-spans", G_CALLBACK (on_handle_list_spans), self);
-      vigil_service_ptz_export (self, camera, skeleton);
+      vigil_service_ptz_export (self->store, camera, skeleton);
       watch_interface (skeleton);
       vigil_dbus_object_skeleton_set_camera (object, skeleton);
       g_dbus_object_manager_server_export (self->manager_server, G_DBUS_OBJECT_SKELETON (object));
@@ -478,7 +493,7 @@ static gboolean
 on_handle_add_note (VigilDBusIncident *skeleton, GDBusMethodInvocation *invocation, const gchar *text,
                     VigilService *self)
 {
-  const Caller *caller = vigil_service_get_caller (invocation);
+  const VigilCaller *caller = vigil_service_get_caller (invocation);
   gint64 id = vigil_dbus_incident_get_id (skeleton);
   g_autofree gchar *target = incident_target (id);
   VigilIncidentNote note = { g_get_real_time (), caller->uid, caller->user, (gchar *) text };
@@ -489,7 +504,7 @@ on_handle_add_note (VigilDBusIncident *skeleton, GDBusMethodInvocation *invocati
       vigil_error_from_store (&error, VIGIL_ERROR_UNKNOWN_INCIDENT);
       return vigil_service_return_error (invocation, error);
     }
-  vigil_service_audit (self, caller, "incident-note", target, "text", text, NULL);
+  vigil_service_audit (self->store, caller, "incident-note", target, "text", text, NULL);
   refresh_incident (self, id, "note");
   vigil_dbus_incident_complete_add_note (skeleton, invocation);
   return G_DBUS_METHOD_INVOCATION_HANDLED;
@@ -508,7 +523,7 @@ on_handle_add_tag (VigilDBusIncident *skeleton, GDBusMethodInvocation *invocatio
       vigil_error_from_store (&error, VIGIL_ERROR_UNKNOWN_INCIDENT);
       return vigil_service_return_error (invocation, error);
     }
-  vigil_service_audit (self, vigil_service_get_caller (invocation), "incident-tag", target, "tag", tag, NULL);
+  vigil_service_audit (self->store, vigil_service_get_caller (invocation), "incident-tag", target, "tag", tag, NULL);
   refresh_incident (self, id, "tag");
   vigil_dbus_incident_complete_add_tag (skeleton, invocation);
   return G_DBUS_METHOD_INVOCATION_HANDLED;
@@ -528,7 +543,7 @@ on_handle_remove_tag (VigilDBusIncident *skeleton, GDBusMethodInvocation *invoca
       vigil_error_from_store (&error, VIGIL_ERROR_INVALID_ARGUMENT);
       return vigil_service_return_error (invocation, error);
     }
-  vigil_service_audit (self, vigil_service_get_caller (invocation), "incident-untag", target, "tag", tag, NULL);
+  vigil_service_audit (self->store, vigil_service_get_caller (invocation), "incident-untag", target, "tag", tag, NULL);
   refresh_incident (self, id, "tag");
   vigil_dbus_incident_complete_remove_tag (skeleton, invocation);
   return G_DBUS_METHOD_INVOCATION_HANDLED;
@@ -546,14 +561,14 @@ on_handle_close (VigilDBusIncident *skeleton, GDBusMethodInvocation *invocation,
   if (end_us == 0)
     end_us = now_us;
   if (end_us > now_us + FUTURE_SLACK_US)
-    return return_invalid (invocation, "end time %" G_GINT64_FORMAT " is in the future", end_us);
+    return vigil_service_return_invalid (invocation, "end time %" G_GINT64_FORMAT " is in the future", end_us);
   if (!vigil_store_close_incident (self->store, id, end_us, now_us, &error))
     {
       vigil_error_from_store (&error, VIGIL_ERROR_UNKNOWN_INCIDENT);
       return vigil_service_return_error (invocation, error);
     }
-  end_text = format_time (end_us);
-  vigil_service_audit (self, vigil_service_get_caller (invocation), "incident-close", target, "end", end_text, NULL);
+  end_text = vigil_service_format_time (end_us);
+  vigil_service_audit (self->store, vigil_service_get_caller (invocation), "incident-close", target, "end", end_text, NULL);
   refresh_incident (self, id, "closed");
   vigil_dbus_incident_complete_close (skeleton, invocation);
   return G_DBUS_METHOD_INVOCATION_HANDLED;
@@ -572,7 +587,7 @@ on_handle_release (VigilDBusIncident *skeleton, GDBusMethodInvocation *invocatio
       vigil_error_from_store (&error, VIGIL_ERROR_UNKNOWN_INCIDENT);
       return vigil_service_return_error (invocation, error);
     }
-  vigil_service_audit (self, vigil_service_get_caller (invocation), "incident-release", target, "reason", reason, NULL);
+  vigil_service_audit (self->store, vigil_service_get_caller (invocation), "incident-release", target, "reason", reason, NULL);
   refresh_incident (self, id, "released");
   vigil_dbus_incident_complete_release (skeleton, invocation);
   return G_DBUS_METHOD_INVOCATION_HANDLED;
@@ -584,7 +599,7 @@ on_handle_set_expiry (VigilDBusIncident *skeleton, GDBusMethodInvocation *invoca
 {
   gint64 id = vigil_dbus_incident_get_id (skeleton);
   g_autofree gchar *target = incident_target (id);
-  g_autofree gchar *expiry_text = expires_us != 0 ? format_time (expires_us) : g_strdup ("never");
+  g_autofree gchar *expiry_text = expires_us != 0 ? vigil_service_format_time (expires_us) : g_strdup ("never");
   GError *error = NULL;
 
   if (!vigil_store_set_incident_expiry (self->store, id, expires_us, &error))
@@ -592,7 +607,7 @@ on_handle_set_expiry (VigilDBusIncident *skeleton, GDBusMethodInvocation *invoca
       vigil_error_from_store (&error, VIGIL_ERROR_UNKNOWN_INCIDENT);
       return vigil_service_return_error (invocation, error);
     }
-  vigil_service_audit (self, vigil_service_get_caller (invocation), "incident-expiry", target, "expires", expiry_text, NULL);
+  vigil_service_audit (self->store, vigil_service_get_caller (invocation), "incident-expiry", target, "expires", expiry_text, NULL);
   refresh_incident (self, id, "expiry");
   vigil_dbus_incident_complete_set_expiry (skeleton, invocation);
   return G_DBUS_METHOD_INVOCATION_HANDLED;
@@ -616,7 +631,7 @@ on_expiry_check (gpointer user_data)
       g_autofree gchar *target = incident_target (id);
 
       g_message ("incident %" G_GINT64_FORMAT ": evidence lock expired", id);
-      vigil_service_audit (self, &vigild_itself, "incident-expire", target, NULL);
+      vigil_service_audit (self->store, &vigild_itself, "incident-expire", target, NULL);
       refresh_incident (self, id, "released");
     }
   return G_SOURCE_CONTINUE;
@@ -635,7 +650,7 @@ lookup_option (GVariant *options, const gchar *key, const GVariantType *type, GV
     return TRUE;
   if (!g_variant_is_of_type (value, type))
     {
-      return_invalid (invocation, "option “%s” must have type %s, not %s", key, g_variant_type_peek_string (type),
+      vigil_service_return_invalid (invocation, "option “%s” must have type %s, not %s", key, g_variant_type_peek_string (type),
                       g_variant_get_type_string (value));
       return FALSE;
     }
@@ -653,7 +668,7 @@ check_known_options (GVariant *options, const gchar *const *known, GDBusMethodIn
   while (g_variant_iter_next (&iter, "{&sv}", &key, NULL))
     if (!g_strv_contains (known, key))
       {
-        return_invalid (invocation, "unknown option “%s”", key);
+        vigil_service_return_invalid (invocation, "unknown option “%s”", key);
         return FALSE;
       }
   return TRUE;
@@ -666,7 +681,7 @@ on_handle_create_incident (VigilDBusManager *manager, GDBusMethodInvocation *inv
                            VigilService *self)
 {
   static const gchar *const known[] = { "pre-roll-s", "post-roll-s", "expires-us", "note", "preset", NULL };
-  const Caller *caller = vigil_service_get_caller (invocation);
+  const VigilCaller *caller = vigil_service_get_caller (invocation);
   g_autoptr(VigilIncident) incident = vigil_incident_new ();
   g_autoptr(GVariant) pre = NULL, post = NULL, expires = NULL, note = NULL, preset = NULL;
   g_autofree gchar *path = NULL;
@@ -685,11 +700,11 @@ on_handle_create_incident (VigilDBusManager *manager, GDBusMethodInvocation *inv
       || !lookup_option (options, "preset", G_VARIANT_TYPE_STRING, &preset, invocation))
     return G_DBUS_METHOD_INVOCATION_HANDLED;
   if (preset != NULL && g_variant_get_string (preset, NULL)[0] == '\0')
-    return return_invalid (invocation, "preset must name a preset");
+    return vigil_service_return_invalid (invocation, "preset must name a preset");
   if (start_us > now_us + FUTURE_SLACK_US)
-    return return_invalid (invocation, "start time is in the future");
+    return vigil_service_return_invalid (invocation, "start time is in the future");
   if (end_us < 0)
-    return return_invalid (invocation, "end time must be 0 (open) or a time");
+    return vigil_service_return_invalid (invocation, "end time must be 0 (open) or a time");
 
   incident->cameras = g_strdupv ((gchar **) cameras);
   incident->start_us = start_us;
@@ -714,8 +729,8 @@ on_handle_create_incident (VigilDBusManager *manager, GDBusMethodInvocation *inv
     }
   target = incident_target (id);
   cameras_text = g_strjoinv (",", (gchar **) cameras);
-  start_text = format_time (start_us);
-  vigil_service_audit (self, caller, "incident-create", target, "title", title, "cameras", cameras_text, "start", start_text,
+  start_text = vigil_service_format_time (start_us);
+  vigil_service_audit (self->store, caller, "incident-create", target, "title", title, "cameras", cameras_text, "start", start_text,
          NULL);
   if (note != NULL)
     {
@@ -728,7 +743,7 @@ on_handle_create_incident (VigilDBusManager *manager, GDBusMethodInvocation *inv
           refresh_incident (self, id, "created");
           return vigil_service_return_error (invocation, error);
         }
-      vigil_service_audit (self, caller, "incident-note", target, "text", first.text, NULL);
+      vigil_service_audit (self->store, caller, "incident-note", target, "text", first.text, NULL);
     }
   if (preset != NULL)
     {
@@ -739,7 +754,7 @@ on_handle_create_incident (VigilDBusManager *manager, GDBusMethodInvocation *inv
       for (guint i = 0; i < all->len; i++)
         if (g_strv_contains (cameras, vigil_camera_get_name (all->pdata[i])))
           g_ptr_array_add (incident_cameras, all->pdata[i]);
-      vigil_service_ptz_goto_preset_all (self, caller, incident_cameras, g_variant_get_string (preset, NULL), target);
+      vigil_service_ptz_goto_preset_all (self->store, caller, incident_cameras, g_variant_get_string (preset, NULL), target);
     }
   refresh_incident (self, id, "created");
   g_message ("incident %" G_GINT64_FORMAT " created by %s: %s", id, caller->user, title);
@@ -774,7 +789,7 @@ on_handle_list_incidents (VigilDBusManager *manager, GDBusMethodInvocation *invo
   filter.text = text ? g_variant_get_string (text, NULL) : NULL;
   filter.limit = limit ? g_variant_get_uint32 (limit) : 0;
   if (filter.from_us != 0 && filter.to_us != 0 && filter.to_us <= filter.from_us)
-    return return_invalid (invocation, "the range ends before it starts");
+    return vigil_service_return_invalid (invocation, "the range ends before it starts");
   incidents = vigil_store_list_incidents (self->store, &filter, &error);
   if (incidents == NULL)
     return vigil_service_return_error (invocation, error);
@@ -809,7 +824,7 @@ export_free (Export *export)
   g_clear_object (&export->job);
   g_clear_object (&export->skeleton);
   g_clear_object (&export->object);
-  g_clear_pointer (&export->caller, caller_free);
+  g_clear_pointer (&export->caller, vigil_caller_free);
   g_free (export);
 }
 
@@ -838,7 +853,7 @@ on_job_finished (VigilExportJob *job, Export *export)
   vigil_dbus_export_set_error (export->skeleton, message);
   vigil_dbus_export_set_state (export->skeleton, state_name);
   g_object_thaw_notify (G_OBJECT (export->skeleton));
-  vigil_service_audit (self, export->caller, "export", vigil_export_job_get_summary (job), "state", state_name, "bundle", bundle,
+  vigil_service_audit (self->store, export->caller, "export", vigil_export_job_get_summary (job), "state", state_name, "bundle", bundle,
          "manifest_sha256", sha, "error", message, NULL);
   vigil_dbus_export_emit_finished (export->skeleton, state_name, bundle, sha);
   vigil_dbus_manager_emit_export_finished (self->manager, path, state_name, bundle, sha);
@@ -851,7 +866,7 @@ on_handle_cancel (VigilDBusExport *skeleton, GDBusMethodInvocation *invocation, 
 
   if (vigil_export_job_get_state (export->job) == VIGIL_EXPORT_RUNNING)
     {
-      vigil_service_audit (self, vigil_service_get_caller (invocation), "export-cancel", vigil_export_job_get_summary (export->job), NULL);
+      vigil_service_audit (self->store, vigil_service_get_caller (invocation), "export-cancel", vigil_export_job_get_summary (export->job), NULL);
       vigil_export_job_cancel (export->job);
     }
   vigil_dbus_export_complete_cancel (skeleton, invocation);
@@ -882,7 +897,7 @@ static gboolean
 start_export (VigilService *self, GDBusMethodInvocation *invocation, const VigilExportRequest *request,
               gchar **out_path)
 {
-  const Caller *caller = vigil_service_get_caller (invocation);
+  const VigilCaller *caller = vigil_service_get_caller (invocation);
   GError *error = NULL;
   g_autoptr(VigilExportJob) job = NULL;
   g_autofree gchar *path = NULL;
@@ -899,9 +914,7 @@ start_export (VigilService *self, GDBusMethodInvocation *invocation, const Vigil
   path = g_strdup_printf (EXPORT_PATH_PREFIX "%u", ++self->next_export);
   export = g_new0 (Export, 1);
   export->job = g_steal_pointer (&job);
-  export->caller = g_new0 (Caller, 1);
-  export->caller->uid = caller->uid;
-  export->caller->user = g_strdup (caller->user);
+  export->caller = vigil_caller_copy (caller);
   export->object = vigil_dbus_object_skeleton_new (path);
   export->skeleton = vigil_dbus_export_skeleton_new ();
   vigil_dbus_export_set_state (export->skeleton, "running");
@@ -916,7 +929,7 @@ start_export (VigilService *self, GDBusMethodInvocation *invocation, const Vigil
   g_signal_connect (export->job, "progress", G_CALLBACK (on_job_progress), export);
   g_signal_connect (export->job, "finished", G_CALLBACK (on_job_finished), export);
   g_queue_push_tail (&self->exports, export);
-  vigil_service_audit (self, caller, "export-start", vigil_export_job_get_summary (export->job), "reason", request->reason, NULL);
+  vigil_service_audit (self->store, caller, "export-start", vigil_export_job_get_summary (export->job), "reason", request->reason, NULL);
   vigil_export_job_start (export->job);
   trim_exports (self);
   *out_path = g_steal_pointer (&path);
@@ -927,7 +940,7 @@ static gboolean
 on_handle_export_incident (VigilDBusManager *manager, GDBusMethodInvocation *invocation, const gchar *incident_path,
                            const gchar *destination, const gchar *reason, VigilService *self)
 {
-  const Caller *caller = vigil_service_get_caller (invocation);
+  const VigilCaller *caller = vigil_service_get_caller (invocation);
   g_autoptr(VigilIncident) incident = NULL;
   g_autofree gchar *job_path = NULL;
   GError *error = NULL;
@@ -960,7 +973,7 @@ on_handle_export_range (VigilDBusManager *manager, GDBusMethodInvocation *invoca
                         gint64 from_us, gint64 to_us, const gchar *destination, const gchar *reason,
                         VigilService *self)
 {
-  const Caller *caller = vigil_service_get_caller (invocation);
+  const VigilCaller *caller = vigil_service_get_caller (invocation);
   g_autofree gchar *job_path = NULL;
   VigilExportRequest request = {
     .destination = destination, .reason = reason, .uid = caller->uid, .user = caller->user, .camera = camera,
