@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* What VigilService and the D-Bus objects it serves share: who is
+/* What VigilService and the D-Bus object types it serves share: who is
  * calling, the audit log and error replies. Not public: only vigil-service*.c
- * include it. */
+ * and the vigil-*-object.c files include it, and it includes none of the
+ * object headers. */
 #pragma once
 
 #include "vigil-camera.h"

@@ -21,6 +21,7 @@
 #include "vigil-dbus-generated.h"
 #include "vigil-error.h"
 #include "vigil-export-job.h"
+#include "vigil-export-object.h"
 #include "vigil-incidents.h"
 #include "vigil-service-private.h"
 
@@ -35,13 +36,6 @@
 /* An incident may start at most this far in the future (clock skew). */
 #define FUTURE_SLACK_US      (G_GINT64_CONSTANT (60) * G_USEC_PER_SEC)
 
-typedef struct {
-  VigilExportJob       *job;
-  VigilDBusObjectSkeleton *object;
-  VigilDBusExport      *skeleton;
-  VigilCaller          *caller;      /* who started it */
-} Export;
-
 struct _VigilService
 {
   GObject                    parent_instance;
@@ -52,7 +46,7 @@ struct _VigilService
   VigilDBusManager          *manager;
   GHashTable                *cameras;          /* VigilCamera* → VigilDBusCamera* */
   GHashTable                *incidents;        /* gint64* id → VigilDBusObjectSkeleton* */
-  GQueue                     exports;          /* Export*, oldest first */
+  GQueue                     exports;          /* VigilDBusObjectSkeleton* of a VigilExportObject, oldest first */
   guint                      next_export;
   guint                      expiry_id;
 };
@@ -817,60 +811,23 @@ export_all_incidents (VigilService *self)
 
 /* ---- Exports ----------------------------------------------------------- */
 
+/* Announces an export's end on the Manager too, after the Export object's
+ * own Finished went out. */
 static void
-export_free (Export *export)
+on_export_finished (VigilDBusExport *export, const gchar *state, const gchar *bundle, const gchar *manifest_sha256,
+                    VigilService *self)
 {
-  g_signal_handlers_disconnect_by_data (export->job, export);
-  g_clear_object (&export->job);
-  g_clear_object (&export->skeleton);
-  g_clear_object (&export->object);
-  g_clear_pointer (&export->caller, vigil_caller_free);
-  g_free (export);
-}
+  const gchar *path = g_dbus_object_get_object_path (g_dbus_interface_get_object (G_DBUS_INTERFACE (export)));
 
-static void
-on_job_progress (VigilExportJob *job, gdouble fraction, Export *export)
-{
-  vigil_dbus_export_set_progress (export->skeleton, fraction);
-}
-
-static void
-on_job_finished (VigilExportJob *job, Export *export)
-{
-  VigilService *self = g_object_get_data (G_OBJECT (job), "vigil-service");
-  VigilExportState state = vigil_export_job_get_state (job);
-  const gchar *state_name = vigil_export_state_to_string (state);
-  const gchar *bundle = vigil_export_job_get_bundle (job) ? vigil_export_job_get_bundle (job) : "";
-  const gchar *sha = vigil_export_job_get_manifest_sha256 (job) ? vigil_export_job_get_manifest_sha256 (job) : "";
-  const gchar *message = vigil_export_job_get_error_message (job) ? vigil_export_job_get_error_message (job) : "";
-  const gchar *path = g_dbus_object_get_object_path (G_DBUS_OBJECT (export->object));
-
-  g_object_freeze_notify (G_OBJECT (export->skeleton));
-  if (state == VIGIL_EXPORT_DONE)
-    vigil_dbus_export_set_progress (export->skeleton, 1.0);
-  vigil_dbus_export_set_bundle (export->skeleton, bundle);
-  vigil_dbus_export_set_manifest_sha256 (export->skeleton, sha);
-  vigil_dbus_export_set_error (export->skeleton, message);
-  vigil_dbus_export_set_state (export->skeleton, state_name);
-  g_object_thaw_notify (G_OBJECT (export->skeleton));
-  vigil_service_audit (self->store, export->caller, "export", vigil_export_job_get_summary (job), "state", state_name, "bundle", bundle,
-         "manifest_sha256", sha, "error", message, NULL);
-  vigil_dbus_export_emit_finished (export->skeleton, state_name, bundle, sha);
-  vigil_dbus_manager_emit_export_finished (self->manager, path, state_name, bundle, sha);
+  vigil_dbus_manager_emit_export_finished (self->manager, path, state, bundle, manifest_sha256);
 }
 
 static gboolean
-on_handle_cancel (VigilDBusExport *skeleton, GDBusMethodInvocation *invocation, Export *export)
+is_export_running (VigilDBusObject *object)
 {
-  VigilService *self = g_object_get_data (G_OBJECT (export->job), "vigil-service");
+  VigilExportObject *export = VIGIL_EXPORT_OBJECT (vigil_dbus_object_peek_export (object));
 
-  if (vigil_export_job_get_state (export->job) == VIGIL_EXPORT_RUNNING)
-    {
-      vigil_service_audit (self->store, vigil_service_get_caller (invocation), "export-cancel", vigil_export_job_get_summary (export->job), NULL);
-      vigil_export_job_cancel (export->job);
-    }
-  vigil_dbus_export_complete_cancel (skeleton, invocation);
-  return G_DBUS_METHOD_INVOCATION_HANDLED;
+  return vigil_export_job_get_state (vigil_export_object_get_job (export)) == VIGIL_EXPORT_RUNNING;
 }
 
 /* Drops finished jobs beyond the last MAX_EXPORT_OBJECTS from the bus. */
@@ -879,15 +836,15 @@ trim_exports (VigilService *self)
 {
   for (GList *l = self->exports.head; l != NULL && self->exports.length > MAX_EXPORT_OBJECTS;)
     {
-      Export *export = l->data;
+      VigilDBusObjectSkeleton *object = l->data;
       GList *next = l->next;
 
-      if (vigil_export_job_get_state (export->job) != VIGIL_EXPORT_RUNNING)
+      if (!is_export_running (VIGIL_DBUS_OBJECT (object)))
         {
           g_dbus_object_manager_server_unexport (self->manager_server,
-                                                 g_dbus_object_get_object_path (G_DBUS_OBJECT (export->object)));
+                                                 g_dbus_object_get_object_path (G_DBUS_OBJECT (object)));
           g_queue_delete_link (&self->exports, l);
-          export_free (export);
+          g_object_unref (object);
         }
       l = next;
     }
@@ -900,8 +857,9 @@ start_export (VigilService *self, GDBusMethodInvocation *invocation, const Vigil
   const VigilCaller *caller = vigil_service_get_caller (invocation);
   GError *error = NULL;
   g_autoptr(VigilExportJob) job = NULL;
+  g_autoptr(VigilExportObject) export = NULL;
   g_autofree gchar *path = NULL;
-  Export *export;
+  VigilDBusObjectSkeleton *object;
 
   job = vigil_export_job_new (self->store, vigil_daemon_get_signing_key (self->daemon),
                               vigil_daemon_get_private_folders (self->daemon), request, &error);
@@ -912,25 +870,15 @@ start_export (VigilService *self, GDBusMethodInvocation *invocation, const Vigil
       return FALSE;
     }
   path = g_strdup_printf (EXPORT_PATH_PREFIX "%u", ++self->next_export);
-  export = g_new0 (Export, 1);
-  export->job = g_steal_pointer (&job);
-  export->caller = vigil_caller_copy (caller);
-  export->object = vigil_dbus_object_skeleton_new (path);
-  export->skeleton = vigil_dbus_export_skeleton_new ();
-  vigil_dbus_export_set_state (export->skeleton, "running");
-  vigil_dbus_export_set_bundle (export->skeleton, "");
-  vigil_dbus_export_set_manifest_sha256 (export->skeleton, "");
-  vigil_dbus_export_set_error (export->skeleton, "");
-  watch_interface (export->skeleton);
-  g_signal_connect (export->skeleton, "handle-cancel", G_CALLBACK (on_handle_cancel), export);
-  vigil_dbus_object_skeleton_set_export (export->object, export->skeleton);
-  g_dbus_object_manager_server_export (self->manager_server, G_DBUS_OBJECT_SKELETON (export->object));
-  g_object_set_data (G_OBJECT (export->job), "vigil-service", self);
-  g_signal_connect (export->job, "progress", G_CALLBACK (on_job_progress), export);
-  g_signal_connect (export->job, "finished", G_CALLBACK (on_job_finished), export);
-  g_queue_push_tail (&self->exports, export);
-  vigil_service_audit (self->store, caller, "export-start", vigil_export_job_get_summary (export->job), "reason", request->reason, NULL);
-  vigil_export_job_start (export->job);
+  export = vigil_export_object_new (job, self->store, invocation);
+  object = vigil_dbus_object_skeleton_new (path);
+  vigil_dbus_object_skeleton_set_export (object, VIGIL_DBUS_EXPORT (export));
+  g_dbus_object_manager_server_export (self->manager_server, G_DBUS_OBJECT_SKELETON (object));
+  g_signal_connect_after (export, "finished", G_CALLBACK (on_export_finished), self);
+  g_queue_push_tail (&self->exports, object);
+  vigil_service_audit (self->store, caller, "export-start", vigil_export_job_get_summary (job), "reason",
+                       request->reason, NULL);
+  vigil_export_job_start (job);
   trim_exports (self);
   *out_path = g_steal_pointer (&path);
   return TRUE;
@@ -1280,8 +1228,13 @@ vigil_service_dispose (GObject *object)
   /* Running exports are cancelled; their workers clean up their partial
    * folders before the job objects go. */
   for (GList *l = self->exports.head; l != NULL; l = l->next)
-    vigil_export_job_cancel (((Export *) l->data)->job);
-  g_queue_clear_full (&self->exports, (GDestroyNotify) export_free);
+    {
+      VigilDBusExport *export = vigil_dbus_object_peek_export (l->data);
+
+      g_signal_handlers_disconnect_by_data (export, self);
+      vigil_export_job_cancel (vigil_export_object_get_job (VIGIL_EXPORT_OBJECT (export)));
+    }
+  g_queue_clear_full (&self->exports, g_object_unref);
   g_clear_pointer (&self->cameras, g_hash_table_unref);
   g_clear_pointer (&self->incidents, g_hash_table_unref);
   if (self->manager != NULL)
