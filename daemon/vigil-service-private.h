@@ -45,6 +45,12 @@ gboolean           vigil_service_return_invalid   (GDBusMethodInvocation *invoca
 /* ISO 8601 in UTC, for audit details. */
 gchar             *vigil_service_format_time      (gint64 time_us);
 
+/* Reads incident @id back from the catalog into its object, putting a
+ * new incident on the bus, and announces @change on the Manager. */
+void               vigil_service_refresh_incident (VigilService *self,
+                                                   gint64        id,
+                                                   const gchar  *change);
+
 /* vigil-service-ptz.c: the Camera object's ONVIF properties and PTZ
  * methods, for @camera's @skeleton. */
 void          vigil_service_ptz_export   (VigilStore      *store,

@@ -22,10 +22,10 @@
 #include "vigil-error.h"
 #include "vigil-export-job.h"
 #include "vigil-export-object.h"
+#include "vigil-incident-object.h"
 #include "vigil-incidents.h"
 #include "vigil-service-private.h"
 
-#define INCIDENT_PATH_PREFIX VIGIL_DBUS_PATH "/Incident/"
 #define EXPORT_PATH_PREFIX   VIGIL_DBUS_PATH "/Export/"
 /* Export job objects kept on the bus after they finish. */
 #define MAX_EXPORT_OBJECTS   32
@@ -33,8 +33,6 @@
 #define EXPIRY_CHECK_S       60
 /* ListSpans answers for at most this long a range. */
 #define MAX_SPANS_RANGE_US   (G_GINT64_CONSTANT (31) * 86400 * G_USEC_PER_SEC)
-/* An incident may start at most this far in the future (clock skew). */
-#define FUTURE_SLACK_US      (G_GINT64_CONSTANT (60) * G_USEC_PER_SEC)
 
 struct _VigilService
 {
@@ -45,7 +43,7 @@ struct _VigilService
   GDBusObjectManagerServer  *manager_server;
   VigilDBusManager          *manager;
   GHashTable                *cameras;          /* VigilCamera* → VigilDBusCamera* */
-  GHashTable                *incidents;        /* gint64* id → VigilDBusObjectSkeleton* */
+  GHashTable                *incidents;        /* gint64* id → VigilIncidentObject* */
   GQueue                     exports;          /* VigilDBusObjectSkeleton* of a VigilExportObject, oldest first */
   guint                      next_export;
   guint                      expiry_id;
@@ -373,238 +371,40 @@ export_cameras (VigilService *self)
 
 /* ---- Incidents --------------------------------------------------------- */
 
-static gchar *
-incident_path (gint64 id)
-{
-  return g_strdup_printf (INCIDENT_PATH_PREFIX "%" G_GINT64_FORMAT, id);
-}
-
-static gboolean
-parse_incident_path (const gchar *path, gint64 *out_id)
-{
-  guint64 id = 0;
-
-  if (!g_str_has_prefix (path, INCIDENT_PATH_PREFIX)
-      || !g_ascii_string_to_unsigned (path + strlen (INCIDENT_PATH_PREFIX), 10, 1, G_MAXINT64, &id, NULL))
-    return FALSE;
-  *out_id = (gint64) id;
-  return TRUE;
-}
-
-static void
-fill_incident (VigilDBusIncident *skeleton, const VigilIncident *incident)
-{
-  GVariantBuilder notes;
-  gint64 now_us = g_get_real_time ();
-  const gchar *state = incident->released_us != 0 ? "released" : incident->end_us != 0 ? "closed" : "open";
-
-  g_variant_builder_init (&notes, G_VARIANT_TYPE ("a(xxss)"));
-  for (guint i = 0; i < incident->notes->len; i++)
-    {
-      const VigilIncidentNote *note = incident->notes->pdata[i];
-      g_variant_builder_add (&notes, "(xxss)", note->time_us, note->uid, note->user, note->text);
-    }
-  g_object_freeze_notify (G_OBJECT (skeleton));
-  vigil_dbus_incident_set_id (skeleton, incident->id);
-  vigil_dbus_incident_set_title (skeleton, incident->title);
-  vigil_dbus_incident_set_description (skeleton, incident->description);
-  vigil_dbus_incident_set_cameras (skeleton, (const gchar *const *) incident->cameras);
-  vigil_dbus_incident_set_tags (skeleton, (const gchar *const *) incident->tags);
-  vigil_dbus_incident_set_notes (skeleton, g_variant_builder_end (&notes));
-  vigil_dbus_incident_set_start_us (skeleton, incident->start_us);
-  vigil_dbus_incident_set_end_us (skeleton, incident->end_us);
-  vigil_dbus_incident_set_pre_roll_s (skeleton, incident->pre_roll_us / G_USEC_PER_SEC);
-  vigil_dbus_incident_set_post_roll_s (skeleton, incident->post_roll_us / G_USEC_PER_SEC);
-  vigil_dbus_incident_set_state (skeleton, state);
-  vigil_dbus_incident_set_locked (skeleton, incident->released_us == 0
-                                  && (incident->expires_us == 0 || incident->expires_us > now_us));
-  vigil_dbus_incident_set_expires_us (skeleton, incident->expires_us);
-  vigil_dbus_incident_set_created_us (skeleton, incident->created_us);
-  vigil_dbus_incident_set_created_by (skeleton, incident->created_user);
-  vigil_dbus_incident_set_release_reason (skeleton, incident->release_reason ? incident->release_reason : "");
-  g_object_thaw_notify (G_OBJECT (skeleton));
-}
-
-static gboolean on_handle_add_note (VigilDBusIncident *, GDBusMethodInvocation *, const gchar *, VigilService *);
-static gboolean on_handle_add_tag (VigilDBusIncident *, GDBusMethodInvocation *, const gchar *, VigilService *);
-static gboolean on_handle_remove_tag (VigilDBusIncident *, GDBusMethodInvocation *, const gchar *, VigilService *);
-static gboolean on_handle_close (VigilDBusIncident *, GDBusMethodInvocation *, gint64, VigilService *);
-static gboolean on_handle_release (VigilDBusIncident *, GDBusMethodInvocation *, const gchar *, VigilService *);
-static gboolean on_handle_set_expiry (VigilDBusIncident *, GDBusMethodInvocation *, gint64, VigilService *);
-
 static void
 export_incident (VigilService *self, const VigilIncident *incident)
 {
-  g_autofree gchar *path = incident_path (incident->id);
+  g_autofree gchar *path = vigil_incident_object_build_path (incident->id);
   g_autoptr(VigilDBusObjectSkeleton) object = vigil_dbus_object_skeleton_new (path);
-  g_autoptr(VigilDBusIncident) skeleton = vigil_dbus_incident_skeleton_new ();
+  g_autoptr(VigilIncidentObject) skeleton = vigil_incident_object_new (self->store, self->manager, incident);
 
-  fill_incident (skeleton, incident);
-  watch_interface (skeleton);
-  g_signal_connect (skeleton, "handle-add-note", G_CALLBACK (on_handle_add_note), self);
-  g_signal_connect (skeleton, "handle-add-tag", G_CALLBACK (on_handle_add_tag), self);
-  g_signal_connect (skeleton, "handle-remove-tag", G_CALLBACK (on_handle_remove_tag), self);
-  g_signal_connect (skeleton, "handle-close", G_CALLBACK (on_handle_close), self);
-  g_signal_connect (skeleton, "handle-release", G_CALLBACK (on_handle_release), self);
-  g_signal_connect (skeleton, "handle-set-expiry", G_CALLBACK (on_handle_set_expiry), self);
-  vigil_dbus_object_skeleton_set_incident (object, skeleton);
+  vigil_dbus_object_skeleton_set_incident (object, VIGIL_DBUS_INCIDENT (skeleton));
   g_dbus_object_manager_server_export (self->manager_server, G_DBUS_OBJECT_SKELETON (object));
-  g_hash_table_insert (self->incidents, g_memdup2 (&incident->id, sizeof incident->id), g_object_ref (object));
+  g_hash_table_insert (self->incidents, g_memdup2 (&incident->id, sizeof incident->id), g_steal_pointer (&skeleton));
 }
 
-/* Re-reads incident @id into its object and announces @change. */
-static void
-refresh_incident (VigilService *self, gint64 id, const gchar *change)
+void
+vigil_service_refresh_incident (VigilService *self, gint64 id, const gchar *change)
 {
+  VigilIncidentObject *object = g_hash_table_lookup (self->incidents, &id);
   g_autoptr(GError) error = NULL;
-  g_autoptr(VigilIncident) incident = vigil_store_get_incident (self->store, id, &error);
-  g_autofree gchar *path = incident_path (id);
-  VigilDBusObjectSkeleton *object;
+  g_autoptr(VigilIncident) incident = NULL;
+  g_autofree gchar *path = NULL;
 
+  if (object != NULL)
+    {
+      vigil_incident_object_refresh (object, change);
+      return;
+    }
+  incident = vigil_store_get_incident (self->store, id, &error);
   if (incident == NULL)
     {
       g_warning ("incident %" G_GINT64_FORMAT ": %s", id, error->message);
       return;
     }
-  object = g_hash_table_lookup (self->incidents, &id);
-  if (object == NULL)
-    export_incident (self, incident);
-  else
-    {
-      g_autoptr(VigilDBusIncident) skeleton = vigil_dbus_object_get_incident (VIGIL_DBUS_OBJECT (object));
-      fill_incident (skeleton, incident);
-    }
+  export_incident (self, incident);
+  path = vigil_incident_object_build_path (id);
   vigil_dbus_manager_emit_incident_changed (self->manager, path, change);
-}
-
-static gchar *
-incident_target (gint64 id)
-{
-  return g_strdup_printf ("incident %" G_GINT64_FORMAT, id);
-}
-
-static gboolean
-on_handle_add_note (VigilDBusIncident *skeleton, GDBusMethodInvocation *invocation, const gchar *text,
-                    VigilService *self)
-{
-  const VigilCaller *caller = vigil_service_get_caller (invocation);
-  gint64 id = vigil_dbus_incident_get_id (skeleton);
-  g_autofree gchar *target = incident_target (id);
-  VigilIncidentNote note = { g_get_real_time (), caller->uid, caller->user, (gchar *) text };
-  GError *error = NULL;
-
-  if (!vigil_store_add_incident_note (self->store, id, &note, &error))
-    {
-      vigil_error_from_store (&error, VIGIL_ERROR_UNKNOWN_INCIDENT);
-      return vigil_service_return_error (invocation, error);
-    }
-  vigil_service_audit (self->store, caller, "incident-note", target, "text", text, NULL);
-  refresh_incident (self, id, "note");
-  vigil_dbus_incident_complete_add_note (skeleton, invocation);
-  return G_DBUS_METHOD_INVOCATION_HANDLED;
-}
-
-static gboolean
-on_handle_add_tag (VigilDBusIncident *skeleton, GDBusMethodInvocation *invocation, const gchar *tag,
-                   VigilService *self)
-{
-  gint64 id = vigil_dbus_incident_get_id (skeleton);
-  g_autofree gchar *target = incident_target (id);
-  GError *error = NULL;
-
-  if (!vigil_store_add_incident_tag (self->store, id, tag, &error))
-    {
-      vigil_error_from_store (&error, VIGIL_ERROR_UNKNOWN_INCIDENT);
-      return vigil_service_return_error (invocation, error);
-    }
-  vigil_service_audit (self->store, vigil_service_get_caller (invocation), "incident-tag", target, "tag", tag, NULL);
-  refresh_incident (self, id, "tag");
-  vigil_dbus_incident_complete_add_tag (skeleton, invocation);
-  return G_DBUS_METHOD_INVOCATION_HANDLED;
-}
-
-static gboolean
-on_handle_remove_tag (VigilDBusIncident *skeleton, GDBusMethodInvocation *invocation, const gchar *tag,
-                      VigilService *self)
-{
-  gint64 id = vigil_dbus_incident_get_id (skeleton);
-  g_autofree gchar *target = incident_target (id);
-  GError *error = NULL;
-
-  if (!vigil_store_remove_incident_tag (self->store, id, tag, &error))
-    {
-      /* The incident exists (it has an object): a missing tag is a bad argument. */
-      vigil_error_from_store (&error, VIGIL_ERROR_INVALID_ARGUMENT);
-      return vigil_service_return_error (invocation, error);
-    }
-  vigil_service_audit (self->store, vigil_service_get_caller (invocation), "incident-untag", target, "tag", tag, NULL);
-  refresh_incident (self, id, "tag");
-  vigil_dbus_incident_complete_remove_tag (skeleton, invocation);
-  return G_DBUS_METHOD_INVOCATION_HANDLED;
-}
-
-static gboolean
-on_handle_close (VigilDBusIncident *skeleton, GDBusMethodInvocation *invocation, gint64 end_us, VigilService *self)
-{
-  gint64 id = vigil_dbus_incident_get_id (skeleton);
-  gint64 now_us = g_get_real_time ();
-  g_autofree gchar *target = incident_target (id);
-  g_autofree gchar *end_text = NULL;
-  GError *error = NULL;
-
-  if (end_us == 0)
-    end_us = now_us;
-  if (end_us > now_us + FUTURE_SLACK_US)
-    return vigil_service_return_invalid (invocation, "end time %" G_GINT64_FORMAT " is in the future", end_us);
-  if (!vigil_store_close_incident (self->store, id, end_us, now_us, &error))
-    {
-      vigil_error_from_store (&error, VIGIL_ERROR_UNKNOWN_INCIDENT);
-      return vigil_service_return_error (invocation, error);
-    }
-  end_text = vigil_service_format_time (end_us);
-  vigil_service_audit (self->store, vigil_service_get_caller (invocation), "incident-close", target, "end", end_text, NULL);
-  refresh_incident (self, id, "closed");
-  vigil_dbus_incident_complete_close (skeleton, invocation);
-  return G_DBUS_METHOD_INVOCATION_HANDLED;
-}
-
-static gboolean
-on_handle_release (VigilDBusIncident *skeleton, GDBusMethodInvocation *invocation, const gchar *reason,
-                   VigilService *self)
-{
-  gint64 id = vigil_dbus_incident_get_id (skeleton);
-  g_autofree gchar *target = incident_target (id);
-  GError *error = NULL;
-
-  if (!vigil_store_release_incident (self->store, id, g_get_real_time (), reason, &error))
-    {
-      vigil_error_from_store (&error, VIGIL_ERROR_UNKNOWN_INCIDENT);
-      return vigil_service_return_error (invocation, error);
-    }
-  vigil_service_audit (self->store, vigil_service_get_caller (invocation), "incident-release", target, "reason", reason, NULL);
-  refresh_incident (self, id, "released");
-  vigil_dbus_incident_complete_release (skeleton, invocation);
-  return G_DBUS_METHOD_INVOCATION_HANDLED;
-}
-
-static gboolean
-on_handle_set_expiry (VigilDBusIncident *skeleton, GDBusMethodInvocation *invocation, gint64 expires_us,
-                      VigilService *self)
-{
-  gint64 id = vigil_dbus_incident_get_id (skeleton);
-  g_autofree gchar *target = incident_target (id);
-  g_autofree gchar *expiry_text = expires_us != 0 ? vigil_service_format_time (expires_us) : g_strdup ("never");
-  GError *error = NULL;
-
-  if (!vigil_store_set_incident_expiry (self->store, id, expires_us, &error))
-    {
-      vigil_error_from_store (&error, VIGIL_ERROR_UNKNOWN_INCIDENT);
-      return vigil_service_return_error (invocation, error);
-    }
-  vigil_service_audit (self->store, vigil_service_get_caller (invocation), "incident-expiry", target, "expires", expiry_text, NULL);
-  refresh_incident (self, id, "expiry");
-  vigil_dbus_incident_complete_set_expiry (skeleton, invocation);
-  return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
 
 static gboolean
@@ -622,11 +422,11 @@ on_expiry_check (gpointer user_data)
   for (guint i = 0; i < released->len; i++)
     {
       gint64 id = g_array_index (released, gint64, i);
-      g_autofree gchar *target = incident_target (id);
+      g_autofree gchar *target = vigil_incident_object_build_target (id);
 
       g_message ("incident %" G_GINT64_FORMAT ": evidence lock expired", id);
       vigil_service_audit (self->store, &vigild_itself, "incident-expire", target, NULL);
-      refresh_incident (self, id, "released");
+      vigil_service_refresh_incident (self, id, "released");
     }
   return G_SOURCE_CONTINUE;
 }
@@ -695,7 +495,7 @@ on_handle_create_incident (VigilDBusManager *manager, GDBusMethodInvocation *inv
     return G_DBUS_METHOD_INVOCATION_HANDLED;
   if (preset != NULL && g_variant_get_string (preset, NULL)[0] == '\0')
     return vigil_service_return_invalid (invocation, "preset must name a preset");
-  if (start_us > now_us + FUTURE_SLACK_US)
+  if (start_us > now_us + VIGIL_INCIDENT_FUTURE_SLACK_US)
     return vigil_service_return_invalid (invocation, "start time is in the future");
   if (end_us < 0)
     return vigil_service_return_invalid (invocation, "end time must be 0 (open) or a time");
@@ -721,7 +521,7 @@ on_handle_create_incident (VigilDBusManager *manager, GDBusMethodInvocation *inv
       vigil_error_from_store (&error, VIGIL_ERROR_UNKNOWN_CAMERA);
       return vigil_service_return_error (invocation, error);
     }
-  target = incident_target (id);
+  target = vigil_incident_object_build_target (id);
   cameras_text = g_strjoinv (",", (gchar **) cameras);
   start_text = vigil_service_format_time (start_us);
   vigil_service_audit (self->store, caller, "incident-create", target, "title", title, "cameras", cameras_text, "start", start_text,
@@ -734,7 +534,7 @@ on_handle_create_incident (VigilDBusManager *manager, GDBusMethodInvocation *inv
         {
           /* The incident and its lock stand; only the note is refused. */
           g_prefix_error (&error, "incident %" G_GINT64_FORMAT " was created, but its note was not: ", id);
-          refresh_incident (self, id, "created");
+          vigil_service_refresh_incident (self, id, "created");
           return vigil_service_return_error (invocation, error);
         }
       vigil_service_audit (self->store, caller, "incident-note", target, "text", first.text, NULL);
@@ -750,9 +550,9 @@ on_handle_create_incident (VigilDBusManager *manager, GDBusMethodInvocation *inv
           g_ptr_array_add (incident_cameras, all->pdata[i]);
       vigil_service_ptz_goto_preset_all (self->store, caller, incident_cameras, g_variant_get_string (preset, NULL), target);
     }
-  refresh_incident (self, id, "created");
+  vigil_service_refresh_incident (self, id, "created");
   g_message ("incident %" G_GINT64_FORMAT " created by %s: %s", id, caller->user, title);
-  path = incident_path (id);
+  path = vigil_incident_object_build_path (id);
   vigil_dbus_manager_complete_create_incident (manager, invocation, path);
   return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
@@ -788,7 +588,7 @@ on_handle_list_incidents (VigilDBusManager *manager, GDBusMethodInvocation *invo
   if (incidents == NULL)
     return vigil_service_return_error (invocation, error);
   for (guint i = 0; i < incidents->len; i++)
-    g_ptr_array_add (paths, incident_path (((VigilIncident *) incidents->pdata[i])->id));
+    g_ptr_array_add (paths, vigil_incident_object_build_path (((VigilIncident *) incidents->pdata[i])->id));
   g_ptr_array_add (paths, NULL);
   vigil_dbus_manager_complete_list_incidents (manager, invocation, (const gchar *const *) paths->pdata);
   return G_DBUS_METHOD_INVOCATION_HANDLED;
@@ -894,7 +694,7 @@ on_handle_export_incident (VigilDBusManager *manager, GDBusMethodInvocation *inv
   GError *error = NULL;
   gint64 id = 0;
 
-  if (!parse_incident_path (incident_path, &id))
+  if (!vigil_incident_object_parse_path (incident_path, &id))
     {
       g_dbus_method_invocation_return_error (invocation, VIGIL_ERROR, VIGIL_ERROR_UNKNOWN_INCIDENT,
                                              "%s is not an incident's object path", incident_path);
