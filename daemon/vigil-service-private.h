@@ -1,13 +1,13 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* What VigilService and the D-Bus object types it serves share: who is
- * calling, the audit log and error replies. Not public: only vigil-service*.c
+ * calling, the audit log and error replies. Not public: only vigil-service.c
  * and the vigil-*-object.c files include it, and it includes none of the
  * object headers. */
 #pragma once
 
-#include "vigil-camera.h"
 #include "vigil-dbus-generated.h"
 #include "vigil-service.h"
+#include "vigil-store.h"
 
 G_BEGIN_DECLS
 
@@ -50,20 +50,5 @@ gchar             *vigil_service_format_time      (gint64 time_us);
 void               vigil_service_refresh_incident (VigilService *self,
                                                    gint64        id,
                                                    const gchar  *change);
-
-/* vigil-service-ptz.c: the Camera object's ONVIF properties and PTZ
- * methods, for @camera's @skeleton. */
-void          vigil_service_ptz_export   (VigilStore      *store,
-                                          VigilCamera     *camera,
-                                          VigilDBusCamera *skeleton);
-/* Sends every PTZ camera of @cameras (VigilCamera) to its preset named
- * @preset, auditing each as @caller's with @why; for an incident's
- * "preset" option. Cameras without PTZ are left alone; one without such a
- * preset is logged and audited as refused. Does not wait for them. */
-void          vigil_service_ptz_goto_preset_all (VigilStore        *store,
-                                                 const VigilCaller *caller,
-                                                 GPtrArray         *cameras,
-                                                 const gchar       *preset,
-                                                 const gchar       *why);
 
 G_END_DECLS

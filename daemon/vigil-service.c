@@ -16,7 +16,7 @@
 
 #include "vigil-alerts.h"
 #include "vigil-audit.h"
-#include "vigil-camera.h"
+#include "vigil-camera-object.h"
 #include "vigil-health.h"
 #include "vigil-dbus-generated.h"
 #include "vigil-error.h"
@@ -31,8 +31,6 @@
 #define MAX_EXPORT_OBJECTS   32
 /* How often incident expiries are looked for. */
 #define EXPIRY_CHECK_S       60
-/* ListSpans answers for at most this long a range. */
-#define MAX_SPANS_RANGE_US   (G_GINT64_CONSTANT (31) * 86400 * G_USEC_PER_SEC)
 
 struct _VigilService
 {
@@ -42,7 +40,7 @@ struct _VigilService
   GDBusConnection           *connection;
   GDBusObjectManagerServer  *manager_server;
   VigilDBusManager          *manager;
-  GHashTable                *cameras;          /* VigilCamera* → VigilDBusCamera* */
+  GHashTable                *cameras;          /* VigilCamera* → VigilCameraObject* */
   GHashTable                *incidents;        /* gint64* id → VigilIncidentObject* */
   GQueue                     exports;          /* VigilDBusObjectSkeleton* of a VigilExportObject, oldest first */
   guint                      next_export;
@@ -207,133 +205,24 @@ vigil_service_format_time (gint64 time_us)
 
 /* ---- Cameras ----------------------------------------------------------- */
 
-static gchar *
-camera_path (const gchar *name)
-{
-  g_autofree gchar *escaped = g_dbus_escape_object_path (name);
-  return g_strdup_printf ("%s/Camera/%s", VIGIL_DBUS_PATH, escaped);
-}
-
-static void
-update_camera_segment (VigilDBusCamera *skeleton, const VigilSegment *segment)
-{
-  gdouble seconds;
-
-  if (segment == NULL)
-    return;
-  seconds = segment->media_duration_ns / 1e9;
-  vigil_dbus_camera_set_last_segment_end_us (skeleton, segment->end_us);
-  if (seconds > 0)
-    {
-      vigil_dbus_camera_set_bitrate_bps (skeleton, (guint64) (segment->size_bytes * 8 / seconds));
-      vigil_dbus_camera_set_frame_rate (skeleton, segment->frames / seconds);
-    }
-}
-
+/* The Manager's signals about a camera follow the Camera object's own
+ * property changes (connected after them). */
 static void
 on_camera_state_changed (VigilCamera *camera, VigilCameraState state, VigilService *self)
 {
-  VigilDBusCamera *skeleton = g_hash_table_lookup (self->cameras, camera);
-  const gchar *name = vigil_camera_state_to_string (state);
-
-  vigil_dbus_camera_set_state (skeleton, name);
-  vigil_dbus_camera_set_run_start_us (skeleton, vigil_camera_get_run_start_us (camera));
-  vigil_dbus_manager_emit_camera_state_changed (self->manager, vigil_camera_get_name (camera), name);
-}
-
-/* Sender reports come every few seconds, each a little different:
- * the property moves only when the offset did by this much. */
-#define CLOCK_OFFSET_STEP_US (100 * G_TIME_SPAN_MILLISECOND)
-
-static void
-on_camera_clock (VigilCamera *camera, gint64 offset_us, VigilService *self)
-{
-  VigilDBusCamera *skeleton = g_hash_table_lookup (self->cameras, camera);
-
-  if (g_strcmp0 (vigil_dbus_camera_get_clock_source (skeleton), "rtcp") != 0
-      || ABS (offset_us - vigil_dbus_camera_get_clock_offset_us (skeleton)) >= CLOCK_OFFSET_STEP_US)
-    {
-      vigil_dbus_camera_set_clock_source (skeleton, "rtcp");
-      vigil_dbus_camera_set_clock_offset_us (skeleton, offset_us);
-    }
+  vigil_dbus_manager_emit_camera_state_changed (self->manager, vigil_camera_get_name (camera),
+                                                vigil_camera_state_to_string (state));
 }
 
 static void
 on_camera_segment_completed (VigilCamera *camera, const gchar *path, VigilService *self)
 {
-  VigilDBusCamera *skeleton = g_hash_table_lookup (self->cameras, camera);
   const VigilSegment *segment = vigil_camera_get_last_segment (camera);
 
   if (segment == NULL)
     return;
-  update_camera_segment (skeleton, segment);
-  vigil_dbus_camera_set_stored_bytes (skeleton, vigil_dbus_camera_get_stored_bytes (skeleton) + segment->size_bytes);
   vigil_dbus_manager_emit_segment_completed (self->manager, vigil_camera_get_name (camera), segment->start_us,
                                              segment->end_us, segment->size_bytes);
-}
-
-/* Recorded spans, merged where segments meet. */
-static GVariant *
-build_spans (GPtrArray *segments)
-{
-  GVariantBuilder builder;
-  gint64 start_us = 0, end_us = 0;
-
-  g_variant_builder_init (&builder, G_VARIANT_TYPE ("a(xx)"));
-  for (guint i = 0; i < segments->len; i++)
-    {
-      const VigilSegment *segment = segments->pdata[i];
-
-      if (end_us != 0 && segment->start_us - end_us <= VIGIL_STORE_GAP_TOLERANCE_US)
-        {
-          end_us = MAX (end_us, segment->end_us);
-          continue;
-        }
-      if (end_us != 0)
-        g_variant_builder_add (&builder, "(xx)", start_us, end_us);
-      start_us = segment->start_us;
-      end_us = segment->end_us;
-    }
-  if (end_us != 0)
-    g_variant_builder_add (&builder, "(xx)", start_us, end_us);
-  return g_variant_builder_end (&builder);
-}
-
-static gboolean
-on_handle_list_spans (VigilDBusCamera *skeleton, GDBusMethodInvocation *invocation, gint64 from_us, gint64 to_us,
-                      VigilService *self)
-{
-  const gchar *name = vigil_dbus_camera_get_name (skeleton);
-  g_autoptr(GPtrArray) segments = NULL;
-  g_autoptr(GPtrArray) gaps = NULL;
-  GVariantBuilder gaps_builder;
-  GError *error = NULL;
-
-  if (to_us <= from_us)
-    return vigil_service_return_invalid (invocation, "the range ends before it starts");
-  if (to_us - from_us > MAX_SPANS_RANGE_US)
-    {
-      g_dbus_method_invocation_return_error (invocation, VIGIL_ERROR, VIGIL_ERROR_RANGE_TOO_LARGE,
-                                             "ask for at most 31 days of spans at a time");
-      return G_DBUS_METHOD_INVOCATION_HANDLED;
-    }
-  segments = vigil_store_list_segments (self->store, name, from_us, to_us, &error);
-  if (segments != NULL)
-    gaps = vigil_store_list_gaps (self->store, name, from_us, to_us, &error);
-  if (gaps == NULL)
-    {
-      vigil_error_from_store (&error, VIGIL_ERROR_UNKNOWN_CAMERA);
-      return vigil_service_return_error (invocation, error);
-    }
-  g_variant_builder_init (&gaps_builder, G_VARIANT_TYPE ("a(xxs)"));
-  for (guint i = 0; i < gaps->len; i++)
-    {
-      const VigilGap *gap = gaps->pdata[i];
-      g_variant_builder_add (&gaps_builder, "(xxs)", gap->start_us, gap->end_us, gap->reason ? gap->reason : "");
-    }
-  vigil_dbus_camera_complete_list_spans (skeleton, invocation, build_spans (segments),
-                                         g_variant_builder_end (&gaps_builder));
-  return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
 
 static void
@@ -344,28 +233,15 @@ export_cameras (VigilService *self)
   for (guint i = 0; i < cameras->len; i++)
     {
       VigilCamera *camera = cameras->pdata[i];
-      const gchar *name = vigil_camera_get_name (camera);
-      g_autofree gchar *path = camera_path (name);
+      g_autofree gchar *path = vigil_camera_object_build_path (vigil_camera_get_name (camera));
       g_autoptr(VigilDBusObjectSkeleton) object = vigil_dbus_object_skeleton_new (path);
-      g_autoptr(VigilDBusCamera) skeleton = vigil_dbus_camera_skeleton_new ();
-      guint64 bytes = 0;
+      g_autoptr(VigilCameraObject) skeleton = vigil_camera_object_new (camera, self->store);
 
-      vigil_store_get_camera_bytes (self->store, name, &bytes, NULL);
-      vigil_dbus_camera_set_name (skeleton, name);
-      vigil_dbus_camera_set_state (skeleton, vigil_camera_state_to_string (vigil_camera_get_state (camera)));
-      vigil_dbus_camera_set_run_start_us (skeleton, vigil_camera_get_run_start_us (camera));
-      vigil_dbus_camera_set_stored_bytes (skeleton, bytes);
-      vigil_dbus_camera_set_clock_source (skeleton, "");
-      update_camera_segment (skeleton, vigil_camera_get_last_segment (camera));
-      g_signal_connect (skeleton, "handle-list-spans", G_CALLBACK (on_handle_list_spans), self);
-      vigil_service_ptz_export (self->store, camera, skeleton);
-      watch_interface (skeleton);
-      vigil_dbus_object_skeleton_set_camera (object, skeleton);
+      vigil_dbus_object_skeleton_set_camera (object, VIGIL_DBUS_CAMERA (skeleton));
       g_dbus_object_manager_server_export (self->manager_server, G_DBUS_OBJECT_SKELETON (object));
-      g_hash_table_insert (self->cameras, camera, g_object_ref (skeleton));
-      g_signal_connect (camera, "state-changed", G_CALLBACK (on_camera_state_changed), self);
-      g_signal_connect (camera, "segment-completed", G_CALLBACK (on_camera_segment_completed), self);
-      g_signal_connect (camera, "camera-clock", G_CALLBACK (on_camera_clock), self);
+      g_hash_table_insert (self->cameras, camera, g_steal_pointer (&skeleton));
+      g_signal_connect_after (camera, "state-changed", G_CALLBACK (on_camera_state_changed), self);
+      g_signal_connect_after (camera, "segment-completed", G_CALLBACK (on_camera_segment_completed), self);
     }
 }
 
@@ -542,13 +418,12 @@ on_handle_create_incident (VigilDBusManager *manager, GDBusMethodInvocation *inv
   if (preset != NULL)
     {
       /* The cameras turn to the scene while the incident is recorded. */
-      g_autoptr(GPtrArray) incident_cameras = g_ptr_array_new ();
       GPtrArray *all = vigil_daemon_get_cameras (self->daemon);
 
       for (guint i = 0; i < all->len; i++)
         if (g_strv_contains (cameras, vigil_camera_get_name (all->pdata[i])))
-          g_ptr_array_add (incident_cameras, all->pdata[i]);
-      vigil_service_ptz_goto_preset_all (self->store, caller, incident_cameras, g_variant_get_string (preset, NULL), target);
+          vigil_camera_object_goto_preset (g_hash_table_lookup (self->cameras, all->pdata[i]), invocation,
+                                           g_variant_get_string (preset, NULL), target);
     }
   vigil_service_refresh_incident (self, id, "created");
   g_message ("incident %" G_GINT64_FORMAT " created by %s: %s", id, caller->user, title);
@@ -788,7 +663,7 @@ on_handle_list_cameras (VigilDBusManager *manager, GDBusMethodInvocation *invoca
   g_autoptr(GPtrArray) paths = g_ptr_array_new_with_free_func (g_free);
 
   for (guint i = 0; i < cameras->len; i++)
-    g_ptr_array_add (paths, camera_path (vigil_camera_get_name (cameras->pdata[i])));
+    g_ptr_array_add (paths, vigil_camera_object_build_path (vigil_camera_get_name (cameras->pdata[i])));
   g_ptr_array_add (paths, NULL);
   vigil_dbus_manager_complete_list_cameras (manager, invocation, (const gchar *const *) paths->pdata);
   return G_DBUS_METHOD_INVOCATION_HANDLED;
@@ -897,17 +772,12 @@ static void
 on_watchdog_deleted (VigilWatchdog *watchdog, guint segments, guint64 bytes, VigilService *self)
 {
   GHashTableIter iter;
-  gpointer camera, skeleton;
+  gpointer object;
 
   /* Retention changed what is stored: re-read the totals. */
   g_hash_table_iter_init (&iter, self->cameras);
-  while (g_hash_table_iter_next (&iter, &camera, &skeleton))
-    {
-      guint64 stored = 0;
-
-      if (vigil_store_get_camera_bytes (self->store, vigil_camera_get_name (camera), &stored, NULL))
-        vigil_dbus_camera_set_stored_bytes (skeleton, stored);
-    }
+  while (g_hash_table_iter_next (&iter, NULL, &object))
+    vigil_camera_object_refresh_stored_bytes (object);
 }
 
 static const gchar *const picture_kinds[] = { "black", "white", "frozen", "blurred", "covered", "moved", NULL };
