@@ -6,6 +6,7 @@
 #pragma once
 
 #include "vigil-dbus-generated.h"
+#include "vigil-export-job.h"
 #include "vigil-service.h"
 #include "vigil-store.h"
 
@@ -50,5 +51,11 @@ gchar             *vigil_service_format_time      (gint64 time_us);
 void               vigil_service_refresh_incident (VigilService *self,
                                                    gint64        id,
                                                    const gchar  *change);
+/* Starts an export for the caller of @invocation and puts its object on
+ * the bus; returns its object path, or NULL after answering @invocation
+ * with the reason it was refused. */
+gchar             *vigil_service_start_export     (VigilService             *self,
+                                                   GDBusMethodInvocation    *invocation,
+                                                   const VigilExportRequest *request);
 
 G_END_DECLS
