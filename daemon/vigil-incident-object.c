@@ -106,21 +106,31 @@ return_store_error (GDBusMethodInvocation *invocation, GError *error)
   return vigil_service_return_error (invocation, error);
 }
 
+/* After a change is stored: audits it as @invocation's caller's, with
+ * one detail, then shows it and announces @change. */
+static void
+record_change (VigilIncidentObject *self, GDBusMethodInvocation *invocation, const gchar *action,
+               const gchar *key, const gchar *value, const gchar *change)
+{
+  gint64 id = vigil_dbus_incident_get_id (VIGIL_DBUS_INCIDENT (self));
+  g_autofree gchar *target = vigil_incident_object_build_target (id);
+
+  vigil_service_audit (self->store, vigil_service_get_caller (invocation), action, target, key, value, NULL);
+  vigil_incident_object_refresh (self, change);
+}
+
 static gboolean
 vigil_incident_object_handle_add_note (VigilDBusIncident *skeleton, GDBusMethodInvocation *invocation,
                                        const gchar *text)
 {
   VigilIncidentObject *self = VIGIL_INCIDENT_OBJECT (skeleton);
   const VigilCaller *caller = vigil_service_get_caller (invocation);
-  gint64 id = vigil_dbus_incident_get_id (skeleton);
-  g_autofree gchar *target = vigil_incident_object_build_target (id);
   VigilIncidentNote note = { g_get_real_time (), caller->uid, caller->user, (gchar *) text };
   GError *error = NULL;
 
-  if (!vigil_store_add_incident_note (self->store, id, &note, &error))
+  if (!vigil_store_add_incident_note (self->store, vigil_dbus_incident_get_id (skeleton), &note, &error))
     return return_store_error (invocation, error);
-  vigil_service_audit (self->store, caller, "incident-note", target, "text", text, NULL);
-  vigil_incident_object_refresh (self, "note");
+  record_change (self, invocation, "incident-note", "text", text, "note");
   vigil_dbus_incident_complete_add_note (skeleton, invocation);
   return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
@@ -130,14 +140,11 @@ vigil_incident_object_handle_add_tag (VigilDBusIncident *skeleton, GDBusMethodIn
                                       const gchar *tag)
 {
   VigilIncidentObject *self = VIGIL_INCIDENT_OBJECT (skeleton);
-  gint64 id = vigil_dbus_incident_get_id (skeleton);
-  g_autofree gchar *target = vigil_incident_object_build_target (id);
   GError *error = NULL;
 
-  if (!vigil_store_add_incident_tag (self->store, id, tag, &error))
+  if (!vigil_store_add_incident_tag (self->store, vigil_dbus_incident_get_id (skeleton), tag, &error))
     return return_store_error (invocation, error);
-  vigil_service_audit (self->store, vigil_service_get_caller (invocation), "incident-tag", target, "tag", tag, NULL);
-  vigil_incident_object_refresh (self, "tag");
+  record_change (self, invocation, "incident-tag", "tag", tag, "tag");
   vigil_dbus_incident_complete_add_tag (skeleton, invocation);
   return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
@@ -147,19 +154,15 @@ vigil_incident_object_handle_remove_tag (VigilDBusIncident *skeleton, GDBusMetho
                                          const gchar *tag)
 {
   VigilIncidentObject *self = VIGIL_INCIDENT_OBJECT (skeleton);
-  gint64 id = vigil_dbus_incident_get_id (skeleton);
-  g_autofree gchar *target = vigil_incident_object_build_target (id);
   GError *error = NULL;
 
-  if (!vigil_store_remove_incident_tag (self->store, id, tag, &error))
+  if (!vigil_store_remove_incident_tag (self->store, vigil_dbus_incident_get_id (skeleton), tag, &error))
     {
       /* The incident exists (it has an object): a missing tag is a bad argument. */
       vigil_error_from_store (&error, VIGIL_ERROR_INVALID_ARGUMENT);
       return vigil_service_return_error (invocation, error);
     }
-  vigil_service_audit (self->store, vigil_service_get_caller (invocation), "incident-untag", target, "tag", tag,
-                       NULL);
-  vigil_incident_object_refresh (self, "tag");
+  record_change (self, invocation, "incident-untag", "tag", tag, "tag");
   vigil_dbus_incident_complete_remove_tag (skeleton, invocation);
   return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
@@ -168,9 +171,7 @@ static gboolean
 vigil_incident_object_handle_close (VigilDBusIncident *skeleton, GDBusMethodInvocation *invocation, gint64 end_us)
 {
   VigilIncidentObject *self = VIGIL_INCIDENT_OBJECT (skeleton);
-  gint64 id = vigil_dbus_incident_get_id (skeleton);
   gint64 now_us = g_get_real_time ();
-  g_autofree gchar *target = vigil_incident_object_build_target (id);
   g_autofree gchar *end_text = NULL;
   GError *error = NULL;
 
@@ -178,12 +179,10 @@ vigil_incident_object_handle_close (VigilDBusIncident *skeleton, GDBusMethodInvo
     end_us = now_us;
   if (end_us > now_us + VIGIL_INCIDENT_FUTURE_SLACK_US)
     return vigil_service_return_invalid (invocation, "end time %" G_GINT64_FORMAT " is in the future", end_us);
-  if (!vigil_store_close_incident (self->store, id, end_us, now_us, &error))
+  if (!vigil_store_close_incident (self->store, vigil_dbus_incident_get_id (skeleton), end_us, now_us, &error))
     return return_store_error (invocation, error);
   end_text = vigil_service_format_time (end_us);
-  vigil_service_audit (self->store, vigil_service_get_caller (invocation), "incident-close", target, "end", end_text,
-                       NULL);
-  vigil_incident_object_refresh (self, "closed");
+  record_change (self, invocation, "incident-close", "end", end_text, "closed");
   vigil_dbus_incident_complete_close (skeleton, invocation);
   return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
@@ -193,15 +192,12 @@ vigil_incident_object_handle_release (VigilDBusIncident *skeleton, GDBusMethodIn
                                       const gchar *reason)
 {
   VigilIncidentObject *self = VIGIL_INCIDENT_OBJECT (skeleton);
-  gint64 id = vigil_dbus_incident_get_id (skeleton);
-  g_autofree gchar *target = vigil_incident_object_build_target (id);
   GError *error = NULL;
 
-  if (!vigil_store_release_incident (self->store, id, g_get_real_time (), reason, &error))
+  if (!vigil_store_release_incident (self->store, vigil_dbus_incident_get_id (skeleton), g_get_real_time (), reason,
+                                     &error))
     return return_store_error (invocation, error);
-  vigil_service_audit (self->store, vigil_service_get_caller (invocation), "incident-release", target, "reason",
-                       reason, NULL);
-  vigil_incident_object_refresh (self, "released");
+  record_change (self, invocation, "incident-release", "reason", reason, "released");
   vigil_dbus_incident_complete_release (skeleton, invocation);
   return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
@@ -211,16 +207,12 @@ vigil_incident_object_handle_set_expiry (VigilDBusIncident *skeleton, GDBusMetho
                                          gint64 expires_us)
 {
   VigilIncidentObject *self = VIGIL_INCIDENT_OBJECT (skeleton);
-  gint64 id = vigil_dbus_incident_get_id (skeleton);
-  g_autofree gchar *target = vigil_incident_object_build_target (id);
   g_autofree gchar *expiry_text = expires_us != 0 ? vigil_service_format_time (expires_us) : g_strdup ("never");
   GError *error = NULL;
 
-  if (!vigil_store_set_incident_expiry (self->store, id, expires_us, &error))
+  if (!vigil_store_set_incident_expiry (self->store, vigil_dbus_incident_get_id (skeleton), expires_us, &error))
     return return_store_error (invocation, error);
-  vigil_service_audit (self->store, vigil_service_get_caller (invocation), "incident-expiry", target, "expires",
-                       expiry_text, NULL);
-  vigil_incident_object_refresh (self, "expiry");
+  record_change (self, invocation, "incident-expiry", "expires", expiry_text, "expiry");
   vigil_dbus_incident_complete_set_expiry (skeleton, invocation);
   return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
