@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* What VigilService and the D-Bus object types it serves share: who is
- * calling, the audit log and error replies. Not public: only vigil-service.c
- * and the vigil-*-object.c files include it, and it includes none of the
- * object headers. */
+ * calling, the audit log and error replies, and the two things the
+ * Manager object asks of the service (a new incident or export object on
+ * the bus). Not public: only vigil-service.c and the vigil-*-object.c
+ * files include it, and it includes none of the object headers. */
 #pragma once
 
 #include "vigil-dbus-generated.h"
