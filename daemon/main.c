@@ -180,7 +180,7 @@ main (int argc, char **argv)
   daemon = vigil_daemon_new (config, &error);
   if (daemon == NULL)
     {
-      g_critical ("%s", error->message);
+      g_warning ("%s", error->message);
       return 1;
     }
   loop = g_main_loop_new (NULL, FALSE);

@@ -44,6 +44,7 @@ struct _VigilAlerts
 };
 
 G_DEFINE_FINAL_TYPE (VigilAlerts, vigil_alerts, G_TYPE_OBJECT)
+G_DEFINE_BOXED_TYPE (VigilAlert, vigil_alert, vigil_alert_copy, vigil_alert_free)
 
 enum { SIGNAL_RAISED, SIGNAL_CLEARED, N_SIGNALS };
 static guint signals[N_SIGNALS];
@@ -306,11 +307,12 @@ static void
 vigil_alerts_class_init (VigilAlertsClass *klass)
 {
   G_OBJECT_CLASS (klass)->finalize = vigil_alerts_finalize;
-  /* ::raised (const VigilAlert *), ::cleared (const VigilAlert *). */
+  /* ::raised (VigilAlert), ::cleared (VigilAlert): stored, logged, and
+   * about to go to the alert command. */
   signals[SIGNAL_RAISED] = g_signal_new ("raised", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL,
-                                         NULL, G_TYPE_NONE, 1, G_TYPE_POINTER);
+                                         NULL, G_TYPE_NONE, 1, VIGIL_TYPE_ALERT | G_SIGNAL_TYPE_STATIC_SCOPE);
   signals[SIGNAL_CLEARED] = g_signal_new ("cleared", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL,
-                                          NULL, G_TYPE_NONE, 1, G_TYPE_POINTER);
+                                          NULL, G_TYPE_NONE, 1, VIGIL_TYPE_ALERT | G_SIGNAL_TYPE_STATIC_SCOPE);
 }
 
 static void

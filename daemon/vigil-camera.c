@@ -49,15 +49,23 @@ enum { SIGNAL_STATE_CHANGED, SIGNAL_SEGMENT_COMPLETED, SIGNAL_RUN_ENDED, SIGNAL_
        SIGNAL_CAMERA_CLOCK, SIGNAL_SEGMENT_FAILED, SIGNAL_ONVIF_RESOLVED, N_SIGNALS };
 static guint signals[N_SIGNALS];
 
-static const gchar *const state_names[] = {
-  "disabled", "connecting", "recording", "reconnecting", "offline", "stopped",
-};
+G_DEFINE_ENUM_TYPE (VigilCameraState, vigil_camera_state,
+                    G_DEFINE_ENUM_VALUE (VIGIL_CAMERA_STATE_DISABLED, "disabled"),
+                    G_DEFINE_ENUM_VALUE (VIGIL_CAMERA_STATE_CONNECTING, "connecting"),
+                    G_DEFINE_ENUM_VALUE (VIGIL_CAMERA_STATE_RECORDING, "recording"),
+                    G_DEFINE_ENUM_VALUE (VIGIL_CAMERA_STATE_RECONNECTING, "reconnecting"),
+                    G_DEFINE_ENUM_VALUE (VIGIL_CAMERA_STATE_OFFLINE, "offline"),
+                    G_DEFINE_ENUM_VALUE (VIGIL_CAMERA_STATE_STOPPED, "stopped"))
 
 const gchar *
 vigil_camera_state_to_string (VigilCameraState state)
 {
-  g_return_val_if_fail (state < G_N_ELEMENTS (state_names), NULL);
-  return state_names[state];
+  g_autoptr(GEnumClass) klass = g_type_class_ref (VIGIL_TYPE_CAMERA_STATE);
+  const GEnumValue *value = g_enum_get_value (klass, state);
+
+  g_return_val_if_fail (value != NULL, NULL);
+  /* A static type's class, and so its nicks, outlive the reference. */
+  return value->value_nick;
 }
 
 static void
@@ -65,9 +73,10 @@ set_state (VigilCamera *self, VigilCameraState state)
 {
   if (self->state == state)
     return;
-  g_info ("camera %s: %s → %s", self->name, state_names[self->state], state_names[state]);
+  g_info ("camera %s: %s → %s", self->name, vigil_camera_state_to_string (self->state),
+          vigil_camera_state_to_string (state));
   self->state = state;
-  g_signal_emit (self, signals[SIGNAL_STATE_CHANGED], 0, (guint) state);
+  g_signal_emit (self, signals[SIGNAL_STATE_CHANGED], 0, state);
 }
 
 static void start_run (VigilCamera *self);
@@ -503,9 +512,9 @@ vigil_camera_class_init (VigilCameraClass *klass)
   object_class->dispose = vigil_camera_dispose;
   object_class->finalize = vigil_camera_finalize;
 
-  /* ::state-changed (VigilCameraState as guint). */
+  /* ::state-changed (VigilCameraState). */
   signals[SIGNAL_STATE_CHANGED] = g_signal_new ("state-changed", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
-                                                0, NULL, NULL, NULL, G_TYPE_NONE, 1, G_TYPE_UINT);
+                                                0, NULL, NULL, NULL, G_TYPE_NONE, 1, VIGIL_TYPE_CAMERA_STATE);
   /* ::segment-completed (path relative to the storage root): cataloged complete. */
   signals[SIGNAL_SEGMENT_COMPLETED] = g_signal_new ("segment-completed", G_TYPE_FROM_CLASS (klass),
                                                     G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL, G_TYPE_NONE, 1,
@@ -513,9 +522,10 @@ vigil_camera_class_init (VigilCameraClass *klass)
   /* ::run-ended (reason): a run ended other than by vigil_camera_stop(). */
   signals[SIGNAL_RUN_ENDED] = g_signal_new ("run-ended", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL,
                                             NULL, NULL, G_TYPE_NONE, 1, G_TYPE_STRING);
-  /* ::frame-health (const VigilFrameSample *): a picture was analysed. */
+  /* ::frame-health (VigilFrameSample): a picture was analysed. */
   signals[SIGNAL_FRAME_HEALTH] = g_signal_new ("frame-health", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0,
-                                               NULL, NULL, NULL, G_TYPE_NONE, 1, G_TYPE_POINTER);
+                                               NULL, NULL, NULL, G_TYPE_NONE, 1,
+                                               VIGIL_TYPE_FRAME_SAMPLE | G_SIGNAL_TYPE_STATIC_SCOPE);
   /* ::camera-clock (offset_us): the camera's clock minus the host's, from
    * an RTCP sender report. */
   signals[SIGNAL_CAMERA_CLOCK] = g_signal_new ("camera-clock", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0,

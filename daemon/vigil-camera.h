@@ -25,6 +25,9 @@ typedef enum {
   VIGIL_CAMERA_STATE_STOPPED,       /* vigild is shutting down */
 } VigilCameraState;
 
+#define VIGIL_TYPE_CAMERA_STATE (vigil_camera_state_get_type ())
+GType        vigil_camera_state_get_type  (void);
+/* The state's nick: "disabled", "connecting", "recording", ... */
 const gchar *vigil_camera_state_to_string (VigilCameraState state);
 
 /* How often an unreachable camera is probed. */

@@ -244,7 +244,7 @@ load_storage (Loader *loader, VigilConfig *config)
 static gboolean
 is_valid_camera_name (const gchar *name)
 {
-  /* It names a folder, a log field and (later) a D-Bus object path. */
+  /* It names a folder, a log field and a D-Bus object path. */
   if (*name == '\0' || strlen (name) > 64)
     return FALSE;
   for (const gchar *p = name; *p; p++)

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* VigilDaemon wires vigild together: it opens the catalog, runs crash
- * recovery, and keeps one VigilCamera per configured camera recording.
- * Later issues hang the D-Bus interface, alerts and retention off it.
- * Main thread only. */
+ * recovery, loads the export signing key, keeps one VigilCamera per
+ * configured camera recording, and runs the monitors (VigilAlerts,
+ * VigilHealth, and VigilWatchdog, which applies retention). VigilService
+ * puts it on D-Bus. Main thread only. */
 #pragma once
 
 #include <glib-object.h>

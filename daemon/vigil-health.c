@@ -113,7 +113,7 @@ evaluate (Watched *watched)
 }
 
 static void
-on_state_changed (VigilCamera *camera, guint state, Watched *watched)
+on_state_changed (VigilCamera *camera, VigilCameraState state, Watched *watched)
 {
   if (state == VIGIL_CAMERA_STATE_RECORDING)
     {

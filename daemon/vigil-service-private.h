@@ -1,11 +1,15 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* What the parts of VigilService share: who is calling, the audit log and
- * error replies. Not public: only vigil-service*.c include it. */
+/* What VigilService and the D-Bus object types it serves share: who is
+ * calling, the audit log and error replies, and the two things the
+ * Manager object asks of the service (a new incident or export object on
+ * the bus). Not public: only vigil-service.c and the vigil-*-object.c
+ * files include it, and it includes none of the object headers. */
 #pragma once
 
-#include "vigil-camera.h"
 #include "vigil-dbus-generated.h"
+#include "vigil-export-job.h"
 #include "vigil-service.h"
+#include "vigil-store.h"
 
 G_BEGIN_DECLS
 
@@ -13,34 +17,46 @@ G_BEGIN_DECLS
 typedef struct {
   gint64  uid;
   gchar  *user;
-} Caller;
+} VigilCaller;
 
-const Caller *vigil_service_get_caller   (GDBusMethodInvocation *invocation);
+VigilCaller *vigil_caller_copy (const VigilCaller *caller);
+void         vigil_caller_free (VigilCaller *caller);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (VigilCaller, vigil_caller_free)
+
+/* The g-authorize-method hook: looks the caller up from the bus (in a
+ * worker thread) for vigil_service_get_caller(), or refuses the call
+ * when it cannot tell who is calling. */
+gboolean           vigil_service_authorize_method (GDBusInterfaceSkeleton *interface,
+                                                   GDBusMethodInvocation  *invocation);
+const VigilCaller *vigil_service_get_caller       (GDBusMethodInvocation *invocation);
 /* Appends an audit row; details are NULL-terminated key/value string
- * pairs. A failure to audit is logged loudly but does not undo the
+ * pairs. A failure to audit is logged as a warning but does not undo the
  * action (the catalog is the same file: it will have failed too). */
-void          vigil_service_audit        (VigilService *self,
-                                          const Caller *caller,
-                                          const gchar  *action,
-                                          const gchar  *target,
-                                          ...) G_GNUC_NULL_TERMINATED;
+void               vigil_service_audit            (VigilStore        *store,
+                                                   const VigilCaller *caller,
+                                                   const gchar       *action,
+                                                   const gchar       *target,
+                                                   ...) G_GNUC_NULL_TERMINATED;
 /* Replies with @error (taken), turned into a VIGIL_ERROR first. */
-gboolean      vigil_service_return_error (GDBusMethodInvocation *invocation,
-                                          GError                *error);
+gboolean           vigil_service_return_error     (GDBusMethodInvocation *invocation,
+                                                   GError                *error);
+/* Replies with VIGIL_ERROR_INVALID_ARGUMENT and the formatted message. */
+gboolean           vigil_service_return_invalid   (GDBusMethodInvocation *invocation,
+                                                   const gchar           *format,
+                                                   ...) G_GNUC_PRINTF (2, 3);
+/* ISO 8601 in UTC, for audit details. */
+gchar             *vigil_service_format_time      (gint64 time_us);
 
-/* vigil-service-ptz.c: the Camera object's ONVIF properties and PTZ
- * methods, for @camera's @skeleton. */
-void          vigil_service_ptz_export   (VigilService    *self,
-                                          VigilCamera     *camera,
-                                          VigilDBusCamera *skeleton);
-/* Sends every PTZ camera of @cameras (VigilCamera) to its preset named
- * @preset, auditing each as @caller's with @why; for an incident's
- * "preset" option. Cameras without PTZ are left alone; one without such a
- * preset is logged and audited as refused. Does not wait for them. */
-void          vigil_service_ptz_goto_preset_all (VigilService *self,
-                                                 const Caller *caller,
-                                                 GPtrArray    *cameras,
-                                                 const gchar  *preset,
-                                                 const gchar  *why);
+/* Reads incident @id back from the catalog into its object, putting a
+ * new incident on the bus, and announces @change on the Manager. */
+void               vigil_service_refresh_incident (VigilService *self,
+                                                   gint64        id,
+                                                   const gchar  *change);
+/* Starts an export for the caller of @invocation and puts its object on
+ * the bus; returns its object path, or NULL after answering @invocation
+ * with the reason it was refused. */
+gchar             *vigil_service_start_export     (VigilService             *self,
+                                                   GDBusMethodInvocation    *invocation,
+                                                   const VigilExportRequest *request);
 
 G_END_DECLS

@@ -1,53 +1,28 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* VigilService: vigild's D-Bus objects and method handlers.
- *
- * Handlers run on the main thread and never block on the network or a
- * long file operation: catalog reads and writes are small SQLite
- * statements, and exports run in VigilExportJob's worker. Argument errors
- * are caught here and returned as org.vigil.Vigil1.Error.* with a message
- * naming the argument. */
+/* VigilService: the objects on the bus and what they share. It makes the
+ * Manager, Camera, Incident and Export objects (each its own type, in
+ * vigil-*-object.c) and puts them under the object manager; the method
+ * handlers are theirs. Here are the helpers they share through
+ * vigil-service-private.h (the caller lookup, the audit log, error
+ * replies), the incident expiry check, and the list of export objects. */
 #include "vigil-service.h"
 
-#include <errno.h>
 #include <json-glib/json-glib.h>
 #include <pwd.h>
-#include <sys/statvfs.h>
-#include <unistd.h>
 
-#include "vigil-alerts.h"
 #include "vigil-audit.h"
-#include "vigil-camera.h"
-#include "vigil-health.h"
-#include "vigil-dbus-generated.h"
+#include "vigil-camera-object.h"
 #include "vigil-error.h"
-#include "vigil-export-job.h"
-#include "vigil-incidents.h"
+#include "vigil-export-object.h"
+#include "vigil-incident-object.h"
+#include "vigil-manager-object.h"
 #include "vigil-service-private.h"
 
-#define INCIDENT_PATH_PREFIX VIGIL_DBUS_PATH "/Incident/"
 #define EXPORT_PATH_PREFIX   VIGIL_DBUS_PATH "/Export/"
 /* Export job objects kept on the bus after they finish. */
 #define MAX_EXPORT_OBJECTS   32
 /* How often incident expiries are looked for. */
 #define EXPIRY_CHECK_S       60
-/* ListSpans answers for at most this long a range. */
-#define MAX_SPANS_RANGE_US   (G_GINT64_CONSTANT (31) * 86400 * G_USEC_PER_SEC)
-/* An incident may start at most this far in the future (clock skew). */
-#define FUTURE_SLACK_US      (G_GINT64_CONSTANT (60) * G_USEC_PER_SEC)
-
-static void
-caller_free (Caller *caller)
-{
-  g_free (caller->user);
-  g_free (caller);
-}
-
-typedef struct {
-  VigilExportJob       *job;
-  VigilDBusObjectSkeleton *object;
-  VigilDBusExport      *skeleton;
-  Caller               *caller;      /* who started it */
-} Export;
 
 struct _VigilService
 {
@@ -56,10 +31,10 @@ struct _VigilService
   VigilStore                *store;            /* the daemon's */
   GDBusConnection           *connection;
   GDBusObjectManagerServer  *manager_server;
-  VigilDBusManager          *manager;
-  GHashTable                *cameras;          /* VigilCamera* → VigilDBusCamera* */
-  GHashTable                *incidents;        /* gint64* id → VigilDBusObjectSkeleton* */
-  GQueue                     exports;          /* Export*, oldest first */
+  VigilManagerObject        *manager;
+  GPtrArray                 *cameras;          /* VigilCameraObject, in config order */
+  GHashTable                *incidents;        /* gint64* id → VigilIncidentObject* */
+  GQueue                     exports;          /* VigilDBusObjectSkeleton* of a VigilExportObject, oldest first */
   guint                      next_export;
   guint                      expiry_id;
 };
@@ -68,17 +43,35 @@ G_DEFINE_FINAL_TYPE (VigilService, vigil_service, G_TYPE_OBJECT)
 
 /* ---- Callers and the audit log ---------------------------------------- */
 
-/* Runs in a worker thread of GDBusInterfaceSkeleton, before the handler:
- * blocking on the bus daemon and NSS is fine here, and polkit will be
- * asked here too. */
-static gboolean
-on_authorize_method (GDBusInterfaceSkeleton *interface, GDBusMethodInvocation *invocation, gpointer user_data)
+VigilCaller *
+vigil_caller_copy (const VigilCaller *caller)
+{
+  VigilCaller *copy = g_new0 (VigilCaller, 1);
+
+  copy->uid = caller->uid;
+  copy->user = g_strdup (caller->user);
+  return copy;
+}
+
+void
+vigil_caller_free (VigilCaller *caller)
+{
+  if (caller == NULL)
+    return;
+  g_free (caller->user);
+  g_free (caller);
+}
+
+/* Blocking on the bus daemon and NSS is fine here: this runs in a worker
+ * thread of GDBusInterfaceSkeleton, before the handler. */
+gboolean
+vigil_service_authorize_method (GDBusInterfaceSkeleton *interface, GDBusMethodInvocation *invocation)
 {
   GDBusConnection *connection = g_dbus_method_invocation_get_connection (invocation);
   const gchar *sender = g_dbus_method_invocation_get_sender (invocation);
   g_autoptr(GError) error = NULL;
   g_autoptr(GVariant) reply = NULL;
-  Caller *caller = g_new0 (Caller, 1);
+  g_autoptr(VigilCaller) caller = g_new0 (VigilCaller, 1);
   struct passwd pw, *found = NULL;
   gchar buffer[4096];
   guint32 uid = 0;
@@ -102,7 +95,6 @@ on_authorize_method (GDBusInterfaceSkeleton *interface, GDBusMethodInvocation *i
     }
   if (error != NULL)
     {
-      caller_free (caller);
       g_dbus_method_invocation_return_error (invocation, VIGIL_ERROR, VIGIL_ERROR_FAILED,
                                              "cannot tell who is calling: %s", error->message);
       return FALSE;
@@ -112,30 +104,22 @@ on_authorize_method (GDBusInterfaceSkeleton *interface, GDBusMethodInvocation *i
     caller->user = g_strdup (found->pw_name);
   else
     caller->user = g_strdup_printf ("uid %u", uid);
-  g_object_set_data_full (G_OBJECT (invocation), "vigil-caller", caller, (GDestroyNotify) caller_free);
+  g_object_set_data_full (G_OBJECT (invocation), "vigil-caller", g_steal_pointer (&caller),
+                          (GDestroyNotify) vigil_caller_free);
   return TRUE;
 }
 
-const Caller *
+const VigilCaller *
 vigil_service_get_caller (GDBusMethodInvocation *invocation)
 {
-  static const Caller unknown = { -1, (gchar *) "unknown" };
-  const Caller *caller = g_object_get_data (G_OBJECT (invocation), "vigil-caller");
+  static const VigilCaller unknown = { -1, (gchar *) "unknown" };
+  const VigilCaller *caller = g_object_get_data (G_OBJECT (invocation), "vigil-caller");
 
   return caller != NULL ? caller : &unknown;
 }
 
-static void
-watch_interface (gpointer skeleton)
-{
-  g_signal_connect (skeleton, "g-authorize-method", G_CALLBACK (on_authorize_method), NULL);
-}
-
-/* Appends an audit row; details are NULL-terminated key/value string
- * pairs. A failure to audit is logged loudly but does not undo the
- * action (the catalog is the same file: it will have failed too). */
 void
-vigil_service_audit (VigilService *self, const Caller *caller, const gchar *action, const gchar *target, ...)
+vigil_service_audit (VigilStore *store, const VigilCaller *caller, const gchar *action, const gchar *target, ...)
 {
   g_autoptr(JsonBuilder) builder = json_builder_new ();
   g_autoptr(JsonGenerator) generator = json_generator_new ();
@@ -158,14 +142,14 @@ vigil_service_audit (VigilService *self, const Caller *caller, const gchar *acti
   root = json_builder_get_root (builder);
   json_generator_set_root (generator, root);
   details = json_generator_to_data (generator, NULL);
-  if (vigil_store_append_audit (self->store, g_get_real_time (), caller->uid, caller->user, action, target, details,
+  if (vigil_store_append_audit (store, g_get_real_time (), caller->uid, caller->user, action, target, details,
                                 &error) == 0)
-    g_critical ("audit log: cannot record %s %s by %s: %s", action, target, caller->user, error->message);
+    g_warning ("audit log: cannot record %s %s by %s: %s", action, target, caller->user, error->message);
   else
     g_info ("audit: %s %s by %s (uid %" G_GINT64_FORMAT ")", action, target, caller->user, caller->uid);
 }
 
-static const Caller vigild_itself = { -1, (gchar *) "vigild" };
+static const VigilCaller vigild_itself = { -1, (gchar *) "vigild" };
 
 gboolean
 vigil_service_return_error (GDBusMethodInvocation *invocation, GError *error)
@@ -179,11 +163,8 @@ vigil_service_return_error (GDBusMethodInvocation *invocation, GError *error)
   return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
 
-static gboolean
-return_invalid (GDBusMethodInvocation *invocation, const gchar *format, ...) G_GNUC_PRINTF (2, 3);
-
-static gboolean
-return_invalid (GDBusMethodInvocation *invocation, const gchar *format, ...)
+gboolean
+vigil_service_return_invalid (GDBusMethodInvocation *invocation, const gchar *format, ...)
 {
   g_autofree gchar *message = NULL;
   va_list args;
@@ -195,143 +176,14 @@ return_invalid (GDBusMethodInvocation *invocation, const gchar *format, ...)
   return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
 
-static gchar *
-format_time (gint64 time_us)
+gchar *
+vigil_service_format_time (gint64 time_us)
 {
   g_autoptr(GDateTime) utc = g_date_time_new_from_unix_utc (time_us / G_USEC_PER_SEC);
   return utc != NULL ? g_date_time_format_iso8601 (utc) : g_strdup ("(invalid time)");
 }
 
 /* ---- Cameras ----------------------------------------------------------- */
-
-static gchar *
-camera_path (const gchar *name)
-{
-  g_autofree gchar *escaped = g_dbus_escape_object_path (name);
-  return g_strdup_printf ("%s/Camera/%s", VIGIL_DBUS_PATH, escaped);
-}
-
-static void
-update_camera_segment (VigilDBusCamera *skeleton, const VigilSegment *segment)
-{
-  gdouble seconds;
-
-  if (segment == NULL)
-    return;
-  seconds = segment->media_duration_ns / 1e9;
-  vigil_dbus_camera_set_last_segment_end_us (skeleton, segment->end_us);
-  if (seconds > 0)
-    {
-      vigil_dbus_camera_set_bitrate_bps (skeleton, (guint64) (segment->size_bytes * 8 / seconds));
-      vigil_dbus_camera_set_frame_rate (skeleton, segment->frames / seconds);
-    }
-}
-
-static void
-on_camera_state_changed (VigilCamera *camera, guint state, VigilService *self)
-{
-  VigilDBusCamera *skeleton = g_hash_table_lookup (self->cameras, camera);
-  const gchar *name = vigil_camera_state_to_string (state);
-
-  vigil_dbus_camera_set_state (skeleton, name);
-  vigil_dbus_camera_set_run_start_us (skeleton, vigil_camera_get_run_start_us (camera));
-  vigil_dbus_manager_emit_camera_state_changed (self->manager, vigil_camera_get_name (camera), name);
-}
-
-/* Sender reports come every few seconds, each a little different:
- * the property moves only when the offset did by this much. */
-#define CLOCK_OFFSET_STEP_US (100 * G_TIME_SPAN_MILLISECOND)
-
-static void
-on_camera_clock (VigilCamera *camera, gint64 offset_us, VigilService *self)
-{
-  VigilDBusCamera *skeleton = g_hash_table_lookup (self->cameras, camera);
-
-  if (g_strcmp0 (vigil_dbus_camera_get_clock_source (skeleton), "rtcp") != 0
-      || ABS (offset_us - vigil_dbus_camera_get_clock_offset_us (skeleton)) >= CLOCK_OFFSET_STEP_US)
-    {
-      vigil_dbus_camera_set_clock_source (skeleton, "rtcp");
-      vigil_dbus_camera_set_clock_offset_us (skeleton, offset_us);
-    }
-}
-
-static void
-on_camera_segment_completed (VigilCamera *camera, const gchar *path, VigilService *self)
-{
-  VigilDBusCamera *skeleton = g_hash_table_lookup (self->cameras, camera);
-  const VigilSegment *segment = vigil_camera_get_last_segment (camera);
-
-  if (segment == NULL)
-    return;
-  update_camera_segment (skeleton, segment);
-  vigil_dbus_camera_set_stored_bytes (skeleton, vigil_dbus_camera_get_stored_bytes (skeleton) + segment->size_bytes);
-  vigil_dbus_manager_emit_segment_completed (self->manager, vigil_camera_get_name (camera), segment->start_us,
-                                             segment->end_us, segment->size_bytes);
-}
-
-/* Recorded spans, merged where segments meet. */
-static GVariant *
-build_spans (GPtrArray *segments)
-{
-  GVariantBuilder builder;
-  gint64 start_us = 0, end_us = 0;
-
-  g_variant_builder_init (&builder, G_VARIANT_TYPE ("a(xx)"));
-  for (guint i = 0; i < segments->len; i++)
-    {
-      const VigilSegment *segment = segments->pdata[i];
-
-      if (end_us != 0 && segment->start_us - end_us <= VIGIL_STORE_GAP_TOLERANCE_US)
-        {
-          end_us = MAX (end_us, segment->end_us);
-          continue;
-        }
-      if (end_us != 0)
-        g_variant_builder_add (&builder, "(xx)", start_us, end_us);
-      start_us = segment->start_us;
-      end_us = segment->end_us;
-    }
-  if (end_us != 0)
-    g_variant_builder_add (&builder, "(xx)", start_us, end_us);
-  return g_variant_builder_end (&builder);
-}
-
-static gboolean
-on_handle_list_spans (VigilDBusCamera *skeleton, GDBusMethodInvocation *invocation, gint64 from_us, gint64 to_us,
-                      VigilService *self)
-{
-  const gchar *name = vigil_dbus_camera_get_name (skeleton);
-  g_autoptr(GPtrArray) segments = NULL;
-  g_autoptr(GPtrArray) gaps = NULL;
-  GVariantBuilder gaps_builder;
-  GError *error = NULL;
-
-  if (to_us <= from_us)
-    return return_invalid (invocation, "the range ends before it starts");
-  if (to_us - from_us > MAX_SPANS_RANGE_US)
-    {
-      g_dbus_method_invocation_return_error (invocation, VIGIL_ERROR, VIGIL_ERROR_RANGE_TOO_LARGE,
-                                             "ask for at most 31 days of spans at a time");
-      return G_DBUS_METHOD_INVOCATION_HANDLED;
-    }
-  segments = vigil_store_list_segments (self->store, name, from_us, to_us, &error);
-  if (segments != NULL)
-    gaps = vigil_store_list_gaps (self->store, name, from_us, to_us, &error);
-  if (gaps == NULL)
-    {
-      vigil_error_from_store (&error, VIGIL_ERROR_UNKNOWN_CAMERA);
-      return vigil_service_return_error (invocation, error);
-    }
-  g_variant_builder_init (&gaps_builder, G_VARIANT_TYPE ("a(xxs)"));
-  for (guint i = 0; i < gaps->len; i++)
-    {
-      const VigilGap *gap = gaps->pdata[i];
-      g_variant_builder_add (&gaps_builder, "(xxs)", gap->start_us, gap->end_us, gap->reason ? gap->reason : "");
-    }
-  vigil_dbus_camera_complete_list_spans (skeleton, invocation, build_spans (segments),
-                                         g_variant_builder_end (&gaps_builder));
-  return G_DBUS_METHOD_INVOCATION_HANDLED;
-}
 
 static void
 export_cameras (VigilService *self)
@@ -341,265 +193,52 @@ export_cameras (VigilService *self)
   for (guint i = 0; i < cameras->len; i++)
     {
       VigilCamera *camera = cameras->pdata[i];
-      const gchar *name = vigil_camera_get_name (camera);
-      g_autofree gchar *path = camera_path (name);
+      g_autofree gchar *path = vigil_camera_object_build_path (vigil_camera_get_name (camera));
       g_autoptr(VigilDBusObjectSkeleton) object = vigil_dbus_object_skeleton_new (path);
-      g_autoptr(VigilDBusCamera) skeleton = vigil_dbus_camera_skeleton_new ();
-      guint64 bytes = 0;
+      g_autoptr(VigilCameraObject) skeleton = vigil_camera_object_new (camera, self->store);
 
-      vigil_store_get_camera_bytes (self->store, name, &bytes, NULL);
-      vigil_dbus_camera_set_name (skeleton, name);
-      vigil_dbus_camera_set_state (skeleton, vigil_camera_state_to_string (vigil_camera_get_state (camera)));
-      vigil_dbus_camera_set_run_start_us (skeleton, vigil_camera_get_run_start_us (camera));
-      vigil_dbus_camera_set_stored_bytes (skeleton, bytes);
-      vigil_dbus_camera_set_clock_source (skeleton, "");
-      update_camera_segment (skeleton, vigil_camera_get_last_segment (camera));
-      g_signal_connect (skeleton, "handle-list-spans", G_CALLBACK (on_handle_list_spans), self);
-      vigil_service_ptz_export (self, camera, skeleton);
-      watch_interface (skeleton);
-      vigil_dbus_object_skeleton_set_camera (object, skeleton);
+      vigil_dbus_object_skeleton_set_camera (object, VIGIL_DBUS_CAMERA (skeleton));
       g_dbus_object_manager_server_export (self->manager_server, G_DBUS_OBJECT_SKELETON (object));
-      g_hash_table_insert (self->cameras, camera, g_object_ref (skeleton));
-      g_signal_connect (camera, "state-changed", G_CALLBACK (on_camera_state_changed), self);
-      g_signal_connect (camera, "segment-completed", G_CALLBACK (on_camera_segment_completed), self);
-      g_signal_connect (camera, "camera-clock", G_CALLBACK (on_camera_clock), self);
+      g_ptr_array_add (self->cameras, g_steal_pointer (&skeleton));
     }
 }
 
 /* ---- Incidents --------------------------------------------------------- */
 
-static gchar *
-incident_path (gint64 id)
-{
-  return g_strdup_printf (INCIDENT_PATH_PREFIX "%" G_GINT64_FORMAT, id);
-}
-
-static gboolean
-parse_incident_path (const gchar *path, gint64 *out_id)
-{
-  guint64 id = 0;
-
-  if (!g_str_has_prefix (path, INCIDENT_PATH_PREFIX)
-      || !g_ascii_string_to_unsigned (path + strlen (INCIDENT_PATH_PREFIX), 10, 1, G_MAXINT64, &id, NULL))
-    return FALSE;
-  *out_id = (gint64) id;
-  return TRUE;
-}
-
-static void
-fill_incident (VigilDBusIncident *skeleton, const VigilIncident *incident)
-{
-  GVariantBuilder notes;
-  gint64 now_us = g_get_real_time ();
-  const gchar *state = incident->released_us != 0 ? "released" : incident->end_us != 0 ? "closed" : "open";
-
-  g_variant_builder_init (&notes, G_VARIANT_TYPE ("a(xxss)"));
-  for (guint i = 0; i < incident->notes->len; i++)
-    {
-      const VigilIncidentNote *note = incident->notes->pdata[i];
-      g_variant_builder_add (&notes, "(xxss)", note->time_us, note->uid, note->user, note->text);
-    }
-  g_object_freeze_notify (G_OBJECT (skeleton));
-  vigil_dbus_incident_set_id (skeleton, incident->id);
-  vigil_dbus_incident_set_title (skeleton, incident->title);
-  vigil_dbus_incident_set_description (skeleton, incident->description);
-  vigil_dbus_incident_set_cameras (skeleton, (const gchar *const *) incident->cameras);
-  vigil_dbus_incident_set_tags (skeleton, (const gchar *const *) incident->tags);
-  vigil_dbus_incident_set_notes (skeleton, g_variant_builder_end (&notes));
-  vigil_dbus_incident_set_start_us (skeleton, incident->start_us);
-  vigil_dbus_incident_set_end_us (skeleton, incident->end_us);
-  vigil_dbus_incident_set_pre_roll_s (skeleton, incident->pre_roll_us / G_USEC_PER_SEC);
-  vigil_dbus_incident_set_post_roll_s (skeleton, incident->post_roll_us / G_USEC_PER_SEC);
-  vigil_dbus_incident_set_state (skeleton, state);
-  vigil_dbus_incident_set_locked (skeleton, incident->released_us == 0
-                                  && (incident->expires_us == 0 || incident->expires_us > now_us));
-  vigil_dbus_incident_set_expires_us (skeleton, incident->expires_us);
-  vigil_dbus_incident_set_created_us (skeleton, incident->created_us);
-  vigil_dbus_incident_set_created_by (skeleton, incident->created_user);
-  vigil_dbus_incident_set_release_reason (skeleton, incident->release_reason ? incident->release_reason : "");
-  g_object_thaw_notify (G_OBJECT (skeleton));
-}
-
-static gboolean on_handle_add_note (VigilDBusIncident *, GDBusMethodInvocation *, const gchar *, VigilService *);
-static gboolean on_handle_add_tag (VigilDBusIncident *, GDBusMethodInvocation *, const gchar *, VigilService *);
-static gboolean on_handle_remove_tag (VigilDBusIncident *, GDBusMethodInvocation *, const gchar *, VigilService *);
-static gboolean on_handle_close (VigilDBusIncident *, GDBusMethodInvocation *, gint64, VigilService *);
-static gboolean on_handle_release (VigilDBusIncident *, GDBusMethodInvocation *, const gchar *, VigilService *);
-static gboolean on_handle_set_expiry (VigilDBusIncident *, GDBusMethodInvocation *, gint64, VigilService *);
-
 static void
 export_incident (VigilService *self, const VigilIncident *incident)
 {
-  g_autofree gchar *path = incident_path (incident->id);
+  g_autofree gchar *path = vigil_incident_object_build_path (incident->id);
   g_autoptr(VigilDBusObjectSkeleton) object = vigil_dbus_object_skeleton_new (path);
-  g_autoptr(VigilDBusIncident) skeleton = vigil_dbus_incident_skeleton_new ();
+  VigilIncidentObject *skeleton = vigil_incident_object_new (self->store, VIGIL_DBUS_MANAGER (self->manager), incident);
 
-  fill_incident (skeleton, incident);
-  watch_interface (skeleton);
-  g_signal_connect (skeleton, "handle-add-note", G_CALLBACK (on_handle_add_note), self);
-  g_signal_connect (skeleton, "handle-add-tag", G_CALLBACK (on_handle_add_tag), self);
-  g_signal_connect (skeleton, "handle-remove-tag", G_CALLBACK (on_handle_remove_tag), self);
-  g_signal_connect (skeleton, "handle-close", G_CALLBACK (on_handle_close), self);
-  g_signal_connect (skeleton, "handle-release", G_CALLBACK (on_handle_release), self);
-  g_signal_connect (skeleton, "handle-set-expiry", G_CALLBACK (on_handle_set_expiry), self);
-  vigil_dbus_object_skeleton_set_incident (object, skeleton);
+  vigil_dbus_object_skeleton_set_incident (object, VIGIL_DBUS_INCIDENT (skeleton));
   g_dbus_object_manager_server_export (self->manager_server, G_DBUS_OBJECT_SKELETON (object));
-  g_hash_table_insert (self->incidents, g_memdup2 (&incident->id, sizeof incident->id), g_object_ref (object));
+  g_hash_table_insert (self->incidents, g_memdup2 (&incident->id, sizeof incident->id), skeleton);   /* takes it */
 }
 
-/* Re-reads incident @id into its object and announces @change. */
-static void
-refresh_incident (VigilService *self, gint64 id, const gchar *change)
+void
+vigil_service_refresh_incident (VigilService *self, gint64 id, const gchar *change)
 {
+  VigilIncidentObject *object = g_hash_table_lookup (self->incidents, &id);
   g_autoptr(GError) error = NULL;
-  g_autoptr(VigilIncident) incident = vigil_store_get_incident (self->store, id, &error);
-  g_autofree gchar *path = incident_path (id);
-  VigilDBusObjectSkeleton *object;
+  g_autoptr(VigilIncident) incident = NULL;
+  g_autofree gchar *path = NULL;
 
+  if (object != NULL)
+    {
+      vigil_incident_object_refresh (object, change);
+      return;
+    }
+  incident = vigil_store_get_incident (self->store, id, &error);
   if (incident == NULL)
     {
       g_warning ("incident %" G_GINT64_FORMAT ": %s", id, error->message);
       return;
     }
-  object = g_hash_table_lookup (self->incidents, &id);
-  if (object == NULL)
-    export_incident (self, incident);
-  else
-    {
-      g_autoptr(VigilDBusIncident) skeleton = vigil_dbus_object_get_incident (VIGIL_DBUS_OBJECT (object));
-      fill_incident (skeleton, incident);
-    }
-  vigil_dbus_manager_emit_incident_changed (self->manager, path, change);
-}
-
-static gchar *
-incident_target (gint64 id)
-{
-  return g_strdup_printf ("incident %" G_GINT64_FORMAT, id);
-}
-
-static gboolean
-on_handle_add_note (VigilDBusIncident *skeleton, GDBusMethodInvocation *invocation, const gchar *text,
-                    VigilService *self)
-{
-  const Caller *caller = vigil_service_get_caller (invocation);
-  gint64 id = vigil_dbus_incident_get_id (skeleton);
-  g_autofree gchar *target = incident_target (id);
-  VigilIncidentNote note = { g_get_real_time (), caller->uid, caller->user, (gchar *) text };
-  GError *error = NULL;
-
-  if (!vigil_store_add_incident_note (self->store, id, &note, &error))
-    {
-      vigil_error_from_store (&error, VIGIL_ERROR_UNKNOWN_INCIDENT);
-      return vigil_service_return_error (invocation, error);
-    }
-  vigil_service_audit (self, caller, "incident-note", target, "text", text, NULL);
-  refresh_incident (self, id, "note");
-  vigil_dbus_incident_complete_add_note (skeleton, invocation);
-  return G_DBUS_METHOD_INVOCATION_HANDLED;
-}
-
-static gboolean
-on_handle_add_tag (VigilDBusIncident *skeleton, GDBusMethodInvocation *invocation, const gchar *tag,
-                   VigilService *self)
-{
-  gint64 id = vigil_dbus_incident_get_id (skeleton);
-  g_autofree gchar *target = incident_target (id);
-  GError *error = NULL;
-
-  if (!vigil_store_add_incident_tag (self->store, id, tag, &error))
-    {
-      vigil_error_from_store (&error, VIGIL_ERROR_UNKNOWN_INCIDENT);
-      return vigil_service_return_error (invocation, error);
-    }
-  vigil_service_audit (self, vigil_service_get_caller (invocation), "incident-tag", target, "tag", tag, NULL);
-  refresh_incident (self, id, "tag");
-  vigil_dbus_incident_complete_add_tag (skeleton, invocation);
-  return G_DBUS_METHOD_INVOCATION_HANDLED;
-}
-
-static gboolean
-on_handle_remove_tag (VigilDBusIncident *skeleton, GDBusMethodInvocation *invocation, const gchar *tag,
-                      VigilService *self)
-{
-  gint64 id = vigil_dbus_incident_get_id (skeleton);
-  g_autofree gchar *target = incident_target (id);
-  GError *error = NULL;
-
-  if (!vigil_store_remove_incident_tag (self->store, id, tag, &error))
-    {
-      /* The incident exists (it has an object): a missing tag is a bad argument. */
-      vigil_error_from_store (&error, VIGIL_ERROR_INVALID_ARGUMENT);
-      return vigil_service_return_error (invocation, error);
-    }
-  vigil_service_audit (self, vigil_service_get_caller (invocation), "incident-untag", target, "tag", tag, NULL);
-  refresh_incident (self, id, "tag");
-  vigil_dbus_incident_complete_remove_tag (skeleton, invocation);
-  return G_DBUS_METHOD_INVOCATION_HANDLED;
-}
-
-static gboolean
-on_handle_close (VigilDBusIncident *skeleton, GDBusMethodInvocation *invocation, gint64 end_us, VigilService *self)
-{
-  gint64 id = vigil_dbus_incident_get_id (skeleton);
-  gint64 now_us = g_get_real_time ();
-  g_autofree gchar *target = incident_target (id);
-  g_autofree gchar *end_text = NULL;
-  GError *error = NULL;
-
-  if (end_us == 0)
-    end_us = now_us;
-  if (end_us > now_us + FUTURE_SLACK_US)
-    return return_invalid (invocation, "end time %" G_GINT64_FORMAT " is in the future", end_us);
-  if (!vigil_store_close_incident (self->store, id, end_us, now_us, &error))
-    {
-      vigil_error_from_store (&error, VIGIL_ERROR_UNKNOWN_INCIDENT);
-      return vigil_service_return_error (invocation, error);
-    }
-  end_text = format_time (end_us);
-  vigil_service_audit (self, vigil_service_get_caller (invocation), "incident-close", target, "end", end_text, NULL);
-  refresh_incident (self, id, "closed");
-  vigil_dbus_incident_complete_close (skeleton, invocation);
-  return G_DBUS_METHOD_INVOCATION_HANDLED;
-}
-
-static gboolean
-on_handle_release (VigilDBusIncident *skeleton, GDBusMethodInvocation *invocation, const gchar *reason,
-                   VigilService *self)
-{
-  gint64 id = vigil_dbus_incident_get_id (skeleton);
-  g_autofree gchar *target = incident_target (id);
-  GError *error = NULL;
-
-  if (!vigil_store_release_incident (self->store, id, g_get_real_time (), reason, &error))
-    {
-      vigil_error_from_store (&error, VIGIL_ERROR_UNKNOWN_INCIDENT);
-      return vigil_service_return_error (invocation, error);
-    }
-  vigil_service_audit (self, vigil_service_get_caller (invocation), "incident-release", target, "reason", reason, NULL);
-  refresh_incident (self, id, "released");
-  vigil_dbus_incident_complete_release (skeleton, invocation);
-  return G_DBUS_METHOD_INVOCATION_HANDLED;
-}
-
-static gboolean
-on_handle_set_expiry (VigilDBusIncident *skeleton, GDBusMethodInvocation *invocation, gint64 expires_us,
-                      VigilService *self)
-{
-  gint64 id = vigil_dbus_incident_get_id (skeleton);
-  g_autofree gchar *target = incident_target (id);
-  g_autofree gchar *expiry_text = expires_us != 0 ? format_time (expires_us) : g_strdup ("never");
-  GError *error = NULL;
-
-  if (!vigil_store_set_incident_expiry (self->store, id, expires_us, &error))
-    {
-      vigil_error_from_store (&error, VIGIL_ERROR_UNKNOWN_INCIDENT);
-      return vigil_service_return_error (invocation, error);
-    }
-  vigil_service_audit (self, vigil_service_get_caller (invocation), "incident-expiry", target, "expires", expiry_text, NULL);
-  refresh_incident (self, id, "expiry");
-  vigil_dbus_incident_complete_set_expiry (skeleton, invocation);
-  return G_DBUS_METHOD_INVOCATION_HANDLED;
+  export_incident (self, incident);
+  path = vigil_incident_object_build_path (id);
+  vigil_dbus_manager_emit_incident_changed (VIGIL_DBUS_MANAGER (self->manager), path, change);
 }
 
 static gboolean
@@ -617,176 +256,13 @@ on_expiry_check (gpointer user_data)
   for (guint i = 0; i < released->len; i++)
     {
       gint64 id = g_array_index (released, gint64, i);
-      g_autofree gchar *target = incident_target (id);
+      g_autofree gchar *target = vigil_incident_object_build_target (id);
 
       g_message ("incident %" G_GINT64_FORMAT ": evidence lock expired", id);
-      vigil_service_audit (self, &vigild_itself, "incident-expire", target, NULL);
-      refresh_incident (self, id, "released");
+      vigil_service_audit (self->store, &vigild_itself, "incident-expire", target, NULL);
+      vigil_service_refresh_incident (self, id, "released");
     }
   return G_SOURCE_CONTINUE;
-}
-
-/* Reads an optional a{sv} member of type @type; FALSE (with the
- * invocation answered) when present with the wrong type. */
-static gboolean
-lookup_option (GVariant *options, const gchar *key, const GVariantType *type, GVariant **out_value,
-               GDBusMethodInvocation *invocation)
-{
-  g_autoptr(GVariant) value = g_variant_lookup_value (options, key, NULL);
-
-  *out_value = NULL;
-  if (value == NULL)
-    return TRUE;
-  if (!g_variant_is_of_type (value, type))
-    {
-      return_invalid (invocation, "option “%s” must have type %s, not %s", key, g_variant_type_peek_string (type),
-                      g_variant_get_type_string (value));
-      return FALSE;
-    }
-  *out_value = g_steal_pointer (&value);
-  return TRUE;
-}
-
-static gboolean
-check_known_options (GVariant *options, const gchar *const *known, GDBusMethodInvocation *invocation)
-{
-  GVariantIter iter;
-  const gchar *key;
-
-  g_variant_iter_init (&iter, options);
-  while (g_variant_iter_next (&iter, "{&sv}", &key, NULL))
-    if (!g_strv_contains (known, key))
-      {
-        return_invalid (invocation, "unknown option “%s”", key);
-        return FALSE;
-      }
-  return TRUE;
-}
-
-static gboolean
-on_handle_create_incident (VigilDBusManager *manager, GDBusMethodInvocation *invocation,
-                           const gchar *const *cameras, gint64 start_us, gint64 end_us, const gchar *title,
-                           const gchar *description, const gchar *const *tags, GVariant *options,
-                           VigilService *self)
-{
-  static const gchar *const known[] = { "pre-roll-s", "post-roll-s", "expires-us", "note", "preset", NULL };
-  const Caller *caller = vigil_service_get_caller (invocation);
-  g_autoptr(VigilIncident) incident = vigil_incident_new ();
-  g_autoptr(GVariant) pre = NULL, post = NULL, expires = NULL, note = NULL, preset = NULL;
-  g_autofree gchar *path = NULL;
-  g_autofree gchar *target = NULL;
-  g_autofree gchar *cameras_text = NULL;
-  g_autofree gchar *start_text = NULL;
-  GError *error = NULL;
-  gint64 now_us = g_get_real_time ();
-  gint64 id;
-
-  if (!check_known_options (options, known, invocation)
-      || !lookup_option (options, "pre-roll-s", G_VARIANT_TYPE_UINT32, &pre, invocation)
-      || !lookup_option (options, "post-roll-s", G_VARIANT_TYPE_UINT32, &post, invocation)
-      || !lookup_option (options, "expires-us", G_VARIANT_TYPE_INT64, &expires, invocation)
-      || !lookup_option (options, "note", G_VARIANT_TYPE_STRING, &note, invocation)
-      || !lookup_option (options, "preset", G_VARIANT_TYPE_STRING, &preset, invocation))
-    return G_DBUS_METHOD_INVOCATION_HANDLED;
-  if (preset != NULL && g_variant_get_string (preset, NULL)[0] == '\0')
-    return return_invalid (invocation, "preset must name a preset");
-  if (start_us > now_us + FUTURE_SLACK_US)
-    return return_invalid (invocation, "start time is in the future");
-  if (end_us < 0)
-    return return_invalid (invocation, "end time must be 0 (open) or a time");
-
-  incident->cameras = g_strdupv ((gchar **) cameras);
-  incident->start_us = start_us;
-  incident->end_us = end_us;
-  incident->title = g_strdup (title);
-  incident->description = g_strdup (description);
-  incident->tags = g_strdupv ((gchar **) tags);
-  if (pre != NULL)
-    incident->pre_roll_us = g_variant_get_uint32 (pre) * G_USEC_PER_SEC;
-  if (post != NULL)
-    incident->post_roll_us = g_variant_get_uint32 (post) * G_USEC_PER_SEC;
-  if (expires != NULL)
-    incident->expires_us = g_variant_get_int64 (expires);
-  incident->created_us = now_us;
-  incident->created_uid = caller->uid;
-  incident->created_user = g_strdup (caller->user);
-  id = vigil_store_add_incident (self->store, incident, &error);
-  if (id == 0)
-    {
-      vigil_error_from_store (&error, VIGIL_ERROR_UNKNOWN_CAMERA);
-      return vigil_service_return_error (invocation, error);
-    }
-  target = incident_target (id);
-  cameras_text = g_strjoinv (",", (gchar **) cameras);
-  start_text = format_time (start_us);
-  vigil_service_audit (self, caller, "incident-create", target, "title", title, "cameras", cameras_text, "start", start_text,
-         NULL);
-  if (note != NULL)
-    {
-      VigilIncidentNote first = { now_us, caller->uid, caller->user, (gchar *) g_variant_get_string (note, NULL) };
-
-      if (!vigil_store_add_incident_note (self->store, id, &first, &error))
-        {
-          /* The incident and its lock stand; only the note is refused. */
-          g_prefix_error (&error, "incident %" G_GINT64_FORMAT " was created, but its note was not: ", id);
-          refresh_incident (self, id, "created");
-          return vigil_service_return_error (invocation, error);
-        }
-      vigil_service_audit (self, caller, "incident-note", target, "text", first.text, NULL);
-    }
-  if (preset != NULL)
-    {
-      /* The cameras turn to the scene while the incident is recorded. */
-      g_autoptr(GPtrArray) incident_cameras = g_ptr_array_new ();
-      GPtrArray *all = vigil_daemon_get_cameras (self->daemon);
-
-      for (guint i = 0; i < all->len; i++)
-        if (g_strv_contains (cameras, vigil_camera_get_name (all->pdata[i])))
-          g_ptr_array_add (incident_cameras, all->pdata[i]);
-      vigil_service_ptz_goto_preset_all (self, caller, incident_cameras, g_variant_get_string (preset, NULL), target);
-    }
-  refresh_incident (self, id, "created");
-  g_message ("incident %" G_GINT64_FORMAT " created by %s: %s", id, caller->user, title);
-  path = incident_path (id);
-  vigil_dbus_manager_complete_create_incident (manager, invocation, path);
-  return G_DBUS_METHOD_INVOCATION_HANDLED;
-}
-
-static gboolean
-on_handle_list_incidents (VigilDBusManager *manager, GDBusMethodInvocation *invocation, GVariant *filter_options,
-                          VigilService *self)
-{
-  static const gchar *const known[] = { "from-us", "to-us", "camera", "tag", "text", "limit", NULL };
-  g_autoptr(GVariant) from = NULL, to = NULL, camera = NULL, tag = NULL, text = NULL, limit = NULL;
-  g_autoptr(GPtrArray) incidents = NULL;
-  g_autoptr(GPtrArray) paths = g_ptr_array_new_with_free_func (g_free);
-  VigilIncidentFilter filter = { 0 };
-  GError *error = NULL;
-
-  if (!check_known_options (filter_options, known, invocation)
-      || !lookup_option (filter_options, "from-us", G_VARIANT_TYPE_INT64, &from, invocation)
-      || !lookup_option (filter_options, "to-us", G_VARIANT_TYPE_INT64, &to, invocation)
-      || !lookup_option (filter_options, "camera", G_VARIANT_TYPE_STRING, &camera, invocation)
-      || !lookup_option (filter_options, "tag", G_VARIANT_TYPE_STRING, &tag, invocation)
-      || !lookup_option (filter_options, "text", G_VARIANT_TYPE_STRING, &text, invocation)
-      || !lookup_option (filter_options, "limit", G_VARIANT_TYPE_UINT32, &limit, invocation))
-    return G_DBUS_METHOD_INVOCATION_HANDLED;
-  filter.from_us = from ? g_variant_get_int64 (from) : 0;
-  filter.to_us = to ? g_variant_get_int64 (to) : 0;
-  filter.camera = camera ? g_variant_get_string (camera, NULL) : NULL;
-  filter.tag = tag ? g_variant_get_string (tag, NULL) : NULL;
-  filter.text = text ? g_variant_get_string (text, NULL) : NULL;
-  filter.limit = limit ? g_variant_get_uint32 (limit) : 0;
-  if (filter.from_us != 0 && filter.to_us != 0 && filter.to_us <= filter.from_us)
-    return return_invalid (invocation, "the range ends before it starts");
-  incidents = vigil_store_list_incidents (self->store, &filter, &error);
-  if (incidents == NULL)
-    return vigil_service_return_error (invocation, error);
-  for (guint i = 0; i < incidents->len; i++)
-    g_ptr_array_add (paths, incident_path (((VigilIncident *) incidents->pdata[i])->id));
-  g_ptr_array_add (paths, NULL);
-  vigil_dbus_manager_complete_list_incidents (manager, invocation, (const gchar *const *) paths->pdata);
-  return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
 
 static void
@@ -806,60 +282,24 @@ export_all_incidents (VigilService *self)
 
 /* ---- Exports ----------------------------------------------------------- */
 
+/* Announces an export's end on the Manager too, after the Export object's
+ * own Finished went out. */
 static void
-export_free (Export *export)
+on_export_finished (VigilDBusExport *export, const gchar *state, const gchar *bundle, const gchar *manifest_sha256,
+                    VigilService *self)
 {
-  g_signal_handlers_disconnect_by_data (export->job, export);
-  g_clear_object (&export->job);
-  g_clear_object (&export->skeleton);
-  g_clear_object (&export->object);
-  g_clear_pointer (&export->caller, caller_free);
-  g_free (export);
-}
+  const gchar *path = g_dbus_object_get_object_path (g_dbus_interface_get_object (G_DBUS_INTERFACE (export)));
 
-static void
-on_job_progress (VigilExportJob *job, gdouble fraction, Export *export)
-{
-  vigil_dbus_export_set_progress (export->skeleton, fraction);
-}
-
-static void
-on_job_finished (VigilExportJob *job, Export *export)
-{
-  VigilService *self = g_object_get_data (G_OBJECT (job), "vigil-service");
-  VigilExportState state = vigil_export_job_get_state (job);
-  const gchar *state_name = vigil_export_state_to_string (state);
-  const gchar *bundle = vigil_export_job_get_bundle (job) ? vigil_export_job_get_bundle (job) : "";
-  const gchar *sha = vigil_export_job_get_manifest_sha256 (job) ? vigil_export_job_get_manifest_sha256 (job) : "";
-  const gchar *message = vigil_export_job_get_error_message (job) ? vigil_export_job_get_error_message (job) : "";
-  const gchar *path = g_dbus_object_get_object_path (G_DBUS_OBJECT (export->object));
-
-  g_object_freeze_notify (G_OBJECT (export->skeleton));
-  if (state == VIGIL_EXPORT_DONE)
-    vigil_dbus_export_set_progress (export->skeleton, 1.0);
-  vigil_dbus_export_set_bundle (export->skeleton, bundle);
-  vigil_dbus_export_set_manifest_sha256 (export->skeleton, sha);
-  vigil_dbus_export_set_error (export->skeleton, message);
-  vigil_dbus_export_set_state (export->skeleton, state_name);
-  g_object_thaw_notify (G_OBJECT (export->skeleton));
-  vigil_service_audit (self, export->caller, "export", vigil_export_job_get_summary (job), "state", state_name, "bundle", bundle,
-         "manifest_sha256", sha, "error", message, NULL);
-  vigil_dbus_export_emit_finished (export->skeleton, state_name, bundle, sha);
-  vigil_dbus_manager_emit_export_finished (self->manager, path, state_name, bundle, sha);
+  vigil_dbus_manager_emit_export_finished (VIGIL_DBUS_MANAGER (self->manager), path, state, bundle,
+                                           manifest_sha256);
 }
 
 static gboolean
-on_handle_cancel (VigilDBusExport *skeleton, GDBusMethodInvocation *invocation, Export *export)
+is_export_running (VigilDBusObject *object)
 {
-  VigilService *self = g_object_get_data (G_OBJECT (export->job), "vigil-service");
+  VigilExportObject *export = VIGIL_EXPORT_OBJECT (vigil_dbus_object_peek_export (object));
 
-  if (vigil_export_job_get_state (export->job) == VIGIL_EXPORT_RUNNING)
-    {
-      vigil_service_audit (self, vigil_service_get_caller (invocation), "export-cancel", vigil_export_job_get_summary (export->job), NULL);
-      vigil_export_job_cancel (export->job);
-    }
-  vigil_dbus_export_complete_cancel (skeleton, invocation);
-  return G_DBUS_METHOD_INVOCATION_HANDLED;
+  return vigil_export_job_get_state (vigil_export_object_get_job (export)) == VIGIL_EXPORT_RUNNING;
 }
 
 /* Drops finished jobs beyond the last MAX_EXPORT_OBJECTS from the bus. */
@@ -868,29 +308,29 @@ trim_exports (VigilService *self)
 {
   for (GList *l = self->exports.head; l != NULL && self->exports.length > MAX_EXPORT_OBJECTS;)
     {
-      Export *export = l->data;
+      VigilDBusObjectSkeleton *object = l->data;
       GList *next = l->next;
 
-      if (vigil_export_job_get_state (export->job) != VIGIL_EXPORT_RUNNING)
+      if (!is_export_running (VIGIL_DBUS_OBJECT (object)))
         {
           g_dbus_object_manager_server_unexport (self->manager_server,
-                                                 g_dbus_object_get_object_path (G_DBUS_OBJECT (export->object)));
+                                                 g_dbus_object_get_object_path (G_DBUS_OBJECT (object)));
           g_queue_delete_link (&self->exports, l);
-          export_free (export);
+          g_object_unref (object);
         }
       l = next;
     }
 }
 
-static gboolean
-start_export (VigilService *self, GDBusMethodInvocation *invocation, const VigilExportRequest *request,
-              gchar **out_path)
+gchar *
+vigil_service_start_export (VigilService *self, GDBusMethodInvocation *invocation, const VigilExportRequest *request)
 {
-  const Caller *caller = vigil_service_get_caller (invocation);
+  const VigilCaller *caller = vigil_service_get_caller (invocation);
   GError *error = NULL;
   g_autoptr(VigilExportJob) job = NULL;
+  g_autoptr(VigilExportObject) export = NULL;
   g_autofree gchar *path = NULL;
-  Export *export;
+  VigilDBusObjectSkeleton *object;
 
   job = vigil_export_job_new (self->store, vigil_daemon_get_signing_key (self->daemon),
                               vigil_daemon_get_private_folders (self->daemon), request, &error);
@@ -898,353 +338,28 @@ start_export (VigilService *self, GDBusMethodInvocation *invocation, const Vigil
     {
       g_message ("export refused for %s: %s", caller->user, error->message);
       vigil_service_return_error (invocation, error);
-      return FALSE;
+      return NULL;
     }
   path = g_strdup_printf (EXPORT_PATH_PREFIX "%u", ++self->next_export);
-  export = g_new0 (Export, 1);
-  export->job = g_steal_pointer (&job);
-  export->caller = g_new0 (Caller, 1);
-  export->caller->uid = caller->uid;
-  export->caller->user = g_strdup (caller->user);
-  export->object = vigil_dbus_object_skeleton_new (path);
-  export->skeleton = vigil_dbus_export_skeleton_new ();
-  vigil_dbus_export_set_state (export->skeleton, "running");
-  vigil_dbus_export_set_bundle (export->skeleton, "");
-  vigil_dbus_export_set_manifest_sha256 (export->skeleton, "");
-  vigil_dbus_export_set_error (export->skeleton, "");
-  watch_interface (export->skeleton);
-  g_signal_connect (export->skeleton, "handle-cancel", G_CALLBACK (on_handle_cancel), export);
-  vigil_dbus_object_skeleton_set_export (export->object, export->skeleton);
-  g_dbus_object_manager_server_export (self->manager_server, G_DBUS_OBJECT_SKELETON (export->object));
-  g_object_set_data (G_OBJECT (export->job), "vigil-service", self);
-  g_signal_connect (export->job, "progress", G_CALLBACK (on_job_progress), export);
-  g_signal_connect (export->job, "finished", G_CALLBACK (on_job_finished), export);
-  g_queue_push_tail (&self->exports, export);
-  vigil_service_audit (self, caller, "export-start", vigil_export_job_get_summary (export->job), "reason", request->reason, NULL);
-  vigil_export_job_start (export->job);
+  export = vigil_export_object_new (job, self->store, invocation);
+  object = vigil_dbus_object_skeleton_new (path);
+  vigil_dbus_object_skeleton_set_export (object, VIGIL_DBUS_EXPORT (export));
+  g_dbus_object_manager_server_export (self->manager_server, G_DBUS_OBJECT_SKELETON (object));
+  g_signal_connect_after (export, "finished", G_CALLBACK (on_export_finished), self);
+  g_queue_push_tail (&self->exports, object);
+  vigil_service_audit (self->store, caller, "export-start", vigil_export_job_get_summary (job), "reason",
+                       request->reason, NULL);
+  vigil_export_job_start (job);
   trim_exports (self);
-  *out_path = g_steal_pointer (&path);
-  return TRUE;
-}
-
-static gboolean
-on_handle_export_incident (VigilDBusManager *manager, GDBusMethodInvocation *invocation, const gchar *incident_path,
-                           const gchar *destination, const gchar *reason, VigilService *self)
-{
-  const Caller *caller = vigil_service_get_caller (invocation);
-  g_autoptr(VigilIncident) incident = NULL;
-  g_autofree gchar *job_path = NULL;
-  GError *error = NULL;
-  gint64 id = 0;
-
-  if (!parse_incident_path (incident_path, &id))
-    {
-      g_dbus_method_invocation_return_error (invocation, VIGIL_ERROR, VIGIL_ERROR_UNKNOWN_INCIDENT,
-                                             "%s is not an incident's object path", incident_path);
-      return G_DBUS_METHOD_INVOCATION_HANDLED;
-    }
-  incident = vigil_store_get_incident (self->store, id, &error);
-  if (incident == NULL)
-    {
-      vigil_error_from_store (&error, VIGIL_ERROR_UNKNOWN_INCIDENT);
-      return vigil_service_return_error (invocation, error);
-    }
-  {
-    VigilExportRequest request = {
-      .destination = destination, .reason = reason, .uid = caller->uid, .user = caller->user, .incident = incident,
-    };
-    if (start_export (self, invocation, &request, &job_path))
-      vigil_dbus_manager_complete_export_incident (manager, invocation, job_path);
-  }
-  return G_DBUS_METHOD_INVOCATION_HANDLED;
-}
-
-static gboolean
-on_handle_export_range (VigilDBusManager *manager, GDBusMethodInvocation *invocation, const gchar *camera,
-                        gint64 from_us, gint64 to_us, const gchar *destination, const gchar *reason,
-                        VigilService *self)
-{
-  const Caller *caller = vigil_service_get_caller (invocation);
-  g_autofree gchar *job_path = NULL;
-  VigilExportRequest request = {
-    .destination = destination, .reason = reason, .uid = caller->uid, .user = caller->user, .camera = camera,
-    .from_us = from_us, .to_us = to_us,
-  };
-
-  if (start_export (self, invocation, &request, &job_path))
-    vigil_dbus_manager_complete_export_range (manager, invocation, job_path);
-  return G_DBUS_METHOD_INVOCATION_HANDLED;
-}
-
-/* ---- Status, key, audit ------------------------------------------------ */
-
-static gboolean
-on_handle_get_status (VigilDBusManager *manager, GDBusMethodInvocation *invocation, VigilService *self)
-{
-  GPtrArray *cameras = vigil_daemon_get_cameras (self->daemon);
-  g_autoptr(GPtrArray) open_incidents = NULL;
-  g_autofree gchar *head = NULL;
-  g_autofree gchar *fingerprint = NULL;
-  VigilIncidentFilter open_filter = { .from_us = g_get_real_time () };
-  VigilSigningKey *key = vigil_daemon_get_signing_key (self->daemon);
-  GVariantBuilder builder;
-  struct statvfs fs;
-  guint64 stored = 0;
-  guint recording = 0, open_count = 0;
-  gint64 head_id = 0;
-
-  for (guint i = 0; i < cameras->len; i++)
-    {
-      VigilDBusCamera *skeleton = g_hash_table_lookup (self->cameras, cameras->pdata[i]);
-
-      stored += vigil_dbus_camera_get_stored_bytes (skeleton);
-      recording += vigil_camera_get_state (cameras->pdata[i]) == VIGIL_CAMERA_STATE_RECORDING;
-    }
-  open_incidents = vigil_store_list_incidents (self->store, &open_filter, NULL);
-  for (guint i = 0; open_incidents != NULL && i < open_incidents->len; i++)
-    open_count += ((VigilIncident *) open_incidents->pdata[i])->end_us == 0;
-  vigil_store_get_audit_head (self->store, &head_id, &head, NULL);
-  fingerprint = key != NULL ? vigil_signing_key_get_fingerprint (key) : g_strdup ("");
-
-  g_variant_builder_init (&builder, G_VARIANT_TYPE ("a{sv}"));
-  g_variant_builder_add (&builder, "{sv}", "version", g_variant_new_string (VIGIL_VERSION));
-  g_variant_builder_add (&builder, "{sv}", "uptime-s",
-                         g_variant_new_uint64 ((g_get_real_time () - vigil_daemon_get_started_us (self->daemon))
-                                               / G_USEC_PER_SEC));
-  g_variant_builder_add (&builder, "{sv}", "cameras", g_variant_new_uint32 (cameras->len));
-  g_variant_builder_add (&builder, "{sv}", "cameras-recording", g_variant_new_uint32 (recording));
-  g_variant_builder_add (&builder, "{sv}", "storage-root", g_variant_new_string (vigil_store_get_root (self->store)));
-  g_variant_builder_add (&builder, "{sv}", "stored-bytes", g_variant_new_uint64 (stored));
-  if (statvfs (vigil_store_get_root (self->store), &fs) == 0)
-    g_variant_builder_add (&builder, "{sv}", "free-bytes", g_variant_new_uint64 ((guint64) fs.f_bavail * fs.f_frsize));
-  g_variant_builder_add (&builder, "{sv}", "open-incidents", g_variant_new_uint32 (open_count));
-  g_variant_builder_add (&builder, "{sv}", "audit-rows", g_variant_new_int64 (head_id));
-  g_variant_builder_add (&builder, "{sv}", "public-key-sha256", g_variant_new_string (fingerprint));
-  vigil_dbus_manager_complete_get_status (manager, invocation, g_variant_builder_end (&builder));
-  return G_DBUS_METHOD_INVOCATION_HANDLED;
-}
-
-static gboolean
-on_handle_list_cameras (VigilDBusManager *manager, GDBusMethodInvocation *invocation, VigilService *self)
-{
-  GPtrArray *cameras = vigil_daemon_get_cameras (self->daemon);
-  g_autoptr(GPtrArray) paths = g_ptr_array_new_with_free_func (g_free);
-
-  for (guint i = 0; i < cameras->len; i++)
-    g_ptr_array_add (paths, camera_path (vigil_camera_get_name (cameras->pdata[i])));
-  g_ptr_array_add (paths, NULL);
-  vigil_dbus_manager_complete_list_cameras (manager, invocation, (const gchar *const *) paths->pdata);
-  return G_DBUS_METHOD_INVOCATION_HANDLED;
-}
-
-static gboolean
-on_handle_get_public_key (VigilDBusManager *manager, GDBusMethodInvocation *invocation, VigilService *self)
-{
-  VigilSigningKey *key = vigil_daemon_get_signing_key (self->daemon);
-  g_autofree gchar *pem = NULL;
-  g_autofree gchar *fingerprint = NULL;
-
-  if (key == NULL)
-    {
-      g_dbus_method_invocation_return_error_literal (invocation, VIGIL_ERROR, VIGIL_ERROR_FAILED,
-                                                     "vigild has no signing key (see its log)");
-      return G_DBUS_METHOD_INVOCATION_HANDLED;
-    }
-  pem = vigil_signing_key_get_public_pem (key);
-  fingerprint = vigil_signing_key_get_fingerprint (key);
-  vigil_dbus_manager_complete_get_public_key (manager, invocation, pem, fingerprint);
-  return G_DBUS_METHOD_INVOCATION_HANDLED;
-}
-
-static gboolean
-on_handle_list_audit (VigilDBusManager *manager, GDBusMethodInvocation *invocation, gint64 since_us, guint limit,
-                      VigilService *self)
-{
-  g_autoptr(GPtrArray) rows = NULL;
-  GVariantBuilder builder;
-  GError *error = NULL;
-
-  rows = vigil_store_list_audit (self->store, since_us, limit, &error);
-  if (rows == NULL)
-    return vigil_service_return_error (invocation, error);
-  g_variant_builder_init (&builder, G_VARIANT_TYPE ("a(txxsssss)"));
-  for (guint i = 0; i < rows->len; i++)
-    {
-      const VigilAuditEntry *row = rows->pdata[i];
-      g_variant_builder_add (&builder, "(txxsssss)", (guint64) row->id, row->time_us, row->uid, row->user,
-                             row->action, row->target, row->details, row->sha256);
-    }
-  vigil_dbus_manager_complete_list_audit (manager, invocation, g_variant_builder_end (&builder));
-  return G_DBUS_METHOD_INVOCATION_HANDLED;
-}
-
-static gboolean
-on_handle_verify_audit (VigilDBusManager *manager, GDBusMethodInvocation *invocation, VigilService *self)
-{
-  g_autoptr(GError) error = NULL;
-  g_autofree gchar *head = NULL;
-  gint64 rows = 0;
-
-  if (vigil_store_verify_audit (self->store, &rows, NULL, &head, &error))
-    vigil_dbus_manager_complete_verify_audit (manager, invocation, TRUE, rows, head, "");
-  else if (g_error_matches (error, VIGIL_STORE_ERROR, VIGIL_STORE_ERROR_TAMPERED))
-    {
-      g_warning ("%s", error->message);
-      vigil_dbus_manager_complete_verify_audit (manager, invocation, FALSE, rows, "", error->message);
-    }
-  else
-    return vigil_service_return_error (invocation, g_steal_pointer (&error));
-  return G_DBUS_METHOD_INVOCATION_HANDLED;
-}
-
-/* ---- Alerts and the self-check ----------------------------------------- */
-
-static GVariant *
-alert_variant (const VigilAlert *alert)
-{
-  return g_variant_new ("(tsssxxs)", (guint64) alert->id, alert->kind, vigil_alert_severity_to_string (alert->severity),
-                        alert->subject, alert->raised_us, alert->cleared_us, alert->details ? alert->details : "");
-}
-
-static void
-on_alert_raised (VigilAlerts *alerts, const VigilAlert *alert, VigilService *self)
-{
-  vigil_dbus_manager_emit_alert_raised (self->manager, alert_variant (alert));
-}
-
-static void
-on_alert_cleared (VigilAlerts *alerts, const VigilAlert *alert, VigilService *self)
-{
-  vigil_dbus_manager_emit_alert_cleared (self->manager, alert_variant (alert));
-}
-
-static gboolean
-on_handle_list_alerts (VigilDBusManager *manager, GDBusMethodInvocation *invocation, gboolean open_only,
-                       gint64 since_us, guint limit, VigilService *self)
-{
-  g_autoptr(GPtrArray) alerts = NULL;
-  GVariantBuilder builder;
-  GError *error = NULL;
-
-  alerts = vigil_store_list_alerts (self->store, open_only, since_us, limit, &error);
-  if (alerts == NULL)
-    return vigil_service_return_error (invocation, error);
-  g_variant_builder_init (&builder, G_VARIANT_TYPE ("a(tsssxxs)"));
-  for (guint i = 0; i < alerts->len; i++)
-    g_variant_builder_add_value (&builder, alert_variant (alerts->pdata[i]));
-  vigil_dbus_manager_complete_list_alerts (manager, invocation, g_variant_builder_end (&builder));
-  return G_DBUS_METHOD_INVOCATION_HANDLED;
+  return g_steal_pointer (&path);
 }
 
 static void
 on_watchdog_deleted (VigilWatchdog *watchdog, guint segments, guint64 bytes, VigilService *self)
 {
-  GHashTableIter iter;
-  gpointer camera, skeleton;
-
   /* Retention changed what is stored: re-read the totals. */
-  g_hash_table_iter_init (&iter, self->cameras);
-  while (g_hash_table_iter_next (&iter, &camera, &skeleton))
-    {
-      guint64 stored = 0;
-
-      if (vigil_store_get_camera_bytes (self->store, vigil_camera_get_name (camera), &stored, NULL))
-        vigil_dbus_camera_set_stored_bytes (skeleton, stored);
-    }
-}
-
-static const gchar *const picture_kinds[] = { "black", "white", "frozen", "blurred", "covered", "moved", NULL };
-
-static void
-add_check (GVariantBuilder *builder, const gchar *subject, const gchar *check, gboolean ok, const gchar *reason)
-{
-  g_variant_builder_add (builder, "(ssbs)", subject, check, ok, reason);
-}
-
-static void
-check_camera (VigilService *self, VigilCamera *camera, GVariantBuilder *builder)
-{
-  VigilAlerts *alerts = vigil_daemon_get_alerts (self->daemon);
-  VigilCameraState state = vigil_camera_get_state (camera);
-  const VigilSegment *last = vigil_camera_get_last_segment (camera);
-  g_autofree gchar *subject = g_strdup_printf ("camera %s", vigil_camera_get_name (camera));
-  g_autoptr(GPtrArray) raised = vigil_alerts_list_raised (alerts, subject);
-  g_autoptr(GString) picture = g_string_new (NULL);
-  g_autofree gchar *live = NULL;
-  g_autofree gchar *recording = NULL;
-  gint64 age_s = last != NULL ? (g_get_real_time () - last->end_us) / G_USEC_PER_SEC : -1;
-  guint stall_s = vigil_health_stall_seconds (vigil_daemon_get_segment_seconds (self->daemon));
-  gboolean recording_ok;
-
-  live = g_strdup_printf ("camera %s", vigil_camera_state_to_string (state));
-  add_check (builder, subject, "stream-live", state == VIGIL_CAMERA_STATE_RECORDING, live);
-  for (guint i = 0; i < raised->len; i++)
-    {
-      const VigilAlert *alert = raised->pdata[i];
-
-      if (g_strv_contains (picture_kinds, alert->kind))
-        g_string_append_printf (picture, "%s%s (%s)", picture->len ? "; " : "", alert->kind, alert->details);
-    }
-  add_check (builder, subject, "picture-clear", picture->len == 0 && state == VIGIL_CAMERA_STATE_RECORDING,
-             picture->len > 0 ? picture->str
-             : state == VIGIL_CAMERA_STATE_RECORDING ? "no picture fault seen" : "no picture to judge");
-  recording_ok = last != NULL && !vigil_alerts_is_raised (alerts, "recording-stalled", subject)
-                 && !vigil_alerts_is_raised (alerts, "write-error", subject)
-                 && age_s <= (gint64) stall_s;
-  if (last == NULL)
-    recording = g_strdup ("no segment completed since vigild started");
-  else
-    recording = g_strdup_printf ("last segment completed %" G_GINT64_FORMAT " s ago%s", age_s,
-                                 recording_ok ? "" : " (too long)");
-  add_check (builder, subject, "recording-working", recording_ok, recording);
-  add_check (builder, subject, "reachable", state != VIGIL_CAMERA_STATE_OFFLINE
-                                            && !vigil_alerts_is_raised (alerts, "offline", subject),
-             state == VIGIL_CAMERA_STATE_OFFLINE ? "no answer on its RTSP port"
-             : vigil_alerts_is_raised (alerts, "offline", subject) ? "offline alert raised" : "answers");
-}
-
-static void
-check_storage (VigilService *self, GVariantBuilder *builder)
-{
-  VigilAlerts *alerts = vigil_daemon_get_alerts (self->daemon);
-  g_autofree gchar *subject = g_strdup_printf ("storage %s", vigil_store_get_root (self->store));
-  g_autofree gchar *space = NULL;
-  g_autofree gchar *days = NULL;
-  g_autoptr(GError) error = NULL;
-  VigilStorageStatus status;
-
-  if (!vigil_watchdog_get_status (vigil_daemon_get_watchdog (self->daemon), &status, &error))
-    {
-      add_check (builder, subject, "free-space", FALSE, error->message);
-      add_check (builder, subject, "days-left", FALSE, error->message);
-      return;
-    }
-  space = g_strdup_printf ("%.1f GB free of %.1f GB (%.1f %%)", status.free_bytes / 1e9, status.total_bytes / 1e9,
-                           status.total_bytes ? 100.0 * status.free_bytes / status.total_bytes : 0);
-  add_check (builder, subject, "free-space", !vigil_alerts_is_raised (alerts, "disk-low", subject)
-                                             && !vigil_alerts_is_raised (alerts, "disk-full-locked", subject), space);
-  if (status.hours_left < 0)
-    days = g_strdup ("write rate not known yet (measured over the first minutes)");
-  else
-    days = g_strdup_printf ("%.1f days at %.2f MB/s", status.hours_left / 24, status.write_bytes_per_s / 1e6);
-  /* Less than a day of headroom before the watchdog must delete is a
-   * problem for the next shift, not just this one. */
-  add_check (builder, subject, "days-left", status.hours_left < 0 || status.hours_left >= 24, days);
-}
-
-static gboolean
-on_handle_self_check (VigilDBusManager *manager, GDBusMethodInvocation *invocation, VigilService *self)
-{
-  GPtrArray *cameras = vigil_daemon_get_cameras (self->daemon);
-  GVariantBuilder builder;
-
-  g_variant_builder_init (&builder, G_VARIANT_TYPE ("a(ssbs)"));
-  for (guint i = 0; i < cameras->len; i++)
-    if (vigil_camera_get_state (cameras->pdata[i]) != VIGIL_CAMERA_STATE_DISABLED)
-      check_camera (self, cameras->pdata[i], &builder);
-  check_storage (self, &builder);
-  vigil_dbus_manager_complete_self_check (manager, invocation, g_variant_builder_end (&builder));
-  return G_DBUS_METHOD_INVOCATION_HANDLED;
+  for (guint i = 0; i < self->cameras->len; i++)
+    vigil_camera_object_refresh_stored_bytes (self->cameras->pdata[i]);
 }
 
 /* ---- Life cycle -------------------------------------------------------- */
@@ -1253,32 +368,28 @@ static void
 vigil_service_dispose (GObject *object)
 {
   VigilService *self = VIGIL_SERVICE (object);
-  GHashTableIter iter;
-  gpointer camera;
 
   g_clear_handle_id (&self->expiry_id, g_source_remove);
   if (self->daemon != NULL)
-    {
-      g_signal_handlers_disconnect_by_data (vigil_daemon_get_alerts (self->daemon), self);
-      g_signal_handlers_disconnect_by_data (vigil_daemon_get_watchdog (self->daemon), self);
-    }
-  if (self->cameras != NULL)
-    {
-      g_hash_table_iter_init (&iter, self->cameras);
-      while (g_hash_table_iter_next (&iter, &camera, NULL))
-        g_signal_handlers_disconnect_by_data (camera, self);
-    }
+    g_signal_handlers_disconnect_by_data (vigil_daemon_get_watchdog (self->daemon), self);
   /* Running exports are cancelled; their workers clean up their partial
    * folders before the job objects go. */
   for (GList *l = self->exports.head; l != NULL; l = l->next)
-    vigil_export_job_cancel (((Export *) l->data)->job);
-  g_queue_clear_full (&self->exports, (GDestroyNotify) export_free);
-  g_clear_pointer (&self->cameras, g_hash_table_unref);
+    {
+      VigilDBusExport *export = vigil_dbus_object_peek_export (l->data);
+
+      g_signal_handlers_disconnect_by_data (export, self);
+      vigil_export_job_cancel (vigil_export_object_get_job (VIGIL_EXPORT_OBJECT (export)));
+    }
+  g_queue_clear_full (&self->exports, g_object_unref);
   g_clear_pointer (&self->incidents, g_hash_table_unref);
-  if (self->manager != NULL)
+  if (self->manager != NULL && g_dbus_interface_skeleton_get_connection (G_DBUS_INTERFACE_SKELETON (self->manager)))
     g_dbus_interface_skeleton_unexport (G_DBUS_INTERFACE_SKELETON (self->manager));
-  g_clear_object (&self->manager);
+  /* Unexports every object below the Manager before the Manager goes
+   * (incident objects hold it to announce their changes). */
   g_clear_object (&self->manager_server);
+  g_clear_object (&self->manager);
+  g_clear_pointer (&self->cameras, g_ptr_array_unref);
   g_clear_object (&self->connection);
   g_clear_object (&self->store);
   g_clear_object (&self->daemon);
@@ -1295,7 +406,7 @@ static void
 vigil_service_init (VigilService *self)
 {
   g_queue_init (&self->exports);
-  self->cameras = g_hash_table_new_full (NULL, NULL, NULL, g_object_unref);
+  self->cameras = g_ptr_array_new_with_free_func (g_object_unref);
   self->incidents = g_hash_table_new_full (g_int64_hash, g_int64_equal, g_free, g_object_unref);
 }
 
@@ -1315,31 +426,14 @@ vigil_service_new (VigilDaemon *daemon, GDBusConnection *connection, GError **er
   self->connection = g_object_ref (connection);
   self->manager_server = g_dbus_object_manager_server_new (VIGIL_DBUS_PATH);
 
-  self->manager = vigil_dbus_manager_skeleton_new ();
-  vigil_dbus_manager_set_version (self->manager, VIGIL_VERSION);
-  vigil_dbus_manager_set_started_us (self->manager, vigil_daemon_get_started_us (daemon));
-  watch_interface (self->manager);
-  g_signal_connect (self->manager, "handle-get-status", G_CALLBACK (on_handle_get_status), self);
-  g_signal_connect (self->manager, "handle-list-cameras", G_CALLBACK (on_handle_list_cameras), self);
-  g_signal_connect (self->manager, "handle-create-incident", G_CALLBACK (on_handle_create_incident), self);
-  g_signal_connect (self->manager, "handle-list-incidents", G_CALLBACK (on_handle_list_incidents), self);
-  g_signal_connect (self->manager, "handle-export-incident", G_CALLBACK (on_handle_export_incident), self);
-  g_signal_connect (self->manager, "handle-export-range", G_CALLBACK (on_handle_export_range), self);
-  g_signal_connect (self->manager, "handle-get-public-key", G_CALLBACK (on_handle_get_public_key), self);
-  g_signal_connect (self->manager, "handle-list-audit", G_CALLBACK (on_handle_list_audit), self);
-  g_signal_connect (self->manager, "handle-verify-audit", G_CALLBACK (on_handle_verify_audit), self);
-  g_signal_connect (self->manager, "handle-list-alerts", G_CALLBACK (on_handle_list_alerts), self);
-  g_signal_connect (self->manager, "handle-self-check", G_CALLBACK (on_handle_self_check), self);
-  g_signal_connect (vigil_daemon_get_alerts (daemon), "raised", G_CALLBACK (on_alert_raised), self);
-  g_signal_connect (vigil_daemon_get_alerts (daemon), "cleared", G_CALLBACK (on_alert_cleared), self);
+  export_cameras (self);
+  self->manager = vigil_manager_object_new (self, daemon, self->cameras);
   g_signal_connect (vigil_daemon_get_watchdog (daemon), "deleted", G_CALLBACK (on_watchdog_deleted), self);
   /* The object manager serves the objects below its own path; the
    * Manager interface sits on that path itself. */
   if (!g_dbus_interface_skeleton_export (G_DBUS_INTERFACE_SKELETON (self->manager), connection, VIGIL_DBUS_PATH,
                                          error))
     return NULL;
-
-  export_cameras (self);
   export_all_incidents (self);
   g_dbus_object_manager_server_set_connection (self->manager_server, connection);
   self->expiry_id = g_timeout_add_seconds (EXPIRY_CHECK_S, on_expiry_check, self);

@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* VigilService puts a VigilDaemon on D-Bus (org.vigil.Vigil1, described
  * in daemon/dbus/org.vigil.Vigil1.xml): the Manager object, one object per
- * camera, incident and export job, under an ObjectManager at
+ * camera, incident and export job (VigilManagerObject, VigilCameraObject,
+ * VigilIncidentObject, VigilExportObject), under an ObjectManager at
  * /org/vigil/Vigil1. Every call that changes something is written to the
  * audit log with the caller's uid and user name, which are looked up from
  * the bus in a worker thread before the call is handled (the
- * g-authorize-method hook, where polkit checks will go). Main thread. */
+ * g-authorize-method hook). Main thread. */
 #pragma once
 
 #include <gio/gio.h>

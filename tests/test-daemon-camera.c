@@ -22,9 +22,11 @@ typedef struct {
 } Fixture;
 
 static void
-on_state_changed (VigilCamera *camera, guint state, Fixture *f)
+on_state_changed (VigilCamera *camera, VigilCameraState state, Fixture *f)
 {
-  g_array_append_val (f->states, state);
+  guint value = state;
+
+  g_array_append_val (f->states, value);
 }
 
 static void
@@ -298,9 +300,11 @@ test_camera_format_change_starts_a_new_run (Fixture *f, gconstpointer unused)
 }
 
 static void
-on_other_state_changed (VigilCamera *camera, guint state, GArray *states)
+on_other_state_changed (VigilCamera *camera, VigilCameraState state, GArray *states)
 {
-  g_array_append_val (states, state);
+  guint value = state;
+
+  g_array_append_val (states, value);
 }
 
 static void

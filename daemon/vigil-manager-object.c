@@ -1,0 +1,604 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* VigilManagerObject: the Manager's methods and signals. Handlers run on
+ * the main thread and never block on the network or a long file
+ * operation: catalog reads and writes are small SQLite statements, and
+ * exports run in VigilExportJob's worker. Argument errors are caught here
+ * and returned as org.vigil.Vigil1.Error.* with a message naming the
+ * argument. */
+#include "vigil-manager-object.h"
+
+#include <sys/statvfs.h>
+
+#include "vigil-audit.h"
+#include "vigil-camera-object.h"
+#include "vigil-error.h"
+#include "vigil-health.h"
+#include "vigil-incident-object.h"
+#include "vigil-service-private.h"
+
+struct _VigilManagerObject
+{
+  VigilDBusManagerSkeleton  parent_instance;
+  VigilService             *service;    /* not referenced: it owns this object */
+  VigilDaemon              *daemon;
+  VigilStore               *store;      /* the daemon's */
+  GPtrArray                *cameras;    /* VigilCameraObject, in config order */
+};
+
+static void vigil_manager_object_manager_iface_init (VigilDBusManagerIface *iface);
+
+G_DEFINE_FINAL_TYPE_WITH_CODE (VigilManagerObject, vigil_manager_object, VIGIL_DBUS_TYPE_MANAGER_SKELETON,
+                               G_IMPLEMENT_INTERFACE (VIGIL_DBUS_TYPE_MANAGER, vigil_manager_object_manager_iface_init))
+
+/* ---- Incidents and exports --------------------------------------------- */
+
+/* Reads an optional a{sv} member of type @type; FALSE (with the
+ * invocation answered) when present with the wrong type. */
+static gboolean
+lookup_option (GVariant *options, const gchar *key, const GVariantType *type, GVariant **out_value,
+               GDBusMethodInvocation *invocation)
+{
+  g_autoptr(GVariant) value = g_variant_lookup_value (options, key, NULL);
+
+  *out_value = NULL;
+  if (value == NULL)
+    return TRUE;
+  if (!g_variant_is_of_type (value, type))
+    {
+      vigil_service_return_invalid (invocation, "option “%s” must have type %s, not %s", key,
+                                    g_variant_type_peek_string (type), g_variant_get_type_string (value));
+      return FALSE;
+    }
+  *out_value = g_steal_pointer (&value);
+  return TRUE;
+}
+
+static gboolean
+check_known_options (GVariant *options, const gchar *const *known, GDBusMethodInvocation *invocation)
+{
+  GVariantIter iter;
+  const gchar *key;
+
+  g_variant_iter_init (&iter, options);
+  while (g_variant_iter_next (&iter, "{&sv}", &key, NULL))
+    if (!g_strv_contains (known, key))
+      {
+        vigil_service_return_invalid (invocation, "unknown option “%s”", key);
+        return FALSE;
+      }
+  return TRUE;
+}
+
+static gboolean
+vigil_manager_object_handle_create_incident (VigilDBusManager *manager, GDBusMethodInvocation *invocation,
+                                             const gchar *const *cameras, gint64 start_us, gint64 end_us,
+                                             const gchar *title, const gchar *description, const gchar *const *tags,
+                                             GVariant *options)
+{
+  static const gchar *const known[] = { "pre-roll-s", "post-roll-s", "expires-us", "note", "preset", NULL };
+  VigilManagerObject *self = VIGIL_MANAGER_OBJECT (manager);
+  const VigilCaller *caller = vigil_service_get_caller (invocation);
+  g_autoptr(VigilIncident) incident = vigil_incident_new ();
+  g_autoptr(GVariant) pre = NULL, post = NULL, expires = NULL, note = NULL, preset = NULL;
+  g_autofree gchar *path = NULL;
+  g_autofree gchar *target = NULL;
+  g_autofree gchar *cameras_text = NULL;
+  g_autofree gchar *start_text = NULL;
+  GError *error = NULL;
+  gint64 now_us = g_get_real_time ();
+  gint64 id;
+
+  if (!check_known_options (options, known, invocation)
+      || !lookup_option (options, "pre-roll-s", G_VARIANT_TYPE_UINT32, &pre, invocation)
+      || !lookup_option (options, "post-roll-s", G_VARIANT_TYPE_UINT32, &post, invocation)
+      || !lookup_option (options, "expires-us", G_VARIANT_TYPE_INT64, &expires, invocation)
+      || !lookup_option (options, "note", G_VARIANT_TYPE_STRING, &note, invocation)
+      || !lookup_option (options, "preset", G_VARIANT_TYPE_STRING, &preset, invocation))
+    return G_DBUS_METHOD_INVOCATION_HANDLED;
+  if (preset != NULL && g_variant_get_string (preset, NULL)[0] == '\0')
+    return vigil_service_return_invalid (invocation, "preset must name a preset");
+  if (start_us > now_us + VIGIL_INCIDENT_FUTURE_SLACK_US)
+    return vigil_service_return_invalid (invocation, "start time is in the future");
+  if (end_us < 0)
+    return vigil_service_return_invalid (invocation, "end time must be 0 (open) or a time");
+
+  incident->cameras = g_strdupv ((gchar **) cameras);
+  incident->start_us = start_us;
+  incident->end_us = end_us;
+  incident->title = g_strdup (title);
+  incident->description = g_strdup (description);
+  incident->tags = g_strdupv ((gchar **) tags);
+  if (pre != NULL)
+    incident->pre_roll_us = g_variant_get_uint32 (pre) * G_USEC_PER_SEC;
+  if (post != NULL)
+    incident->post_roll_us = g_variant_get_uint32 (post) * G_USEC_PER_SEC;
+  if (expires != NULL)
+    incident->expires_us = g_variant_get_int64 (expires);
+  incident->created_us = now_us;
+  incident->created_uid = caller->uid;
+  incident->created_user = g_strdup (caller->user);
+  id = vigil_store_add_incident (self->store, incident, &error);
+  if (id == 0)
+    {
+      vigil_error_from_store (&error, VIGIL_ERROR_UNKNOWN_CAMERA);
+      return vigil_service_return_error (invocation, error);
+    }
+  target = vigil_incident_object_build_target (id);
+  cameras_text = g_strjoinv (",", (gchar **) cameras);
+  start_text = vigil_service_format_time (start_us);
+  vigil_service_audit (self->store, caller, "incident-create", target, "title", title, "cameras", cameras_text,
+                       "start", start_text, NULL);
+  if (note != NULL)
+    {
+      VigilIncidentNote first = { now_us, caller->uid, caller->user, (gchar *) g_variant_get_string (note, NULL) };
+
+      if (!vigil_store_add_incident_note (self->store, id, &first, &error))
+        {
+          /* The incident and its lock stand; only the note is refused. */
+          g_prefix_error (&error, "incident %" G_GINT64_FORMAT " was created, but its note was not: ", id);
+          vigil_service_refresh_incident (self->service, id, "created");
+          return vigil_service_return_error (invocation, error);
+        }
+      vigil_service_audit (self->store, caller, "incident-note", target, "text", first.text, NULL);
+    }
+  if (preset != NULL)
+    {
+      /* The cameras turn to the scene while the incident is recorded. */
+      for (guint i = 0; i < self->cameras->len; i++)
+        {
+          VigilCameraObject *camera = self->cameras->pdata[i];
+
+          if (g_strv_contains (cameras, vigil_camera_get_name (vigil_camera_object_get_camera (camera))))
+            vigil_camera_object_goto_preset (camera, invocation, g_variant_get_string (preset, NULL), target);
+        }
+    }
+  vigil_service_refresh_incident (self->service, id, "created");
+  g_message ("incident %" G_GINT64_FORMAT " created by %s: %s", id, caller->user, title);
+  path = vigil_incident_object_build_path (id);
+  vigil_dbus_manager_complete_create_incident (manager, invocation, path);
+  return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
+static gboolean
+vigil_manager_object_handle_list_incidents (VigilDBusManager *manager, GDBusMethodInvocation *invocation,
+                                            GVariant *filter_options)
+{
+  static const gchar *const known[] = { "from-us", "to-us", "camera", "tag", "text", "limit", NULL };
+  VigilManagerObject *self = VIGIL_MANAGER_OBJECT (manager);
+  g_autoptr(GVariant) from = NULL, to = NULL, camera = NULL, tag = NULL, text = NULL, limit = NULL;
+  g_autoptr(GPtrArray) incidents = NULL;
+  g_autoptr(GPtrArray) paths = g_ptr_array_new_with_free_func (g_free);
+  VigilIncidentFilter filter = { 0 };
+  GError *error = NULL;
+
+  if (!check_known_options (filter_options, known, invocation)
+      || !lookup_option (filter_options, "from-us", G_VARIANT_TYPE_INT64, &from, invocation)
+      || !lookup_option (filter_options, "to-us", G_VARIANT_TYPE_INT64, &to, invocation)
+      || !lookup_option (filter_options, "camera", G_VARIANT_TYPE_STRING, &camera, invocation)
+      || !lookup_option (filter_options, "tag", G_VARIANT_TYPE_STRING, &tag, invocation)
+      || !lookup_option (filter_options, "text", G_VARIANT_TYPE_STRING, &text, invocation)
+      || !lookup_option (filter_options, "limit", G_VARIANT_TYPE_UINT32, &limit, invocation))
+    return G_DBUS_METHOD_INVOCATION_HANDLED;
+  filter.from_us = from ? g_variant_get_int64 (from) : 0;
+  filter.to_us = to ? g_variant_get_int64 (to) : 0;
+  filter.camera = camera ? g_variant_get_string (camera, NULL) : NULL;
+  filter.tag = tag ? g_variant_get_string (tag, NULL) : NULL;
+  filter.text = text ? g_variant_get_string (text, NULL) : NULL;
+  filter.limit = limit ? g_variant_get_uint32 (limit) : 0;
+  if (filter.from_us != 0 && filter.to_us != 0 && filter.to_us <= filter.from_us)
+    return vigil_service_return_invalid (invocation, "the range ends before it starts");
+  incidents = vigil_store_list_incidents (self->store, &filter, &error);
+  if (incidents == NULL)
+    return vigil_service_return_error (invocation, error);
+  for (guint i = 0; i < incidents->len; i++)
+    g_ptr_array_add (paths, vigil_incident_object_build_path (((VigilIncident *) incidents->pdata[i])->id));
+  g_ptr_array_add (paths, NULL);
+  vigil_dbus_manager_complete_list_incidents (manager, invocation, (const gchar *const *) paths->pdata);
+  return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
+static gboolean
+vigil_manager_object_handle_export_incident (VigilDBusManager *manager, GDBusMethodInvocation *invocation,
+                                             const gchar *incident_path, const gchar *destination,
+                                             const gchar *reason)
+{
+  VigilManagerObject *self = VIGIL_MANAGER_OBJECT (manager);
+  const VigilCaller *caller = vigil_service_get_caller (invocation);
+  g_autoptr(VigilIncident) incident = NULL;
+  g_autofree gchar *job_path = NULL;
+  GError *error = NULL;
+  gint64 id = 0;
+
+  if (!vigil_incident_object_parse_path (incident_path, &id))
+    {
+      g_dbus_method_invocation_return_error (invocation, VIGIL_ERROR, VIGIL_ERROR_UNKNOWN_INCIDENT,
+                                             "%s is not an incident's object path", incident_path);
+      return G_DBUS_METHOD_INVOCATION_HANDLED;
+    }
+  incident = vigil_store_get_incident (self->store, id, &error);
+  if (incident == NULL)
+    {
+      vigil_error_from_store (&error, VIGIL_ERROR_UNKNOWN_INCIDENT);
+      return vigil_service_return_error (invocation, error);
+    }
+  {
+    VigilExportRequest request = {
+      .destination = destination, .reason = reason, .uid = caller->uid, .user = caller->user, .incident = incident,
+    };
+    job_path = vigil_service_start_export (self->service, invocation, &request);
+    if (job_path != NULL)
+      vigil_dbus_manager_complete_export_incident (manager, invocation, job_path);
+  }
+  return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
+static gboolean
+vigil_manager_object_handle_export_range (VigilDBusManager *manager, GDBusMethodInvocation *invocation,
+                                          const gchar *camera, gint64 from_us, gint64 to_us, const gchar *destination,
+                                          const gchar *reason)
+{
+  VigilManagerObject *self = VIGIL_MANAGER_OBJECT (manager);
+  const VigilCaller *caller = vigil_service_get_caller (invocation);
+  g_autofree gchar *job_path = NULL;
+  VigilExportRequest request = {
+    .destination = destination, .reason = reason, .uid = caller->uid, .user = caller->user, .camera = camera,
+    .from_us = from_us, .to_us = to_us,
+  };
+
+  job_path = vigil_service_start_export (self->service, invocation, &request);
+  if (job_path != NULL)
+    vigil_dbus_manager_complete_export_range (manager, invocation, job_path);
+  return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
+/* ---- Status, key, audit ------------------------------------------------ */
+
+static gboolean
+vigil_manager_object_handle_get_status (VigilDBusManager *manager, GDBusMethodInvocation *invocation)
+{
+  VigilManagerObject *self = VIGIL_MANAGER_OBJECT (manager);
+  GPtrArray *cameras = self->cameras;
+  g_autoptr(GPtrArray) open_incidents = NULL;
+  g_autofree gchar *head = NULL;
+  g_autofree gchar *fingerprint = NULL;
+  VigilIncidentFilter open_filter = { .from_us = g_get_real_time () };
+  VigilSigningKey *key = vigil_daemon_get_signing_key (self->daemon);
+  GVariantBuilder builder;
+  struct statvfs fs;
+  guint64 stored = 0;
+  guint recording = 0, open_count = 0;
+  gint64 head_id = 0;
+
+  for (guint i = 0; i < cameras->len; i++)
+    {
+      VigilCameraObject *camera = cameras->pdata[i];
+
+      stored += vigil_dbus_camera_get_stored_bytes (VIGIL_DBUS_CAMERA (camera));
+      recording += vigil_camera_get_state (vigil_camera_object_get_camera (camera)) == VIGIL_CAMERA_STATE_RECORDING;
+    }
+  open_incidents = vigil_store_list_incidents (self->store, &open_filter, NULL);
+  for (guint i = 0; open_incidents != NULL && i < open_incidents->len; i++)
+    open_count += ((VigilIncident *) open_incidents->pdata[i])->end_us == 0;
+  vigil_store_get_audit_head (self->store, &head_id, &head, NULL);
+  fingerprint = key != NULL ? vigil_signing_key_get_fingerprint (key) : g_strdup ("");
+
+  g_variant_builder_init (&builder, G_VARIANT_TYPE ("a{sv}"));
+  g_variant_builder_add (&builder, "{sv}", "version", g_variant_new_string (VIGIL_VERSION));
+  g_variant_builder_add (&builder, "{sv}", "uptime-s",
+                         g_variant_new_uint64 ((g_get_real_time () - vigil_daemon_get_started_us (self->daemon))
+                                               / G_USEC_PER_SEC));
+  g_variant_builder_add (&builder, "{sv}", "cameras", g_variant_new_uint32 (cameras->len));
+  g_variant_builder_add (&builder, "{sv}", "cameras-recording", g_variant_new_uint32 (recording));
+  g_variant_builder_add (&builder, "{sv}", "storage-root", g_variant_new_string (vigil_store_get_root (self->store)));
+  g_variant_builder_add (&builder, "{sv}", "stored-bytes", g_variant_new_uint64 (stored));
+  if (statvfs (vigil_store_get_root (self->store), &fs) == 0)
+    g_variant_builder_add (&builder, "{sv}", "free-bytes", g_variant_new_uint64 ((guint64) fs.f_bavail * fs.f_frsize));
+  g_variant_builder_add (&builder, "{sv}", "open-incidents", g_variant_new_uint32 (open_count));
+  g_variant_builder_add (&builder, "{sv}", "audit-rows", g_variant_new_int64 (head_id));
+  g_variant_builder_add (&builder, "{sv}", "public-key-sha256", g_variant_new_string (fingerprint));
+  vigil_dbus_manager_complete_get_status (manager, invocation, g_variant_builder_end (&builder));
+  return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
+static gboolean
+vigil_manager_object_handle_list_cameras (VigilDBusManager *manager, GDBusMethodInvocation *invocation)
+{
+  VigilManagerObject *self = VIGIL_MANAGER_OBJECT (manager);
+  GPtrArray *cameras = vigil_daemon_get_cameras (self->daemon);
+  g_autoptr(GPtrArray) paths = g_ptr_array_new_with_free_func (g_free);
+
+  for (guint i = 0; i < cameras->len; i++)
+    g_ptr_array_add (paths, vigil_camera_object_build_path (vigil_camera_get_name (cameras->pdata[i])));
+  g_ptr_array_add (paths, NULL);
+  vigil_dbus_manager_complete_list_cameras (manager, invocation, (const gchar *const *) paths->pdata);
+  return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
+static gboolean
+vigil_manager_object_handle_get_public_key (VigilDBusManager *manager, GDBusMethodInvocation *invocation)
+{
+  VigilManagerObject *self = VIGIL_MANAGER_OBJECT (manager);
+  VigilSigningKey *key = vigil_daemon_get_signing_key (self->daemon);
+  g_autofree gchar *pem = NULL;
+  g_autofree gchar *fingerprint = NULL;
+
+  if (key == NULL)
+    {
+      g_dbus_method_invocation_return_error_literal (invocation, VIGIL_ERROR, VIGIL_ERROR_FAILED,
+                                                     "vigild has no signing key (see its log)");
+      return G_DBUS_METHOD_INVOCATION_HANDLED;
+    }
+  pem = vigil_signing_key_get_public_pem (key);
+  fingerprint = vigil_signing_key_get_fingerprint (key);
+  vigil_dbus_manager_complete_get_public_key (manager, invocation, pem, fingerprint);
+  return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
+static gboolean
+vigil_manager_object_handle_list_audit (VigilDBusManager *manager, GDBusMethodInvocation *invocation, gint64 since_us,
+                                        guint limit)
+{
+  VigilManagerObject *self = VIGIL_MANAGER_OBJECT (manager);
+  g_autoptr(GPtrArray) rows = NULL;
+  GVariantBuilder builder;
+  GError *error = NULL;
+
+  rows = vigil_store_list_audit (self->store, since_us, limit, &error);
+  if (rows == NULL)
+    return vigil_service_return_error (invocation, error);
+  g_variant_builder_init (&builder, G_VARIANT_TYPE ("a(txxsssss)"));
+  for (guint i = 0; i < rows->len; i++)
+    {
+      const VigilAuditEntry *row = rows->pdata[i];
+      g_variant_builder_add (&builder, "(txxsssss)", (guint64) row->id, row->time_us, row->uid, row->user,
+                             row->action, row->target, row->details, row->sha256);
+    }
+  vigil_dbus_manager_complete_list_audit (manager, invocation, g_variant_builder_end (&builder));
+  return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
+static gboolean
+vigil_manager_object_handle_verify_audit (VigilDBusManager *manager, GDBusMethodInvocation *invocation)
+{
+  VigilManagerObject *self = VIGIL_MANAGER_OBJECT (manager);
+  g_autoptr(GError) error = NULL;
+  g_autofree gchar *head = NULL;
+  gint64 rows = 0;
+
+  if (vigil_store_verify_audit (self->store, &rows, NULL, &head, &error))
+    vigil_dbus_manager_complete_verify_audit (manager, invocation, TRUE, rows, head, "");
+  else if (g_error_matches (error, VIGIL_STORE_ERROR, VIGIL_STORE_ERROR_TAMPERED))
+    {
+      g_warning ("%s", error->message);
+      vigil_dbus_manager_complete_verify_audit (manager, invocation, FALSE, rows, "", error->message);
+    }
+  else
+    return vigil_service_return_error (invocation, g_steal_pointer (&error));
+  return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
+/* ---- Alerts and the self-check ----------------------------------------- */
+
+static GVariant *
+alert_variant (const VigilAlert *alert)
+{
+  return g_variant_new ("(tsssxxs)", (guint64) alert->id, alert->kind, vigil_alert_severity_to_string (alert->severity),
+                        alert->subject, alert->raised_us, alert->cleared_us, alert->details ? alert->details : "");
+}
+
+static void
+on_alert_raised (VigilAlerts *alerts, const VigilAlert *alert, VigilManagerObject *self)
+{
+  vigil_dbus_manager_emit_alert_raised (VIGIL_DBUS_MANAGER (self), alert_variant (alert));
+}
+
+static void
+on_alert_cleared (VigilAlerts *alerts, const VigilAlert *alert, VigilManagerObject *self)
+{
+  vigil_dbus_manager_emit_alert_cleared (VIGIL_DBUS_MANAGER (self), alert_variant (alert));
+}
+
+static gboolean
+vigil_manager_object_handle_list_alerts (VigilDBusManager *manager, GDBusMethodInvocation *invocation,
+                                         gboolean open_only, gint64 since_us, guint limit)
+{
+  VigilManagerObject *self = VIGIL_MANAGER_OBJECT (manager);
+  g_autoptr(GPtrArray) alerts = NULL;
+  GVariantBuilder builder;
+  GError *error = NULL;
+
+  alerts = vigil_store_list_alerts (self->store, open_only, since_us, limit, &error);
+  if (alerts == NULL)
+    return vigil_service_return_error (invocation, error);
+  g_variant_builder_init (&builder, G_VARIANT_TYPE ("a(tsssxxs)"));
+  for (guint i = 0; i < alerts->len; i++)
+    g_variant_builder_add_value (&builder, alert_variant (alerts->pdata[i]));
+  vigil_dbus_manager_complete_list_alerts (manager, invocation, g_variant_builder_end (&builder));
+  return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
+static const gchar *const picture_kinds[] = { "black", "white", "frozen", "blurred", "covered", "moved", NULL };
+
+static void
+add_check (GVariantBuilder *builder, const gchar *subject, const gchar *check, gboolean ok, const gchar *reason)
+{
+  g_variant_builder_add (builder, "(ssbs)", subject, check, ok, reason);
+}
+
+static void
+check_camera (VigilManagerObject *self, VigilCamera *camera, GVariantBuilder *builder)
+{
+  VigilAlerts *alerts = vigil_daemon_get_alerts (self->daemon);
+  VigilCameraState state = vigil_camera_get_state (camera);
+  const VigilSegment *last = vigil_camera_get_last_segment (camera);
+  g_autofree gchar *subject = g_strdup_printf ("camera %s", vigil_camera_get_name (camera));
+  g_autoptr(GPtrArray) raised = vigil_alerts_list_raised (alerts, subject);
+  g_autoptr(GString) picture = g_string_new (NULL);
+  g_autofree gchar *live = NULL;
+  g_autofree gchar *recording = NULL;
+  gint64 age_s = last != NULL ? (g_get_real_time () - last->end_us) / G_USEC_PER_SEC : -1;
+  guint stall_s = vigil_health_stall_seconds (vigil_daemon_get_segment_seconds (self->daemon));
+  gboolean recording_ok;
+
+  live = g_strdup_printf ("camera %s", vigil_camera_state_to_string (state));
+  add_check (builder, subject, "stream-live", state == VIGIL_CAMERA_STATE_RECORDING, live);
+  for (guint i = 0; i < raised->len; i++)
+    {
+      const VigilAlert *alert = raised->pdata[i];
+
+      if (g_strv_contains (picture_kinds, alert->kind))
+        g_string_append_printf (picture, "%s%s (%s)", picture->len ? "; " : "", alert->kind, alert->details);
+    }
+  add_check (builder, subject, "picture-clear", picture->len == 0 && state == VIGIL_CAMERA_STATE_RECORDING,
+             picture->len > 0 ? picture->str
+             : state == VIGIL_CAMERA_STATE_RECORDING ? "no picture fault seen" : "no picture to judge");
+  recording_ok = last != NULL && !vigil_alerts_is_raised (alerts, "recording-stalled", subject)
+                 && !vigil_alerts_is_raised (alerts, "write-error", subject)
+                 && age_s <= (gint64) stall_s;
+  if (last == NULL)
+    recording = g_strdup ("no segment completed since vigild started");
+  else
+    recording = g_strdup_printf ("last segment completed %" G_GINT64_FORMAT " s ago%s", age_s,
+                                 recording_ok ? "" : " (too long)");
+  add_check (builder, subject, "recording-working", recording_ok, recording);
+  add_check (builder, subject, "reachable", state != VIGIL_CAMERA_STATE_OFFLINE
+                                            && !vigil_alerts_is_raised (alerts, "offline", subject),
+             state == VIGIL_CAMERA_STATE_OFFLINE ? "no answer on its RTSP port"
+             : vigil_alerts_is_raised (alerts, "offline", subject) ? "offline alert raised" : "answers");
+}
+
+static void
+check_storage (VigilManagerObject *self, GVariantBuilder *builder)
+{
+  VigilAlerts *alerts = vigil_daemon_get_alerts (self->daemon);
+  g_autofree gchar *subject = g_strdup_printf ("storage %s", vigil_store_get_root (self->store));
+  g_autofree gchar *space = NULL;
+  g_autofree gchar *days = NULL;
+  g_autoptr(GError) error = NULL;
+  VigilStorageStatus status;
+
+  if (!vigil_watchdog_get_status (vigil_daemon_get_watchdog (self->daemon), &status, &error))
+    {
+      add_check (builder, subject, "free-space", FALSE, error->message);
+      add_check (builder, subject, "days-left", FALSE, error->message);
+      return;
+    }
+  space = g_strdup_printf ("%.1f GB free of %.1f GB (%.1f %%)", status.free_bytes / 1e9, status.total_bytes / 1e9,
+                           status.total_bytes ? 100.0 * status.free_bytes / status.total_bytes : 0);
+  add_check (builder, subject, "free-space", !vigil_alerts_is_raised (alerts, "disk-low", subject)
+                                             && !vigil_alerts_is_raised (alerts, "disk-full-locked", subject), space);
+  if (status.hours_left < 0)
+    days = g_strdup ("write rate not known yet (measured over the first minutes)");
+  else
+    days = g_strdup_printf ("%.1f days at %.2f MB/s", status.hours_left / 24, status.write_bytes_per_s / 1e6);
+  /* Less than a day of headroom before the watchdog must delete is a
+   * problem for the next shift, not just this one. */
+  add_check (builder, subject, "days-left", status.hours_left < 0 || status.hours_left >= 24, days);
+}
+
+static gboolean
+vigil_manager_object_handle_self_check (VigilDBusManager *manager, GDBusMethodInvocation *invocation)
+{
+  VigilManagerObject *self = VIGIL_MANAGER_OBJECT (manager);
+  GPtrArray *cameras = vigil_daemon_get_cameras (self->daemon);
+  GVariantBuilder builder;
+
+  g_variant_builder_init (&builder, G_VARIANT_TYPE ("a(ssbs)"));
+  for (guint i = 0; i < cameras->len; i++)
+    if (vigil_camera_get_state (cameras->pdata[i]) != VIGIL_CAMERA_STATE_DISABLED)
+      check_camera (self, cameras->pdata[i], &builder);
+  check_storage (self, &builder);
+  vigil_dbus_manager_complete_self_check (manager, invocation, g_variant_builder_end (&builder));
+  return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
+/* ---- Cameras ------------------------------------------------------------ */
+
+/* Connected after the Camera objects' own handlers, so these follow the
+ * camera's property changes. */
+static void
+on_camera_state_changed (VigilCamera *camera, VigilCameraState state, VigilManagerObject *self)
+{
+  vigil_dbus_manager_emit_camera_state_changed (VIGIL_DBUS_MANAGER (self), vigil_camera_get_name (camera),
+                                                vigil_camera_state_to_string (state));
+}
+
+static void
+on_camera_segment_completed (VigilCamera *camera, const gchar *path, VigilManagerObject *self)
+{
+  const VigilSegment *segment = vigil_camera_get_last_segment (camera);
+
+  if (segment == NULL)
+    return;
+  vigil_dbus_manager_emit_segment_completed (VIGIL_DBUS_MANAGER (self), vigil_camera_get_name (camera),
+                                             segment->start_us, segment->end_us, segment->size_bytes);
+}
+
+/* ---- Life cycle --------------------------------------------------------- */
+
+static void
+vigil_manager_object_manager_iface_init (VigilDBusManagerIface *iface)
+{
+  iface->handle_get_status = vigil_manager_object_handle_get_status;
+  iface->handle_list_cameras = vigil_manager_object_handle_list_cameras;
+  iface->handle_create_incident = vigil_manager_object_handle_create_incident;
+  iface->handle_list_incidents = vigil_manager_object_handle_list_incidents;
+  iface->handle_export_incident = vigil_manager_object_handle_export_incident;
+  iface->handle_export_range = vigil_manager_object_handle_export_range;
+  iface->handle_get_public_key = vigil_manager_object_handle_get_public_key;
+  iface->handle_list_audit = vigil_manager_object_handle_list_audit;
+  iface->handle_verify_audit = vigil_manager_object_handle_verify_audit;
+  iface->handle_list_alerts = vigil_manager_object_handle_list_alerts;
+  iface->handle_self_check = vigil_manager_object_handle_self_check;
+}
+
+static void
+vigil_manager_object_dispose (GObject *object)
+{
+  VigilManagerObject *self = VIGIL_MANAGER_OBJECT (object);
+
+  if (self->daemon != NULL)
+    g_signal_handlers_disconnect_by_data (vigil_daemon_get_alerts (self->daemon), self);
+  for (guint i = 0; self->cameras != NULL && i < self->cameras->len; i++)
+    g_signal_handlers_disconnect_by_data (vigil_camera_object_get_camera (self->cameras->pdata[i]), self);
+  g_clear_pointer (&self->cameras, g_ptr_array_unref);
+  g_clear_object (&self->store);
+  g_clear_object (&self->daemon);
+  G_OBJECT_CLASS (vigil_manager_object_parent_class)->dispose (object);
+}
+
+static void
+vigil_manager_object_class_init (VigilManagerObjectClass *klass)
+{
+  G_OBJECT_CLASS (klass)->dispose = vigil_manager_object_dispose;
+  G_DBUS_INTERFACE_SKELETON_CLASS (klass)->g_authorize_method = vigil_service_authorize_method;
+}
+
+static void
+vigil_manager_object_init (VigilManagerObject *self)
+{
+}
+
+VigilManagerObject *
+vigil_manager_object_new (VigilService *service, VigilDaemon *daemon, GPtrArray *cameras)
+{
+  VigilManagerObject *self = g_object_new (VIGIL_TYPE_MANAGER_OBJECT, NULL);
+  VigilAlerts *alerts = vigil_daemon_get_alerts (daemon);
+
+  self->service = service;
+  self->daemon = g_object_ref (daemon);
+  self->store = g_object_ref (vigil_daemon_get_store (daemon));
+  self->cameras = g_ptr_array_ref (cameras);
+  vigil_dbus_manager_set_version (VIGIL_DBUS_MANAGER (self), VIGIL_VERSION);
+  vigil_dbus_manager_set_started_us (VIGIL_DBUS_MANAGER (self), vigil_daemon_get_started_us (daemon));
+  g_signal_connect (alerts, "raised", G_CALLBACK (on_alert_raised), self);
+  g_signal_connect (alerts, "cleared", G_CALLBACK (on_alert_cleared), self);
+  for (guint i = 0; i < cameras->len; i++)
+    {
+      VigilCamera *camera = vigil_camera_object_get_camera (cameras->pdata[i]);
+
+      g_signal_connect_after (camera, "state-changed", G_CALLBACK (on_camera_state_changed), self);
+      g_signal_connect_after (camera, "segment-completed", G_CALLBACK (on_camera_segment_completed), self);
+    }
+  return self;
+}
