@@ -5,6 +5,7 @@
  * statement is prepared per call: the catalog sees a handful of writes per
  * segment (one a minute per camera), so statement caching would buy
  * nothing and cost lifetime bookkeeping. The store never unlinks a file. */
+#define _GNU_SOURCE   /* O_PATH */
 #include "vigil-store.h"
 
 #include <errno.h>
@@ -339,40 +340,56 @@ vigil_store_init (VigilStore *self)
 }
 
 /* Makes @path mode 0600 or narrower, creating it when @create; a missing
- * file is fine when not. Works on the descriptor it opened; never follows
- * a symbolic link. */
+ * file is fine when not. Never follows a symbolic link. An existing file
+ * is reached through an O_PATH descriptor only: closing an ordinary
+ * descriptor of a file drops every POSIX lock this process holds on it,
+ * and another connection of this process (the watchdog's, the daemon's)
+ * may hold SQLite's locks on the catalog and its -shm right now. */
 static gboolean
 make_private (const gchar *path, gboolean create, GError **error)
 {
-  int fd = g_open (path, O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK | (create ? O_CREAT : 0), 0600);
+  g_autofree gchar *proc_path = NULL;
   struct stat st;
-  int saved;
+  int fd, saved = 0;
 
+  if (create)
+    {
+      /* A file this call creates is new: no connection has it open. */
+      fd = g_open (path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0600);
+      if (fd >= 0)
+        return g_close (fd, error);
+      if (errno != EEXIST)
+        {
+          saved = errno;
+          g_set_error (error, VIGIL_STORE_ERROR, VIGIL_STORE_ERROR_FAILED, "cannot create catalog %s: %s", path,
+                       g_strerror (saved));
+          return FALSE;
+        }
+    }
+  fd = g_open (path, O_PATH | O_CLOEXEC | O_NOFOLLOW, 0);
   if (fd < 0 && errno == ENOENT && !create)
     return TRUE;
   if (fd < 0)
-    {
-      saved = errno;
-      g_set_error (error, VIGIL_STORE_ERROR, VIGIL_STORE_ERROR_FAILED, "cannot open catalog %s: %s", path,
-                   g_strerror (saved));
-      return FALSE;
-    }
-  if (fstat (fd, &st) != 0)
+    saved = errno;
+  else if (fstat (fd, &st) != 0)
     saved = errno;
   else if (!S_ISREG (st.st_mode))
-    saved = EINVAL;
-  else if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0 && fchmod (fd, st.st_mode & 0700) != 0)
-    saved = errno;
-  else
-    saved = 0;
+    saved = EINVAL;   /* a link, a folder, a FIFO */
+  else if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0)
+    {
+      /* fchmod() refuses an O_PATH descriptor; its /proc name does not. */
+      proc_path = g_strdup_printf ("/proc/self/fd/%d", fd);
+      if (chmod (proc_path, st.st_mode & 0700) != 0)
+        saved = errno;
+    }
+  if (fd >= 0)
+    close (fd);
   if (saved != 0)
     {
-      close (fd);
       g_set_error (error, VIGIL_STORE_ERROR, VIGIL_STORE_ERROR_FAILED, "cannot make catalog %s private: %s", path,
                    g_strerror (saved));
       return FALSE;
     }
-  close (fd);
   return TRUE;
 }
 

@@ -217,6 +217,49 @@ test_store_catalog_is_private (Fixture *f, gconstpointer unused)
   assert_private (wal);
 }
 
+/* The watchdog opens a store of its own on the daemon's catalog, in the
+ * same process, while vigilctl or a backup reads it from another. Opening
+ * a store must not drop the other store's locks (closing any descriptor
+ * of a file drops all this process's POSIX locks on it): another process
+ * that sees no lock takes itself for the last user and, closing, removes
+ * the WAL under the daemon's feet. */
+static void
+test_store_second_store_in_process (Fixture *f, gconstpointer unused)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree gchar *out = NULL;
+  gint64 run = vigil_store_start_run (f->store, "entrance", T0, &error);
+
+  if (g_find_program_in_path ("sqlite3") == NULL)
+    {
+      g_test_skip ("needs the sqlite3 program");
+      return;
+    }
+  g_assert_no_error (error);
+  for (guint i = 0; i < 3; i++)
+    {
+      g_autofree gchar *path = g_strdup_printf ("entrance/%u.mkv", i);
+      g_autoptr(VigilStore) watchdog = NULL;
+      g_autoptr(GPtrArray) oldest = NULL;
+
+      add_complete (f, run, path, T0 + i * 10 * S, T0 + (i + 1) * 10 * S);
+      watchdog = vigil_store_new (f->catalog, f->dir, &error);
+      g_assert_no_error (error);
+      oldest = vigil_store_list_oldest_segments (watchdog, NULL, 100, &error);
+      g_assert_no_error (error);
+      g_clear_object (&watchdog);
+      g_assert_cmpint (vigil_test_run (&out, "sqlite3", f->catalog, "select count(*) from segments;", NULL), ==, 0);
+      g_clear_pointer (&out, g_free);
+    }
+  /* The daemon's store goes on as if nothing happened. */
+  add_complete (f, run, "entrance/last.mkv", T0 + 100 * S, T0 + 110 * S);
+  {
+    g_autoptr(GPtrArray) oldest = vigil_store_list_oldest_segments (f->store, NULL, 100, &error);
+    g_assert_no_error (error);
+    g_assert_cmpuint (oldest->len, ==, 4);
+  }
+}
+
 static void
 test_store_refuses_newer_catalog (Fixture *f, gconstpointer unused)
 {
@@ -289,6 +332,7 @@ main (int argc, char **argv)
   ADD ("/storage/store/gaps-carry-the-reason", test_store_gaps_carry_the_reason);
   ADD ("/storage/store/survives-reopen-and-ends-open-runs", test_store_survives_reopen_and_ends_open_runs);
   ADD ("/storage/store/catalog-is-private", test_store_catalog_is_private);
+  ADD ("/storage/store/second-store-in-process", test_store_second_store_in_process);
   ADD ("/storage/store/refuses-newer-catalog", test_store_refuses_newer_catalog);
   ADD ("/storage/store/rejects-bad-spans", test_store_rejects_bad_spans);
   ADD ("/storage/store/concurrent-first-open", test_store_concurrent_first_open);
