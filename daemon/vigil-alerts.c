@@ -44,7 +44,6 @@ struct _VigilAlerts
 };
 
 G_DEFINE_FINAL_TYPE (VigilAlerts, vigil_alerts, G_TYPE_OBJECT)
-G_DEFINE_BOXED_TYPE (VigilAlert, vigil_alert, vigil_alert_copy, vigil_alert_free)
 
 enum { SIGNAL_RAISED, SIGNAL_CLEARED, N_SIGNALS };
 static guint signals[N_SIGNALS];

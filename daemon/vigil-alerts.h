@@ -26,10 +26,6 @@ typedef struct {
   guint        command_timeout_s;    /* killed after this long */
 } VigilAlertSettings;
 
-/* VigilAlert (from the catalog) as a boxed type, for ::raised and ::cleared. */
-#define VIGIL_TYPE_ALERT (vigil_alert_get_type ())
-GType vigil_alert_get_type (void);
-
 #define VIGIL_TYPE_ALERTS (vigil_alerts_get_type ())
 G_DECLARE_FINAL_TYPE (VigilAlerts, vigil_alerts, VIGIL, ALERTS, GObject)
 

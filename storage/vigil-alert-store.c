@@ -13,6 +13,8 @@ vigil_alert_severity_to_string (VigilAlertSeverity severity)
   return severity_names[severity];
 }
 
+G_DEFINE_BOXED_TYPE (VigilAlert, vigil_alert, vigil_alert_copy, vigil_alert_free)
+
 VigilAlert *
 vigil_alert_copy (const VigilAlert *alert)
 {

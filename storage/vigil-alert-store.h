@@ -28,6 +28,9 @@ typedef struct {
 VigilAlert *vigil_alert_copy (const VigilAlert *alert);
 void        vigil_alert_free (VigilAlert *alert);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (VigilAlert, vigil_alert_free)
+/* VigilAlert as a boxed type, for signals that carry one. */
+#define VIGIL_TYPE_ALERT (vigil_alert_get_type ())
+GType       vigil_alert_get_type (void);
 
 /* Opens an alert; if one of this kind and subject is already open, its
  * row is returned unchanged. Returns the open alert, or NULL with @error. */
