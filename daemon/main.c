@@ -1,16 +1,17 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* vigild: options, logging and signals; everything else is VigilDaemon.
- * Exit status: 0 after a clean stop, 1 on a runtime failure, 2 on a bad
- * configuration or command line. */
+ * Exit status: 0 after a clean stop asked for by SIGTERM or SIGINT, 1 on a
+ * runtime failure or any other stop, 2 on a bad configuration or command
+ * line. */
 #include <gio/gunixsocketaddress.h>
 #include <glib-unix.h>
 #include <gst/gst.h>
 #include <locale.h>
 #include <stdio.h>
 
+#include "vigil-bus.h"
 #include "vigil-config.h"
 #include "vigil-daemon.h"
-#include "vigil-service.h"
 #include "vigil-text.h"
 
 /* SIGTERM must see every open segment cataloged within 5 s; this is the
@@ -54,44 +55,9 @@ write_log (GLogLevelFlags level, const GLogField *fields, gsize n_fields, gpoint
 typedef struct {
   GMainLoop    *loop;
   VigilDaemon  *daemon;
-  VigilService *service;
+  gboolean      signalled;        /* stopping because of SIGTERM or SIGINT */
   gboolean      deadline_missed;
 } Context;
-
-/* Objects are exported before the name is requested, so a client that
- * sees org.vigil.Vigil1 appear finds them all. */
-static void
-on_bus_acquired (GDBusConnection *connection, const gchar *name, gpointer user_data)
-{
-  Context *context = user_data;
-  g_autoptr(GError) error = NULL;
-
-  context->service = vigil_service_new (context->daemon, connection, &error);
-  if (context->service == NULL)
-    g_warning ("D-Bus interface not available: %s; recording continues", error->message);
-}
-
-static void
-on_name_acquired (GDBusConnection *connection, const gchar *name, gpointer user_data)
-{
-  g_message ("D-Bus interface %s on the %s bus", name, use_session_bus ? "session" : "system");
-}
-
-/* Recording matters more than the interface: without a bus vigild keeps
- * recording and says why operators cannot reach it. */
-static void
-on_name_lost (GDBusConnection *connection, const gchar *name, gpointer user_data)
-{
-  Context *context = user_data;
-
-  if (connection == NULL)
-    g_warning ("cannot connect to the %s bus; recording continues without the D-Bus interface",
-               use_session_bus ? "session" : "system");
-  else
-    g_warning ("D-Bus name %s is owned by another process (a second vigild?); recording continues without it",
-               name);
-  g_clear_object (&context->service);
-}
 
 static void
 on_daemon_stopped (VigilDaemon *daemon, Context *context)
@@ -116,10 +82,30 @@ on_signal (gpointer user_data)
 {
   Context *context = user_data;
 
+  if (context->signalled)
+    return G_SOURCE_REMOVE;
+  context->signalled = TRUE;
   g_message ("stopping: finalising open segments");
   vigil_daemon_stop (context->daemon);
   g_timeout_add_seconds (STOP_DEADLINE_S, on_stop_deadline, context);
   return G_SOURCE_REMOVE;
+}
+
+/* Administrators send SIGHUP to make a daemon re-read its configuration;
+ * by default it would end vigild, and every recording with it. */
+static gboolean
+on_sighup (gpointer user_data)
+{
+  g_message ("SIGHUP: re-reading the configuration is not supported yet; ignored, recording goes on");
+  return G_SOURCE_CONTINUE;
+}
+
+/* SIGUSR1 and SIGUSR2 mean nothing to vigild, and must not end it. */
+static gboolean
+on_sigusr (gpointer user_data)
+{
+  g_debug ("SIGUSR1 or SIGUSR2: ignored");
+  return G_SOURCE_CONTINUE;
 }
 
 int
@@ -141,7 +127,7 @@ main (int argc, char **argv)
   g_autoptr(VigilDaemon) daemon = NULL;
   g_autoptr(GMainLoop) loop = NULL;
   Context context = { 0 };
-  guint owner_id;
+  g_autoptr(VigilBus) bus = NULL;
 
   setlocale (LC_ALL, "");
   g_log_set_writer_func (write_log, NULL, NULL);
@@ -189,16 +175,21 @@ main (int argc, char **argv)
   g_signal_connect (daemon, "stopped", G_CALLBACK (on_daemon_stopped), &context);
   g_unix_signal_add (SIGTERM, on_signal, &context);
   g_unix_signal_add (SIGINT, on_signal, &context);
+  g_unix_signal_add (SIGHUP, on_sighup, &context);
+  g_unix_signal_add (SIGUSR1, on_sigusr, &context);
+  g_unix_signal_add (SIGUSR2, on_sigusr, &context);
 
   g_message ("vigild %s: %u cameras, recording to %s, catalog %s", VIGIL_VERSION, config->cameras->len,
              config->root, config->catalog);
   vigil_daemon_start (daemon);
-  owner_id = g_bus_own_name (use_session_bus ? G_BUS_TYPE_SESSION : G_BUS_TYPE_SYSTEM, VIGIL_DBUS_NAME,
-                             G_BUS_NAME_OWNER_FLAGS_DO_NOT_QUEUE, on_bus_acquired, on_name_acquired, on_name_lost,
-                             &context, NULL);
+  bus = vigil_bus_new (daemon, use_session_bus ? G_BUS_TYPE_SESSION : G_BUS_TYPE_SYSTEM);
   g_main_loop_run (loop);
-  g_bus_unown_name (owner_id);
-  g_clear_object (&context.service);
+  vigil_bus_stop (bus);
+  g_clear_object (&bus);
   g_clear_object (&daemon);
-  return context.deadline_missed ? 1 : 0;
+  /* 0 only for a clean stop that was asked for: a service manager must
+   * restart a vigild that stopped for any other reason. */
+  if (!context.signalled)
+    g_warning ("stopped without being asked to (no SIGTERM or SIGINT)");
+  return context.signalled && !context.deadline_missed ? 0 : 1;
 }

@@ -4,7 +4,7 @@
  * nothing, because the next start recovers the interrupted segment (it
  * plays up to its last cluster), adopts files the catalog lacks and
  * quarantines unreadable ones, leaving no row without a file and no file
- * without a row. */
+ * without a row; losing the bus or a SIGHUP stops nothing. */
 #include <fcntl.h>
 #include <gio/gio.h>
 #include <glib/gstdio.h>
@@ -70,8 +70,9 @@ fixture_tear_down (Fixture *f, gconstpointer unused)
   vigil_test_remove_tree (g_steal_pointer (&f->dir));
 }
 
+/* Starts vigild; on the session bus at @bus_address when given. */
 static void
-start_vigild (Fixture *f)
+start_vigild_on (Fixture *f, const gchar *bus_address)
 {
   g_autoptr(GError) error = NULL;
   g_autoptr(GSubprocessLauncher) launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_NONE);
@@ -79,8 +80,21 @@ start_vigild (Fixture *f)
   g_assert_null (f->vigild);
   /* Appends, so the log of a run killed with -9 stays readable. */
   g_subprocess_launcher_take_stderr_fd (launcher, g_open (f->log, O_WRONLY | O_CREAT | O_APPEND, 0600));
-  f->vigild = g_subprocess_launcher_spawn (launcher, &error, g_getenv ("VIGILD"), "--config", f->conf, NULL);
+  if (bus_address != NULL)
+    {
+      g_subprocess_launcher_setenv (launcher, "DBUS_SESSION_BUS_ADDRESS", bus_address, TRUE);
+      f->vigild = g_subprocess_launcher_spawn (launcher, &error, g_getenv ("VIGILD"), "--config", f->conf,
+                                               "--session", NULL);
+    }
+  else
+    f->vigild = g_subprocess_launcher_spawn (launcher, &error, g_getenv ("VIGILD"), "--config", f->conf, NULL);
   g_assert_no_error (error);
+}
+
+static void
+start_vigild (Fixture *f)
+{
+  start_vigild_on (f, NULL);
 }
 
 static void
@@ -343,6 +357,123 @@ test_vigild_recovers_after_kill_9 (Fixture *f, gconstpointer unused)
   assert_catalog_matches_disk (f, store);
 }
 
+/* A private bus daemon listening at @socket_path (a fixed address, so a
+ * restarted one is found where the old one was). */
+static GSubprocess *
+start_bus (const gchar *socket_path)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree gchar *listen = g_strdup_printf ("--address=unix:path=%s", socket_path);
+  GSubprocess *bus;
+
+  g_unlink (socket_path);
+  bus = g_subprocess_new (G_SUBPROCESS_FLAGS_STDOUT_SILENCE, &error, "dbus-daemon", "--session", "--nofork",
+                          "--nopidfile", "--nosyslog", listen, NULL);
+  g_assert_no_error (error);
+  return bus;
+}
+
+typedef struct {
+  const gchar *address;
+  gboolean     owned;      /* wait until the name is owned (TRUE) */
+} NameWait;
+
+static gboolean
+vigild_name_owned (gpointer data)
+{
+  NameWait *wait = data;
+  g_autoptr(GDBusConnection) connection = NULL;
+  g_autoptr(GVariant) reply = NULL;
+  gboolean owned = FALSE;
+
+  connection = g_dbus_connection_new_for_address_sync (wait->address,
+                                                       G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT
+                                                       | G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION,
+                                                       NULL, NULL, NULL);
+  if (connection != NULL)
+    reply = g_dbus_connection_call_sync (connection, "org.freedesktop.DBus", "/org/freedesktop/DBus",
+                                         "org.freedesktop.DBus", "NameHasOwner",
+                                         g_variant_new ("(s)", "org.vigil.Vigil1"), G_VARIANT_TYPE ("(b)"),
+                                         G_DBUS_CALL_FLAGS_NONE, 5000, NULL, NULL);
+  if (reply != NULL)
+    g_variant_get (reply, "(b)", &owned);
+  if (connection != NULL)
+    g_dbus_connection_close_sync (connection, NULL, NULL);
+  return owned == wait->owned;
+}
+
+static guint
+count_complete (Fixture *f)
+{
+  g_autoptr(VigilStore) store = open_catalog (f);
+
+  return count_in_state (store, VIGIL_SEGMENT_COMPLETE);
+}
+
+static void
+fail_with_log (Fixture *f, const gchar *what)
+{
+  g_autofree gchar *log = NULL;
+
+  g_file_get_contents (f->log, &log, NULL, NULL);
+  g_error ("%s; vigild's log:\n%s", what, log);
+}
+
+/* The bus going away (killed, restarted) never stops recording: vigild
+ * keeps cataloging segments without it, reconnects and owns its name again
+ * when it is back. SIGHUP and SIGUSR1 do not end it either; SIGTERM still
+ * stops it cleanly, with exit status 0. */
+static void
+test_vigild_outlives_its_bus_and_signals (Fixture *f, gconstpointer unused)
+{
+  g_autofree gchar *socket_path = g_build_filename (f->dir, "bus", NULL);
+  g_autofree gchar *address = g_strdup_printf ("unix:path=%s", socket_path);
+  g_autoptr(GSubprocess) bus = NULL;
+  g_autofree gchar *log = NULL;
+  NameWait owned = { address, TRUE };
+  guint before;
+
+  if (g_find_program_in_path ("dbus-daemon") == NULL)
+    {
+      g_test_skip ("needs dbus-daemon");
+      return;
+    }
+  bus = start_bus (socket_path);
+  start_vigild_on (f, address);
+  if (!vigil_test_wait_until (vigild_name_owned, &owned, 60))
+    fail_with_log (f, "vigild never owned its name");
+  wait_for_catalog (f, N_CAMERAS, FALSE);
+
+  g_subprocess_force_exit (bus);
+  g_assert_true (g_subprocess_wait (bus, NULL, NULL));
+  g_clear_object (&bus);
+  before = count_complete (f);
+  wait_for_catalog (f, before + 2 * N_CAMERAS, FALSE);
+  if (g_subprocess_get_identifier (f->vigild) == NULL)
+    fail_with_log (f, "vigild ended with its bus");
+
+  bus = start_bus (socket_path);
+  if (!vigil_test_wait_until (vigild_name_owned, &owned, 90))
+    fail_with_log (f, "vigild never owned its name again after the bus came back");
+
+  g_subprocess_send_signal (f->vigild, SIGHUP);
+  g_subprocess_send_signal (f->vigild, SIGUSR1);
+  g_subprocess_send_signal (f->vigild, SIGUSR2);
+  before = count_complete (f);
+  wait_for_catalog (f, before + N_CAMERAS, FALSE);
+  if (g_subprocess_get_identifier (f->vigild) == NULL)
+    fail_with_log (f, "vigild ended on SIGHUP or SIGUSR1");
+
+  signal_and_wait (f, SIGTERM);
+  g_assert_true (g_subprocess_get_if_exited (f->vigild));
+  g_assert_cmpint (g_subprocess_get_exit_status (f->vigild), ==, 0);
+  g_assert_true (g_file_get_contents (f->log, &log, NULL, NULL));
+  g_assert_nonnull (strstr (log, "lost the session bus"));
+  g_assert_nonnull (strstr (log, "SIGHUP: re-reading the configuration is not supported yet"));
+  g_subprocess_force_exit (bus);
+  g_subprocess_wait (bus, NULL, NULL);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -354,6 +485,7 @@ main (int argc, char **argv)
       return g_test_run ();
     }
 #define ADD(path, fn) g_test_add (path, Fixture, NULL, fixture_set_up, fn, fixture_tear_down)
+  ADD ("/daemon/vigild/outlives-its-bus-and-signals", test_vigild_outlives_its_bus_and_signals);
   ADD ("/daemon/vigild/sigterm-catalogs-open-segments", test_vigild_sigterm_catalogs_open_segments);
   ADD ("/daemon/vigild/recovers-after-kill-9", test_vigild_recovers_after_kill_9);
   return g_test_run ();
