@@ -312,8 +312,7 @@ on_ptz_done (GObject *source, GAsyncResult *result, gpointer user_data)
 static gboolean
 return_error_literal (GDBusMethodInvocation *invocation, VigilError code, const gchar *message)
 {
-  g_dbus_method_invocation_return_error_literal (invocation, VIGIL_ERROR, code, message);
-  return G_DBUS_METHOD_INVOCATION_HANDLED;
+  return vigil_service_return_error (invocation, g_error_new_literal (VIGIL_ERROR, code, message));
 }
 
 static gboolean

@@ -211,9 +211,9 @@ vigil_manager_object_handle_export_incident (VigilDBusManager *manager, GDBusMet
 
   if (!vigil_incident_object_parse_path (incident_path, &id))
     {
-      g_dbus_method_invocation_return_error (invocation, VIGIL_ERROR, VIGIL_ERROR_UNKNOWN_INCIDENT,
-                                             "%s is not an incident's object path", incident_path);
-      return G_DBUS_METHOD_INVOCATION_HANDLED;
+      return vigil_service_return_error (invocation,
+                                         g_error_new (VIGIL_ERROR, VIGIL_ERROR_UNKNOWN_INCIDENT,
+                                                      "%s is not an incident's object path", incident_path));
     }
   incident = vigil_store_get_incident (self->store, id, &error);
   if (incident == NULL)

@@ -17,8 +17,12 @@
 #include "vigil-incident-object.h"
 #include "vigil-manager-object.h"
 #include "vigil-service-private.h"
+#include "vigil-text.h"
 
 #define EXPORT_PATH_PREFIX   VIGIL_DBUS_PATH "/Export/"
+/* An error message to a caller is cut after this many characters: it may
+ * quote the caller's own (huge) argument back. */
+#define ERROR_MESSAGE_MAX_CHARS 500
 /* Export job objects kept on the bus after they finish. */
 #define MAX_EXPORT_OBJECTS   32
 /* How often incident expiries are looked for. */
@@ -154,11 +158,15 @@ static const VigilCaller vigild_itself = { -1, (gchar *) "vigild" };
 gboolean
 vigil_service_return_error (GDBusMethodInvocation *invocation, GError *error)
 {
+  g_autofree gchar *message = NULL;
+
   if (error->domain == VIGIL_ONVIF_ERROR)
     vigil_error_from_onvif (&error);
   else if (error->domain != VIGIL_ERROR)
     vigil_error_from_store (&error, VIGIL_ERROR_FAILED);
-  g_dbus_method_invocation_return_gerror (invocation, error);
+  /* A message may quote what the caller sent: one line, and short. */
+  message = vigil_text_sanitize (error->message, ERROR_MESSAGE_MAX_CHARS, VIGIL_TEXT_DEFAULT);
+  g_dbus_method_invocation_return_error_literal (invocation, error->domain, error->code, message);
   g_error_free (error);
   return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
@@ -172,8 +180,8 @@ vigil_service_return_invalid (GDBusMethodInvocation *invocation, const gchar *fo
   va_start (args, format);
   message = g_strdup_vprintf (format, args);
   va_end (args);
-  g_dbus_method_invocation_return_error_literal (invocation, VIGIL_ERROR, VIGIL_ERROR_INVALID_ARGUMENT, message);
-  return G_DBUS_METHOD_INVOCATION_HANDLED;
+  return vigil_service_return_error (invocation,
+                                     g_error_new_literal (VIGIL_ERROR, VIGIL_ERROR_INVALID_ARGUMENT, message));
 }
 
 gchar *
