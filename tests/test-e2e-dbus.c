@@ -473,6 +473,25 @@ test_bad_requests (Fixture *f, gconstpointer unused)
                                                                  g_variant_new ("a{sv}", NULL), &path, NULL, &error));
   vigil_test_assert_dbus_error (error, "org.vigil.Vigil1.Error.InvalidArgument");
   g_clear_error (&error);
+  /* A huge argument quoted back in the error comes back as one short line,
+   * and nothing the caller wrote forges a line in vigild's log. */
+  {
+    g_autofree gchar *tag = g_strnfill (200000, 't');
+    g_autofree gchar *log = NULL;
+    const gchar *tags[] = { tag, NULL };
+
+    tag[100] = '\n';
+    g_assert_false (vigil_dbus_manager_call_create_incident_sync (f->manager, (const gchar *[]) { "cam0", NULL },
+                                                                   from_us, to_us, "x\nFORGED audit line", "",
+                                                                   tags, g_variant_new ("a{sv}", NULL), &path, NULL,
+                                                                   &error));
+    vigil_test_assert_dbus_error (error, "org.vigil.Vigil1.Error.InvalidArgument");
+    g_assert_cmpuint (strlen (error->message), <, 600);
+    g_assert_null (strchr (error->message, '\n'));
+    g_clear_error (&error);
+    log = vigil_test_vigild_read_log (f);
+    g_assert_null (strstr (log, "\nFORGED"));
+  }
 
   assert_export_refused (f, "garage", from_us, to_us, f->out, "r", "org.vigil.Vigil1.Error.UnknownCamera");
   assert_export_refused (f, "cam0", to_us, from_us, f->out, "r", "org.vigil.Vigil1.Error.InvalidArgument");
