@@ -150,12 +150,11 @@ vigil_camera_object_handle_list_spans (VigilDBusCamera *skeleton, GDBusMethodInv
 
   if (to_us <= from_us)
     return vigil_service_return_invalid (invocation, "the range ends before it starts");
-  if (to_us - from_us > MAX_SPANS_RANGE_US)
-    {
-      g_dbus_method_invocation_return_error (invocation, VIGIL_ERROR, VIGIL_ERROR_RANGE_TOO_LARGE,
-                                             "ask for at most 31 days of spans at a time");
-      return G_DBUS_METHOD_INVOCATION_HANDLED;
-    }
+  /* Unsigned: INT64_MIN .. INT64_MAX must not overflow into a small span. */
+  if ((guint64) to_us - (guint64) from_us > (guint64) MAX_SPANS_RANGE_US)
+    return vigil_service_return_error (invocation,
+                                       g_error_new_literal (VIGIL_ERROR, VIGIL_ERROR_RANGE_TOO_LARGE,
+                                                            "ask for at most 31 days of spans at a time"));
   segments = vigil_store_list_segments (self->store, name, from_us, to_us, &error);
   if (segments != NULL)
     gaps = vigil_store_list_gaps (self->store, name, from_us, to_us, &error);

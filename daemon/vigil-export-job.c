@@ -344,13 +344,22 @@ make_plan (VigilStore *store, VigilSigningKey *key, const gchar *const *private_
     }
   else
     {
-      g_autofree gchar *stamp = utc_stamp (request->from_us);
+      g_autofree gchar *stamp = NULL;
 
       if (request->camera == NULL)
         {
           g_set_error (error, VIGIL_ERROR, VIGIL_ERROR_INVALID_ARGUMENT, "no camera given");
           return NULL;
         }
+      if (request->from_us < VIGIL_INCIDENT_MIN_TIME_US || request->from_us >= VIGIL_INCIDENT_MAX_TIME_US
+          || request->to_us < VIGIL_INCIDENT_MIN_TIME_US || request->to_us >= VIGIL_INCIDENT_MAX_TIME_US)
+        {
+          g_set_error (error, VIGIL_ERROR, VIGIL_ERROR_INVALID_ARGUMENT,
+                       "the range must lie between 2000 and 2199 (from %" G_GINT64_FORMAT " to %" G_GINT64_FORMAT
+                       " µs)", request->from_us, request->to_us);
+          return NULL;
+        }
+      stamp = utc_stamp (request->from_us);
       plan->requested_from_us = request->from_us;
       plan->requested_to_us = request->to_us;
       base = g_strdup_printf ("%s-%s", request->camera, stamp);
@@ -360,11 +369,12 @@ make_plan (VigilStore *store, VigilSigningKey *key, const gchar *const *private_
       g_set_error (error, VIGIL_ERROR, VIGIL_ERROR_INVALID_ARGUMENT, "the range ends before it starts");
       return NULL;
     }
-  if (plan->requested_to_us - plan->requested_from_us > VIGIL_EXPORT_MAX_RANGE_US)
+  /* Unsigned: INT64_MIN .. INT64_MAX must not overflow into a small range. */
+  if ((guint64) plan->requested_to_us - (guint64) plan->requested_from_us > (guint64) VIGIL_EXPORT_MAX_RANGE_US)
     {
       g_set_error (error, VIGIL_ERROR, VIGIL_ERROR_RANGE_TOO_LARGE,
                    "the range is %.1f h long; one export covers at most %d h",
-                   (plan->requested_to_us - plan->requested_from_us) / 3600e6,
+                   ((gdouble) plan->requested_to_us - (gdouble) plan->requested_from_us) / 3600e6,
                    (int) (VIGIL_EXPORT_MAX_RANGE_US / G_USEC_PER_SEC / 3600));
       return NULL;
     }

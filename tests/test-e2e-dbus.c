@@ -499,6 +499,9 @@ test_bad_requests (Fixture *f, gconstpointer unused)
                          "org.vigil.Vigil1.Error.NoRecording");
   assert_export_refused (f, "cam0", from_us - 25 * 3600 * S, to_us, f->out, "r",
                          "org.vigil.Vigil1.Error.RangeTooLarge");
+  assert_export_refused (f, "cam0", G_MININT64, G_MAXINT64, f->out, "r", "org.vigil.Vigil1.Error.InvalidArgument");
+  assert_export_refused (f, "cam0", from_us - 86400 * 365 * 2 * S, to_us, f->out, "r",
+                         "org.vigil.Vigil1.Error.RangeTooLarge");
   assert_export_refused (f, "cam0", from_us, to_us, f->out, "  ", "org.vigil.Vigil1.Error.InvalidArgument");
   assert_export_refused (f, "cam0", from_us, to_us, missing, "r", "org.vigil.Vigil1.Error.NotWritable");
   assert_export_refused (f, "cam0", from_us, to_us, file, "r", "org.vigil.Vigil1.Error.NotWritable");
@@ -534,6 +537,15 @@ test_bad_requests (Fixture *f, gconstpointer unused)
   g_assert_no_error (error);
   g_assert_cmpstr (vigil_dbus_camera_get_state (camera), ==, "recording");
   g_assert_cmpuint (vigil_dbus_camera_get_stored_bytes (camera), >, 0);
+  /* The 31-day bound holds at the extremes too (no overflow). */
+  {
+    g_autoptr(GVariant) spans = NULL;
+    g_autoptr(GVariant) gaps = NULL;
+
+    g_assert_false (vigil_dbus_camera_call_list_spans_sync (camera, G_MININT64, G_MAXINT64, &spans, &gaps, NULL,
+                                                            &error));
+    vigil_test_assert_dbus_error (error, "org.vigil.Vigil1.Error.RangeTooLarge");
+  }
 }
 
 /* Every action is in the audit log under the caller's name; an edited row
