@@ -46,12 +46,10 @@ on_retry (gpointer user_data)
   return G_SOURCE_REMOVE;
 }
 
-/* Drops the objects and the connection, and tries again later. */
+/* Drops the name, the objects and the connection. */
 static void
-retry_later (VigilBus *self)
+leave_bus (VigilBus *self)
 {
-  guint delay_ms = vigil_backoff_next_delay_ms (&self->backoff, self->rand);
-
   if (self->owner_id != 0)
     g_bus_unown_name (self->owner_id);
   self->owner_id = 0;
@@ -64,6 +62,15 @@ retry_later (VigilBus *self)
         g_dbus_connection_close (self->connection, NULL, NULL, NULL);
       g_clear_object (&self->connection);
     }
+}
+
+/* Drops the objects and the connection, and tries again later. */
+static void
+retry_later (VigilBus *self)
+{
+  guint delay_ms = vigil_backoff_next_delay_ms (&self->backoff, self->rand);
+
+  leave_bus (self);
   g_debug ("D-Bus: next attempt in %u ms", delay_ms);
   g_clear_handle_id (&self->retry_id, g_source_remove);
   self->retry_id = g_timeout_add (delay_ms, on_retry, self);
@@ -173,17 +180,7 @@ vigil_bus_stop (VigilBus *self)
   g_cancellable_cancel (self->cancellable);
   g_clear_object (&self->cancellable);
   g_clear_handle_id (&self->retry_id, g_source_remove);
-  if (self->owner_id != 0)
-    g_bus_unown_name (self->owner_id);
-  self->owner_id = 0;
-  self->serving = FALSE;
-  g_clear_object (&self->service);
-  if (self->connection != NULL)
-    {
-      g_signal_handlers_disconnect_by_data (self->connection, self);
-      g_dbus_connection_close_sync (self->connection, NULL, NULL);
-      g_clear_object (&self->connection);
-    }
+  leave_bus (self);
 }
 
 gboolean
