@@ -148,6 +148,10 @@ gboolean
 vigil_export_check_destination (const gchar *destination, gint64 uid, const gchar *const *private_folders,
                                 gchar **out_resolved, GError **error)
 {
+  /* One answer for a path that is missing, not a folder, or not the
+   * caller's to write: vigild (root) must not tell a caller which paths
+   * exist where they cannot look themselves. */
+  static const gchar not_yours[] = "not an existing folder that you can write to";
   g_auto(GStrv) parts = NULL;
   g_autofree gchar *resolved = NULL;
   struct stat st;
@@ -161,10 +165,10 @@ vigil_export_check_destination (const gchar *destination, gint64 uid, const gcha
     if (g_str_equal (parts[i], ".."))
       return not_writable (error, destination, "must not contain “..”");
   resolved = realpath (destination, NULL);
-  if (resolved == NULL)
-    return not_writable (error, destination, g_strerror (errno));
-  if (g_stat (resolved, &st) != 0 || !S_ISDIR (st.st_mode))
-    return not_writable (error, destination, "not a folder");
+  if (resolved == NULL || g_stat (resolved, &st) != 0 || !S_ISDIR (st.st_mode))
+    return not_writable (error, destination, not_yours);
+  if (geteuid () == 0 && !uid_may_write (&st, uid))
+    return not_writable (error, destination, not_yours);
   if (g_str_equal (resolved, "/"))
     return not_writable (error, destination, "refusing to write into /");
   for (guint i = 0; i < G_N_ELEMENTS (system_folders); i++)
@@ -187,8 +191,6 @@ vigil_export_check_destination (const gchar *destination, gint64 uid, const gcha
     }
   if (access (resolved, W_OK | X_OK) != 0)
     return not_writable (error, destination, "vigild cannot write there");
-  if (geteuid () == 0 && !uid_may_write (&st, uid))
-    return not_writable (error, destination, "you cannot write there yourself");
   if (out_resolved != NULL)
     *out_resolved = g_steal_pointer (&resolved);
   return TRUE;

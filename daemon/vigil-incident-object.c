@@ -207,9 +207,15 @@ vigil_incident_object_handle_set_expiry (VigilDBusIncident *skeleton, GDBusMetho
                                          gint64 expires_us)
 {
   VigilIncidentObject *self = VIGIL_INCIDENT_OBJECT (skeleton);
-  g_autofree gchar *expiry_text = expires_us != 0 ? vigil_service_format_time (expires_us) : g_strdup ("never");
+  g_autofree gchar *expiry_text = NULL;
   GError *error = NULL;
 
+  /* An expiry in the past would end the lock at once, without the reason
+   * Release asks for. */
+  if (expires_us != 0 && expires_us <= g_get_real_time ())
+    return vigil_service_return_invalid (invocation, "the expiry must be in the future (0: never); to end the lock "
+                                         "now, release the incident with a reason");
+  expiry_text = expires_us != 0 ? vigil_service_format_time (expires_us) : g_strdup ("never");
   if (!vigil_store_set_incident_expiry (self->store, vigil_dbus_incident_get_id (skeleton), expires_us, &error))
     return return_store_error (invocation, error);
   record_change (self, invocation, "incident-expiry", "expires", expiry_text, "expiry");

@@ -113,7 +113,11 @@ vigil_manager_object_handle_create_incident (VigilDBusManager *manager, GDBusMet
   if (post != NULL)
     incident->post_roll_us = g_variant_get_uint32 (post) * G_USEC_PER_SEC;
   if (expires != NULL)
-    incident->expires_us = g_variant_get_int64 (expires);
+    {
+      incident->expires_us = g_variant_get_int64 (expires);
+      if (incident->expires_us <= g_get_real_time ())
+        return vigil_service_return_invalid (invocation, "expires-us must be in the future");
+    }
   incident->created_us = now_us;
   incident->created_uid = caller->uid;
   incident->created_user = g_strdup (caller->user);

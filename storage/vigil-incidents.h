@@ -16,6 +16,8 @@ G_BEGIN_DECLS
 /* Roll defaults and bounds, in µs. */
 #define VIGIL_INCIDENT_DEFAULT_ROLL_US (G_GINT64_CONSTANT (30) * G_USEC_PER_SEC)
 #define VIGIL_INCIDENT_MAX_ROLL_US     (G_GINT64_CONSTANT (3600) * G_USEC_PER_SEC)
+/* Notes one incident may hold. */
+#define VIGIL_INCIDENT_MAX_NOTES       200u
 /* Every time an incident holds (start, end, expiry) lies in
  * [2000-01-01, 2200-01-01) UTC: far enough for any recording, and near
  * enough that a time plus a roll can never overflow. */

@@ -389,6 +389,10 @@ vigil_store_add_incident_note (VigilStore *self, gint64 id, const VigilIncidentN
   incident = vigil_store_get_incident (self, id, error);
   if (incident == NULL)
     return FALSE;
+  /* Every note travels with the incident (D-Bus, exports): bounded. */
+  if (incident->notes->len >= VIGIL_INCIDENT_MAX_NOTES)
+    return invalid (error, "incident %" G_GINT64_FORMAT " already holds %u notes, the most it may", id,
+                    VIGIL_INCIDENT_MAX_NOTES);
   stmt = vigil_store_prepare (self,
       "insert into incident_notes (incident_id, time_us, uid, user, text) values (?, ?, ?, ?, ?)", error);
   if (stmt == NULL)

@@ -577,6 +577,14 @@ test_audit_log (Fixture *f, gconstpointer unused)
   g_assert_true (vigil_dbus_incident_call_release_sync (incident, "", NULL, &error) == FALSE);
   vigil_test_assert_dbus_error (error, "org.vigil.Vigil1.Error.InvalidArgument");
   g_clear_error (&error);
+  /* An expiry in the past is not a way round Release's reason. */
+  g_assert_false (vigil_dbus_incident_call_set_expiry_sync (incident, 1, NULL, &error));
+  vigil_test_assert_dbus_error (error, "org.vigil.Vigil1.Error.InvalidArgument");
+  g_assert_nonnull (strstr (error->message, "future"));
+  g_clear_error (&error);
+  g_assert_false (vigil_dbus_incident_call_release_sync (incident, "   ", NULL, &error));
+  vigil_test_assert_dbus_error (error, "org.vigil.Vigil1.Error.InvalidArgument");
+  g_clear_error (&error);
   CALL_OK (vigil_dbus_incident_call_release_sync (incident, "insurance has its copy", NULL, &error));
   g_assert_no_error (error);
 

@@ -240,6 +240,13 @@ test_incident_text_is_one_clean_line (Fixture *f, gconstpointer unused)
   note.text = (gchar *) "left at 14:05\nby the bins";
   g_assert_true (vigil_store_add_incident_note (f->store, id, &note, &error));
   g_assert_no_error (error);
+  /* Notes travel with the incident: there is a most. */
+  for (guint i = 1; i < VIGIL_INCIDENT_MAX_NOTES; i++)
+    g_assert_true (vigil_store_add_incident_note (f->store, id, &note, &error));
+  g_assert_false (vigil_store_add_incident_note (f->store, id, &note, &error));
+  g_assert_error (error, VIGIL_STORE_ERROR, VIGIL_STORE_ERROR_INVALID);
+  g_assert_nonnull (strstr (error->message, "notes"));
+  g_clear_error (&error);
 
   g_assert_false (vigil_store_release_incident (f->store, id, NOW, "   ", &error));
   g_assert_error (error, VIGIL_STORE_ERROR, VIGIL_STORE_ERROR_INVALID);
