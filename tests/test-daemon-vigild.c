@@ -426,6 +426,7 @@ fail_with_log (Fixture *f, const gchar *what)
 static void
 test_vigild_outlives_its_bus_and_signals (Fixture *f, gconstpointer unused)
 {
+  g_autofree gchar *program = g_find_program_in_path ("dbus-daemon");
   g_autofree gchar *socket_path = g_build_filename (f->dir, "bus", NULL);
   g_autofree gchar *address = g_strdup_printf ("unix:path=%s", socket_path);
   g_autoptr(GSubprocess) bus = NULL;
@@ -433,7 +434,7 @@ test_vigild_outlives_its_bus_and_signals (Fixture *f, gconstpointer unused)
   NameWait owned = { address, TRUE };
   guint before;
 
-  if (g_find_program_in_path ("dbus-daemon") == NULL)
+  if (program == NULL)
     {
       g_test_skip ("needs dbus-daemon");
       return;

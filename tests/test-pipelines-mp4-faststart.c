@@ -542,6 +542,7 @@ build_bad (Bad bad)
 
         at = find_type (large, "mdat");
         memset (large->data + at + 8, 0xff, 8);
+        g_byte_array_unref (file);
         return g_steal_pointer (&large);
       }
     case BAD_BOX_TOO_SMALL:

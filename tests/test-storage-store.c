@@ -226,11 +226,12 @@ test_store_catalog_is_private (Fixture *f, gconstpointer unused)
 static void
 test_store_second_store_in_process (Fixture *f, gconstpointer unused)
 {
+  g_autofree gchar *program = g_find_program_in_path ("sqlite3");
   g_autoptr(GError) error = NULL;
   g_autofree gchar *out = NULL;
   gint64 run = vigil_store_start_run (f->store, "entrance", T0, &error);
 
-  if (g_find_program_in_path ("sqlite3") == NULL)
+  if (program == NULL)
     {
       g_test_skip ("needs the sqlite3 program");
       return;
