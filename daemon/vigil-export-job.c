@@ -3,10 +3,12 @@
  * back on the main context. The plan is immutable once the worker runs;
  * the worker touches neither the store nor any GObject but the
  * GCancellable, and hands progress back through an idle source. */
+#define _GNU_SOURCE   /* renameat2 */
 #include "vigil-export-job.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <glib/gstdio.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -255,19 +257,37 @@ check_free_space (const Plan *plan, GError **error)
   return TRUE;
 }
 
-/* A bundle name not yet taken in the destination. */
+/* Bundle folders ("DEST/NAME") that jobs of this process have picked and
+ * not yet published or given up: two jobs planned in the same second for
+ * the same camera must not pick the same name. Main thread only. */
+static GHashTable *reserved_names;
+
+static void
+release_name (const gchar *destination, const gchar *name)
+{
+  g_autofree gchar *path = g_build_filename (destination, name, NULL);
+
+  if (reserved_names != NULL)
+    g_hash_table_remove (reserved_names, path);
+}
+
+/* A bundle name neither taken in the destination nor reserved by another
+ * job; reserves it until release_name(). */
 static gchar *
 pick_name (const gchar *destination, const gchar *base)
 {
+  if (reserved_names == NULL)
+    reserved_names = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   for (guint n = 1;; n++)
     {
       g_autofree gchar *name = n == 1 ? g_strdup (base) : g_strdup_printf ("%s-%u", base, n);
       g_autofree gchar *path = g_build_filename (destination, name, NULL);
-      g_autofree gchar *partial_name = g_strdup_printf (".%s.partial", name);
-      g_autofree gchar *partial = g_build_filename (destination, partial_name, NULL);
 
-      if (!g_file_test (path, G_FILE_TEST_EXISTS) && !g_file_test (partial, G_FILE_TEST_EXISTS))
-        return g_steal_pointer (&name);
+      if (!g_file_test (path, G_FILE_TEST_EXISTS) && !g_hash_table_contains (reserved_names, path))
+        {
+          g_hash_table_add (reserved_names, g_steal_pointer (&path));
+          return g_steal_pointer (&name);
+        }
     }
 }
 
@@ -417,12 +437,13 @@ make_plan (VigilStore *store, VigilSigningKey *key, const gchar *const *private_
                                        error)
       || !check_free_space (plan, error))
     return NULL;
-  plan->name = pick_name (plan->destination, base);
   if (!vigil_store_get_audit_head (store, &plan->audit_head_id, &plan->audit_head_sha256, error))
     {
       vigil_error_from_store (error, VIGIL_ERROR_FAILED);
       return NULL;
     }
+  /* Last: reserved from here until the job ends (release_name()). */
+  plan->name = pick_name (plan->destination, base);
   return g_steal_pointer (&plan);
 }
 
@@ -675,6 +696,8 @@ give_to_caller (const gchar *folder, gint64 uid)
     g_debug ("export: cannot give %s to uid %" G_GINT64_FORMAT ": %s", folder, uid, g_strerror (errno));
 }
 
+/* Fills the work folder @partial (made by the caller) and publishes it as
+ * @final, never over anything already there. */
 static gboolean
 run_export (VigilExportJob *self, const gchar *partial, const gchar *final, gchar **out_sha256, GError **error)
 {
@@ -686,14 +709,6 @@ run_export (VigilExportJob *self, const gchar *partial, const gchar *final, gcha
   gsize length = 0;
   VigilManifestIncident incident = { 0 };
   Progress progress = { self, 0, 0 };
-
-  if (g_mkdir (partial, 0750) != 0)
-    {
-      int saved = errno;
-      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved), "cannot create %s: %s", partial,
-                   g_strerror (saved));
-      return FALSE;
-    }
 
   if (plan->incident != NULL)
     {
@@ -742,7 +757,10 @@ run_export (VigilExportJob *self, const gchar *partial, const gchar *final, gcha
       || !vigil_bundle_sign (partial, plan->key, error))
     return FALSE;
   give_to_caller (partial, plan->uid);
-  if (g_rename (partial, final) != 0)
+  /* RENAME_NOREPLACE: whatever appeared at @final meanwhile stays. */
+  if (renameat2 (AT_FDCWD, partial, AT_FDCWD, final, RENAME_NOREPLACE) != 0
+      && !((errno == EINVAL || errno == ENOSYS) && !g_file_test (final, G_FILE_TEST_EXISTS)
+           && g_rename (partial, final) == 0))
     {
       int saved = errno;
       g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved), "cannot rename %s to %s: %s", partial, final,
@@ -770,13 +788,22 @@ export_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *c
 {
   VigilExportJob *self = source;
   const Plan *plan = self->plan;
-  g_autofree gchar *partial_name = g_strdup_printf (".%s.partial", plan->name);
-  g_autofree gchar *partial = g_build_filename (plan->destination, partial_name, NULL);
+  /* A work folder of its own, made with a random name: concurrent jobs
+   * never share one, and a failure removes only what this job made. */
+  g_autofree gchar *partial_template = g_strdup_printf (".%s.XXXXXX.partial", plan->name);
+  g_autofree gchar *partial = g_build_filename (plan->destination, partial_template, NULL);
   g_autofree gchar *final = g_build_filename (plan->destination, plan->name, NULL);
   g_autofree gchar *sha256 = NULL;
   g_autoptr(GError) error = NULL;
   Outcome *outcome;
 
+  if (g_mkdtemp_full (partial, 0750) == NULL)
+    {
+      int saved = errno;
+      g_task_return_new_error (task, G_IO_ERROR, g_io_error_from_errno (saved), "cannot create a folder in %s: %s",
+                               plan->destination, g_strerror (saved));
+      return;
+    }
   if (!run_export (self, partial, final, &sha256, &error))
     {
       remove_tree (partial);
@@ -795,6 +822,8 @@ on_export_done (GObject *source, GAsyncResult *result, gpointer user_data)
   VigilExportJob *self = VIGIL_EXPORT_JOB (source);
   g_autoptr(GError) error = NULL;
   Outcome *outcome = g_task_propagate_pointer (G_TASK (result), &error);
+
+  release_name (self->plan->destination, self->plan->name);
 
   if (outcome != NULL)
     {
@@ -889,6 +918,8 @@ vigil_export_job_finalize (GObject *object)
 {
   VigilExportJob *self = VIGIL_EXPORT_JOB (object);
 
+  if (self->plan != NULL && self->plan->name != NULL)
+    release_name (self->plan->destination, self->plan->name);   /* a job never started */
   g_clear_pointer (&self->plan, plan_free);
   g_free (self->summary);
   g_clear_object (&self->cancellable);

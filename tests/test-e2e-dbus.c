@@ -425,6 +425,100 @@ test_cancelled_export_leaves_nothing (Fixture *f, gconstpointer unused)
   g_assert_null (g_dir_read_name (dir));
 }
 
+#define N_CONCURRENT_EXPORTS 6
+
+typedef struct {
+  guint      started, finished;
+  GPtrArray *states, *bundles;
+} ManyExports;
+
+static void
+on_export_started (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  ManyExports *wait = user_data;
+  g_autoptr(GError) error = NULL;
+  g_autofree gchar *job = NULL;
+
+  vigil_dbus_manager_call_export_range_finish (VIGIL_DBUS_MANAGER (source), &job, result, &error);
+  g_assert_no_error (error);
+  wait->started++;
+}
+
+static gboolean
+all_exports_started (gpointer data)
+{
+  return ((ManyExports *) data)->started == N_CONCURRENT_EXPORTS;
+}
+
+static void
+on_any_export_finished (VigilDBusManager *manager, const gchar *job, const gchar *state, const gchar *bundle,
+                        const gchar *sha256, ManyExports *wait)
+{
+  g_ptr_array_add (wait->states, g_strdup (state));
+  g_ptr_array_add (wait->bundles, g_strdup (bundle));
+  wait->finished++;
+}
+
+static gboolean
+all_exports_finished (gpointer data)
+{
+  return ((ManyExports *) data)->finished == N_CONCURRENT_EXPORTS;
+}
+
+/* The same export asked for six times at once (a double click, a script)
+ * gives six whole bundles under six names, each of which verifies: jobs
+ * never share a work folder, a name, or each other's files. */
+static void
+test_concurrent_exports (Fixture *f, gconstpointer unused)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(VigilSegment) segment = NULL;
+  g_autoptr(GHashTable) names = g_hash_table_new (g_str_hash, g_str_equal);
+  g_autoptr(GDir) dir = NULL;
+  ManyExports wait = { 0, 0, g_ptr_array_new_with_free_func (g_free), g_ptr_array_new_with_free_func (g_free) };
+  const gchar *name;
+  gulong handler;
+  guint entries = 0;
+
+  vigil_test_vigild_wait_for_segments (f, 2);
+  segment = vigil_test_vigild_get_segment (f, "cam0", 0);
+  handler = g_signal_connect (f->manager, "export-finished", G_CALLBACK (on_any_export_finished), &wait);
+  /* All sent before any answer: vigild plans them in one go. */
+  for (guint i = 0; i < N_CONCURRENT_EXPORTS; i++)
+    vigil_dbus_manager_call_export_range (f->manager, "cam0", segment->start_us, segment->end_us, f->out,
+                                          "police request", NULL, on_export_started, &wait);
+  if (!vigil_test_wait_until (all_exports_started, &wait, 60))
+    g_error ("only %u of %u exports started", wait.started, N_CONCURRENT_EXPORTS);
+  if (!vigil_test_wait_until (all_exports_finished, &wait, 300))
+    {
+      g_autofree gchar *log = vigil_test_vigild_read_log (f);
+      g_error ("only %u of %u exports finished; vigild's log:\n%s", wait.finished, N_CONCURRENT_EXPORTS, log);
+    }
+  g_signal_handler_disconnect (f->manager, handler);
+  for (guint i = 0; i < N_CONCURRENT_EXPORTS; i++)
+    {
+      g_autoptr(VigilBundleReport) report = NULL;
+
+      g_assert_cmpstr (wait.states->pdata[i], ==, "done");
+      g_assert_true (g_hash_table_add (names, wait.bundles->pdata[i]));   /* each its own */
+      report = vigil_bundle_verify (wait.bundles->pdata[i], NULL, &error);
+      g_assert_no_error (error);
+      for (guint j = 0; j < report->problems->len; j++)
+        g_test_message ("%s: %s", (gchar *) wait.bundles->pdata[i], (gchar *) report->problems->pdata[j]);
+      g_assert_cmpuint (report->problems->len, ==, 0);
+    }
+  /* Nothing else left behind: no work folder. */
+  dir = g_dir_open (f->out, 0, NULL);
+  while ((name = g_dir_read_name (dir)) != NULL)
+    {
+      g_assert_false (g_str_has_prefix (name, "."));
+      entries++;
+    }
+  g_assert_cmpuint (entries, ==, N_CONCURRENT_EXPORTS);
+  g_ptr_array_unref (wait.states);
+  g_ptr_array_unref (wait.bundles);
+}
+
 static void
 assert_export_refused (Fixture *f, const gchar *camera, gint64 from_us, gint64 to_us, const gchar *destination,
                        const gchar *reason, const gchar *error_name)
@@ -647,6 +741,7 @@ main (int argc, char **argv)
   ADD ("/e2e/dbus/audit-log", test_audit_log);
   ADD ("/e2e/dbus/vigilctl", test_vigilctl);
   ADD ("/e2e/dbus/cancelled-export-leaves-nothing", test_cancelled_export_leaves_nothing);
+  ADD ("/e2e/dbus/concurrent-exports", test_concurrent_exports);
   status = g_test_run ();
   g_test_dbus_down (bus);
   g_clear_object (&bus);
