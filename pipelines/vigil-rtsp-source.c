@@ -1062,7 +1062,6 @@ vigil_rtsp_source_set_property (GObject *object, guint prop_id, const GValue *va
     {
     case PROP_LOCATION:
       g_free (self->location);
-  g_free (self->shown_location);
       self->location = g_value_dup_string (value);
       g_free (self->shown_location);
       self->shown_location = vigil_text_redact_url (self->location);
@@ -1127,6 +1126,7 @@ vigil_rtsp_source_finalize (GObject *object)
   gst_clear_object (&self->pool);
   g_free (self->session_id);
   g_free (self->location);
+  g_free (self->shown_location);
   g_free (self->user);
   if (self->password != NULL)
     memset (self->password, 0, strlen (self->password));
