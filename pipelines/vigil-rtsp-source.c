@@ -959,9 +959,18 @@ start_task (VigilRtspSource *self)
   return gst_task_start (self->task);
 }
 
+static gboolean
+deactivate_pad (GstElement *element, GstPad *pad, gpointer unused)
+{
+  gst_pad_set_active (pad, FALSE);
+  return TRUE;
+}
+
 /* Wakes the task out of whatever blocks it (the poll through the
- * cancellable, a connect, send or receive through the connection's flush),
- * stops and joins it, then ends the session. Not on the task. */
+ * cancellable, a connect, send or receive through the connection's flush,
+ * a push that waits downstream through the pads going flushing, as
+ * GstBaseSrc does before it stops its task), stops and joins it, then
+ * ends the session. Not on the task. */
 static void
 stop_task (VigilRtspSource *self)
 {
@@ -973,6 +982,7 @@ stop_task (VigilRtspSource *self)
   if (self->conn != NULL)
     gst_rtsp_connection_flush (self->conn, TRUE);   /* wakes a blocked send or receive */
   g_mutex_unlock (&self->conn_lock);
+  gst_element_foreach_src_pad (GST_ELEMENT (self), deactivate_pad, NULL);
   gst_task_stop (self->task);
   gst_task_join (self->task);
   gst_clear_object (&self->task);
