@@ -138,7 +138,10 @@ on_connected (GObject *source, GAsyncResult *result, gpointer user_data)
   self->connection = connection;
   g_dbus_connection_set_exit_on_close (connection, FALSE);
   g_signal_connect (connection, "closed", G_CALLBACK (on_connection_closed), self);
-  self->service = vigil_service_new (self->daemon, connection, &error);
+  self->service = vigil_service_new (self->daemon, connection,
+                                     self->bus_type == G_BUS_TYPE_SESSION ? VIGIL_AUTHORITY_OWNER
+                                                                          : VIGIL_AUTHORITY_POLKIT,
+                                     &error);
   if (self->service == NULL)
     {
       g_warning ("D-Bus interface not available: %s; recording continues", error->message);

@@ -16,6 +16,7 @@ static const GDBusErrorEntry entries[] = {
   { VIGIL_ERROR_NO_SPACE, "org.vigil.Vigil1.Error.NoSpace" },
   { VIGIL_ERROR_CANCELLED, "org.vigil.Vigil1.Error.Cancelled" },
   { VIGIL_ERROR_NOT_SUPPORTED, "org.vigil.Vigil1.Error.NotSupported" },
+  { VIGIL_ERROR_ACCESS_DENIED, "org.vigil.Vigil1.Error.AccessDenied" },
 };
 
 GQuark

@@ -20,6 +20,7 @@ typedef enum {
   VIGIL_ERROR_NO_SPACE,          /* .NoSpace: the destination has too little free space */
   VIGIL_ERROR_CANCELLED,         /* .Cancelled: the caller cancelled it */
   VIGIL_ERROR_NOT_SUPPORTED,     /* .NotSupported: the camera cannot (no ONVIF, no PTZ, no such move) */
+  VIGIL_ERROR_ACCESS_DENIED,     /* .AccessDenied: the caller lacks the action (polkit); the message names it */
 } VigilError;
 GQuark vigil_error_quark (void);
 

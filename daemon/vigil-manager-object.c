@@ -300,6 +300,8 @@ vigil_manager_object_handle_get_status (VigilDBusManager *manager, GDBusMethodIn
   g_variant_builder_add (&builder, "{sv}", "open-incidents", g_variant_new_uint32 (open_count));
   g_variant_builder_add (&builder, "{sv}", "audit-rows", g_variant_new_int64 (head_id));
   g_variant_builder_add (&builder, "{sv}", "public-key-sha256", g_variant_new_string (fingerprint));
+  g_variant_builder_add (&builder, "{sv}", "authorization",
+                         g_variant_new_string (vigil_service_describe_authority (self->service)));
   vigil_dbus_manager_complete_get_status (manager, invocation, g_variant_builder_end (&builder));
   return G_DBUS_METHOD_INVOCATION_HANDLED;
 }

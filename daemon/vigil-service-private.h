@@ -23,9 +23,11 @@ VigilCaller *vigil_caller_copy (const VigilCaller *caller);
 void         vigil_caller_free (VigilCaller *caller);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (VigilCaller, vigil_caller_free)
 
-/* The g-authorize-method hook: looks the caller up from the bus (in a
- * worker thread) for vigil_service_get_caller(), or refuses the call
- * when it cannot tell who is calling. */
+/* The g-authorize-method hook, in a worker thread: looks the caller up
+ * from the bus for vigil_service_get_caller() and asks the object's
+ * authority whether the caller may call the method; refuses the call
+ * (AccessDenied naming the action, audited) when not, or when it cannot
+ * tell who is calling. */
 gboolean           vigil_service_authorize_method (GDBusInterfaceSkeleton *interface,
                                                    GDBusMethodInvocation  *invocation);
 const VigilCaller *vigil_service_get_caller       (GDBusMethodInvocation *invocation);
@@ -44,6 +46,8 @@ gboolean           vigil_service_return_error     (GDBusMethodInvocation *invoca
 gboolean           vigil_service_return_invalid   (GDBusMethodInvocation *invocation,
                                                    const gchar           *format,
                                                    ...) G_GNUC_PRINTF (2, 3);
+/* Who may call, in a line (polkit, or the session bus's own uid). */
+const gchar       *vigil_service_describe_authority (VigilService *self);
 /* ISO 8601 in UTC, for audit details. */
 gchar             *vigil_service_format_time      (gint64 time_us);
 

@@ -11,6 +11,7 @@
 #include <pwd.h>
 
 #include "vigil-audit.h"
+#include "vigil-authority.h"
 #include "vigil-camera-object.h"
 #include "vigil-error.h"
 #include "vigil-export-object.h"
@@ -34,6 +35,7 @@ struct _VigilService
   VigilDaemon               *daemon;
   VigilStore                *store;            /* the daemon's */
   GDBusConnection           *connection;
+  VigilAuthority            *authority;        /* each object holds it too, for the authorize hook */
   GDBusObjectManagerServer  *manager_server;
   VigilManagerObject        *manager;
   GPtrArray                 *cameras;          /* VigilCameraObject, in config order */
@@ -76,6 +78,10 @@ vigil_service_authorize_method (GDBusInterfaceSkeleton *interface, GDBusMethodIn
   g_autoptr(GError) error = NULL;
   g_autoptr(GVariant) reply = NULL;
   g_autoptr(VigilCaller) caller = g_new0 (VigilCaller, 1);
+  const gchar *interface_name = g_dbus_method_invocation_get_interface_name (invocation);
+  const gchar *method_name = g_dbus_method_invocation_get_method_name (invocation);
+  VigilAuthority *authority;
+  const gchar *action;
   struct passwd pw, *found = NULL;
   gchar buffer[4096];
   guint32 uid = 0;
@@ -108,9 +114,57 @@ vigil_service_authorize_method (GDBusInterfaceSkeleton *interface, GDBusMethodIn
     caller->user = g_strdup (found->pw_name);
   else
     caller->user = g_strdup_printf ("uid %u", uid);
+
+  /* Every method needs its action before it runs; an object without an
+   * authority, or a method without an action, is refused. */
+  authority = g_object_get_data (G_OBJECT (interface), "vigil-authority");
+  action = vigil_authority_action_for (interface_name, method_name);
+  if (authority == NULL || action == NULL)
+    {
+      g_dbus_method_invocation_return_error (invocation, VIGIL_ERROR, VIGIL_ERROR_ACCESS_DENIED,
+                                             "%s.%s is not open to callers", interface_name, method_name);
+      return FALSE;
+    }
+  if (!vigil_authority_check_sync (authority, connection, sender, uid, caller->user, action, &error))
+    {
+      g_autofree gchar *method = g_strdup_printf ("%s.%s", interface_name, method_name);
+
+      vigil_authority_report_refusal (authority, uid, caller->user, action, method,
+                                      g_dbus_method_invocation_get_object_path (invocation));
+      vigil_service_return_error (invocation, g_steal_pointer (&error));
+      return FALSE;
+    }
   g_object_set_data_full (G_OBJECT (invocation), "vigil-caller", g_steal_pointer (&caller),
                           (GDestroyNotify) vigil_caller_free);
   return TRUE;
+}
+
+/* Refusals go to the audit log (within the authority's per-uid limit). */
+static void
+on_refused (guint32 uid, const gchar *user, const gchar *action, const gchar *method, const gchar *target,
+            guint left_out, gpointer user_data)
+{
+  VigilStore *store = user_data;
+  VigilCaller caller = { uid, (gchar *) user };
+  g_autofree gchar *left_out_text = g_strdup_printf ("%u", left_out);
+
+  g_message ("access: %s (uid %u) refused %s for %s on %s%s", user, uid, action, method, target,
+             left_out > 0 ? " (and earlier refusals not logged)" : "");
+  vigil_service_audit (store, &caller, "access-denied", target, "action", action, "method", method,
+                       left_out > 0 ? "not-logged-before" : NULL, left_out_text, NULL);
+}
+
+const gchar *
+vigil_service_describe_authority (VigilService *self)
+{
+  return vigil_authority_describe (self->authority);
+}
+
+/* Lets the authorize hook find the authority from @skeleton. */
+static void
+guard (VigilService *self, gpointer skeleton)
+{
+  g_object_set_data_full (G_OBJECT (skeleton), "vigil-authority", g_object_ref (self->authority), g_object_unref);
 }
 
 const VigilCaller *
@@ -205,6 +259,8 @@ export_cameras (VigilService *self)
       g_autoptr(VigilDBusObjectSkeleton) object = vigil_dbus_object_skeleton_new (path);
       g_autoptr(VigilCameraObject) skeleton = vigil_camera_object_new (camera, self->store);
 
+      guard (self, skeleton);
+
       vigil_dbus_object_skeleton_set_camera (object, VIGIL_DBUS_CAMERA (skeleton));
       g_dbus_object_manager_server_export (self->manager_server, G_DBUS_OBJECT_SKELETON (object));
       g_ptr_array_add (self->cameras, g_steal_pointer (&skeleton));
@@ -220,6 +276,7 @@ export_incident (VigilService *self, const VigilIncident *incident)
   g_autoptr(VigilDBusObjectSkeleton) object = vigil_dbus_object_skeleton_new (path);
   VigilIncidentObject *skeleton = vigil_incident_object_new (self->store, VIGIL_DBUS_MANAGER (self->manager), incident);
 
+  guard (self, skeleton);
   vigil_dbus_object_skeleton_set_incident (object, VIGIL_DBUS_INCIDENT (skeleton));
   g_dbus_object_manager_server_export (self->manager_server, G_DBUS_OBJECT_SKELETON (object));
   g_hash_table_insert (self->incidents, g_memdup2 (&incident->id, sizeof incident->id), skeleton);   /* takes it */
@@ -350,6 +407,7 @@ vigil_service_start_export (VigilService *self, GDBusMethodInvocation *invocatio
     }
   path = g_strdup_printf (EXPORT_PATH_PREFIX "%u", ++self->next_export);
   export = vigil_export_object_new (job, self->store, invocation);
+  guard (self, export);
   object = vigil_dbus_object_skeleton_new (path);
   vigil_dbus_object_skeleton_set_export (object, VIGIL_DBUS_EXPORT (export));
   g_dbus_object_manager_server_export (self->manager_server, G_DBUS_OBJECT_SKELETON (object));
@@ -399,6 +457,7 @@ vigil_service_dispose (GObject *object)
   g_clear_object (&self->manager);
   g_clear_pointer (&self->cameras, g_ptr_array_unref);
   g_clear_object (&self->connection);
+  g_clear_object (&self->authority);
   g_clear_object (&self->store);
   g_clear_object (&self->daemon);
   G_OBJECT_CLASS (vigil_service_parent_class)->dispose (object);
@@ -419,7 +478,8 @@ vigil_service_init (VigilService *self)
 }
 
 VigilService *
-vigil_service_new (VigilDaemon *daemon, GDBusConnection *connection, GError **error)
+vigil_service_new (VigilDaemon *daemon, GDBusConnection *connection, VigilAuthorityKind authority,
+                   GError **error)
 {
   g_autoptr(VigilService) self = g_object_new (VIGIL_TYPE_SERVICE, NULL);
 
@@ -432,10 +492,13 @@ vigil_service_new (VigilDaemon *daemon, GDBusConnection *connection, GError **er
   self->daemon = g_object_ref (daemon);
   self->store = g_object_ref (vigil_daemon_get_store (daemon));
   self->connection = g_object_ref (connection);
+  self->authority = vigil_authority_new (authority, on_refused, g_object_ref (self->store), g_object_unref);
+  g_message ("D-Bus callers are authorized by %s", vigil_authority_describe (self->authority));
   self->manager_server = g_dbus_object_manager_server_new (VIGIL_DBUS_PATH);
 
   export_cameras (self);
   self->manager = vigil_manager_object_new (self, daemon, self->cameras);
+  guard (self, self->manager);
   g_signal_connect (vigil_daemon_get_watchdog (daemon), "deleted", G_CALLBACK (on_watchdog_deleted), self);
   /* The object manager serves the objects below its own path; the
    * Manager interface sits on that path itself. */

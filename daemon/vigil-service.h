@@ -6,11 +6,13 @@
  * /org/vigil/Vigil1. Every call that changes something is written to the
  * audit log with the caller's uid and user name, which are looked up from
  * the bus in a worker thread before the call is handled (the
- * g-authorize-method hook). Main thread. */
+ * g-authorize-method hook), where the caller's right to the method is
+ * checked too (vigil-authority.h). Main thread. */
 #pragma once
 
 #include <gio/gio.h>
 
+#include "vigil-authority.h"
 #include "vigil-daemon.h"
 
 G_BEGIN_DECLS
@@ -22,9 +24,12 @@ G_BEGIN_DECLS
 G_DECLARE_FINAL_TYPE (VigilService, vigil_service, VIGIL, SERVICE, GObject)
 
 /* Exports every object on @connection (before the bus name is owned, so
- * a client that sees the name finds the objects). */
-VigilService *vigil_service_new (VigilDaemon     *daemon,
-                                 GDBusConnection *connection,
-                                 GError         **error);
+ * a client that sees the name finds the objects); @authority says who
+ * may call them (polkit on the system bus, vigild's own uid on a session
+ * bus). */
+VigilService *vigil_service_new (VigilDaemon        *daemon,
+                                 GDBusConnection    *connection,
+                                 VigilAuthorityKind  authority,
+                                 GError            **error);
 
 G_END_DECLS

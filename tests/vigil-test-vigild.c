@@ -32,6 +32,20 @@ vigil_test_vigild_read_log (VigilTestVigild *f)
   return log;
 }
 
+static GDBusConnection *
+connect_to (const gchar *address)
+{
+  g_autoptr(GError) error = NULL;
+  GDBusConnection *connection;
+
+  connection = g_dbus_connection_new_for_address_sync (address,
+                                                       G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT
+                                                       | G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION,
+                                                       NULL, NULL, &error);
+  g_assert_no_error (error);
+  return connection;
+}
+
 void
 vigil_test_vigild_set_up (VigilTestVigild *f, GTestDBus *bus, const VigilSimcamOptions *options,
                           guint segment_seconds, const gchar *storage_extra, const gchar *camera_extra,
@@ -63,11 +77,16 @@ vigil_test_vigild_set_up (VigilTestVigild *f, GTestDBus *bus, const VigilSimcamO
     }
   g_string_append (conf, extra ? extra : "");
   g_assert_true (g_file_set_contents (f->conf, conf->str, -1, NULL));
-  f->connection = g_dbus_connection_new_for_address_sync (g_test_dbus_get_bus_address (bus),
-                                                          G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT
-                                                          | G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION,
-                                                          NULL, NULL, &error);
-  g_assert_no_error (error);
+  if (bus != NULL)
+    f->connection = connect_to (g_test_dbus_get_bus_address (bus));
+}
+
+void
+vigil_test_vigild_use_system_bus (VigilTestVigild *f, const gchar *address)
+{
+  g_assert_null (f->connection);
+  f->system_bus = g_strdup (address);
+  f->connection = connect_to (address);
 }
 
 /* When vigild does not answer, its threads' stacks say where it is stuck
@@ -121,8 +140,15 @@ vigil_test_vigild_start (VigilTestVigild *f)
   g_subprocess_launcher_take_stderr_fd (launcher, g_open (f->log, O_WRONLY | O_CREAT | O_APPEND, 0600));
   for (guint i = 0; f->env != NULL && i + 1 < f->env->len; i += 2)
     g_subprocess_launcher_setenv (launcher, f->env->pdata[i], f->env->pdata[i + 1], TRUE);
-  f->vigild = g_subprocess_launcher_spawn (launcher, &error, g_getenv ("VIGILD"), "--session", "--verbose",
-                                           "--config", f->conf, NULL);
+  if (f->system_bus != NULL)
+    {
+      g_subprocess_launcher_setenv (launcher, "DBUS_SYSTEM_BUS_ADDRESS", f->system_bus, TRUE);
+      f->vigild = g_subprocess_launcher_spawn (launcher, &error, g_getenv ("VIGILD"), "--verbose", "--config",
+                                               f->conf, NULL);
+    }
+  else
+    f->vigild = g_subprocess_launcher_spawn (launcher, &error, g_getenv ("VIGILD"), "--session", "--verbose",
+                                             "--config", f->conf, NULL);
   g_assert_no_error (error);
   if (!vigil_test_wait_for (&appeared, 120))
     {
@@ -147,6 +173,7 @@ vigil_test_vigild_tear_down (VigilTestVigild *f)
     g_signal_handler_disconnect (f->manager, g_array_index (f->alert_watches, gulong, i));
   g_clear_pointer (&f->alert_watches, g_array_unref);
   g_clear_pointer (&f->env, g_ptr_array_unref);
+  g_clear_pointer (&f->system_bus, g_free);
   if (f->vigild != NULL)
     {
       g_subprocess_send_signal (f->vigild, SIGTERM);

@@ -27,6 +27,7 @@ typedef struct {
   guint             segments_completed;  /* SegmentCompleted signals seen */
   GArray           *alert_watches;       /* handler ids on manager, disconnected at tear-down */
   GPtrArray        *env;                 /* NAME, VALUE, ... for vigild; NULL for none */
+  gchar            *system_bus;          /* vigild serves this bus as its system bus; NULL: --session */
 } VigilTestVigild;
 
 /* One AlertRaised or AlertCleared signal to look out for. */
@@ -41,7 +42,8 @@ typedef struct {
   gulong       handler;       /* while watched */
 } VigilTestAlertWait;
 
-/* Makes the folders, starts the simulated cameras and writes the config:
+/* Makes the folders, starts the simulated cameras and writes the config
+ * (@bus: the test's session bus, or NULL to name one later):
  * [storage] root, catalog, segment_seconds and @storage_extra lines, one
  * [camera camN] per stream with @camera_extra lines, then @extra groups. */
 void   vigil_test_vigild_set_up       (VigilTestVigild          *f,
@@ -51,6 +53,11 @@ void   vigil_test_vigild_set_up       (VigilTestVigild          *f,
                                        const gchar              *storage_extra,
                                        const gchar              *camera_extra,
                                        const gchar              *extra);
+/* vigild will serve the bus at @address as its system bus (polkit decides
+ * who may call it) instead of the test's session bus; the test talks to
+ * it there. After vigil_test_vigild_set_up() with a NULL bus. */
+void   vigil_test_vigild_use_system_bus (VigilTestVigild *f,
+                                         const gchar     *address);
 /* Appends @text (whole groups) to the config, for what is only known once
  * the simulated cameras run; before vigil_test_vigild_start(). */
 void   vigil_test_vigild_append_config (VigilTestVigild *f,
@@ -59,7 +66,8 @@ void   vigil_test_vigild_append_config (VigilTestVigild *f,
 void   vigil_test_vigild_setenv       (VigilTestVigild *f,
                                        const gchar     *name,
                                        const gchar     *value);
-/* Starts vigild --session and waits until it owns its bus name. */
+/* Starts vigild (--session unless on a system bus) and waits until it
+ * owns its bus name. */
 void   vigil_test_vigild_start        (VigilTestVigild *f);
 void   vigil_test_vigild_tear_down    (VigilTestVigild *f);
 gchar *vigil_test_vigild_read_log     (VigilTestVigild *f);
