@@ -6,6 +6,7 @@
 #include <glib/gstdio.h>
 #include <signal.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 
 #include "vigil-test-util.h"
 
@@ -107,6 +108,13 @@ vigild_stacks (VigilTestVigild *f)
   return out;
 }
 
+/* In the child: vigild ends when the test does, failed or not. */
+static void
+end_with_the_test (gpointer unused)
+{
+  prctl (PR_SET_PDEATHSIG, SIGTERM);
+}
+
 void
 vigil_test_vigild_append_config (VigilTestVigild *f, const gchar *text)
 {
@@ -131,13 +139,16 @@ void
 vigil_test_vigild_start (VigilTestVigild *f)
 {
   g_autoptr(GError) error = NULL;
-  g_autoptr(GSubprocessLauncher) launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_NONE);
+  /* Not on the test's stdout: a test that fails would otherwise leave
+   * meson waiting for vigild to close the TAP pipe until the timeout. */
+  g_autoptr(GSubprocessLauncher) launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_SILENCE);
   gboolean appeared = FALSE;
   guint watch;
 
   watch = g_bus_watch_name_on_connection (f->connection, "org.vigil.Vigil1", G_BUS_NAME_WATCHER_FLAGS_NONE,
                                           on_name_appeared, NULL, &appeared, NULL);
   g_subprocess_launcher_take_stderr_fd (launcher, g_open (f->log, O_WRONLY | O_CREAT | O_APPEND, 0600));
+  g_subprocess_launcher_set_child_setup (launcher, end_with_the_test, NULL, NULL);
   for (guint i = 0; f->env != NULL && i + 1 < f->env->len; i += 2)
     g_subprocess_launcher_setenv (launcher, f->env->pdata[i], f->env->pdata[i + 1], TRUE);
   if (f->system_bus != NULL)
