@@ -6,6 +6,7 @@
 
 #include "vigil-backoff.h"
 #include "vigil-recorder.h"
+#include "vigil-text.h"
 
 #define REACHABILITY_TIMEOUT_S 2
 /* After a PTZ move is due to end, the picture needs a moment to settle
@@ -333,6 +334,7 @@ on_onvif_resolved (GObject *source, GAsyncResult *result, gpointer user_data)
   g_autoptr(VigilCamera) self = user_data;
   g_autoptr(GError) error = NULL;
   g_autofree gchar *url = vigil_onvif_link_resolve_finish (VIGIL_ONVIF_LINK (source), result, &error);
+  g_autofree gchar *shown_url = NULL;
   const VigilOnvifDeviceInfo *info;
 
   if (g_error_matches (error, VIGIL_ONVIF_ERROR, VIGIL_ONVIF_ERROR_CANCELLED)
@@ -366,18 +368,21 @@ on_onvif_resolved (GObject *source, GAsyncResult *result, gpointer user_data)
       return;
     }
   info = vigil_onvif_link_get_device_info (self->onvif);
+  /* Many cameras put user:password or ?password= in the URIs they return. */
+  shown_url = vigil_text_redact_url (url);
   g_message ("camera %s: ONVIF %s %s (firmware %s), recording profile %s: %s", self->name,
              info != NULL && info->manufacturer ? info->manufacturer : "?",
              info != NULL && info->model ? info->model : "?",
              info != NULL && info->firmware_version ? info->firmware_version : "?",
-             vigil_onvif_link_get_profile (self->onvif), url);
+             vigil_onvif_link_get_profile (self->onvif), shown_url);
   vigil_recorder_set_url (self->recorder, url);
   /* Frame health judges the smaller stream, unless sub_url= chose one. */
   if (!self->has_sub_url && vigil_recorder_get_frame_health (self->recorder) != NULL
       && vigil_onvif_link_get_sub_stream_url (self->onvif) != NULL)
     {
-      g_message ("camera %s: frame health judges the sub-stream %s", self->name,
-                 vigil_onvif_link_get_sub_stream_url (self->onvif));
+      g_autofree gchar *shown_sub_url = vigil_text_redact_url (vigil_onvif_link_get_sub_stream_url (self->onvif));
+
+      g_message ("camera %s: frame health judges the sub-stream %s", self->name, shown_sub_url);
       vigil_recorder_set_health_url (self->recorder, vigil_onvif_link_get_sub_stream_url (self->onvif));
     }
   set_probe_address (self, url);

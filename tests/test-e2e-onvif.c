@@ -272,6 +272,8 @@ test_onvif_camera (Fixture *f, gconstpointer unused)
  * judges the picture on the sub-stream (the simulated device serves two
  * mounts, so a black sub-stream raises "black" while the recording itself
  * stays bright). */
+#define URI_SECRET "uri-s3cret"
+
 static void
 test_onvif_sub_stream_health (Fixture *f, gconstpointer unused)
 {
@@ -294,8 +296,16 @@ test_onvif_sub_stream_health (Fixture *f, gconstpointer unused)
                             "[alerts]\nraise_after_seconds=1\nclear_after_seconds=1\n");
   g_assert_true (vigil_simcam_set_resolution (f->vigild.simcam, 1, 160, 120, &error));
   g_assert_no_error (error);
-  main_url = vigil_simcam_get_url (f->vigild.simcam, 0);
-  sub_url = vigil_simcam_get_url (f->vigild.simcam, 1);
+  /* Cameras often put credentials in the URIs they return; these must
+   * work and never be shown. */
+  {
+    g_autofree gchar *plain_main = vigil_simcam_get_url (f->vigild.simcam, 0);
+    g_autofree gchar *plain_sub = vigil_simcam_get_url (f->vigild.simcam, 1);
+
+    g_assert_true (g_str_has_prefix (plain_main, "rtsp://"));
+    main_url = g_strconcat ("rtsp://viewer:" URI_SECRET "@", plain_main + strlen ("rtsp://"), NULL);
+    sub_url = g_strconcat (plain_sub, "?user=viewer&password=" URI_SECRET, NULL);
+  }
   device_options.main_profile = (VigilSimcamOnvifProfile) { .stream_uri = main_url, .width = 320, .height = 240 };
   device_options.sub_profile = (VigilSimcamOnvifProfile) { .stream_uri = sub_url, .width = 160, .height = 120 };
   f->device = vigil_simcam_onvif_new (&device_options, &error);
@@ -309,6 +319,7 @@ test_onvif_sub_stream_health (Fixture *f, gconstpointer unused)
   g_assert_true (vigil_test_wait_for (&door_recorded, 90));
   log = vigil_test_vigild_read_log (&f->vigild);
   g_assert_nonnull (strstr (log, "camera door: frame health judges the sub-stream"));
+  g_assert_null (strstr (log, URI_SECRET));
 
   /* The sub-stream goes black; the recorded stream does not. */
   vigil_test_vigild_watch_alert (&f->vigild, &black);
