@@ -13,6 +13,9 @@ join_or_dash (const gchar *const *strv)
   return strv != NULL && strv[0] != NULL ? g_strjoinv (",", (gchar **) strv) : g_strdup ("-");
 }
 
+/* Incidents asked of vigild per ListIncidents call: its most. */
+#define PAGE 100u
+
 /* The id in /org/vigil/Vigil1/Incident/ID, or 0. */
 static gint64
 incident_id_from_path (const gchar *path)
@@ -30,11 +33,18 @@ incident_id_from_path (const gchar *path)
 static VigilDBusIncident *
 ctl_get_incident (Ctl *ctl, gint64 id, gboolean load_properties, int *out_status)
 {
-  g_autofree gchar *path = incident_path (id);
+  g_autofree gchar *path = NULL;
   g_autoptr(GError) error = NULL;
   g_autoptr(VigilDBusIncident) incident = NULL;
   g_auto(GStrv) names = NULL;
 
+  /* vigild keeps only recently used incidents on the bus: this puts @id
+   * there (or says there is no such incident). */
+  if (!vigil_dbus_manager_call_get_incident_sync (ctl->manager, id, &path, NULL, &error))
+    {
+      *out_status = fail (error);
+      return NULL;
+    }
   incident = vigil_dbus_incident_proxy_new_sync (ctl->bus,
                                                  load_properties ? G_DBUS_PROXY_FLAGS_DO_NOT_CONNECT_SIGNALS
                                                                  : G_DBUS_PROXY_FLAGS_DO_NOT_LOAD_PROPERTIES |
@@ -68,10 +78,22 @@ fail_incident (GError *error, gint64 id)
 
 /* ---- Incidents as text and JSON ----------------------------------------- */
 
+/* The incident's notes, asked of vigild (not a property: see the XML);
+ * NULL when it cannot tell. */
+static GVariant *
+get_notes (VigilDBusIncident *incident)
+{
+  GVariant *notes = NULL;
+
+  if (!vigil_dbus_incident_call_get_notes_sync (incident, &notes, NULL, NULL))
+    return NULL;
+  return notes;
+}
+
 static void
 json_add_incident (JsonBuilder *builder, VigilDBusIncident *incident)
 {
-  GVariant *notes = vigil_dbus_incident_get_notes (incident);
+  g_autoptr(GVariant) notes = get_notes (incident);
 
   json_builder_begin_object (builder);
   json_add_int (builder, "id", vigil_dbus_incident_get_id (incident));
@@ -140,7 +162,7 @@ print_incident (VigilDBusIncident *incident)
   gint64 expires_us = vigil_dbus_incident_get_expires_us (incident);
   const gchar *release_reason = vigil_dbus_incident_get_release_reason (incident);
   const gchar *description = vigil_dbus_incident_get_description (incident);
-  GVariant *notes = vigil_dbus_incident_get_notes (incident);
+  g_autoptr(GVariant) notes = get_notes (incident);
   g_autofree gchar *id = g_strdup_printf ("%" G_GINT64_FORMAT, vigil_dbus_incident_get_id (incident));
   g_autofree gchar *state = g_strdup_printf ("%s (%s)", vigil_dbus_incident_get_state (incident),
                                              vigil_dbus_incident_get_locked (incident) ? "evidence locked"
@@ -416,6 +438,26 @@ run_change (Ctl *ctl, Change change, int argc, char **argv)
   return opt_json ? print_incident_json (ctl, id) : EXIT_OK;
 }
 
+/* One row (or JSON object) of `incident list`. */
+static void
+add_listed_incident (JsonBuilder *builder, Table *table, VigilDBusIncident *incident)
+{
+  gint64 end_us = vigil_dbus_incident_get_end_us (incident);
+
+  if (builder != NULL)
+    {
+      json_add_incident (builder, incident);
+      return;
+    }
+  table_take (table, g_strdup_printf ("%" G_GINT64_FORMAT, vigil_dbus_incident_get_id (incident)));
+  table_add (table, vigil_dbus_incident_get_state (incident));
+  table_take (table, vigil_time_format_local (vigil_dbus_incident_get_start_us (incident)));
+  table_take (table, end_us != 0 ? vigil_time_format_local (end_us) : g_strdup ("open"));
+  table_take (table, join_or_dash (vigil_dbus_incident_get_cameras (incident)));
+  table_take (table, join_or_dash (vigil_dbus_incident_get_tags (incident)));
+  table_add (table, vigil_dbus_incident_get_title (incident));
+}
+
 static int
 cmd_incident_list (Ctl *ctl, int argc, char **argv)
 {
@@ -431,10 +473,10 @@ cmd_incident_list (Ctl *ctl, int argc, char **argv)
     { NULL }
   };
   g_auto(GVariantBuilder) filter = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE_VARDICT);
+  g_autoptr(GVariant) criteria = NULL;
   g_autoptr(GError) error = NULL;
-  g_autoptr(GDBusObjectManager) objects = NULL;
-  g_auto(GStrv) paths = NULL;
   g_autoptr(JsonBuilder) builder = NULL;
+  guint limit = 0;
   g_autoptr(Table) table = NULL;
   int status;
 
@@ -462,57 +504,46 @@ cmd_incident_list (Ctl *ctl, int argc, char **argv)
     g_variant_builder_add (&filter, "{sv}", "tag", g_variant_new_string (tag));
   if (search != NULL)
     g_variant_builder_add (&filter, "{sv}", "text", g_variant_new_string (search));
-  if (limit_text != NULL)
-    {
-      guint limit;
-
-      if (!parse_uint_option (ctl, "--limit", limit_text, &limit))
-        return EXIT_USAGE;
-      g_variant_builder_add (&filter, "{sv}", "limit", g_variant_new_uint32 (limit));
-    }
+  if (limit_text != NULL && !parse_uint_option (ctl, "--limit", limit_text, &limit))
+    return EXIT_USAGE;
   if ((status = ctl_connect (ctl)) != EXIT_OK)
     return status;
-  if (!vigil_dbus_manager_call_list_incidents_sync (ctl->manager, g_variant_builder_end (&filter), &paths, NULL,
-                                                    &error))
-    return fail (error);
-  objects = ctl_get_object_manager (ctl, &error);
-  if (objects == NULL)
-    return fail (error);
+  criteria = g_variant_ref_sink (g_variant_builder_end (&filter));
 
   if (opt_json)
     builder = json_begin_listing ("incidents");
   else
     table = table_new ("rllllll", "ID", "STATE", "START", "END", "CAMERAS", "TAGS", "TITLE");
-  for (guint i = 0; paths[i] != NULL; i++)
+  /* vigild answers a page of at most PAGE at a time. */
+  for (guint offset = 0, page_size = PAGE; limit == 0 || offset < limit; offset += page_size)
     {
-      g_autoptr(GDBusObject) object = g_dbus_object_manager_get_object (objects, paths[i]);
-      g_autoptr(VigilDBusIncident) incident = NULL;
+      g_auto(GVariantBuilder) page = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE_VARDICT);
+      g_auto(GStrv) paths = NULL;
+      GVariantIter iter;
+      const gchar *key;
+      GVariant *value;
 
-      if (object != NULL)
-        incident = vigil_dbus_object_get_incident (VIGIL_DBUS_OBJECT (object));
-      if (incident == NULL)
+      page_size = limit != 0 ? MIN (PAGE, limit - offset) : PAGE;
+      g_variant_iter_init (&iter, criteria);
+      while (g_variant_iter_loop (&iter, "{&sv}", &key, &value))
+        g_variant_builder_add (&page, "{sv}", key, value);
+      g_variant_builder_add (&page, "{sv}", "limit", g_variant_new_uint32 (page_size));
+      g_variant_builder_add (&page, "{sv}", "offset", g_variant_new_uint32 (offset));
+      if (!vigil_dbus_manager_call_list_incidents_sync (ctl->manager, g_variant_builder_end (&page), &paths, NULL,
+                                                        &error))
+        return fail (error);
+      for (guint i = 0; paths[i] != NULL; i++)
         {
-          /* Created after the object manager's snapshot: ask it directly. */
+          g_autoptr(VigilDBusIncident) incident = NULL;
           gint64 id = incident_id_from_path (paths[i]);
 
           status = EXIT_OK;
           if (id == 0 || (incident = ctl_get_incident (ctl, id, TRUE, &status)) == NULL)
             continue;
+          add_listed_incident (builder, table, incident);
         }
-      if (opt_json)
-        json_add_incident (builder, incident);
-      else
-        {
-          gint64 end_us = vigil_dbus_incident_get_end_us (incident);
-
-          table_take (table, g_strdup_printf ("%" G_GINT64_FORMAT, vigil_dbus_incident_get_id (incident)));
-          table_add (table, vigil_dbus_incident_get_state (incident));
-          table_take (table, vigil_time_format_local (vigil_dbus_incident_get_start_us (incident)));
-          table_take (table, end_us != 0 ? vigil_time_format_local (end_us) : g_strdup ("open"));
-          table_take (table, join_or_dash (vigil_dbus_incident_get_cameras (incident)));
-          table_take (table, join_or_dash (vigil_dbus_incident_get_tags (incident)));
-          table_add (table, vigil_dbus_incident_get_title (incident));
-        }
+      if (g_strv_length (paths) < page_size)
+        break;
     }
   print_listing (builder, table);
   return EXIT_OK;

@@ -17,6 +17,7 @@ static const GDBusErrorEntry entries[] = {
   { VIGIL_ERROR_CANCELLED, "org.vigil.Vigil1.Error.Cancelled" },
   { VIGIL_ERROR_NOT_SUPPORTED, "org.vigil.Vigil1.Error.NotSupported" },
   { VIGIL_ERROR_ACCESS_DENIED, "org.vigil.Vigil1.Error.AccessDenied" },
+  { VIGIL_ERROR_RATE_LIMITED, "org.vigil.Vigil1.Error.RateLimited" },
 };
 
 GQuark

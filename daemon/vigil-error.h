@@ -21,6 +21,7 @@ typedef enum {
   VIGIL_ERROR_CANCELLED,         /* .Cancelled: the caller cancelled it */
   VIGIL_ERROR_NOT_SUPPORTED,     /* .NotSupported: the camera cannot (no ONVIF, no PTZ, no such move) */
   VIGIL_ERROR_ACCESS_DENIED,     /* .AccessDenied: the caller lacks the action (polkit); the message names it */
+  VIGIL_ERROR_RATE_LIMITED,      /* .RateLimited: too many from one caller; the message says when to retry */
 } VigilError;
 GQuark vigil_error_quark (void);
 

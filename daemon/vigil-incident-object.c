@@ -5,6 +5,7 @@
 #include "vigil-incident-object.h"
 
 #include "vigil-error.h"
+#include "vigil-rate-limit.h"
 #include "vigil-service-private.h"
 
 #define INCIDENT_PATH_PREFIX VIGIL_DBUS_PATH "/Incident/"
@@ -14,6 +15,7 @@ struct _VigilIncidentObject
   VigilDBusIncidentSkeleton  parent_instance;
   VigilStore                *store;
   VigilDBusManager          *manager;    /* where IncidentChanged goes */
+  VigilRateLimit            *changes;    /* notes and tag changes, per caller */
 };
 
 static void vigil_incident_object_incident_iface_init (VigilDBusIncidentIface *iface);
@@ -50,23 +52,16 @@ static void
 fill (VigilIncidentObject *self, const VigilIncident *incident)
 {
   VigilDBusIncident *skeleton = VIGIL_DBUS_INCIDENT (self);
-  GVariantBuilder notes;
   gint64 now_us = g_get_real_time ();
   const gchar *state = incident->released_us != 0 ? "released" : incident->end_us != 0 ? "closed" : "open";
 
-  g_variant_builder_init (&notes, G_VARIANT_TYPE ("a(xxss)"));
-  for (guint i = 0; i < incident->notes->len; i++)
-    {
-      const VigilIncidentNote *note = incident->notes->pdata[i];
-      g_variant_builder_add (&notes, "(xxss)", note->time_us, note->uid, note->user, note->text);
-    }
   g_object_freeze_notify (G_OBJECT (skeleton));
   vigil_dbus_incident_set_id (skeleton, incident->id);
   vigil_dbus_incident_set_title (skeleton, incident->title);
   vigil_dbus_incident_set_description (skeleton, incident->description);
   vigil_dbus_incident_set_cameras (skeleton, (const gchar *const *) incident->cameras);
   vigil_dbus_incident_set_tags (skeleton, (const gchar *const *) incident->tags);
-  vigil_dbus_incident_set_notes (skeleton, g_variant_builder_end (&notes));
+  vigil_dbus_incident_set_note_count (skeleton, incident->notes->len);
   vigil_dbus_incident_set_start_us (skeleton, incident->start_us);
   vigil_dbus_incident_set_end_us (skeleton, incident->end_us);
   vigil_dbus_incident_set_pre_roll_s (skeleton, incident->pre_roll_us / G_USEC_PER_SEC);
@@ -120,6 +115,27 @@ record_change (VigilIncidentObject *self, GDBusMethodInvocation *invocation, con
 }
 
 static gboolean
+vigil_incident_object_handle_get_notes (VigilDBusIncident *skeleton, GDBusMethodInvocation *invocation)
+{
+  VigilIncidentObject *self = VIGIL_INCIDENT_OBJECT (skeleton);
+  g_autoptr(VigilIncident) incident = NULL;
+  GVariantBuilder notes;
+  GError *error = NULL;
+
+  incident = vigil_store_get_incident (self->store, vigil_dbus_incident_get_id (skeleton), &error);
+  if (incident == NULL)
+    return return_store_error (invocation, error);
+  g_variant_builder_init (&notes, G_VARIANT_TYPE ("a(xxss)"));
+  for (guint i = 0; i < incident->notes->len; i++)
+    {
+      const VigilIncidentNote *note = incident->notes->pdata[i];
+      g_variant_builder_add (&notes, "(xxss)", note->time_us, note->uid, note->user, note->text);
+    }
+  vigil_dbus_incident_complete_get_notes (skeleton, invocation, g_variant_builder_end (&notes));
+  return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
+static gboolean
 vigil_incident_object_handle_add_note (VigilDBusIncident *skeleton, GDBusMethodInvocation *invocation,
                                        const gchar *text)
 {
@@ -128,6 +144,8 @@ vigil_incident_object_handle_add_note (VigilDBusIncident *skeleton, GDBusMethodI
   VigilIncidentNote note = { g_get_real_time (), caller->uid, caller->user, (gchar *) text };
   GError *error = NULL;
 
+  if (!vigil_service_take_rate (self->changes, invocation, "notes and tag changes"))
+    return G_DBUS_METHOD_INVOCATION_HANDLED;
   if (!vigil_store_add_incident_note (self->store, vigil_dbus_incident_get_id (skeleton), &note, &error))
     return return_store_error (invocation, error);
   record_change (self, invocation, "incident-note", "text", text, "note");
@@ -142,6 +160,8 @@ vigil_incident_object_handle_add_tag (VigilDBusIncident *skeleton, GDBusMethodIn
   VigilIncidentObject *self = VIGIL_INCIDENT_OBJECT (skeleton);
   GError *error = NULL;
 
+  if (!vigil_service_take_rate (self->changes, invocation, "notes and tag changes"))
+    return G_DBUS_METHOD_INVOCATION_HANDLED;
   if (!vigil_store_add_incident_tag (self->store, vigil_dbus_incident_get_id (skeleton), tag, &error))
     return return_store_error (invocation, error);
   record_change (self, invocation, "incident-tag", "tag", tag, "tag");
@@ -156,6 +176,8 @@ vigil_incident_object_handle_remove_tag (VigilDBusIncident *skeleton, GDBusMetho
   VigilIncidentObject *self = VIGIL_INCIDENT_OBJECT (skeleton);
   GError *error = NULL;
 
+  if (!vigil_service_take_rate (self->changes, invocation, "notes and tag changes"))
+    return G_DBUS_METHOD_INVOCATION_HANDLED;
   if (!vigil_store_remove_incident_tag (self->store, vigil_dbus_incident_get_id (skeleton), tag, &error))
     {
       /* The incident exists (it has an object): a missing tag is a bad argument. */
@@ -226,6 +248,7 @@ vigil_incident_object_handle_set_expiry (VigilDBusIncident *skeleton, GDBusMetho
 static void
 vigil_incident_object_incident_iface_init (VigilDBusIncidentIface *iface)
 {
+  iface->handle_get_notes = vigil_incident_object_handle_get_notes;
   iface->handle_add_note = vigil_incident_object_handle_add_note;
   iface->handle_add_tag = vigil_incident_object_handle_add_tag;
   iface->handle_remove_tag = vigil_incident_object_handle_remove_tag;
@@ -241,6 +264,7 @@ vigil_incident_object_dispose (GObject *object)
 
   g_clear_object (&self->store);
   g_clear_object (&self->manager);
+  g_clear_object (&self->changes);
   G_OBJECT_CLASS (vigil_incident_object_parent_class)->dispose (object);
 }
 
@@ -257,12 +281,14 @@ vigil_incident_object_init (VigilIncidentObject *self)
 }
 
 VigilIncidentObject *
-vigil_incident_object_new (VigilStore *store, VigilDBusManager *manager, const VigilIncident *incident)
+vigil_incident_object_new (VigilStore *store, VigilDBusManager *manager, VigilRateLimit *changes,
+                           const VigilIncident *incident)
 {
   VigilIncidentObject *self = g_object_new (VIGIL_TYPE_INCIDENT_OBJECT, NULL);
 
   self->store = g_object_ref (store);
   self->manager = g_object_ref (manager);
+  self->changes = g_object_ref (changes);
   fill (self, incident);
   return self;
 }

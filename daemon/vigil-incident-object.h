@@ -11,6 +11,7 @@
 
 #include "vigil-dbus-generated.h"
 #include "vigil-incidents.h"
+#include "vigil-rate-limit.h"
 
 G_BEGIN_DECLS
 
@@ -28,9 +29,12 @@ gboolean             vigil_incident_object_parse_path   (const gchar *path,
 /* "incident ID": how the audit log names incident @id. */
 gchar               *vigil_incident_object_build_target (gint64 id);
 
-/* Shows @incident, read from @store; changes are announced on @manager. */
+/* Shows @incident, read from @store; changes are announced on @manager;
+ * notes and tag changes are limited per caller by @changes (shared by
+ * every incident). */
 VigilIncidentObject *vigil_incident_object_new          (VigilStore          *store,
                                                          VigilDBusManager    *manager,
+                                                         VigilRateLimit      *changes,
                                                          const VigilIncident *incident);
 /* Reads the incident back from the catalog and announces @change ("note",
  * "closed", ...) on the Manager; logs a warning if it cannot be read. */

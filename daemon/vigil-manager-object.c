@@ -16,6 +16,9 @@
 #include "vigil-incident-object.h"
 #include "vigil-service-private.h"
 
+/* ListIncidents answers at most this many per call (paged with offset). */
+#define MAX_LISTED_INCIDENTS 100u
+
 struct _VigilManagerObject
 {
   VigilDBusManagerSkeleton  parent_instance;
@@ -121,6 +124,8 @@ vigil_manager_object_handle_create_incident (VigilDBusManager *manager, GDBusMet
   incident->created_us = now_us;
   incident->created_uid = caller->uid;
   incident->created_user = g_strdup (caller->user);
+  if (!vigil_service_take_rate (vigil_service_get_incident_rate (self->service), invocation, "incidents"))
+    return G_DBUS_METHOD_INVOCATION_HANDLED;
   id = vigil_store_add_incident (self->store, incident, &error);
   if (id == 0)
     {
@@ -167,9 +172,9 @@ static gboolean
 vigil_manager_object_handle_list_incidents (VigilDBusManager *manager, GDBusMethodInvocation *invocation,
                                             GVariant *filter_options)
 {
-  static const gchar *const known[] = { "from-us", "to-us", "camera", "tag", "text", "limit", NULL };
+  static const gchar *const known[] = { "from-us", "to-us", "camera", "tag", "text", "limit", "offset", NULL };
   VigilManagerObject *self = VIGIL_MANAGER_OBJECT (manager);
-  g_autoptr(GVariant) from = NULL, to = NULL, camera = NULL, tag = NULL, text = NULL, limit = NULL;
+  g_autoptr(GVariant) from = NULL, to = NULL, camera = NULL, tag = NULL, text = NULL, limit = NULL, offset = NULL;
   g_autoptr(GPtrArray) incidents = NULL;
   g_autoptr(GPtrArray) paths = g_ptr_array_new_with_free_func (g_free);
   VigilIncidentFilter filter = { 0 };
@@ -181,23 +186,48 @@ vigil_manager_object_handle_list_incidents (VigilDBusManager *manager, GDBusMeth
       || !lookup_option (filter_options, "camera", G_VARIANT_TYPE_STRING, &camera, invocation)
       || !lookup_option (filter_options, "tag", G_VARIANT_TYPE_STRING, &tag, invocation)
       || !lookup_option (filter_options, "text", G_VARIANT_TYPE_STRING, &text, invocation)
-      || !lookup_option (filter_options, "limit", G_VARIANT_TYPE_UINT32, &limit, invocation))
+      || !lookup_option (filter_options, "limit", G_VARIANT_TYPE_UINT32, &limit, invocation)
+      || !lookup_option (filter_options, "offset", G_VARIANT_TYPE_UINT32, &offset, invocation))
     return G_DBUS_METHOD_INVOCATION_HANDLED;
   filter.from_us = from ? g_variant_get_int64 (from) : 0;
   filter.to_us = to ? g_variant_get_int64 (to) : 0;
   filter.camera = camera ? g_variant_get_string (camera, NULL) : NULL;
   filter.tag = tag ? g_variant_get_string (tag, NULL) : NULL;
   filter.text = text ? g_variant_get_string (text, NULL) : NULL;
-  filter.limit = limit ? g_variant_get_uint32 (limit) : 0;
+  filter.limit = limit ? g_variant_get_uint32 (limit) : MAX_LISTED_INCIDENTS;
+  filter.offset = offset ? g_variant_get_uint32 (offset) : 0;
+  if (filter.limit == 0 || filter.limit > MAX_LISTED_INCIDENTS)
+    return vigil_service_return_invalid (invocation, "limit %u is not 1 to %u: page with offset", filter.limit,
+                                         MAX_LISTED_INCIDENTS);
   if (filter.from_us != 0 && filter.to_us != 0 && filter.to_us <= filter.from_us)
     return vigil_service_return_invalid (invocation, "the range ends before it starts");
   incidents = vigil_store_list_incidents (self->store, &filter, &error);
   if (incidents == NULL)
     return vigil_service_return_error (invocation, error);
   for (guint i = 0; i < incidents->len; i++)
-    g_ptr_array_add (paths, vigil_incident_object_build_path (((VigilIncident *) incidents->pdata[i])->id));
+    {
+      gchar *path = vigil_service_expose_incident (self->service, ((VigilIncident *) incidents->pdata[i])->id,
+                                                   &error);
+
+      if (path == NULL)
+        return vigil_service_return_error (invocation, error);
+      g_ptr_array_add (paths, path);
+    }
   g_ptr_array_add (paths, NULL);
   vigil_dbus_manager_complete_list_incidents (manager, invocation, (const gchar *const *) paths->pdata);
+  return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
+static gboolean
+vigil_manager_object_handle_get_incident (VigilDBusManager *manager, GDBusMethodInvocation *invocation, gint64 id)
+{
+  VigilManagerObject *self = VIGIL_MANAGER_OBJECT (manager);
+  GError *error = NULL;
+  g_autofree gchar *path = vigil_service_expose_incident (self->service, id, &error);
+
+  if (path == NULL)
+    return vigil_service_return_error (invocation, error);
+  vigil_dbus_manager_complete_get_incident (manager, invocation, path);
   return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
 
@@ -549,6 +579,7 @@ vigil_manager_object_manager_iface_init (VigilDBusManagerIface *iface)
   iface->handle_list_cameras = vigil_manager_object_handle_list_cameras;
   iface->handle_create_incident = vigil_manager_object_handle_create_incident;
   iface->handle_list_incidents = vigil_manager_object_handle_list_incidents;
+  iface->handle_get_incident = vigil_manager_object_handle_get_incident;
   iface->handle_export_incident = vigil_manager_object_handle_export_incident;
   iface->handle_export_range = vigil_manager_object_handle_export_range;
   iface->handle_get_public_key = vigil_manager_object_handle_get_public_key;

@@ -8,6 +8,7 @@
 
 #include "vigil-dbus-generated.h"
 #include "vigil-export-job.h"
+#include "vigil-rate-limit.h"
 #include "vigil-service.h"
 #include "vigil-store.h"
 
@@ -46,6 +47,19 @@ gboolean           vigil_service_return_error     (GDBusMethodInvocation *invoca
 gboolean           vigil_service_return_invalid   (GDBusMethodInvocation *invocation,
                                                    const gchar           *format,
                                                    ...) G_GNUC_PRINTF (2, 3);
+/* Takes one of @invocation's caller's tokens from @limit; when none is
+ * left, answers RateLimited ("too many @what ...") and returns FALSE. */
+gboolean           vigil_service_take_rate        (VigilRateLimit        *limit,
+                                                   GDBusMethodInvocation *invocation,
+                                                   const gchar           *what);
+/* Incident @id's object path, putting it on the bus if it is not there
+ * (only the most recently used incidents are kept there); NULL with
+ * VIGIL_ERROR_UNKNOWN_INCIDENT when there is no such incident. */
+gchar             *vigil_service_expose_incident  (VigilService *self,
+                                                   gint64        id,
+                                                   GError      **error);
+/* The per-caller limit on incident creation. */
+VigilRateLimit    *vigil_service_get_incident_rate (VigilService *self);
 /* Who may call, in a line (polkit, or the session bus's own uid). */
 const gchar       *vigil_service_describe_authority (VigilService *self);
 /* ISO 8601 in UTC, for audit details. */

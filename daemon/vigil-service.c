@@ -26,6 +26,19 @@
 #define ERROR_MESSAGE_MAX_CHARS 500
 /* Export job objects kept on the bus after they finish. */
 #define MAX_EXPORT_OBJECTS   32
+/* Incident objects kept on the bus, the most recently used: at most
+ * ~14 kB each (title, description, tags, cameras, reason bounded), so
+ * GetManagedObjects stays a few MB below the bus's 32 MiB limit however
+ * large the catalog grows. */
+#define MAX_INCIDENT_OBJECTS 256
+/* Per caller: incidents created at once, then one every 6 s; notes and
+ * tag changes 60 at once, then one every 2 s. A monitoring room marks a
+ * few incidents an hour; a script gone wrong is stopped well before the
+ * catalog or the bus notice. */
+#define INCIDENT_BURST        20
+#define INCIDENT_REFILL_MS    6000
+#define CHANGE_BURST          60
+#define CHANGE_REFILL_MS      2000
 /* How often incident expiries are looked for. */
 #define EXPIRY_CHECK_S       60
 
@@ -39,7 +52,10 @@ struct _VigilService
   GDBusObjectManagerServer  *manager_server;
   VigilManagerObject        *manager;
   GPtrArray                 *cameras;          /* VigilCameraObject, in config order */
-  GHashTable                *incidents;        /* gint64* id → VigilIncidentObject* */
+  GHashTable                *incidents;        /* gint64* id → VigilIncidentObject*, on the bus */
+  GQueue                     incident_order;   /* their ids (gint64*, borrowed from incidents), least recently used first */
+  VigilRateLimit            *incident_rate;
+  VigilRateLimit            *change_rate;
   GQueue                     exports;          /* VigilDBusObjectSkeleton* of a VigilExportObject, oldest first */
   guint                      next_export;
   guint                      expiry_id;
@@ -269,17 +285,91 @@ export_cameras (VigilService *self)
 
 /* ---- Incidents --------------------------------------------------------- */
 
+/* Marks incident @id (on the bus) as the most recently used. */
+static void
+touch_incident (VigilService *self, gint64 id)
+{
+  gpointer key = NULL;
+  GList *link;
+
+  if (!g_hash_table_lookup_extended (self->incidents, &id, &key, NULL))
+    return;
+  link = g_queue_find (&self->incident_order, key);
+  if (link != NULL)
+    g_queue_unlink (&self->incident_order, link);
+  else
+    link = g_list_alloc ();
+  link->data = key;
+  g_queue_push_tail_link (&self->incident_order, link);
+}
+
+/* Takes the least recently used incidents off the bus, down to the limit. */
+static void
+trim_incidents (VigilService *self)
+{
+  while (self->incident_order.length > MAX_INCIDENT_OBJECTS)
+    {
+      gint64 id = *(gint64 *) g_queue_pop_head (&self->incident_order);
+      g_autofree gchar *path = vigil_incident_object_build_path (id);
+
+      g_dbus_object_manager_server_unexport (self->manager_server, path);
+      g_hash_table_remove (self->incidents, &id);
+    }
+}
+
 static void
 export_incident (VigilService *self, const VigilIncident *incident)
 {
   g_autofree gchar *path = vigil_incident_object_build_path (incident->id);
   g_autoptr(VigilDBusObjectSkeleton) object = vigil_dbus_object_skeleton_new (path);
-  VigilIncidentObject *skeleton = vigil_incident_object_new (self->store, VIGIL_DBUS_MANAGER (self->manager), incident);
+  VigilIncidentObject *skeleton = vigil_incident_object_new (self->store, VIGIL_DBUS_MANAGER (self->manager),
+                                                             self->change_rate, incident);
 
   guard (self, skeleton);
   vigil_dbus_object_skeleton_set_incident (object, VIGIL_DBUS_INCIDENT (skeleton));
   g_dbus_object_manager_server_export (self->manager_server, G_DBUS_OBJECT_SKELETON (object));
   g_hash_table_insert (self->incidents, g_memdup2 (&incident->id, sizeof incident->id), skeleton);   /* takes it */
+  touch_incident (self, incident->id);
+}
+
+gchar *
+vigil_service_expose_incident (VigilService *self, gint64 id, GError **error)
+{
+  if (!g_hash_table_contains (self->incidents, &id))
+    {
+      g_autoptr(VigilIncident) incident = vigil_store_get_incident (self->store, id, error);
+
+      if (incident == NULL)
+        {
+          vigil_error_from_store (error, VIGIL_ERROR_UNKNOWN_INCIDENT);
+          return NULL;
+        }
+      export_incident (self, incident);
+      trim_incidents (self);
+    }
+  else
+    touch_incident (self, id);
+  return vigil_incident_object_build_path (id);
+}
+
+VigilRateLimit *
+vigil_service_get_incident_rate (VigilService *self)
+{
+  return self->incident_rate;
+}
+
+gboolean
+vigil_service_take_rate (VigilRateLimit *limit, GDBusMethodInvocation *invocation, const gchar *what)
+{
+  const VigilCaller *caller = vigil_service_get_caller (invocation);
+  guint retry_ms = 0;
+
+  if (vigil_rate_limit_take (limit, caller->uid, g_get_monotonic_time (), &retry_ms))
+    return TRUE;
+  g_dbus_method_invocation_return_error (invocation, VIGIL_ERROR, VIGIL_ERROR_RATE_LIMITED,
+                                         "too many %s from %s; try again in %u.%u s", what, caller->user,
+                                         retry_ms / 1000, (retry_ms % 1000) / 100);
+  return FALSE;
 }
 
 void
@@ -293,6 +383,7 @@ vigil_service_refresh_incident (VigilService *self, gint64 id, const gchar *chan
   if (object != NULL)
     {
       vigil_incident_object_refresh (object, change);
+      touch_incident (self, id);
       return;
     }
   incident = vigil_store_get_incident (self->store, id, &error);
@@ -302,6 +393,7 @@ vigil_service_refresh_incident (VigilService *self, gint64 id, const gchar *chan
       return;
     }
   export_incident (self, incident);
+  trim_incidents (self);
   path = vigil_incident_object_build_path (id);
   vigil_dbus_manager_emit_incident_changed (VIGIL_DBUS_MANAGER (self->manager), path, change);
 }
@@ -330,19 +422,22 @@ on_expiry_check (gpointer user_data)
   return G_SOURCE_CONTINUE;
 }
 
+/* The newest incidents, up to the limit; older ones come on demand. */
 static void
-export_all_incidents (VigilService *self)
+export_newest_incidents (VigilService *self)
 {
   g_autoptr(GError) error = NULL;
-  g_autoptr(GPtrArray) incidents = vigil_store_list_incidents (self->store, NULL, &error);
+  VigilIncidentFilter newest = { .limit = MAX_INCIDENT_OBJECTS };
+  g_autoptr(GPtrArray) incidents = vigil_store_list_incidents (self->store, &newest, &error);
 
   if (incidents == NULL)
     {
       g_warning ("cannot list incidents: %s", error->message);
       return;
     }
-  for (guint i = 0; i < incidents->len; i++)
-    export_incident (self, incidents->pdata[i]);
+  /* Oldest first, so that the newest are the most recently used. */
+  for (guint i = incidents->len; i > 0; i--)
+    export_incident (self, incidents->pdata[i - 1]);
 }
 
 /* ---- Exports ----------------------------------------------------------- */
@@ -448,7 +543,10 @@ vigil_service_dispose (GObject *object)
       vigil_export_job_cancel (vigil_export_object_get_job (VIGIL_EXPORT_OBJECT (export)));
     }
   g_queue_clear_full (&self->exports, g_object_unref);
+  g_queue_clear (&self->incident_order);
   g_clear_pointer (&self->incidents, g_hash_table_unref);
+  g_clear_object (&self->incident_rate);
+  g_clear_object (&self->change_rate);
   if (self->manager != NULL && g_dbus_interface_skeleton_get_connection (G_DBUS_INTERFACE_SKELETON (self->manager)))
     g_dbus_interface_skeleton_unexport (G_DBUS_INTERFACE_SKELETON (self->manager));
   /* Unexports every object below the Manager before the Manager goes
@@ -473,6 +571,9 @@ static void
 vigil_service_init (VigilService *self)
 {
   g_queue_init (&self->exports);
+  g_queue_init (&self->incident_order);
+  self->incident_rate = vigil_rate_limit_new (INCIDENT_BURST, INCIDENT_REFILL_MS);
+  self->change_rate = vigil_rate_limit_new (CHANGE_BURST, CHANGE_REFILL_MS);
   self->cameras = g_ptr_array_new_with_free_func (g_object_unref);
   self->incidents = g_hash_table_new_full (g_int64_hash, g_int64_equal, g_free, g_object_unref);
 }
@@ -505,7 +606,7 @@ vigil_service_new (VigilDaemon *daemon, GDBusConnection *connection, VigilAuthor
   if (!g_dbus_interface_skeleton_export (G_DBUS_INTERFACE_SKELETON (self->manager), connection, VIGIL_DBUS_PATH,
                                          error))
     return NULL;
-  export_all_incidents (self);
+  export_newest_incidents (self);
   g_dbus_object_manager_server_set_connection (self->manager_server, connection);
   self->expiry_id = g_timeout_add_seconds (EXPIRY_CHECK_S, on_expiry_check, self);
   on_expiry_check (self);

@@ -16,8 +16,12 @@ G_BEGIN_DECLS
 /* Roll defaults and bounds, in µs. */
 #define VIGIL_INCIDENT_DEFAULT_ROLL_US (G_GINT64_CONSTANT (30) * G_USEC_PER_SEC)
 #define VIGIL_INCIDENT_MAX_ROLL_US     (G_GINT64_CONSTANT (3600) * G_USEC_PER_SEC)
-/* Notes one incident may hold. */
+/* Notes, tags and cameras one incident may hold: with the text limits
+ * (title 200, description 10,000, note 4,000, tag 64 bytes) they bound
+ * what one incident costs on D-Bus. */
 #define VIGIL_INCIDENT_MAX_NOTES       200u
+#define VIGIL_INCIDENT_MAX_TAGS        32u
+#define VIGIL_INCIDENT_MAX_CAMERAS     64u
 /* Every time an incident holds (start, end, expiry) lies in
  * [2000-01-01, 2200-01-01) UTC: far enough for any recording, and near
  * enough that a time plus a roll can never overflow. */
@@ -112,6 +116,7 @@ typedef struct {
   const gchar  *tag;             /* NULL: any */
   const gchar  *text;            /* NULL: any; case-insensitive substring of title or description */
   guint         limit;           /* 0: no limit */
+  guint         offset;          /* skip this many of the matches first (paging) */
 } VigilIncidentFilter;
 
 /* Matching incidents, newest start first; element type VigilIncident. */

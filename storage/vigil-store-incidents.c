@@ -151,6 +151,10 @@ check_incident (const VigilIncident *incident, GError **error)
   for (guint i = 0; incident->tags != NULL && incident->tags[i] != NULL; i++)
     if (!vigil_incident_tag_is_valid (incident->tags[i]))
       return invalid (error, "tag “%s” must be 1 to 64 bytes without spaces or commas", incident->tags[i]);
+  if (incident->tags != NULL && g_strv_length (incident->tags) > VIGIL_INCIDENT_MAX_TAGS)
+    return invalid (error, "an incident may have at most %u tags", VIGIL_INCIDENT_MAX_TAGS);
+  if (g_strv_length (incident->cameras) > VIGIL_INCIDENT_MAX_CAMERAS)
+    return invalid (error, "an incident may name at most %u cameras", VIGIL_INCIDENT_MAX_CAMERAS);
   return TRUE;
 }
 
@@ -414,7 +418,13 @@ vigil_store_add_incident_tag (VigilStore *self, gint64 id, const gchar *tag, GEr
   if (!vigil_incident_tag_is_valid (tag))
     return invalid (error, "tag “%s” must be 1 to 64 bytes without spaces or commas", tag ? tag : "");
   incident = vigil_store_get_incident (self, id, error);
-  return incident != NULL && insert_tag (self, id, tag, error);
+  if (incident == NULL)
+    return FALSE;
+  if (!g_strv_contains ((const gchar *const *) incident->tags, tag)
+      && g_strv_length (incident->tags) >= VIGIL_INCIDENT_MAX_TAGS)
+    return invalid (error, "incident %" G_GINT64_FORMAT " already has %u tags, the most it may have", id,
+                    VIGIL_INCIDENT_MAX_TAGS);
+  return insert_tag (self, id, tag, error);
 }
 
 gboolean
@@ -560,7 +570,7 @@ vigil_store_list_incidents (VigilStore *self, const VigilIncidentFilter *filter,
       "                                where ic.incident_id = i.id and c.name = :camera)) "
       "and (:tag is null or exists (select 1 from incident_tags t where t.incident_id = i.id and t.tag = :tag)) "
       "and (:text is null or i.title like :text escape '\\' or i.description like :text escape '\\') "
-      "order by i.start_us desc, i.id desc limit :limit", error);
+      "order by i.start_us desc, i.id desc limit :limit offset :offset", error);
   if (stmt == NULL)
     return NULL;
   sqlite3_bind_int64 (stmt, sqlite3_bind_parameter_index (stmt, ":from"), filter ? filter->from_us : 0);
@@ -586,6 +596,7 @@ vigil_store_list_incidents (VigilStore *self, const VigilIncidentFilter *filter,
     }
   sqlite3_bind_int64 (stmt, sqlite3_bind_parameter_index (stmt, ":limit"),
                       filter != NULL && filter->limit > 0 ? (gint64) filter->limit : -1);
+  sqlite3_bind_int64 (stmt, sqlite3_bind_parameter_index (stmt, ":offset"), filter != NULL ? filter->offset : 0);
   while ((rc = sqlite3_step (stmt)) == SQLITE_ROW)
     {
       VigilIncident *incident = incident_from_row (self, stmt, error);

@@ -344,6 +344,51 @@ test_incident_search (Fixture *f, gconstpointer unused)
   found = vigil_store_list_incidents (f->store, &by_text, &error);
   g_assert_cmpuint (found->len, ==, 2);
   g_assert_cmpint (((VigilIncident *) found->pdata[0])->id, ==, late);   /* newest first */
+  g_clear_pointer (&found, g_ptr_array_unref);
+  /* Pages: one at a time, the second after the first. */
+  {
+    VigilIncidentFilter second_page = { .limit = 1, .offset = 1 };
+
+    found = vigil_store_list_incidents (f->store, &second_page, &error);
+    g_assert_no_error (error);
+    g_assert_cmpuint (found->len, ==, 1);
+    g_assert_cmpint (((VigilIncident *) found->pdata[0])->id, ==, early);
+  }
+}
+
+/* An incident's tags and cameras are bounded, so is what it costs on D-Bus. */
+static void
+test_incident_tags_and_cameras_bounded (Fixture *f, gconstpointer unused)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(VigilIncident) incident = vigil_incident_new ();
+  g_autoptr(GPtrArray) many = g_ptr_array_new_with_free_func (g_free);
+  gint64 id = add_incident (f, T0, T0 + 60 * S, 0);
+
+  for (guint i = 0; i < VIGIL_INCIDENT_MAX_TAGS; i++)
+    {
+      g_autofree gchar *tag = g_strdup_printf ("t%u", i);
+
+      g_assert_true (vigil_store_add_incident_tag (f->store, id, tag, &error));
+      g_assert_no_error (error);
+    }
+  g_assert_false (vigil_store_add_incident_tag (f->store, id, "one-too-many", &error));
+  g_assert_error (error, VIGIL_STORE_ERROR, VIGIL_STORE_ERROR_INVALID);
+  g_assert_nonnull (strstr (error->message, "32 tags"));
+  g_clear_error (&error);
+  /* A tag it has already is no new tag. */
+  g_assert_true (vigil_store_add_incident_tag (f->store, id, "t0", &error));
+  g_assert_no_error (error);
+
+  for (guint i = 0; i <= VIGIL_INCIDENT_MAX_CAMERAS; i++)
+    g_ptr_array_add (many, g_strdup ("entrance"));
+  g_ptr_array_add (many, NULL);
+  incident->title = g_strdup ("x");
+  incident->cameras = g_strdupv ((gchar **) many->pdata);
+  incident->start_us = T0;
+  g_assert_cmpint (vigil_store_add_incident (f->store, incident, &error), ==, 0);
+  g_assert_error (error, VIGIL_STORE_ERROR, VIGIL_STORE_ERROR_INVALID);
+  g_assert_nonnull (strstr (error->message, "64 cameras"));
 }
 
 /* The issue's test: retention deletes the unlocked neighbours, the locked
@@ -665,6 +710,7 @@ main (int argc, char **argv)
   ADD ("/storage/incidents/times-out-of-range", test_incident_times_out_of_range);
   ADD ("/storage/incidents/text-is-one-clean-line", test_incident_text_is_one_clean_line);
   ADD ("/storage/incidents/search", test_incident_search);
+  ADD ("/storage/incidents/tags-and-cameras-bounded", test_incident_tags_and_cameras_bounded);
   ADD ("/storage/locks/locked-segment-outlives-retention", test_locked_segment_outlives_retention);
   ADD ("/storage/locks/open-and-expiring", test_open_and_expiring_locks);
   ADD ("/storage/audit/intact", test_audit_chain_intact);

@@ -1,0 +1,263 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* Incidents at archive scale and under a flood, end to end: the real
+ * vigild over a catalog holding far more incidents (with the longest
+ * descriptions) than fit in one D-Bus message keeps its replies small,
+ * still finds every incident, pages its lists, and refuses one caller's
+ * flood of incidents and notes while recording and answering on. */
+#include <gio/gio.h>
+#include <string.h>
+
+#include "vigil-dbus-generated.h"
+#include "vigil-incidents.h"
+#include "vigil-store.h"
+#include "vigil-test-util.h"
+#include "vigil-test-vigild.h"
+
+#define S (G_GINT64_CONSTANT (1000000))
+/* Incidents in the catalog before vigild starts: with 10,000-byte
+ * descriptions, 30 MB, about what one GetManagedObjects reply could
+ * carry before vigild kept only the recently used ones on the bus. */
+#define ARCHIVE_INCIDENTS 3000
+/* vigild's limits (daemon/vigil-service.c, vigil-manager-object.c). */
+#define MAX_INCIDENT_OBJECTS 256
+#define INCIDENT_BURST 20
+#define CHANGE_BURST 60
+
+static GTestDBus *bus;
+
+typedef VigilTestVigild Fixture;
+
+static void
+fixture_set_up (Fixture *f, gconstpointer archive)
+{
+  VigilSimcamOptions options = { .n_streams = 1, .width = 320, .height = 240, .fps = 10, .bitrate_kbps = 300,
+                                 .gop_frames = 10, .clip_seconds = 4 };
+
+  vigil_test_vigild_set_up (f, bus, &options, 2, NULL, NULL, NULL);
+  if (archive != NULL)
+    {
+      g_autoptr(GError) error = NULL;
+      g_autoptr(VigilStore) store = vigil_store_new (f->catalog, f->root, &error);
+      g_autofree gchar *description = g_strnfill (10000, 'd');
+      gchar *cameras[] = { (gchar *) "cam0", NULL };
+      gint64 start_us = g_get_real_time () - 30 * 24 * 3600 * S;
+
+      g_assert_no_error (error);
+      g_assert_true (vigil_store_add_camera (store, "cam0", &error));
+      for (guint i = 0; i < ARCHIVE_INCIDENTS; i++)
+        {
+          g_autoptr(VigilIncident) incident = vigil_incident_new ();
+
+          incident->title = g_strdup_printf ("archived incident %u", i + 1);
+          incident->description = g_strdup (description);
+          incident->cameras = g_strdupv (cameras);
+          incident->start_us = start_us + i * 60 * S;
+          incident->end_us = incident->start_us + 30 * S;
+          incident->created_us = incident->start_us;
+          incident->created_user = g_strdup ("archive");
+          g_assert_cmpint (vigil_store_add_incident (store, incident, &error), ==, i + 1);
+          g_assert_no_error (error);
+        }
+    }
+  vigil_test_vigild_start (f);
+}
+
+static void
+fixture_tear_down (Fixture *f, gconstpointer unused)
+{
+  vigil_test_vigild_tear_down (f);
+}
+
+/* GetManagedObjects, whole: the reply a monitoring-room client reads first. */
+static GVariant *
+get_managed_objects (Fixture *f)
+{
+  g_autoptr(GError) error = NULL;
+  GVariant *reply;
+
+  reply = g_dbus_connection_call_sync (f->connection, "org.vigil.Vigil1", "/org/vigil/Vigil1",
+                                       "org.freedesktop.DBus.ObjectManager", "GetManagedObjects", NULL,
+                                       G_VARIANT_TYPE ("(a{oa{sa{sv}}})"), G_DBUS_CALL_FLAGS_NONE, 120000, NULL,
+                                       &error);
+  g_assert_no_error (error);
+  return reply;
+}
+
+static guint
+count_incident_objects (GVariant *objects)
+{
+  g_autoptr(GVariant) dict = g_variant_get_child_value (objects, 0);
+  GVariantIter iter;
+  const gchar *path;
+  guint n = 0;
+
+  g_variant_iter_init (&iter, dict);
+  while (g_variant_iter_next (&iter, "{&o@a{sa{sv}}}", &path, NULL))
+    n += g_str_has_prefix (path, "/org/vigil/Vigil1/Incident/");
+  return n;
+}
+
+static gint
+vigilctl (gchar **out, const gchar *first, ...)
+{
+  g_autoptr(GPtrArray) argv = g_ptr_array_new ();
+  const gchar *env[] = { "DBUS_SESSION_BUS_ADDRESS", g_test_dbus_get_bus_address (bus), NULL };
+  const gchar *arg;
+  va_list args;
+
+  g_ptr_array_add (argv, (gpointer) g_getenv ("VIGILCTL"));
+  g_ptr_array_add (argv, (gpointer) "--session");
+  va_start (args, first);
+  for (arg = first; arg != NULL; arg = va_arg (args, const gchar *))
+    g_ptr_array_add (argv, (gpointer) arg);
+  va_end (args);
+  g_ptr_array_add (argv, NULL);
+  return vigil_test_run_argv ((const gchar *const *) argv->pdata, env, out, NULL);
+}
+
+/* 3,000 incidents of 10 kB: the object list stays a few MB (it was over
+ * 30 MB, and over 32 MiB the bus drops vigild), yet every incident is
+ * still reachable: by id, through a paged list, and with vigilctl. */
+static void
+test_archive_scale (Fixture *f, gconstpointer unused)
+{
+  g_autoptr(GVariant) objects = get_managed_objects (f);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(VigilDBusIncident) oldest = NULL;
+  g_auto(GStrv) page = NULL;
+  g_autofree gchar *path = NULL;
+  g_autofree gchar *out = NULL;
+  g_auto(GStrv) lines = NULL;
+  g_auto(GVariantBuilder) filter = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE_VARDICT);
+
+  g_test_message ("GetManagedObjects: %" G_GSIZE_FORMAT " bytes, %u incidents", g_variant_get_size (objects),
+                  count_incident_objects (objects));
+  g_assert_cmpuint (count_incident_objects (objects), ==, MAX_INCIDENT_OBJECTS);
+  g_assert_cmpuint (g_variant_get_size (objects), <, 8 * 1024 * 1024);
+
+  /* The oldest is not on the bus, but GetIncident brings it. */
+  g_assert_true (vigil_dbus_manager_call_get_incident_sync (f->manager, 1, &path, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_cmpstr (path, ==, "/org/vigil/Vigil1/Incident/1");
+  oldest = vigil_dbus_incident_proxy_new_sync (f->connection, G_DBUS_PROXY_FLAGS_NONE, "org.vigil.Vigil1", path,
+                                               NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (vigil_dbus_incident_get_title (oldest), ==, "archived incident 1");
+  g_assert_false (vigil_dbus_manager_call_get_incident_sync (f->manager, ARCHIVE_INCIDENTS + 1, &path, NULL,
+                                                             &error));
+  vigil_test_assert_dbus_error (error, "org.vigil.Vigil1.Error.UnknownIncident");
+  g_clear_error (&error);
+
+  /* Lists are pages of at most 100; a second page goes on from the first. */
+  g_variant_builder_add (&filter, "{sv}", "limit", g_variant_new_uint32 (101));
+  g_assert_false (vigil_dbus_manager_call_list_incidents_sync (f->manager, g_variant_builder_end (&filter), &page,
+                                                               NULL, &error));
+  vigil_test_assert_dbus_error (error, "org.vigil.Vigil1.Error.InvalidArgument");
+  g_clear_error (&error);
+  g_variant_builder_init (&filter, G_VARIANT_TYPE_VARDICT);
+  g_variant_builder_add (&filter, "{sv}", "offset", g_variant_new_uint32 (ARCHIVE_INCIDENTS - 2));
+  g_assert_true (vigil_dbus_manager_call_list_incidents_sync (f->manager, g_variant_builder_end (&filter), &page,
+                                                              NULL, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (g_strv_length (page), ==, 2);
+  g_assert_cmpstr (page[1], ==, "/org/vigil/Vigil1/Incident/1");
+
+  /* vigilctl pages through for the operator, oldest included. */
+  g_assert_cmpint (vigilctl (&out, "incident", "list", "--limit", "250", NULL), ==, 0);
+  lines = g_strsplit (g_strstrip (out), "\n", -1);
+  g_assert_cmpuint (g_strv_length (lines), ==, 251);   /* a heading and 250 rows */
+  g_clear_pointer (&out, g_free);
+  g_assert_cmpint (vigilctl (&out, "incident", "show", "2", NULL), ==, 0);
+  g_assert_nonnull (strstr (out, "archived incident 2"));
+
+  /* Still few objects after all that. */
+  g_clear_pointer (&objects, g_variant_unref);
+  objects = get_managed_objects (f);
+  g_assert_cmpuint (count_incident_objects (objects), <=, MAX_INCIDENT_OBJECTS);
+}
+
+/* One caller marking incidents and notes as fast as it can: the first
+ * burst is taken, the rest refused with RateLimited saying when to try
+ * again; vigild records and answers throughout. */
+static void
+test_flood_is_refused (Fixture *f, gconstpointer unused)
+{
+  const gchar *cameras[] = { "cam0", NULL };
+  const gchar *no_tags[] = { NULL };
+  g_autoptr(GError) error = NULL;
+  g_autofree gchar *first = NULL;
+  g_autoptr(VigilDBusIncident) incident = NULL;
+  g_autoptr(GVariant) notes = NULL;
+  guint created = 0, refused = 0, noted = 0;
+  guint completed;
+
+  for (guint i = 0; i < INCIDENT_BURST + 10; i++)
+    {
+      g_autofree gchar *path = NULL;
+      g_autofree gchar *title = g_strdup_printf ("flood %u", i);
+
+      if (vigil_dbus_manager_call_create_incident_sync (f->manager, cameras, g_get_real_time () - 10 * S, 0, title,
+                                                        "", no_tags, g_variant_new ("a{sv}", NULL), &path, NULL,
+                                                        &error))
+        {
+          created++;
+          if (first == NULL)
+            first = g_steal_pointer (&path);
+          continue;
+        }
+      vigil_test_assert_dbus_error (error, "org.vigil.Vigil1.Error.RateLimited");
+      g_assert_nonnull (strstr (error->message, "try again in"));
+      g_clear_error (&error);
+      refused++;
+    }
+  /* One more may have been earned back while the calls went out. */
+  g_assert_cmpuint (created, >=, INCIDENT_BURST);
+  g_assert_cmpuint (created, <=, INCIDENT_BURST + 1);
+  g_assert_cmpuint (refused, ==, INCIDENT_BURST + 10 - created);
+
+  incident = vigil_dbus_incident_proxy_new_sync (f->connection, G_DBUS_PROXY_FLAGS_NONE, "org.vigil.Vigil1", first,
+                                                 NULL, &error);
+  g_assert_no_error (error);
+  for (guint i = 0; i < CHANGE_BURST + 10; i++)
+    {
+      g_autofree gchar *text = g_strdup_printf ("note %u", i);
+
+      if (vigil_dbus_incident_call_add_note_sync (incident, text, NULL, &error))
+        {
+          noted++;
+          continue;
+        }
+      vigil_test_assert_dbus_error (error, "org.vigil.Vigil1.Error.RateLimited");
+      g_clear_error (&error);
+    }
+  g_assert_cmpuint (noted, >=, CHANGE_BURST);
+  g_assert_cmpuint (noted, <=, CHANGE_BURST + 1);
+  /* The notes are there, read on demand; the property only counts them. */
+  g_assert_true (vigil_dbus_incident_call_get_notes_sync (incident, &notes, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (g_variant_n_children (notes), ==, noted);
+
+  /* Recording and answering went on. */
+  completed = f->segments_completed;
+  vigil_test_vigild_wait_for_segments (f, 1);
+  g_assert_cmpuint (f->segments_completed, >, completed);
+}
+
+int
+main (int argc, char **argv)
+{
+  int status;
+
+  gst_init (&argc, &argv);
+  g_test_init (&argc, &argv, NULL);
+  bus = g_test_dbus_new (G_TEST_DBUS_NONE);
+  g_test_dbus_up (bus);
+  g_test_add ("/e2e/incidents/archive-scale", Fixture, "archive", fixture_set_up, test_archive_scale,
+              fixture_tear_down);
+  g_test_add ("/e2e/incidents/flood-is-refused", Fixture, NULL, fixture_set_up, test_flood_is_refused,
+              fixture_tear_down);
+  status = g_test_run ();
+  g_test_dbus_down (bus);
+  g_clear_object (&bus);
+  return status;
+}
