@@ -6,6 +6,8 @@
  * role or not; data/polkit/50-vigil.rules maps the vigil-* groups to
  * roles). On the session bus (the demo, tests) there is no polkit to
  * ask: vigild's own uid may do everything and everyone else nothing.
+ * root is never refused: it owns the catalog and the key anyway, and
+ * must not be locked out when polkitd is not running.
  *
  * Refusals are answered with VIGIL_ERROR_ACCESS_DENIED naming the action
  * and reported (vigild writes them to the audit log), at most 30 per uid a
