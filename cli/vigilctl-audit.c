@@ -16,7 +16,7 @@ cmd_audit (Ctl *ctl, int argc, char **argv)
   gboolean verify = FALSE;
   const GOptionEntry entries[] = {
     { "since", 0, 0, G_OPTION_ARG_STRING, &since_text, "Rows at or after this time", "T" },
-    { "limit", 0, 0, G_OPTION_ARG_STRING, &limit_text, "Only the last N rows", "N" },
+    { "limit", 0, 0, G_OPTION_ARG_STRING, &limit_text, "Only the last N rows (at most 1000; default 1000)", "N" },
     { "verify", 0, 0, G_OPTION_ARG_NONE, &verify, "Check the hash chain instead of listing", NULL },
     { NULL }
   };
@@ -114,6 +114,10 @@ cmd_audit (Ctl *ctl, int argc, char **argv)
           }
       }
     print_listing (builder, table);
+    /* vigild answers at most the newest 1000 rows a call. */
+    if (limit == 0 && g_variant_n_children (rows) >= 1000)
+      fprintf (stderr, "vigilctl: the newest %" G_GSIZE_FORMAT " rows; narrow with --since for older ones\n",
+               g_variant_n_children (rows));
   }
   return EXIT_OK;
 }

@@ -18,6 +18,9 @@
 
 /* ListIncidents answers at most this many per call (paged with offset). */
 #define MAX_LISTED_INCIDENTS 100u
+/* ListAudit and ListAlerts answer at most this many rows (the newest):
+ * an audit row is at most ~5 kB, so a reply stays a few MB. */
+#define MAX_LISTED_ROWS 1000u
 
 struct _VigilManagerObject
 {
@@ -379,7 +382,10 @@ vigil_manager_object_handle_list_audit (VigilDBusManager *manager, GDBusMethodIn
   GVariantBuilder builder;
   GError *error = NULL;
 
-  rows = vigil_store_list_audit (self->store, since_us, limit, &error);
+  if (limit > MAX_LISTED_ROWS)
+    return vigil_service_return_invalid (invocation, "limit %u is over %u rows: narrow with since_us", limit,
+                                         MAX_LISTED_ROWS);
+  rows = vigil_store_list_audit (self->store, since_us, limit != 0 ? limit : MAX_LISTED_ROWS, &error);
   if (rows == NULL)
     return vigil_service_return_error (invocation, error);
   g_variant_builder_init (&builder, G_VARIANT_TYPE ("a(txxsssss)"));
@@ -443,7 +449,11 @@ vigil_manager_object_handle_list_alerts (VigilDBusManager *manager, GDBusMethodI
   GVariantBuilder builder;
   GError *error = NULL;
 
-  alerts = vigil_store_list_alerts (self->store, open_only, since_us, limit, &error);
+  if (limit > MAX_LISTED_ROWS)
+    return vigil_service_return_invalid (invocation, "limit %u is over %u alerts: narrow with since_us", limit,
+                                         MAX_LISTED_ROWS);
+  alerts = vigil_store_list_alerts (self->store, open_only, since_us, limit != 0 ? limit : MAX_LISTED_ROWS,
+                                    &error);
   if (alerts == NULL)
     return vigil_service_return_error (invocation, error);
   g_variant_builder_init (&builder, G_VARIANT_TYPE ("a(tsssxxs)"));

@@ -7,6 +7,7 @@
 #include <gio/gio.h>
 #include <string.h>
 
+#include "vigil-audit.h"
 #include "vigil-dbus-generated.h"
 #include "vigil-incidents.h"
 #include "vigil-store.h"
@@ -18,6 +19,7 @@
  * descriptions, 30 MB, about what one GetManagedObjects reply could
  * carry before vigild kept only the recently used ones on the bus. */
 #define ARCHIVE_INCIDENTS 3000
+#define ARCHIVE_AUDIT_ROWS 1500
 /* vigild's limits (daemon/vigil-service.c, vigil-manager-object.c). */
 #define MAX_INCIDENT_OBJECTS 256
 #define INCIDENT_BURST 20
@@ -56,6 +58,15 @@ fixture_set_up (Fixture *f, gconstpointer archive)
           incident->created_us = incident->start_us;
           incident->created_user = g_strdup ("archive");
           g_assert_cmpint (vigil_store_add_incident (store, incident, &error), ==, i + 1);
+          g_assert_no_error (error);
+        }
+      /* And a long audit log. */
+      for (guint i = 0; i < ARCHIVE_AUDIT_ROWS; i++)
+        {
+          g_autofree gchar *target = g_strdup_printf ("incident %u", i + 1);
+
+          g_assert_cmpint (vigil_store_append_audit (store, start_us + i * S, 0, "archive", "incident-create",
+                                                     target, "{}", &error), >, 0);
           g_assert_no_error (error);
         }
     }
@@ -169,6 +180,21 @@ test_archive_scale (Fixture *f, gconstpointer unused)
   g_clear_pointer (&out, g_free);
   g_assert_cmpint (vigilctl (&out, "incident", "show", "2", NULL), ==, 0);
   g_assert_nonnull (strstr (out, "archived incident 2"));
+
+  /* The audit log comes at most 1000 rows a call, the newest. */
+  {
+    g_autoptr(GVariant) rows = NULL;
+    guint64 last_id = 0;
+
+    g_assert_false (vigil_dbus_manager_call_list_audit_sync (f->manager, 0, 1001, &rows, NULL, &error));
+    vigil_test_assert_dbus_error (error, "org.vigil.Vigil1.Error.InvalidArgument");
+    g_clear_error (&error);
+    g_assert_true (vigil_dbus_manager_call_list_audit_sync (f->manager, 0, 0, &rows, NULL, &error));
+    g_assert_no_error (error);
+    g_assert_cmpuint (g_variant_n_children (rows), ==, 1000);
+    g_variant_get_child (rows, 999, "(txxsssss)", &last_id, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
+    g_assert_cmpuint (last_id, >=, ARCHIVE_AUDIT_ROWS);
+  }
 
   /* Still few objects after all that. */
   g_clear_pointer (&objects, g_variant_unref);
