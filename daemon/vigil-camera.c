@@ -270,6 +270,13 @@ vigil_camera_note_ptz_move (VigilCamera *self, guint expected_ms)
 }
 
 gboolean
+vigil_camera_close_segment_now (VigilCamera *self)
+{
+  g_return_val_if_fail (VIGIL_IS_CAMERA (self), FALSE);
+  return self->state == VIGIL_CAMERA_STATE_RECORDING && vigil_recorder_close_segment_now (self->recorder);
+}
+
+gboolean
 vigil_camera_get_clock_offset (VigilCamera *self, gint64 *out_offset_us)
 {
   g_return_val_if_fail (VIGIL_IS_CAMERA (self), FALSE);

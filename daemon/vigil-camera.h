@@ -45,6 +45,10 @@ VigilCameraState  vigil_camera_get_state (VigilCamera *self);
 gint64            vigil_camera_get_run_start_us (VigilCamera *self);
 /* The newest segment this camera completed since vigild started, or NULL. */
 const VigilSegment *vigil_camera_get_last_segment (VigilCamera *self);
+/* Closes the segment being recorded at the next keyframe, for an export
+ * that reaches up to now (see vigil_recorder_close_segment_now()); FALSE
+ * when the camera is not recording. */
+gboolean          vigil_camera_close_segment_now (VigilCamera *self);
 /* The camera's clock minus the host's, from its newest RTCP sender report;
  * FALSE (and 0) until one arrived. */
 gboolean          vigil_camera_get_clock_offset (VigilCamera *self,

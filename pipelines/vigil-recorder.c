@@ -1594,6 +1594,18 @@ vigil_recorder_is_running (VigilRecorder *self)
   return self->state != STATE_IDLE;
 }
 
+gboolean
+vigil_recorder_close_segment_now (VigilRecorder *self)
+{
+  g_return_val_if_fail (VIGIL_IS_RECORDER (self), FALSE);
+  if (self->state != STATE_RUNNING || self->splitmux == NULL)
+    return FALSE;
+  /* splitmuxsink ends the file at the next keyframe and goes on in a new
+   * one: nothing is lost, the segment is only shorter. */
+  g_signal_emit_by_name (self->splitmux, "split-now");
+  return TRUE;
+}
+
 const gchar *
 vigil_recorder_get_camera (VigilRecorder *self)
 {

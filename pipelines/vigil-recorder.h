@@ -126,5 +126,10 @@ gboolean       vigil_recorder_start      (VigilRecorder *self, GError **error);
  * follows with reason "stopped". Does not block. */
 void           vigil_recorder_stop       (VigilRecorder *self);
 gboolean       vigil_recorder_is_running (VigilRecorder *self);
+/* Closes the open segment at the next keyframe (a new one goes on at
+ * once), so that what was recorded until now is a complete, cataloged
+ * segment within about a GOP: for an export that reaches up to now.
+ * FALSE when no run is recording. Main thread. */
+gboolean       vigil_recorder_close_segment_now (VigilRecorder *self);
 
 G_END_DECLS

@@ -72,6 +72,7 @@ typedef struct {
   VigilSimcamCodec codec;
   VigilSimcamAudio audio;
   const gchar     *expected_codec;  /* the segments' codec string */
+  guint            segment_seconds; /* 0: SEGMENT_SECONDS */
 } Variant;
 
 static void
@@ -85,7 +86,9 @@ fixture_set_up (Fixture *f, gconstpointer data)
                                  .bitrate_kbps = 300, .gop_frames = FPS, .clip_seconds = 4,
                                  .user = "viewer", .password = "pass:word", .auth = variant->auth,
                                  .codec = variant->codec, .audio = variant->audio };
-  VigilRecorderConfig config = { .camera = "door", .segment_duration = SEGMENT_SECONDS * GST_SECOND,
+  VigilRecorderConfig config = { .camera = "door",
+                                 .segment_duration = (variant->segment_seconds ? variant->segment_seconds
+                                                                               : SEGMENT_SECONDS) * GST_SECOND,
                                  .stall_timeout = STALL_SECONDS * GST_SECOND, .use_udp = variant->use_udp,
                                  .use_rtspsrc = variant->use_rtspsrc,
                                  .user = variant->password != NULL ? "viewer" : NULL,
@@ -198,6 +201,44 @@ test_recorder_writes_decodable_contiguous_segments (Fixture *f, gconstpointer un
    * end, which includes finalising), within one segment. */
   g_assert_cmpint (ABS (wall_sum_us - recorded_us), <=, SEGMENT_SECONDS * G_USEC_PER_SEC);
   g_assert_cmpint (((VigilClosedSegment *) f->closed->pdata[0])->start_us, ==, f->run_start_us);
+}
+
+static gboolean
+has_closed_one (gpointer data)
+{
+  return ((Fixture *) data)->closed->len >= 1;
+}
+
+static gboolean
+has_opened_two (gpointer data)
+{
+  return ((Fixture *) data)->opened >= 2;
+}
+
+/* An export up to now asks for the open segment to close: it does within
+ * a GOP or so, long before its 60 s, and recording goes on in the next
+ * segment without a gap. */
+static void
+test_recorder_closes_segment_now (Fixture *f, gconstpointer unused)
+{
+  g_autoptr(GError) error = NULL;
+  const VigilClosedSegment *first;
+  gint64 asked_us;
+
+  g_assert_false (vigil_recorder_close_segment_now (f->recorder));   /* not recording */
+  g_assert_true (vigil_recorder_start (f->recorder, &error));
+  g_assert_true (vigil_test_wait_until (has_started, f, 30));
+  asked_us = g_get_real_time ();
+  g_assert_true (vigil_recorder_close_segment_now (f->recorder));
+  g_assert_true (vigil_test_wait_until (has_closed_one, f, 30));
+  g_assert_true (vigil_test_wait_until (has_opened_two, f, 30));
+  first = f->closed->pdata[0];
+  g_test_message ("closed %.2f s after the request; %.2f s long",
+                  (first->end_us - asked_us) / 1e6, (first->end_us - first->start_us) / 1e6);
+  /* It holds what was recorded until the request, to about a GOP (1 s). */
+  g_assert_cmpint (first->end_us, >=, asked_us - G_USEC_PER_SEC);
+  g_assert_cmpint (first->end_us - first->start_us, <, 30 * G_USEC_PER_SEC);
+  g_assert_true (vigil_recorder_is_running (f->recorder));
 }
 
 static void
@@ -421,6 +462,12 @@ main (int argc, char **argv)
   ADD ("/pipelines/recorder/drop-ends-run", test_recorder_drop_ends_run);
   ADD ("/pipelines/recorder/refused-connection-ends-run", test_recorder_refused_connection_ends_run);
   ADD ("/pipelines/recorder/resolution-change-ends-run-cleanly", test_recorder_resolution_change_ends_run_cleanly);
+  {
+    static const Variant long_segments = { .segment_seconds = 60 };
+
+    g_test_add ("/pipelines/recorder/closes-segment-now", Fixture, &long_segments, fixture_set_up,
+                test_recorder_closes_segment_now, fixture_tear_down);
+  }
 #define ADD_VARIANT(path, variant, fn) g_test_add (path, Fixture, variant, fixture_set_up, fn, fixture_tear_down)
   ADD_VARIANT ("/pipelines/recorder/rtspsrc/tcp", &codec_cases[0], test_recorder_records_variant);
   ADD_VARIANT ("/pipelines/recorder/rtspsrc/udp", &codec_cases[1], test_recorder_records_variant);
