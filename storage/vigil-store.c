@@ -752,22 +752,30 @@ vigil_store_list_segments (VigilStore *self, const gchar *camera, gint64 from_us
   return collect_segments (self, stmt, error);
 }
 
-/* The end reason of the run of @camera that was open at @at_us or ended
- * last before it: it explains the gap that starts there. */
+/* Why camera @cam has no recording from @at_us on, from its runs: the
+ * run that was on at @at_us, or the last one that had ended before it.
+ * Every gap gets a reason; a manifest or a timeline says "unknown" for
+ * none. */
 static gchar *
 reason_for_gap_at (VigilStore *self, gint64 cam, gint64 at_us)
 {
   g_autoptr(sqlite3_stmt) stmt = prepare (self,
-      "select end_reason from runs where camera_id = ? and start_us <= ? and end_us is not null "
-      "order by end_us desc limit 1", NULL);
+      "select end_us, end_reason from runs where camera_id = ? and start_us <= ? "
+      "order by start_us desc limit 1", NULL);
+  const gchar *reason;
 
   if (stmt == NULL)
     return NULL;
   sqlite3_bind_int64 (stmt, 1, cam);
   sqlite3_bind_int64 (stmt, 2, at_us);
   if (sqlite3_step (stmt) != SQLITE_ROW)
-    return NULL;
-  return g_strdup ((const gchar *) sqlite3_column_text (stmt, 0));
+    return g_strdup (VIGIL_GAP_NOT_RECORDING);
+  if (sqlite3_column_type (stmt, 0) == SQLITE_NULL)
+    return g_strdup (VIGIL_GAP_STILL_RECORDING);
+  if (sqlite3_column_int64 (stmt, 0) > at_us)
+    return g_strdup (VIGIL_GAP_NOT_CATALOGED);
+  reason = (const gchar *) sqlite3_column_text (stmt, 1);
+  return g_strdup (reason != NULL && reason[0] != '\0' ? reason : VIGIL_GAP_NO_REASON);
 }
 
 static void

@@ -52,8 +52,14 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (VigilSegment, vigil_segment_free)
 
 typedef struct {                /* a span with no recording */
   gint64  start_us, end_us;
-  gchar  *reason;               /* end reason of the run before the gap; NULL if unknown */
+  gchar  *reason;               /* the end reason of the run before the gap, or one of VIGIL_GAP_* */
 } VigilGap;
+
+/* Gap reasons that are not a run's end reason. */
+#define VIGIL_GAP_NOT_RECORDING   "not recorded: vigild was not recording this camera"
+#define VIGIL_GAP_STILL_RECORDING "still being recorded: after the last complete segment"
+#define VIGIL_GAP_NOT_CATALOGED   "recorded, but no longer in the catalog (deleted, or lost in a crash)"
+#define VIGIL_GAP_NO_REASON       "recording ended without a reason (vigild did not stop cleanly)"
 
 void vigil_gap_free (VigilGap *gap);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (VigilGap, vigil_gap_free)

@@ -137,10 +137,20 @@ test_store_gaps_carry_the_reason (Fixture *f, gconstpointer unused)
   gap = gaps->pdata[0];
   g_assert_cmpint (gap->start_us, ==, T0 - 5 * S);
   g_assert_cmpint (gap->end_us, ==, T0);
-  g_assert_null (gap->reason);
+  g_assert_cmpstr (gap->reason, ==, VIGIL_GAP_NOT_RECORDING);
   gap = gaps->pdata[2];
   g_assert_cmpint (gap->start_us, ==, T0 + 60 * S);
   g_assert_cmpint (gap->end_us, ==, T0 + 70 * S);
+  /* run2 is still on: not the first run's stall. */
+  g_assert_cmpstr (gap->reason, ==, VIGIL_GAP_STILL_RECORDING);
+
+  /* A segment gone from inside a run that ended later. */
+  g_assert_true (vigil_store_end_run (f->store, run2, T0 + 90 * S, NULL, &error));
+  g_clear_pointer (&gaps, g_ptr_array_unref);
+  gaps = vigil_store_list_gaps (f->store, "entrance", T0 + 50 * S, T0 + 90 * S, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (gaps->len, ==, 1);
+  g_assert_cmpstr (((VigilGap *) gaps->pdata[0])->reason, ==, VIGIL_GAP_NOT_CATALOGED);
 
   /* Back-to-back segments inside a run are not a gap. */
   g_clear_pointer (&gaps, g_ptr_array_unref);
