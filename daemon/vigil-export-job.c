@@ -584,8 +584,27 @@ export_camera (VigilExportJob *self, const CameraPlan *camera, const gchar *fold
       hashes.sha256 = g_new0 (gchar *, absolute->len + 1);
       hashes.sizes = g_new0 (guint64, absolute->len);
       hasher = g_thread_new ("vigil-hash", hash_sources_thread, &hashes);
-      written = vigil_clip_write (parts, camera->segments->len, camera->from_us, camera->to_us, clip_path,
-                                  snapshot_path, on_clip_progress, progress, self->cancellable, &result, error);
+      {
+        VigilClipOutput clip_out = { g_open (clip_path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644),
+                                     clip_name };
+        VigilClipOutput snapshot_out = { g_open (snapshot_path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                                                 0644), snapshot_name };
+
+        if (clip_out.fd < 0 || snapshot_out.fd < 0)
+          {
+            int saved = errno;
+            g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved), "cannot create %s: %s",
+                         clip_out.fd < 0 ? clip_name : snapshot_name, g_strerror (saved));
+            written = FALSE;
+          }
+        else
+          written = vigil_clip_write (parts, camera->segments->len, camera->from_us, camera->to_us, &clip_out,
+                                      &snapshot_out, on_clip_progress, progress, self->cancellable, &result, error);
+        if (clip_out.fd >= 0)
+          close (clip_out.fd);
+        if (snapshot_out.fd >= 0)
+          close (snapshot_out.fd);
+      }
       if (!written)
         g_cancellable_cancel (self->cancellable);   /* the bundle fails anyway: stop hashing */
       g_thread_join (hasher);
