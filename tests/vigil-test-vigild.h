@@ -6,6 +6,7 @@
 #pragma once
 
 #include <gio/gio.h>
+#include <gio/gunixfdlist.h>
 
 #include "vigil-dbus-generated.h"
 #include "vigil-simcam.h"
@@ -86,5 +87,10 @@ gint   vigil_test_run_vigilctl        (const gchar *bus_address,
                                        gchar      **out_stderr,
                                        const gchar *first,
                                        ...) G_GNUC_NULL_TERMINATED;
+
+/* @path opened read-only (as vigilctl opens an export destination, but
+ * without O_DIRECTORY, so that a test can pass a file too), alone in a
+ * list for an ExportIncident or ExportRange call's handle 0. */
+GUnixFDList *vigil_test_open_destination (const gchar *path);
 
 G_END_DECLS
