@@ -202,8 +202,6 @@ vigil_export_check_destination (int destination_fd, gint64 uid, const gchar *con
     return refuse (error);
   if (!caller_may_write (destination_fd, &st, (uid_t) uid))
     return refuse (error);
-  if (fstatvfs (destination_fd, &fs) != 0 || (fs.f_flag & ST_RDONLY) != 0)
-    return refuse (error);
 
   chain = ancestors (destination_fd);
   if (chain == NULL)
@@ -226,6 +224,8 @@ vigil_export_check_destination (int destination_fd, gint64 uid, const gchar *con
       if (folder_lies_under (private_folders[i], &st))
         return refuse_place (error);
     }
+  if (fstatvfs (destination_fd, &fs) != 0 || (fs.f_flag & ST_RDONLY) != 0)
+    return refuse (error);
   return TRUE;
 }
 
