@@ -63,7 +63,8 @@ vigil_test_vigild_set_up (VigilTestVigild *f, GTestDBus *bus, const VigilSimcamO
     }
   g_string_append (conf, extra ? extra : "");
   g_assert_true (g_file_set_contents (f->conf, conf->str, -1, NULL));
-  f->connection = g_dbus_connection_new_for_address_sync (g_test_dbus_get_bus_address (bus),
+  f->connection = g_dbus_connection_new_for_address_sync (bus != NULL ? g_test_dbus_get_bus_address (bus)
+                                                                       : g_getenv ("DBUS_SESSION_BUS_ADDRESS"),
                                                           G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT
                                                           | G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION,
                                                           NULL, NULL, &error);

@@ -44,7 +44,9 @@ typedef struct {
 
 /* Makes the folders, starts the simulated cameras and writes the config:
  * [storage] root, catalog, segment_seconds and @storage_extra lines, one
- * [camera camN] per stream with @camera_extra lines, then @extra groups. */
+ * [camera camN] per stream with @camera_extra lines, then @extra groups.
+ * @bus is the test's GTestDBus, or NULL for a bus the test started itself
+ * at $DBUS_SESSION_BUS_ADDRESS (which vigild uses either way). */
 void   vigil_test_vigild_set_up       (VigilTestVigild          *f,
                                        GTestDBus                *bus,
                                        const VigilSimcamOptions *options,
