@@ -6,6 +6,7 @@
 #include <glib/gstdio.h>
 #include <signal.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 
 #include "vigil-test-util.h"
 
@@ -109,6 +110,16 @@ vigil_test_vigild_setenv (VigilTestVigild *f, const gchar *name, const gchar *va
   g_ptr_array_add (f->env, g_strdup (value));
 }
 
+/* vigild stops (SIGTERM) when the test program ends, even by a failed
+ * assertion that skips the tear-down: left running on a bus of the
+ * test's own, it would hold the test's output open until meson's
+ * timeout. Runs in the child between fork and exec. */
+static void
+stop_with_parent (gpointer unused)
+{
+  prctl (PR_SET_PDEATHSIG, SIGTERM);
+}
+
 void
 vigil_test_vigild_start (VigilTestVigild *f)
 {
@@ -120,6 +131,7 @@ vigil_test_vigild_start (VigilTestVigild *f)
   watch = g_bus_watch_name_on_connection (f->connection, "org.vigil.Vigil1", G_BUS_NAME_WATCHER_FLAGS_NONE,
                                           on_name_appeared, NULL, &appeared, NULL);
   g_subprocess_launcher_take_stderr_fd (launcher, g_open (f->log, O_WRONLY | O_CREAT | O_APPEND, 0600));
+  g_subprocess_launcher_set_child_setup (launcher, stop_with_parent, NULL, NULL);
   for (guint i = 0; f->env != NULL && i + 1 < f->env->len; i += 2)
     g_subprocess_launcher_setenv (launcher, f->env->pdata[i], f->env->pdata[i + 1], TRUE);
   f->vigild = g_subprocess_launcher_spawn (launcher, &error, g_getenv ("VIGILD"), "--session", "--verbose",
