@@ -202,6 +202,16 @@ vigil_export_check_destination (int destination_fd, gint64 uid, const gchar *con
     return refuse (error);
   if (!caller_may_write (destination_fd, &st, (uid_t) uid))
     return refuse (error);
+  /* vigild's own rights, when it is not root (root's are all but a
+   * read-only mount's, below); before walking up, which a folder vigild
+   * cannot enter would stop. "." is the folder itself, not a name anyone
+   * could change. */
+  if (geteuid () != 0 && faccessat (destination_fd, ".", W_OK | X_OK, AT_EACCESS) != 0)
+    {
+      g_set_error_literal (error, VIGIL_ERROR, VIGIL_ERROR_NOT_WRITABLE,
+                           "cannot use the destination: vigild cannot write there");
+      return FALSE;
+    }
 
   chain = ancestors (destination_fd);
   if (chain == NULL)

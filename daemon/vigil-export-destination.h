@@ -16,17 +16,18 @@ G_BEGIN_DECLS
 
 /* Refuses with VIGIL_ERROR_NOT_WRITABLE a descriptor that is not an open
  * folder (a file, an O_PATH descriptor, which the kernel hands out without
- * checking read rights), a folder @uid could not create an entry in by
- * its mode bits, a read-only mount, "/", a system folder (/etc, /usr,
- * /var/lib, ...) or anything inside one, and a folder that is, holds or
- * lies inside one of @private_folders (vigil's storage and state).
- * Folders are compared by device and inode, walking up "..", never by
- * name. @uid must be known (>= 0): root may write anywhere; anyone else
- * is judged as the kernel would judge a process of that user with the
- * groups the user database gives it (getgrouplist), owner, then group,
- * then other bits. Access control lists are not evaluated: a folder that
- * carries one (POSIX or NFSv4) is refused unless the caller owns it, so
- * the emulation fails closed. */
+ * checking read rights); a folder @uid could not create an entry in; "/",
+ * a system folder (/etc, /usr, /var/lib, ...) or anything inside one; a
+ * folder that is, holds or lies inside one of @private_folders (vigil's
+ * storage and state); a read-only mount; and a folder vigild itself
+ * could not write into (when it does not run as root). Folders are
+ * compared by device and inode, walking up "..", never by name. @uid must
+ * be known (>= 0): root may write anywhere; anyone else is judged as the
+ * kernel would judge a process of that user with the groups the user
+ * database gives it (getgrouplist): owner, else group, else other bits.
+ * Access control lists are not evaluated: a folder that carries one
+ * (POSIX or NFSv4) is refused unless the caller owns it, so the emulation
+ * fails closed. */
 gboolean vigil_export_check_destination (int                 destination_fd,
                                          gint64              uid,
                                          const gchar *const *private_folders,

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <glib/gstdio.h>
+#include <grp.h>
 #include <pwd.h>
 #include <string.h>
 #include <sys/mount.h>
@@ -278,6 +279,50 @@ test_read_only_mount (Fixture *f, gconstpointer unused)
   ASSERT_REFUSED (f, point, 0, NOT_YOURS);
 }
 
+/* vigild not running as root (as a vigil user, later) must be able to
+ * write there itself, whatever the caller may: the kernel's answer on the
+ * descriptor. A child becomes user 65534 and is asked for a folder that
+ * only user 65533 may write into, on behalf of user 65533. */
+static void
+test_vigild_rights (void)
+{
+  const gchar *folder = g_getenv ("VIGIL_TEST_FOLDER");
+  g_autoptr(GError) error = NULL;
+
+  if (g_test_subprocess ())
+    {
+      int fd = g_open (folder, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+
+      g_assert_cmpint (fd, >=, 0);
+      g_assert_cmpint (setgroups (0, NULL), ==, 0);
+      g_assert_cmpint (setresgid (NOBODY, NOBODY, NOBODY), ==, 0);
+      g_assert_cmpint (setresuid (NOBODY, NOBODY, NOBODY), ==, 0);
+      g_assert_false (vigil_export_check_destination (fd, NOBODY - 1, NULL, &error));
+      g_assert_error (error, VIGIL_ERROR, VIGIL_ERROR_NOT_WRITABLE);
+      g_assert_cmpstr (error->message, ==, "cannot use the destination: vigild cannot write there");
+      g_close (fd, NULL);
+      return;
+    }
+  if (geteuid () != 0 || getpwuid (NOBODY) == NULL)
+    {
+      g_test_skip ("needs root and a user 65534");
+      return;
+    }
+  {
+    g_autofree gchar *dir = vigil_test_make_tmp_dir ();
+    g_autofree gchar *theirs = g_build_filename (dir, "theirs", NULL);
+
+    g_assert_cmpint (g_chmod (dir, 0755), ==, 0);
+    g_assert_cmpint (g_mkdir (theirs, 0700), ==, 0);
+    g_assert_cmpint (chown (theirs, NOBODY - 1, NOBODY - 1), ==, 0);
+    g_setenv ("VIGIL_TEST_FOLDER", theirs, TRUE);
+    g_test_trap_subprocess (NULL, 0, G_TEST_SUBPROCESS_INHERIT_STDOUT | G_TEST_SUBPROCESS_INHERIT_STDERR);
+    g_unsetenv ("VIGIL_TEST_FOLDER");
+    vigil_test_remove_tree (g_steal_pointer (&dir));
+    g_test_trap_assert_passed ();
+  }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -289,5 +334,6 @@ main (int argc, char **argv)
   ADD ("/daemon/export-destination/system-and-own-folders", test_system_and_own_folders);
   ADD ("/daemon/export-destination/read-only-mount", test_read_only_mount);
 #undef ADD
+  g_test_add_func ("/daemon/export-destination/vigild-rights", test_vigild_rights);
   return g_test_run ();
 }
