@@ -288,17 +288,49 @@ on_vigilctl_exited (GObject *source, GAsyncResult *result, gpointer user_data)
   race->done = TRUE;
 }
 
+static void
+race_clear (Race *race)
+{
+  g_clear_pointer (&race->swapped, g_free);
+  g_clear_pointer (&race->out, g_free);
+  g_clear_pointer (&race->err, g_free);
+}
+
+/* One export by user 65534 into its folder, with the swap armed. */
+static void
+race_export (Fixture *f, const gchar *from, const gchar *to, Race *race)
+{
+  g_autoptr(GSubprocess) vigilctl = NULL;
+  guint watch;
+  int inotify;
+
+  inotify = inotify_init1 (IN_NONBLOCK | IN_CLOEXEC);
+  g_assert_cmpint (inotify, >=, 0);
+  g_assert_cmpint (inotify_add_watch (inotify, f->drop, IN_CREATE), >=, 0);
+  watch = g_unix_fd_add (inotify, G_IO_IN, on_drop_changed, race);
+
+  vigilctl = spawn_as_nobody ((const gchar *const[]) { "export", "--camera", "cam0", "--from", from, "--to", to,
+                                                       "--out", f->drop, "--reason", "mine now", NULL });
+  g_subprocess_communicate_utf8_async (vigilctl, NULL, NULL, on_vigilctl_exited, race);
+  if (!vigil_test_wait_for (&race->done, 300))
+    {
+      g_autofree gchar *log = vigil_test_vigild_read_log (&f->v);
+      g_error ("vigilctl export never returned; vigild's log:\n%s", log);
+    }
+  if (race->swapped == NULL && !race->too_late)
+    g_source_remove (watch);
+  g_close (inotify, NULL);
+  g_test_message ("vigilctl: exit %d\n%s%s", race->status, race->out, race->err);
+}
+
 /* The attack of issue 12, point 1, by a user who owns the destination. */
 static void
 test_work_folder_swapped_for_a_link (Fixture *f, gconstpointer unused)
 {
   g_autoptr(VigilSegment) first = NULL;
   g_autoptr(VigilSegment) last = NULL;
-  g_autoptr(GSubprocess) vigilctl = NULL;
   g_autofree gchar *from = NULL, *to = NULL, *link = NULL, *target = NULL;
   Race race = { f };
-  guint watch;
-  int inotify;
 
   if (skipped ())
     return;
@@ -308,26 +340,18 @@ test_work_folder_swapped_for_a_link (Fixture *f, gconstpointer unused)
   from = iso_utc (first->start_us);
   to = iso_utc (last->end_us);
 
-  inotify = inotify_init1 (IN_NONBLOCK | IN_CLOEXEC);
-  g_assert_cmpint (inotify, >=, 0);
-  g_assert_cmpint (inotify_add_watch (inotify, f->drop, IN_CREATE), >=, 0);
-  watch = g_unix_fd_add (inotify, G_IO_IN, on_drop_changed, &race);
-
-  vigilctl = spawn_as_nobody ((const gchar *const[]) { "export", "--camera", "cam0", "--from", from, "--to", to,
-                                                       "--out", f->drop, "--reason", "mine now", NULL });
-  g_subprocess_communicate_utf8_async (vigilctl, NULL, NULL, on_vigilctl_exited, &race);
-  if (!vigil_test_wait_for (&race.done, 300))
+  /* The export takes far longer than an inotify wake-up, so the swap
+   * lands while vigild works; should a loaded machine let an export end
+   * first, that one proves nothing and the user tries again. */
+  for (guint attempt = 1; attempt <= 3; attempt++)
     {
-      g_autofree gchar *log = vigil_test_vigild_read_log (&f->v);
-      g_error ("vigilctl export never returned; vigild's log:\n%s", log);
+      race_clear (&race);
+      race = (Race) { f };
+      race_export (f, from, to, &race);
+      if (race.swapped != NULL)
+        break;
+      g_test_message ("attempt %u: the export ended before the swap", attempt);
     }
-  if (race.swapped == NULL && !race.too_late)
-    g_source_remove (watch);
-  g_close (inotify, NULL);
-  g_test_message ("vigilctl: exit %d\n%s%s", race.status, race.out, race.err);
-
-  /* The swap landed while vigild worked: the export takes far longer
-   * than an inotify wake-up. */
   g_assert_nonnull (race.swapped);
   assert_victim_untouched (f);
   link = g_build_filename (f->drop, race.swapped, NULL);
@@ -346,9 +370,7 @@ test_work_folder_swapped_for_a_link (Fixture *f, gconstpointer unused)
       g_assert_cmpint (race.status, ==, 1);
       g_assert_nonnull (strstr (race.err, "export failed"));
     }
-  g_free (race.swapped);
-  g_free (race.out);
-  g_free (race.err);
+  race_clear (&race);
 }
 
 /* Before the export, the user plants a dangling link to a root-only place
