@@ -1,11 +1,17 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* vigilctl export and verify: asks vigild for a signed bundle and waits for
  * the job (Ctrl-C cancels it), and checks a bundle folder here without
- * vigild. vigild writes the bundle; this never writes one itself. */
+ * vigild. vigild writes the bundle; this never writes one itself. The
+ * destination goes to vigild as a folder this process opened, with the
+ * user's own rights, never as a path for vigild (root) to resolve. */
+#include <errno.h>
+#include <fcntl.h>
+#include <gio/gunixfdlist.h>
 #include <glib-unix.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "vigilctl-private.h"
@@ -150,9 +156,9 @@ get_job_error (Ctl *ctl, const gchar *job_path)
   return g_variant_is_of_type (value, G_VARIANT_TYPE_STRING) ? g_variant_dup_string (value, NULL) : NULL;
 }
 
-/* @out made absolute against the working directory, as vigild (with
- * another working directory) needs it; symbolic links and ".." resolved
- * when the folder exists, so vigild sees the folder the operator meant. */
+/* @out made absolute against the working directory, symbolic links and
+ * ".." resolved when the folder exists: the bundle folder is printed under
+ * it. */
 static gchar *
 absolute_destination (const gchar *out)
 {
@@ -163,6 +169,32 @@ absolute_destination (const gchar *out)
   if (realpath (joined, resolved) != NULL)
     return g_strdup (resolved);
   return g_steal_pointer (&joined);
+}
+
+/* A refused destination: vigild's message names no path (it got a
+ * descriptor), so the operator's own is put in front of it. */
+static int
+fail_destination (GError *error, const gchar *destination)
+{
+  g_autofree gchar *remote = g_dbus_error_get_remote_error (error);
+
+  if (g_strcmp0 (remote, "org.vigil.Vigil1.Error.NotWritable") == 0)
+    {
+      g_dbus_error_strip_remote_error (error);
+      g_prefix_error (&error, "%s: ", destination);
+    }
+  return fail (error);
+}
+
+/* The bundle folder under the destination as the operator named it: vigild
+ * reports it as the kernel names its descriptor, which another mount
+ * namespace (a service's private /tmp, a container) may spell otherwise. */
+static gchar *
+bundle_under (const gchar *destination, const gchar *bundle)
+{
+  g_autofree gchar *name = g_path_get_basename (bundle);
+
+  return g_build_filename (destination, name, NULL);
 }
 
 int
@@ -182,6 +214,8 @@ cmd_export (Ctl *ctl, int argc, char **argv)
   g_autoptr(GHashTable) early = NULL;
   g_autoptr(VigilDBusExport) job = NULL;
   g_autofree gchar *destination = NULL, *job_path = NULL;
+  g_autoptr(GUnixFDList) fd_list = NULL;
+  int fd;
   g_autofree gchar *state = NULL, *bundle = NULL, *manifest_sha256 = NULL;
   ExportWait wait = { 0 };
   gchar **seen;
@@ -223,6 +257,13 @@ cmd_export (Ctl *ctl, int argc, char **argv)
   if (reason == NULL || reason[0] == '\0')
     return usage (ctl, "--reason is required");
   destination = absolute_destination (out);
+  /* Opened here, as the user: the kernel checks their right to read and
+   * enter it, and vigild checks by the descriptor that they could write
+   * into it. O_RDONLY rather than O_PATH, which vigild refuses. */
+  fd = open (destination, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0)
+    return fail_message ("cannot use %s: %s", destination, g_strerror (errno));
+  fd_list = g_unix_fd_list_new_from_array (&fd, 1);   /* takes fd */
   if ((status = ctl_connect (ctl)) != EXIT_OK)
     return status;
 
@@ -240,13 +281,14 @@ cmd_export (Ctl *ctl, int argc, char **argv)
     {
       g_autofree gchar *path = incident_path (id);
 
-      if (!vigil_dbus_manager_call_export_incident_sync (ctl->manager, path, destination, reason, &job_path, NULL,
-                                                         &error))
-        status = fail (error);
+      if (!vigil_dbus_manager_call_export_incident_sync (ctl->manager, path, g_variant_new_handle (0), reason,
+                                                         fd_list, &job_path, NULL, NULL, &error))
+        status = fail_destination (error, destination);
     }
-  else if (!vigil_dbus_manager_call_export_range_sync (ctl->manager, camera, from_us, to_us, destination, reason,
-                                                       &job_path, NULL, &error))
-    status = fail (error);
+  else if (!vigil_dbus_manager_call_export_range_sync (ctl->manager, camera, from_us, to_us,
+                                                       g_variant_new_handle (0), reason, fd_list, &job_path, NULL,
+                                                       NULL, &error))
+    status = fail_destination (error, destination);
 
   if (status == EXIT_OK)
     {
@@ -291,7 +333,8 @@ cmd_export (Ctl *ctl, int argc, char **argv)
   g_signal_handler_disconnect (ctl->manager, finished_id);
   g_signal_handler_disconnect (ctl->manager, owner_id);
   state = g_steal_pointer (&wait.state);
-  bundle = g_steal_pointer (&wait.bundle);
+  bundle = wait.bundle != NULL && wait.bundle[0] != '\0' ? bundle_under (destination, wait.bundle) : NULL;
+  g_clear_pointer (&wait.bundle, g_free);
   manifest_sha256 = g_steal_pointer (&wait.manifest_sha256);
   if (status != EXIT_OK)
     return status;

@@ -2,24 +2,26 @@
 /* VigilExportJob: plan on the main thread, work on a worker thread, report
  * back on the main context. The plan is immutable once the worker runs;
  * the worker touches neither the store nor any GObject but the
- * GCancellable, and hands progress back through an idle source. */
-#define _GNU_SOURCE   /* renameat2 */
+ * GCancellable, and hands progress back through an idle source. Inside
+ * the caller's destination everything goes through VigilExportFolder, on
+ * descriptors; the only paths this file opens are vigil's own segments. */
 #include "vigil-export-job.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
-#include <glib/gstdio.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "vigil-audit.h"
-#include "vigil-bundle.h"
 #include "vigil-manifest.h"
 #include "vigil-clip-writer.h"
 #include "vigil-error.h"
-#include "vigil-fsync.h"
+#include "vigil-export-destination.h"
+#include "vigil-export-folder.h"
 
 /* The exported MP4s hold the same media as the segments, plus the MP4
  * index, snapshots and the manifest: ask for this much headroom. */
@@ -53,7 +55,10 @@ camera_plan_free (CameraPlan *plan)
 
 /* Everything the worker needs, fixed before it starts. */
 typedef struct {
-  gchar          *destination;     /* resolved */
+  int             destination_fd;  /* the caller's folder, our own duplicate; -1 until checked */
+  dev_t           destination_dev; /* its identity, for reserving names in it */
+  ino_t           destination_ino;
+  gchar          *destination;     /* where the kernel says it is, for logs only */
   gchar          *name;            /* bundle folder name */
   gchar          *root;            /* storage root */
   gchar          *reason;
@@ -72,6 +77,8 @@ typedef struct {
 static void
 plan_free (Plan *plan)
 {
+  if (plan->destination_fd >= 0)
+    close (plan->destination_fd);
   g_free (plan->destination);
   g_free (plan->name);
   g_free (plan->root);
@@ -106,97 +113,6 @@ G_DEFINE_FINAL_TYPE (VigilExportJob, vigil_export_job, G_TYPE_OBJECT)
 
 enum { SIGNAL_PROGRESS, SIGNAL_FINISHED, N_SIGNALS };
 static guint signals[N_SIGNALS];
-
-/* ---- Checking the destination ---------------------------------------- */
-
-/* Folders an export must never write into, even when vigild runs as root
- * and the caller asks for it. */
-static const gchar *const system_folders[] = {
-  "/bin", "/boot", "/dev", "/etc", "/lib", "/lib32", "/lib64", "/libx32", "/proc", "/root", "/run", "/sbin",
-  "/sys", "/usr", "/var/lib", "/var/log", "/var/cache", "/var/spool", "/var/mail", "/var/backups",
-};
-
-static gboolean
-is_inside (const gchar *path, const gchar *folder)
-{
-  gsize n = strlen (folder);
-
-  if (n > 1 && folder[n - 1] == '/')
-    n--;
-  return strncmp (path, folder, n) == 0 && (path[n] == '\0' || path[n] == '/');
-}
-
-static gboolean
-not_writable (GError **error, const gchar *destination, const gchar *why)
-{
-  g_set_error (error, VIGIL_ERROR, VIGIL_ERROR_NOT_WRITABLE, "export destination %s: %s", destination, why);
-  return FALSE;
-}
-
-/* Whether @uid may create a folder in one with @st, going by owner and
- * "others" bits (group membership is not looked up: a shared folder
- * should be owned by the operator or be world-writable and sticky). */
-static gboolean
-uid_may_write (const struct stat *st, gint64 uid)
-{
-  if (uid == 0)
-    return TRUE;
-  if ((gint64) st->st_uid == uid)
-    return (st->st_mode & S_IWUSR) != 0;
-  return (st->st_mode & S_IWOTH) != 0;
-}
-
-gboolean
-vigil_export_check_destination (const gchar *destination, gint64 uid, const gchar *const *private_folders,
-                                gchar **out_resolved, GError **error)
-{
-  /* One answer for a path that is missing, not a folder, or not the
-   * caller's to write: vigild (root) must not tell a caller which paths
-   * exist where they cannot look themselves. */
-  static const gchar not_yours[] = "not an existing folder that you can write to";
-  g_auto(GStrv) parts = NULL;
-  g_autofree gchar *resolved = NULL;
-  struct stat st;
-
-  if (destination == NULL || *destination == '\0')
-    return not_writable (error, "(empty)", "no folder given");
-  if (!g_path_is_absolute (destination))
-    return not_writable (error, destination, "not an absolute path");
-  parts = g_strsplit (destination, "/", -1);
-  for (guint i = 0; parts[i] != NULL; i++)
-    if (g_str_equal (parts[i], ".."))
-      return not_writable (error, destination, "must not contain “..”");
-  resolved = realpath (destination, NULL);
-  if (resolved == NULL || g_stat (resolved, &st) != 0 || !S_ISDIR (st.st_mode))
-    return not_writable (error, destination, not_yours);
-  if (geteuid () == 0 && !uid_may_write (&st, uid))
-    return not_writable (error, destination, not_yours);
-  if (g_str_equal (resolved, "/"))
-    return not_writable (error, destination, "refusing to write into /");
-  for (guint i = 0; i < G_N_ELEMENTS (system_folders); i++)
-    if (is_inside (resolved, system_folders[i]))
-      {
-        g_autofree gchar *why = g_strdup_printf ("resolves to %s, inside the system folder %s", resolved,
-                                                 system_folders[i]);
-        return not_writable (error, destination, why);
-      }
-  for (guint i = 0; private_folders != NULL && private_folders[i] != NULL; i++)
-    {
-      g_autofree gchar *folder = realpath (private_folders[i], NULL);
-
-      if (folder != NULL && (is_inside (resolved, folder) || is_inside (folder, resolved)))
-        {
-          g_autofree gchar *why = g_strdup_printf ("resolves to %s, which holds or is inside vigil's own storage %s",
-                                                   resolved, folder);
-          return not_writable (error, destination, why);
-        }
-    }
-  if (access (resolved, W_OK | X_OK) != 0)
-    return not_writable (error, destination, "vigild cannot write there");
-  if (out_resolved != NULL)
-    *out_resolved = g_steal_pointer (&resolved);
-  return TRUE;
-}
 
 /* ---- Planning (main thread) ------------------------------------------ */
 
@@ -244,51 +160,72 @@ check_free_space (const Plan *plan, GError **error)
   guint64 needed = plan->source_bytes + plan->source_bytes / 50 + SPACE_HEADROOM_BYTES;
   guint64 available;
 
-  if (statvfs (plan->destination, &fs) != 0)
-    return not_writable (error, plan->destination, g_strerror (errno));
+  if (fstatvfs (plan->destination_fd, &fs) != 0)
+    {
+      g_set_error (error, VIGIL_ERROR, VIGIL_ERROR_NOT_WRITABLE, "cannot use the destination: %s",
+                   g_strerror (errno));
+      return FALSE;
+    }
   available = (guint64) fs.f_bavail * fs.f_frsize;
   if (available < needed)
     {
       g_set_error (error, VIGIL_ERROR, VIGIL_ERROR_NO_SPACE,
-                   "export needs about %.1f MB but %s has %.1f MB free", needed / 1e6, plan->destination,
+                   "export needs about %.1f MB but the destination has %.1f MB free", needed / 1e6,
                    available / 1e6);
       return FALSE;
     }
   return TRUE;
 }
 
-/* Bundle folders ("DEST/NAME") that jobs of this process have picked and
- * not yet published or given up: two jobs planned in the same second for
- * the same camera must not pick the same name. Main thread only. */
+/* Bundle names that jobs of this process have picked and not yet
+ * published or given up, keyed by the destination folder's device and
+ * inode and the name: two jobs planned in the same second for the same
+ * camera must not pick the same name. Main thread only. */
 static GHashTable *reserved_names;
 
-static void
-release_name (const gchar *destination, const gchar *name)
-{
-  g_autofree gchar *path = g_build_filename (destination, name, NULL);
+/* Names tried before giving up on a destination full of taken ones. */
+#define MAX_NAME_ATTEMPTS 1000
 
-  if (reserved_names != NULL)
-    g_hash_table_remove (reserved_names, path);
+static gchar *
+reservation_key (const Plan *plan, const gchar *name)
+{
+  return g_strdup_printf ("%ju:%ju/%s", (uintmax_t) plan->destination_dev, (uintmax_t) plan->destination_ino, name);
 }
 
-/* A bundle name neither taken in the destination nor reserved by another
- * job; reserves it until release_name(). */
+static void
+release_name (const Plan *plan)
+{
+  g_autofree gchar *key = reservation_key (plan, plan->name);
+
+  if (reserved_names != NULL)
+    g_hash_table_remove (reserved_names, key);
+}
+
+/* A bundle name neither taken in the destination (by anything at all,
+ * a dangling link included) nor reserved by another job; reserves it
+ * until release_name(). The worker's rename never replaces what appears
+ * there meanwhile. */
 static gchar *
-pick_name (const gchar *destination, const gchar *base)
+pick_name (const Plan *plan, const gchar *base, GError **error)
 {
   if (reserved_names == NULL)
     reserved_names = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
-  for (guint n = 1;; n++)
+  for (guint n = 1; n <= MAX_NAME_ATTEMPTS; n++)
     {
       g_autofree gchar *name = n == 1 ? g_strdup (base) : g_strdup_printf ("%s-%u", base, n);
-      g_autofree gchar *path = g_build_filename (destination, name, NULL);
+      g_autofree gchar *key = reservation_key (plan, name);
+      struct stat st;
 
-      if (!g_file_test (path, G_FILE_TEST_EXISTS) && !g_hash_table_contains (reserved_names, path))
+      if (fstatat (plan->destination_fd, name, &st, AT_SYMLINK_NOFOLLOW) != 0 && errno == ENOENT
+          && !g_hash_table_contains (reserved_names, key))
         {
-          g_hash_table_add (reserved_names, g_steal_pointer (&path));
+          g_hash_table_add (reserved_names, g_steal_pointer (&key));
           return g_steal_pointer (&name);
         }
     }
+  g_set_error (error, VIGIL_ERROR, VIGIL_ERROR_NOT_WRITABLE, "cannot use the destination: %s to %s-%u are all taken",
+               base, base, MAX_NAME_ATTEMPTS);
+  return NULL;
 }
 
 static VigilIncident *
@@ -333,7 +270,9 @@ make_plan (VigilStore *store, VigilSigningKey *key, const gchar *const *private_
   g_autoptr(Plan) plan = g_new0 (Plan, 1);
   g_autofree gchar *base = NULL;
   gboolean any_recording = FALSE;
+  struct stat st;
 
+  plan->destination_fd = -1;
   plan->key = key;
   plan->created_us = g_get_real_time ();
   plan->root = g_strdup (vigil_store_get_root (store));
@@ -433,9 +372,21 @@ make_plan (VigilStore *store, VigilSigningKey *key, const gchar *const *private_
       g_set_error (error, VIGIL_ERROR, VIGIL_ERROR_FAILED, "vigild has no signing key (see its log)");
       return NULL;
     }
-  if (!vigil_export_check_destination (request->destination, request->uid, private_folders, &plan->destination,
-                                       error)
-      || !check_free_space (plan, error))
+  if (!vigil_export_check_destination (request->destination_fd, request->uid, private_folders, error))
+    return NULL;
+  /* Our own duplicate: the caller's message and its descriptor go away
+   * when the handler returns. */
+  plan->destination_fd = fcntl (request->destination_fd, F_DUPFD_CLOEXEC, 3);
+  if (plan->destination_fd < 0 || fstat (plan->destination_fd, &st) != 0)
+    {
+      g_set_error (error, VIGIL_ERROR, VIGIL_ERROR_FAILED, "cannot keep the destination open: %s",
+                   g_strerror (errno));
+      return NULL;
+    }
+  plan->destination_dev = st.st_dev;
+  plan->destination_ino = st.st_ino;
+  plan->destination = vigil_export_describe_folder (plan->destination_fd);
+  if (!check_free_space (plan, error))
     return NULL;
   if (!vigil_store_get_audit_head (store, &plan->audit_head_id, &plan->audit_head_sha256, error))
     {
@@ -443,7 +394,9 @@ make_plan (VigilStore *store, VigilSigningKey *key, const gchar *const *private_
       return NULL;
     }
   /* Last: reserved from here until the job ends (release_name()). */
-  plan->name = pick_name (plan->destination, base);
+  plan->name = pick_name (plan, base, error);
+  if (plan->name == NULL)
+    return NULL;
   return g_steal_pointer (&plan);
 }
 
@@ -543,8 +496,35 @@ source_hashes_clear (SourceHashes *hashes)
   g_clear_error (&hashes->error);
 }
 
+static void
+close_fd (int *fd)
+{
+  if (*fd >= 0)
+    close (*fd);
+}
+
+/* Hashes and syncs an output the clip writer filled, through its
+ * descriptor: what is hashed is what was written, whatever the names. */
+static gchar *
+finish_output (int fd, const gchar *name, guint64 *out_size, GCancellable *cancellable, GError **error)
+{
+  g_autofree gchar *sha = vigil_sha256_fd (fd, name, out_size, cancellable, error);
+
+  if (sha == NULL)
+    return NULL;
+  /* Synced before the rename that publishes the bundle, which must never
+   * expose a file whose data is not on disk yet. */
+  if (fsync (fd) != 0)
+    {
+      int saved = errno;
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved), "cannot sync %s: %s", name, g_strerror (saved));
+      return NULL;
+    }
+  return g_steal_pointer (&sha);
+}
+
 static gboolean
-export_camera (VigilExportJob *self, const CameraPlan *camera, const gchar *folder, Progress *progress,
+export_camera (VigilExportJob *self, const CameraPlan *camera, VigilExportFolder *folder, Progress *progress,
                VigilManifestWriter *manifest, GError **error)
 {
   const Plan *plan = self->plan;
@@ -552,10 +532,10 @@ export_camera (VigilExportJob *self, const CameraPlan *camera, const gchar *fold
   g_autoptr(GPtrArray) absolute = g_ptr_array_new_with_free_func (g_free);
   g_autofree gchar *clip_name = g_strdup_printf ("%s.mp4", camera->name);
   g_autofree gchar *snapshot_name = g_strdup_printf ("%s.jpg", camera->name);
-  g_autofree gchar *clip_path = g_build_filename (folder, clip_name, NULL);
-  g_autofree gchar *snapshot_path = g_build_filename (folder, snapshot_name, NULL);
   g_autofree gchar *clip_sha = NULL;
   g_autofree gchar *snapshot_sha = NULL;
+  __attribute__ ((cleanup (close_fd))) int clip_fd = -1;
+  __attribute__ ((cleanup (close_fd))) int snapshot_fd = -1;
   VigilClipResult result = { 0 };
   guint64 clip_size = 0, snapshot_size = 0;
   SourceHashes hashes = { 0 };
@@ -568,6 +548,12 @@ export_camera (VigilExportJob *self, const CameraPlan *camera, const gchar *fold
    * says so, and the rest is exported. */
   if (camera->segments->len > 0)
     {
+      clip_fd = vigil_export_folder_create_file (folder, clip_name, error);
+      if (clip_fd < 0)
+        return FALSE;
+      snapshot_fd = vigil_export_folder_create_file (folder, snapshot_name, error);
+      if (snapshot_fd < 0)
+        return FALSE;
       for (guint i = 0; i < camera->segments->len; i++)
         {
           const VigilSegment *segment = camera->segments->pdata[i];
@@ -584,8 +570,10 @@ export_camera (VigilExportJob *self, const CameraPlan *camera, const gchar *fold
       hashes.sha256 = g_new0 (gchar *, absolute->len + 1);
       hashes.sizes = g_new0 (guint64, absolute->len);
       hasher = g_thread_new ("vigil-hash", hash_sources_thread, &hashes);
-      written = vigil_clip_write (parts, camera->segments->len, camera->from_us, camera->to_us, clip_path,
-                                  snapshot_path, on_clip_progress, progress, self->cancellable, &result, error);
+      written = vigil_clip_write (parts, camera->segments->len, camera->from_us, camera->to_us,
+                                  &(VigilClipOutput) { clip_fd, clip_name },
+                                  &(VigilClipOutput) { snapshot_fd, snapshot_name }, on_clip_progress, progress,
+                                  self->cancellable, &result, error);
       if (!written)
         g_cancellable_cancel (self->cancellable);   /* the bundle fails anyway: stop hashing */
       g_thread_join (hasher);
@@ -601,12 +589,10 @@ export_camera (VigilExportJob *self, const CameraPlan *camera, const gchar *fold
           source_hashes_clear (&hashes);
           return FALSE;
         }
-      clip_sha = vigil_sha256_file (clip_path, &clip_size, self->cancellable, error);
+      clip_sha = finish_output (clip_fd, clip_name, &clip_size, self->cancellable, error);
       if (clip_sha != NULL)
-        snapshot_sha = vigil_sha256_file (snapshot_path, &snapshot_size, self->cancellable, error);
-      /* Synced before the rename that publishes the bundle, which must
-       * never expose a file whose data is not on disk yet. */
-      if (snapshot_sha == NULL || !vigil_fsync_path (clip_path, error) || !vigil_fsync_path (snapshot_path, error))
+        snapshot_sha = finish_output (snapshot_fd, snapshot_name, &snapshot_size, self->cancellable, error);
+      if (snapshot_sha == NULL)
         {
           source_hashes_clear (&hashes);
           return FALSE;
@@ -646,60 +632,33 @@ export_camera (VigilExportJob *self, const CameraPlan *camera, const gchar *fold
   return TRUE;
 }
 
+/* manifest.json, its signature and the public key, as vigil_bundle_sign()
+ * would write them (the bundle format is evidence/'s), but each created
+ * new in the work folder: the whole folder is published at once, so no
+ * file needs a temporary name of its own. */
 static gboolean
-write_manifest (const gchar *folder, const gchar *text, gsize length, gchar **out_sha256, GError **error)
+write_signed_manifest (VigilExportFolder *folder, VigilSigningKey *key, const gchar *text, gsize length,
+                       gchar **out_sha256, GError **error)
 {
-  g_autofree gchar *path = g_build_filename (folder, VIGIL_BUNDLE_MANIFEST, NULL);
   g_autoptr(VigilSha256) sha = vigil_sha256_new ();
+  g_autoptr(GBytes) signature = NULL;
+  g_autofree gchar *pem = vigil_signing_key_get_public_pem (key);
 
-  if (!g_file_set_contents_full (path, text, (gssize) length, G_FILE_SET_CONTENTS_CONSISTENT, 0644, error))
+  signature = vigil_signing_key_sign (key, (const guint8 *) text, length, error);
+  if (signature == NULL
+      || !vigil_export_folder_write_file (folder, VIGIL_BUNDLE_MANIFEST, text, length, error)
+      || !vigil_export_folder_write_file (folder, VIGIL_BUNDLE_SIGNATURE, g_bytes_get_data (signature, NULL),
+                                          g_bytes_get_size (signature), error)
+      || !vigil_export_folder_write_file (folder, VIGIL_BUNDLE_PUBLIC_KEY, pem, strlen (pem), error))
     return FALSE;
   vigil_sha256_update (sha, (const guint8 *) text, length);
   *out_sha256 = vigil_sha256_finish_hex (sha);
   return TRUE;
 }
 
-static void
-remove_tree (const gchar *folder)
-{
-  g_autoptr(GDir) dir = g_dir_open (folder, 0, NULL);
-  const gchar *name;
-
-  if (dir == NULL)
-    return;
-  while ((name = g_dir_read_name (dir)) != NULL)
-    {
-      g_autofree gchar *path = g_build_filename (folder, name, NULL);
-      g_unlink (path);
-    }
-  g_rmdir (folder);
-}
-
-/* Hands the finished bundle to the operator who asked for it, when vigild
- * runs as root: they must be able to copy and delete it. */
-static void
-give_to_caller (const gchar *folder, gint64 uid)
-{
-  g_autoptr(GDir) dir = NULL;
-  const gchar *name;
-
-  if (geteuid () != 0 || uid <= 0)
-    return;
-  dir = g_dir_open (folder, 0, NULL);
-  while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
-    {
-      g_autofree gchar *path = g_build_filename (folder, name, NULL);
-      if (lchown (path, (uid_t) uid, (gid_t) -1) != 0)
-        g_debug ("export: cannot give %s to uid %" G_GINT64_FORMAT ": %s", path, uid, g_strerror (errno));
-    }
-  if (lchown (folder, (uid_t) uid, (gid_t) -1) != 0)
-    g_debug ("export: cannot give %s to uid %" G_GINT64_FORMAT ": %s", folder, uid, g_strerror (errno));
-}
-
-/* Fills the work folder @partial (made by the caller) and publishes it as
- * @final, never over anything already there. */
+/* Fills @folder and publishes it under the plan's name. */
 static gboolean
-run_export (VigilExportJob *self, const gchar *partial, const gchar *final, gchar **out_sha256, GError **error)
+run_export (VigilExportJob *self, VigilExportFolder *folder, gchar **out_sha256, GError **error)
 {
   const Plan *plan = self->plan;
   g_autofree gchar *fingerprint = vigil_signing_key_get_fingerprint (plan->key);
@@ -748,26 +707,13 @@ run_export (VigilExportJob *self, const gchar *partial, const gchar *final, gcha
     .incident = plan->incident != NULL ? &incident : NULL,
   });
   for (guint i = 0; i < plan->cameras->len; i++)
-    if (!export_camera (self, plan->cameras->pdata[i], partial, &progress, manifest, error))
+    if (!export_camera (self, plan->cameras->pdata[i], folder, &progress, manifest, error))
       return FALSE;
   text = vigil_manifest_writer_finish (manifest, plan->audit_head_id, plan->audit_head_sha256, &length);
 
-  if (g_cancellable_set_error_if_cancelled (self->cancellable, error)
-      || !write_manifest (partial, text, length, out_sha256, error)
-      || !vigil_bundle_sign (partial, plan->key, error))
-    return FALSE;
-  give_to_caller (partial, plan->uid);
-  /* RENAME_NOREPLACE: whatever appeared at @final meanwhile stays. */
-  if (renameat2 (AT_FDCWD, partial, AT_FDCWD, final, RENAME_NOREPLACE) != 0
-      && !((errno == EINVAL || errno == ENOSYS) && !g_file_test (final, G_FILE_TEST_EXISTS)
-           && g_rename (partial, final) == 0))
-    {
-      int saved = errno;
-      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved), "cannot rename %s to %s: %s", partial, final,
-                   g_strerror (saved));
-      return FALSE;
-    }
-  return vigil_fsync_path (plan->destination, error);
+  return !g_cancellable_set_error_if_cancelled (self->cancellable, error)
+         && write_signed_manifest (folder, plan->key, text, length, out_sha256, error)
+         && vigil_export_folder_publish (folder, plan->name, plan->uid, error);
 }
 
 typedef struct {
@@ -788,30 +734,31 @@ export_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *c
 {
   VigilExportJob *self = source;
   const Plan *plan = self->plan;
-  /* A work folder of its own, made with a random name: concurrent jobs
-   * never share one, and a failure removes only what this job made. */
-  g_autofree gchar *partial_template = g_strdup_printf (".%s.XXXXXX.partial", plan->name);
-  g_autofree gchar *partial = g_build_filename (plan->destination, partial_template, NULL);
-  g_autofree gchar *final = g_build_filename (plan->destination, plan->name, NULL);
+  g_autoptr(VigilExportFolder) folder = NULL;
   g_autofree gchar *sha256 = NULL;
+  g_autofree gchar *where = NULL;
   g_autoptr(GError) error = NULL;
   Outcome *outcome;
 
-  if (g_mkdtemp_full (partial, 0750) == NULL)
+  /* A work folder of its own: concurrent jobs never share one, and a
+   * failure removes only what this job made. */
+  folder = vigil_export_folder_new (plan->destination_fd, &error);
+  if (folder == NULL)
     {
-      int saved = errno;
-      g_task_return_new_error (task, G_IO_ERROR, g_io_error_from_errno (saved), "cannot create a folder in %s: %s",
-                               plan->destination, g_strerror (saved));
-      return;
-    }
-  if (!run_export (self, partial, final, &sha256, &error))
-    {
-      remove_tree (partial);
       g_task_return_error (task, g_steal_pointer (&error));
       return;
     }
+  if (!run_export (self, folder, &sha256, &error))
+    {
+      vigil_export_folder_discard (folder);
+      g_task_return_error (task, g_steal_pointer (&error));
+      return;
+    }
+  /* Where the bundle is now, as the kernel sees the destination: for the
+   * reply and the log only. */
+  where = vigil_export_describe_folder (plan->destination_fd);
   outcome = g_new0 (Outcome, 1);
-  outcome->bundle = g_steal_pointer (&final);
+  outcome->bundle = g_build_filename (where, plan->name, NULL);
   outcome->sha256 = g_steal_pointer (&sha256);
   g_task_return_pointer (task, outcome, (GDestroyNotify) outcome_free);
 }
@@ -823,7 +770,7 @@ on_export_done (GObject *source, GAsyncResult *result, gpointer user_data)
   g_autoptr(GError) error = NULL;
   Outcome *outcome = g_task_propagate_pointer (G_TASK (result), &error);
 
-  release_name (self->plan->destination, self->plan->name);
+  release_name (self->plan);
 
   if (outcome != NULL)
     {
@@ -919,7 +866,7 @@ vigil_export_job_finalize (GObject *object)
   VigilExportJob *self = VIGIL_EXPORT_JOB (object);
 
   if (self->plan != NULL && self->plan->name != NULL)
-    release_name (self->plan->destination, self->plan->name);   /* a job never started */
+    release_name (self->plan);   /* a job never started */
   g_clear_pointer (&self->plan, plan_free);
   g_free (self->summary);
   g_clear_object (&self->cancellable);

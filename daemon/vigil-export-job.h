@@ -7,11 +7,15 @@
  *
  * vigil_export_job_new() checks everything a caller can get wrong before a
  * single file is written (destination, range, recording, free space) and
- * fixes the plan from the catalog on the main thread. The work runs on a
- * worker thread in DEST/.NAME.partial, which is renamed to DEST/NAME only
- * when complete and synced; a failure or a cancel removes it, so a bundle
- * folder is either whole or absent. The job never deletes or changes a
- * segment: source files are only read. */
+ * fixes the plan from the catalog on the main thread. The destination is
+ * a folder the caller opened and passed as a descriptor; vigild (root)
+ * never acts on a path inside it that the caller could change. The work
+ * runs on a worker thread in a root-only work folder with a random name,
+ * made and filled through descriptors (VigilExportFolder), which is given
+ * to the caller and renamed to DEST/NAME only when complete and synced; a
+ * failure or a cancel removes what the job made and nothing else, so a
+ * bundle folder is either whole or absent. The job never deletes or
+ * changes a segment: source files are only read. */
 #pragma once
 
 #include <glib-object.h>
@@ -35,9 +39,9 @@ typedef enum {
 const gchar *vigil_export_state_to_string (VigilExportState state);
 
 typedef struct {
-  const gchar         *destination;  /* an existing folder, absolute */
+  int                  destination_fd;  /* the folder, as the caller opened it; borrowed (the job keeps a duplicate) */
   const gchar         *reason;       /* required */
-  gint64               uid;          /* who asks; -1 for vigild */
+  gint64               uid;          /* who asks (>= 0; the destination is judged by this user's rights) */
   const gchar         *user;
   const VigilIncident *incident;     /* export this incident's cameras and span, or NULL */
   const gchar         *camera;       /* else this camera ... */
@@ -45,22 +49,13 @@ typedef struct {
   gint64               to_us;
 } VigilExportRequest;
 
-/* Refuses a destination that is not absolute, contains "..", does not
- * exist, is not a folder, resolves (through symbolic links) into a system
- * folder or into one of @private_folders (vigil's own storage), or that
- * @uid could not write itself. Sets the resolved path. VIGIL_ERROR_NOT_WRITABLE. */
-gboolean vigil_export_check_destination (const gchar        *destination,
-                                         gint64              uid,
-                                         const gchar *const *private_folders,
-                                         gchar             **out_resolved,
-                                         GError            **error);
-
 #define VIGIL_TYPE_EXPORT_JOB (vigil_export_job_get_type ())
 G_DECLARE_FINAL_TYPE (VigilExportJob, vigil_export_job, VIGIL, EXPORT_JOB, GObject)
 
 /* Plans an export; errors are VIGIL_ERROR (UNKNOWN_CAMERA, INVALID_ARGUMENT,
- * NOT_WRITABLE, RANGE_TOO_LARGE, NO_RECORDING, NO_SPACE). @key must
- * outlive the job. Main thread. */
+ * NOT_WRITABLE, RANGE_TOO_LARGE, NO_RECORDING, NO_SPACE). The destination
+ * is checked by vigil_export_check_destination() against @private_folders
+ * (vigil's storage and state). @key must outlive the job. Main thread. */
 VigilExportJob  *vigil_export_job_new         (VigilStore               *store,
                                                VigilSigningKey          *key,
                                                const gchar *const       *private_folders,
@@ -72,7 +67,9 @@ void             vigil_export_job_start       (VigilExportJob *self);
 void             vigil_export_job_cancel      (VigilExportJob *self);
 VigilExportState vigil_export_job_get_state   (VigilExportJob *self);
 gdouble          vigil_export_job_get_progress (VigilExportJob *self);
-/* Once done: the bundle folder and the SHA-256 of its manifest.json. */
+/* Once done: the bundle folder (where the kernel named the destination as
+ * the job ended, for people to read; vigild never opens it) and the
+ * SHA-256 of its manifest.json. */
 const gchar     *vigil_export_job_get_bundle  (VigilExportJob *self);
 const gchar     *vigil_export_job_get_manifest_sha256 (VigilExportJob *self);
 /* Once failed: why. */

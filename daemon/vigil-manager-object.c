@@ -7,7 +7,9 @@
  * argument. */
 #include "vigil-manager-object.h"
 
+#include <gio/gunixfdlist.h>
 #include <sys/statvfs.h>
+#include <unistd.h>
 
 #include "vigil-audit.h"
 #include "vigil-camera-object.h"
@@ -221,6 +223,34 @@ vigil_manager_object_handle_list_incidents (VigilDBusManager *manager, GDBusMeth
   return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
 
+/* The destination folder the caller passed as handle @destination into
+ * @fd_list: a descriptor of its own for this call, for the caller of this
+ * to close; -1 with @invocation answered when there is none. */
+static int
+take_destination (GDBusMethodInvocation *invocation, GUnixFDList *fd_list, GVariant *destination)
+{
+  gint32 index = g_variant_get_handle (destination);
+  GError *error = NULL;
+  int fd;
+
+  if (fd_list == NULL || index < 0 || index >= g_unix_fd_list_get_length (fd_list))
+    {
+      vigil_service_return_invalid (invocation, "destination: no folder descriptor was passed with the call");
+      return -1;
+    }
+  fd = g_unix_fd_list_get (fd_list, index, &error);
+  if (fd < 0)
+    vigil_service_return_error (invocation, error);
+  return fd;
+}
+
+static void
+close_fd (int *fd)
+{
+  if (*fd >= 0)
+    close (*fd);
+}
+
 static gboolean
 vigil_manager_object_handle_get_incident (VigilDBusManager *manager, GDBusMethodInvocation *invocation, gint64 id)
 {
@@ -236,13 +266,14 @@ vigil_manager_object_handle_get_incident (VigilDBusManager *manager, GDBusMethod
 
 static gboolean
 vigil_manager_object_handle_export_incident (VigilDBusManager *manager, GDBusMethodInvocation *invocation,
-                                             const gchar *incident_path, const gchar *destination,
-                                             const gchar *reason)
+                                             GUnixFDList *fd_list, const gchar *incident_path,
+                                             GVariant *destination, const gchar *reason)
 {
   VigilManagerObject *self = VIGIL_MANAGER_OBJECT (manager);
   const VigilCaller *caller = vigil_service_get_caller (invocation);
   g_autoptr(VigilIncident) incident = NULL;
   g_autofree gchar *job_path = NULL;
+  __attribute__ ((cleanup (close_fd))) int destination_fd = -1;
   GError *error = NULL;
   gint64 id = 0;
 
@@ -258,33 +289,42 @@ vigil_manager_object_handle_export_incident (VigilDBusManager *manager, GDBusMet
       vigil_error_from_store (&error, VIGIL_ERROR_UNKNOWN_INCIDENT);
       return vigil_service_return_error (invocation, error);
     }
+  destination_fd = take_destination (invocation, fd_list, destination);
+  if (destination_fd < 0)
+    return G_DBUS_METHOD_INVOCATION_HANDLED;
   {
     VigilExportRequest request = {
-      .destination = destination, .reason = reason, .uid = caller->uid, .user = caller->user, .incident = incident,
+      .destination_fd = destination_fd, .reason = reason, .uid = caller->uid, .user = caller->user,
+      .incident = incident,
     };
     job_path = vigil_service_start_export (self->service, invocation, &request);
     if (job_path != NULL)
-      vigil_dbus_manager_complete_export_incident (manager, invocation, job_path);
+      vigil_dbus_manager_complete_export_incident (manager, invocation, NULL, job_path);
   }
   return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
 
 static gboolean
 vigil_manager_object_handle_export_range (VigilDBusManager *manager, GDBusMethodInvocation *invocation,
-                                          const gchar *camera, gint64 from_us, gint64 to_us, const gchar *destination,
-                                          const gchar *reason)
+                                          GUnixFDList *fd_list, const gchar *camera, gint64 from_us, gint64 to_us,
+                                          GVariant *destination, const gchar *reason)
 {
   VigilManagerObject *self = VIGIL_MANAGER_OBJECT (manager);
   const VigilCaller *caller = vigil_service_get_caller (invocation);
   g_autofree gchar *job_path = NULL;
-  VigilExportRequest request = {
-    .destination = destination, .reason = reason, .uid = caller->uid, .user = caller->user, .camera = camera,
-    .from_us = from_us, .to_us = to_us,
-  };
+  __attribute__ ((cleanup (close_fd))) int destination_fd = take_destination (invocation, fd_list, destination);
 
-  job_path = vigil_service_start_export (self->service, invocation, &request);
-  if (job_path != NULL)
-    vigil_dbus_manager_complete_export_range (manager, invocation, job_path);
+  if (destination_fd < 0)
+    return G_DBUS_METHOD_INVOCATION_HANDLED;
+  {
+    VigilExportRequest request = {
+      .destination_fd = destination_fd, .reason = reason, .uid = caller->uid, .user = caller->user,
+      .camera = camera, .from_us = from_us, .to_us = to_us,
+    };
+    job_path = vigil_service_start_export (self->service, invocation, &request);
+    if (job_path != NULL)
+      vigil_dbus_manager_complete_export_range (manager, invocation, NULL, job_path);
+  }
   return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
 

@@ -149,7 +149,8 @@ hash_fd (int fd, const gchar *path, VigilSha256 *sha, guint64 *out_size_bytes, G
 
       if (g_cancellable_set_error_if_cancelled (cancellable, error))
         return FALSE;
-      n = read (fd, buffer, READ_CHUNK_BYTES);
+      /* pread from 0: the descriptor's own offset neither matters nor moves. */
+      n = pread (fd, buffer, READ_CHUNK_BYTES, (off_t) total);
       if (n < 0 && errno == EINTR)
         continue;
       if (n < 0)
@@ -172,9 +173,7 @@ hash_fd (int fd, const gchar *path, VigilSha256 *sha, guint64 *out_size_bytes, G
 gchar *
 vigil_sha256_file (const gchar *path, guint64 *out_size_bytes, GCancellable *cancellable, GError **error)
 {
-  g_autoptr(VigilSha256) sha = NULL;
-  struct stat st;
-  gboolean ok;
+  gchar *hex;
   int fd;
 
   g_return_val_if_fail (path != NULL, NULL);
@@ -190,16 +189,28 @@ vigil_sha256_file (const gchar *path, guint64 *out_size_bytes, GCancellable *can
                    g_strerror (saved));
       return NULL;
     }
+  hex = vigil_sha256_fd (fd, path, out_size_bytes, cancellable, error);
+  close (fd);
+  return hex;
+}
+
+gchar *
+vigil_sha256_fd (int fd, const gchar *name, guint64 *out_size_bytes, GCancellable *cancellable, GError **error)
+{
+  g_autoptr(VigilSha256) sha = NULL;
+  struct stat st;
+
+  g_return_val_if_fail (fd >= 0, NULL);
+  g_return_val_if_fail (name != NULL, NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
   if (fstat (fd, &st) != 0 || !S_ISREG (st.st_mode))
     {
-      g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_REGULAR_FILE, "%s is not a regular file", path);
-      close (fd);
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_REGULAR_FILE, "%s is not a regular file", name);
       return NULL;
     }
   sha = vigil_sha256_new ();
-  ok = hash_fd (fd, path, sha, out_size_bytes, cancellable, error);
-  close (fd);
-  if (!ok)
+  if (!hash_fd (fd, name, sha, out_size_bytes, cancellable, error))
     return NULL;
   return vigil_sha256_finish_hex (sha);
 }

@@ -80,5 +80,13 @@ gchar           *vigil_sha256_file                 (const gchar  *path,
                                                     guint64      *out_size_bytes,
                                                     GCancellable *cancellable,
                                                     GError      **error);
+/* The same for the open file @fd, from its first byte to its end (its file
+ * offset is neither used nor moved); @name is what messages call it. For a
+ * file that must not be reopened by path. @fd stays open. */
+gchar           *vigil_sha256_fd                   (int           fd,
+                                                    const gchar  *name,
+                                                    guint64      *out_size_bytes,
+                                                    GCancellable *cancellable,
+                                                    GError      **error);
 
 G_END_DECLS

@@ -7,7 +7,7 @@
  *   reader (per part):  filesrc ! matroskademux ─ pad probe ─┐  (the probe takes
  *                                              └ fakesink    │   every buffer)
  *   muxer:   appsrc video [! h26xtimestamper] ─┐             │
- *            appsrc audio [! G.711 → ALAC] ───── mp4mux ! filesink (moov at the end)
+ *            appsrc audio [! G.711 → ALAC] ───── mp4mux ! fdsink (moov at the end)
  *            appsrc text (tx3g cues) ──────────┘
  *
  * Why not splitmuxsrc: it would be one pipeline, but its output does not
@@ -55,9 +55,10 @@
 #include "vigil-clip-writer.h"
 #include "vigil-mp4-faststart.h"
 
-#include <glib/gstdio.h>
+#include <errno.h>
 #include <gst/app/gstappsrc.h>
 #include <string.h>
+#include <unistd.h>
 #include <time.h>
 
 GST_DEBUG_CATEGORY_STATIC (vigil_clip_debug);
@@ -140,6 +141,9 @@ struct _Clip {
   GstElement    *jpeg_pipeline;
   GstBus        *jpeg_bus;
   gboolean       jpeg_started;
+  /* The caller's open output files (borrowed): fdsink writes and seeks
+   * in them, faststart rewrites the MP4 through the same descriptor. */
+  int            mp4_fd, jpeg_fd;
 
   /* Output timeline. Written by the streaming thread of the reader whose
    * part is being read, read by the calling thread once it stopped. */
@@ -781,7 +785,7 @@ set_error_from_message (GError **error, GstMessage *message, const gchar *what)
 
 /* Builds and starts the muxing pipeline for the first part's streams. */
 static gboolean
-clip_start_mux (Clip *clip, GstCaps *video_caps, GstCaps *audio_caps, const gchar *mp4_path, GError **error)
+clip_start_mux (Clip *clip, GstCaps *video_caps, GstCaps *audio_caps, const gchar *mp4_name, GError **error)
 {
   const gchar *video_name = gst_structure_get_name (gst_caps_get_structure (video_caps, 0));
   const gchar *stamper = NULL;
@@ -803,7 +807,7 @@ clip_start_mux (Clip *clip, GstCaps *video_caps, GstCaps *audio_caps, const gcha
 
   g_string_append_printf (description,
                           "appsrc name=video format=time block=true max-bytes=0 max-time=%" G_GUINT64_FORMAT
-                          " ! %s%s mp4mux name=mux faststart=false ! filesink name=sink "
+                          " ! %s%s mp4mux name=mux faststart=false ! fdsink name=sink sync=false "
                           "appsrc name=text format=time max-bytes=0 ! mux.subtitle_0 ",
                           (guint64) QUEUE_TIME, stamper != NULL ? stamper : "", stamper != NULL ? " !" : "");
   if (audio != NULL)
@@ -835,19 +839,19 @@ clip_start_mux (Clip *clip, GstCaps *video_caps, GstCaps *audio_caps, const gcha
   if (clip->src[TRACK_AUDIO] != NULL)
     g_object_set (clip->src[TRACK_AUDIO], "caps", audio_caps, NULL);
   sink = gst_bin_get_by_name (GST_BIN (clip->mux_pipeline), "sink");
-  g_object_set (sink, "location", mp4_path, NULL);
+  g_object_set (sink, "fd", clip->mp4_fd, NULL);
   gst_object_unref (sink);
 
-  /* From here on the file is ours to delete on failure. */
+  /* From here on the file holds our output, emptied on failure. */
   clip->mp4_started = TRUE;
   if (gst_element_set_state (clip->mux_pipeline, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE)
     {
       g_autoptr(GstMessage) message = gst_bus_pop_filtered (clip->mux_bus, GST_MESSAGE_ERROR);
 
       if (message != NULL)
-        set_error_from_message (error, message, mp4_path);
+        set_error_from_message (error, message, mp4_name);
       else
-        g_set_error (error, VIGIL_CLIP_ERROR, VIGIL_CLIP_ERROR_FAILED, "%s: cannot start the muxer", mp4_path);
+        g_set_error (error, VIGIL_CLIP_ERROR, VIGIL_CLIP_ERROR_FAILED, "%s: cannot start the muxer", mp4_name);
       return FALSE;
     }
   return TRUE;
@@ -947,7 +951,7 @@ clip_check_audio (Clip *clip, const gchar *path, GError **error)
 
 /* An error from the muxer ends the export wherever we are. */
 static gboolean
-clip_check_mux (Clip *clip, const gchar *mp4_path, GError **error)
+clip_check_mux (Clip *clip, const gchar *mp4_name, GError **error)
 {
   g_autoptr(GstMessage) message = NULL;
 
@@ -956,14 +960,14 @@ clip_check_mux (Clip *clip, const gchar *mp4_path, GError **error)
   message = gst_bus_pop_filtered (clip->mux_bus, GST_MESSAGE_ERROR);
   if (message == NULL)
     return TRUE;
-  set_error_from_message (error, message, mp4_path);
+  set_error_from_message (error, message, mp4_name);
   return FALSE;
 }
 
 /* The calling thread's half of the handshake: build or check the muxer,
  * decide on a seek, let the probe go, seek. */
 static gboolean
-clip_on_reader_ready (Clip *clip, Reader *r, const gchar *mp4_path, gboolean *seek_failed, GError **error)
+clip_on_reader_ready (Clip *clip, Reader *r, const gchar *mp4_name, gboolean *seek_failed, GError **error)
 {
   GstCaps *caps[TRACK_TEXT];
   GstClockTime origin_pts, position = 0;
@@ -978,7 +982,7 @@ clip_on_reader_ready (Clip *clip, Reader *r, const gchar *mp4_path, gboolean *se
 
   if (clip->mux_pipeline == NULL)
     {
-      if (!clip_start_mux (clip, caps[TRACK_VIDEO], caps[TRACK_AUDIO], mp4_path, error))
+      if (!clip_start_mux (clip, caps[TRACK_VIDEO], caps[TRACK_AUDIO], mp4_name, error))
         return FALSE;
     }
   /* A part without the audio of the others would also stall mp4mux,
@@ -1026,7 +1030,7 @@ typedef enum { PART_READ, PART_END_OF_CLIP, PART_RETRY } PartOutcome;
 
 /* Reads one part to its end (or to to_us) into the muxer. */
 static gboolean
-clip_read_part (Clip *clip, Reader *r, const gchar *mp4_path, PartOutcome *outcome, GError **error)
+clip_read_part (Clip *clip, Reader *r, const gchar *mp4_name, PartOutcome *outcome, GError **error)
 {
   *outcome = PART_READ;
   if (gst_element_set_state (r->pipeline, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE)
@@ -1047,7 +1051,7 @@ clip_read_part (Clip *clip, Reader *r, const gchar *mp4_path, PartOutcome *outco
                                                                 | GST_MESSAGE_APPLICATION);
       const GstStructure *s;
 
-      if (!clip_check_mux (clip, mp4_path, error) || !clip_tick (clip, clip_mux_fraction (clip), error))
+      if (!clip_check_mux (clip, mp4_name, error) || !clip_tick (clip, clip_mux_fraction (clip), error))
         return FALSE;
       if (!clip_check_audio (clip, r->part->path, error))
         return FALSE;
@@ -1084,7 +1088,7 @@ clip_read_part (Clip *clip, Reader *r, const gchar *mp4_path, PartOutcome *outco
             {
               gboolean seek_failed = FALSE;
 
-              if (!clip_on_reader_ready (clip, r, mp4_path, &seek_failed, error))
+              if (!clip_on_reader_ready (clip, r, mp4_name, &seek_failed, error))
                 return FALSE;
               if (seek_failed)
                 {
@@ -1109,9 +1113,9 @@ clip_read_part (Clip *clip, Reader *r, const gchar *mp4_path, PartOutcome *outco
                                                                            GST_MESSAGE_ERROR);
 
               if (mux_error != NULL)
-                set_error_from_message (error, mux_error, mp4_path);
+                set_error_from_message (error, mux_error, mp4_name);
               else
-                g_set_error (error, VIGIL_CLIP_ERROR, VIGIL_CLIP_ERROR_FAILED, "%s: the muxer stopped", mp4_path);
+                g_set_error (error, VIGIL_CLIP_ERROR, VIGIL_CLIP_ERROR_FAILED, "%s: the muxer stopped", mp4_name);
               return FALSE;
             }
           break;
@@ -1170,7 +1174,7 @@ clip_tags (Clip *clip)
 
 /* Ends the muxer's streams and waits for the file to be finished. */
 static gboolean
-clip_finish_mux (Clip *clip, const gchar *mp4_path, GError **error)
+clip_finish_mux (Clip *clip, const gchar *mp4_name, GError **error)
 {
   g_autoptr(GstTagList) tags = clip_tags (clip);
 
@@ -1180,7 +1184,7 @@ clip_finish_mux (Clip *clip, const gchar *mp4_path, GError **error)
   for (guint t = 0; t < N_TRACKS; t++)
     if (clip->src[t] != NULL)
       gst_app_src_end_of_stream (GST_APP_SRC (clip->src[t]));
-  if (!clip_wait_eos (clip, clip->mux_bus, mp4_path, MUX_SHARE, error))
+  if (!clip_wait_eos (clip, clip->mux_bus, mp4_name, MUX_SHARE, error))
     return FALSE;
   gst_element_set_state (clip->mux_pipeline, GST_STATE_NULL);
   return TRUE;
@@ -1189,35 +1193,35 @@ clip_finish_mux (Clip *clip, const gchar *mp4_path, GError **error)
 /* Starts decoding the clip's first frame (a keyframe, kept from muxing)
  * to JPEG; it runs while the rest of the clip is muxed. */
 static gboolean
-clip_start_jpeg (Clip *clip, const gchar *jpeg_path, GError **error)
+clip_start_jpeg (Clip *clip, const gchar *jpeg_name, GError **error)
 {
   g_autoptr(GError) parse_error = NULL;
   g_autoptr(GstElement) src = NULL;
   g_autoptr(GstElement) sink = NULL;
 
   clip->jpeg_pipeline = gst_parse_launch_full ("appsrc name=src format=time ! decodebin ! videoconvert ! jpegenc "
-                                               "! filesink name=sink", NULL, GST_PARSE_FLAG_FATAL_ERRORS,
+                                               "! fdsink name=sink sync=false", NULL, GST_PARSE_FLAG_FATAL_ERRORS,
                                                &parse_error);
   if (clip->jpeg_pipeline == NULL)
     {
       g_set_error (error, VIGIL_CLIP_ERROR, VIGIL_CLIP_ERROR_FAILED, "%s: cannot build the decoder: %s",
-                   jpeg_path, parse_error->message);
+                   jpeg_name, parse_error->message);
       return FALSE;
     }
   src = gst_bin_get_by_name (GST_BIN (clip->jpeg_pipeline), "src");
   sink = gst_bin_get_by_name (GST_BIN (clip->jpeg_pipeline), "sink");
   clip->jpeg_bus = gst_element_get_bus (clip->jpeg_pipeline);
   g_object_set (src, "caps", clip->caps[TRACK_VIDEO], NULL);
-  g_object_set (sink, "location", jpeg_path, NULL);
+  g_object_set (sink, "fd", clip->jpeg_fd, NULL);
   clip->jpeg_started = TRUE;
   if (gst_element_set_state (clip->jpeg_pipeline, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE)
     {
       g_autoptr(GstMessage) message = gst_bus_pop_filtered (clip->jpeg_bus, GST_MESSAGE_ERROR);
 
       if (message != NULL)
-        set_error_from_message (error, message, jpeg_path);
+        set_error_from_message (error, message, jpeg_name);
       else
-        g_set_error (error, VIGIL_CLIP_ERROR, VIGIL_CLIP_ERROR_FAILED, "%s: cannot start the decoder", jpeg_path);
+        g_set_error (error, VIGIL_CLIP_ERROR, VIGIL_CLIP_ERROR_FAILED, "%s: cannot start the decoder", jpeg_name);
       return FALSE;
     }
   /* The clip keeps its reference; appsrc takes the one given here. */
@@ -1227,9 +1231,9 @@ clip_start_jpeg (Clip *clip, const gchar *jpeg_path, GError **error)
 }
 
 static gboolean
-clip_finish_jpeg (Clip *clip, const gchar *jpeg_path, GError **error)
+clip_finish_jpeg (Clip *clip, const gchar *jpeg_name, GError **error)
 {
-  if (!clip_wait_eos (clip, clip->jpeg_bus, jpeg_path, 1.0, error))
+  if (!clip_wait_eos (clip, clip->jpeg_bus, jpeg_name, 1.0, error))
     return FALSE;
   gst_element_set_state (clip->jpeg_pipeline, GST_STATE_NULL);
   return TRUE;
@@ -1269,8 +1273,8 @@ on_move_progress (gdouble fraction, gpointer user_data)
 }
 
 static gboolean
-clip_write (Clip *clip, const VigilClipPart *parts, guint n_parts, const gchar *mp4_path,
-            const gchar *jpeg_path, VigilClipResult *result, GError **error)
+clip_write (Clip *clip, const VigilClipPart *parts, guint n_parts, const gchar *mp4_name,
+            const gchar *jpeg_name, VigilClipResult *result, GError **error)
 {
   g_autoptr(GError) local_error = NULL;
   guint n_used = 0;
@@ -1287,7 +1291,7 @@ clip_write (Clip *clip, const VigilClipPart *parts, guint n_parts, const gchar *
           if (r == NULL)
             return FALSE;
           clip->out_base = clip->video_end;
-          if (!clip_read_part (clip, r, mp4_path, &outcome, error))
+          if (!clip_read_part (clip, r, mp4_name, &outcome, error))
             {
               /* The reader's thread may wait in a full appsrc: stopping
                * the muxer first lets it out before the reader stops. */
@@ -1322,7 +1326,7 @@ clip_write (Clip *clip, const VigilClipPart *parts, guint n_parts, const gchar *
           if (r->frames > 0)
             n_used++;
           if (clip->first_frame != NULL && clip->jpeg_pipeline == NULL
-              && !clip_start_jpeg (clip, jpeg_path, error))
+              && !clip_start_jpeg (clip, jpeg_name, error))
             return FALSE;
           GST_DEBUG ("%s: %" G_GUINT64_FORMAT " frames, output now %" GST_TIME_FORMAT, parts[i].path,
                      r->frames, GST_TIME_ARGS (clip->video_end));
@@ -1335,14 +1339,14 @@ clip_write (Clip *clip, const VigilClipPart *parts, guint n_parts, const gchar *
       g_set_error (error, VIGIL_CLIP_ERROR, VIGIL_CLIP_ERROR_NO_VIDEO, "no video frame recorded in the range");
       return FALSE;
     }
-  if (!clip_finish_mux (clip, mp4_path, error))
+  if (!clip_finish_mux (clip, mp4_name, error))
     return FALSE;
   /* mp4mux 1.22 stamps mvhd, tkhd and mdhd with the time of muxing and
    * writes GST_TAG_DATE_TIME only into XMP; players show the creation
    * time as when the video was recorded, as cameras write it. The
    * modification time stays the time of the export. */
-  if (!vigil_mp4_move_moov_to_front (mp4_path, clip->first_frame_us, FALSE, on_move_progress, clip,
-                                     clip->cancellable, &local_error))
+  if (!vigil_mp4_move_moov_to_front_fd (clip->mp4_fd, mp4_name, clip->first_frame_us, FALSE, on_move_progress, clip,
+                                        clip->cancellable, &local_error))
     {
       /* Cancellation stays G_IO_ERROR_CANCELLED (see the header). */
       if (g_error_matches (local_error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
@@ -1351,7 +1355,7 @@ clip_write (Clip *clip, const VigilClipPart *parts, guint n_parts, const gchar *
         g_set_error_literal (error, VIGIL_CLIP_ERROR, VIGIL_CLIP_ERROR_FAILED, local_error->message);
       return FALSE;
     }
-  if (!clip_finish_jpeg (clip, jpeg_path, error))
+  if (!clip_finish_jpeg (clip, jpeg_name, error))
     return FALSE;
 
   if (result != NULL)
@@ -1366,14 +1370,29 @@ clip_write (Clip *clip, const VigilClipPart *parts, guint n_parts, const gchar *
     }
   if (clip->progress != NULL)
     clip->progress (1.0, clip->user_data);
-  GST_INFO ("%s: %" G_GUINT64_FORMAT " frames, %" GST_TIME_FORMAT " from %u parts", mp4_path,
+  GST_INFO ("%s: %" G_GUINT64_FORMAT " frames, %" GST_TIME_FORMAT " from %u parts", mp4_name,
             clip->video_frames, GST_TIME_ARGS (clip->video_end), n_used);
   return TRUE;
 }
 
+/* Empties @output and puts its offset at 0, where fdsink starts writing
+ * and from where mp4mux's byte offsets count. */
+static gboolean
+output_reset (const VigilClipOutput *output, GError **error)
+{
+  if (ftruncate (output->fd, 0) == 0 && lseek (output->fd, 0, SEEK_SET) == 0)
+    return TRUE;
+  {
+    int saved = errno;
+    g_set_error (error, VIGIL_CLIP_ERROR, VIGIL_CLIP_ERROR_FAILED, "%s: cannot empty it: %s", output->name,
+                 g_strerror (saved));
+  }
+  return FALSE;
+}
+
 gboolean
 vigil_clip_write (const VigilClipPart *parts, guint n_parts, gint64 from_us, gint64 to_us,
-                  const gchar *mp4_path, const gchar *jpeg_path, VigilClipProgressFunc progress,
+                  const VigilClipOutput *mp4, const VigilClipOutput *jpeg, VigilClipProgressFunc progress,
                   gpointer user_data, GCancellable *cancellable, VigilClipResult *result, GError **error)
 {
   g_auto(Clip) clip = { 0, };
@@ -1388,9 +1407,9 @@ vigil_clip_write (const VigilClipPart *parts, guint n_parts, gint64 from_us, gin
     }
 
   g_return_val_if_fail (parts != NULL || n_parts == 0, FALSE);
-  g_return_val_if_fail (mp4_path != NULL && g_path_is_absolute (mp4_path), FALSE);
-  g_return_val_if_fail (jpeg_path != NULL && g_path_is_absolute (jpeg_path), FALSE);
-  g_return_val_if_fail (g_strcmp0 (mp4_path, jpeg_path) != 0, FALSE);
+  g_return_val_if_fail (mp4 != NULL && mp4->fd >= 0 && mp4->name != NULL, FALSE);
+  g_return_val_if_fail (jpeg != NULL && jpeg->fd >= 0 && jpeg->name != NULL, FALSE);
+  g_return_val_if_fail (mp4->fd != jpeg->fd, FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
   for (guint i = 1; i < n_parts; i++)
     g_return_val_if_fail (parts[i].start_us >= parts[i - 1].end_us, FALSE);
@@ -1411,6 +1430,8 @@ vigil_clip_write (const VigilClipPart *parts, guint n_parts, gint64 from_us, gin
                    " and %" G_GINT64_FORMAT " µs", from_us, to_us);
       return FALSE;
     }
+  if (!output_reset (mp4, error) || !output_reset (jpeg, error))
+    return FALSE;
 
   g_mutex_init (&clip.lock);
   g_cond_init (&clip.cond);
@@ -1419,25 +1440,28 @@ vigil_clip_write (const VigilClipPart *parts, guint n_parts, gint64 from_us, gin
   clip.cancellable = cancellable;
   clip.progress = progress;
   clip.user_data = user_data;
+  clip.mp4_fd = mp4->fd;
+  clip.jpeg_fd = jpeg->fd;
   clip.last_activity_us = g_get_monotonic_time ();
   clip.first_frame_us = clip.end_us = G_MININT64;
   for (guint i = first; i < end; i++)
     clip.expected_ns += (gdouble) (MIN (parts[i].end_us, to_us) - MAX (parts[i].start_us, from_us)) * 1000;
-  GST_INFO ("%s: [%" G_GINT64_FORMAT ", %" G_GINT64_FORMAT ") from parts %u..%u", mp4_path, from_us, to_us,
+  GST_INFO ("%s: [%" G_GINT64_FORMAT ", %" G_GINT64_FORMAT ") from parts %u..%u", mp4->name, from_us, to_us,
             first, end - 1);
 
-  if (clip_write (&clip, parts + first, end - first, mp4_path, jpeg_path, result, &local_error))
+  if (clip_write (&clip, parts + first, end - first, mp4->name, jpeg->name, result, &local_error))
     return TRUE;
 
-  /* Stop the pipelines before unlinking what they write. */
+  /* Stop the pipelines before emptying what they write. The names are
+   * the caller's to remove: no output is ever opened by path here. */
   if (clip.mux_pipeline != NULL)
     gst_element_set_state (clip.mux_pipeline, GST_STATE_NULL);
   if (clip.jpeg_pipeline != NULL)
     gst_element_set_state (clip.jpeg_pipeline, GST_STATE_NULL);
-  if (clip.mp4_started)
-    g_unlink (mp4_path);
-  if (clip.jpeg_started)
-    g_unlink (jpeg_path);
+  if (clip.mp4_started && ftruncate (mp4->fd, 0) != 0)
+    GST_WARNING ("%s: cannot empty it: %s", mp4->name, g_strerror (errno));
+  if (clip.jpeg_started && ftruncate (jpeg->fd, 0) != 0)
+    GST_WARNING ("%s: cannot empty it: %s", jpeg->name, g_strerror (errno));
   g_propagate_error (error, g_steal_pointer (&local_error));
   return FALSE;
 }

@@ -6,9 +6,12 @@
  * file's metadata, and the clip's first frame is saved as a JPEG. It never
  * transcodes video (nor AAC audio; G.711 audio, which MP4 cannot hold, is
  * stored losslessly), never modifies a segment file, and never writes
- * anything but the two paths it is given (no temporary files: the moov box
- * is moved to the front in place). Blocking: it runs its pipelines from
- * the calling thread, which must be a worker thread, never the main loop. */
+ * anything but the two open files it is given (no temporary files: the
+ * moov box is moved to the front in place; no output is opened, created or
+ * removed by path, so a caller working in a folder someone else controls
+ * keeps every name decision to itself). Blocking: it runs its pipelines
+ * from the calling thread, which must be a worker thread, never the main
+ * loop. */
 #pragma once
 
 #include <gio/gio.h>
@@ -31,6 +34,13 @@ typedef struct {
   gint64       end_us;     /* wall clock at the end of its last frame */
 } VigilClipPart;
 
+/* An output file, open for reading and writing (O_RDWR: the MP4's moov is
+ * moved in place through it); borrowed, never closed here. */
+typedef struct {
+  int          fd;
+  const gchar *name;       /* what messages call it, e.g. "cam0.mp4" */
+} VigilClipOutput;
+
 typedef struct {
   gint64        first_frame_us;    /* wall clock of the clip's first frame: the keyframe at or before from_us */
   gint64        end_us;            /* wall clock at the end of its last frame */
@@ -50,22 +60,22 @@ typedef struct {
 typedef void (*VigilClipProgressFunc) (gdouble fraction, gpointer user_data);
 
 /* Writes the video (and audio) of @parts (oldest first, non-overlapping)
- * covering [@from_us, @to_us) to @mp4_path and a JPEG of the clip's first
- * frame to @jpeg_path, both absolute; existing files there are replaced.
+ * covering [@from_us, @to_us) into @mp4 and a JPEG of the clip's first
+ * frame into @jpeg (two different files); whatever they held is replaced.
  * The clip starts on the keyframe at or before @from_us and ends before the
  * first frame at or after @to_us; parts are joined without their gaps.
  * Parts must share one format (codec, size, codec data, audio or not):
  * mp4mux 1.22 cannot change it within a track, so such a range fails and
  * is exported as two clips; so does one whose audio stops for more than
  * a few seconds while the video goes on. Blocking. On any error or
- * cancellation both output files are deleted and @result is left
- * untouched. */
+ * cancellation both output files are left empty (the caller, who named
+ * them, removes them) and @result is left untouched. */
 gboolean vigil_clip_write (const VigilClipPart    *parts,
                            guint                   n_parts,
                            gint64                  from_us,
                            gint64                  to_us,
-                           const gchar            *mp4_path,
-                           const gchar            *jpeg_path,
+                           const VigilClipOutput  *mp4,
+                           const VigilClipOutput  *jpeg,
                            VigilClipProgressFunc   progress,
                            gpointer                user_data,
                            GCancellable           *cancellable,

@@ -286,6 +286,30 @@ vigil_mp4_move_moov_to_front (const gchar *path, gint64 creation_time_us, gboole
                               GCancellable *cancellable, GError **error)
 {
   __attribute__ ((cleanup (close_fd))) int fd = -1;
+
+  g_return_val_if_fail (path != NULL, FALSE);
+
+  fd = g_open (path, O_RDWR | O_CLOEXEC, 0);
+  if (fd < 0)
+    return io_error (path, "open", errno, error);
+  if (!vigil_mp4_move_moov_to_front_fd (fd, path, creation_time_us, force_co64, progress, user_data, cancellable,
+                                        error))
+    return FALSE;
+  if (close (fd) < 0)
+    {
+      fd = -1;
+      return io_error (path, "close", errno, error);
+    }
+  fd = -1;
+  return TRUE;
+}
+
+gboolean
+vigil_mp4_move_moov_to_front_fd (int fd, const gchar *name, gint64 creation_time_us, gboolean force_co64,
+                                 VigilMp4ProgressFunc progress, gpointer user_data,
+                                 GCancellable *cancellable, GError **error)
+{
+  const gchar *path = name;   /* what messages call the file */
   struct stat st;
   guint64 file_size, offset, region_start = 0, region_end, moved = 0, total, tail_size;
   TopBox box, moov = { 0, };
@@ -297,11 +321,9 @@ vigil_mp4_move_moov_to_front (const gchar *path, gint64 creation_time_us, gboole
   g_autoptr(GByteArray) patched = g_byte_array_new ();
   OffsetPatch patch = { 0, };
 
-  g_return_val_if_fail (path != NULL, FALSE);
+  g_return_val_if_fail (fd >= 0, FALSE);
+  g_return_val_if_fail (name != NULL, FALSE);
 
-  fd = g_open (path, O_RDWR | O_CLOEXEC, 0);
-  if (fd < 0)
-    return io_error (path, "open", errno, error);
   if (fstat (fd, &st) < 0)
     return io_error (path, "stat", errno, error);
   file_size = (guint64) st.st_size;
@@ -382,12 +404,6 @@ vigil_mp4_move_moov_to_front (const gchar *path, gint64 creation_time_us, gboole
     return FALSE;
   if (ftruncate (fd, (off_t) (region_end + patched->len + tail_size)) < 0)
     return io_error (path, "truncate", errno, error);
-  if (close (fd) < 0)
-    {
-      fd = -1;
-      return io_error (path, "close", errno, error);
-    }
-  fd = -1;
   g_debug ("%s: moov of %u bytes moved in front of %" G_GUINT64_FORMAT " bytes%s", path, patched->len, total,
              patch.co64 ? " (64-bit chunk offsets)" : "");
   return TRUE;

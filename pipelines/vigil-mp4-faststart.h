@@ -32,5 +32,16 @@ gboolean vigil_mp4_move_moov_to_front (const gchar          *path,
                                        gpointer              user_data,
                                        GCancellable         *cancellable,
                                        GError              **error);
+/* The same on the open file @fd (readable and writable; its file offset is
+ * neither used nor changed), for a caller that must not reopen the file
+ * by path. @name is what messages call it. @fd stays open. */
+gboolean vigil_mp4_move_moov_to_front_fd (int                   fd,
+                                          const gchar          *name,
+                                          gint64                creation_time_us,
+                                          gboolean              force_co64,
+                                          VigilMp4ProgressFunc  progress,
+                                          gpointer              user_data,
+                                          GCancellable         *cancellable,
+                                          GError              **error);
 
 G_END_DECLS

@@ -5,6 +5,7 @@
  * the police would (decode the clip, hashes, signature with stock
  * openssl, vigilctl verify), and that bad requests get a clear D-Bus
  * error, leave nothing behind and do not stop the recording. */
+#define _GNU_SOURCE   /* O_PATH */
 #include <fcntl.h>
 #include <gio/gio.h>
 #include <glib/gstdio.h>
@@ -26,6 +27,9 @@
 #define FPS 10
 #define GOP_FRAMES 10           /* a keyframe every second */
 #define SEGMENT_SECONDS 2
+/* vigild's two refusals of a destination, which name no path. */
+#define NOT_YOURS "cannot use the destination: not an existing folder that you can write to"
+#define NOT_THERE "cannot use the destination: vigild does not write into system folders or its own storage"
 
 /* A D-Bus call that must succeed: its error, if any, is shown. */
 #define CALL_OK(call) G_STMT_START { gboolean ok_ = (call); g_assert_no_error (error); g_assert_true (ok_); } G_STMT_END
@@ -150,6 +154,7 @@ test_incident_export_verifies (Fixture *f, gconstpointer unused)
   g_autoptr(VigilDBusIncident) incident = NULL;
   g_autoptr(JsonParser) parser = json_parser_new ();
   g_autoptr(VigilBundleReport) report = NULL;
+  g_autoptr(GUnixFDList) destination = NULL;
   g_autofree gchar *incident_path = NULL;
   g_autofree gchar *manifest_path = NULL;
   g_autofree gchar *clip_path = NULL;
@@ -180,9 +185,10 @@ test_incident_export_verifies (Fixture *f, gconstpointer unused)
   g_assert_cmpstr (vigil_dbus_incident_get_created_by (incident), ==, g_get_user_name ());
 
   g_signal_connect (f->manager, "export-finished", G_CALLBACK (on_export_finished), &wait);
-  CALL_OK (vigil_dbus_manager_call_export_incident_sync (f->manager, incident_path, f->out,
-                                                                "police request 2026/1234", &wait.job, NULL,
-                                                                &error));
+  destination = vigil_test_open_destination (f->out);
+  CALL_OK (vigil_dbus_manager_call_export_incident_sync (f->manager, incident_path, g_variant_new_handle (0),
+                                                                "police request 2026/1234", destination, &wait.job,
+                                                                NULL, NULL, &error));
   g_assert_no_error (error);
   wait_for_export (f, &wait);
   g_signal_handlers_disconnect_by_data (f->manager, &wait);
@@ -308,6 +314,7 @@ test_vigilctl (Fixture *f, gconstpointer unused)
   g_autofree gchar *err = NULL;
   g_autofree gchar *id = NULL;
   g_autofree gchar *bundle = NULL;
+  g_autofree gchar *missing = g_build_filename (f->dir, "missing", NULL);
   JsonArray *listed;
 
   if (g_getenv ("VIGILCTL") == NULL)
@@ -355,9 +362,15 @@ test_vigilctl (Fixture *f, gconstpointer unused)
                                             from, "--title", "x", NULL), ==, 1);
   g_assert_nonnull (strstr (err, "garage"));
   g_clear_pointer (&err, g_free);
+  /* vigild names no path in a refusal; vigilctl puts the operator's in
+   * front. A folder that does not open is vigilctl's own to report. */
   g_assert_cmpint (vigil_test_run_vigilctl (NULL, NULL, &err, "--session", "export", id, "--out", "/etc", "--reason",
                                             "r", NULL), ==, 1);
-  g_assert_nonnull (strstr (err, "/etc"));
+  g_assert_nonnull (strstr (err, "/etc: " NOT_THERE));
+  g_clear_pointer (&err, g_free);
+  g_assert_cmpint (vigil_test_run_vigilctl (NULL, NULL, &err, "--session", "export", id, "--out", missing,
+                                            "--reason", "r", NULL), ==, 1);
+  g_assert_nonnull (strstr (err, missing));
   g_clear_pointer (&err, g_free);
   g_assert_cmpint (vigil_test_run_vigilctl (NULL, NULL, NULL, "--session", "spans", "cam0", "--from", "yesterday-ish",
                                             "--to", "now", NULL), ==, 2);
@@ -380,14 +393,17 @@ run_job (Fixture *f, VigilStore *store, VigilSigningKey *key, gboolean cancel_fi
   g_autoptr(VigilSegment) segment = vigil_test_vigild_get_segment (f, "cam0", 0);
   g_autoptr(VigilExportJob) job = NULL;
   const gchar *private_folders[] = { f->root, NULL };
+  int destination_fd = g_open (f->out, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
   VigilExportRequest request = {
-    .destination = f->out, .reason = "test", .uid = getuid (), .user = "tester", .camera = "cam0",
+    .destination_fd = destination_fd, .reason = "test", .uid = getuid (), .user = "tester", .camera = "cam0",
     .from_us = segment->start_us, .to_us = segment->end_us,
   };
   gboolean finished = FALSE;
 
+  g_assert_cmpint (destination_fd, >=, 0);
   job = vigil_export_job_new (store, key, private_folders, &request, &error);
   g_assert_no_error (error);
+  g_close (destination_fd, NULL);   /* the job keeps its own */
   g_signal_connect (job, "finished", G_CALLBACK (on_job_finished), &finished);
   if (cancel_first)
     vigil_export_job_cancel (job);
@@ -439,7 +455,7 @@ on_export_started (GObject *source, GAsyncResult *result, gpointer user_data)
   g_autoptr(GError) error = NULL;
   g_autofree gchar *job = NULL;
 
-  vigil_dbus_manager_call_export_range_finish (VIGIL_DBUS_MANAGER (source), &job, result, &error);
+  vigil_dbus_manager_call_export_range_finish (VIGIL_DBUS_MANAGER (source), &job, NULL, result, &error);
   g_assert_no_error (error);
   wait->started++;
 }
@@ -475,6 +491,7 @@ test_concurrent_exports (Fixture *f, gconstpointer unused)
   g_autoptr(VigilSegment) segment = NULL;
   g_autoptr(GHashTable) names = g_hash_table_new (g_str_hash, g_str_equal);
   g_autoptr(GDir) dir = NULL;
+  g_autoptr(GUnixFDList) destination = NULL;
   ManyExports wait = { 0, 0, g_ptr_array_new_with_free_func (g_free), g_ptr_array_new_with_free_func (g_free) };
   const gchar *name;
   gulong handler;
@@ -483,10 +500,13 @@ test_concurrent_exports (Fixture *f, gconstpointer unused)
   vigil_test_vigild_wait_for_segments (f, 2);
   segment = vigil_test_vigild_get_segment (f, "cam0", 0);
   handler = g_signal_connect (f->manager, "export-finished", G_CALLBACK (on_any_export_finished), &wait);
-  /* All sent before any answer: vigild plans them in one go. */
+  /* All sent before any answer: vigild plans them in one go. Each
+   * message carries its own copy of the one descriptor. */
+  destination = vigil_test_open_destination (f->out);
   for (guint i = 0; i < N_CONCURRENT_EXPORTS; i++)
-    vigil_dbus_manager_call_export_range (f->manager, "cam0", segment->start_us, segment->end_us, f->out,
-                                          "police request", NULL, on_export_started, &wait);
+    vigil_dbus_manager_call_export_range (f->manager, "cam0", segment->start_us, segment->end_us,
+                                          g_variant_new_handle (0), "police request", destination, NULL,
+                                          on_export_started, &wait);
   if (!vigil_test_wait_until (all_exports_started, &wait, 60))
     g_error ("only %u of %u exports started", wait.started, N_CONCURRENT_EXPORTS);
   if (!vigil_test_wait_until (all_exports_finished, &wait, 300))
@@ -519,17 +539,35 @@ test_concurrent_exports (Fixture *f, gconstpointer unused)
   g_ptr_array_unref (wait.bundles);
 }
 
+/* ExportRange with @destination (may be NULL: no descriptor at all) as
+ * handle 0 is refused with @error_name and, when given, @message. */
 static void
-assert_export_refused (Fixture *f, const gchar *camera, gint64 from_us, gint64 to_us, const gchar *destination,
-                       const gchar *reason, const gchar *error_name)
+assert_export_refused_fds (Fixture *f, const gchar *camera, gint64 from_us, gint64 to_us, GUnixFDList *destination,
+                           const gchar *reason, const gchar *error_name, const gchar *message)
 {
   g_autoptr(GError) error = NULL;
   g_autofree gchar *job = NULL;
 
-  g_assert_false (vigil_dbus_manager_call_export_range_sync (f->manager, camera, from_us, to_us, destination, reason,
-                                                              &job, NULL, &error));
+  g_assert_false (vigil_dbus_manager_call_export_range_sync (f->manager, camera, from_us, to_us,
+                                                              g_variant_new_handle (0), reason, destination, &job,
+                                                              NULL, NULL, &error));
   vigil_test_assert_dbus_error (error, error_name);
   g_test_message ("refused as expected: %s", error->message);
+  if (message != NULL)
+    {
+      g_dbus_error_strip_remote_error (error);
+      g_assert_cmpstr (error->message, ==, message);
+    }
+}
+
+/* The same with @destination opened read-only, as vigilctl would. */
+static void
+assert_export_refused (Fixture *f, const gchar *camera, gint64 from_us, gint64 to_us, const gchar *destination,
+                       const gchar *reason, const gchar *error_name)
+{
+  g_autoptr(GUnixFDList) fds = vigil_test_open_destination (destination);
+
+  assert_export_refused_fds (f, camera, from_us, to_us, fds, reason, error_name, NULL);
 }
 
 /* Bad requests: a clear D-Bus error naming the problem, nothing written,
@@ -542,10 +580,9 @@ test_bad_requests (Fixture *f, gconstpointer unused)
   g_autoptr(VigilDBusCamera) camera = NULL;
   g_autofree gchar *path = NULL;
   g_autofree gchar *file = g_build_filename (f->dir, "a-file", NULL);
-  g_autofree gchar *missing = g_build_filename (f->dir, "missing", NULL);
-  g_autofree gchar *dotdot = g_build_filename (f->out, "..", "out", NULL);
   g_autofree gchar *link = g_build_filename (f->dir, "etc-link", NULL);
   g_autofree gchar *inside_root = g_build_filename (f->root, "cam0", NULL);
+  g_autoptr(GUnixFDList) o_path = NULL;
   const gchar *unknown[] = { "garage", NULL };
   const gchar *none[] = { NULL };
   gint64 from_us, to_us;
@@ -597,12 +634,30 @@ test_bad_requests (Fixture *f, gconstpointer unused)
   assert_export_refused (f, "cam0", from_us - 86400 * 365 * 2 * S, to_us, f->out, "r",
                          "org.vigil.Vigil1.Error.RangeTooLarge");
   assert_export_refused (f, "cam0", from_us, to_us, f->out, "  ", "org.vigil.Vigil1.Error.InvalidArgument");
-  assert_export_refused (f, "cam0", from_us, to_us, missing, "r", "org.vigil.Vigil1.Error.NotWritable");
-  assert_export_refused (f, "cam0", from_us, to_us, file, "r", "org.vigil.Vigil1.Error.NotWritable");
-  assert_export_refused (f, "cam0", from_us, to_us, "out", "r", "org.vigil.Vigil1.Error.NotWritable");
-  assert_export_refused (f, "cam0", from_us, to_us, dotdot, "r", "org.vigil.Vigil1.Error.NotWritable");
-  assert_export_refused (f, "cam0", from_us, to_us, link, "r", "org.vigil.Vigil1.Error.NotWritable");
-  assert_export_refused (f, "cam0", from_us, to_us, inside_root, "r", "org.vigil.Vigil1.Error.NotWritable");
+  /* The destination is a descriptor (a path that does not open is
+   * vigilctl's to report, test_vigilctl): none at all, a file's, an O_PATH
+   * one (opened without the kernel checking read rights), /etc through a
+   * link, and vigil's own storage. */
+  assert_export_refused_fds (f, "cam0", from_us, to_us, NULL, "r", "org.vigil.Vigil1.Error.InvalidArgument", NULL);
+  {
+    int fd = g_open (f->out, O_PATH | O_DIRECTORY | O_CLOEXEC, 0);
+
+    g_assert_cmpint (fd, >=, 0);
+    o_path = g_unix_fd_list_new_from_array (&fd, 1);
+  }
+  assert_export_refused_fds (f, "cam0", from_us, to_us, o_path, "r", "org.vigil.Vigil1.Error.NotWritable", NOT_YOURS);
+  {
+    g_autoptr(GUnixFDList) fds = vigil_test_open_destination (file);
+    assert_export_refused_fds (f, "cam0", from_us, to_us, fds, "r", "org.vigil.Vigil1.Error.NotWritable", NOT_YOURS);
+  }
+  {
+    g_autoptr(GUnixFDList) fds = vigil_test_open_destination (link);
+    assert_export_refused_fds (f, "cam0", from_us, to_us, fds, "r", "org.vigil.Vigil1.Error.NotWritable", NOT_THERE);
+  }
+  {
+    g_autoptr(GUnixFDList) fds = vigil_test_open_destination (inside_root);
+    assert_export_refused_fds (f, "cam0", from_us, to_us, fds, "r", "org.vigil.Vigil1.Error.NotWritable", NOT_THERE);
+  }
   g_assert_true (folder_is_empty (f->out));
 
   /* A destination that cannot be written, and one too small for the

@@ -6,213 +6,46 @@
  * groups (/etc/passwd, /etc/group) and polkit's action and rules folders
  * are bind-mounted there, so polkitd and vigild see them and the machine
  * itself is untouched. Needs root, polkitd, dbus-daemon and setpriv. */
-#define _GNU_SOURCE /* unshare() */
-#include <errno.h>
-#include <fcntl.h>
 #include <glib/gstdio.h>
-#include <sched.h>
-#include <sys/mount.h>
+#include <string.h>
 #include <unistd.h>
 
+#include "vigil-test-polkit.h"
 #include "vigil-test-util.h"
 #include "vigil-test-vigild.h"
 
-#define POLKITD "/usr/lib/polkit-1/polkitd"
-
-/* The test's users: one per role, and nobody (no role). gid = uid. */
+/* The sandbox's users (vigil-test-polkit.h), what their roles allow, and
+ * nobody (no role). gid = uid. */
 typedef struct {
   const gchar *name;
   guint        uid;
-  const gchar *group;       /* the vigil-* group it is in, or NULL */
   const gchar *allowed[5];  /* actions its role has, NULL-terminated */
 } TestUser;
 
-static const TestUser operator = { "vigil-test-op", 64101, "vigil-operators",
+static const TestUser operator = { "vigil-test-op", VIGIL_TEST_OPERATOR_UID,
                                    { "org.vigil.view", "org.vigil.operate", NULL } };
-static const TestUser supervisor = { "vigil-test-sup", 64102, "vigil-supervisors",
+static const TestUser supervisor = { "vigil-test-sup", VIGIL_TEST_SUPERVISOR_UID,
                                      { "org.vigil.view", "org.vigil.operate", "org.vigil.export", "org.vigil.audit",
                                        NULL } };
-static const TestUser admin = { "vigil-test-adm", 64103, "vigil-admins",
+static const TestUser admin = { "vigil-test-adm", VIGIL_TEST_ADMIN_UID,
                                 { "org.vigil.view", "org.vigil.operate", "org.vigil.export", "org.vigil.audit",
                                   "org.vigil.admin" } };
-static const TestUser nobody = { "nobody", 65534, NULL, { NULL } };
+static const TestUser nobody = { "nobody", 65534, { NULL } };
 
 /* Why every test is skipped, when the sandbox cannot be made. */
 static gchar *skip_reason;
-static gchar *sandbox;
 
 typedef struct {
   VigilTestVigild v;
-  gchar          *address;
-  GSubprocess    *bus;
-  GSubprocess    *polkitd;
+  VigilTestPolkit p;
 } Fixture;
 
-/* ---- The sandbox (before any thread exists) ---------------------------- */
-
-static gboolean
-bind_mount (const gchar *source, const gchar *target, GError **error)
-{
-  if (mount (source, target, NULL, MS_BIND, NULL) == 0)
-    return TRUE;
-  g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errno), "bind-mounting %s on %s: %s", source, target,
-               g_strerror (errno));
-  return FALSE;
-}
-
-static gboolean
-write_file (const gchar *path, const gchar *text, GError **error)
-{
-  return g_file_set_contents_full (path, text, -1, G_FILE_SET_CONTENTS_NONE, 0644, error);
-}
-
-/* /etc/passwd and /etc/group with the test's users and the vigil groups
- * added; polkit's folders holding only vigil's action and rules files. */
-static gboolean
-enter_sandbox (GError **error)
-{
-  const TestUser *users[] = { &operator, &supervisor, &admin };
-  g_autofree gchar *passwd = NULL;
-  g_autofree gchar *group = NULL;
-  g_autoptr(GString) more_passwd = g_string_new (NULL);
-  g_autoptr(GString) more_group = g_string_new (NULL);
-  const gchar *polkit_dir = g_getenv ("VIGIL_POLKIT_DIR");
-  g_autofree gchar *actions = NULL, *rules = NULL, *empty = NULL, *passwd_copy = NULL, *group_copy = NULL;
-  g_autofree gchar *policy = NULL, *rules_text = NULL;
-
-  if (getuid () != 0)
-    return g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_PERMISSION_DENIED,
-                                "needs root (to run polkitd and callers as other users)"), FALSE;
-  if (!g_file_test (POLKITD, G_FILE_TEST_IS_EXECUTABLE) || g_find_program_in_path ("setpriv") == NULL
-      || g_find_program_in_path ("dbus-daemon") == NULL)
-    return g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND,
-                                "needs " POLKITD ", setpriv and dbus-daemon"), FALSE;
-  if (unshare (CLONE_NEWNS) != 0 || mount (NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0)
-    return g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errno), "no mount namespace: %s",
-                        g_strerror (errno)), FALSE;
-
-  sandbox = g_dir_make_tmp ("vigil-polkit-XXXXXX", error);
-  if (sandbox == NULL || g_chmod (sandbox, 0755) != 0)
-    return FALSE;
-  actions = g_build_filename (sandbox, "actions", NULL);
-  rules = g_build_filename (sandbox, "rules", NULL);
-  empty = g_build_filename (sandbox, "empty", NULL);
-  passwd_copy = g_build_filename (sandbox, "passwd", NULL);
-  group_copy = g_build_filename (sandbox, "group", NULL);
-  g_mkdir (actions, 0755);
-  g_mkdir (rules, 0755);
-  g_mkdir (empty, 0755);
-
-  for (gsize i = 0; i < G_N_ELEMENTS (users); i++)
-    {
-      g_string_append_printf (more_passwd, "%s:x:%u:%u::/nonexistent:/usr/sbin/nologin\n", users[i]->name,
-                              users[i]->uid, users[i]->uid);
-      g_string_append_printf (more_group, "%s:x:%u:\n%s:x:%u:%s\n", users[i]->name, users[i]->uid,
-                              users[i]->group, users[i]->uid + 100, users[i]->name);
-    }
-  if (!g_file_get_contents ("/etc/passwd", &passwd, NULL, error)
-      || !g_file_get_contents ("/etc/group", &group, NULL, error))
-    return FALSE;
-  g_string_prepend (more_passwd, passwd);
-  g_string_prepend (more_group, group);
-
-  policy = g_build_filename (polkit_dir, "org.vigil.policy", NULL);
-  rules_text = g_build_filename (polkit_dir, "50-vigil.rules", NULL);
-  {
-    g_autofree gchar *policy_text = NULL, *rules_content = NULL;
-    g_autofree gchar *policy_copy = g_build_filename (actions, "org.vigil.policy", NULL);
-    g_autofree gchar *rules_copy = g_build_filename (rules, "50-vigil.rules", NULL);
-
-    if (!g_file_get_contents (policy, &policy_text, NULL, error)
-        || !g_file_get_contents (rules_text, &rules_content, NULL, error)
-        || !write_file (policy_copy, policy_text, error) || !write_file (rules_copy, rules_content, error))
-      return FALSE;
-  }
-  return write_file (passwd_copy, more_passwd->str, error) && write_file (group_copy, more_group->str, error)
-         && bind_mount (passwd_copy, "/etc/passwd", error) && bind_mount (group_copy, "/etc/group", error)
-         && bind_mount (actions, "/usr/share/polkit-1/actions", error)
-         && bind_mount (rules, "/etc/polkit-1/rules.d", error)
-         && bind_mount (empty, "/usr/share/polkit-1/rules.d", error);
-}
-
-/* ---- The bus, polkitd and vigild --------------------------------------- */
-
-static gboolean
-name_has_owner (GDBusConnection *connection, const gchar *name)
-{
-  g_autoptr(GVariant) reply = NULL;
-  gboolean owned = FALSE;
-
-  reply = g_dbus_connection_call_sync (connection, "org.freedesktop.DBus", "/org/freedesktop/DBus",
-                                       "org.freedesktop.DBus", "NameHasOwner", g_variant_new ("(s)", name),
-                                       G_VARIANT_TYPE ("(b)"), G_DBUS_CALL_FLAGS_NONE, 5000, NULL, NULL);
-  if (reply != NULL)
-    g_variant_get (reply, "(b)", &owned);
-  return owned;
-}
-
-static gboolean
-polkit_is_up (gpointer data)
-{
-  Fixture *f = data;
-
-  return name_has_owner (f->v.connection, "org.freedesktop.PolicyKit1");
-}
-
-static gboolean
-socket_exists (gpointer data)
-{
-  return g_file_test (data, G_FILE_TEST_EXISTS);
-}
-
-/* A bus with the system bus's default policy (deny by default, services
- * punch holes), polkit's policy and vigil's, as installed. */
-static void
-start_system_like_bus (Fixture *f)
-{
-  g_autoptr(GError) error = NULL;
-  g_autofree gchar *socket_path = g_build_filename (f->v.dir, "system_bus_socket", NULL);
-  g_autofree gchar *conf_path = g_build_filename (f->v.dir, "bus.conf", NULL);
-  g_autofree gchar *conf_arg = g_strdup_printf ("--config-file=%s", conf_path);
-  g_autofree gchar *conf = g_strdup_printf (
-    "<!DOCTYPE busconfig PUBLIC \"-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN\"\n"
-    " \"http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd\">\n"
-    "<busconfig>\n"
-    "  <type>system</type>\n"
-    "  <auth>EXTERNAL</auth>\n"
-    "  <listen>unix:path=%s</listen>\n"
-    "  <policy context=\"default\">\n"
-    "    <allow user=\"*\"/>\n"
-    "    <deny own=\"*\"/>\n"
-    "    <deny send_type=\"method_call\"/>\n"
-    "    <allow send_type=\"signal\"/>\n"
-    "    <allow send_requested_reply=\"true\" send_type=\"method_return\"/>\n"
-    "    <allow send_requested_reply=\"true\" send_type=\"error\"/>\n"
-    "    <allow receive_type=\"method_call\"/>\n"
-    "    <allow receive_type=\"method_return\"/>\n"
-    "    <allow receive_type=\"error\"/>\n"
-    "    <allow receive_type=\"signal\"/>\n"
-    "    <allow send_destination=\"org.freedesktop.DBus\" send_interface=\"org.freedesktop.DBus\"/>\n"
-    "    <allow send_destination=\"org.freedesktop.DBus\" send_interface=\"org.freedesktop.DBus.Introspectable\"/>\n"
-    "  </policy>\n"
-    "  <includedir>/usr/share/dbus-1/system.d</includedir>\n"
-    "  <include>%s</include>\n"
-    "</busconfig>\n",
-    socket_path, g_getenv ("VIGIL_DBUS_POLICY"));
-
-  g_assert_true (g_file_set_contents (conf_path, conf, -1, NULL));
-  f->address = g_strdup_printf ("unix:path=%s", socket_path);
-  f->bus = g_subprocess_new (G_SUBPROCESS_FLAGS_STDOUT_SILENCE, &error, "dbus-daemon", conf_arg, "--nofork",
-                             "--nopidfile", "--nosyslog", NULL);
-  g_assert_no_error (error);
-  g_assert_true (vigil_test_wait_until (socket_exists, socket_path, 30));
-}
+/* ---- vigild under polkit ----------------------------------------------- */
 
 static void
 fixture_set_up (Fixture *f, gconstpointer session)
 {
   g_autoptr(GError) error = NULL;
-  g_autoptr(GSubprocessLauncher) launcher = NULL;
   VigilSimcamOptions options = { .n_streams = 1, .width = 320, .height = 240, .fps = 10, .bitrate_kbps = 300,
                                  .gop_frames = 10, .clip_seconds = 4 };
 
@@ -224,27 +57,19 @@ fixture_set_up (Fixture *f, gconstpointer session)
   vigil_test_vigild_set_up (&f->v, NULL, &options, 2, NULL, NULL, NULL);
   /* Callers write exports here; they may read and search the way to it. */
   g_assert_cmpint (g_chmod (f->v.dir, 0755), ==, 0);
-  start_system_like_bus (f);
-
-  launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_SILENCE);
-  g_subprocess_launcher_setenv (launcher, "DBUS_SYSTEM_BUS_ADDRESS", f->address, TRUE);
-  f->polkitd = g_subprocess_launcher_spawn (launcher, &error, POLKITD, "--no-debug", NULL);
-  g_assert_no_error (error);
-
+  vigil_test_polkit_start (&f->p, f->v.dir);
   if (session != NULL)
     {
       /* vigild told the bus is its session bus: no polkit asked. */
-      vigil_test_vigild_setenv (&f->v, "DBUS_SESSION_BUS_ADDRESS", f->address);
-      f->v.connection = g_dbus_connection_new_for_address_sync (f->address,
+      vigil_test_vigild_setenv (&f->v, "DBUS_SESSION_BUS_ADDRESS", f->p.address);
+      f->v.connection = g_dbus_connection_new_for_address_sync (f->p.address,
                                                                 G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT
                                                                 | G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION,
                                                                 NULL, NULL, &error);
       g_assert_no_error (error);
     }
   else
-    vigil_test_vigild_use_system_bus (&f->v, f->address);
-  if (!vigil_test_wait_until (polkit_is_up, f, 60))
-    g_error ("polkitd never took its name on the test bus");
+    vigil_test_vigild_use_system_bus (&f->v, f->p.address);
   vigil_test_vigild_start (&f->v);
 }
 
@@ -252,19 +77,7 @@ static void
 fixture_tear_down (Fixture *f, gconstpointer unused)
 {
   vigil_test_vigild_tear_down (&f->v);
-  if (f->polkitd != NULL)
-    {
-      g_subprocess_force_exit (f->polkitd);
-      g_subprocess_wait (f->polkitd, NULL, NULL);
-    }
-  if (f->bus != NULL)
-    {
-      g_subprocess_force_exit (f->bus);
-      g_subprocess_wait (f->bus, NULL, NULL);
-    }
-  g_clear_object (&f->polkitd);
-  g_clear_object (&f->bus);
-  g_free (f->address);
+  vigil_test_polkit_stop (&f->p);
 }
 
 /* ---- Calling as another user ------------------------------------------ */
@@ -275,7 +88,7 @@ static gint
 run_as (Fixture *f, const TestUser *user, gchar **err, const gchar *const *argv)
 {
   g_autoptr(GPtrArray) all = g_ptr_array_new_with_free_func (g_free);
-  const gchar *env[] = { "DBUS_SYSTEM_BUS_ADDRESS", f->address, NULL };
+  const gchar *env[] = { "DBUS_SYSTEM_BUS_ADDRESS", f->p.address, NULL };
 
   g_ptr_array_add (all, g_strdup ("setpriv"));
   g_ptr_array_add (all, g_strdup_printf ("--reuid=%u", user->uid));
@@ -343,7 +156,7 @@ count_audit (Fixture *f, const gchar *action, guint uid, const gchar *detail)
   const gchar *row_action, *details;
   guint n = 0;
 
-  g_assert_true (vigil_dbus_manager_call_list_audit_sync (f->v.manager, 0, 100000, &rows, NULL, &error));
+  g_assert_true (vigil_dbus_manager_call_list_audit_sync (f->v.manager, 0, 1000, &rows, NULL, &error));
   g_assert_no_error (error);
   g_variant_iter_init (&iter, rows);
   while (g_variant_iter_next (&iter, "(txx&s&s&s&s&s)", NULL, NULL, &row_uid, NULL, &row_action, NULL, &details,
@@ -422,7 +235,7 @@ finished_export (Fixture *f)
   status = vigil_test_run_argv ((const gchar *[]) { g_getenv ("VIGILCTL"), "export", "--camera", "cam0", "--from",
                                                     "-1m", "--to", "now", "--out", f->v.out, "--reason", "test",
                                                     NULL },
-                                (const gchar *[]) { "DBUS_SYSTEM_BUS_ADDRESS", f->address, NULL }, &out, NULL);
+                                (const gchar *[]) { "DBUS_SYSTEM_BUS_ADDRESS", f->p.address, NULL }, &out, NULL);
   g_assert_cmpint (status, ==, 0);
   return g_strdup ("/org/vigil/Vigil1/Export/1");
 }
@@ -579,7 +392,7 @@ main (int argc, char **argv)
 
   /* Before GLib or GStreamer start a thread: unshare(CLONE_NEWNS) needs a
    * single-threaded process. */
-  if (!enter_sandbox (&error))
+  if (!vigil_test_polkit_enter_sandbox (&error))
     skip_reason = g_strdup_printf ("polkit sandbox: %s", error->message);
   gst_init (&argc, &argv);
   g_test_init (&argc, &argv, NULL);
@@ -589,8 +402,7 @@ main (int argc, char **argv)
   g_test_add ("/e2e/polkit/session-bus-owner-only", Fixture, "session", fixture_set_up,
               test_session_bus_owner_only, fixture_tear_down);
   status = g_test_run ();
-  if (sandbox != NULL)
-    vigil_test_remove_tree (g_steal_pointer (&sandbox));
+  vigil_test_polkit_leave_sandbox ();
   g_free (skip_reason);
   return status;
 }

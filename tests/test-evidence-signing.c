@@ -3,10 +3,12 @@
  * reloads to the same identity; keys anyone else could read, or that are
  * not Ed25519, are refused; signatures and hashes are the ones stock
  * openssl computes and checks. */
+#include <fcntl.h>
 #include <glib/gstdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <unistd.h>
 
 #include "vigil-signing.h"
 #include "vigil-test-util.h"
@@ -467,6 +469,37 @@ test_sha256_file_errors (Fixture *f, gconstpointer unused)
   g_assert_null (hex);
 }
 
+/* An open descriptor hashes from its first byte whatever its offset, and
+ * the offset stays where it was; a folder's descriptor is refused. */
+static void
+test_sha256_fd (Fixture *f, gconstpointer unused)
+{
+  g_autofree gchar *path = g_build_filename (f->dir, "abc", NULL);
+  g_autoptr(GError) error = NULL;
+  g_autofree gchar *hex = NULL;
+  guint64 size = 0;
+  int fd, dir_fd;
+
+  write_file (path, "abc", 3, 0644);
+  fd = g_open (path, O_RDONLY | O_CLOEXEC, 0);
+  g_assert_cmpint (fd, >=, 0);
+  g_assert_cmpint (lseek (fd, 2, SEEK_SET), ==, 2);
+  hex = vigil_sha256_fd (fd, "abc", &size, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (hex, ==, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  g_assert_cmpuint (size, ==, 3);
+  g_assert_cmpint (lseek (fd, 0, SEEK_CUR), ==, 2);
+  g_close (fd, NULL);
+
+  dir_fd = g_open (f->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+  g_assert_cmpint (dir_fd, >=, 0);
+  g_clear_pointer (&hex, g_free);
+  hex = vigil_sha256_fd (dir_fd, "the folder", NULL, NULL, &error);
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_NOT_REGULAR_FILE);
+  g_assert_null (hex);
+  g_close (dir_fd, NULL);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -483,6 +516,7 @@ main (int argc, char **argv)
   ADD ("/evidence/signing/sha256/known-vectors", test_sha256_known_vectors);
   ADD ("/evidence/signing/sha256/file-equals-openssl", test_sha256_file_equals_openssl);
   ADD ("/evidence/signing/sha256/file-errors", test_sha256_file_errors);
+  ADD ("/evidence/signing/sha256/fd", test_sha256_fd);
 #undef ADD
   return g_test_run ();
 }

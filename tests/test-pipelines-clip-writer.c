@@ -2,10 +2,12 @@
 /* vigil_clip_write() turns recorded Matroska segments into one MP4 that a
  * court can play: these tests check what a user of the file would notice
  * (frames, duration, first frame, time text, faststart layout, JPEG). */
+#include <fcntl.h>
 #include <gio/gio.h>
 #include <glib/gstdio.h>
 #include <gst/gst.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "vigil-clip-writer.h"
 #include "vigil-test-util.h"
@@ -39,9 +41,19 @@ typedef struct {
 static Source sources[N_SOURCES];
 
 typedef struct {
-  gchar        *dir;          /* temporary output directory */
-  gchar        *mp4, *jpeg;
+  gchar           *dir;              /* temporary output directory */
+  gchar           *mp4, *jpeg;       /* paths of the two outputs, made empty by set-up */
+  VigilClipOutput  mp4_out, jpeg_out;  /* the same files, open, as the writer gets them */
 } Fixture;
+
+static VigilClipOutput
+open_output (const gchar *path)
+{
+  int fd = g_open (path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+
+  g_assert_cmpint (fd, >=, 0);
+  return (VigilClipOutput) { fd, strrchr (path, '/') + 1 };
+}
 
 static void
 fixture_set_up (Fixture *f, gconstpointer unused)
@@ -49,14 +61,28 @@ fixture_set_up (Fixture *f, gconstpointer unused)
   f->dir = vigil_test_make_tmp_dir ();
   f->mp4 = g_build_filename (f->dir, "clip.mp4", NULL);
   f->jpeg = g_build_filename (f->dir, "clip.jpg", NULL);
+  f->mp4_out = open_output (f->mp4);
+  f->jpeg_out = open_output (f->jpeg);
 }
 
 static void
 fixture_tear_down (Fixture *f, gconstpointer unused)
 {
+  g_close (f->mp4_out.fd, NULL);
+  g_close (f->jpeg_out.fd, NULL);
   g_clear_pointer (&f->mp4, g_free);
   g_clear_pointer (&f->jpeg, g_free);
   vigil_test_remove_tree (g_steal_pointer (&f->dir));
+}
+
+/* A failed write leaves its outputs empty; removing them is the caller's. */
+static void
+assert_empty (const gchar *path)
+{
+  GStatBuf st;
+
+  g_assert_cmpint (g_stat (path, &st), ==, 0);
+  g_assert_cmpint (st.st_size, ==, 0);
 }
 
 /* Encodes the segments of @kind once: 2 s each at 10 fps with a keyframe
@@ -395,7 +421,7 @@ test_clip_writer_spans_parts_and_gap (Fixture *f, gconstpointer unused)
   keyframe_us = source->parts[0].start_us + G_USEC_PER_SEC;
   to_us = source->parts[3].start_us + 550 * 1000;
 
-  g_assert_true (vigil_clip_write (source->parts, source->n_parts, from_us, to_us, f->mp4, f->jpeg,
+  g_assert_true (vigil_clip_write (source->parts, source->n_parts, from_us, to_us, &f->mp4_out, &f->jpeg_out,
                                    NULL, NULL, NULL, &result, &error));
   g_assert_no_error (error);
   g_assert_cmpint (result.first_frame_us, ==, keyframe_us);
@@ -451,7 +477,7 @@ test_clip_writer_whole_recording (Fixture *f, gconstpointer unused)
   if (skip_unless_source (SOURCE_H264))
     return;
   g_assert_true (vigil_clip_write (source->parts, source->n_parts, source->parts[0].start_us - G_USEC_PER_SEC,
-                                   source->parts[3].end_us + G_USEC_PER_SEC, f->mp4, f->jpeg, NULL, NULL, NULL,
+                                   source->parts[3].end_us + G_USEC_PER_SEC, &f->mp4_out, &f->jpeg_out, NULL, NULL, NULL,
                                    &result, &error));
   g_assert_no_error (error);
   g_assert_cmpint (result.first_frame_us, ==, source->parts[0].start_us);
@@ -459,6 +485,38 @@ test_clip_writer_whole_recording (Fixture *f, gconstpointer unused)
   g_assert_cmpuint (result.video_frames, ==, 4 * SEGMENT_FRAMES);
   g_assert_cmpint (vigil_test_decode_file (f->mp4, &error), ==, 4 * SEGMENT_FRAMES);
   g_assert_no_error (error);
+}
+
+/* The writer works on the descriptors alone: with both names gone before
+ * it starts, it still writes a whole clip and snapshot, and the folder
+ * stays empty (no temporary file, nothing recreated by name). vigild
+ * relies on this to keep every name decision in an export folder. */
+static void
+test_clip_writer_writes_only_through_descriptors (Fixture *f, gconstpointer unused)
+{
+  Source *source = &sources[SOURCE_H264];
+  VigilClipResult result = { 0, };
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GDir) dir = NULL;
+  g_autofree gchar *mp4_link = g_strdup_printf ("/proc/self/fd/%d", f->mp4_out.fd);
+  g_autofree gchar *jpeg_link = g_strdup_printf ("/proc/self/fd/%d", f->jpeg_out.fd);
+
+  if (skip_unless_source (SOURCE_H264))
+    return;
+  g_assert_cmpint (g_unlink (f->mp4), ==, 0);
+  g_assert_cmpint (g_unlink (f->jpeg), ==, 0);
+  g_assert_true (vigil_clip_write (source->parts, source->n_parts, source->parts[0].start_us,
+                                   source->parts[1].end_us, &f->mp4_out, &f->jpeg_out, NULL, NULL, NULL, &result,
+                                   &error));
+  g_assert_no_error (error);
+  dir = g_dir_open (f->dir, 0, &error);
+  g_assert_no_error (error);
+  g_assert_null (g_dir_read_name (dir));
+  /* The unlinked files, read through this process's descriptors. */
+  g_assert_cmpint (vigil_test_decode_file (mp4_link, &error), ==, 2 * SEGMENT_FRAMES);
+  g_assert_no_error (error);
+  assert_moov_before_mdat (mp4_link);
+  assert_jpeg_size (jpeg_link, 320, 240);
 }
 
 static void
@@ -470,7 +528,7 @@ on_progress_cancel (gdouble fraction, gpointer user_data)
 }
 
 static void
-test_clip_writer_cancel_leaves_no_files (Fixture *f, gconstpointer unused)
+test_clip_writer_cancel_leaves_empty_files (Fixture *f, gconstpointer unused)
 {
   Source *source = &sources[SOURCE_H264];
   g_autoptr(GCancellable) cancellable = g_cancellable_new ();
@@ -480,11 +538,11 @@ test_clip_writer_cancel_leaves_no_files (Fixture *f, gconstpointer unused)
   if (skip_unless_source (SOURCE_H264))
     return;
   g_assert_false (vigil_clip_write (source->parts, source->n_parts, source->parts[0].start_us,
-                                    source->parts[3].end_us, f->mp4, f->jpeg, on_progress_cancel, cancellable,
+                                    source->parts[3].end_us, &f->mp4_out, &f->jpeg_out, on_progress_cancel, cancellable,
                                     cancellable, &result, &error));
   g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
-  g_assert_false (g_file_test (f->mp4, G_FILE_TEST_EXISTS));
-  g_assert_false (g_file_test (f->jpeg, G_FILE_TEST_EXISTS));
+  assert_empty (f->mp4);
+  assert_empty (f->jpeg);
   g_assert_cmpuint (result.video_frames, ==, 12345);   /* untouched */
 }
 
@@ -499,15 +557,15 @@ test_clip_writer_no_video (Fixture *f, gconstpointer unused)
     return;
   /* Inside the gap. */
   g_assert_false (vigil_clip_write (source->parts, source->n_parts, in_gap_us, in_gap_us + 10 * G_USEC_PER_SEC,
-                                    f->mp4, f->jpeg, NULL, NULL, NULL, NULL, &error));
+                                    &f->mp4_out, &f->jpeg_out, NULL, NULL, NULL, NULL, &error));
   g_assert_error (error, VIGIL_CLIP_ERROR, VIGIL_CLIP_ERROR_NO_VIDEO);
   g_clear_error (&error);
   /* An empty range. */
   g_assert_false (vigil_clip_write (source->parts, source->n_parts, source->parts[1].start_us,
-                                    source->parts[1].start_us, f->mp4, f->jpeg, NULL, NULL, NULL, NULL, &error));
+                                    source->parts[1].start_us, &f->mp4_out, &f->jpeg_out, NULL, NULL, NULL, NULL, &error));
   g_assert_error (error, VIGIL_CLIP_ERROR, VIGIL_CLIP_ERROR_NO_VIDEO);
-  g_assert_false (g_file_test (f->mp4, G_FILE_TEST_EXISTS));
-  g_assert_false (g_file_test (f->jpeg, G_FILE_TEST_EXISTS));
+  assert_empty (f->mp4);
+  assert_empty (f->jpeg);
 }
 
 /* AAC is copied as recorded; PCMA, which MP4 cannot hold, becomes lossless
@@ -524,7 +582,7 @@ test_clip_writer_audio (Fixture *f, gconstpointer data)
   if (skip_unless_source (kind))
     return;
   g_assert_true (vigil_clip_write (source->parts, source->n_parts, source->parts[0].start_us + 500 * 1000,
-                                   source->parts[2].start_us + 1500 * 1000, f->mp4, f->jpeg, NULL, NULL, NULL,
+                                   source->parts[2].start_us + 1500 * 1000, &f->mp4_out, &f->jpeg_out, NULL, NULL, NULL,
                                    &result, &error));
   g_assert_no_error (error);
   g_assert_true (result.has_audio);
@@ -556,13 +614,13 @@ test_clip_writer_audio_dropout_fails (Fixture *f, gconstpointer unused)
     return;
   started_us = g_get_monotonic_time ();
   g_assert_false (vigil_clip_write (source->parts, source->n_parts, source->parts[0].start_us,
-                                    source->parts[0].end_us, f->mp4, f->jpeg, NULL, NULL, NULL, NULL, &error));
+                                    source->parts[0].end_us, &f->mp4_out, &f->jpeg_out, NULL, NULL, NULL, NULL, &error));
   g_assert_error (error, VIGIL_CLIP_ERROR, VIGIL_CLIP_ERROR_FAILED);
   g_assert_nonnull (strstr (error->message, "audio stops"));
   /* Well before the 60 s stall timer. */
   g_assert_cmpint (g_get_monotonic_time () - started_us, <, 40 * G_USEC_PER_SEC);
-  g_assert_false (g_file_test (f->mp4, G_FILE_TEST_EXISTS));
-  g_assert_false (g_file_test (f->jpeg, G_FILE_TEST_EXISTS));
+  assert_empty (f->mp4);
+  assert_empty (f->jpeg);
 }
 
 static void
@@ -576,7 +634,7 @@ test_clip_writer_h265 (Fixture *f, gconstpointer unused)
   if (skip_unless_source (SOURCE_H265))
     return;
   g_assert_true (vigil_clip_write (source->parts, source->n_parts, source->parts[0].start_us,
-                                   source->parts[1].end_us, f->mp4, f->jpeg, NULL, NULL, NULL, &result, &error));
+                                   source->parts[1].end_us, &f->mp4_out, &f->jpeg_out, NULL, NULL, NULL, &result, &error));
   g_assert_no_error (error);
   g_assert_cmpuint (result.video_frames, ==, 2 * SEGMENT_FRAMES);
   g_assert_cmpint (vigil_test_decode_file (f->mp4, &error), ==, 2 * SEGMENT_FRAMES);
@@ -593,7 +651,7 @@ static void
 load_plugins (void)
 {
   static const gchar *const names[] = {
-    "filesrc", "filesink", "fakesink", "appsrc", "videotestsrc", "audiotestsrc", "timeoverlay",
+    "filesrc", "filesink", "fdsink", "fakesink", "appsrc", "videotestsrc", "audiotestsrc", "timeoverlay",
     "x264enc", "x265enc", "h264parse", "h265parse", "h264timestamper", "h265timestamper", "avdec_h264",
     "avdec_h265", "avenc_aac", "aacparse", "alawenc", "alawdec", "avenc_alac", "audioconvert", "matroskamux",
     "matroskademux", "mp4mux", "qtdemux", "decodebin", "videoconvert", "jpegenc", "jpegdec",
@@ -623,8 +681,10 @@ main (int argc, char **argv)
               test_clip_writer_spans_parts_and_gap, fixture_tear_down);
   g_test_add ("/pipelines/clip-writer/whole-recording", Fixture, NULL, fixture_set_up,
               test_clip_writer_whole_recording, fixture_tear_down);
-  g_test_add ("/pipelines/clip-writer/cancel-leaves-no-files", Fixture, NULL, fixture_set_up,
-              test_clip_writer_cancel_leaves_no_files, fixture_tear_down);
+  g_test_add ("/pipelines/clip-writer/writes-only-through-descriptors", Fixture, NULL, fixture_set_up,
+              test_clip_writer_writes_only_through_descriptors, fixture_tear_down);
+  g_test_add ("/pipelines/clip-writer/cancel-leaves-empty-files", Fixture, NULL, fixture_set_up,
+              test_clip_writer_cancel_leaves_empty_files, fixture_tear_down);
   g_test_add ("/pipelines/clip-writer/no-video", Fixture, NULL, fixture_set_up,
               test_clip_writer_no_video, fixture_tear_down);
   g_test_add ("/pipelines/clip-writer/audio-aac", Fixture, GINT_TO_POINTER (SOURCE_H264_AAC), fixture_set_up,

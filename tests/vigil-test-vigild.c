@@ -318,3 +318,12 @@ vigil_test_run_vigilctl (const gchar *bus_address, gchar **out_stdout, gchar **o
   return vigil_test_run_argv ((const gchar *const *) argv->pdata, bus_address != NULL ? env : NULL, out_stdout,
                               out_stderr != NULL ? out_stderr : &ignored);
 }
+
+GUnixFDList *
+vigil_test_open_destination (const gchar *path)
+{
+  int fd = g_open (path, O_RDONLY | O_CLOEXEC, 0);
+
+  g_assert_cmpint (fd, >=, 0);
+  return g_unix_fd_list_new_from_array (&fd, 1);   /* takes fd */
+}

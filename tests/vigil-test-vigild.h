@@ -6,6 +6,7 @@
 #pragma once
 
 #include <gio/gio.h>
+#include <gio/gunixfdlist.h>
 
 #include "vigil-dbus-generated.h"
 #include "vigil-simcam.h"
@@ -45,7 +46,9 @@ typedef struct {
 /* Makes the folders, starts the simulated cameras and writes the config
  * (@bus: the test's session bus, or NULL to name one later):
  * [storage] root, catalog, segment_seconds and @storage_extra lines, one
- * [camera camN] per stream with @camera_extra lines, then @extra groups. */
+ * [camera camN] per stream with @camera_extra lines, then @extra groups.
+ * @bus is the test's GTestDBus, or NULL for a bus the test started itself
+ * at $DBUS_SESSION_BUS_ADDRESS (which vigild uses either way). */
 void   vigil_test_vigild_set_up       (VigilTestVigild          *f,
                                        GTestDBus                *bus,
                                        const VigilSimcamOptions *options,
@@ -94,5 +97,10 @@ gint   vigil_test_run_vigilctl        (const gchar *bus_address,
                                        gchar      **out_stderr,
                                        const gchar *first,
                                        ...) G_GNUC_NULL_TERMINATED;
+
+/* @path opened read-only (as vigilctl opens an export destination, but
+ * without O_DIRECTORY, so that a test can pass a file too), alone in a
+ * list for an ExportIncident or ExportRange call's handle 0. */
+GUnixFDList *vigil_test_open_destination (const gchar *path);
 
 G_END_DECLS
