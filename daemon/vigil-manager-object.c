@@ -272,7 +272,6 @@ vigil_manager_object_handle_export_incident (VigilDBusManager *manager, GDBusMet
   VigilManagerObject *self = VIGIL_MANAGER_OBJECT (manager);
   const VigilCaller *caller = vigil_service_get_caller (invocation);
   g_autoptr(VigilIncident) incident = NULL;
-  g_autofree gchar *job_path = NULL;
   __attribute__ ((cleanup (close_fd))) int destination_fd = -1;
   GError *error = NULL;
   gint64 id = 0;
@@ -297,9 +296,7 @@ vigil_manager_object_handle_export_incident (VigilDBusManager *manager, GDBusMet
       .destination_fd = destination_fd, .reason = reason, .uid = caller->uid, .user = caller->user,
       .incident = incident,
     };
-    job_path = vigil_service_start_export (self->service, invocation, &request);
-    if (job_path != NULL)
-      vigil_dbus_manager_complete_export_incident (manager, invocation, NULL, job_path);
+    vigil_service_start_export (self->service, invocation, &request);
   }
   return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
@@ -311,7 +308,6 @@ vigil_manager_object_handle_export_range (VigilDBusManager *manager, GDBusMethod
 {
   VigilManagerObject *self = VIGIL_MANAGER_OBJECT (manager);
   const VigilCaller *caller = vigil_service_get_caller (invocation);
-  g_autofree gchar *job_path = NULL;
   __attribute__ ((cleanup (close_fd))) int destination_fd = take_destination (invocation, fd_list, destination);
 
   if (destination_fd < 0)
@@ -321,9 +317,7 @@ vigil_manager_object_handle_export_range (VigilDBusManager *manager, GDBusMethod
       .destination_fd = destination_fd, .reason = reason, .uid = caller->uid, .user = caller->user,
       .camera = camera, .from_us = from_us, .to_us = to_us,
     };
-    job_path = vigil_service_start_export (self->service, invocation, &request);
-    if (job_path != NULL)
-      vigil_dbus_manager_complete_export_range (manager, invocation, NULL, job_path);
+    vigil_service_start_export (self->service, invocation, &request);
   }
   return G_DBUS_METHOD_INVOCATION_HANDLED;
 }

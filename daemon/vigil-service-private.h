@@ -70,10 +70,12 @@ gchar             *vigil_service_format_time      (gint64 time_us);
 void               vigil_service_refresh_incident (VigilService *self,
                                                    gint64        id,
                                                    const gchar  *change);
-/* Starts an export for the caller of @invocation and puts its object on
- * the bus; returns its object path, or NULL after answering @invocation
- * with the reason it was refused. */
-gchar             *vigil_service_start_export     (VigilService             *self,
+/* Starts an export for the caller of @invocation, puts its object on the
+ * bus and answers @invocation with its path, or with why it was refused.
+ * When the range reaches into segments still being written, their
+ * cameras close them first (within a GOP) and the answer waits for that,
+ * at most 15 s: an export up to now holds video up to now. */
+void               vigil_service_start_export     (VigilService             *self,
                                                    GDBusMethodInvocation    *invocation,
                                                    const VigilExportRequest *request);
 

@@ -8,7 +8,10 @@
 #include "vigil-service.h"
 
 #include <json-glib/json-glib.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <pwd.h>
+#include <unistd.h>
 
 #include "vigil-audit.h"
 #include "vigil-authority.h"
@@ -57,6 +60,7 @@ struct _VigilService
   VigilRateLimit            *incident_rate;
   VigilRateLimit            *change_rate;
   GQueue                     exports;          /* VigilDBusObjectSkeleton* of a VigilExportObject, oldest first */
+  GPtrArray                 *pending_exports;  /* PendingExport: waiting for open segments to close */
   guint                      next_export;
   guint                      expiry_id;
 };
@@ -482,8 +486,9 @@ trim_exports (VigilService *self)
     }
 }
 
-gchar *
-vigil_service_start_export (VigilService *self, GDBusMethodInvocation *invocation, const VigilExportRequest *request)
+/* Makes, shows and starts the job, and answers @invocation. */
+static void
+start_job (VigilService *self, GDBusMethodInvocation *invocation, const VigilExportRequest *request)
 {
   const VigilCaller *caller = vigil_service_get_caller (invocation);
   GError *error = NULL;
@@ -498,7 +503,7 @@ vigil_service_start_export (VigilService *self, GDBusMethodInvocation *invocatio
     {
       g_message ("export refused for %s: %s", caller->user, error->message);
       vigil_service_return_error (invocation, error);
-      return NULL;
+      return;
     }
   path = g_strdup_printf (EXPORT_PATH_PREFIX "%u", ++self->next_export);
   export = vigil_export_object_new (job, self->store, invocation);
@@ -512,7 +517,194 @@ vigil_service_start_export (VigilService *self, GDBusMethodInvocation *invocatio
                        request->reason, NULL);
   vigil_export_job_start (job);
   trim_exports (self);
-  return g_steal_pointer (&path);
+  g_dbus_method_invocation_return_value (invocation, g_variant_new ("(o)", path));
+}
+
+/* ---- Exports up to now ------------------------------------------------- */
+
+/* An export whose range reaches past a recording camera's last complete
+ * segment first has that camera close its open segment (at the next
+ * keyframe) and waits for it to be cataloged, at most CLOSE_WAIT_S: so
+ * "the last ten minutes" hold video up to the request, not up to the last
+ * segment boundary (a minute back with segment_seconds=60). */
+#define CLOSE_WAIT_S      15
+/* A closed segment that ends this close to the request is close enough. */
+#define CLOSED_ENOUGH_US  (2 * G_USEC_PER_SEC)
+
+typedef struct _PendingExport PendingExport;
+
+typedef struct {
+  PendingExport *pending;
+  VigilCamera   *camera;
+  gulong         handler;
+  gboolean       closed;
+} CameraWait;
+
+struct _PendingExport {
+  VigilService          *service;       /* borrowed: it answers and frees pending exports on dispose */
+  GDBusMethodInvocation *invocation;
+  int                    destination_fd;
+  gint64                 incident_id;   /* 0: a range of one camera */
+  gchar                 *camera;
+  gint64                 from_us, to_us;
+  gchar                 *reason;
+  gint64                 until_us;      /* the closed segments must reach this */
+  GPtrArray             *waits;         /* CameraWait */
+  guint                  timeout_id;
+};
+
+static void
+camera_wait_free (CameraWait *wait)
+{
+  g_clear_signal_handler (&wait->handler, wait->camera);
+  g_object_unref (wait->camera);
+  g_free (wait);
+}
+
+static void
+pending_export_free (PendingExport *pending)
+{
+  g_clear_handle_id (&pending->timeout_id, g_source_remove);
+  g_clear_pointer (&pending->waits, g_ptr_array_unref);
+  if (pending->destination_fd >= 0)
+    close (pending->destination_fd);
+  g_object_unref (pending->invocation);
+  g_free (pending->camera);
+  g_free (pending->reason);
+  g_free (pending);
+}
+
+/* The waiting is over (all closed, or the time is up): plan and start. */
+static void
+resume_export (PendingExport *pending)
+{
+  VigilService *self = pending->service;
+  const VigilCaller *caller = vigil_service_get_caller (pending->invocation);
+  g_autoptr(VigilIncident) incident = NULL;
+  GError *error = NULL;
+  VigilExportRequest request = {
+    .destination_fd = pending->destination_fd, .reason = pending->reason, .uid = caller->uid,
+    .user = caller->user, .camera = pending->camera, .from_us = pending->from_us, .to_us = pending->to_us,
+  };
+
+  g_ptr_array_remove (self->pending_exports, pending);   /* not freed: stolen below */
+  if (pending->incident_id != 0)
+    {
+      incident = vigil_store_get_incident (self->store, pending->incident_id, &error);
+      if (incident == NULL)
+        {
+          vigil_error_from_store (&error, VIGIL_ERROR_UNKNOWN_INCIDENT);
+          vigil_service_return_error (pending->invocation, error);
+          pending_export_free (pending);
+          return;
+        }
+      request.incident = incident;
+    }
+  start_job (self, pending->invocation, &request);
+  pending_export_free (pending);
+}
+
+static void
+on_wait_segment_completed (VigilCamera *camera, const gchar *unused, CameraWait *wait)
+{
+  const VigilSegment *last = vigil_camera_get_last_segment (camera);
+  PendingExport *pending = wait->pending;
+
+  if (last == NULL || last->end_us < pending->until_us - CLOSED_ENOUGH_US)
+    return;
+  wait->closed = TRUE;
+  for (guint i = 0; i < pending->waits->len; i++)
+    if (!((CameraWait *) pending->waits->pdata[i])->closed)
+      return;
+  resume_export (pending);
+}
+
+static void
+on_wait_timeout (gpointer data)
+{
+  PendingExport *pending = data;
+
+  pending->timeout_id = 0;
+  g_message ("export: a camera's open segment did not close within %d s; exporting what is cataloged",
+             CLOSE_WAIT_S);
+  resume_export (pending);
+}
+
+/* Asks every recording camera of @request whose last complete segment
+ * ends before @until_us to close its open one; the cameras asked. */
+static GPtrArray *
+close_open_segments (VigilService *self, const VigilExportRequest *request, gint64 until_us)
+{
+  GPtrArray *cameras = vigil_daemon_get_cameras (self->daemon);
+  GPtrArray *asked = g_ptr_array_new_with_free_func (g_object_unref);
+
+  for (guint i = 0; i < cameras->len; i++)
+    {
+      VigilCamera *camera = cameras->pdata[i];
+      const gchar *name = vigil_camera_get_name (camera);
+      const VigilSegment *last = vigil_camera_get_last_segment (camera);
+      gboolean named = request->incident != NULL
+                       ? g_strv_contains ((const gchar *const *) request->incident->cameras, name)
+                       : g_strcmp0 (request->camera, name) == 0;
+
+      if (!named || (last != NULL && last->end_us >= until_us - CLOSED_ENOUGH_US))
+        continue;
+      if (vigil_camera_close_segment_now (camera))
+        g_ptr_array_add (asked, g_object_ref (camera));
+    }
+  return asked;
+}
+
+void
+vigil_service_start_export (VigilService *self, GDBusMethodInvocation *invocation, const VigilExportRequest *request)
+{
+  gint64 now_us = g_get_real_time ();
+  gint64 end_us = request->incident == NULL             ? request->to_us
+                  : request->incident->end_us == 0      ? now_us
+                                                        : request->incident->end_us
+                                                            + request->incident->post_roll_us;
+  gint64 until_us = MIN (end_us, now_us);
+  g_autoptr(GPtrArray) asked = close_open_segments (self, request, until_us);
+  PendingExport *pending;
+
+  if (asked->len == 0)
+    {
+      start_job (self, invocation, request);
+      return;
+    }
+  pending = g_new0 (PendingExport, 1);
+  pending->service = self;
+  pending->invocation = g_object_ref (invocation);
+  pending->destination_fd = fcntl (request->destination_fd, F_DUPFD_CLOEXEC, 3);
+  if (pending->destination_fd < 0)
+    {
+      int saved = errno;
+
+      pending_export_free (pending);
+      vigil_service_return_error (invocation, g_error_new (VIGIL_ERROR, VIGIL_ERROR_FAILED,
+                                                           "cannot keep the destination open: %s",
+                                                           g_strerror (saved)));
+      return;
+    }
+  pending->incident_id = request->incident != NULL ? request->incident->id : 0;
+  pending->camera = g_strdup (request->camera);
+  pending->from_us = request->from_us;
+  pending->to_us = request->to_us;
+  pending->reason = g_strdup (request->reason);
+  pending->until_us = until_us;
+  pending->waits = g_ptr_array_new_with_free_func ((GDestroyNotify) camera_wait_free);
+  for (guint i = 0; i < asked->len; i++)
+    {
+      CameraWait *wait = g_new0 (CameraWait, 1);
+
+      wait->pending = pending;
+      wait->camera = g_object_ref (asked->pdata[i]);
+      wait->handler = g_signal_connect (wait->camera, "segment-completed", G_CALLBACK (on_wait_segment_completed),
+                                        wait);
+      g_ptr_array_add (pending->waits, wait);
+    }
+  pending->timeout_id = g_timeout_add_once (CLOSE_WAIT_S * 1000, on_wait_timeout, pending);
+  g_ptr_array_add (self->pending_exports, pending);
 }
 
 static void
@@ -543,6 +735,16 @@ vigil_service_dispose (GObject *object)
       vigil_export_job_cancel (vigil_export_object_get_job (VIGIL_EXPORT_OBJECT (export)));
     }
   g_queue_clear_full (&self->exports, g_object_unref);
+  /* Exports still waiting for a segment to close are answered now. */
+  while (self->pending_exports != NULL && self->pending_exports->len > 0)
+    {
+      PendingExport *pending = g_ptr_array_steal_index (self->pending_exports, 0);
+
+      g_dbus_method_invocation_return_error_literal (pending->invocation, VIGIL_ERROR, VIGIL_ERROR_FAILED,
+                                                     "vigild's D-Bus service is going away");
+      pending_export_free (pending);
+    }
+  g_clear_pointer (&self->pending_exports, g_ptr_array_unref);
   g_queue_clear (&self->incident_order);
   g_clear_pointer (&self->incidents, g_hash_table_unref);
   g_clear_object (&self->incident_rate);
@@ -571,6 +773,7 @@ static void
 vigil_service_init (VigilService *self)
 {
   g_queue_init (&self->exports);
+  self->pending_exports = g_ptr_array_new ();
   g_queue_init (&self->incident_order);
   self->incident_rate = vigil_rate_limit_new (INCIDENT_BURST, INCIDENT_REFILL_MS);
   self->change_rate = vigil_rate_limit_new (CHANGE_BURST, CHANGE_REFILL_MS);

@@ -3,8 +3,11 @@
  * vigild over a catalog holding far more incidents (with the longest
  * descriptions) than fit in one D-Bus message keeps its replies small,
  * still finds every incident, pages its lists, and refuses one caller's
- * flood of incidents and notes while recording and answering on. */
+ * flood of incidents and notes while recording and answering on. And an
+ * incident still going, exported at once, holds video up to the request
+ * although its camera's segments are a minute long. */
 #include <gio/gio.h>
+#include <json-glib/json-glib.h>
 #include <string.h>
 
 #include "vigil-audit.h"
@@ -269,6 +272,75 @@ test_flood_is_refused (Fixture *f, gconstpointer unused)
   g_assert_cmpuint (f->segments_completed, >, completed);
 }
 
+static void
+long_segments_set_up (Fixture *f, gconstpointer unused)
+{
+  VigilSimcamOptions options = { .n_streams = 1, .width = 320, .height = 240, .fps = 10, .bitrate_kbps = 300,
+                                 .gop_frames = 10, .clip_seconds = 4 };
+
+  vigil_test_vigild_set_up (f, bus, &options, 60, NULL, NULL, NULL);
+  vigil_test_vigild_start (f);
+}
+
+typedef struct {
+  VigilDBusCamera *camera;
+  gint64           since_us;   /* wall clock when it was first seen recording */
+} RecordingWait;
+
+/* The camera has been recording for a few seconds. */
+static gboolean
+recording_a_while (gpointer data)
+{
+  RecordingWait *wait = data;
+
+  if (g_strcmp0 (vigil_dbus_camera_get_state (wait->camera), "recording") != 0)
+    return FALSE;
+  if (wait->since_us == 0)
+    wait->since_us = g_get_real_time ();
+  return g_get_real_time () - wait->since_us >= 4 * S;
+}
+
+/* "The last minutes, while the person is still in view": an open incident
+ * exported at once holds video up to within two seconds of the request,
+ * though the camera's 60 s segment was still being written (before, it
+ * held nothing: no segment had closed yet). */
+static void
+test_export_reaches_up_to_now (Fixture *f, gconstpointer unused)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(VigilDBusCamera) camera = NULL;
+  g_autoptr(JsonParser) parser = json_parser_new ();
+  g_autofree gchar *out = NULL, *manifest = NULL, *id = NULL;
+  RecordingWait wait = { 0 };
+  JsonObject *actual;
+  g_autoptr(GDateTime) to = NULL;
+  gint64 asked_us, to_us;
+
+  camera = vigil_dbus_camera_proxy_new_sync (f->connection, G_DBUS_PROXY_FLAGS_NONE, "org.vigil.Vigil1",
+                                             "/org/vigil/Vigil1/Camera/cam0", NULL, &error);
+  g_assert_no_error (error);
+  wait.camera = camera;
+  g_assert_true (vigil_test_wait_until (recording_a_while, &wait, 90));
+  g_assert_cmpint (vigilctl (&out, "incident", "create", "cam0", "--from", "-3s", "--title", "still in view",
+                             NULL), ==, 0);
+  id = g_strdup (g_strstrip (out));
+  g_clear_pointer (&out, g_free);
+  asked_us = g_get_real_time ();
+  g_assert_cmpint (vigilctl (&out, "export", id, "--out", f->out, "--reason", "police, now", NULL), ==, 0);
+  manifest = g_build_filename (g_strstrip (out), "manifest.json", NULL);
+  g_assert_true (json_parser_load_from_file (parser, manifest, &error));
+  g_assert_no_error (error);
+  actual = json_object_get_object_member (
+    json_array_get_object_element (json_object_get_array_member (json_node_get_object (json_parser_get_root (parser)),
+                                                                 "cameras"), 0),
+    "actual");
+  to = g_date_time_new_from_iso8601 (json_object_get_string_member (actual, "to"), NULL);
+  g_assert_nonnull (to);
+  to_us = g_date_time_to_unix (to) * S + g_date_time_get_microsecond (to);
+  g_test_message ("video up to %.2f s before the request", (asked_us - to_us) / 1e6);
+  g_assert_cmpint (to_us, >=, asked_us - 2 * S);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -282,6 +354,8 @@ main (int argc, char **argv)
               fixture_tear_down);
   g_test_add ("/e2e/incidents/flood-is-refused", Fixture, NULL, fixture_set_up, test_flood_is_refused,
               fixture_tear_down);
+  g_test_add ("/e2e/incidents/export-reaches-up-to-now", Fixture, NULL, long_segments_set_up,
+              test_export_reaches_up_to_now, fixture_tear_down);
   status = g_test_run ();
   g_test_dbus_down (bus);
   g_clear_object (&bus);
