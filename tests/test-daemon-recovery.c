@@ -12,7 +12,9 @@
 #include <gst/gst.h>
 #include <string.h>
 #include <unistd.h>
+#include <utime.h>
 
+#include "vigil-fsck.h"
 #include "vigil-recorder.h"
 #include "vigil-recovery.h"
 #include "vigil-test-util.h"
@@ -154,6 +156,15 @@ test_recovery_reconciles_catalog_and_disk (Fixture *f, gconstpointer unused)
 #define ARCHIVED_START(i) (ARCHIVE_START + (gint64) (i) * ARCHIVE_STEP)
 
 static void
+backdate (const gchar *path, gint64 seconds)
+{
+  struct utimbuf times;
+
+  times.actime = times.modtime = g_get_real_time () / G_USEC_PER_SEC - seconds;
+  g_assert_cmpint (g_utime (path, &times), ==, 0);
+}
+
+static void
 link_segment (Fixture *f, const gchar *source, const gchar *relative)
 {
   g_autofree gchar *path = g_build_filename (f->dir, relative, NULL);
@@ -211,6 +222,9 @@ test_recovery_looks_only_at_what_was_in_flight (Fixture *f, gconstpointer unused
   gboolean cataloged = TRUE;
   guint64 full_scan_steps = 0;
 
+  /* A week old, as an archive's files are (the check leaves young files
+   * without a row alone, as being written). */
+  backdate (source, 7 * 86400);
   generate_archive (f, source);
   /* Files whose rows were lost: one in a day folder of last week (only a
    * person copying files in or a lost catalog puts one there), one newer
@@ -240,6 +254,27 @@ test_recovery_looks_only_at_what_was_in_flight (Fixture *f, gconstpointer unused
   g_assert_false (cataloged);
   g_assert_true (vigil_store_get_newest_segment (f->store, "hall", &newest, &error));
   g_assert_cmpstr (newest->path, ==, new_orphan);
+
+  /* The explicit check reads everything, and finds the one in last
+   * week's folder. */
+  {
+    g_autoptr(VigilFsckReport) fsck = vigil_fsck_report_new ();
+    const VigilFsckProblem *problem;
+    gint64 started_us = g_get_monotonic_time ();
+
+    g_assert_true (vigil_fsck_run (f->store, FALSE, NULL, fsck, &error));
+    g_assert_no_error (error);
+    g_test_message ("fsck over %" G_GUINT64_FORMAT " rows and %" G_GUINT64_FORMAT " files: %.2f s",
+                    fsck->rows_checked, fsck->files_checked, (g_get_monotonic_time () - started_us) / 1e6);
+    g_assert_cmpuint (fsck->rows_checked, ==, N_ARCHIVED + 1);
+    g_assert_cmpuint (fsck->files_checked, ==, N_ARCHIVED + 2);
+    g_assert_cmpuint (fsck->orphans, ==, 1);
+    g_assert_cmpuint (fsck->missing + fsck->unplayable, ==, 0);
+    g_assert_cmpuint (fsck->problems->len, ==, 1);
+    problem = fsck->problems->pdata[0];
+    g_assert_cmpint (problem->kind, ==, VIGIL_FSCK_ORPHAN);
+    g_assert_cmpstr (problem->path, ==, old_orphan);
+  }
 }
 
 int
