@@ -67,15 +67,20 @@ typedef struct {
   gboolean         root_empty;
 } Check;
 
+/* Counts a problem, @resolved when repair dealt with it, and lists it
+ * while the list has room. */
 static void
-add_problem (Check *check, VigilFsckKind kind, const gchar *path, const gchar *format, ...) G_GNUC_PRINTF (4, 5);
+add_problem (Check *check, VigilFsckKind kind, const gchar *path, gboolean resolved, const gchar *format, ...)
+  G_GNUC_PRINTF (5, 6);
 
 static void
-add_problem (Check *check, VigilFsckKind kind, const gchar *path, const gchar *format, ...)
+add_problem (Check *check, VigilFsckKind kind, const gchar *path, gboolean resolved, const gchar *format, ...)
 {
   VigilFsckProblem *problem;
   va_list args;
 
+  check->report->found++;
+  check->report->unresolved += !resolved;
   if (check->report->problems->len >= VIGIL_FSCK_MAX_LISTED)
     return;
   problem = g_new0 (VigilFsckProblem, 1);
@@ -100,13 +105,15 @@ is_locked (Check *check, const VigilSegment *segment, gboolean *out_locked, GErr
 
 /* Whether @path plays: the cheap header check, and only when that fails
  * the full probe, so that an unusual but sound file is never called
- * unplayable; @out_why says why not. */
+ * unplayable; @out_why says why not (the header check's words, which are
+ * the more precise, without the path the report shows anyway). */
 static gboolean
 plays (const gchar *path, gchar **out_why)
 {
   g_autoptr(GError) quick_error = NULL;
   g_autoptr(GError) probe_error = NULL;
   g_auto(VigilSegmentProbe) probe = { 0 };
+  const gchar *why;
 
   if (vigil_segment_probe_quick (path, &quick_error))
     return TRUE;
@@ -115,7 +122,10 @@ plays (const gchar *path, gchar **out_why)
       g_debug ("fsck: %s plays although %s", path, quick_error->message);
       return TRUE;
     }
-  *out_why = g_strdup (probe_error->message);
+  why = quick_error->message;
+  if (g_str_has_prefix (why, path) && g_str_has_prefix (why + strlen (path), ": "))
+    why += strlen (path) + 2;
+  *out_why = g_strdup (why);
   return FALSE;
 }
 
@@ -145,20 +155,20 @@ check_missing (Check *check, const VigilSegment *listed, GError **error)
   if (locked)
     check->report->locked++;
   if (!check->repair)
-    add_problem (check, VIGIL_FSCK_MISSING, segment->path, "cataloged, but the file is gone%s",
+    add_problem (check, VIGIL_FSCK_MISSING, segment->path, FALSE, "cataloged, but the file is gone%s",
                  locked ? " (under an evidence lock)" : "");
   else if (locked)
-    add_problem (check, VIGIL_FSCK_MISSING, segment->path,
+    add_problem (check, VIGIL_FSCK_MISSING, segment->path, FALSE,
                  "cataloged, but the file is gone; row left alone: under an evidence lock");
   else if (check->root_empty)
-    add_problem (check, VIGIL_FSCK_MISSING, segment->path,
+    add_problem (check, VIGIL_FSCK_MISSING, segment->path, FALSE,
                  "cataloged, but the file is gone; row left alone: the storage root is empty (is its disk mounted?)");
   else
     {
       if (!vigil_store_remove_segment (check->store, segment->id, error))
         return FALSE;
       check->report->rows_removed++;
-      add_problem (check, VIGIL_FSCK_MISSING, segment->path, "cataloged, but the file is gone; row removed");
+      add_problem (check, VIGIL_FSCK_MISSING, segment->path, TRUE, "cataloged, but the file is gone; row removed");
     }
   return TRUE;
 }
@@ -174,10 +184,10 @@ check_unplayable_row (Check *check, const VigilSegment *segment, const gchar *wh
   if (locked)
     check->report->locked++;
   if (!check->repair)
-    add_problem (check, VIGIL_FSCK_UNPLAYABLE, segment->path, "cataloged, does not play: %s%s", why,
+    add_problem (check, VIGIL_FSCK_UNPLAYABLE, segment->path, FALSE, "cataloged, does not play: %s%s", why,
                  locked ? " (under an evidence lock)" : "");
   else if (locked)
-    add_problem (check, VIGIL_FSCK_UNPLAYABLE, segment->path,
+    add_problem (check, VIGIL_FSCK_UNPLAYABLE, segment->path, FALSE,
                  "cataloged, does not play: %s; left alone: under an evidence lock", why);
   else
     {
@@ -188,7 +198,7 @@ check_unplayable_row (Check *check, const VigilSegment *segment, const gchar *wh
         return FALSE;
       check->report->quarantined++;
       check->report->rows_removed++;
-      add_problem (check, VIGIL_FSCK_UNPLAYABLE, segment->path,
+      add_problem (check, VIGIL_FSCK_UNPLAYABLE, segment->path, TRUE,
                    "cataloged, does not play: %s; moved to the quarantine folder, row removed", why);
     }
   return TRUE;
@@ -288,23 +298,23 @@ check_file (Check *check, const gchar *relative, GError **error)
       if (outcome == VIGIL_RECOVERY_ADOPTED)
         {
           check->report->adopted++;
-          add_problem (check, VIGIL_FSCK_ORPHAN, relative, "not cataloged, plays; adopted");
+          add_problem (check, VIGIL_FSCK_ORPHAN, relative, TRUE, "not cataloged, plays; adopted");
         }
       else if (outcome == VIGIL_RECOVERY_QUARANTINED)
         {
           check->report->unplayable++;
           check->report->quarantined++;
-          add_problem (check, VIGIL_FSCK_UNPLAYABLE, relative,
+          add_problem (check, VIGIL_FSCK_UNPLAYABLE, relative, TRUE,
                        "not cataloged, does not play; moved to the quarantine folder");
         }
       return TRUE;
     }
   if (plays (path, &why))
-    add_problem (check, VIGIL_FSCK_ORPHAN, relative, "not cataloged, plays (repair adopts it)");
+    add_problem (check, VIGIL_FSCK_ORPHAN, relative, FALSE, "not cataloged, plays (repair adopts it)");
   else
     {
       check->report->unplayable++;
-      add_problem (check, VIGIL_FSCK_UNPLAYABLE, relative,
+      add_problem (check, VIGIL_FSCK_UNPLAYABLE, relative, FALSE,
                    "not cataloged, does not play: %s (repair moves it to the quarantine folder)", why);
     }
   return TRUE;

@@ -56,6 +56,8 @@ typedef struct {
   guint64    quarantined;     /* repaired: unplayable files moved to the quarantine folder */
   guint64    rows_removed;    /* repaired: rows whose file was gone, or was moved aside */
   guint64    locked;          /* problems left alone because an evidence lock holds them */
+  guint64    found;           /* problems found: a row or a file counts once */
+  guint64    unresolved;      /* of those, not repaired (all of them without repair) */
   GPtrArray *problems;        /* VigilFsckProblem, the first VIGIL_FSCK_MAX_LISTED found */
 } VigilFsckReport;
 

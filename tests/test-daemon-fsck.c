@@ -221,6 +221,8 @@ test_fsck_reports_then_repairs (Fixture *f, gconstpointer unused)
   g_assert_cmpuint (report->skipped, ==, 2);
   g_assert_cmpuint (report->adopted + report->quarantined + report->rows_removed, ==, 0);
   g_assert_cmpuint (report->problems->len, ==, 6);
+  g_assert_cmpuint (report->found, ==, 6);
+  g_assert_cmpuint (report->unresolved, ==, 6);
   g_assert_cmpint (find_problem (report, gone)->kind, ==, VIGIL_FSCK_MISSING);
   g_assert_cmpint (find_problem (report, bad_row)->kind, ==, VIGIL_FSCK_UNPLAYABLE);
   g_assert_nonnull (strstr (find_problem (report, gone_locked)->detail, "evidence lock"));
@@ -244,6 +246,8 @@ test_fsck_reports_then_repairs (Fixture *f, gconstpointer unused)
   g_assert_cmpuint (repaired->quarantined, ==, 2);
   g_assert_cmpuint (repaired->rows_removed, ==, 2);
   g_assert_cmpuint (repaired->locked, ==, 2);
+  g_assert_cmpuint (repaired->found, ==, 6);
+  g_assert_cmpuint (repaired->unresolved, ==, 2);
   g_assert_false (is_cataloged (f, gone));
   g_assert_false (is_cataloged (f, bad_row));
   g_assert_true (is_cataloged (f, orphan));
@@ -268,6 +272,7 @@ test_fsck_reports_then_repairs (Fixture *f, gconstpointer unused)
   g_assert_cmpuint (again->unplayable, ==, 1);
   g_assert_cmpuint (again->locked, ==, 2);
   g_assert_cmpuint (again->orphans + again->adopted + again->quarantined + again->rows_removed, ==, 0);
+  g_assert_cmpuint (again->unresolved, ==, 2);
 }
 
 /* A storage root with nothing in it is a disk that is not mounted: the
@@ -281,6 +286,7 @@ test_fsck_keeps_rows_of_an_empty_root (Fixture *f, gconstpointer unused)
   report = run_fsck (f, TRUE);
   g_assert_cmpuint (report->missing, ==, 1);
   g_assert_cmpuint (report->rows_removed, ==, 0);
+  g_assert_cmpuint (report->unresolved, ==, 1);
   g_assert_nonnull (strstr (((VigilFsckProblem *) report->problems->pdata[0])->detail, "is its disk mounted?"));
   g_assert_true (is_cataloged (f, row));
 }
