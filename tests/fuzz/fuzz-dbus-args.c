@@ -61,6 +61,7 @@ static const Method methods[] = {
   { INCIDENT, "Release", "(s)" },
   { INCIDENT, "SetExpiry", "(x)" },
   { "/org/vigil/Vigil1/Export/1", "org.vigil.Vigil1.Export", "Cancel", "()" },
+  { MANAGER, "Fsck", "(a{sv})" },
 };
 
 static gchar *dir;
