@@ -264,8 +264,9 @@ check_rows (Check *check, GError **error)
 
 /* ---- Files against rows ------------------------------------------------- */
 
+/* @relative, a file the catalog had no row for when its folder was read. */
 static gboolean
-check_file (Check *check, const gchar *relative, GError **error)
+check_file_without_row (Check *check, const gchar *relative, GError **error)
 {
   g_autofree gchar *path = vigil_store_get_absolute_path (check->store, relative);
   g_autofree gchar *camera = NULL;
@@ -279,15 +280,18 @@ check_file (Check *check, const gchar *relative, GError **error)
   if (g_lstat (path, &st) != 0 || !S_ISREG (st.st_mode))
     return TRUE;   /* gone meanwhile, or not a file */
   check->report->files_checked++;
-  if (!vigil_store_has_segment_path (check->store, relative, &cataloged, error))
-    return FALSE;
-  if (cataloged)
-    return TRUE;
+  /* A segment is opened a moment before its row is written: a young file
+   * is the recording's. */
   if ((gint64) st.st_mtime * G_USEC_PER_SEC > check->now_us - VIGIL_FSCK_SETTLE_S * G_USEC_PER_SEC)
     {
       check->report->skipped++;
       return TRUE;
     }
+  /* Its folder's rows were read a moment ago; look again before acting. */
+  if (!vigil_store_has_segment_path (check->store, relative, &cataloged, error))
+    return FALSE;
+  if (cataloged)
+    return TRUE;
   check->report->orphans++;
   if (check->repair)
     {
@@ -316,6 +320,41 @@ check_file (Check *check, const gchar *relative, GError **error)
       check->report->unplayable++;
       add_problem (check, VIGIL_FSCK_UNPLAYABLE, relative, FALSE,
                    "not cataloged, does not play: %s (repair moves it to the quarantine folder)", why);
+    }
+  return TRUE;
+}
+
+/* The files of day folder @relative_folder (sorted) against its rows (one
+ * index range, sorted the same way): a merge, not a lookup per file. The
+ * rows' own files were looked at by check_rows(). */
+static gboolean
+check_day_folder (Check *check, const gchar *relative_folder, GPtrArray *names, GError **error)
+{
+  g_autofree gchar *prefix = g_strconcat (relative_folder, "/", NULL);
+  g_autoptr(GPtrArray) rows = vigil_store_list_paths_under (check->store, prefix, error);
+  gsize prefix_length = strlen (prefix);
+  guint row = 0;
+
+  if (rows == NULL)
+    return FALSE;
+  for (guint i = 0; i < names->len; i++)
+    {
+      const gchar *name = names->pdata[i];
+      g_autofree gchar *relative = NULL;
+      gint order = 1;
+
+      if (g_cancellable_set_error_if_cancelled (check->cancellable, error))
+        return FALSE;
+      while (row < rows->len && (order = strcmp ((const gchar *) rows->pdata[row] + prefix_length, name)) < 0)
+        row++;
+      if (row < rows->len && order == 0)
+        {
+          check->report->files_checked++;
+          continue;
+        }
+      relative = g_strconcat (prefix, name, NULL);
+      if (!check_file_without_row (check, relative, error))
+        return FALSE;
     }
   return TRUE;
 }
@@ -376,19 +415,17 @@ walk (Check *check, const gchar *relative_folder, guint level, GError **error)
 
   if (!list_folder (check, relative_folder, digits[level], &names, error))
     return FALSE;
-  for (guint i = 0; names != NULL && i < names->len; i++)
+  if (names == NULL)
+    return TRUE;
+  if (level == 3)
+    return check_day_folder (check, relative_folder, names, error);
+  for (guint i = 0; i < names->len; i++)
     {
       g_autofree gchar *child = g_build_filename (relative_folder, names->pdata[i], NULL);
       g_autofree gchar *path = NULL;
 
       if (g_cancellable_set_error_if_cancelled (check->cancellable, error))
         return FALSE;
-      if (level == 3)
-        {
-          if (!check_file (check, child, error))
-            return FALSE;
-          continue;
-        }
       path = vigil_store_get_absolute_path (check->store, child);
       if (g_file_test (path, G_FILE_TEST_IS_DIR) && !walk (check, child, level + 1, error))
         return FALSE;

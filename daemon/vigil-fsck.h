@@ -12,8 +12,8 @@
  * This is the part of crash recovery whose cost grows with the archive,
  * so it runs only when asked: in a thread of its own at idle I/O priority
  * (vigil_fsck_run_async()), cancellable between any two files, in
- * constant memory (rows are read a batch at a time, files looked up one
- * at a time). It leaves alone what a running vigild is writing or
+ * memory that does not grow with the archive (rows are read a batch at a
+ * time, files a day folder at a time against that folder's rows). It leaves alone what a running vigild is writing or
  * deleting: rows in those states, and files without a row changed less
  * than VIGIL_FSCK_SETTLE_S ago (a segment is opened a moment before its
  * row is written). */

@@ -193,7 +193,28 @@ vigil_segment_probe_file (const gchar *path, VigilSegmentProbe *out, GError **er
 typedef struct {
   int     fd;
   guint64 file_size;
+  guint8  head[4096];   /* the file's first bytes: where matroskamux puts everything up to the first block */
+  gsize   head_length;
 } QuickFile;
+
+/* Reads up to @length bytes at @offset, from the head when it holds them
+ * (one read per file in the usual case), else from the file. */
+static gssize
+quick_read (const QuickFile *file, guint8 *buffer, gsize length, guint64 offset)
+{
+  if (offset + length <= file->head_length)
+    {
+      memcpy (buffer, file->head + offset, length);
+      return length;
+    }
+  if (offset < file->head_length && file->head_length == file->file_size)
+    {
+      /* The whole file is in the head: what is left of it. */
+      memcpy (buffer, file->head + offset, file->head_length - offset);
+      return file->head_length - offset;
+    }
+  return pread (file->fd, buffer, length, (off_t) offset);
+}
 
 typedef struct {
   guint32 id;
@@ -235,7 +256,7 @@ read_element (const QuickFile *file, guint64 offset, Element *out)
 
   if (offset >= file->file_size)
     return FALSE;
-  got = pread (file->fd, header, sizeof header, (off_t) offset);
+  got = quick_read (file, header, sizeof header, offset);
   if (got <= 0)
     return FALSE;
   if ((id_length = read_vint (header, got, TRUE, &id)) == 0
@@ -257,7 +278,7 @@ is_matroska_doctype (const QuickFile *file, const Element *header)
   if (header->size == EBML_UNKNOWN_SIZE || header->size > sizeof body)
     return FALSE;
   length = (gsize) header->size;
-  got = pread (file->fd, body, length, (off_t) header->data_offset);
+  got = quick_read (file, body, length, header->data_offset);
   if (got < 0 || (gsize) got != length)
     return FALSE;
   for (gsize at = 0; at < length;)
@@ -312,42 +333,46 @@ vigil_segment_probe_quick (const gchar *path, GError **error)
   static const guint32 segment_ids[] = { MKV_ID_SEGMENT, 0 };
   static const guint32 cluster_ids[] = { MKV_ID_CLUSTER, 0 };
   static const guint32 block_ids[] = { MKV_ID_SIMPLE_BLOCK, MKV_ID_BLOCK_GROUP, 0 };
-  QuickFile file = { .fd = -1 };
+  g_autofree QuickFile *file_data = g_new0 (QuickFile, 1);
+  QuickFile *file = file_data;
+  gssize got;
   Element header, segment, cluster, block;
   struct stat st;
   const gchar *missing = NULL;
   guint64 segment_end, cluster_end;
 
-  file.fd = g_open (path, O_RDONLY | O_CLOEXEC | O_NOCTTY, 0);
-  if (file.fd < 0 || fstat (file.fd, &st) != 0)
+  file->fd = g_open (path, O_RDONLY | O_CLOEXEC | O_NOCTTY, 0);
+  if (file->fd < 0 || fstat (file->fd, &st) != 0
+      || (got = pread (file->fd, file->head, sizeof file->head, 0)) < 0)
     {
       int saved = errno;
 
-      if (file.fd >= 0)
-        close (file.fd);
+      if (file->fd >= 0)
+        close (file->fd);
       g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved), "cannot read %s: %s", path, g_strerror (saved));
       return FALSE;
     }
-  file.file_size = st.st_size;
-  if (!read_element (&file, 0, &header) || header.id != EBML_ID_HEADER || !is_matroska_doctype (&file, &header))
+  file->file_size = st.st_size;
+  file->head_length = got;
+  if (!read_element (file, 0, &header) || header.id != EBML_ID_HEADER || !is_matroska_doctype (file, &header))
     missing = "no Matroska header";
-  else if (!find_child (&file, header.data_offset + header.size, file.file_size, segment_ids, &segment))
+  else if (!find_child (file, header.data_offset + header.size, file->file_size, segment_ids, &segment))
     missing = "no Matroska segment";
   else
     {
-      segment_end = segment.size == EBML_UNKNOWN_SIZE ? file.file_size
-                                                        : MIN (file.file_size, segment.data_offset + segment.size);
-      if (!find_child (&file, segment.data_offset, segment_end, cluster_ids, &cluster))
+      segment_end = segment.size == EBML_UNKNOWN_SIZE ? file->file_size
+                                                        : MIN (file->file_size, segment.data_offset + segment.size);
+      if (!find_child (file, segment.data_offset, segment_end, cluster_ids, &cluster))
         missing = "no cluster: not one frame was written";
       else
         {
           cluster_end = cluster.size == EBML_UNKNOWN_SIZE ? segment_end
                                                             : MIN (segment_end, cluster.data_offset + cluster.size);
-          if (!find_child (&file, cluster.data_offset, cluster_end, block_ids, &block))
+          if (!find_child (file, cluster.data_offset, cluster_end, block_ids, &block))
             missing = "a cluster without a frame";
         }
     }
-  close (file.fd);
+  close (file->fd);
   if (missing != NULL)
     {
       g_set_error (error, VIGIL_PIPELINE_ERROR, VIGIL_PIPELINE_ERROR_UNREADABLE, "%s: %s", path, missing);

@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <gio/gio.h>
 #include <glib/gstdio.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -948,6 +949,35 @@ vigil_store_has_segment_path (VigilStore *self, const gchar *relative_path, gboo
     return set_sqlite_error (self, error, "look up path");
   *out_has = rc == SQLITE_ROW;
   return TRUE;
+}
+
+GPtrArray *
+vigil_store_list_paths_under (VigilStore *self, const gchar *prefix, GError **error)
+{
+  g_autoptr(sqlite3_stmt) stmt = NULL;
+  g_autoptr(GPtrArray) paths = g_ptr_array_new_with_free_func (g_free);
+  g_autofree gchar *past = g_strdup (prefix);
+  gsize length = strlen (prefix);
+  int rc;
+
+  g_return_val_if_fail (VIGIL_IS_STORE (self), NULL);
+  g_return_val_if_fail (length > 0 && (guchar) prefix[length - 1] < 0xff, NULL);
+  /* [prefix, prefix with its last byte one higher): a range of the path
+   * index, in the order strcmp() gives (SQLite's BINARY collation). */
+  past[length - 1]++;
+  stmt = prepare (self, "select path from segments where path >= ? and path < ? order by path", error);
+  if (stmt == NULL)
+    return NULL;
+  sqlite3_bind_text (stmt, 1, prefix, -1, SQLITE_STATIC);
+  sqlite3_bind_text (stmt, 2, past, -1, SQLITE_STATIC);
+  while ((rc = sqlite3_step (stmt)) == SQLITE_ROW)
+    g_ptr_array_add (paths, g_strdup ((const gchar *) sqlite3_column_text (stmt, 0)));
+  if (rc != SQLITE_DONE)
+    {
+      set_sqlite_error (self, error, "list paths");
+      return NULL;
+    }
+  return g_steal_pointer (&paths);
 }
 
 VigilSegment *

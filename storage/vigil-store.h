@@ -165,6 +165,12 @@ gboolean     vigil_store_has_segment_path  (VigilStore  *self,
                                             const gchar *relative_path,
                                             gboolean    *out_has,
                                             GError     **error);
+/* The cataloged paths (any state) that begin with @prefix, sorted as
+ * strcmp() sorts them: one folder's rows at a time, for the catalog
+ * check (@prefix a folder ending in "/"); a range of the path index. */
+GPtrArray   *vigil_store_list_paths_under  (VigilStore  *self,
+                                            const gchar *prefix,
+                                            GError     **error);
 /* Row @segment_id, in any state; NOT_FOUND when there is none. */
 VigilSegment *vigil_store_get_segment      (VigilStore *self,
                                             gint64      segment_id,

@@ -554,6 +554,25 @@ test_store_lookups_read_only_what_they_must (Fixture *f, gconstpointer unused)
   g_assert_cmpuint (listed->len, ==, 360);
   g_assert_cmpuint (work.full_scan_steps, <, 50);
   g_assert_cmpuint (work.vm_steps, <, 360 * 100);
+
+  /* The catalog check's rows of one folder: an index range, in strcmp
+   * order ("entrance/gen/1..." after "entrance/gen/0..."). */
+  {
+    g_autoptr(GPtrArray) paths = NULL;
+    g_autoptr(GPtrArray) none = NULL;
+
+    vigil_store_get_work (f->store, &start.full_scan_steps, &start.vm_steps);
+    paths = vigil_store_list_paths_under (f->store, "entrance/gen/1999", &error);
+    none = vigil_store_list_paths_under (f->store, "entrance/nothing/", &error);
+    g_assert_no_error (error);
+    work = work_since (f, &start);
+    g_assert_cmpuint (paths->len, ==, 11);   /* 1999 and 19990 to 19999 */
+    g_assert_cmpstr (paths->pdata[0], ==, "entrance/gen/1999.mkv");
+    g_assert_cmpstr (paths->pdata[1], ==, "entrance/gen/19990.mkv");
+    g_assert_cmpuint (none->len, ==, 0);
+    g_assert_cmpuint (work.full_scan_steps, ==, 0);
+    g_assert_cmpuint (work.vm_steps, <, 1000);
+  }
 }
 
 int
