@@ -108,6 +108,7 @@ int cmd_audit     (Ctl *ctl, int argc, char **argv);   /* vigilctl-audit.c */
 int cmd_key       (Ctl *ctl, int argc, char **argv);
 int cmd_alerts    (Ctl *ctl, int argc, char **argv);   /* vigilctl-health.c */
 int cmd_selfcheck (Ctl *ctl, int argc, char **argv);
+int cmd_fsck      (Ctl *ctl, int argc, char **argv);   /* vigilctl-fsck.c */
 int cmd_ptz       (Ctl *ctl, int argc, char **argv);   /* vigilctl-ptz.c */
 int cmd_discover  (Ctl *ctl, int argc, char **argv);
 

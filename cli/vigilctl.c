@@ -34,6 +34,7 @@ static const Command commands[] = {
   { "key", "", cmd_key },
   { "alerts", "[--open] [--since T] [--limit N]", cmd_alerts },
   { "selfcheck", "", cmd_selfcheck },
+  { "fsck", "[--repair]", cmd_fsck },
   { "ptz", "CAM left|right|up|down|zoom-in|zoom-out|stop|goto|move-by|status|presets|preset …", cmd_ptz },
   { "discover", "[--timeout MS] [--target HOST:PORT]", cmd_discover },
   { NULL }
@@ -52,6 +53,7 @@ static const gchar *const command_summaries[] = {
   "the recorder's public key and its fingerprint",
   "recording-health, picture and storage alerts",
   "the shift-start checklist: every camera and the storage, ✓ or ✗",
+  "check the whole catalog against the recordings on disk; --repair fixes it",
   "turn a PTZ camera, send it to a preset, save presets",
   "find ONVIF cameras on the network, with a config snippet for each",
 };
@@ -90,8 +92,8 @@ main (int argc, char **argv)
   if (!g_option_context_parse (context, &argc, &argv, &error))
     return usage (&ctl, "%s", error->message);
   if (argc < 2)
-    return usage (&ctl, "which command? (cameras, status, spans, incident, export, verify, audit, key, alerts, selfcheck, ptz, "
-                         "discover)");
+    return usage (&ctl, "which command? (cameras, status, spans, incident, export, verify, audit, key, alerts, selfcheck, fsck, "
+                         "ptz, discover)");
   if (g_str_equal (argv[1], "help"))
     {
       g_autofree gchar *help = g_option_context_get_help (context, TRUE, NULL);

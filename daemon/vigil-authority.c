@@ -57,6 +57,7 @@ static const struct {
   { "org.vigil.Vigil1.Manager", "ExportRange",    VIGIL_ACTION_EXPORT },
   { "org.vigil.Vigil1.Manager", "ListAudit",      VIGIL_ACTION_AUDIT },
   { "org.vigil.Vigil1.Manager", "VerifyAudit",    VIGIL_ACTION_AUDIT },
+  { "org.vigil.Vigil1.Manager", "Fsck",           VIGIL_ACTION_ADMIN },
   { "org.vigil.Vigil1.Camera",  "ListSpans",      VIGIL_ACTION_VIEW },
   { "org.vigil.Vigil1.Camera",  "PtzGetStatus",   VIGIL_ACTION_VIEW },
   { "org.vigil.Vigil1.Camera",  "ListPresets",    VIGIL_ACTION_VIEW },

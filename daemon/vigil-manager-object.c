@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* VigilManagerObject: the Manager's methods and signals. Handlers run on
  * the main thread and never block on the network or a long file
- * operation: catalog reads and writes are small SQLite statements, and
- * exports run in VigilExportJob's worker. Argument errors are caught here
+ * operation: catalog reads and writes are small SQLite statements,
+ * exports run in VigilExportJob's worker, the catalog check in its own. Argument errors are caught here
  * and returned as org.vigil.Vigil1.Error.* with a message naming the
  * argument. */
 #include "vigil-manager-object.h"
@@ -14,6 +14,7 @@
 #include "vigil-audit.h"
 #include "vigil-camera-object.h"
 #include "vigil-error.h"
+#include "vigil-fsck.h"
 #include "vigil-health.h"
 #include "vigil-incident-object.h"
 #include "vigil-service-private.h"
@@ -31,6 +32,7 @@ struct _VigilManagerObject
   VigilDaemon              *daemon;
   VigilStore               *store;      /* the daemon's */
   GPtrArray                *cameras;    /* VigilCameraObject, in config order */
+  struct FsckCall          *fsck;       /* the catalog check running; NULL when none */
 };
 
 static void vigil_manager_object_manager_iface_init (VigilDBusManagerIface *iface);
@@ -453,6 +455,155 @@ vigil_manager_object_handle_verify_audit (VigilDBusManager *manager, GDBusMethod
   return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
 
+/* ---- The catalog check ------------------------------------------------- */
+
+/* One Fsck call, from its start to its reply. A Manager that goes away
+ * first (vigild stopping) cancels the check and lets go of it; the call
+ * keeps what its reply and audit row need. */
+typedef struct FsckCall {
+  VigilManagerObject    *self;          /* not owned; NULL once the Manager is gone */
+  VigilStore            *store;         /* owned: the daemon's, for the audit log */
+  GDBusMethodInvocation *invocation;    /* owned */
+  GCancellable          *cancellable;
+  gboolean               repair;
+  guint                  watch_id;      /* on the caller's name; 0 on a peer-to-peer connection */
+  gint64                 started_us;    /* monotonic */
+} FsckCall;
+
+static void
+fsck_call_free (FsckCall *call)
+{
+  if (call->watch_id != 0)
+    g_bus_unwatch_name (call->watch_id);
+  g_clear_object (&call->cancellable);
+  g_clear_object (&call->invocation);
+  g_clear_object (&call->store);
+  g_free (call);
+}
+
+/* The caller left the bus (vigilctl's Ctrl-C): nobody waits for the report. */
+static void
+on_fsck_caller_vanished (GDBusConnection *connection, const gchar *name, gpointer data)
+{
+  FsckCall *call = data;
+
+  if (!g_cancellable_is_cancelled (call->cancellable))
+    g_message ("fsck: %s left the bus; stopping the check", name);
+  g_cancellable_cancel (call->cancellable);
+}
+
+static GVariant *
+fsck_report_variant (const VigilFsckReport *report, gboolean repair, gint64 duration_ms)
+{
+  GVariantBuilder builder, problems;
+
+  g_variant_builder_init (&problems, G_VARIANT_TYPE ("a(sss)"));
+  for (guint i = 0; i < report->problems->len; i++)
+    {
+      const VigilFsckProblem *problem = report->problems->pdata[i];
+      g_variant_builder_add (&problems, "(sss)", vigil_fsck_kind_to_string (problem->kind), problem->path,
+                             problem->detail);
+    }
+  g_variant_builder_init (&builder, G_VARIANT_TYPE ("a{sv}"));
+  g_variant_builder_add (&builder, "{sv}", "repair", g_variant_new_boolean (repair));
+  g_variant_builder_add (&builder, "{sv}", "rows-checked", g_variant_new_uint64 (report->rows_checked));
+  g_variant_builder_add (&builder, "{sv}", "files-checked", g_variant_new_uint64 (report->files_checked));
+  g_variant_builder_add (&builder, "{sv}", "skipped", g_variant_new_uint64 (report->skipped));
+  g_variant_builder_add (&builder, "{sv}", "missing", g_variant_new_uint64 (report->missing));
+  g_variant_builder_add (&builder, "{sv}", "orphans", g_variant_new_uint64 (report->orphans));
+  g_variant_builder_add (&builder, "{sv}", "unplayable", g_variant_new_uint64 (report->unplayable));
+  g_variant_builder_add (&builder, "{sv}", "adopted", g_variant_new_uint64 (report->adopted));
+  g_variant_builder_add (&builder, "{sv}", "quarantined", g_variant_new_uint64 (report->quarantined));
+  g_variant_builder_add (&builder, "{sv}", "rows-removed", g_variant_new_uint64 (report->rows_removed));
+  g_variant_builder_add (&builder, "{sv}", "locked", g_variant_new_uint64 (report->locked));
+  g_variant_builder_add (&builder, "{sv}", "found", g_variant_new_uint64 (report->found));
+  g_variant_builder_add (&builder, "{sv}", "unresolved", g_variant_new_uint64 (report->unresolved));
+  g_variant_builder_add (&builder, "{sv}", "duration-ms", g_variant_new_uint64 (MAX (duration_ms, 0)));
+  g_variant_builder_add (&builder, "{sv}", "problems", g_variant_builder_end (&problems));
+  return g_variant_builder_end (&builder);
+}
+
+static void
+on_fsck_done (GObject *source, GAsyncResult *result, gpointer data)
+{
+  FsckCall *call = data;
+  const VigilCaller *caller = vigil_service_get_caller (call->invocation);
+  g_autofree gchar *target = g_strdup_printf ("storage %s", vigil_store_get_root (call->store));
+  g_autoptr(VigilFsckReport) report = NULL;
+  GError *error = NULL;
+  gint64 duration_ms = (g_get_monotonic_time () - call->started_us) / 1000;
+
+  report = vigil_fsck_run_finish (result, &error);
+  if (call->self != NULL)
+    call->self->fsck = NULL;
+  if (report == NULL)
+    {
+      gboolean cancelled = g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+
+      g_message ("fsck %s: %s", cancelled ? "stopped" : "failed", error->message);
+      vigil_service_audit (call->store, caller, "fsck-done", target, "outcome", cancelled ? "cancelled" : "failed",
+                           "error", error->message, NULL);
+      vigil_service_return_error (call->invocation, error);
+    }
+  else
+    {
+      g_autofree gchar *counts = g_strdup_printf (
+          "%" G_GUINT64_FORMAT " rows and %" G_GUINT64_FORMAT " files checked; %" G_GUINT64_FORMAT " missing, "
+          "%" G_GUINT64_FORMAT " orphans, %" G_GUINT64_FORMAT " unplayable; %" G_GUINT64_FORMAT " adopted, "
+          "%" G_GUINT64_FORMAT " quarantined, %" G_GUINT64_FORMAT " rows removed, %" G_GUINT64_FORMAT " locked",
+          report->rows_checked, report->files_checked, report->missing, report->orphans, report->unplayable,
+          report->adopted, report->quarantined, report->rows_removed, report->locked);
+
+      vigil_service_audit (call->store, caller, "fsck-done", target, "outcome", "done", "repair",
+                           call->repair ? "true" : "false", "result", counts, NULL);
+      g_dbus_method_invocation_return_value (call->invocation,
+                                             g_variant_new ("(@a{sv})",
+                                                            fsck_report_variant (report, call->repair, duration_ms)));
+    }
+  fsck_call_free (call);
+}
+
+static gboolean
+vigil_manager_object_handle_fsck (VigilDBusManager *manager, GDBusMethodInvocation *invocation, GVariant *options)
+{
+  static const gchar *const known[] = { "repair", NULL };
+  VigilManagerObject *self = VIGIL_MANAGER_OBJECT (manager);
+  const VigilCaller *caller = vigil_service_get_caller (invocation);
+  const gchar *sender = g_dbus_method_invocation_get_sender (invocation);
+  g_autofree gchar *target = g_strdup_printf ("storage %s", vigil_store_get_root (self->store));
+  g_autoptr(GVariant) repair = NULL;
+  FsckCall *call;
+
+  if (!check_known_options (options, known, invocation)
+      || !lookup_option (options, "repair", G_VARIANT_TYPE_BOOLEAN, &repair, invocation))
+    return G_DBUS_METHOD_INVOCATION_HANDLED;
+  /* Two checks would read the archive twice as slowly, and two repairs
+   * could adopt the same file. */
+  if (self->fsck != NULL)
+    {
+      g_dbus_method_invocation_return_error_literal (invocation, VIGIL_ERROR, VIGIL_ERROR_FAILED,
+                                                     "a catalog check is already running");
+      return G_DBUS_METHOD_INVOCATION_HANDLED;
+    }
+  call = g_new0 (FsckCall, 1);
+  call->self = self;
+  call->store = g_object_ref (self->store);
+  call->invocation = g_object_ref (invocation);
+  call->cancellable = g_cancellable_new ();
+  call->repair = repair != NULL && g_variant_get_boolean (repair);
+  call->started_us = g_get_monotonic_time ();
+  if (sender != NULL)
+    call->watch_id = g_bus_watch_name_on_connection (g_dbus_method_invocation_get_connection (invocation), sender,
+                                                     G_BUS_NAME_WATCHER_FLAGS_NONE, NULL, on_fsck_caller_vanished,
+                                                     call, NULL);
+  self->fsck = call;
+  vigil_service_audit (self->store, caller, "fsck", target, "repair", call->repair ? "true" : "false", NULL);
+  g_message ("fsck started by %s%s", caller->user, call->repair ? ", repairing" : "");
+  vigil_fsck_run_async (vigil_store_get_catalog_path (self->store), vigil_store_get_root (self->store), call->repair,
+                        call->cancellable, on_fsck_done, call);
+  return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
 /* ---- Alerts and the self-check ----------------------------------------- */
 
 static GVariant *
@@ -631,6 +782,7 @@ vigil_manager_object_manager_iface_init (VigilDBusManagerIface *iface)
   iface->handle_verify_audit = vigil_manager_object_handle_verify_audit;
   iface->handle_list_alerts = vigil_manager_object_handle_list_alerts;
   iface->handle_self_check = vigil_manager_object_handle_self_check;
+  iface->handle_fsck = vigil_manager_object_handle_fsck;
 }
 
 static void
@@ -638,6 +790,13 @@ vigil_manager_object_dispose (GObject *object)
 {
   VigilManagerObject *self = VIGIL_MANAGER_OBJECT (object);
 
+  /* A check still running stops between two files; its reply says so. */
+  if (self->fsck != NULL)
+    {
+      g_cancellable_cancel (self->fsck->cancellable);
+      self->fsck->self = NULL;
+      self->fsck = NULL;
+    }
   if (self->daemon != NULL)
     g_signal_handlers_disconnect_by_data (vigil_daemon_get_alerts (self->daemon), self);
   for (guint i = 0; self->cameras != NULL && i < self->cameras->len; i++)

@@ -24,9 +24,9 @@ fsync_folder (const gchar *folder)
     g_debug ("recovery: %s", error->message);
 }
 
-/* Moves an unreadable file to ROOT/.quarantine/<same relative path>. */
-static gboolean
-quarantine (VigilStore *store, const gchar *relative_path, const gchar *why, GError **error)
+gboolean
+vigil_recovery_quarantine (VigilStore *store, const gchar *relative_path, const gchar *who, const gchar *why,
+                           GError **error)
 {
   g_autofree gchar *from = vigil_store_get_absolute_path (store, relative_path);
   g_autofree gchar *to = g_build_filename (vigil_store_get_root (store), VIGIL_QUARANTINE_FOLDER,
@@ -43,7 +43,7 @@ quarantine (VigilStore *store, const gchar *relative_path, const gchar *why, GEr
     }
   fsync_folder (to_folder);
   fsync_folder (from_folder);
-  g_warning ("recovery: %s is unreadable (%s); moved to %s", relative_path, why, to);
+  g_warning ("%s: %s is unreadable (%s); moved to %s", who, relative_path, why, to);
   return TRUE;
 }
 
@@ -79,7 +79,7 @@ recover_writing_rows (VigilStore *store, VigilRecoveryReport *report, GError **e
         }
       if (!vigil_segment_probe_file (path, &probe, &probe_error))
         {
-          if (!quarantine (store, segment->path, probe_error->message, error)
+          if (!vigil_recovery_quarantine (store, segment->path, "recovery", probe_error->message, error)
               || !vigil_store_remove_segment (store, segment->id, error))
             return FALSE;
           report->quarantined++;
@@ -130,8 +130,9 @@ finish_deletions (VigilStore *store, VigilRecoveryReport *report, GError **error
   return TRUE;
 }
 
-static gboolean
-adopt_file (VigilStore *store, const gchar *relative_path, VigilRecoveryReport *report, GError **error)
+gboolean
+vigil_recovery_take_in_file (VigilStore *store, const gchar *relative_path, const gchar *who,
+                             VigilRecoveryOutcome *out_outcome, GError **error)
 {
   g_autofree gchar *path = vigil_store_get_absolute_path (store, relative_path);
   g_autofree gchar *camera = NULL;
@@ -140,16 +141,17 @@ adopt_file (VigilStore *store, const gchar *relative_path, VigilRecoveryReport *
   VigilSegment segment = { 0 };
   gint64 start_us;
 
+  *out_outcome = VIGIL_RECOVERY_LEFT_ALONE;
   if (!vigil_segment_path_parse (relative_path, &camera, &start_us))
     {
-      g_debug ("recovery: leaving %s alone: not a vigil segment name", relative_path);
+      g_debug ("%s: leaving %s alone: not a vigil segment name", who, relative_path);
       return TRUE;
     }
   if (!vigil_segment_probe_file (path, &probe, &probe_error))
     {
-      if (!quarantine (store, relative_path, probe_error->message, error))
+      if (!vigil_recovery_quarantine (store, relative_path, who, probe_error->message, error))
         return FALSE;
-      report->quarantined++;
+      *out_outcome = VIGIL_RECOVERY_QUARANTINED;
       return TRUE;
     }
   if (!vigil_store_add_camera (store, camera, error))
@@ -166,60 +168,232 @@ adopt_file (VigilStore *store, const gchar *relative_path, VigilRecoveryReport *
   segment.state = VIGIL_SEGMENT_RECOVERED;
   if (vigil_store_adopt_segment (store, &segment, error) == 0)
     return FALSE;
-  g_debug ("recovery: adopted %s (%" G_GUINT64_FORMAT " frames)", relative_path, probe.frames);
-  report->adopted++;
+  g_debug ("%s: adopted %s (%" G_GUINT64_FORMAT " frames)", who, relative_path, probe.frames);
+  *out_outcome = VIGIL_RECOVERY_ADOPTED;
   return TRUE;
 }
 
-/* Walks ROOT/<camera>/YYYY/MM/DD/ for files the catalog does not know. */
-static gboolean
-scan_folder (VigilStore *store, GHashTable *known, const gchar *relative_folder, guint depth,
-             VigilRecoveryReport *report, GError **error)
+/* ---- Files newer than each camera's newest segment ---------------------- */
+
+static gint
+compare_names (gconstpointer a, gconstpointer b)
+{
+  return strcmp (*(const gchar *const *) a, *(const gchar *const *) b);
+}
+
+/* The names in @relative_folder that are @digits digits long and name a
+ * folder (year, month or day folders), sorted. */
+static GPtrArray *
+list_date_folders (VigilStore *store, const gchar *relative_folder, guint digits, VigilRecoveryReport *report,
+                   GError **error)
 {
   g_autofree gchar *folder = vigil_store_get_absolute_path (store, relative_folder);
   g_autoptr(GDir) dir = g_dir_open (folder, 0, error);
+  g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
+  const gchar *name;
+
+  if (dir == NULL)
+    return NULL;
+  report->folders_read++;
+  while ((name = g_dir_read_name (dir)) != NULL)
+    {
+      g_autofree gchar *path = NULL;
+      guint i;
+
+      for (i = 0; name[i] != '\0' && g_ascii_isdigit (name[i]); i++)
+        ;
+      if (i != digits || name[i] != '\0')
+        continue;
+      path = g_build_filename (folder, name, NULL);
+      if (g_file_test (path, G_FILE_TEST_IS_DIR))
+        g_ptr_array_add (names, g_strdup (name));
+    }
+  g_ptr_array_sort (names, compare_names);
+  return g_steal_pointer (&names);
+}
+
+/* Looks up every segment file in day folder @relative_folder whose name
+ * sorts after @after_name (all of them when NULL: names are UTC start
+ * times, so that is "started later"), and takes in those without a row. */
+static gboolean
+check_day_folder (VigilStore *store, const gchar *relative_folder, const gchar *after_name,
+                  VigilRecoveryReport *report, GError **error)
+{
+  g_autofree gchar *folder = vigil_store_get_absolute_path (store, relative_folder);
+  g_autoptr(GDir) dir = g_dir_open (folder, 0, error);
+  g_autoptr(GPtrArray) newer = g_ptr_array_new_with_free_func (g_free);
   const gchar *name;
 
   if (dir == NULL)
     return FALSE;
+  report->folders_read++;
+  /* Collected first: quarantining moves files out of this folder. */
   while ((name = g_dir_read_name (dir)) != NULL)
+    if (name[0] != '.' && g_str_has_suffix (name, ".mkv") && (after_name == NULL || strcmp (name, after_name) > 0))
+      g_ptr_array_add (newer, g_build_filename (relative_folder, name, NULL));
+  for (guint i = 0; i < newer->len; i++)
     {
-      g_autofree gchar *relative = *relative_folder ? g_build_filename (relative_folder, name, NULL)
-                                                    : g_strdup (name);
+      const gchar *relative = newer->pdata[i];
       g_autofree gchar *path = vigil_store_get_absolute_path (store, relative);
+      VigilRecoveryOutcome outcome;
+      gboolean cataloged = FALSE;
 
-      if (name[0] == '.')
-        continue;   /* .quarantine and anything hidden */
-      if (g_file_test (path, G_FILE_TEST_IS_DIR))
+      report->files_checked++;
+      if (!vigil_store_has_segment_path (store, relative, &cataloged, error))
+        return FALSE;
+      if (cataloged || !g_file_test (path, G_FILE_TEST_IS_REGULAR))
+        continue;
+      if (!vigil_recovery_take_in_file (store, relative, "recovery", &outcome, error))
+        return FALSE;
+      report->adopted += outcome == VIGIL_RECOVERY_ADOPTED;
+      report->quarantined += outcome == VIGIL_RECOVERY_QUARANTINED;
+    }
+  return TRUE;
+}
+
+/* @camera has no complete or recovered segment: everything it has on disk
+ * is newer than nothing. Its files can only be its first segments (in its
+ * newest day folder), or an archive whose catalog was lost, which is the
+ * catalog check's to rebuild, not start-up's; so only the newest day
+ * folder is read. */
+static gboolean
+check_newest_day (VigilStore *store, const gchar *camera, VigilRecoveryReport *report, GError **error)
+{
+  g_autoptr(GPtrArray) years = list_date_folders (store, camera, 4, report, error);
+
+  if (years == NULL)
+    return FALSE;
+  for (guint y = years->len; y-- > 0;)
+    {
+      g_autofree gchar *year = g_build_filename (camera, years->pdata[y], NULL);
+      g_autoptr(GPtrArray) months = list_date_folders (store, year, 2, report, error);
+
+      if (months == NULL)
+        return FALSE;
+      for (guint m = months->len; m-- > 0;)
         {
-          if (depth < 4 && !scan_folder (store, known, relative, depth + 1, report, error))
+          g_autofree gchar *month = g_build_filename (year, months->pdata[m], NULL);
+          g_autoptr(GPtrArray) days = list_date_folders (store, month, 2, report, error);
+          g_autofree gchar *day = NULL;
+
+          if (days == NULL)
             return FALSE;
-        }
-      else if (depth == 4 && g_str_has_suffix (name, ".mkv") && !g_hash_table_contains (known, relative))
-        {
-          if (!adopt_file (store, relative, report, error))
-            return FALSE;
+          if (days->len == 0)
+            continue;
+          day = g_build_filename (month, days->pdata[days->len - 1], NULL);
+          return check_day_folder (store, day, NULL, report, error);
         }
     }
+  return TRUE;
+}
+
+/* Reads only the day folders of @camera at or after the one holding
+ * @newest (CAMERA/YYYY/MM/DD/NAME), and in that one only names after it. */
+static gboolean
+check_after (VigilStore *store, const gchar *camera, gchar **newest, VigilRecoveryReport *report, GError **error)
+{
+  g_autoptr(GPtrArray) years = list_date_folders (store, camera, 4, report, error);
+
+  if (years == NULL)
+    return FALSE;
+  for (guint y = 0; y < years->len; y++)
+    {
+      const gchar *year_name = years->pdata[y];
+      g_autofree gchar *year = NULL;
+      g_autoptr(GPtrArray) months = NULL;
+      gint year_cmp = strcmp (year_name, newest[1]);
+
+      if (year_cmp < 0)
+        continue;
+      year = g_build_filename (camera, year_name, NULL);
+      if ((months = list_date_folders (store, year, 2, report, error)) == NULL)
+        return FALSE;
+      for (guint m = 0; m < months->len; m++)
+        {
+          const gchar *month_name = months->pdata[m];
+          g_autofree gchar *month = NULL;
+          g_autoptr(GPtrArray) days = NULL;
+          gint month_cmp = year_cmp != 0 ? 1 : strcmp (month_name, newest[2]);
+
+          if (month_cmp < 0)
+            continue;
+          month = g_build_filename (year, month_name, NULL);
+          if ((days = list_date_folders (store, month, 2, report, error)) == NULL)
+            return FALSE;
+          for (guint d = 0; d < days->len; d++)
+            {
+              const gchar *day_name = days->pdata[d];
+              g_autofree gchar *day = NULL;
+              gint day_cmp = month_cmp != 0 ? 1 : strcmp (day_name, newest[3]);
+
+              if (day_cmp < 0)
+                continue;
+              day = g_build_filename (month, day_name, NULL);
+              if (!check_day_folder (store, day, day_cmp == 0 ? newest[4] : NULL, report, error))
+                return FALSE;
+            }
+        }
+    }
+  return TRUE;
+}
+
+static gboolean
+check_camera (VigilStore *store, const gchar *camera, VigilRecoveryReport *report, GError **error)
+{
+  g_autoptr(VigilSegment) newest = NULL;
+  g_auto(GStrv) parts = NULL;
+
+  if (!vigil_store_get_newest_segment (store, camera, &newest, error))
+    return FALSE;
+  if (newest != NULL)
+    parts = g_strsplit (newest->path, "/", -1);
+  /* An adopted file is named like every other; anything else (a row an
+   * older layout wrote) gives no bound, like a camera without segments. */
+  if (parts == NULL || g_strv_length (parts) != 5 || !g_str_equal (parts[0], camera))
+    return check_newest_day (store, camera, report, error);
+  return check_after (store, camera, parts, report, error);
+}
+
+/* One folder per camera under the root; each camera on its own. */
+static gboolean
+check_in_flight_files (VigilStore *store, VigilRecoveryReport *report, GError **error)
+{
+  const gchar *root = vigil_store_get_root (store);
+  g_autoptr(GDir) dir = g_dir_open (root, 0, error);
+  g_autoptr(GPtrArray) cameras = g_ptr_array_new_with_free_func (g_free);
+  const gchar *name;
+
+  if (dir == NULL)
+    return FALSE;
+  report->folders_read++;
+  while ((name = g_dir_read_name (dir)) != NULL)
+    {
+      g_autofree gchar *path = g_build_filename (root, name, NULL);
+
+      if (name[0] != '.' && g_file_test (path, G_FILE_TEST_IS_DIR))   /* .quarantine and anything hidden */
+        g_ptr_array_add (cameras, g_strdup (name));
+    }
+  for (guint i = 0; i < cameras->len; i++)
+    if (!check_camera (store, cameras->pdata[i], report, error))
+      return FALSE;
   return TRUE;
 }
 
 gboolean
 vigil_recovery_run (VigilStore *store, VigilRecoveryReport *report, GError **error)
 {
-  g_autoptr(GHashTable) known = NULL;
   gint closed;
 
   memset (report, 0, sizeof *report);
+  /* The 'writing' rows first: once probed they are the newest segments,
+   * and the search for files without a row starts after them. */
   if (!recover_writing_rows (store, report, error) || !finish_deletions (store, report, error))
     return FALSE;
   /* After the writing rows got their real ends, so the runs end there. */
   if ((closed = vigil_store_end_open_runs (store, "crash", error)) < 0)
     return FALSE;
   report->runs_closed = closed;
-  if ((known = vigil_store_list_paths (store, error)) == NULL)
-    return FALSE;
-  if (!scan_folder (store, known, "", 0, report, error))
+  if (!check_in_flight_files (store, report, error))
     return FALSE;
   if (report->recovered + report->adopted + report->quarantined + report->dropped_rows + report->deleted
       + report->runs_closed > 0)
@@ -227,5 +401,7 @@ vigil_recovery_run (VigilStore *store, VigilRecoveryReport *report, GError **err
                "%u deletions finished, %u runs closed after a crash",
                report->recovered, report->adopted, report->quarantined, report->dropped_rows, report->deleted,
                report->runs_closed);
+  g_debug ("recovery: %u folders read, %u files newer than their camera's newest segment looked up",
+           report->folders_read, report->files_checked);
   return TRUE;
 }

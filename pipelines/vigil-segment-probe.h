@@ -2,8 +2,9 @@
 /* Reads a segment file to its end with GStreamer (demux and parse, no
  * decoding) to learn what it really holds: how many frames, how long, in
  * which codec. Crash recovery uses it on files whose segment was being
- * written when vigild died. Blocking: call it from a worker thread or
- * before the main loop runs. Never modifies the file. */
+ * written when vigild died. Also a cheap header check for whole-archive
+ * checks. Blocking: call it from a worker thread or before the main loop
+ * runs. Never modifies the file. */
 #pragma once
 
 #include <gst/gst.h>
@@ -26,5 +27,17 @@ G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (VigilSegmentProbe, vigil_segment_probe_clear)
 gboolean vigil_segment_probe_file (const gchar        *path,
                                    VigilSegmentProbe  *out,
                                    GError            **error);
+
+/* The cheap check, for looking at every file of an archive: reads a few
+ * kilobytes of @path's element headers, without GStreamer, and wants an
+ * EBML header with DocType "matroska" or "webm", a Segment, and in it a
+ * Cluster holding a block that starts inside the file. It catches what a
+ * full disk, a crash before the first cluster or a foreign file leave; it
+ * does not see damage inside clusters (vigil_segment_probe_file() does, at
+ * the cost of reading the whole file). Fails with
+ * VIGIL_PIPELINE_ERROR_UNREADABLE saying what is missing, or a G_IO_ERROR
+ * when the file cannot be read. */
+gboolean vigil_segment_probe_quick (const gchar  *path,
+                                    GError      **error);
 
 G_END_DECLS

@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <gio/gio.h>
 #include <glib/gstdio.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -23,11 +24,12 @@ G_DEFINE_QUARK (vigil-store-error-quark, vigil_store_error)
 /* storage/schema.sql creates version 1; upgrades[i] is the resource that
  * takes version i+1 to i+2. A new catalog runs them all, so a fresh
  * install and an upgraded one cannot differ. */
-#define SCHEMA_VERSION 4
+#define SCHEMA_VERSION 5
 static const gchar *const upgrades[] = {
   "/org/vigil/storage/upgrade-2.sql",
   "/org/vigil/storage/upgrade-3.sql",
   "/org/vigil/storage/upgrade-4.sql",
+  "/org/vigil/storage/upgrade-5.sql",
 };
 G_STATIC_ASSERT (G_N_ELEMENTS (upgrades) == SCHEMA_VERSION - 1);
 
@@ -37,6 +39,8 @@ struct _VigilStore
   sqlite3  *db;
   gchar    *root;        /* absolute, no trailing slash */
   VigilAuditSigner *audit_signer;   /* owned; NULL: the audit head is not signed */
+  guint64   full_scan_steps;        /* SQLite's work on this connection: see vigil_store_get_work() */
+  guint64   vm_steps;
 };
 
 G_DEFINE_FINAL_TYPE (VigilStore, vigil_store, G_TYPE_OBJECT)
@@ -407,6 +411,18 @@ make_catalog_private (const gchar *catalog_path, GError **error)
          && make_private (shm, FALSE, error);
 }
 
+/* Runs inside SQLite whenever a statement of this connection finishes:
+ * adds up how much it read, for vigil_store_get_work(). */
+static int
+on_statement_finished (unsigned int type, void *data, void *statement, void *elapsed)
+{
+  VigilStore *self = data;
+
+  self->full_scan_steps += sqlite3_stmt_status (statement, SQLITE_STMTSTATUS_FULLSCAN_STEP, TRUE);
+  self->vm_steps += sqlite3_stmt_status (statement, SQLITE_STMTSTATUS_VM_STEP, TRUE);
+  return 0;
+}
+
 VigilStore *
 vigil_store_new (const gchar *catalog_path, const gchar *root, GError **error)
 {
@@ -435,6 +451,7 @@ vigil_store_new (const gchar *catalog_path, const gchar *root, GError **error)
       return NULL;
     }
   sqlite3_extended_result_codes (self->db, 1);
+  sqlite3_trace_v2 (self->db, SQLITE_TRACE_PROFILE, on_statement_finished, self);
   /* WAL with synchronous=NORMAL: a committed transaction survives a crash
    * of vigild (kill -9); a power cut may lose the last few, which leaves
    * rows 'writing' that start-up recovery probes. busy_timeout lets a
@@ -466,6 +483,23 @@ vigil_store_get_absolute_path (VigilStore *self, const gchar *relative_path)
 {
   g_return_val_if_fail (VIGIL_IS_STORE (self), NULL);
   return g_build_filename (self->root, relative_path, NULL);
+}
+
+const gchar *
+vigil_store_get_catalog_path (VigilStore *self)
+{
+  g_return_val_if_fail (VIGIL_IS_STORE (self), NULL);
+  return sqlite3_db_filename (self->db, "main");
+}
+
+void
+vigil_store_get_work (VigilStore *self, guint64 *out_full_scan_steps, guint64 *out_vm_steps)
+{
+  g_return_if_fail (VIGIL_IS_STORE (self));
+  if (out_full_scan_steps != NULL)
+    *out_full_scan_steps = self->full_scan_steps;
+  if (out_vm_steps != NULL)
+    *out_vm_steps = self->vm_steps;
 }
 
 gboolean
@@ -552,9 +586,16 @@ vigil_store_end_open_runs (VigilStore *self, const gchar *reason, GError **error
   g_autoptr(sqlite3_stmt) stmt = NULL;
 
   g_return_val_if_fail (VIGIL_IS_STORE (self), -1);
+  /* A run's segments follow each other, so its newest one ends last. It
+   * is found from the camera's index, walking back from the camera's
+   * newest segment: there is no index on run_id, and an open run is its
+   * camera's newest, so the walk stops at once. The open runs themselves
+   * come from the partial index runs_open. */
   stmt = prepare (self,
                   "update runs set end_reason = ?, end_us = coalesce("
-                  "  (select max(end_us) from segments where segments.run_id = runs.id), start_us) "
+                  "  (select s.end_us from segments s where s.camera_id = runs.camera_id "
+                  "   and s.start_us >= runs.start_us and s.run_id = runs.id order by s.start_us desc limit 1),"
+                  "  start_us) "
                   "where end_us is null", error);
   if (stmt == NULL)
     return -1;
@@ -733,22 +774,45 @@ collect_segments (VigilStore *self, sqlite3_stmt *stmt, GError **error)
   return g_steal_pointer (&segments);
 }
 
+/* The longest span any segment of camera @cam ever had (camera_totals). */
+static gboolean
+get_longest_us (VigilStore *self, gint64 cam, gint64 *out_longest_us, GError **error)
+{
+  g_autoptr(sqlite3_stmt) stmt = prepare (self, "select longest_us from camera_totals where camera_id = ?", error);
+  int rc;
+
+  if (stmt == NULL)
+    return FALSE;
+  sqlite3_bind_int64 (stmt, 1, cam);
+  rc = sqlite3_step (stmt);
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+    return set_sqlite_error (self, error, "read longest segment");
+  *out_longest_us = rc == SQLITE_ROW ? sqlite3_column_int64 (stmt, 0) : 0;
+  return TRUE;
+}
+
 GPtrArray *
 vigil_store_list_segments (VigilStore *self, const gchar *camera, gint64 from_us, gint64 to_us, GError **error)
 {
   g_autoptr(sqlite3_stmt) stmt = NULL;
+  gint64 cam, longest_us = 0;
 
   g_return_val_if_fail (VIGIL_IS_STORE (self), NULL);
-  if (camera_id (self, camera, error) == 0)
+  if ((cam = camera_id (self, camera, error)) == 0 || !get_longest_us (self, cam, &longest_us, error))
     return NULL;
+  /* "Ends after from_us" cannot use the index on (camera_id, start_us);
+   * but a segment that does starts at most longest_us before from_us, so
+   * that bounds the index range from below and the query reads only the
+   * span asked for, not everything the camera recorded before it. */
   stmt = prepare (self, "select " SEGMENT_COLUMNS
-                  "where c.name = ? and s.state in ('complete', 'recovered') "
-                  "and s.start_us < ? and s.end_us > ? order by s.start_us", error);
+                  "where s.camera_id = ? and s.state in ('complete', 'recovered') "
+                  "and s.start_us >= ? and s.start_us < ? and s.end_us > ? order by s.start_us", error);
   if (stmt == NULL)
     return NULL;
-  sqlite3_bind_text (stmt, 1, camera, -1, SQLITE_STATIC);
-  sqlite3_bind_int64 (stmt, 2, to_us);
-  sqlite3_bind_int64 (stmt, 3, from_us);
+  sqlite3_bind_int64 (stmt, 1, cam);
+  sqlite3_bind_int64 (stmt, 2, from_us >= G_MININT64 + longest_us ? from_us - longest_us : G_MININT64);
+  sqlite3_bind_int64 (stmt, 3, to_us);
+  sqlite3_bind_int64 (stmt, 4, from_us);
   return collect_segments (self, stmt, error);
 }
 
@@ -831,11 +895,130 @@ vigil_store_list_segments_in_state (VigilStore *self, VigilSegmentState state, G
 {
   g_autoptr(sqlite3_stmt) stmt = NULL;
 
+  g_autofree gchar *sql = NULL;
+
   g_return_val_if_fail (VIGIL_IS_STORE (self), NULL);
-  stmt = prepare (self, "select " SEGMENT_COLUMNS "where s.state = ? order by s.start_us", error);
+  g_return_val_if_fail (state < G_N_ELEMENTS (state_names), NULL);
+  /* The state is written into the statement, not bound: SQLite uses the
+   * partial index segments_in_flight only for a literal it can see implies
+   * the index's condition. The name comes from state_names[]. */
+  sql = g_strdup_printf ("select " SEGMENT_COLUMNS "where s.state = '%s' order by s.start_us", state_names[state]);
+  stmt = prepare (self, sql, error);
   if (stmt == NULL)
     return NULL;
-  sqlite3_bind_text (stmt, 1, vigil_segment_state_to_string (state), -1, SQLITE_STATIC);
+  return collect_segments (self, stmt, error);
+}
+
+gboolean
+vigil_store_get_newest_segment (VigilStore *self, const gchar *camera, VigilSegment **out_segment, GError **error)
+{
+  g_autoptr(sqlite3_stmt) stmt = NULL;
+  g_autoptr(GError) missing = NULL;
+  gint64 cam;
+  int rc;
+
+  g_return_val_if_fail (VIGIL_IS_STORE (self), FALSE);
+  *out_segment = NULL;
+  if ((cam = camera_id (self, camera, &missing)) == 0)
+    {
+      if (g_error_matches (missing, VIGIL_STORE_ERROR, VIGIL_STORE_ERROR_NOT_FOUND))
+        return TRUE;
+      g_propagate_error (error, g_steal_pointer (&missing));
+      return FALSE;
+    }
+  /* Walks the camera's index back from its newest row, past the few rows
+   * still being written, if any. */
+  stmt = prepare (self, "select " SEGMENT_COLUMNS
+                  "where s.camera_id = ? and s.state in ('complete', 'recovered') order by s.start_us desc limit 1",
+                  error);
+  if (stmt == NULL)
+    return FALSE;
+  sqlite3_bind_int64 (stmt, 1, cam);
+  rc = sqlite3_step (stmt);
+  if (rc == SQLITE_ROW)
+    *out_segment = segment_from_row (stmt);
+  else if (rc != SQLITE_DONE)
+    return set_sqlite_error (self, error, "find newest segment");
+  return TRUE;
+}
+
+gboolean
+vigil_store_has_segment_path (VigilStore *self, const gchar *relative_path, gboolean *out_has, GError **error)
+{
+  g_autoptr(sqlite3_stmt) stmt = NULL;
+  int rc;
+
+  g_return_val_if_fail (VIGIL_IS_STORE (self), FALSE);
+  if ((stmt = prepare (self, "select 1 from segments where path = ?", error)) == NULL)
+    return FALSE;
+  sqlite3_bind_text (stmt, 1, relative_path, -1, SQLITE_STATIC);
+  rc = sqlite3_step (stmt);
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+    return set_sqlite_error (self, error, "look up path");
+  *out_has = rc == SQLITE_ROW;
+  return TRUE;
+}
+
+GPtrArray *
+vigil_store_list_paths_under (VigilStore *self, const gchar *prefix, GError **error)
+{
+  g_autoptr(sqlite3_stmt) stmt = NULL;
+  g_autoptr(GPtrArray) paths = g_ptr_array_new_with_free_func (g_free);
+  g_autofree gchar *past = g_strdup (prefix);
+  gsize length = strlen (prefix);
+  int rc;
+
+  g_return_val_if_fail (VIGIL_IS_STORE (self), NULL);
+  g_return_val_if_fail (length > 0 && (guchar) prefix[length - 1] < 0xff, NULL);
+  /* [prefix, prefix with its last byte one higher): a range of the path
+   * index, in the order strcmp() gives (SQLite's BINARY collation). */
+  past[length - 1]++;
+  stmt = prepare (self, "select path from segments where path >= ? and path < ? order by path", error);
+  if (stmt == NULL)
+    return NULL;
+  sqlite3_bind_text (stmt, 1, prefix, -1, SQLITE_STATIC);
+  sqlite3_bind_text (stmt, 2, past, -1, SQLITE_STATIC);
+  while ((rc = sqlite3_step (stmt)) == SQLITE_ROW)
+    g_ptr_array_add (paths, g_strdup ((const gchar *) sqlite3_column_text (stmt, 0)));
+  if (rc != SQLITE_DONE)
+    {
+      set_sqlite_error (self, error, "list paths");
+      return NULL;
+    }
+  return g_steal_pointer (&paths);
+}
+
+VigilSegment *
+vigil_store_get_segment (VigilStore *self, gint64 segment_id, GError **error)
+{
+  g_autoptr(sqlite3_stmt) stmt = NULL;
+  int rc;
+
+  g_return_val_if_fail (VIGIL_IS_STORE (self), NULL);
+  if ((stmt = prepare (self, "select " SEGMENT_COLUMNS "where s.id = ?", error)) == NULL)
+    return NULL;
+  sqlite3_bind_int64 (stmt, 1, segment_id);
+  rc = sqlite3_step (stmt);
+  if (rc == SQLITE_ROW)
+    return segment_from_row (stmt);
+  if (rc == SQLITE_DONE)
+    g_set_error (error, VIGIL_STORE_ERROR, VIGIL_STORE_ERROR_NOT_FOUND, "no segment %" G_GINT64_FORMAT, segment_id);
+  else
+    set_sqlite_error (self, error, "get segment");
+  return NULL;
+}
+
+GPtrArray *
+vigil_store_list_segments_after (VigilStore *self, gint64 after_id, guint limit, GError **error)
+{
+  g_autoptr(sqlite3_stmt) stmt = NULL;
+
+  g_return_val_if_fail (VIGIL_IS_STORE (self), NULL);
+  g_return_val_if_fail (limit > 0, NULL);
+  if ((stmt = prepare (self, "select " SEGMENT_COLUMNS "where s.id > ? order by s.id limit ?", error)) == NULL)
+    return NULL;
+  sqlite3_bind_int64 (stmt, 1, after_id);
+  sqlite3_bind_int64 (stmt, 2, limit);
   return collect_segments (self, stmt, error);
 }
 
@@ -876,21 +1059,36 @@ vigil_store_list_paths (VigilStore *self, GError **error)
 }
 
 gboolean
-vigil_store_get_camera_bytes (VigilStore *self, const gchar *camera, guint64 *out_bytes, GError **error)
+vigil_store_get_totals (VigilStore *self, const gchar *camera, VigilStoreTotals *out_totals, GError **error)
 {
   g_autoptr(sqlite3_stmt) stmt = NULL;
-  gint64 cam;
+  gint64 cam = 0;
 
   g_return_val_if_fail (VIGIL_IS_STORE (self), FALSE);
-  if ((cam = camera_id (self, camera, error)) == 0)
+  if (camera != NULL && (cam = camera_id (self, camera, error)) == 0)
     return FALSE;
-  stmt = prepare (self, "select coalesce(sum(size_bytes), 0) from segments where camera_id = ?", error);
+  /* The running totals of upgrade-5.sql: one row per camera. */
+  stmt = prepare (self, "select coalesce(sum(segments), 0), coalesce(sum(size_bytes), 0) from camera_totals "
+                        "where ?1 = 0 or camera_id = ?1", error);
   if (stmt == NULL)
     return FALSE;
   sqlite3_bind_int64 (stmt, 1, cam);
   if (sqlite3_step (stmt) != SQLITE_ROW)
-    return set_sqlite_error (self, error, "sum bytes");
-  *out_bytes = sqlite3_column_int64 (stmt, 0);
+    return set_sqlite_error (self, error, "read totals");
+  out_totals->segments = sqlite3_column_int64 (stmt, 0);
+  out_totals->size_bytes = sqlite3_column_int64 (stmt, 1);
+  return TRUE;
+}
+
+gboolean
+vigil_store_get_camera_bytes (VigilStore *self, const gchar *camera, guint64 *out_bytes, GError **error)
+{
+  VigilStoreTotals totals;
+
+  g_return_val_if_fail (VIGIL_IS_STORE (self), FALSE);
+  if (!vigil_store_get_totals (self, camera, &totals, error))
+    return FALSE;
+  *out_bytes = totals.size_bytes;
   return TRUE;
 }
 

@@ -80,6 +80,15 @@ VigilStore  *vigil_store_new               (const gchar *catalog_path,
 const gchar *vigil_store_get_root          (VigilStore *self);
 gchar       *vigil_store_get_absolute_path (VigilStore  *self,
                                             const gchar *relative_path);
+/* The catalog file, absolute: for a worker thread's own VigilStore. */
+const gchar *vigil_store_get_catalog_path  (VigilStore *self);
+/* Work SQLite did on this connection since it was opened: steps through
+ * full scans of a table or an index (a query that reads everything it
+ * could have looked up), and virtual machine steps in all. For tests and
+ * benchmarks that show a path reads only what it must. */
+void         vigil_store_get_work          (VigilStore *self,
+                                            guint64    *out_full_scan_steps,
+                                            guint64    *out_vm_steps);
 
 gboolean     vigil_store_add_camera        (VigilStore  *self,
                                             const gchar *camera,
@@ -144,20 +153,64 @@ GPtrArray   *vigil_store_list_gaps         (VigilStore  *self,
                                             gint64       from_us,
                                             gint64       to_us,
                                             GError     **error);
-/* Every segment in @state (any camera), oldest first; for recovery. */
+/* Every segment in @state (any camera), oldest first; for recovery. An
+ * indexed lookup for 'writing' and 'deleting', a full scan otherwise. */
 GPtrArray   *vigil_store_list_segments_in_state (VigilStore        *self,
                                                  VigilSegmentState  state,
                                                  GError           **error);
+/* The complete or recovered segment of @camera that starts last, in
+ * @out_segment; NULL there (and TRUE) when the camera has none or is not
+ * in the catalog. Files newer than it are what a crash can have left
+ * without a row: recovery looks for those and no others. */
+gboolean     vigil_store_get_newest_segment (VigilStore    *self,
+                                             const gchar   *camera,
+                                             VigilSegment **out_segment,
+                                             GError       **error);
+/* Whether a row (in any state) names @relative_path; an indexed lookup. */
+gboolean     vigil_store_has_segment_path  (VigilStore  *self,
+                                            const gchar *relative_path,
+                                            gboolean    *out_has,
+                                            GError     **error);
+/* The cataloged paths (any state) that begin with @prefix, sorted as
+ * strcmp() sorts them: one folder's rows at a time, for the catalog
+ * check (@prefix a folder ending in "/"); a range of the path index. */
+GPtrArray   *vigil_store_list_paths_under  (VigilStore  *self,
+                                            const gchar *prefix,
+                                            GError     **error);
+/* Row @segment_id, in any state; NOT_FOUND when there is none. */
+VigilSegment *vigil_store_get_segment      (VigilStore *self,
+                                            gint64      segment_id,
+                                            GError    **error);
+/* Up to @limit rows (any state) with ids above @after_id, by id: walks the
+ * whole catalog a batch at a time, without a long read transaction and in
+ * constant memory (the catalog check). */
+GPtrArray   *vigil_store_list_segments_after (VigilStore *self,
+                                              gint64      after_id,
+                                              guint       limit,
+                                              GError    **error);
 /* Up to @limit complete or recovered segments, oldest first, of @camera
  * or of all cameras when NULL; for retention. */
 GPtrArray   *vigil_store_list_oldest_segments (VigilStore  *self,
                                                const gchar *camera,
                                                guint        limit,
                                                GError     **error);
-/* Every cataloged relative path, as a set; for recovery's folder scan. */
+/* Every cataloged relative path, as a set. Reads every row and holds them
+ * all: for tests on small catalogs, never for the daemon. */
 GHashTable  *vigil_store_list_paths        (VigilStore *self,
                                             GError    **error);
-/* Bytes of all segments of @camera. */
+
+typedef struct {
+  guint64  segments;            /* rows, in any state */
+  guint64  size_bytes;          /* the sum of their size_bytes */
+} VigilStoreTotals;
+/* Totals over @camera's segments, or every camera's when NULL. Running
+ * totals kept by the catalog itself as rows come and go, so this costs a
+ * lookup however many segments there are. */
+gboolean     vigil_store_get_totals        (VigilStore       *self,
+                                            const gchar      *camera,
+                                            VigilStoreTotals *out_totals,
+                                            GError          **error);
+/* Bytes of all segments of @camera (from the running totals). */
 gboolean     vigil_store_get_camera_bytes  (VigilStore  *self,
                                             const gchar *camera,
                                             guint64     *out_bytes,

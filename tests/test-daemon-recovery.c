@@ -3,11 +3,19 @@
  * 'writing' is probed and kept with its real end, a file without a row is
  * adopted, an unreadable file is quarantined (never deleted), a row whose
  * file never reached the disk is dropped, a half-done deletion is
- * finished, an open run is closed; and running it again changes nothing. */
+ * finished, an open run is closed; and running it again changes nothing.
+ * On an archive of 20,000 segments and their files it reads only the
+ * newest day folder and looks up nothing it need not: a file without a
+ * row in an old day folder is left to the catalog check. */
+#include <errno.h>
 #include <glib/gstdio.h>
 #include <gst/gst.h>
 #include <string.h>
+#include <unistd.h>
+#include <utime.h>
 
+#include "vigil-fsck.h"
+#include "vigil-recorder.h"
 #include "vigil-recovery.h"
 #include "vigil-test-util.h"
 
@@ -139,6 +147,136 @@ test_recovery_reconciles_catalog_and_disk (Fixture *f, gconstpointer unused)
                     + report.runs_closed, ==, 0);
 }
 
+/* The generated archive: N_ARCHIVED segments of camera "hall", 30 s each
+ * from 2026-11-01T00:00:00Z (about 7 days, so 7 or 8 day folders), each
+ * file a hard link to one real segment (ext4 allows 65,000 links). */
+#define N_ARCHIVED      20000
+#define ARCHIVE_START   (G_GINT64_CONSTANT (1793491200) * S)
+#define ARCHIVE_STEP    (30 * S)
+#define ARCHIVED_START(i) (ARCHIVE_START + (gint64) (i) * ARCHIVE_STEP)
+
+static void
+backdate (const gchar *path, gint64 seconds)
+{
+  struct utimbuf times;
+
+  times.actime = times.modtime = g_get_real_time () / G_USEC_PER_SEC - seconds;
+  g_assert_cmpint (g_utime (path, &times), ==, 0);
+}
+
+static void
+link_segment (Fixture *f, const gchar *source, const gchar *relative)
+{
+  g_autofree gchar *path = g_build_filename (f->dir, relative, NULL);
+  g_autofree gchar *folder = g_path_get_dirname (path);
+
+  g_assert_cmpint (g_mkdir_with_parents (folder, 0700), ==, 0);
+  if (link (source, path) != 0)
+    g_error ("link %s: %s", path, g_strerror (errno));
+}
+
+/* Rows in one transaction with the sqlite3 program (as bench/catalog
+ * makes its millions), then the files. */
+static void
+generate_archive (Fixture *f, const gchar *source)
+{
+  g_autofree gchar *catalog = g_build_filename (f->dir, "catalog.db", NULL);
+  g_autofree gchar *sql = NULL;
+  GStatBuf st;
+
+  g_assert_cmpint (g_stat (source, &st), ==, 0);
+  sql = g_strdup_printf (
+      "begin;"
+      "insert into runs (id, camera_id, start_us, end_us, end_reason) "
+      "  select 100, id, %" G_GINT64_FORMAT ", %" G_GINT64_FORMAT ", 'stopped' from cameras where name = 'hall';"
+      "with recursive n(i) as (select 0 union all select i + 1 from n where i < %d - 1) "
+      "insert into segments (camera_id, run_id, path, start_us, end_us, media_duration_ns, size_bytes, frames, "
+      "  keyframes, codec, state) "
+      "select (select id from cameras where name = 'hall'), 100, "
+      "  'hall/' || strftime('%%Y/%%m/%%d/%%Y%%m%%dT%%H%%M%%S', %" G_GINT64_FORMAT " + i * 30, 'unixepoch') "
+      "  || '.000Z.mkv', %" G_GINT64_FORMAT " + i * 30000000, %" G_GINT64_FORMAT " + (i + 1) * 30000000, "
+      "  30000000000, %" G_GINT64_FORMAT ", 300, 30, 'h264', 'complete' from n;"
+      "commit;",
+      ARCHIVE_START, ARCHIVED_START (N_ARCHIVED), N_ARCHIVED, ARCHIVE_START / S, ARCHIVE_START, ARCHIVE_START,
+      (gint64) st.st_size);
+  g_assert_cmpint (vigil_test_run (NULL, "sqlite3", catalog, sql, NULL), ==, 0);
+  for (guint i = 0; i < N_ARCHIVED; i++)
+    {
+      g_autofree gchar *relative = vigil_segment_path_for ("hall", ARCHIVED_START (i));
+      link_segment (f, source, relative);
+    }
+}
+
+static void
+test_recovery_looks_only_at_what_was_in_flight (Fixture *f, gconstpointer unused)
+{
+  g_autoptr(GError) error = NULL;
+  /* In a hidden folder: neither recovery nor the check looks there. */
+  g_autofree gchar *source = make_segment (f, ".source/segment.mkv", 1);
+  g_autofree gchar *old_orphan = vigil_segment_path_for ("hall", ARCHIVE_START + G_GINT64_CONSTANT (86400 + 3600 + 15) * S);
+  g_autofree gchar *new_orphan = vigil_segment_path_for ("hall", ARCHIVED_START (N_ARCHIVED) + 15 * S);
+  g_autofree gchar *new_garbage = vigil_segment_path_for ("hall", ARCHIVED_START (N_ARCHIVED) + 75 * S);
+  g_autofree gchar *garbage_path = g_build_filename (f->dir, new_garbage, NULL);
+  g_autoptr(VigilSegment) newest = NULL;
+  VigilRecoveryReport report;
+  gboolean cataloged = TRUE;
+  guint64 full_scan_steps = 0;
+
+  /* A week old, as an archive's files are (the check leaves young files
+   * without a row alone, as being written). */
+  backdate (source, 7 * 86400);
+  generate_archive (f, source);
+  /* Files whose rows were lost: one in a day folder of last week (only a
+   * person copying files in or a lost catalog puts one there), one newer
+   * than the newest segment (what a crash leaves), and an unreadable one
+   * newer still. */
+  link_segment (f, source, old_orphan);
+  link_segment (f, source, new_orphan);
+  g_assert_true (g_file_set_contents (garbage_path, "\x1a\x45\xdf\xa3 not really", -1, NULL));
+
+  g_test_expect_message ("vigil-daemon", G_LOG_LEVEL_WARNING, "recovery: *is unreadable*");
+  g_test_expect_message ("vigil-daemon", G_LOG_LEVEL_MESSAGE, "recovery: 0 recovered, 1 adopted, 1 quarantined,*");
+  g_assert_true (vigil_recovery_run (f->store, &report, &error));
+  g_test_assert_expected_messages ();
+  g_assert_no_error (error);
+  g_test_message ("recovery: %u folders read, %u files looked up", report.folders_read, report.files_checked);
+  g_assert_cmpuint (report.adopted, ==, 1);
+  g_assert_cmpuint (report.quarantined, ==, 1);
+  /* The root, the camera, its year, month and newest day: nothing older. */
+  g_assert_cmpuint (report.folders_read, <=, 6);
+  g_assert_cmpuint (report.files_checked, ==, 2);
+  vigil_store_get_work (f->store, &full_scan_steps, NULL);
+  g_assert_cmpuint (full_scan_steps, <, 100);
+
+  g_assert_true (vigil_store_has_segment_path (f->store, new_orphan, &cataloged, &error));
+  g_assert_true (cataloged);
+  g_assert_true (vigil_store_has_segment_path (f->store, old_orphan, &cataloged, &error));
+  g_assert_false (cataloged);
+  g_assert_true (vigil_store_get_newest_segment (f->store, "hall", &newest, &error));
+  g_assert_cmpstr (newest->path, ==, new_orphan);
+
+  /* The explicit check reads everything, and finds the one in last
+   * week's folder. */
+  {
+    g_autoptr(VigilFsckReport) fsck = vigil_fsck_report_new ();
+    const VigilFsckProblem *problem;
+    gint64 started_us = g_get_monotonic_time ();
+
+    g_assert_true (vigil_fsck_run (f->store, FALSE, NULL, fsck, &error));
+    g_assert_no_error (error);
+    g_test_message ("fsck over %" G_GUINT64_FORMAT " rows and %" G_GUINT64_FORMAT " files: %.2f s",
+                    fsck->rows_checked, fsck->files_checked, (g_get_monotonic_time () - started_us) / 1e6);
+    g_assert_cmpuint (fsck->rows_checked, ==, N_ARCHIVED + 1);
+    g_assert_cmpuint (fsck->files_checked, ==, N_ARCHIVED + 2);
+    g_assert_cmpuint (fsck->orphans, ==, 1);
+    g_assert_cmpuint (fsck->missing + fsck->unplayable, ==, 0);
+    g_assert_cmpuint (fsck->problems->len, ==, 1);
+    problem = fsck->problems->pdata[0];
+    g_assert_cmpint (problem->kind, ==, VIGIL_FSCK_ORPHAN);
+    g_assert_cmpstr (problem->path, ==, old_orphan);
+  }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -151,5 +289,7 @@ main (int argc, char **argv)
     }
   g_test_add ("/daemon/recovery/reconciles-catalog-and-disk", Fixture, NULL, fixture_set_up,
               test_recovery_reconciles_catalog_and_disk, fixture_tear_down);
+  g_test_add ("/daemon/recovery/looks-only-at-what-was-in-flight", Fixture, NULL, fixture_set_up,
+              test_recovery_looks_only_at_what_was_in_flight, fixture_tear_down);
   return g_test_run ();
 }

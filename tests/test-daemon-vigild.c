@@ -11,6 +11,7 @@
 #include <signal.h>
 #include <string.h>
 
+#include "vigil-recorder.h"
 #include "vigil-simcam.h"
 #include "vigil-store.h"
 #include "vigil-test-util.h"
@@ -283,6 +284,9 @@ test_vigild_recovers_after_kill_9 (Fixture *f, gconstpointer unused)
   g_autofree gchar *orphan = NULL;
   g_autofree gchar *orphan_source = NULL;
   g_autofree gchar *orphan_data = NULL;
+  g_autofree gchar *orphan_relative = NULL;
+  g_autofree gchar *garbage_relative = NULL;
+  gint64 orphan_start_us = 0, garbage_start_us = 0;
   gsize orphan_len;
   const VigilSegment *segment;
 
@@ -296,13 +300,29 @@ test_vigild_recovers_after_kill_9 (Fixture *f, gconstpointer unused)
   g_assert_cmpuint (interrupted->len, >=, 1);
 
   /* A copy of a complete segment under a name the catalog does not know
-   * (as if its row was lost), and garbage under a segment's name. */
+   * (as if its row was lost), and garbage under a segment's name. Both
+   * are newer than their camera's newest segment (the one interrupted),
+   * where a crash leaves such files and where recovery looks for them;
+   * ten minutes later, so that the next run's segments do not overlap. */
   complete = vigil_store_list_segments_in_state (store, VIGIL_SEGMENT_COMPLETE, &error);
   segment = complete->pdata[0];
   orphan_source = vigil_store_get_absolute_path (store, segment->path);
   g_assert_true (g_file_get_contents (orphan_source, &orphan_data, &orphan_len, NULL));
-  orphan = g_build_filename (f->root, "cam0", "2020", "01", "02", "20200102T030405.000Z.mkv", NULL);
-  garbage = g_build_filename (f->root, "cam1", "2020", "01", "02", "20200102T030405.000Z.mkv", NULL);
+  for (guint i = 0; i < interrupted->len; i++)
+    {
+      const VigilSegment *was = interrupted->pdata[i];
+
+      if (g_str_equal (was->camera, "cam0"))
+        orphan_start_us = was->start_us + 600 * G_USEC_PER_SEC;
+      else
+        garbage_start_us = was->start_us + 600 * G_USEC_PER_SEC;
+    }
+  g_assert_cmpint (orphan_start_us, >, 0);
+  g_assert_cmpint (garbage_start_us, >, 0);
+  orphan_relative = vigil_segment_path_for ("cam0", orphan_start_us);
+  garbage_relative = vigil_segment_path_for ("cam1", garbage_start_us);
+  orphan = g_build_filename (f->root, orphan_relative, NULL);
+  garbage = g_build_filename (f->root, garbage_relative, NULL);
   garbage_folder = g_path_get_dirname (garbage);
   orphan_folder = g_path_get_dirname (orphan);
   g_mkdir_with_parents (garbage_folder, 0700);
@@ -345,12 +365,13 @@ test_vigild_recovers_after_kill_9 (Fixture *f, gconstpointer unused)
   /* The orphan is adopted with the start its name gives; the garbage
    * is moved aside, not deleted. */
   {
-    g_autoptr(GPtrArray) adopted = vigil_store_list_segments (store, "cam0", G_GINT64_CONSTANT (1577934245) * G_USEC_PER_SEC,
-                                                              G_GINT64_CONSTANT (1577934246) * G_USEC_PER_SEC, &error);
+    g_autoptr(GPtrArray) adopted = vigil_store_list_segments (store, "cam0", orphan_start_us, orphan_start_us + 1,
+                                                              &error);
     g_assert_cmpuint (adopted->len, ==, 1);
+    g_assert_cmpstr (((VigilSegment *) adopted->pdata[0])->path, ==, orphan_relative);
     g_assert_cmpint (((VigilSegment *) adopted->pdata[0])->frames, ==, segment->frames);
   }
-  quarantined = g_build_filename (f->root, ".quarantine", "cam1", "2020", "01", "02", "20200102T030405.000Z.mkv", NULL);
+  quarantined = g_build_filename (f->root, ".quarantine", garbage_relative, NULL);
   g_assert_false (g_file_test (garbage, G_FILE_TEST_EXISTS));
   g_assert_true (g_file_test (quarantined, G_FILE_TEST_IS_REGULAR));
 

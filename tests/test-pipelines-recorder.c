@@ -136,6 +136,40 @@ has_started (gpointer data)
   return ((Fixture *) data)->run_start_us != 0;
 }
 
+/* The cheap header check: a segment cut before its first frame (what a
+ * full disk leaves), an empty file and a foreign one fail; one cut in the
+ * middle still has frames before the cut, and passes. */
+static void
+assert_quick_check_sees_cuts (Fixture *f, const gchar *relative)
+{
+  g_autofree gchar *path = g_build_filename (f->dir, relative, NULL);
+  g_autofree gchar *cut = g_build_filename (f->dir, "cut.mkv", NULL);
+  g_autofree gchar *data = NULL;
+  gsize length = 0;
+  const gsize cuts[] = { 0, 4, 64, 300 };
+
+  g_assert_true (g_file_get_contents (path, &data, &length, NULL));
+  for (guint i = 0; i < G_N_ELEMENTS (cuts); i++)
+    {
+      g_autoptr(GError) error = NULL;
+
+      g_assert_true (g_file_set_contents (cut, data, cuts[i], NULL));
+      g_assert_false (vigil_segment_probe_quick (cut, &error));
+      g_assert_error (error, VIGIL_PIPELINE_ERROR, VIGIL_PIPELINE_ERROR_UNREADABLE);
+    }
+  {
+    g_autoptr(GError) error = NULL;
+
+    g_assert_true (g_file_set_contents (cut, data, length / 2, NULL));
+    g_assert_true (vigil_segment_probe_quick (cut, &error));
+    g_assert_no_error (error);
+    g_assert_true (g_file_set_contents (cut, "RIFF....AVI not a segment at all", -1, NULL));
+    g_assert_false (vigil_segment_probe_quick (cut, &error));
+    g_assert_error (error, VIGIL_PIPELINE_ERROR, VIGIL_PIPELINE_ERROR_UNREADABLE);
+  }
+  g_unlink (cut);
+}
+
 static void
 test_recorder_writes_decodable_contiguous_segments (Fixture *f, gconstpointer unused)
 {
@@ -179,6 +213,8 @@ test_recorder_writes_decodable_contiguous_segments (Fixture *f, gconstpointer un
       g_assert_cmpuint (probe.frames, ==, segment->frames);
       g_assert_cmpuint (probe.keyframes, ==, segment->keyframes);
       g_assert_cmpuint (segment->keyframes, >=, 1);
+      g_assert_true (vigil_segment_probe_quick (path, &error));
+      g_assert_no_error (error);
 
       /* A full segment is cut on the last keyframe before the limit. */
       if (i + 1 < f->closed->len)
@@ -201,6 +237,7 @@ test_recorder_writes_decodable_contiguous_segments (Fixture *f, gconstpointer un
    * end, which includes finalising), within one segment. */
   g_assert_cmpint (ABS (wall_sum_us - recorded_us), <=, SEGMENT_SECONDS * G_USEC_PER_SEC);
   g_assert_cmpint (((VigilClosedSegment *) f->closed->pdata[0])->start_us, ==, f->run_start_us);
+  assert_quick_check_sees_cuts (f, ((VigilClosedSegment *) f->closed->pdata[0])->path);
 }
 
 static gboolean
@@ -373,6 +410,8 @@ test_recorder_records_variant (Fixture *f, gconstpointer data)
       g_assert_cmpstr (segment->codec, ==, variant->expected_codec);
       g_assert_true (vigil_segment_probe_file (path, &probe, &error));
       g_assert_cmpstr (probe.codec, ==, variant->expected_codec);
+      g_assert_true (vigil_segment_probe_quick (path, &error));
+      g_assert_no_error (error);
     }
 }
 

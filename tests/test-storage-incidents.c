@@ -688,7 +688,10 @@ test_upgrade_from_version_1 (Fixture *f, gconstpointer unused)
   add_segment_file (f, 0);
   g_clear_object (&f->store);
   g_assert_cmpint (sqlite3_open (f->catalog, &db), ==, SQLITE_OK);
-  g_assert_cmpint (sqlite3_exec (db, "drop table audit_anchor; drop table alerts; drop table audit; drop table locks; "
+  g_assert_cmpint (sqlite3_exec (db, "drop trigger cameras_totals_insert; drop trigger segments_totals_insert; "
+                                 "drop trigger segments_totals_update; drop trigger segments_totals_delete; "
+                                 "drop table camera_totals; drop index segments_in_flight; drop index runs_open; "
+                                 "drop table audit_anchor; drop table alerts; drop table audit; drop table locks; "
                                  "drop table incident_notes; "
                                  "drop table incident_tags; drop table incident_cameras; drop table incidents; "
                                  "update version set version = 1", NULL, NULL, NULL), ==, SQLITE_OK);

@@ -64,6 +64,7 @@ static const Method methods[] = {
    * travel here, so every export must be refused before it writes. */
   { MANAGER, "ExportIncident", "(ohs)" },
   { MANAGER, "ExportRange", "(sxxhs)" },
+  { MANAGER, "Fsck", "(a{sv})" },
 };
 
 static gchar *dir;
