@@ -96,7 +96,8 @@ on_segment_written (VigilCamera *camera, const gchar *path, VigilDaemon *self)
   const VigilSegment *segment = vigil_camera_get_last_segment (camera);
 
   if (segment != NULL)
-    vigil_watchdog_add_written (self->watchdog, segment->size_bytes);
+    vigil_watchdog_add_written (self->watchdog, vigil_camera_get_name (camera), segment->size_bytes,
+                                segment->media_duration_ns);
 }
 
 /* Alerts, recording health and the storage watchdog, from the config. */
