@@ -170,7 +170,7 @@ on_segment_completed (VigilCamera *camera, const gchar *path, Watched *watched)
 static gboolean
 is_write_failure (const gchar *reason)
 {
-  return strstr (reason, "No space left") != NULL || strstr (reason, "Input/output error") != NULL
+  return g_str_has_prefix (reason, VIGIL_RECORDER_DISK_FULL) || strstr (reason, "No space left") != NULL || strstr (reason, "Input/output error") != NULL
          || strstr (reason, "write") != NULL || strstr (reason, "Write") != NULL;
 }
 
