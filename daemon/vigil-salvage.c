@@ -13,17 +13,14 @@
 
 typedef enum {
   STEP_CATALOG,     /* main: finish or add the row as the segment says */
-  STEP_PROBE,       /* worker: read the cut file to its end */
-  STEP_MARK,        /* main: the unplayable file's row says 'deleting' */
-  STEP_UNLINK,      /* worker: unlink it and sync its folder */
-  STEP_REMOVE_ROW,  /* main: its row goes */
+  STEP_PROBE,       /* worker: read the cut file to its end; unlink it if it holds no video */
+  STEP_REMOVE_ROW,  /* main: the row of a file that is gone */
 } Step;
 
 typedef enum {
   PROBED_PLAYABLE,  /* fsync'ed; the segment holds its real end and counts */
-  PROBED_REMOVED,   /* no video and no row: the file is gone */
-  PROBED_NO_VIDEO,  /* no video, but a row: delete in retention's order */
-  PROBED_MISSING,   /* no file at all: only the row is left to remove */
+  PROBED_REMOVED,   /* no video: the file is gone (its 'writing' row, if any, goes next) */
+  PROBED_MISSING,   /* no file at all */
 } Probed;
 
 typedef struct {
@@ -78,12 +75,10 @@ probe_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *ca
     }
   if (!vigil_segment_probe_file (path, &probe, NULL))
     {
-      if (segment->id != 0)
-        {
-          g_task_return_int (task, PROBED_NO_VIDEO);
-          return;
-        }
-      /* Not in the catalog: nothing to keep true but the folder. */
+      /* Nothing in it to keep. Its row, if any, still says 'writing', and
+       * a 'writing' row without a file is what start-up recovery drops:
+       * unlinking first is safe however a crash falls (retention's
+       * 'deleting' mark is for rows that say the file is whole). */
       if (g_unlink (path) != 0 && errno != ENOENT)
         {
           int saved = errno;
@@ -114,29 +109,6 @@ probe_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *ca
   g_task_return_int (task, PROBED_PLAYABLE);
 }
 
-/* Runs on a worker thread: the second step of retention's deletion. */
-static void
-unlink_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
-{
-  VigilSalvage *self = source;
-  VigilSegment *segment = task_data;
-  g_autofree gchar *path = vigil_store_get_absolute_path (self->store, segment->path);
-  g_autofree gchar *folder = g_path_get_dirname (path);
-  g_autoptr(GError) error = NULL;
-
-  if (g_unlink (path) != 0 && errno != ENOENT)
-    {
-      int saved = errno;
-      g_task_return_new_error (task, G_IO_ERROR, g_io_error_from_errno (saved), "cannot delete %s: %s", path,
-                               g_strerror (saved));
-      return;
-    }
-  if (!vigil_fsync_path (folder, &error))
-    g_task_return_error (task, g_steal_pointer (&error));
-  else
-    g_task_return_boolean (task, TRUE);
-}
-
 /* The head item is left to start-up recovery. */
 static void
 give_up (VigilSalvage *self, const GError *error)
@@ -155,39 +127,27 @@ on_step_done (GObject *source, GAsyncResult *result, gpointer user_data)
   Item *item = g_queue_peek_head (&self->items);
   g_autoptr(GError) error = NULL;
 
+  gssize probed = g_task_propagate_int (G_TASK (result), &error);
+
   self->working = FALSE;
-  if (item->step == STEP_UNLINK)
+  if (error != NULL)
+    give_up (self, error);
+  else if (probed == PROBED_PLAYABLE)
     {
-      if (!g_task_propagate_boolean (G_TASK (result), &error))
-        give_up (self, error);
-      else
-        item->step = STEP_REMOVE_ROW;
+      g_message ("camera %s: segment %s was cut off; kept what was written: %" G_GUINT64_FORMAT " frames, %.1f s",
+                 item->segment->camera, item->segment->path, item->segment->frames,
+                 item->segment->media_duration_ns / 1e9);
+      item->step = STEP_CATALOG;
     }
   else
     {
-      gssize probed = g_task_propagate_int (G_TASK (result), &error);
-
-      if (error != NULL)
-        give_up (self, error);
-      else if (probed == PROBED_PLAYABLE)
-        {
-          g_message ("camera %s: segment %s was cut off; kept what was written: %" G_GUINT64_FORMAT
-                     " frames, %.1f s", item->segment->camera, item->segment->path, item->segment->frames,
-                     item->segment->media_duration_ns / 1e9);
-          item->step = STEP_CATALOG;
-        }
-      else if (probed == PROBED_REMOVED)
-        {
-          g_message ("camera %s: segment %s was cut off before any video; removed", item->segment->camera,
-                     item->segment->path);
-          item_free (g_queue_pop_head (&self->items));
-        }
+      if (probed == PROBED_REMOVED)
+        g_message ("camera %s: segment %s was cut off before any video; removed", item->segment->camera,
+                   item->segment->path);
+      if (item->segment->id != 0)
+        item->step = STEP_REMOVE_ROW;
       else
-        {
-          g_message ("camera %s: segment %s was cut off before any video; removing it and its row",
-                     item->segment->camera, item->segment->path);
-          item->step = probed == PROBED_MISSING ? STEP_REMOVE_ROW : STEP_MARK;
-        }
+        item_free (g_queue_pop_head (&self->items));
     }
   process (self);
 }
@@ -225,18 +185,12 @@ catalog_step (VigilSalvage *self, Item *item, gboolean *out_done, GError **error
         }
       *out_done = TRUE;
       return TRUE;
-    case STEP_MARK:
-      if (!vigil_store_mark_segment_deleting (self->store, item->segment->id, error))
-        return FALSE;
-      item->step = STEP_UNLINK;
-      return TRUE;
     case STEP_REMOVE_ROW:
       if (!vigil_store_remove_segment (self->store, item->segment->id, error))
         return FALSE;
       *out_done = TRUE;
       return TRUE;
     case STEP_PROBE:
-    case STEP_UNLINK:
       break;
     }
   g_return_val_if_reached (FALSE);
@@ -254,11 +208,6 @@ process (VigilSalvage *self)
       if (item->step == STEP_PROBE)
         {
           start_worker (self, item, probe_thread);
-          return;
-        }
-      if (item->step == STEP_UNLINK)
-        {
-          start_worker (self, item, unlink_thread);
           return;
         }
       if (!catalog_step (self, item, &done, &error))

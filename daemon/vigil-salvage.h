@@ -8,8 +8,9 @@
  *  - a segment that never closed (a write failed and cut it off): its
  *    file is read to its end off the main thread; if it holds video it is
  *    fsync'ed and cataloged 'recovered' with its real end and counts
- *    (playable up to what fitted), otherwise it is deleted together with
- *    its row, in retention's order.
+ *    (playable up to what fitted), otherwise it is deleted and then its
+ *    'writing' row (a crash in between leaves a row without a file, which
+ *    start-up recovery drops).
  *
  * Items are worked through in order. A step the catalog refuses for want
  * of space is emitted as ::catalog-full and waits for vigil_salvage_retry()
