@@ -414,6 +414,13 @@ on_recorder_run_ended (VigilRecorder *recorder, const gchar *reason, gint64 end_
   probe_reachability (self);
 }
 
+gboolean
+vigil_camera_is_waiting_for_space (VigilCamera *self)
+{
+  g_return_val_if_fail (VIGIL_IS_CAMERA (self), FALSE);
+  return self->waiting_for_space;
+}
+
 void
 vigil_camera_retry_now (VigilCamera *self)
 {

@@ -64,6 +64,8 @@ VigilOnvifLink   *vigil_camera_get_onvif_link (VigilCamera *self);
 void              vigil_camera_note_ptz_move (VigilCamera *self,
                                               guint        expected_ms);
 void              vigil_camera_start     (VigilCamera *self);
+/* The last run ended on a full disk and the camera waits for room. */
+gboolean          vigil_camera_is_waiting_for_space (VigilCamera *self);
 /* There is room on the disk again: a camera whose last run ended on a
  * full disk starts now, and catalog rows that waited for space are
  * written. Does nothing to a camera that is not waiting. */

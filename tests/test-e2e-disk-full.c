@@ -125,8 +125,11 @@ stop_vigild (Fixture *f)
 {
   g_subprocess_send_signal (f->vigild, SIGTERM);
   g_assert_true (g_subprocess_wait (f->vigild, NULL, NULL));
-  g_assert_true (g_subprocess_get_if_exited (f->vigild));
-  g_assert_cmpint (g_subprocess_get_exit_status (f->vigild), ==, 0);
+  if (!g_subprocess_get_if_exited (f->vigild) || g_subprocess_get_exit_status (f->vigild) != 0)
+    {
+      g_autofree gchar *log = vigil_test_vigild_read_log (f);
+      g_error ("vigild did not stop cleanly on SIGTERM; its log:\n%s", log);
+    }
 }
 
 static void
