@@ -13,8 +13,12 @@
 static gboolean
 sync_failed (const gchar *path, int saved_errno, GError **error)
 {
-  g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved_errno), "cannot sync %s: %s", path,
-               g_strerror (saved_errno));
+  /* GLib 2.74 calls EDQUOT G_IO_ERROR_FAILED; for vigil a quota is a
+   * full disk like any other, and callers tell it by the code alone
+   * (strerror() is translated). */
+  GIOErrorEnum code = saved_errno == EDQUOT ? G_IO_ERROR_NO_SPACE : g_io_error_from_errno (saved_errno);
+
+  g_set_error (error, G_IO_ERROR, code, "cannot sync %s: %s", path, g_strerror (saved_errno));
   return FALSE;
 }
 

@@ -12,6 +12,9 @@
 
 G_BEGIN_DECLS
 
+/* Errors are G_IO_ERROR naming the path, with G_IO_ERROR_NO_SPACE for both
+ * ENOSPC and EDQUOT (a full disk or a spent quota). */
+
 /* fsync()s @path (a file or a folder); G_IO_ERROR naming it on failure. */
 gboolean vigil_fsync_path             (const gchar *path,
                                        GError     **error);

@@ -19,6 +19,7 @@ typedef struct {
   guint               raise_after_s;
   gchar              *details;
   VigilAlert         *raised;           /* the open alert, or NULL */
+  gboolean            unstored;         /* raised while the catalog's disk was full: id 0, stored later */
 } Condition;
 
 static void
@@ -163,6 +164,17 @@ raise_alert (VigilAlerts *self, Condition *condition)
 
   condition->raised = vigil_store_raise_alert (self->store, condition->kind, condition->severity, condition->subject,
                                                condition->since_wall_us, condition->details, &error);
+  if (condition->raised == NULL && g_error_matches (error, VIGIL_STORE_ERROR, VIGIL_STORE_ERROR_FULL))
+    {
+      /* A full disk must not silence the alerts that say so (disk-full-
+       * locked, write-error): announced now, stored once there is room. */
+      VigilAlert unstored = { 0, condition->kind, condition->severity, condition->subject, condition->since_wall_us,
+                              0, condition->details };
+
+      g_info ("%s alert for %s not stored yet: %s", condition->kind, condition->subject, error->message);
+      condition->raised = vigil_alert_copy (&unstored);
+      condition->unstored = TRUE;
+    }
   if (condition->raised == NULL)
     {
       g_warning ("cannot store %s alert for %s: %s", condition->kind, condition->subject, error->message);
@@ -174,13 +186,40 @@ raise_alert (VigilAlerts *self, Condition *condition)
   run_command (self, condition->raised, "raised");
 }
 
+/* An alert raised on a full disk goes into the catalog once it fits. */
+static void
+store_late (VigilAlerts *self, Condition *condition)
+{
+  g_autoptr(GError) error = NULL;
+  VigilAlert *stored = vigil_store_raise_alert (self->store, condition->kind, condition->raised->severity,
+                                                condition->subject, condition->raised->raised_us,
+                                                condition->raised->details, &error);
+
+  if (stored == NULL)
+    return;   /* still full: tried again at the next tick */
+  vigil_alert_free (condition->raised);
+  condition->raised = stored;
+  condition->unstored = FALSE;
+}
+
 static void
 clear_alert (VigilAlerts *self, Condition *condition)
 {
   g_autoptr(GError) error = NULL;
-  g_autoptr(VigilAlert) cleared = vigil_store_clear_alert (self->store, condition->kind, condition->subject,
-                                                           condition->since_wall_us, &error);
+  g_autoptr(VigilAlert) cleared = NULL;
 
+  if (condition->unstored)
+    store_late (self, condition);
+  if (condition->unstored)
+    {
+      /* Never stored: the clear is announced all the same. */
+      cleared = g_steal_pointer (&condition->raised);
+      cleared->cleared_us = MAX (condition->since_wall_us, cleared->raised_us);
+      condition->unstored = FALSE;
+    }
+  else
+    cleared = vigil_store_clear_alert (self->store, condition->kind, condition->subject, condition->since_wall_us,
+                                       &error);
   g_clear_pointer (&condition->raised, vigil_alert_free);
   if (cleared == NULL)
     {
@@ -197,6 +236,8 @@ evaluate (VigilAlerts *self, Condition *condition, gint64 now_us)
 {
   gint64 held_us = now_us - condition->since_mono_us;
 
+  if (condition->unstored && condition->holds)
+    store_late (self, condition);
   if (condition->holds && condition->raised == NULL && held_us >= condition->raise_after_s * G_USEC_PER_SEC)
     raise_alert (self, condition);
   else if (!condition->holds && condition->raised != NULL && held_us >= self->clear_after_s * G_USEC_PER_SEC)

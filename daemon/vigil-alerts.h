@@ -9,7 +9,8 @@
  * alerts are stored in the catalog with the time the condition began and
  * ended, logged, announced (::raised, ::cleared) and handed to the
  * configured alert command, which runs bounded in time and never blocks
- * vigild. Main thread only. */
+ * vigild. One raised while the catalog's disk is full is announced all
+ * the same (id 0) and stored once there is room. Main thread only. */
 #pragma once
 
 #include <glib-object.h>

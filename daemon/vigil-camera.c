@@ -6,12 +6,31 @@
 
 #include "vigil-backoff.h"
 #include "vigil-recorder.h"
+#include "vigil-salvage.h"
 #include "vigil-text.h"
 
 #define REACHABILITY_TIMEOUT_S 2
 /* After a PTZ move is due to end, the picture needs a moment to settle
  * before frame health learns the new view as the camera's reference. */
 #define PTZ_SETTLE_MS 2000
+
+typedef struct {            /* a segment the recorder has open */
+  gint64  id;               /* its 'writing' row; 0 when the catalog could not add one */
+  gint64  start_us;
+} Writing;
+
+typedef struct {            /* a run whose end the catalog refused for want of space */
+  gint64  id;
+  gint64  end_us;
+  gchar  *reason;
+} RunEnd;
+
+static void
+run_end_free (RunEnd *end)
+{
+  g_free (end->reason);
+  g_free (end);
+}
 
 struct _VigilCamera
 {
@@ -36,7 +55,11 @@ struct _VigilCamera
   gint64            run_start_us;    /* wall clock of the active run's first frame; 0 when none */
   VigilSegment     *last_segment;    /* newest completed segment, for status; NULL before the first */
   gboolean          run_completed_segment;
-  GHashTable       *writing;         /* relative path → segment row id (gint64 *) */
+  GHashTable       *writing;         /* relative path → Writing */
+  GPtrArray        *cut;             /* VigilSegment: this run's segments that never closed, for the salvage */
+  VigilSalvage     *salvage;         /* rows and files a failed write left half done */
+  gboolean          waiting_for_space;  /* the last run ended on a full disk; retry_id is the fallback */
+  GPtrArray        *run_ends;        /* RunEnd, written once there is room */
   VigilOnvifLink   *onvif;           /* cameras configured by onvif=; NULL otherwise */
   GCancellable     *resolve_cancellable;  /* while the ONVIF set-up runs */
   guint             relearn_id;      /* timer: learn the view a PTZ move ends on */
@@ -47,7 +70,7 @@ struct _VigilCamera
 G_DEFINE_FINAL_TYPE (VigilCamera, vigil_camera, G_TYPE_OBJECT)
 
 enum { SIGNAL_STATE_CHANGED, SIGNAL_SEGMENT_COMPLETED, SIGNAL_RUN_ENDED, SIGNAL_FRAME_HEALTH, SIGNAL_STOPPED,
-       SIGNAL_CAMERA_CLOCK, SIGNAL_SEGMENT_FAILED, SIGNAL_ONVIF_RESOLVED, N_SIGNALS };
+       SIGNAL_CAMERA_CLOCK, SIGNAL_SEGMENT_FAILED, SIGNAL_ONVIF_RESOLVED, SIGNAL_DISK_FULL, N_SIGNALS };
 static guint signals[N_SIGNALS];
 
 G_DEFINE_ENUM_TYPE (VigilCameraState, vigil_camera_state,
@@ -82,6 +105,16 @@ set_state (VigilCamera *self, VigilCameraState state)
 
 static void start_run (VigilCamera *self);
 
+/* A catalog write failed: a full disk is said at once, so the storage
+ * watchdog can free space. */
+static void
+catalog_failed (VigilCamera *self, const GError *error)
+{
+  g_warning ("camera %s: %s", self->name, error->message);
+  if (g_error_matches (error, VIGIL_STORE_ERROR, VIGIL_STORE_ERROR_FULL))
+    g_signal_emit (self, signals[SIGNAL_DISK_FULL], 0);
+}
+
 static void
 on_recorder_run_started (VigilRecorder *recorder, gint64 start_us, VigilCamera *self)
 {
@@ -90,7 +123,7 @@ on_recorder_run_started (VigilRecorder *recorder, gint64 start_us, VigilCamera *
   self->run_start_us = start_us;
   self->run_id = vigil_store_start_run (self->store, self->name, start_us, &error);
   if (self->run_id == 0)
-    g_warning ("camera %s: %s", self->name, error->message);
+    catalog_failed (self, error);
   g_message ("camera %s: recording", self->name);
   set_state (self, VIGIL_CAMERA_STATE_RECORDING);
 }
@@ -99,44 +132,64 @@ static void
 on_recorder_segment_opened (VigilRecorder *recorder, const gchar *path, gint64 start_us, VigilCamera *self)
 {
   g_autoptr(GError) error = NULL;
-  gint64 id = vigil_store_add_segment (self->store, self->name, self->run_id, path, start_us, &error);
+  Writing writing = { vigil_store_add_segment (self->store, self->name, self->run_id, path, start_us, &error),
+                      start_us };
 
-  if (id == 0)
-    {
-      /* The file is still written; recovery adopts it at the next start. */
-      g_warning ("camera %s: %s", self->name, error->message);
-      return;
-    }
-  g_hash_table_insert (self->writing, g_strdup (path), g_memdup2 (&id, sizeof id));
+  /* Without a row the file is still written; its row is added when it
+   * closes (or the salvage deals with it if it does not). */
+  g_hash_table_insert (self->writing, g_strdup (path), g_memdup2 (&writing, sizeof writing));
+  if (writing.id == 0)
+    catalog_failed (self, error);
+}
+
+static void
+segment_completed (VigilCamera *self, const VigilSegment *segment)
+{
+  g_debug ("camera %s: segment %s complete, %" G_GUINT64_FORMAT " bytes", self->name, segment->path,
+           segment->size_bytes);
+  self->run_completed_segment = TRUE;
+  g_clear_pointer (&self->last_segment, vigil_segment_free);
+  self->last_segment = vigil_segment_copy (segment);
+  g_signal_emit (self, signals[SIGNAL_SEGMENT_COMPLETED], 0, segment->path);
 }
 
 static void
 on_recorder_segment_closed (VigilRecorder *recorder, const VigilClosedSegment *closed, VigilCamera *self)
 {
   g_autoptr(GError) error = NULL;
-  gint64 *id = g_hash_table_lookup (self->writing, closed->path);
+  Writing *writing = g_hash_table_lookup (self->writing, closed->path);
   VigilSegment segment = {
-    .camera = self->name, .path = closed->path, .start_us = closed->start_us, .end_us = closed->end_us,
-    .media_duration_ns = closed->media_duration_ns, .size_bytes = closed->size_bytes,
+    .camera = self->name, .run_id = self->run_id, .path = closed->path, .start_us = closed->start_us,
+    .end_us = closed->end_us, .media_duration_ns = closed->media_duration_ns, .size_bytes = closed->size_bytes,
     .frames = closed->frames, .keyframes = closed->keyframes, .codec = closed->codec,
     .state = VIGIL_SEGMENT_COMPLETE,
   };
 
-  if (id == NULL)
-    return;   /* its row could not be added; recovery will adopt the file */
-  segment.id = *id;
-  if (!vigil_store_finish_segment (self->store, &segment, &error))
-    g_warning ("camera %s: %s", self->name, error->message);
+  if (writing == NULL)
+    return;   /* never opened in this run: cannot happen */
+  segment.id = writing->id;
+  if (segment.id != 0 && vigil_store_finish_segment (self->store, &segment, &error))
+    segment_completed (self, &segment);
+  else if (segment.id == 0 || g_error_matches (error, VIGIL_STORE_ERROR, VIGIL_STORE_ERROR_FULL))
+    /* The file is durable; its row is written as soon as the catalog
+     * can take it (at once, unless the disk is still full). */
+    vigil_salvage_add_closed (self->salvage, &segment);
   else
-    {
-      g_debug ("camera %s: segment %s complete, %" G_GUINT64_FORMAT " bytes", self->name, closed->path,
-               closed->size_bytes);
-      self->run_completed_segment = TRUE;
-      g_clear_pointer (&self->last_segment, vigil_segment_free);
-      self->last_segment = vigil_segment_copy (&segment);
-      g_signal_emit (self, signals[SIGNAL_SEGMENT_COMPLETED], 0, closed->path);
-    }
+    g_warning ("camera %s: %s", self->name, error->message);
   g_hash_table_remove (self->writing, closed->path);
+}
+
+static void
+on_salvage_cataloged (VigilSalvage *salvage, const VigilSegment *segment, gboolean cut, VigilCamera *self)
+{
+  if (!cut && g_str_equal (segment->camera, self->name))
+    segment_completed (self, segment);
+}
+
+static void
+on_salvage_catalog_full (VigilSalvage *salvage, VigilCamera *self)
+{
+  g_signal_emit (self, signals[SIGNAL_DISK_FULL], 0);
 }
 
 static void
@@ -145,6 +198,7 @@ on_retry_timeout (gpointer user_data)
   VigilCamera *self = user_data;
 
   self->retry_id = 0;
+  self->waiting_for_space = FALSE;
   start_run (self);
 }
 
@@ -231,7 +285,20 @@ on_recorder_camera_clock (VigilRecorder *recorder, gint64 offset_us, VigilCamera
 static void
 on_recorder_segment_failed (VigilRecorder *recorder, const gchar *path, const gchar *reason, VigilCamera *self)
 {
+  Writing *writing = g_hash_table_lookup (self->writing, path);
+
   g_signal_emit (self, signals[SIGNAL_SEGMENT_FAILED], 0, path, reason);
+  /* Salvaged once the run is over and nothing writes the file any more. */
+  if (writing != NULL)
+    {
+      VigilSegment cut = { .id = writing->id, .camera = self->name, .run_id = self->run_id, .path = (gchar *) path,
+                           .start_us = writing->start_us };
+
+      g_ptr_array_add (self->cut, vigil_segment_copy (&cut));
+      g_hash_table_remove (self->writing, path);
+    }
+  if (g_str_has_prefix (reason, VIGIL_RECORDER_DISK_FULL))
+    g_signal_emit (self, signals[SIGNAL_DISK_FULL], 0);
 }
 
 VigilOnvifLink *
@@ -290,11 +357,30 @@ on_recorder_run_ended (VigilRecorder *recorder, const gchar *reason, gint64 end_
 {
   g_autoptr(GError) error = NULL;
 
-  if (self->run_id != 0
-      && !vigil_store_end_run (self->store, self->run_id, end_us > 0 ? end_us : g_get_real_time (), reason, &error))
-    g_warning ("camera %s: %s", self->name, error->message);
+  end_us = end_us > 0 ? end_us : g_get_real_time ();
+  if (self->run_id != 0 && !vigil_store_end_run (self->store, self->run_id, end_us, reason, &error))
+    {
+      if (g_error_matches (error, VIGIL_STORE_ERROR, VIGIL_STORE_ERROR_FULL))
+        {
+          /* The timeline's reason for the gap that follows must not be
+           * lost to the very full disk it names. */
+          RunEnd *pending = g_new0 (RunEnd, 1);
+
+          pending->id = self->run_id;
+          pending->end_us = end_us;
+          pending->reason = g_strdup (reason);
+          g_ptr_array_add (self->run_ends, pending);
+        }
+      catalog_failed (self, error);
+    }
   if (self->run_id != 0 || !self->stopping)
     g_message ("camera %s: run ended: %s", self->name, reason);
+  for (guint i = 0; i < self->cut->len; i++)
+    {
+      const VigilSegment *cut = self->cut->pdata[i];
+      vigil_salvage_add_cut (self->salvage, self->name, cut->path, cut->start_us, cut->id, cut->run_id);
+    }
+  g_ptr_array_set_size (self->cut, 0);
   self->run_id = 0;
   self->run_start_us = 0;
   if (!self->stopping)
@@ -314,7 +400,51 @@ on_recorder_run_ended (VigilRecorder *recorder, const gchar *reason, gint64 end_
       start_run (self);
       return;
     }
+  if (g_str_has_prefix (reason, VIGIL_RECORDER_DISK_FULL))
+    {
+      /* Retrying now would only make empty files. The owner frees space
+       * and calls vigil_camera_retry_now(); the timer is the fallback. */
+      g_message ("camera %s: the disk is full; recording resumes as soon as there is room", self->name);
+      self->waiting_for_space = TRUE;
+      set_state (self, VIGIL_CAMERA_STATE_RECONNECTING);
+      self->retry_id = g_timeout_add_once (VIGIL_BACKOFF_CAP_MS, on_retry_timeout, self);
+      g_signal_emit (self, signals[SIGNAL_DISK_FULL], 0);
+      return;
+    }
   probe_reachability (self);
+}
+
+gboolean
+vigil_camera_is_waiting_for_space (VigilCamera *self)
+{
+  g_return_val_if_fail (VIGIL_IS_CAMERA (self), FALSE);
+  return self->waiting_for_space;
+}
+
+void
+vigil_camera_retry_now (VigilCamera *self)
+{
+  g_return_if_fail (VIGIL_IS_CAMERA (self));
+  while (self->run_ends->len > 0)
+    {
+      g_autoptr(GError) error = NULL;
+      const RunEnd *pending = self->run_ends->pdata[0];
+
+      if (!vigil_store_end_run (self->store, pending->id, pending->end_us, pending->reason, &error))
+        {
+          catalog_failed (self, error);
+          if (g_error_matches (error, VIGIL_STORE_ERROR, VIGIL_STORE_ERROR_FULL))
+            break;
+        }
+      g_ptr_array_remove_index (self->run_ends, 0);
+    }
+  vigil_salvage_retry (self->salvage);
+  if (!self->waiting_for_space || self->stopping)
+    return;
+  g_clear_handle_id (&self->retry_id, g_source_remove);
+  self->waiting_for_space = FALSE;
+  g_message ("camera %s: there is room on the disk again", self->name);
+  start_run (self);
 }
 
 static void
@@ -499,6 +629,9 @@ vigil_camera_dispose (GObject *object)
   if (self->recorder != NULL)
     g_signal_handlers_disconnect_by_data (self->recorder, self);
   g_clear_object (&self->recorder);
+  if (self->salvage != NULL)
+    g_signal_handlers_disconnect_by_data (self->salvage, self);
+  g_clear_object (&self->salvage);
   g_clear_object (&self->store);
   G_OBJECT_CLASS (vigil_camera_parent_class)->dispose (object);
 }
@@ -512,6 +645,8 @@ vigil_camera_finalize (GObject *object)
   g_free (self->host);
   g_clear_pointer (&self->rand, g_rand_free);
   g_clear_pointer (&self->writing, g_hash_table_unref);
+  g_clear_pointer (&self->cut, g_ptr_array_unref);
+  g_clear_pointer (&self->run_ends, g_ptr_array_unref);
   g_clear_pointer (&self->last_segment, vigil_segment_free);
   G_OBJECT_CLASS (vigil_camera_parent_class)->finalize (object);
 }
@@ -551,6 +686,11 @@ vigil_camera_class_init (VigilCameraClass *klass)
    * stream; vigil_camera_get_onvif_link() has them. */
   signals[SIGNAL_ONVIF_RESOLVED] = g_signal_new ("onvif-resolved", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0,
                                                  NULL, NULL, NULL, G_TYPE_NONE, 0);
+  /* ::disk-full: a write (the recording's, or the catalog's) failed for
+   * want of space; after a run ended so, the camera waits for
+   * vigil_camera_retry_now() (or 30 s). */
+  signals[SIGNAL_DISK_FULL] = g_signal_new ("disk-full", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL,
+                                            NULL, NULL, G_TYPE_NONE, 0);
   /* ::stopped: after vigil_camera_stop(), the last segment is cataloged. */
   signals[SIGNAL_STOPPED] = g_signal_new ("stopped", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
                                           0, NULL, NULL, NULL, G_TYPE_NONE, 0);
@@ -561,6 +701,8 @@ vigil_camera_init (VigilCamera *self)
 {
   self->rand = g_rand_new ();
   self->writing = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  self->cut = g_ptr_array_new_with_free_func ((GDestroyNotify) vigil_segment_free);
+  self->run_ends = g_ptr_array_new_with_free_func ((GDestroyNotify) run_end_free);
 }
 
 VigilCamera *
@@ -581,6 +723,9 @@ vigil_camera_new (const VigilCameraConfig *config, VigilStore *store, guint segm
   self->has_sub_url = config->sub_url != NULL;
   self->state = config->enabled ? VIGIL_CAMERA_STATE_RECONNECTING : VIGIL_CAMERA_STATE_DISABLED;
   self->store = g_object_ref (store);
+  self->salvage = vigil_salvage_new (store);
+  g_signal_connect (self->salvage, "cataloged", G_CALLBACK (on_salvage_cataloged), self);
+  g_signal_connect (self->salvage, "catalog-full", G_CALLBACK (on_salvage_catalog_full), self);
   /* The config loader validated the URLs. */
   set_probe_address (self, config->url != NULL ? config->url : config->onvif_url);
   if (config->onvif_url != NULL)

@@ -4,8 +4,11 @@
  * when a run ends decides when to try again. A camera that does not
  * answer at all is checked with a TCP connect every 2 s and restarted the
  * moment it answers; one that answers but whose stream fails is retried
- * with VigilBackoff. Cameras are independent: one's faults never touch
- * another's pipeline. Main thread only. */
+ * with VigilBackoff; one whose run ended on a full disk waits for
+ * vigil_camera_retry_now() (::disk-full says so). Segments a failed write
+ * left half done are put right by a VigilSalvage. Cameras are
+ * independent: one's faults never touch another's pipeline. Main thread
+ * only. */
 #pragma once
 
 #include <glib-object.h>
@@ -61,6 +64,12 @@ VigilOnvifLink   *vigil_camera_get_onvif_link (VigilCamera *self);
 void              vigil_camera_note_ptz_move (VigilCamera *self,
                                               guint        expected_ms);
 void              vigil_camera_start     (VigilCamera *self);
+/* The last run ended on a full disk and the camera waits for room. */
+gboolean          vigil_camera_is_waiting_for_space (VigilCamera *self);
+/* There is room on the disk again: a camera whose last run ended on a
+ * full disk starts now, and catalog rows that waited for space are
+ * written. Does nothing to a camera that is not waiting. */
+void              vigil_camera_retry_now (VigilCamera *self);
 /* Finalises the open segment and stops for good; ::stopped follows
  * (at once if nothing was running). */
 void              vigil_camera_stop      (VigilCamera *self);

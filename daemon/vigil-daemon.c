@@ -96,7 +96,25 @@ on_segment_written (VigilCamera *camera, const gchar *path, VigilDaemon *self)
   const VigilSegment *segment = vigil_camera_get_last_segment (camera);
 
   if (segment != NULL)
-    vigil_watchdog_add_written (self->watchdog, segment->size_bytes);
+    vigil_watchdog_add_written (self->watchdog, vigil_camera_get_name (camera), segment->size_bytes,
+                                segment->media_duration_ns);
+}
+
+/* A write failed for want of space: the watchdog frees some now, not at
+ * its next check. */
+static void
+on_camera_disk_full (VigilCamera *camera, VigilDaemon *self)
+{
+  vigil_watchdog_report_full (self->watchdog);
+}
+
+/* Cameras a full disk stopped record again within a second of there
+ * being room, not after their 30 s fallback. */
+static void
+on_watchdog_space_available (VigilWatchdog *watchdog, VigilDaemon *self)
+{
+  for (guint i = 0; i < self->cameras->len; i++)
+    vigil_camera_retry_now (self->cameras->pdata[i]);
 }
 
 /* Alerts, recording health and the storage watchdog, from the config. */
@@ -136,8 +154,12 @@ start_monitors (VigilDaemon *self, const VigilConfig *config)
   self->alerts = vigil_alerts_new (self->store, &alert_settings);
   self->health = vigil_health_new (self->alerts, self->cameras, &health_settings);
   self->watchdog = vigil_watchdog_new (self->alerts, &watchdog_settings);
+  g_signal_connect (self->watchdog, "space-available", G_CALLBACK (on_watchdog_space_available), self);
   for (guint i = 0; i < self->cameras->len; i++)
-    g_signal_connect (self->cameras->pdata[i], "segment-completed", G_CALLBACK (on_segment_written), self);
+    {
+      g_signal_connect (self->cameras->pdata[i], "segment-completed", G_CALLBACK (on_segment_written), self);
+      g_signal_connect (self->cameras->pdata[i], "disk-full", G_CALLBACK (on_camera_disk_full), self);
+    }
 }
 
 VigilSigningKey *
@@ -184,6 +206,8 @@ vigil_daemon_dispose (GObject *object)
     for (guint i = 0; i < self->cameras->len; i++)
       g_signal_handlers_disconnect_by_data (self->cameras->pdata[i], self);
   g_clear_object (&self->health);
+  if (self->watchdog != NULL)
+    g_signal_handlers_disconnect_by_data (self->watchdog, self);
   g_clear_object (&self->watchdog);
   g_clear_object (&self->alerts);
   g_clear_pointer (&self->cameras, g_ptr_array_unref);

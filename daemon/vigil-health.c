@@ -70,10 +70,11 @@ evaluate (Watched *watched)
   gint64 now = g_get_monotonic_time ();
   guint stall_s = self->settings.stalled_seconds > 0 ? self->settings.stalled_seconds
                                                      : vigil_health_stall_seconds (self->settings.segment_seconds);
-  /* A camera whose audio still flows is reachable: that is video-missing. */
+  /* A camera whose audio still flows is reachable: that is video-missing;
+   * one waiting for room on a full disk is a write-error. */
   gboolean offline = (state == VIGIL_CAMERA_STATE_CONNECTING || state == VIGIL_CAMERA_STATE_RECONNECTING
                       || state == VIGIL_CAMERA_STATE_OFFLINE)
-                     && watched->video_missing == NULL;
+                     && watched->video_missing == NULL && !vigil_camera_is_waiting_for_space (watched->camera);
   gboolean drifting = watched->clock_known
                       && ABS (watched->clock_offset_us) > (gint64) self->settings.clock_drift_seconds * G_USEC_PER_SEC;
   gint64 progress_since = MAX (watched->recording_since, watched->last_segment);
@@ -170,7 +171,7 @@ on_segment_completed (VigilCamera *camera, const gchar *path, Watched *watched)
 static gboolean
 is_write_failure (const gchar *reason)
 {
-  return strstr (reason, "No space left") != NULL || strstr (reason, "Input/output error") != NULL
+  return g_str_has_prefix (reason, VIGIL_RECORDER_DISK_FULL) || strstr (reason, "No space left") != NULL || strstr (reason, "Input/output error") != NULL
          || strstr (reason, "write") != NULL || strstr (reason, "Write") != NULL;
 }
 

@@ -201,7 +201,10 @@ vigil_incident_object_handle_close (VigilDBusIncident *skeleton, GDBusMethodInvo
     end_us = now_us;
   if (end_us > now_us + VIGIL_INCIDENT_FUTURE_SLACK_US)
     return vigil_service_return_invalid (invocation, "end time %" G_GINT64_FORMAT " is in the future", end_us);
-  if (!vigil_store_close_incident (self->store, vigil_dbus_incident_get_id (skeleton), end_us, now_us, &error))
+  if (!vigil_store_close_incident (self->store, vigil_dbus_incident_get_id (skeleton), end_us, now_us, &error)
+      && (!vigil_service_retry_on_full (self->store, &error)
+          || !vigil_store_close_incident (self->store, vigil_dbus_incident_get_id (skeleton), end_us, now_us,
+                                          &error)))
     return return_store_error (invocation, error);
   end_text = vigil_service_format_time (end_us);
   record_change (self, invocation, "incident-close", "end", end_text, "closed");
@@ -216,8 +219,13 @@ vigil_incident_object_handle_release (VigilDBusIncident *skeleton, GDBusMethodIn
   VigilIncidentObject *self = VIGIL_INCIDENT_OBJECT (skeleton);
   GError *error = NULL;
 
+  /* On a full disk above all: with only locked video left, this is what
+   * lets the storage watchdog delete again. */
   if (!vigil_store_release_incident (self->store, vigil_dbus_incident_get_id (skeleton), g_get_real_time (), reason,
-                                     &error))
+                                     &error)
+      && (!vigil_service_retry_on_full (self->store, &error)
+          || !vigil_store_release_incident (self->store, vigil_dbus_incident_get_id (skeleton), g_get_real_time (),
+                                            reason, &error)))
     return return_store_error (invocation, error);
   record_change (self, invocation, "incident-release", "reason", reason, "released");
   vigil_dbus_incident_complete_release (skeleton, invocation);

@@ -134,6 +134,9 @@ vigil_manager_object_handle_create_incident (VigilDBusManager *manager, GDBusMet
   if (!vigil_service_take_rate (vigil_service_get_incident_rate (self->service), invocation, "incidents"))
     return G_DBUS_METHOD_INVOCATION_HANDLED;
   id = vigil_store_add_incident (self->store, incident, &error);
+  /* What is marked on a full disk is locked all the same. */
+  if (id == 0 && vigil_service_retry_on_full (self->store, &error))
+    id = vigil_store_add_incident (self->store, incident, &error);
   if (id == 0)
     {
       vigil_error_from_store (&error, VIGIL_ERROR_UNKNOWN_CAMERA);

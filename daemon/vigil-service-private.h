@@ -40,6 +40,14 @@ void               vigil_service_audit            (VigilStore        *store,
                                                    const gchar       *action,
                                                    const gchar       *target,
                                                    ...) G_GNUC_NULL_TERMINATED;
+/* After a catalog write failed with *@error: if the disk is full
+ * (VIGIL_STORE_ERROR_FULL), gives back the storage watchdog's space
+ * reserve, clears *@error and returns TRUE: write once more. For an
+ * operator's incident on a full disk, above all the release that lets
+ * the watchdog delete again; the watchdog makes the reserve again once
+ * it fits. */
+gboolean           vigil_service_retry_on_full    (VigilStore *store,
+                                                   GError    **error);
 /* Replies with @error (taken), turned into a VIGIL_ERROR first. */
 gboolean           vigil_service_return_error     (GDBusMethodInvocation *invocation,
                                                    GError                *error);

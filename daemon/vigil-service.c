@@ -20,6 +20,7 @@
 #include "vigil-export-object.h"
 #include "vigil-incident-object.h"
 #include "vigil-manager-object.h"
+#include "vigil-reserve.h"
 #include "vigil-service-private.h"
 #include "vigil-text.h"
 
@@ -228,6 +229,25 @@ vigil_service_audit (VigilStore *store, const VigilCaller *caller, const gchar *
 }
 
 static const VigilCaller vigild_itself = { -1, (gchar *) "vigild" };
+
+gboolean
+vigil_service_retry_on_full (VigilStore *store, GError **error)
+{
+  g_autoptr(GError) reserve_error = NULL;
+  guint64 released = 0;
+
+  if (!g_error_matches (*error, VIGIL_STORE_ERROR, VIGIL_STORE_ERROR_FULL))
+    return FALSE;
+  /* One unlink on the main thread: rare, and what a person is waiting on. */
+  if (!vigil_reserve_remove (vigil_store_get_root (store), &released, &reserve_error))
+    g_warning ("%s", reserve_error->message);
+  if (released == 0)
+    return FALSE;
+  g_message ("the catalog's disk is full: gave back the %.1f MB space reserve for an operator's change",
+             released / 1e6);
+  g_clear_error (error);
+  return TRUE;
+}
 
 gboolean
 vigil_service_return_error (GDBusMethodInvocation *invocation, GError *error)

@@ -82,6 +82,7 @@ typedef struct {                  /* a segment splitmuxsink has opened */
   gboolean      has_end;
   KeyframeMark  end;              /* first keyframe of the next segment */
   gboolean      closed;           /* splitmuxsink has finished the file */
+  gboolean      failed;           /* reported by ::segment-failed (main thread) */
 } Fragment;
 
 /* The frame-health branch of one run; see the top of the file. Created on
@@ -1006,9 +1007,13 @@ on_segment_fsynced (GObject *source, GAsyncResult *result, gpointer user_data)
     g_signal_emit (self, signals[SIGNAL_SEGMENT_CLOSED], 0, segment);
   else
     {
+      g_autofree gchar *reason = g_error_matches (error, G_IO_ERROR, G_IO_ERROR_NO_SPACE)
+                                   ? g_strdup_printf (VIGIL_RECORDER_DISK_FULL ": %s", error->message)
+                                   : g_strdup (error->message);
+
       /* The row stays 'writing'; start-up recovery will probe the file. */
       g_warning ("camera %s: segment %s not made durable: %s", self->camera, segment->path, error->message);
-      g_signal_emit (self, signals[SIGNAL_SEGMENT_FAILED], 0, segment->path, error->message);
+      g_signal_emit (self, signals[SIGNAL_SEGMENT_FAILED], 0, segment->path, reason);
     }
   start_next_fsync (self);
   maybe_finish_run (self);
@@ -1195,6 +1200,25 @@ handle_message (VigilRecorder *self, GstMessage *message)
     }
 }
 
+/* The run's end reason for a bus error. A full disk is said in fixed
+ * words: filesink reports ENOSPC as NO_SPACE_LEFT, but EDQUOT (and a
+ * folder or file it could not create) only as a WRITE or OPEN error whose
+ * details hold the system's message, in the process's own language. */
+static gchar *
+describe_error (const GError *error, const gchar *debug)
+{
+  if (g_error_matches (error, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_NO_SPACE_LEFT))
+    return g_strdup_printf (VIGIL_RECORDER_DISK_FULL ": %s", error->message);
+  if (error->domain == GST_RESOURCE_ERROR && debug != NULL)
+    {
+      if (strstr (debug, g_strerror (ENOSPC)) != NULL)
+        return g_strdup_printf (VIGIL_RECORDER_DISK_FULL ": %s", g_strerror (ENOSPC));
+      if (strstr (debug, g_strerror (EDQUOT)) != NULL)
+        return g_strdup_printf (VIGIL_RECORDER_DISK_FULL ": %s", g_strerror (EDQUOT));
+    }
+  return g_strdup_printf ("error: %s", error->message);
+}
+
 static gboolean
 on_bus_message (GstBus *bus, GstMessage *message, gpointer user_data)
 {
@@ -1211,7 +1235,7 @@ on_bus_message (GstBus *bus, GstMessage *message, gpointer user_data)
         gst_message_parse_error (message, &error, &debug);
         GST_DEBUG_OBJECT (GST_MESSAGE_SRC (message), "camera %s: %s (%s)", self->camera, error->message,
                           GST_STR_NULL (debug));
-        reason = g_strdup_printf ("error: %s", error->message);
+        reason = describe_error (error, debug);
         if (self->state == STATE_RUNNING)
           begin_finalise (self, reason);
         else if (self->state == STATE_FINALISING)
@@ -1292,7 +1316,10 @@ on_finalise_timeout (gpointer user_data)
              FINALISE_TIMEOUT_MS);
   /* Its file stays as far as it was written; start-up recovery probes it. */
   if (open_fragment != NULL && !open_fragment->closed)
-    g_signal_emit (self, signals[SIGNAL_SEGMENT_FAILED], 0, open_fragment->path, reason);
+    {
+      open_fragment->failed = TRUE;
+      g_signal_emit (self, signals[SIGNAL_SEGMENT_FAILED], 0, open_fragment->path, reason);
+    }
   begin_teardown (self);
   return G_SOURCE_REMOVE;
 }
@@ -1344,6 +1371,39 @@ set_null_thread (GTask *task, gpointer source, gpointer task_data, GCancellable 
   g_task_return_boolean (task, TRUE);
 }
 
+/* Segments splitmuxsink opened but never finished: a write failed (a full
+ * disk) and the pipeline stopped with the file as far as it got. Each is
+ * reported once, so that the owner can salvage or remove it now rather
+ * than leave a 'writing' row for the next start. */
+static void
+report_unclosed_fragments (VigilRecorder *self)
+{
+  g_autoptr(GPtrArray) paths = g_ptr_array_new_with_free_func (g_free);
+
+  g_mutex_lock (&self->lock);
+  for (GList *l = self->fragments.head; l != NULL; l = l->next)
+    {
+      Fragment *fragment = l->data;
+
+      if (!fragment->closed && !fragment->failed)
+        {
+          fragment->failed = TRUE;
+          g_ptr_array_add (paths, g_strdup (fragment->path));
+        }
+    }
+  g_mutex_unlock (&self->lock);
+  for (guint i = 0; i < paths->len; i++)
+    {
+      g_autofree gchar *reason = g_strdup_printf ("it did not close: %s",
+                                                  self->end_reason != NULL ? self->end_reason : "run ended");
+
+      g_info ("camera %s: segment %s %s", self->camera, (const gchar *) paths->pdata[i], reason);
+      g_signal_emit (self, signals[SIGNAL_SEGMENT_FAILED], 0, paths->pdata[i],
+                     self->end_reason != NULL && g_str_has_prefix (self->end_reason, VIGIL_RECORDER_DISK_FULL)
+                       ? self->end_reason : reason);
+    }
+}
+
 static void
 on_teardown_done (GObject *source, GAsyncResult *result, gpointer user_data)
 {
@@ -1359,6 +1419,7 @@ on_teardown_done (GObject *source, GAsyncResult *result, gpointer user_data)
       gst_message_unref (message);
     }
   flush_closed_fragments (self, TRUE);
+  report_unclosed_fragments (self);
   g_clear_handle_id (&self->bus_watch_id, g_source_remove);
   gst_clear_object (&self->splitmux);
   gst_clear_object (&self->pipeline);

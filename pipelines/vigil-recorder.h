@@ -13,8 +13,9 @@
  * Signals are emitted on the main context the recorder was created in, in
  * this order per run: ::run-started, then per segment ::segment-opened and
  * ::segment-closed (only after the file and its folders were fsync'ed;
- * ::segment-failed instead when that fsync fails or the last segment does
- * not close in time), then ::run-ended exactly once for every successful
+ * ::segment-failed instead when that fsync fails, or the segment never
+ * closed: the last one did not in time, or a write failed and left it as
+ * far as it got), then ::run-ended exactly once for every successful
  * start. With frame
  * health on, ::frame-health comes between ::run-started and ::run-ended,
  * about once per interval; with vigilrtspsrc, ::camera-clock every few
@@ -99,6 +100,12 @@ gboolean vigil_segment_path_parse (const gchar *relative_path, gchar **out_camer
  * timeout while its audio kept arriving: the camera is reachable, its
  * video is not. */
 #define VIGIL_RECORDER_VIDEO_MISSING "video missing"
+/* Prefix of the end reason of a run, and of the reason of a
+ * ::segment-failed, when the file system refused a write for want of
+ * space (ENOSPC) or quota (EDQUOT): "disk full: No space left on the
+ * resource.". Said in the same words whatever the locale, so the owner can
+ * free space at once and retry when there is some. */
+#define VIGIL_RECORDER_DISK_FULL "disk full"
 
 #define VIGIL_TYPE_RECORDER (vigil_recorder_get_type ())
 G_DECLARE_FINAL_TYPE (VigilRecorder, vigil_recorder, VIGIL, RECORDER, GObject)

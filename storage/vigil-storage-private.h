@@ -17,7 +17,8 @@ sqlite3_stmt *vigil_store_prepare       (VigilStore *self, const gchar *sql, GEr
 gboolean      vigil_store_exec          (VigilStore *self, const gchar *sql, GError **error);
 /* Steps a statement that returns no rows. */
 gboolean      vigil_store_step_done     (VigilStore *self, sqlite3_stmt *stmt, GError **error);
-/* Sets a VIGIL_STORE_ERROR_FAILED naming @what and SQLite's message; returns FALSE. */
+/* Sets a VIGIL_STORE_ERROR_FAILED (FULL when the disk is) naming @what and
+ * SQLite's message; returns FALSE. */
 gboolean      vigil_store_fail          (VigilStore *self, GError **error, const gchar *what);
 /* The id of camera @camera, or 0 with a NOT_FOUND error naming it. */
 gint64        vigil_store_get_camera_id (VigilStore *self, const gchar *camera, GError **error);

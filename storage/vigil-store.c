@@ -107,8 +107,16 @@ vigil_run_free (VigilRun *run)
 static gboolean
 set_sqlite_error (VigilStore *self, GError **error, const gchar *what)
 {
-  g_set_error (error, VIGIL_STORE_ERROR, VIGIL_STORE_ERROR_FAILED,
-               "catalog: %s: %s", what, sqlite3_errmsg (self->db));
+  /* A full disk is the one failure the daemon can repair by itself (the
+   * storage watchdog frees space), so it has a code of its own. SQLite
+   * says SQLITE_FULL for ENOSPC, but a plain write error for EDQUOT. */
+  int rc = sqlite3_errcode (self->db);
+  int system_errno = sqlite3_system_errno (self->db);
+  gboolean full = (rc & 0xff) == SQLITE_FULL
+                  || ((rc & 0xff) == SQLITE_IOERR && (system_errno == ENOSPC || system_errno == EDQUOT));
+  VigilStoreError code = full ? VIGIL_STORE_ERROR_FULL : VIGIL_STORE_ERROR_FAILED;
+
+  g_set_error (error, VIGIL_STORE_ERROR, code, "catalog: %s: %s", what, sqlite3_errmsg (self->db));
   return FALSE;
 }
 

@@ -21,6 +21,7 @@ typedef enum {
   VIGIL_STORE_ERROR_VERSION,    /* catalog written by a newer vigil */
   VIGIL_STORE_ERROR_INVALID,    /* argument out of range (e.g. end before start) */
   VIGIL_STORE_ERROR_TAMPERED,   /* the audit log's hash chain is broken */
+  VIGIL_STORE_ERROR_FULL,       /* the catalog's file system is full (SQLITE_FULL): free space, then retry */
 } VigilStoreError;
 GQuark vigil_store_error_quark (void);
 

@@ -3,8 +3,8 @@
  * folder made for it are synced, and a sync that fails is an error that
  * names what failed. This test defines fsync() itself: the static common
  * library linked into it calls this one, which records the path of every
- * synced descriptor and fails the ones the test picks with EIO, then calls
- * the real fsync(). */
+ * synced descriptor and fails the ones the test picks (with EIO unless the
+ * test says otherwise), then calls the real fsync(). */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
@@ -16,7 +16,8 @@
 #include "vigil-test-util.h"
 
 static GPtrArray *synced;      /* paths fsync() was called on, in order */
-static gchar     *fail_path;   /* fsync() of this path fails with EIO */
+static gchar     *fail_path;   /* fsync() of this path fails with fail_errno */
+static int        fail_errno = EIO;
 
 int
 fsync (int fd)
@@ -29,7 +30,7 @@ fsync (int fd)
     g_ptr_array_add (synced, g_strdup (path));
   if (path != NULL && g_strcmp0 (path, fail_path) == 0)
     {
-      errno = EIO;
+      errno = fail_errno;
       return -1;
     }
   return real (fd);
@@ -53,6 +54,7 @@ fixture_tear_down (Fixture *f, gconstpointer unused)
 {
   g_clear_pointer (&synced, g_ptr_array_unref);
   g_clear_pointer (&fail_path, g_free);
+  fail_errno = EIO;
   vigil_test_remove_tree (g_steal_pointer (&f->root));
 }
 
@@ -152,6 +154,25 @@ test_failed_file_sync_is_an_error_naming_it (Fixture *f, gconstpointer unused)
   g_assert_nonnull (strstr (error->message, file));
 }
 
+/* A full disk and a spent quota are the same to vigil: the code says it,
+ * whatever the language of the message. */
+static void
+test_full_disk_or_quota_is_no_space (Fixture *f, gconstpointer unused)
+{
+  g_autofree gchar *file = make_file (f, "cam0/seg.mkv", 1);
+  const int errnos[] = { ENOSPC, EDQUOT };
+
+  fail_path = g_strdup (file);
+  for (guint i = 0; i < G_N_ELEMENTS (errnos); i++)
+    {
+      g_autoptr(GError) error = NULL;
+
+      fail_errno = errnos[i];
+      g_assert_false (vigil_fsync_file_and_folders (file, f->root, NULL, &error));
+      g_assert_error (error, G_IO_ERROR, G_IO_ERROR_NO_SPACE);
+    }
+}
+
 static void
 test_missing_or_not_a_file_is_refused (Fixture *f, gconstpointer unused)
 {
@@ -183,6 +204,7 @@ main (int argc, char **argv)
   ADD ("/common/fsync/without-root-syncs-own-folder", test_file_without_root_syncs_its_own_folder);
   ADD ("/common/fsync/failed-folder-sync-names-it", test_failed_folder_sync_is_an_error_naming_it);
   ADD ("/common/fsync/failed-file-sync-names-it", test_failed_file_sync_is_an_error_naming_it);
+  ADD ("/common/fsync/full-disk-or-quota-is-no-space", test_full_disk_or_quota_is_no_space);
   ADD ("/common/fsync/missing-or-folder-refused", test_missing_or_not_a_file_is_refused);
   return g_test_run ();
 }

@@ -3,9 +3,11 @@
  * 127.0.0.1) into segment files that decode, start on keyframes, meet
  * each other exactly in wall-clock time and carry counts that match the
  * files; a stalled, dropped or refusing camera ends the run with a reason
- * after the open segment was closed cleanly. */
+ * after the open segment was closed cleanly; a full disk ends it as
+ * "disk full" and names the segment it cut off. */
 #include <glib/gstdio.h>
 #include <string.h>
+#include <sys/mount.h>
 
 #include "vigil-recorder.h"
 #include "vigil-segment-probe.h"
@@ -25,6 +27,8 @@ typedef struct {
   gint64         run_start_us;
   gint64         started_mono_us, ended_mono_us;   /* when ::run-started and ::run-ended came */
   gchar         *end_reason;     /* set by ::run-ended */
+  GPtrArray     *failed;         /* paths from ::segment-failed */
+  gchar         *failed_reason;  /* the last one's reason */
   gint64         end_us;
   gboolean       ended;
   gboolean       closed_after_end;
@@ -49,6 +53,15 @@ on_segment_closed (VigilRecorder *recorder, const VigilClosedSegment *segment, F
 {
   g_ptr_array_add (f->closed, vigil_closed_segment_copy (segment));
   f->closed_after_end |= f->ended;
+}
+
+static void
+on_segment_failed (VigilRecorder *recorder, const gchar *path, const gchar *reason, Fixture *f)
+{
+  g_assert_false (f->ended);
+  g_ptr_array_add (f->failed, g_strdup (path));
+  g_free (f->failed_reason);
+  f->failed_reason = g_strdup (reason);
 }
 
 static void
@@ -97,6 +110,7 @@ fixture_set_up (Fixture *f, gconstpointer data)
   f->dir = vigil_test_make_tmp_dir ();
   f->use_udp = variant->use_udp;
   f->closed = g_ptr_array_new_with_free_func ((GDestroyNotify) vigil_closed_segment_free);
+  f->failed = g_ptr_array_new_with_free_func (g_free);
   f->simcam = vigil_simcam_new (&options, &error);
   g_assert_no_error (error);
   url = vigil_simcam_get_url (f->simcam, 0);
@@ -107,6 +121,7 @@ fixture_set_up (Fixture *f, gconstpointer data)
   g_signal_connect (f->recorder, "segment-opened", G_CALLBACK (on_segment_opened), f);
   g_signal_connect (f->recorder, "segment-closed", G_CALLBACK (on_segment_closed), f);
   g_signal_connect (f->recorder, "run-ended", G_CALLBACK (on_run_ended), f);
+  g_signal_connect (f->recorder, "segment-failed", G_CALLBACK (on_segment_failed), f);
 }
 
 static void
@@ -121,6 +136,10 @@ fixture_tear_down (Fixture *f, gconstpointer unused)
   g_clear_object (&f->simcam);
   g_clear_pointer (&f->closed, g_ptr_array_unref);
   g_clear_pointer (&f->end_reason, g_free);
+  g_clear_pointer (&f->failed, g_ptr_array_unref);
+  g_clear_pointer (&f->failed_reason, g_free);
+  /* The full-disk test mounts a tmpfs on the folder. */
+  umount2 (f->dir, MNT_DETACH);
   vigil_test_remove_tree (g_steal_pointer (&f->dir));
 }
 
@@ -334,6 +353,44 @@ test_recorder_refused_connection_ends_run (Fixture *f, gconstpointer unused)
   g_assert_cmpuint (f->opened, ==, 0);
 }
 
+static void assert_closed_segments_decode (Fixture *f);
+
+/* Another program fills the disk mid-segment: the run ends at once as
+ * "disk full" (not as a generic error, so vigild frees space rather than
+ * backing off), the segment it cut off is named by ::segment-failed
+ * before ::run-ended, and what closed before stays whole. */
+static void
+test_recorder_full_disk_ends_run (Fixture *f, gconstpointer unused)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree gchar *filler = g_build_filename (f->dir, "filler", NULL);
+  g_autofree gchar *cut = NULL;
+  gint64 filled_us;
+
+  if (!vigil_test_mount_tmpfs (f->dir, 4))
+    {
+      g_test_skip ("needs root to mount a small tmpfs (CI runs as root)");
+      return;
+    }
+  g_assert_true (vigil_recorder_start (f->recorder, &error));
+  g_assert_true (vigil_test_wait_until (has_closed_one, f, 60));
+  vigil_test_fill_disk (filler);
+  filled_us = g_get_monotonic_time ();
+  g_assert_true (vigil_test_wait_for (&f->ended, 30));
+  g_test_message ("end reason on a full disk: %s, %.1f s after", f->end_reason,
+                  (g_get_monotonic_time () - filled_us) / 1e6);
+  g_assert_true (g_str_has_prefix (f->end_reason, VIGIL_RECORDER_DISK_FULL ": "));
+  /* Every segment opened either closed or was reported cut off. */
+  g_assert_cmpuint (f->failed->len, >=, 1);
+  g_assert_cmpuint (f->closed->len + f->failed->len, ==, f->opened);
+  g_assert_true (g_str_has_prefix (f->failed_reason, VIGIL_RECORDER_DISK_FULL ": "));
+  cut = g_build_filename (f->dir, f->failed->pdata[f->failed->len - 1], NULL);
+  g_assert_true (g_file_test (cut, G_FILE_TEST_EXISTS));
+  g_unlink (filler);
+  f->opened = f->closed->len;    /* only those decode */
+  assert_closed_segments_decode (f);
+}
+
 static void
 assert_closed_segments_decode (Fixture *f)
 {
@@ -501,6 +558,7 @@ main (int argc, char **argv)
   ADD ("/pipelines/recorder/drop-ends-run", test_recorder_drop_ends_run);
   ADD ("/pipelines/recorder/refused-connection-ends-run", test_recorder_refused_connection_ends_run);
   ADD ("/pipelines/recorder/resolution-change-ends-run-cleanly", test_recorder_resolution_change_ends_run_cleanly);
+  ADD ("/pipelines/recorder/full-disk-ends-run", test_recorder_full_disk_ends_run);
   {
     static const Variant long_segments = { .segment_seconds = 60 };
 

@@ -2,9 +2,14 @@
 /* Test helpers; see vigil-test-util.h. */
 #include "vigil-test-util.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <gio/gio.h>
 #include <glib/gstdio.h>
 #include <string.h>
+#include <sys/mount.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
 
 gchar *
 vigil_test_make_tmp_dir (void)
@@ -343,4 +348,51 @@ vigil_test_assert_dbus_error (const GError *error, const gchar *name)
     g_error ("expected %s, got %s: %s", name, remote, error->message);
   /* The message says what was wrong, not just the name. */
   g_assert_cmpuint (strlen (error->message), >, strlen (remote) + 10);
+}
+
+guint64
+vigil_test_fill_disk (const gchar *path)
+{
+  static const gchar zeros[64 * 1024];
+  int fd = g_open (path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  guint64 written = 0;
+
+  g_assert_cmpint (fd, >=, 0);
+  /* A short write takes what still fits; the next one is refused. */
+  for (;;)
+    {
+      ssize_t n = write (fd, zeros, sizeof zeros);
+
+      if (n > 0)
+        {
+          written += (guint64) n;
+          continue;
+        }
+      g_assert_cmpint (n, <, 0);
+      if (errno == EINTR)
+        continue;
+      g_assert_true (errno == ENOSPC || errno == EDQUOT);
+      break;
+    }
+  g_assert_cmpint (close (fd), ==, 0);
+  return written;
+}
+
+guint64
+vigil_test_free_bytes (const gchar *path)
+{
+  struct statvfs fs;
+
+  g_assert_cmpint (statvfs (path, &fs), ==, 0);
+  return (guint64) fs.f_bavail * fs.f_frsize;
+}
+
+gboolean
+vigil_test_mount_tmpfs (const gchar *path, guint size_mib)
+{
+  g_autofree gchar *options = g_strdup_printf ("size=%um", size_mib);
+
+  if (geteuid () != 0)
+    return FALSE;
+  return mount ("tmpfs", path, "tmpfs", 0, options) == 0;
 }

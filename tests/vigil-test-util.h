@@ -46,6 +46,17 @@ gint     vigil_test_run              (gchar      **out_stdout,
  * the smallest change a hash must catch. */
 void     vigil_test_flip_byte        (const gchar *path,
                                       gsize        offset);
+/* Writes zeros to a new file at @path until its file system refuses even
+ * one more byte (ENOSPC or EDQUOT), as an outside program filling the
+ * disk would; returns the bytes written. */
+guint64  vigil_test_fill_disk        (const gchar *path);
+/* Free bytes (for unprivileged users) of the file system holding @path. */
+guint64  vigil_test_free_bytes       (const gchar *path);
+/* Mounts a fresh tmpfs of @size_mib on the folder @path (which must
+ * exist); FALSE when that is not allowed here (not root, no mount). The
+ * caller unmounts it. */
+gboolean vigil_test_mount_tmpfs      (const gchar *path,
+                                      guint        size_mib);
 /* @error is the D-Bus error @name, and its message says what was wrong,
  * not only the name. */
 void     vigil_test_assert_dbus_error (const GError *error,

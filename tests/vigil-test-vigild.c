@@ -115,6 +115,50 @@ end_with_the_test (gpointer unused)
   prctl (PR_SET_PDEATHSIG, SIGTERM);
 }
 
+/* Replaces "KEY=@old\n" in the config by "KEY=@new\n". */
+static void
+replace_config_path (VigilTestVigild *f, const gchar *key, const gchar *old, const gchar *new)
+{
+  g_autofree gchar *conf = NULL;
+  g_autofree gchar *from = g_strdup_printf ("%s=%s\n", key, old);
+  g_autofree gchar *to = g_strdup_printf ("%s=%s\n", key, new);
+  g_auto(GStrv) parts = NULL;
+  g_autofree gchar *all = NULL;
+
+  g_assert_true (g_file_get_contents (f->conf, &conf, NULL, NULL));
+  parts = g_strsplit (conf, from, 2);
+  g_assert_cmpuint (g_strv_length (parts), ==, 2);
+  all = g_strjoinv (to, parts);
+  g_assert_true (g_file_set_contents (f->conf, all, -1, NULL));
+}
+
+gboolean
+vigil_test_vigild_use_small_disk (VigilTestVigild *f, guint size_mib)
+{
+  g_autofree gchar *disk = g_build_filename (f->dir, "disk", NULL);
+  g_autofree gchar *root = NULL;
+  g_autofree gchar *state = NULL;
+  g_autofree gchar *catalog = NULL;
+
+  g_assert_null (f->disk);
+  g_assert_cmpint (g_mkdir (disk, 0700), ==, 0);
+  if (!vigil_test_mount_tmpfs (disk, size_mib))
+    return FALSE;
+  f->disk = g_steal_pointer (&disk);
+  root = g_build_filename (f->disk, "recordings", NULL);
+  state = g_build_filename (f->disk, "state", NULL);
+  catalog = g_build_filename (state, "catalog.db", NULL);
+  g_assert_cmpint (g_mkdir (root, 0700), ==, 0);
+  g_assert_cmpint (g_mkdir (state, 0700), ==, 0);
+  replace_config_path (f, "root", f->root, root);
+  replace_config_path (f, "catalog", f->catalog, catalog);
+  g_free (f->root);
+  f->root = g_steal_pointer (&root);
+  g_free (f->catalog);
+  f->catalog = g_steal_pointer (&catalog);
+  return TRUE;
+}
+
 void
 vigil_test_vigild_append_config (VigilTestVigild *f, const gchar *text)
 {
@@ -203,6 +247,9 @@ vigil_test_vigild_tear_down (VigilTestVigild *f)
    * these; nothing else is mounted there. */
   umount2 (f->out, MNT_DETACH);
   umount2 (f->root, MNT_DETACH);
+  if (f->disk != NULL)
+    umount2 (f->disk, MNT_DETACH);
+  g_clear_pointer (&f->disk, g_free);
   g_free (f->root);
   g_free (f->catalog);
   g_free (f->conf);

@@ -29,6 +29,7 @@ typedef struct {
   GArray           *alert_watches;       /* handler ids on manager, disconnected at tear-down */
   GPtrArray        *env;                 /* NAME, VALUE, ... for vigild; NULL for none */
   gchar            *system_bus;          /* vigild serves this bus as its system bus; NULL: --session */
+  gchar            *disk;                /* a small tmpfs holding root and catalog; NULL: none */
 } VigilTestVigild;
 
 /* One AlertRaised or AlertCleared signal to look out for. */
@@ -61,6 +62,11 @@ void   vigil_test_vigild_set_up       (VigilTestVigild          *f,
  * it there. After vigil_test_vigild_set_up() with a NULL bus. */
 void   vigil_test_vigild_use_system_bus (VigilTestVigild *f,
                                          const gchar     *address);
+/* Mounts a tmpfs of @size_mib and moves the storage root and the catalog
+ * (with the signing key) onto it, as on a host with one disk; FALSE when
+ * no tmpfs can be mounted here (not root). After set-up, before start. */
+gboolean vigil_test_vigild_use_small_disk (VigilTestVigild *f,
+                                           guint            size_mib);
 /* Appends @text (whole groups) to the config, for what is only known once
  * the simulated cameras run; before vigil_test_vigild_start(). */
 void   vigil_test_vigild_append_config (VigilTestVigild *f,
