@@ -174,7 +174,10 @@ test_reserve_lets_the_catalog_delete_on_a_full_disk (Fixture *f, gconstpointer u
       g_assert_no_error (error);
     }
   g_assert_false (g_file_test (oldest, G_FILE_TEST_EXISTS));
-  g_assert_cmpuint (vigil_test_free_bytes (root), >=, free_before + segments->len * 128 * 1024 - reserve);
+  /* (Less the reserve the catalog's WAL took, and a few pages more: the
+   * catalog's running totals change a page per deletion too.) */
+  g_assert_cmpuint (vigil_test_free_bytes (root), >=,
+                    free_before + segments->len * 128 * 1024 - reserve - 16 * 4096);
   {
     g_autoptr(GPtrArray) left = vigil_store_list_segments (store, "cam0", 0, G_MAXINT64, &error);
     g_assert_no_error (error);
