@@ -147,6 +147,7 @@ vigil_camera_object_handle_list_spans (VigilDBusCamera *skeleton, GDBusMethodInv
   g_autoptr(GPtrArray) gaps = NULL;
   GVariantBuilder gaps_builder;
   GError *error = NULL;
+  gint64 writing_since_us, now_us;
 
   if (to_us <= from_us)
     return vigil_service_return_invalid (invocation, "the range ends before it starts");
@@ -163,11 +164,35 @@ vigil_camera_object_handle_list_spans (VigilDBusCamera *skeleton, GDBusMethodInv
       vigil_error_from_store (&error, VIGIL_ERROR_UNKNOWN_CAMERA);
       return vigil_service_return_error (invocation, error);
     }
+  /* What the camera is writing now counts, up to now: "the last ten
+   * minutes" must not end at the last segment boundary. */
+  writing_since_us = vigil_camera_get_writing_since_us (self->camera);
+  now_us = g_get_real_time ();
+  if (writing_since_us != 0 && writing_since_us < to_us && now_us > from_us)
+    {
+      VigilSegment *open_segment = g_new0 (VigilSegment, 1);
+
+      open_segment->start_us = MAX (writing_since_us, from_us);
+      open_segment->end_us = MIN (now_us, to_us);
+      g_ptr_array_add (segments, open_segment);
+    }
   g_variant_builder_init (&gaps_builder, G_VARIANT_TYPE ("a(xxs)"));
   for (guint i = 0; i < gaps->len; i++)
     {
       const VigilGap *gap = gaps->pdata[i];
-      g_variant_builder_add (&gaps_builder, "(xxs)", gap->start_us, gap->end_us, gap->reason ? gap->reason : "");
+
+      if (writing_since_us == 0 || gap->end_us <= writing_since_us)
+        {
+          g_variant_builder_add (&gaps_builder, "(xxs)", gap->start_us, gap->end_us, gap->reason ? gap->reason : "");
+          continue;
+        }
+      /* The open segment fills [writing_since, now]: what is left of the
+       * gap is before it, and after now. */
+      if (gap->start_us < writing_since_us)
+        g_variant_builder_add (&gaps_builder, "(xxs)", gap->start_us, writing_since_us, gap->reason ? gap->reason : "");
+      if (gap->end_us > now_us)
+        g_variant_builder_add (&gaps_builder, "(xxs)", MAX (gap->start_us, now_us), gap->end_us,
+                               "after the last frame so far");
     }
   vigil_dbus_camera_complete_list_spans (skeleton, invocation, build_spans (segments),
                                          g_variant_builder_end (&gaps_builder));

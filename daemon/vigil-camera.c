@@ -336,6 +336,28 @@ vigil_camera_note_ptz_move (VigilCamera *self, guint expected_ms)
   self->relearn_id = g_timeout_add_once (expected_ms + PTZ_SETTLE_MS, on_relearn_timeout, self);
 }
 
+gint64
+vigil_camera_get_writing_since_us (VigilCamera *self)
+{
+  GHashTableIter iter;
+  gpointer value;
+  gint64 since_us = 0;
+
+  g_return_val_if_fail (VIGIL_IS_CAMERA (self), 0);
+  if (self->state != VIGIL_CAMERA_STATE_RECORDING)
+    return 0;
+  /* The open segments (one, or two while one closes): the earliest start. */
+  g_hash_table_iter_init (&iter, self->writing);
+  while (g_hash_table_iter_next (&iter, NULL, &value))
+    {
+      const Writing *writing = value;
+
+      if (since_us == 0 || writing->start_us < since_us)
+        since_us = writing->start_us;
+    }
+  return since_us;
+}
+
 gboolean
 vigil_camera_close_segment_now (VigilCamera *self)
 {

@@ -48,6 +48,9 @@ VigilCameraState  vigil_camera_get_state (VigilCamera *self);
 gint64            vigil_camera_get_run_start_us (VigilCamera *self);
 /* The newest segment this camera completed since vigild started, or NULL. */
 const VigilSegment *vigil_camera_get_last_segment (VigilCamera *self);
+/* Where the segments being written now begin (recorded, not yet
+ * cataloged complete); 0 when the camera is not recording. */
+gint64            vigil_camera_get_writing_since_us (VigilCamera *self);
 /* Closes the segment being recorded at the next keyframe, for an export
  * that reaches up to now (see vigil_recorder_close_segment_now()); FALSE
  * when the camera is not recording. */

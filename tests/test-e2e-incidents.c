@@ -326,6 +326,28 @@ test_export_reaches_up_to_now (Fixture *f, gconstpointer unused)
   id = g_strdup (g_strstrip (out));
   g_clear_pointer (&out, g_free);
   asked_us = g_get_real_time ();
+  /* The timeline too reaches up to now, no segment having closed yet. */
+  {
+    g_autoptr(GVariant) spans = NULL, gaps = NULL;
+    gint64 span_start_us = 0, span_end_us = 0;
+
+    g_assert_true (vigil_dbus_camera_call_list_spans_sync (camera, asked_us - 10 * S, asked_us + 5 * S, &spans, &gaps,
+                                                           NULL, &error));
+    g_assert_no_error (error);
+    g_assert_cmpuint (g_variant_n_children (spans), ==, 1);
+    g_variant_get_child (spans, 0, "(xx)", &span_start_us, &span_end_us);
+    g_test_message ("timeline: recorded up to %.2f s before asking", (asked_us - span_end_us) / 1e6);
+    g_assert_cmpint (span_end_us, >=, asked_us - S);
+    /* No gap where the camera is recording: only before it began, and
+     * after now. */
+    for (gsize i = 0; i < g_variant_n_children (gaps); i++)
+      {
+        gint64 gap_start_us = 0, gap_end_us = 0;
+
+        g_variant_get_child (gaps, i, "(xx&s)", &gap_start_us, &gap_end_us, NULL);
+        g_assert_true (gap_end_us <= span_start_us || gap_start_us >= asked_us - S);
+      }
+  }
   g_assert_cmpint (vigilctl (&out, "export", id, "--out", f->out, "--reason", "police, now", NULL), ==, 0);
   manifest = g_build_filename (g_strstrip (out), "manifest.json", NULL);
   g_assert_true (json_parser_load_from_file (parser, manifest, &error));
