@@ -32,7 +32,8 @@ typedef struct {
 struct _VigilSalvage
 {
   GObject     parent_instance;
-  VigilStore *store;
+  VigilStore *store;        /* main thread only */
+  gchar      *root;         /* the store's, for the workers */
   GQueue      items;        /* Item, oldest first; the head is the one worked on */
   gboolean    working;      /* a worker runs the head's step */
   gboolean    blocked;      /* the catalog refused the head's step for want of space */
@@ -56,13 +57,13 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (Item, item_free)
 static void process (VigilSalvage *self);
 
 /* Runs on a worker thread; touches only the head item, which the main
- * thread leaves alone while it works. */
+ * thread leaves alone while it works, and never the store. */
 static void
 probe_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
 {
   VigilSalvage *self = source;
   VigilSegment *segment = task_data;
-  g_autofree gchar *path = vigil_store_get_absolute_path (self->store, segment->path);
+  g_autofree gchar *path = g_build_filename (self->root, segment->path, NULL);
   g_autofree gchar *folder = g_path_get_dirname (path);
   g_auto(VigilSegmentProbe) probe = { 0 };
   g_autoptr(GError) error = NULL;
@@ -93,7 +94,7 @@ probe_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *ca
       return;
     }
   /* What fitted is kept; durable before the catalog says so. */
-  if (!vigil_fsync_file_and_folders (path, vigil_store_get_root (self->store), &size_bytes, &error))
+  if (!vigil_fsync_file_and_folders (path, self->root, &size_bytes, &error))
     {
       g_task_return_error (task, g_steal_pointer (&error));
       return;
@@ -307,6 +308,7 @@ vigil_salvage_finalize (GObject *object)
   /* A worker holds a reference: none runs now. */
   g_queue_clear_full (&self->items, (GDestroyNotify) item_free);
   g_clear_object (&self->store);
+  g_free (self->root);
   G_OBJECT_CLASS (vigil_salvage_parent_class)->finalize (object);
 }
 
@@ -337,5 +339,6 @@ vigil_salvage_new (VigilStore *store)
   VigilSalvage *self = g_object_new (VIGIL_TYPE_SALVAGE, NULL);
 
   self->store = g_object_ref (store);
+  self->root = g_strdup (vigil_store_get_root (store));
   return self;
 }
