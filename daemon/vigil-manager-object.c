@@ -2,9 +2,9 @@
 /* VigilManagerObject: the Manager's methods and signals. Handlers run on
  * the main thread and never block on the network or a long file
  * operation: catalog reads and writes are small SQLite statements,
- * exports run in VigilExportJob's worker, the catalog check in its own. Argument errors are caught here
- * and returned as org.vigil.Vigil1.Error.* with a message naming the
- * argument. */
+ * exports run in VigilExportJob's worker, the catalog check in a thread
+ * of its own. Argument errors are caught here and returned as
+ * org.vigil.Vigil1.Error.* with a message naming the argument. */
 #include "vigil-manager-object.h"
 
 #include <gio/gunixfdlist.h>
