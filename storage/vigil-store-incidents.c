@@ -684,7 +684,7 @@ vigil_store_list_deletable_segments (VigilStore *self, const gchar *camera, gint
       "select s.id, c.name, s.path, s.start_us, s.end_us, s.size_bytes from segments s "
       "join cameras c on c.id = s.camera_id "
       "where s.state in ('complete', 'recovered') and (:camera is null or c.name = :camera) "
-      "and s.end_us <= :before "
+      "and s.end_us <= :before and s.start_us <= :before "   /* implied; lets the start index stop there */
       "and not exists (select 1 from locks l where l.camera_id = s.camera_id "
       "                and l.from_us < s.end_us and (l.to_us is null or l.to_us > s.start_us) "
       "                and " LOCK_IN_FORCE ") "
