@@ -59,33 +59,11 @@ caller_uid (void)
   return geteuid () == 0 && getpwuid (NOBODY) != NULL ? NOBODY : (gint64) getuid ();
 }
 
-static gint
-compare_names (gconstpointer a, gconstpointer b)
-{
-  return g_strcmp0 (*(const gchar *const *) a, *(const gchar *const *) b);
-}
-
-/* The names in @folder, sorted, comma-separated. */
-static gchar *
-list_folder (const gchar *folder)
-{
-  g_autoptr(GDir) dir = g_dir_open (folder, 0, NULL);
-  g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
-  const gchar *name;
-
-  g_assert_nonnull (dir);
-  while ((name = g_dir_read_name (dir)) != NULL)
-    g_ptr_array_add (names, g_strdup (name));
-  g_ptr_array_sort (names, compare_names);
-  g_ptr_array_add (names, NULL);
-  return g_strjoinv (",", (gchar **) names->pdata);
-}
-
 /* The root-only folder is exactly as set up: one file, root's, 0600, unchanged. */
 static void
 assert_victim_untouched (Fixture *f)
 {
-  g_autofree gchar *names = list_folder (f->victim);
+  g_autofree gchar *names = vigil_test_list_folder (f->victim);
   g_autofree gchar *contents = NULL;
   GStatBuf st;
 
@@ -139,11 +117,11 @@ test_publish (Fixture *f, gconstpointer unused)
   g_assert_no_error (error);
   g_assert_cmpstr (vigil_export_folder_get_name (folder), ==, "bundle");
   vigil_export_folder_discard (folder);   /* a published folder stays */
-  names = list_folder (f->dest);
+  names = vigil_test_list_folder (f->dest);
   g_assert_cmpstr (names, ==, "bundle");
   bundle = g_build_filename (f->dest, "bundle", NULL);
   g_clear_pointer (&names, g_free);
-  names = list_folder (bundle);
+  names = vigil_test_list_folder (bundle);
   g_assert_cmpstr (names, ==, "cam0.mp4,manifest.json");
   clip = g_build_filename (bundle, "cam0.mp4", NULL);
   g_assert_true (g_file_get_contents (clip, &contents, NULL, NULL));
@@ -192,10 +170,10 @@ test_swapped_for_a_link (Fixture *f, gconstpointer unused)
    * that no longer leads to it. */
   target = g_file_read_link (work, NULL);
   g_assert_cmpstr (target, ==, f->victim);
-  names = list_folder (f->dest);
+  names = vigil_test_list_folder (f->dest);
   expected = g_strdup_printf ("%s,aside", strrchr (work, '/') + 1);
   g_assert_cmpstr (names, ==, expected);
-  aside_names = list_folder (aside);
+  aside_names = vigil_test_list_folder (aside);
   g_assert_cmpstr (aside_names, ==, "");
 }
 
@@ -220,7 +198,7 @@ test_final_name_taken (Fixture *f, gconstpointer unused)
   vigil_export_folder_discard (folder);
 
   assert_victim_untouched (f);
-  names = list_folder (f->dest);
+  names = vigil_test_list_folder (f->dest);
   g_assert_cmpstr (names, ==, "bundle");
   target = g_file_read_link (planted, NULL);
   g_assert_cmpstr (target, ==, nowhere);
@@ -253,7 +231,7 @@ test_discard_spares_what_it_did_not_make (Fixture *f, gconstpointer unused)
 
   vigil_export_folder_discard (folder);
   assert_victim_untouched (f);
-  names = list_folder (work);
+  names = vigil_test_list_folder (work);
   g_assert_cmpstr (names, ==, "cam0.jpg,planted");
 }
 
@@ -279,7 +257,7 @@ test_two_folders_never_meet (Fixture *f, gconstpointer unused)
   g_clear_error (&error);
   g_assert_true (vigil_export_folder_publish (second, "bundle-2", caller_uid (), &error));
   g_assert_no_error (error);
-  names = list_folder (f->dest);
+  names = vigil_test_list_folder (f->dest);
   g_assert_cmpstr (names, ==, "bundle,bundle-2");
 }
 

@@ -148,34 +148,12 @@ run_as_caller (Fixture *f, const gchar *const *args, gchar **out_stdout, gchar *
 
 /* ---- What must hold ------------------------------------------------------ */
 
-static gint
-compare_names (gconstpointer a, gconstpointer b)
-{
-  return g_strcmp0 (*(const gchar *const *) a, *(const gchar *const *) b);
-}
-
-/* The names in @folder, sorted, comma-separated. */
-static gchar *
-list_folder (const gchar *folder)
-{
-  g_autoptr(GDir) dir = g_dir_open (folder, 0, NULL);
-  g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
-  const gchar *name;
-
-  g_assert_nonnull (dir);
-  while ((name = g_dir_read_name (dir)) != NULL)
-    g_ptr_array_add (names, g_strdup (name));
-  g_ptr_array_sort (names, compare_names);
-  g_ptr_array_add (names, NULL);
-  return g_strjoinv (",", (gchar **) names->pdata);
-}
-
 /* The root-only folder is exactly as set up: nothing made, nothing
  * removed, its one file still root's, 0600, with the same bytes. */
 static void
 assert_victim_untouched (Fixture *f)
 {
-  g_autofree gchar *names = list_folder (f->victim);
+  g_autofree gchar *names = vigil_test_list_folder (f->victim);
   g_autofree gchar *contents = NULL;
   GStatBuf st;
 
@@ -413,7 +391,7 @@ test_planted_names (Fixture *f, gconstpointer unused)
   assert_victim_untouched (f);
 
   /* Exactly the three planted names and the bundle: no work folder left. */
-  names = list_folder (f->drop);
+  names = vigil_test_list_folder (f->drop);
   expected_names = g_strdup_printf (".%s.partial,%s,%s-2,%s-3", base, base, base, base);
   g_assert_cmpstr (names, ==, expected_names);
   target = g_file_read_link (link, NULL);
@@ -454,7 +432,7 @@ test_unwritable_folder_refused (Fixture *f, gconstpointer unused)
                                   NULL, &err), ==, 1);
   expected = g_strdup_printf ("vigilctl: %s: " NOT_YOURS "\n", roots);
   g_assert_cmpstr (err, ==, expected);
-  names = list_folder (roots);
+  names = vigil_test_list_folder (roots);
   g_assert_cmpstr (names, ==, "");
   g_clear_pointer (&err, g_free);
   g_clear_pointer (&expected, g_free);

@@ -396,3 +396,25 @@ vigil_test_mount_tmpfs (const gchar *path, guint size_mib)
     return FALSE;
   return mount ("tmpfs", path, "tmpfs", 0, options) == 0;
 }
+
+static gint
+compare_names (gconstpointer a, gconstpointer b)
+{
+  return g_strcmp0 (*(const gchar *const *) a, *(const gchar *const *) b);
+}
+
+gchar *
+vigil_test_list_folder (const gchar *folder)
+{
+  g_autoptr(GDir) dir = g_dir_open (folder, 0, NULL);
+  g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
+  const gchar *name;
+
+  g_assert_nonnull (dir);
+  while ((name = g_dir_read_name (dir)) != NULL)
+    g_ptr_array_add (names, g_strdup (name));
+  g_ptr_array_sort (names, compare_names);
+  g_ptr_array_add (names, NULL);
+  return g_strjoinv (",", (gchar **) names->pdata);
+}
+

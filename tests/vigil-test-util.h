@@ -62,4 +62,7 @@ gboolean vigil_test_mount_tmpfs      (const gchar *path,
 void     vigil_test_assert_dbus_error (const GError *error,
                                        const gchar  *name);
 
+/* The names in @folder, sorted, comma-separated ("" when empty). */
+gchar   *vigil_test_list_folder      (const gchar *folder);
+
 G_END_DECLS
