@@ -130,7 +130,7 @@ fixture_tear_down (Fixture *f, gconstpointer unused)
   if (vigil_recorder_is_running (f->recorder))
     {
       vigil_recorder_stop (f->recorder);
-      vigil_test_wait_for (&f->ended, 20);
+      vigil_test_wait_for (&f->ended, 90);
     }
   g_clear_object (&f->recorder);
   g_clear_object (&f->simcam);
@@ -197,9 +197,9 @@ test_recorder_writes_decodable_contiguous_segments (Fixture *f, gconstpointer un
 
   g_assert_true (vigil_recorder_start (f->recorder, &error));
   g_assert_no_error (error);
-  g_assert_true (vigil_test_wait_until (has_closed_three, f, 40));
+  g_assert_true (vigil_test_wait_until (has_closed_three, f, 90));
   vigil_recorder_stop (f->recorder);
-  g_assert_true (vigil_test_wait_for (&f->ended, 20));
+  g_assert_true (vigil_test_wait_for (&f->ended, 90));
   recorded_us = f->ended_mono_us - f->started_mono_us;
   g_assert_cmpstr (f->end_reason, ==, "stopped");
   g_assert_false (f->closed_after_end);
@@ -283,11 +283,11 @@ test_recorder_closes_segment_now (Fixture *f, gconstpointer unused)
 
   g_assert_false (vigil_recorder_close_segment_now (f->recorder));   /* not recording */
   g_assert_true (vigil_recorder_start (f->recorder, &error));
-  g_assert_true (vigil_test_wait_until (has_started, f, 30));
+  g_assert_true (vigil_test_wait_until (has_started, f, 90));
   asked_us = g_get_real_time ();
   g_assert_true (vigil_recorder_close_segment_now (f->recorder));
-  g_assert_true (vigil_test_wait_until (has_closed_one, f, 30));
-  g_assert_true (vigil_test_wait_until (has_opened_two, f, 30));
+  g_assert_true (vigil_test_wait_until (has_closed_one, f, 90));
+  g_assert_true (vigil_test_wait_until (has_opened_two, f, 90));
   first = f->closed->pdata[0];
   g_test_message ("closed %.2f s after the request; %.2f s long",
                   (first->end_us - asked_us) / 1e6, (first->end_us - first->start_us) / 1e6);
@@ -304,10 +304,10 @@ test_recorder_stall_ends_run (Fixture *f, gconstpointer unused)
   gint64 stalled_at_us;
 
   g_assert_true (vigil_recorder_start (f->recorder, &error));
-  g_assert_true (vigil_test_wait_until (has_started, f, 30));
+  g_assert_true (vigil_test_wait_until (has_started, f, 90));
   vigil_simcam_set_fault (f->simcam, 0, VIGIL_SIMCAM_FAULT_STALL);
   stalled_at_us = g_get_monotonic_time ();
-  g_assert_true (vigil_test_wait_for (&f->ended, 30));
+  g_assert_true (vigil_test_wait_for (&f->ended, 90));
   g_assert_true (g_str_has_prefix (f->end_reason, "stalled"));
   /* Detected after the stall timeout, not long after. */
   g_assert_cmpint (g_get_monotonic_time () - stalled_at_us, >=, (STALL_SECONDS - 1) * G_USEC_PER_SEC);
@@ -324,9 +324,9 @@ test_recorder_drop_ends_run (Fixture *f, gconstpointer unused)
   g_autoptr(GError) error = NULL;
 
   g_assert_true (vigil_recorder_start (f->recorder, &error));
-  g_assert_true (vigil_test_wait_until (has_started, f, 30));
+  g_assert_true (vigil_test_wait_until (has_started, f, 90));
   vigil_simcam_set_fault (f->simcam, 0, VIGIL_SIMCAM_FAULT_DROP);
-  g_assert_true (vigil_test_wait_for (&f->ended, 30));
+  g_assert_true (vigil_test_wait_for (&f->ended, 90));
   g_test_message ("end reason after drop: %s", f->end_reason);
   g_assert_nonnull (f->end_reason);
   g_assert_cmpstr (f->end_reason, !=, "stopped");
@@ -336,7 +336,7 @@ test_recorder_drop_ends_run (Fixture *f, gconstpointer unused)
   f->ended = FALSE;
   g_clear_pointer (&f->end_reason, g_free);
   g_assert_true (vigil_recorder_start (f->recorder, &error));
-  g_assert_true (vigil_test_wait_for (&f->ended, 30));
+  g_assert_true (vigil_test_wait_for (&f->ended, 90));
   g_assert_true (g_str_has_prefix (f->end_reason, "error: "));
 }
 
@@ -347,7 +347,7 @@ test_recorder_refused_connection_ends_run (Fixture *f, gconstpointer unused)
 
   vigil_simcam_set_offline (f->simcam, TRUE);
   g_assert_true (vigil_recorder_start (f->recorder, &error));
-  g_assert_true (vigil_test_wait_for (&f->ended, 30));
+  g_assert_true (vigil_test_wait_for (&f->ended, 90));
   g_assert_true (g_str_has_prefix (f->end_reason, "error: "));
   g_assert_cmpint (f->end_us, ==, 0);
   g_assert_cmpuint (f->opened, ==, 0);
@@ -373,10 +373,10 @@ test_recorder_full_disk_ends_run (Fixture *f, gconstpointer unused)
       return;
     }
   g_assert_true (vigil_recorder_start (f->recorder, &error));
-  g_assert_true (vigil_test_wait_until (has_closed_one, f, 60));
+  g_assert_true (vigil_test_wait_until (has_closed_one, f, 90));
   vigil_test_fill_disk (filler);
   filled_us = g_get_monotonic_time ();
-  g_assert_true (vigil_test_wait_for (&f->ended, 30));
+  g_assert_true (vigil_test_wait_for (&f->ended, 90));
   g_test_message ("end reason on a full disk: %s, %.1f s after", f->end_reason,
                   (g_get_monotonic_time () - filled_us) / 1e6);
   g_assert_true (g_str_has_prefix (f->end_reason, VIGIL_RECORDER_DISK_FULL ": "));
@@ -425,10 +425,10 @@ test_recorder_resolution_change_ends_run_cleanly (Fixture *f, gconstpointer unus
   g_autoptr(GError) error = NULL;
 
   g_assert_true (vigil_recorder_start (f->recorder, &error));
-  g_assert_true (vigil_test_wait_until (has_started, f, 30));
+  g_assert_true (vigil_test_wait_until (has_started, f, 90));
   g_assert_true (vigil_simcam_set_resolution (f->simcam, 0, 160, 120, &error));
   g_assert_no_error (error);
-  g_assert_true (vigil_test_wait_for (&f->ended, 30));
+  g_assert_true (vigil_test_wait_for (&f->ended, 90));
   g_assert_cmpstr (f->end_reason, ==, "format changed: video/x-h264 320x240 → video/x-h264 160x120");
   /* Nothing of the new format leaked into the old run's files. */
   assert_closed_segments_decode (f);
@@ -454,9 +454,9 @@ test_recorder_records_variant (Fixture *f, gconstpointer data)
   g_autoptr(GError) error = NULL;
 
   g_assert_true (vigil_recorder_start (f->recorder, &error));
-  g_assert_true (vigil_test_wait_until (has_closed_three, f, 40));
+  g_assert_true (vigil_test_wait_until (has_closed_three, f, 90));
   vigil_recorder_stop (f->recorder);
-  g_assert_true (vigil_test_wait_for (&f->ended, 20));
+  g_assert_true (vigil_test_wait_for (&f->ended, 90));
   assert_closed_segments_decode (f);
   for (guint i = 0; i < f->closed->len; i++)
     {
@@ -493,16 +493,16 @@ test_recorder_authenticates (Fixture *f, gconstpointer data)
   g_assert_true (vigil_recorder_start (f->recorder, &error));
   if (auth->accepted)
     {
-      g_assert_true (vigil_test_wait_until (has_started, f, 30));
+      g_assert_true (vigil_test_wait_until (has_started, f, 90));
       vigil_recorder_stop (f->recorder);
-      g_assert_true (vigil_test_wait_for (&f->ended, 20));
+      g_assert_true (vigil_test_wait_for (&f->ended, 90));
       g_assert_cmpstr (f->end_reason, ==, "stopped");
       g_assert_cmpuint (f->closed->len, >=, 1);
       assert_closed_segments_decode (f);
     }
   else if (auth->basic_refused)
     {
-      g_assert_true (vigil_test_wait_for (&f->ended, 30));
+      g_assert_true (vigil_test_wait_for (&f->ended, 90));
       g_test_message ("end reason: %s", f->end_reason);
       g_assert_true (g_str_has_prefix (f->end_reason, "error: DESCRIBE"));
       g_assert_nonnull (strstr (f->end_reason, "only Basic"));
@@ -514,7 +514,7 @@ test_recorder_authenticates (Fixture *f, gconstpointer data)
     }
   else
     {
-      g_assert_true (vigil_test_wait_for (&f->ended, 30));
+      g_assert_true (vigil_test_wait_for (&f->ended, 90));
       g_test_message ("end reason: %s", f->end_reason);
       g_assert_true (g_str_has_prefix (f->end_reason, "error: DESCRIBE"));
       g_assert_nonnull (strstr (f->end_reason, "401"));
