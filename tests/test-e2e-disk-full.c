@@ -312,6 +312,19 @@ test_outside_writer_fills_the_disk (Fixture *f, gconstpointer unused)
   g_assert_true (g_file_test (locked, G_FILE_TEST_EXISTS));
 }
 
+/* Three segments recorded, an incident locking all of them (its path in
+ * @incident; the first segment's file in @first), then the disk filled by
+ * another program (@filler) until @locked (disk-full-locked) is raised. */
+static void
+leave_only_locked_video (Fixture *f, VigilTestAlertWait *locked, gchar **first, gchar **incident, gchar **filler)
+{
+  vigil_test_vigild_wait_for_segments (f, 3);
+  *first = segment_file (f, 0);
+  *incident = lock_everything (f);
+  *filler = fill_disk (f);
+  vigil_test_vigild_wait_for_alert (f, locked, 60);
+}
+
 /* Only locked video left on a disk another program filled: the camera
  * waits, disk-full-locked is raised, and recording resumes by itself
  * within seconds of the other program's file going. */
@@ -327,11 +340,7 @@ test_only_locked_left_resumes_when_space_returns (Fixture *f, gconstpointer unus
   if (!start_on_small_disk (f))
     return;
   locked.subject = g_strdup_printf ("storage %s", f->root);
-  vigil_test_vigild_wait_for_segments (f, 3);
-  first = segment_file (f, 0);
-  incident = lock_everything (f);
-  filler = fill_disk (f);
-  vigil_test_vigild_wait_for_alert (f, &locked, 60);
+  leave_only_locked_video (f, &locked, &first, &incident, &filler);
   g_assert_true (g_file_test (first, G_FILE_TEST_EXISTS));
 
   g_assert_cmpint (g_unlink (filler), ==, 0);
@@ -365,11 +374,7 @@ test_released_incident_frees_a_full_disk (Fixture *f, gconstpointer unused)
   if (!start_on_small_disk (f))
     return;
   locked.subject = g_strdup_printf ("storage %s", f->root);
-  vigil_test_vigild_wait_for_segments (f, 3);
-  first = segment_file (f, 0);
-  incident = lock_everything (f);
-  filler = fill_disk (f);
-  vigil_test_vigild_wait_for_alert (f, &locked, 60);
+  leave_only_locked_video (f, &locked, &first, &incident, &filler);
 
   proxy = vigil_dbus_incident_proxy_new_sync (f->connection, G_DBUS_PROXY_FLAGS_NONE, "org.vigil.Vigil1", incident,
                                               NULL, &error);
