@@ -268,6 +268,7 @@ main (int argc, char **argv)
   g_autoptr(GIOChannel) in = NULL;
   g_autofree gchar *size = NULL;
   g_autofree gchar *clip_cache = NULL;
+  g_autofree gchar *clip_file = NULL;
   g_autofree gchar *user = NULL;
   g_autofree gchar *password_file = NULL;
   g_autofree gchar *auth = NULL;
@@ -296,6 +297,8 @@ main (int argc, char **argv)
     { "bitrate", 'b', 0, G_OPTION_ARG_INT, &bitrate, "Target bitrate (default 1000)", "KBPS" },
     { "gop", 'g', 0, G_OPTION_ARG_INT, &gop, "Keyframe interval in frames (default: fps)", "FRAMES" },
     { "seconds", 0, 0, G_OPTION_ARG_INT, &seconds, "Clip length before it loops (default 10)", "S" },
+    { "clip-file", 0, 0, G_OPTION_ARG_FILENAME, &clip_file,
+      "Serve this H.264/H.265 elementary stream (another encoder's) instead of a clip of our own", "FILE" },
     { "clip-cache", 0, 0, G_OPTION_ARG_FILENAME, &clip_cache,
       "Load the encoded clip from FILE if made with the same settings, else save it there", "FILE" },
     { "user", 0, 0, G_OPTION_ARG_STRING, &user, "User name clients must give (needs --auth)", "U" },
@@ -450,6 +453,7 @@ main (int argc, char **argv)
   options.gop_frames = gop;
   options.clip_seconds = seconds;
   options.clip_cache = clip_cache;
+  options.clip_file = clip_file;
   options.user = user;
   options.password = password;
   options.ptz = ptz;

@@ -146,6 +146,7 @@ typedef struct {
   guint  clip_seconds;
   guint  port;
   gchar *clip_cache;
+  gchar *clip_file;
   gchar *user;              /* NULL unless auth is on */
   gchar *password;          /* NULL unless auth is on */
   VigilSimcamAuth auth;
@@ -363,7 +364,8 @@ static gchar *
 clip_cache_key (const Settings *s, guint width, guint height, VigilSimcamPicture picture,
                 gboolean overlay)
 {
-  return g_strdup_printf ("%s %ux%u fps=%u kbps=%u gop=%u seconds=%u overlay=%d picture=%s",
+  /* "clip 3": STATIC got its sensor noise. */
+  return g_strdup_printf ("clip 3 %s %ux%u fps=%u kbps=%u gop=%u seconds=%u overlay=%d picture=%s",
                           codec_name (s->codec), width, height, s->fps, s->bitrate_kbps,
                           s->gop_frames, s->clip_seconds, overlay,
                           vigil_simcam_picture_to_string (picture));
@@ -591,8 +593,12 @@ picture_description (const Settings *s, VigilSimcamPicture picture, guint width,
       scene = scene_description ("scene", caps, width, height, s->fps, speed, 0, n_frames, branches);
       return g_strdup_printf ("%s%s", scene, clock);
     case VIGIL_SIMCAM_PICTURE_STATIC:
+      /* Still, but a live sensor's noise changes every frame: without it
+       * the picture would be a stuck one behind a running clock. */
       scene = scene_description ("scene", caps, width, height, s->fps, 0, 0, n_frames, branches);
-      return g_strdup_printf ("%s%s", scene, clock);
+      g_string_append_printf (branches, " %s ! noise.sink_0", scene);
+      noise = 0.02;
+      break;
     case VIGIL_SIMCAM_PICTURE_REAIMED:
       scene = scene_description ("scene", caps, width, height, s->fps, speed, (width / 3) & ~1u, n_frames,
                                  branches);
@@ -990,23 +996,48 @@ clip_load (const gchar *path, const gchar *key, guint width, guint height)
 
 /* @picture's clip of @width x @height, from self->clips, the cache (main
  * size only) or the encoder. Runs on the caller's thread. */
+/* Loads settings' clip_file, another encoder's elementary stream, as it
+ * is: access units with parameter sets in front of every keyframe. */
 static Clip *
-get_clip (VigilSimcam *self, guint width, guint height, VigilSimcamPicture picture, GError **error)
+clip_load_file (const Settings *s, GError **error)
+{
+  const gchar *codec = s->codec == VIGIL_SIMCAM_CODEC_H265 ? "h265" : "h264";
+  g_autofree gchar *description = NULL;
+  g_autofree gchar *what = g_strdup_printf ("clip file %s", s->clip_file);
+  g_autoptr(Clip) clip = clip_new ();
+  const GstStructure *structure;
+  gint width = 0, height = 0;
+
+  description = g_strdup_printf ("filesrc location=\"%s\" ! %sparse config-interval=-1 "
+                                 "! video/x-%s,stream-format=byte-stream,alignment=au "
+                                 "! appsink name=sink sync=false", s->clip_file, codec, codec);
+  if (!run_encoder (description, what, TRUE, s->codec, clip, error))
+    return NULL;
+  structure = gst_caps_get_structure (clip->caps, 0);
+  if (!gst_structure_get_int (structure, "width", &width) || !gst_structure_get_int (structure, "height", &height)
+      || (guint) width != s->width || (guint) height != s->height)
+    {
+      g_set_error (error, VIGIL_SIMCAM_ERROR, VIGIL_SIMCAM_ERROR_INVALID,
+                   "%s is %dx%d, not %ux%u", what, width, height, s->width, s->height);
+      return NULL;
+    }
+  clip->width = s->width;
+  clip->height = s->height;
+  if (!clip_finish (clip, error))
+    return NULL;
+  return g_steal_pointer (&clip);
+}
+
+/* The clip of @picture at @width x @height from the clip cache, or encoded
+ * (and then saved there). */
+static Clip *
+clip_load_or_encode (VigilSimcam *self, guint width, guint height, VigilSimcamPicture picture, GError **error)
 {
   g_autofree gchar *name = g_strdup_printf ("%ux%u/%s", width, height,
                                             vigil_simcam_picture_to_string (picture));
   g_autofree gchar *key = NULL;
   g_autofree gchar *cache = NULL;
   g_autoptr(Clip) clip = NULL;
-  Clip *known;
-
-  g_mutex_lock (&self->lock);
-  known = g_hash_table_lookup (self->clips, name);
-  if (known != NULL)
-    clip = clip_ref (known);
-  g_mutex_unlock (&self->lock);
-  if (clip != NULL)
-    return g_steal_pointer (&clip);
 
   key = clip_cache_key (&self->settings, width, height, picture, have_element ("timeoverlay"));
   if (self->settings.clip_cache != NULL && width == self->settings.width
@@ -1032,6 +1063,40 @@ get_clip (VigilSimcam *self, guint width, guint height, VigilSimcamPicture pictu
             g_message ("clip cache %s not saved: %s", cache, save_error->message);
         }
     }
+  return g_steal_pointer (&clip);
+}
+
+static Clip *
+get_clip (VigilSimcam *self, guint width, guint height, VigilSimcamPicture picture, GError **error)
+{
+  g_autofree gchar *name = g_strdup_printf ("%ux%u/%s", width, height,
+                                            vigil_simcam_picture_to_string (picture));
+  g_autoptr(Clip) clip = NULL;
+  Clip *known;
+
+  g_mutex_lock (&self->lock);
+  known = g_hash_table_lookup (self->clips, name);
+  if (known != NULL)
+    clip = clip_ref (known);
+  g_mutex_unlock (&self->lock);
+  if (clip != NULL)
+    return g_steal_pointer (&clip);
+
+  if (self->settings.clip_file != NULL)
+    {
+      if (width != self->settings.width || height != self->settings.height
+          || picture != VIGIL_SIMCAM_PICTURE_NORMAL)
+        {
+          g_set_error (error, VIGIL_SIMCAM_ERROR, VIGIL_SIMCAM_ERROR_INVALID,
+                       "a camera serving a clip file shows nothing else");
+          return NULL;
+        }
+      clip = clip_load_file (&self->settings, error);
+    }
+  else
+    clip = clip_load_or_encode (self, width, height, picture, error);
+  if (clip == NULL)
+    return NULL;
 
   g_mutex_lock (&self->lock);
   known = g_hash_table_lookup (self->clips, name);
@@ -2317,6 +2382,7 @@ vigil_simcam_finalize (GObject *object)
   g_clear_pointer (&self->audio_clip, clip_unref);
   g_clear_pointer (&self->scene, scene_free);
   g_clear_pointer (&self->settings.clip_cache, g_free);
+  g_clear_pointer (&self->settings.clip_file, g_free);
   g_clear_pointer (&self->settings.user, g_free);
   g_clear_pointer (&self->settings.password, g_free);
   g_mutex_clear (&self->lock);
@@ -2356,6 +2422,7 @@ settings_init (Settings *s, const VigilSimcamOptions *options, GError **error)
   s->clip_seconds = options->clip_seconds ? options->clip_seconds : 10;
   s->port = options->port;
   s->clip_cache = g_strdup (options->clip_cache);
+  s->clip_file = g_strdup (options->clip_file);
   s->auth = options->auth;
   s->codec = options->codec;
   s->audio = options->audio;
@@ -2392,6 +2459,13 @@ settings_init (Settings *s, const VigilSimcamOptions *options, GError **error)
     {
       g_set_error (error, VIGIL_SIMCAM_ERROR, VIGIL_SIMCAM_ERROR_INVALID,
                    "unknown codec %d, audio %d or picture %d", s->codec, s->audio, s->picture);
+      return FALSE;
+    }
+  if (s->clip_file != NULL && (s->ptz || s->picture != VIGIL_SIMCAM_PICTURE_NORMAL
+                                || strchr (s->clip_file, '"') != NULL))
+    {
+      g_set_error (error, VIGIL_SIMCAM_ERROR, VIGIL_SIMCAM_ERROR_INVALID,
+                   "a clip file is served as it is: not with PTZ, another picture or a '\"' in its name");
       return FALSE;
     }
   if (s->ptz && s->picture != VIGIL_SIMCAM_PICTURE_NORMAL)

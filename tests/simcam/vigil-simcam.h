@@ -74,7 +74,7 @@ typedef enum {
   VIGIL_SIMCAM_PICTURE_NIGHT,    /* healthy but tricky: the scene dim, low in contrast and
                                   * noisy */
   VIGIL_SIMCAM_PICTURE_STATIC,   /* healthy but tricky: the scene with the band standing still,
-                                  * so only the clock changes (needs timeoverlay) */
+                                  * so only the clock and the sensor's noise change */
 } VigilSimcamPicture;
 
 /* "normal", "black", ..., "static"; NULL for an unknown value. */
@@ -134,6 +134,15 @@ typedef struct {
    * Faults, offline and audio work as on any mount; set_picture and
    * set_resolution fail with VIGIL_SIMCAM_ERROR_INVALID. */
   gboolean ptz;
+  /* Optional: an H.264 or H.265 elementary stream (Annex B, of @codec) made
+   * by another encoder, such as ffmpeg's libx264 or libx265, which every
+   * mount serves instead of a clip of its own, looping. It must be
+   * @width x @height (checked) at @fps (taken as given); it may have
+   * B-frames (the mounts send frames in file order) but must start with a
+   * keyframe. Parameter sets are put in front of every keyframe. Needs
+   * @picture NORMAL and no @ptz; set_picture and set_resolution fail with
+   * VIGIL_SIMCAM_ERROR_INVALID. @clip_cache is not used. */
+  const gchar *clip_file;
 } VigilSimcamOptions;
 
 typedef enum {
