@@ -17,9 +17,21 @@
  *   relative sharpness divides each tile's sharpness by its contrast, so
  *   that dusk or an iris change does not look like blur, while sensor
  *   noise at night only raises it.
- * - "Unchanged" is judged per 8x8 block of the working picture: a running
- *   clock changes a few blocks a lot, re-encoding a still picture changes
- *   many blocks a little, and a frozen picture changes none.
+ * - "Unchanged" is judged on the fine picture, the input point-sampled
+ *   rather than averaged, so that sensor noise survives, in blocks: a live
+ *   scene, however still, has noise in every textured block, and each
+ *   keyframe is coded from a new noisy picture, so almost no block comes
+ *   out bit-identical twice (measured on libx264 and libx265 clips: at
+ *   most 6 % of them). A camera whose picture is stuck codes the same input
+ *   again and again: wherever its quantiser did not move, blocks come out
+ *   bit-identical (20 % to 100 % of them), and where it did, they change
+ *   by a level or two. Rate control often swings between a few quantisers,
+ *   so a block counts as identical when it matches the previous sample or
+ *   one of the few before it. A mean difference cannot tell the two apart
+ *   (the quantiser's swings on a stuck noisy picture change as much as
+ *   faint noise does on a live one); identity can. Moving blocks (a few
+ *   levels of mean change) are counted apart: a clock overlay running over
+ *   a stuck picture moves a few, a passer-by many.
  * - The view is compared on a coarse grid of cell means by rank
  *   correlation (Spearman's), so light changes do not count as a move, a
  *   bright overlay or lamp in a dark scene does not outweigh the rest, and
@@ -32,8 +44,15 @@
 #define TILES_X 8
 #define TILES_Y 6
 #define N_TILES (TILES_X * TILES_Y)
-#define BLOCK 8
 #define GRID_WIDTH 32
+#define FINE_BLOCK VIGIL_FRAME_HEALTH_FINE_BLOCK
+/* Earlier samples a block may be identical to (the previous one included). */
+#define FROZEN_HISTORY 4
+/* Blocks whose luma spreads over fewer levels carry no noise to compare
+ * (black sky, a clipped highlight, a privacy mask). */
+#define TEXTURED_SPREAD 2
+/* Fewer textured blocks than this: identity is not judged. */
+#define MIN_TEXTURED_BLOCKS 8
 #define MIN_INPUT 16      /* pixels, each side */
 
 G_DEFINE_FLAGS_TYPE (VigilFrameVerdict, vigil_frame_verdict,
@@ -67,8 +86,11 @@ struct _VigilFrameHealth
   guint                    *row_start;         /* height + 1: input row of each output row */
   guint32                  *column_sums;       /* in_width: input rows summed, per column */
   guint8                   *work;              /* width * height: this sample */
-  guint8                   *previous;          /* width * height: the sample before */
-  gboolean                  has_previous;
+  guint                     fine_step;         /* input pixels between fine pixels */
+  guint                     fine_width, fine_height;
+  guint8                   *fine;              /* fine_width * fine_height: this sample */
+  guint8                   *fine_history[FROZEN_HISTORY];  /* the samples before, newest first */
+  guint                     n_history;         /* valid entries of fine_history */
   guint                     unchanged;         /* samples in a row without change */
   guint                     grid_width, grid_height;
   guint16                  *cell_steps;        /* grid cells: this sample's means, in quarter levels */
@@ -126,7 +148,8 @@ vigil_frame_health_settings_init (VigilFrameHealthSettings *settings)
     .uniform_fraction = 0.85,
     .black_luma = 40,
     .white_luma = 215,
-    .frozen_block_luma = 2.5,
+    .frozen_identical_fraction = 0.12,
+    .frozen_moving_fraction = 0.05,
     .frozen_samples = 3,
     .blurred_ratio = 0.4,
     .collapse_ratio = 0.2,
@@ -145,7 +168,9 @@ free_buffers (VigilFrameHealth *self)
   g_clear_pointer (&self->row_start, g_free);
   g_clear_pointer (&self->column_sums, g_free);
   g_clear_pointer (&self->work, g_free);
-  g_clear_pointer (&self->previous, g_free);
+  g_clear_pointer (&self->fine, g_free);
+  for (guint i = 0; i < FROZEN_HISTORY; i++)
+    g_clear_pointer (&self->fine_history[i], g_free);
   g_clear_pointer (&self->cell_steps, g_free);
   g_clear_pointer (&self->grid, g_free);
   g_clear_pointer (&self->reference, g_free);
@@ -171,7 +196,13 @@ set_input_size (VigilFrameHealth *self, guint in_width, guint in_height)
     self->row_start[i] = (guint) ((guint64) i * in_height / self->height);
   self->column_sums = g_new (guint32, in_width);
   self->work = g_new (guint8, (gsize) self->width * self->height);
-  self->previous = g_new (guint8, (gsize) self->width * self->height);
+
+  self->fine_step = (in_width + VIGIL_FRAME_HEALTH_FINE_WIDTH - 1) / VIGIL_FRAME_HEALTH_FINE_WIDTH;
+  self->fine_width = in_width / self->fine_step;
+  self->fine_height = in_height / self->fine_step;
+  self->fine = g_new (guint8, (gsize) self->fine_width * self->fine_height);
+  for (guint i = 0; i < FROZEN_HISTORY; i++)
+    self->fine_history[i] = g_new (guint8, (gsize) self->fine_width * self->fine_height);
 
   self->grid_width = MIN (GRID_WIDTH, self->width);
   self->grid_height = CLAMP ((self->height * self->grid_width + self->width / 2) / self->width, 4,
@@ -180,7 +211,7 @@ set_input_size (VigilFrameHealth *self, guint in_width, guint in_height)
   self->grid = g_new0 (gdouble, self->grid_width * self->grid_height);
   self->reference = g_new0 (gdouble, self->grid_width * self->grid_height);
 
-  self->has_previous = FALSE;
+  self->n_history = 0;
   self->unchanged = 0;
   self->reference_samples = 0;
   self->baseline_samples = 0;
@@ -343,33 +374,89 @@ measure_sharpness (VigilFrameHealth *self, VigilFrameSample *out)
   return ratio[(n_ratio - 1) / 2];
 }
 
-/* Difference to self->previous: overall and the worst 8x8 block. */
+/* Point-samples the input into self->fine, each fine pixel the input
+ * pixel at the centre of its fine_step x fine_step cell. */
+static void
+sample_fine (VigilFrameHealth *self, const guint8 *luma, gsize stride)
+{
+  guint step = self->fine_step, offset = step / 2;
+
+  for (guint y = 0; y < self->fine_height; y++)
+    {
+      const guint8 *in = luma + ((gsize) y * step + offset) * stride + offset;
+      guint8 *out = self->fine + (gsize) y * self->fine_width;
+
+      if (step == 1)
+        memcpy (out, in, self->fine_width);
+      else
+        for (guint x = 0; x < self->fine_width; x++)
+          out[x] = in[(gsize) x * step];
+    }
+}
+
+/* Compares the fine picture with the ones before it, block by block: the
+ * mean difference to the previous one, the share of moving blocks, and the
+ * share of textured blocks identical to one of the history's. Only whole
+ * blocks count; a picture has at least one (MIN_INPUT). */
 static void
 measure_change (VigilFrameHealth *self, VigilFrameSample *out)
 {
-  guint w = self->width, h = self->height;
+  guint fw = self->fine_width, blocks_x = fw / FINE_BLOCK, blocks_y = self->fine_height / FINE_BLOCK;
+  guint n_blocks = MAX (blocks_x * blocks_y, 1), textured = 0, identical = 0, moving = 0;
   guint64 total = 0;
-  gdouble worst = 0;
 
-  for (guint by = 0; by < h; by += BLOCK)
-    for (guint bx = 0; bx < w; bx += BLOCK)
+  for (guint by = 0; by < blocks_y; by++)
+    for (guint bx = 0; bx < blocks_x; bx++)
       {
-        guint x1 = MIN (bx + BLOCK, w), y1 = MIN (by + BLOCK, h);
+        /* Bit k: still identical to fine_history[k]. */
+        guint same = (1u << self->n_history) - 1;
+        guint lo = 255, hi = 0;
         guint32 sum = 0;
 
-        for (guint y = by; y < y1; y++)
+        for (guint y = by * FINE_BLOCK; y < (by + 1) * FINE_BLOCK; y++)
           {
-            const guint8 *a = self->work + (gsize) y * w;
-            const guint8 *b = self->previous + (gsize) y * w;
+            gsize row = (gsize) y * fw + bx * FINE_BLOCK;
+            const guint8 *a = self->fine + row, *b = self->fine_history[0] + row;
+            guint32 row_sum = 0;
 
-            for (guint x = bx; x < x1; x++)
-              sum += (guint32) ABS ((gint) a[x] - (gint) b[x]);
+            for (guint x = 0; x < FINE_BLOCK; x++)
+              {
+                lo = MIN (lo, a[x]);
+                hi = MAX (hi, a[x]);
+                row_sum += (guint32) ABS ((gint) a[x] - (gint) b[x]);
+              }
+            sum += row_sum;
+            if (row_sum != 0)
+              same &= ~1u;
+            for (guint k = 1; k < self->n_history; k++)
+              if ((same & (1u << k)) && memcmp (a, self->fine_history[k] + row, FINE_BLOCK) != 0)
+                same &= ~(1u << k);
           }
         total += sum;
-        worst = MAX (worst, (gdouble) sum / ((x1 - bx) * (y1 - by)));
+        if (sum >= VIGIL_FRAME_HEALTH_MOVING_LUMA * FINE_BLOCK * FINE_BLOCK)
+          moving++;
+        if (hi - lo >= TEXTURED_SPREAD)
+          {
+            textured++;
+            if (same != 0)
+              identical++;
+          }
       }
-  out->diff_previous = (gdouble) total / ((gsize) w * h);
-  out->diff_previous_block = worst;
+  out->diff_previous = (gdouble) total / ((gsize) n_blocks * FINE_BLOCK * FINE_BLOCK);
+  out->moving_fraction = (gdouble) moving / n_blocks;
+  out->identical_fraction = textured >= MIN_TEXTURED_BLOCKS ? (gdouble) identical / textured : -1;
+}
+
+/* The fine picture joins the history as its newest entry. */
+static void
+push_history (VigilFrameHealth *self)
+{
+  guint8 *oldest = self->fine_history[FROZEN_HISTORY - 1];
+
+  memmove (self->fine_history + 1, self->fine_history, (FROZEN_HISTORY - 1) * sizeof *self->fine_history);
+  self->fine_history[0] = self->fine;
+  self->fine = oldest;
+  self->n_history = MIN (self->n_history + 1, FROZEN_HISTORY);
 }
 
 /* Cell means are ranked in quarter levels: closer means count as equal
@@ -479,7 +566,6 @@ vigil_frame_health_analyze (VigilFrameHealth *self, const guint8 *luma, guint wi
   gdouble texture_ratio;
   gint64 suppress_until_us;
   VigilFrameVerdict v = VIGIL_FRAME_VERDICT_NONE;
-  guint8 *swap;
 
   g_return_if_fail (VIGIL_IS_FRAME_HEALTH (self));
   g_return_if_fail (luma != NULL && out != NULL);
@@ -497,7 +583,7 @@ vigil_frame_health_analyze (VigilFrameHealth *self, const guint8 *luma, guint wi
     set_input_size (self, width, height);
   if (forget)
     {
-      self->has_previous = FALSE;
+      self->n_history = 0;
       self->unchanged = 0;
     }
   if (relearn)
@@ -512,20 +598,22 @@ vigil_frame_health_analyze (VigilFrameHealth *self, const guint8 *luma, guint wi
   out->height = height;
 
   downscale (self, luma, stride);
+  sample_fine (self, luma, stride);
   measure_levels (self, out);
   texture_ratio = measure_sharpness (self, out);
   has_grid = measure_grid (self);
-  if (self->has_previous)
+  if (self->n_history > 0)
     {
       measure_change (self, out);
-      if (out->diff_previous_block < s->frozen_block_luma)
+      if (out->identical_fraction >= s->frozen_identical_fraction
+          && out->moving_fraction <= s->frozen_moving_fraction)
         self->unchanged++;
       else
         self->unchanged = 0;
     }
   else
     {
-      out->diff_previous = out->diff_previous_block = -1;
+      out->diff_previous = out->identical_fraction = out->moving_fraction = -1;
       self->unchanged = 0;
     }
   out->unchanged_samples = self->unchanged;
@@ -599,10 +687,7 @@ vigil_frame_health_analyze (VigilFrameHealth *self, const guint8 *luma, guint wi
         self->reference_samples++;
     }
 
-  swap = self->previous;
-  self->previous = self->work;
-  self->work = swap;
-  self->has_previous = TRUE;
+  push_history (self);
 }
 
 /* ---- requests --------------------------------------------------------- */

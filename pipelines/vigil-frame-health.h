@@ -64,11 +64,15 @@ typedef struct {
                                   * overlay takes a few per cent) */
   gdouble black_luma;            /* BLACK: one colour with a mean luma at most this (40) */
   gdouble white_luma;            /* WHITE: one colour with a mean luma at least this (215) */
-  gdouble frozen_block_luma;     /* "no change": the mean absolute difference to the
-                                  * previous sample stays below this in every 8x8 block of
-                                  * the working picture, luma levels (2.5: above the noise
-                                  * of re-encoding one still picture, below a clock digit
-                                  * changing) */
+  gdouble frozen_identical_fraction; /* "no change" needs at least this fraction of the
+                                      * textured blocks of the fine picture bit-identical to
+                                      * the previous sample or one of the few before it
+                                      * (0.12: a live scene's sensor noise leaves at most
+                                      * about 0.06 unchanged, a camera re-encoding one stuck
+                                      * picture at least about 0.2, docs/design/health.md) */
+  gdouble frozen_moving_fraction;    /* ... and at most this fraction of all blocks changed
+                                      * by VIGIL_FRAME_HEALTH_MOVING_LUMA or more on average
+                                      * (0.05: a running clock overlay, not a passer-by) */
   guint   frozen_samples;        /* FROZEN after this many unchanged samples in a row (3) */
   gdouble blurred_ratio;         /* BLURRED: relative sharpness at most this (0.4) */
   gdouble collapse_ratio;        /* COVERED: tile contrast and sharpness both at most this
@@ -87,6 +91,15 @@ void vigil_frame_health_settings_init (VigilFrameHealthSettings *settings);
 
 /* The input is box-averaged to at most this many pixels wide. */
 #define VIGIL_FRAME_HEALTH_WORKING_WIDTH 320
+/* The "fine picture" is the input point-sampled (not averaged: sensor noise
+ * must survive) on a grid at most this many pixels wide, in blocks of
+ * VIGIL_FRAME_HEALTH_FINE_BLOCK x VIGIL_FRAME_HEALTH_FINE_BLOCK of its
+ * pixels; "no change" is judged on it. */
+#define VIGIL_FRAME_HEALTH_FINE_WIDTH 320
+#define VIGIL_FRAME_HEALTH_FINE_BLOCK 16
+/* A block of the fine picture whose mean absolute change is at least this
+ * many luma levels is "moving". */
+#define VIGIL_FRAME_HEALTH_MOVING_LUMA 3
 
 typedef struct {                  /* one analysed picture; plain data */
   gint64             wall_us;             /* wall clock of the frame, µs since the epoch */
@@ -107,16 +120,21 @@ typedef struct {                  /* one analysed picture; plain data */
                                            * when too few tiles have contrast */
   gdouble            uniform_fraction;    /* fraction of pixels in the most populated band of
                                            * band_luma levels, 0..1 */
-  gdouble            diff_previous;       /* mean absolute difference to the previous sample,
-                                           * levels; -1 for the first */
-  gdouble            diff_previous_block; /* the largest such mean over the 8x8 blocks of the
-                                           * working picture; -1 for the first */
+  gdouble            diff_previous;       /* mean absolute difference of the fine picture to
+                                           * the previous sample's, levels; -1 for the first */
+  gdouble            identical_fraction;  /* of the fine picture's textured blocks (some luma
+                                           * spread), the fraction bit-identical to the previous
+                                           * sample or one of the few before it, 0..1; -1 for
+                                           * the first, or with too few textured blocks */
+  gdouble            moving_fraction;     /* of the fine picture's blocks, the fraction changed
+                                           * by MOVING_LUMA or more on average since the
+                                           * previous sample, 0..1; -1 for the first */
   gdouble            scene_difference;    /* 1 - rank correlation (Spearman's) of the cell
                                            * means on a 32-wide grid with the reference view;
                                            * 0..2, -1 while the reference is being learned or
                                            * for a flat picture */
   guint              unchanged_samples;   /* samples in a row, this one included, without
-                                           * change (see frozen_block_luma) */
+                                           * change (see frozen_identical_fraction) */
   gboolean           is_learning;         /* baselines not learned yet */
   VigilFrameVerdict  verdicts;
 } VigilFrameSample;
