@@ -44,7 +44,9 @@ typedef struct {
   gulong       handler;       /* while watched */
 } VigilTestAlertWait;
 
-/* Makes the folders, starts the simulated cameras and writes the config
+/* Makes the folders, starts the simulated cameras (none when @options is
+ * NULL: the test adds its cameras with vigil_test_vigild_append_config())
+ * and writes the config
  * (@bus: the test's session bus, or NULL to name one later):
  * [storage] root, catalog, segment_seconds and @storage_extra lines, one
  * [camera camN] per stream with @camera_extra lines, then @extra groups.
