@@ -521,8 +521,14 @@ measure_grid (VigilFrameHealth *self)
   return TRUE;
 }
 
+/* A reference view whose cells' ranks spread less than this (they are
+ * normalised to 1 in each sample) is mostly noise that averaged out: a
+ * plain wall, fog. Ranks of noise correlate at random, so such a view
+ * cannot tell a re-aimed camera from an unchanged one. */
+#define REFERENCE_MIN_SPREAD 0.7
+
 /* 1 - Pearson correlation of the grid (ranks, so Spearman's) with the
- * reference. */
+ * reference; -1 when the reference has too little structure. */
 static gdouble
 scene_difference (VigilFrameHealth *self)
 {
@@ -539,7 +545,7 @@ scene_difference (VigilFrameHealth *self)
       variance += r * r;
       product += self->grid[i] * r;
     }
-  if (variance <= 1e-9)
+  if (variance <= 1e-9 || sqrt (variance / n) < REFERENCE_MIN_SPREAD)
     return -1;
   return 1 - product / sqrt (variance * n);
 }
