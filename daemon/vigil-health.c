@@ -228,9 +228,11 @@ static void
 on_frame_health (VigilCamera *camera, const VigilFrameSample *sample, Watched *watched)
 {
   g_autofree gchar *details = g_strdup_printf ("mean luma %.0f, contrast %.1f, sharpness %.2f of normal, "
-                                               "%.0f %% one colour, scene difference %.2f",
+                                               "%.0f %% one colour, scene difference %.2f, "
+                                               "%.0f %% of the picture repeated exactly, %u samples unchanged",
                                                sample->mean_luma, sample->contrast, sample->relative_sharpness,
-                                               100 * sample->uniform_fraction, sample->scene_difference);
+                                               100 * sample->uniform_fraction, sample->scene_difference,
+                                               100 * MAX (sample->identical_fraction, 0), sample->unchanged_samples);
 
   for (guint i = 0; i < G_N_ELEMENTS (picture_alerts); i++)
     vigil_alerts_report (watched->health->alerts, picture_alerts[i].kind, watched->subject,

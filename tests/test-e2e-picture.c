@@ -48,6 +48,7 @@ typedef struct {
   VigilTestClip  clip;
   const gchar   *raises;      /* the alert kind it must raise, or NULL */
   gboolean       from_start;  /* the fault is there from the first frame */
+  guint          height;      /* 0: 360 (640x360); 720: 1280x720 */
 } PictureCase;
 
 /* A stuck picture, and still but live scenes that must not be called frozen. */
@@ -59,6 +60,9 @@ static const PictureCase frozen_cases[] = {
   { { "still-x264-1500-clock", VIGIL_TEST_X264, 1500, LIVE (6) CLOCK }, NULL, FALSE },
   { { "still-x264-4000", VIGIL_TEST_X264, 4000, LIVE (2) }, NULL, FALSE },
   { { "still-x265-500-clock", VIGIL_TEST_X265, 500, LIVE (2) CLOCK }, NULL, FALSE },
+  /* The corridor of issue 14, called frozen within a minute before. */
+  { { "still-x264-1500-720p", VIGIL_TEST_X264, 1500,
+      "testsrc2=s=1280x720:r=25,loop=loop=-1:size=1:start=0,gblur=sigma=1,noise=alls=6:allf=t" }, NULL, FALSE, 720 },
 };
 
 /* Each of the other verdicts, and its look-alike. */
@@ -144,7 +148,8 @@ run_cases (Fixture *f, const PictureCase *cases, guint n_cases)
       g_autofree gchar *url = NULL;
       g_autofree gchar *group = NULL;
       VigilSimcamOptions options = {
-        .n_streams = 1, .width = 640, .height = 360, .fps = 25, .gop_frames = 25, .clip_file = path,
+        .n_streams = 1, .fps = 25, .gop_frames = 25, .clip_file = path,
+        .width = cases[i].height == 720 ? 1280 : 640, .height = cases[i].height == 720 ? 720 : 360,
         .codec = cases[i].clip.encoder == VIGIL_TEST_X265 ? VIGIL_SIMCAM_CODEC_H265 : VIGIL_SIMCAM_CODEC_H264,
       };
       VigilSimcam *simcam;
