@@ -22,10 +22,17 @@ vigil_rtsp_refusal_from_status (guint status)
 }
 
 gchar *
+vigil_rtsp_refusal_describe_status (guint status)
+{
+  return g_strdup_printf ("%u %s", status, gst_rtsp_status_as_text ((GstRTSPStatusCode) status));
+}
+
+gchar *
 vigil_rtsp_refusal_describe (GstMessage *message)
 {
   const GstStructure *details = NULL;
   g_autoptr(GError) error = NULL;
+  g_autofree gchar *answer = NULL;
   guint status = 0;
   VigilRtspRefusal refusal;
 
@@ -40,9 +47,10 @@ vigil_rtsp_refusal_describe (GstMessage *message)
   gst_message_parse_error (message, &error, NULL);
   /* The status's own words, not the camera's: a reason phrase is
    * whatever the camera put there. */
-  return g_strdup_printf ("%s (%u %s): %s",
+  answer = vigil_rtsp_refusal_describe_status (status);
+  return g_strdup_printf ("%s (%s): %s",
                           refusal == VIGIL_RTSP_REFUSAL_LOGIN ? VIGIL_RTSP_LOGIN_REFUSED : VIGIL_RTSP_CAMERA_BUSY,
-                          status, gst_rtsp_status_as_text ((GstRTSPStatusCode) status), error->message);
+                          answer, error->message);
 }
 
 VigilRtspRefusal

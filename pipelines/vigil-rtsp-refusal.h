@@ -29,6 +29,9 @@ typedef enum {
 /* What an RTSP status code means here. */
 VigilRtspRefusal vigil_rtsp_refusal_from_status (guint status);
 
+/* "401 Unauthorized", "503 Service Unavailable": @status in words. */
+gchar           *vigil_rtsp_refusal_describe_status (guint status);
+
 /* The end reason for an error @message whose details hold a refusing
  * rtsp-status-code, or NULL for any other message. */
 gchar           *vigil_rtsp_refusal_describe (GstMessage *message);
