@@ -388,21 +388,17 @@ vigil_camera_get_clock_offset (VigilCamera *self, gint64 *out_offset_us)
 
 /* The camera answered, and refused: not offline, and asking again soon
  * would make it worse (a lock-out; no session free). @answer says what
- * it answered, e.g. "401 Unauthorized". */
+ * it answered, e.g. "401 Unauthorized"; @logins, how many failed logins
+ * the attempt cost the camera. */
 static void
-wait_refused (VigilCamera *self, VigilRtspRefusal refusal, const gchar *answer)
+wait_refused (VigilCamera *self, VigilRtspRefusal refusal, const gchar *answer, guint logins)
 {
   guint delay_ms;
 
   g_clear_pointer (&self->wait_reason, g_free);
   if (refusal == VIGIL_RTSP_REFUSAL_LOGIN)
     {
-      /* One rtspsrc start answers several challenges (8 refused logins
-       * measured against the simulated camera): it uses up the quick
-       * tries at once. */
-      delay_ms = vigil_backoff_next_login_delay_ms (&self->backoff,
-                                                    self->use_rtspsrc ? VIGIL_BACKOFF_QUICK_LOGINS : 1,
-                                                    self->login_wait_ms, self->rand);
+      delay_ms = vigil_backoff_next_login_delay_ms (&self->backoff, logins, self->login_wait_ms, self->rand);
       self->wait_reason = g_strdup_printf ("login refused (%s) for user %s", answer,
                                            self->user != NULL ? self->user : "(none configured)");
     }
@@ -486,7 +482,10 @@ on_recorder_run_ended (VigilRecorder *recorder, const gchar *reason, gint64 end_
     {
       g_autofree gchar *answer = vigil_rtsp_refusal_describe_status (status);
 
-      wait_refused (self, refusal, answer);
+      /* One rtspsrc start answers several challenges (8 refused logins
+       * measured against the simulated camera): it uses up the quick
+       * tries at once. vigilrtspsrc's costs one. */
+      wait_refused (self, refusal, answer, self->use_rtspsrc ? VIGIL_BACKOFF_QUICK_LOGINS : 1);
       return;
     }
   probe_reachability (self);
@@ -598,7 +597,9 @@ on_onvif_resolved (GObject *source, GAsyncResult *result, gpointer user_data)
       if (g_error_matches (error, VIGIL_ONVIF_ERROR, VIGIL_ONVIF_ERROR_NOT_AUTHORIZED))
         {
           g_info ("camera %s: %s", self->name, error->message);
-          wait_refused (self, VIGIL_RTSP_REFUSAL_LOGIN, "ONVIF NotAuthorized");
+          /* Two refused requests each (measured): onvif/ asks again after
+           * re-learning the clock, which NotAuthorized may be about. */
+          wait_refused (self, VIGIL_RTSP_REFUSAL_LOGIN, "ONVIF NotAuthorized", 2);
         }
       else if (gone)
         {
