@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* vigilctl cameras, status and spans: what vigild records, read from its
- * Manager and Camera objects. Read-only; changes nothing in vigild. */
+ * Manager and Camera objects, and why a camera that refused the login or
+ * is busy waits. Read-only; changes nothing in vigild. */
 #include <stdio.h>
 
 #include "vigilctl-private.h"
@@ -59,9 +60,21 @@ describe_device (VigilDBusCamera *camera)
   return g_string_free (text, FALSE);
 }
 
+/* "cam1: login refused (401 Unauthorized) for user admin; next attempt at
+ * …, `vigilctl camera retry cam1` to try now". */
+static gchar *
+describe_wait (const gchar *name, const gchar *reason, gint64 next_attempt_us)
+{
+  g_autofree gchar *when = next_attempt_us != 0 ? vigil_time_format_local (next_attempt_us) : g_strdup ("?");
+
+  return g_strdup_printf ("%s: %s; next attempt at %s, `vigilctl camera retry %s` to try now", name, reason, when,
+                          name);
+}
+
 int
 cmd_cameras (Ctl *ctl, int argc, char **argv)
 {
+  g_autoptr(GString) waits = g_string_new (NULL);
   g_autoptr(GError) error = NULL;
   g_autoptr(GDBusObjectManager) objects = NULL;
   g_auto(GStrv) paths = NULL;
@@ -114,6 +127,8 @@ cmd_cameras (Ctl *ctl, int argc, char **argv)
           json_add_string (builder, "firmware", vigil_dbus_camera_get_firmware (camera));
           json_add_string (builder, "profile", vigil_dbus_camera_get_profile (camera));
           json_add_boolean (builder, "ptz", vigil_dbus_camera_get_has_ptz (camera));
+          json_add_string (builder, "wait_reason", vigil_dbus_camera_get_wait_reason (camera));
+          json_add_time (builder, "next_attempt", vigil_dbus_camera_get_next_attempt_us (camera));
           json_builder_end_object (builder);
         }
       else
@@ -130,9 +145,20 @@ cmd_cameras (Ctl *ctl, int argc, char **argv)
           table_take (table, format_bytes (vigil_dbus_camera_get_stored_bytes (camera)));
           table_take (table, describe_clock (camera));
           table_take (table, describe_device (camera));
+          if (vigil_dbus_camera_get_wait_reason (camera) != NULL && vigil_dbus_camera_get_wait_reason (camera)[0])
+            {
+              g_autofree gchar *line = describe_wait (vigil_dbus_camera_get_name (camera),
+                                                      vigil_dbus_camera_get_wait_reason (camera),
+                                                      vigil_dbus_camera_get_next_attempt_us (camera));
+              g_autofree gchar *shown = vigil_text_sanitize (line, 0, VIGIL_TEXT_DEFAULT);
+
+              g_string_append_printf (waits, "%s\n", shown);
+            }
         }
     }
   print_listing (builder, table);
+  if (waits->len > 0)
+    printf ("\n%s", waits->str);
   return EXIT_OK;
 }
 
@@ -163,6 +189,27 @@ show_cameras (GVariant *value, GVariant *status)
   if (recording == NULL)
     return g_strdup_printf ("%u", g_variant_get_uint32 (value));
   return g_strdup_printf ("%u (%u recording)", g_variant_get_uint32 (value), g_variant_get_uint32 (recording));
+}
+
+/* Each waiting camera, why and until when. */
+static gchar *
+show_waiting (GVariant *value, GVariant *status)
+{
+  GString *text = g_string_new (NULL);
+  GVariantIter iter;
+  const gchar *name, *reason;
+  gint64 next_attempt_us;
+
+  g_variant_iter_init (&iter, value);
+  while (g_variant_iter_next (&iter, "(&s&sx)", &name, &reason, &next_attempt_us))
+    {
+      g_autofree gchar *line = describe_wait (name, reason, next_attempt_us);
+
+      g_string_append_printf (text, "%s%s", text->len > 0 ? " | " : "", line);
+    }
+  if (text->len == 0)
+    g_string_append (text, "none");
+  return g_string_free (text, FALSE);
 }
 
 static gchar *
@@ -196,6 +243,7 @@ cmd_status (Ctl *ctl, int argc, char **argv)
     { "uptime-s", "t", "uptime", show_uptime },
     { "cameras", "u", "cameras", show_cameras },
     { "cameras-recording", "u", NULL, NULL },   /* shown with "cameras" */
+    { "cameras-waiting", "a(ssx)", "waiting", show_waiting },
     { "storage-root", "s", "storage root", show_string },
     { "stored-bytes", "t", "stored", show_bytes },
     { "free-bytes", "t", "free", show_bytes },

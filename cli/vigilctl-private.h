@@ -98,6 +98,7 @@ VigilDBusCamera    *ctl_get_camera         (Ctl *ctl, const gchar *name, GError 
 gchar              *incident_path          (gint64 id);
 
 /* The commands, by file. */
+int cmd_camera    (Ctl *ctl, int argc, char **argv);   /* vigilctl-camera.c */
 int cmd_cameras   (Ctl *ctl, int argc, char **argv);   /* vigilctl-cameras.c */
 int cmd_status    (Ctl *ctl, int argc, char **argv);
 int cmd_spans     (Ctl *ctl, int argc, char **argv);

@@ -24,6 +24,7 @@ ctl_clear (Ctl *ctl)
 
 static const Command commands[] = {
   { "cameras", "", cmd_cameras },
+  { "camera", "retry CAM", cmd_camera },
   { "status", "", cmd_status },
   { "spans", "CAM --from T --to T", cmd_spans },
   { "incident", "create|list|show|note|tag|untag|close|release|expire …", cmd_incident },
@@ -43,6 +44,7 @@ static const Command commands[] = {
 /* One line each for vigilctl --help, in the order of commands[]. */
 static const gchar *const command_summaries[] = {
   "the cameras: state, recording since, last segment, bitrate, fps, stored",
+  "try a camera now that waits (refused login, busy), after fixing its password",
   "vigild's health at a glance",
   "a camera's recorded stretches and the gaps between them",
   "mark incidents (locking their recording), annotate, close, release, list",
@@ -92,7 +94,7 @@ main (int argc, char **argv)
   if (!g_option_context_parse (context, &argc, &argv, &error))
     return usage (&ctl, "%s", error->message);
   if (argc < 2)
-    return usage (&ctl, "which command? (cameras, status, spans, incident, export, verify, audit, key, alerts, selfcheck, fsck, "
+    return usage (&ctl, "which command? (cameras, camera, status, spans, incident, export, verify, audit, key, alerts, selfcheck, fsck, "
                          "ptz, discover)");
   if (g_str_equal (argv[1], "help"))
     {

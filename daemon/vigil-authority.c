@@ -68,6 +68,7 @@ static const struct {
   { "org.vigil.Vigil1.Camera",  "GotoPreset",     VIGIL_ACTION_OPERATE },
   { "org.vigil.Vigil1.Camera",  "SavePreset",     VIGIL_ACTION_OPERATE },
   { "org.vigil.Vigil1.Camera",  "RemovePreset",   VIGIL_ACTION_OPERATE },
+  { "org.vigil.Vigil1.Camera",  "Retry",          VIGIL_ACTION_OPERATE },
   { "org.vigil.Vigil1.Incident", "GetNotes",      VIGIL_ACTION_VIEW },
   { "org.vigil.Vigil1.Incident", "AddNote",       VIGIL_ACTION_OPERATE },
   { "org.vigil.Vigil1.Incident", "AddTag",        VIGIL_ACTION_OPERATE },

@@ -69,8 +69,19 @@ show_segment (VigilCameraObject *self, const VigilSegment *segment)
 }
 
 static void
+show_wait (VigilCameraObject *self)
+{
+  const gchar *reason = vigil_camera_get_wait_reason (self->camera);
+
+  vigil_dbus_camera_set_wait_reason (VIGIL_DBUS_CAMERA (self), reason != NULL ? reason : "");
+  vigil_dbus_camera_set_next_attempt_us (VIGIL_DBUS_CAMERA (self), vigil_camera_get_next_attempt_us (self->camera));
+}
+
+static void
 on_camera_state_changed (VigilCamera *camera, VigilCameraState state, VigilCameraObject *self)
 {
+  /* Before State, so a client that sees "login-refused" reads why. */
+  show_wait (self);
   vigil_dbus_camera_set_state (VIGIL_DBUS_CAMERA (self), vigil_camera_state_to_string (state));
   vigil_dbus_camera_set_run_start_us (VIGIL_DBUS_CAMERA (self), vigil_camera_get_run_start_us (camera));
 }
@@ -196,6 +207,23 @@ vigil_camera_object_handle_list_spans (VigilDBusCamera *skeleton, GDBusMethodInv
     }
   vigil_dbus_camera_complete_list_spans (skeleton, invocation, build_spans (segments),
                                          g_variant_builder_end (&gaps_builder));
+  return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
+static gboolean
+vigil_camera_object_handle_retry (VigilDBusCamera *skeleton, GDBusMethodInvocation *invocation)
+{
+  VigilCameraObject *self = VIGIL_CAMERA_OBJECT (skeleton);
+  const gchar *name = vigil_camera_get_name (self->camera);
+  g_autofree gchar *subject = g_strdup_printf ("camera %s", name);
+  g_autofree gchar *was = g_strdup (vigil_camera_state_to_string (vigil_camera_get_state (self->camera)));
+  gboolean started = vigil_camera_try_now (self->camera);
+  g_autofree gchar *outcome = started ? g_strdup_printf ("trying now (was %s)", was)
+                                      : g_strdup_printf ("not waiting (%s)", was);
+
+  vigil_service_audit (self->store, vigil_service_get_caller (invocation), "camera-retry", subject, "outcome",
+                       outcome, NULL);
+  vigil_dbus_camera_complete_retry (skeleton, invocation, started);
   return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
 
@@ -558,6 +586,7 @@ static void
 vigil_camera_object_camera_iface_init (VigilDBusCameraIface *iface)
 {
   iface->handle_list_spans = vigil_camera_object_handle_list_spans;
+  iface->handle_retry = vigil_camera_object_handle_retry;
   iface->handle_ptz_move = vigil_camera_object_handle_ptz_move;
   iface->handle_ptz_stop = vigil_camera_object_handle_ptz_stop;
   iface->handle_ptz_goto = vigil_camera_object_handle_ptz_goto;
@@ -608,6 +637,7 @@ vigil_camera_object_new (VigilCamera *camera, VigilStore *store)
   vigil_dbus_camera_set_name (skeleton, name);
   vigil_dbus_camera_set_state (skeleton, vigil_camera_state_to_string (vigil_camera_get_state (camera)));
   vigil_dbus_camera_set_run_start_us (skeleton, vigil_camera_get_run_start_us (camera));
+  show_wait (self);
   vigil_dbus_camera_set_stored_bytes (skeleton, bytes);
   vigil_dbus_camera_set_clock_source (skeleton, "");
   show_segment (self, vigil_camera_get_last_segment (camera));

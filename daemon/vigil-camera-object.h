@@ -2,8 +2,9 @@
 /* VigilCameraObject is one configured camera on D-Bus
  * (org.vigil.Vigil1.Camera, at /org/vigil/Vigil1/Camera/NAME). Its
  * properties follow the VigilCamera: state, rates, bytes stored, clock,
- * and for a camera set up by ONVIF the device it reported. ListSpans
- * answers from the catalog; the PTZ and preset methods go to the camera
+ * and for a camera set up by ONVIF the device it reported, and why it
+ * waits when it refused the login or is busy. ListSpans answers from the
+ * catalog; Retry cuts a wait short, audited with the caller; the PTZ and preset methods go to the camera
  * through its VigilOnvifLink, never blocking the main thread, and each
  * command that moves it or changes its presets is audited with the
  * caller, whether the camera obeyed or not. Main thread. */

@@ -3,9 +3,11 @@
 #include "vigil-camera.h"
 
 #include <gio/gio.h>
+#include <string.h>
 
 #include "vigil-backoff.h"
 #include "vigil-recorder.h"
+#include "vigil-rtsp-refusal.h"
 #include "vigil-salvage.h"
 #include "vigil-text.h"
 
@@ -41,6 +43,14 @@ struct _VigilCamera
   guint16           port;
   gboolean          enabled;
   gboolean          has_sub_url;     /* sub_url= given: it wins over an ONVIF sub-profile */
+  gboolean          use_rtspsrc;     /* one rtspsrc start costs several logins */
+  gchar            *user;            /* NULL for none */
+  gchar            *password;        /* secret: the last one read; NULL for none */
+  gchar            *password_file;   /* read again before every login; NULL for none */
+  guint             login_wait_ms;   /* the long wait after refused logins */
+  guint             busy_wait_ms;    /* the first wait after a busy answer */
+  gchar            *wait_reason;     /* while LOGIN_REFUSED or BUSY; never a secret */
+  gint64            next_attempt_us; /* wall clock, while LOGIN_REFUSED or BUSY */
   VigilStore       *store;
   VigilRecorder    *recorder;
 
@@ -79,7 +89,9 @@ G_DEFINE_ENUM_TYPE (VigilCameraState, vigil_camera_state,
                     G_DEFINE_ENUM_VALUE (VIGIL_CAMERA_STATE_RECORDING, "recording"),
                     G_DEFINE_ENUM_VALUE (VIGIL_CAMERA_STATE_RECONNECTING, "reconnecting"),
                     G_DEFINE_ENUM_VALUE (VIGIL_CAMERA_STATE_OFFLINE, "offline"),
-                    G_DEFINE_ENUM_VALUE (VIGIL_CAMERA_STATE_STOPPED, "stopped"))
+                    G_DEFINE_ENUM_VALUE (VIGIL_CAMERA_STATE_STOPPED, "stopped"),
+                    G_DEFINE_ENUM_VALUE (VIGIL_CAMERA_STATE_LOGIN_REFUSED, "login-refused"),
+                    G_DEFINE_ENUM_VALUE (VIGIL_CAMERA_STATE_BUSY, "busy"))
 
 const gchar *
 vigil_camera_state_to_string (VigilCameraState state)
@@ -374,9 +386,41 @@ vigil_camera_get_clock_offset (VigilCamera *self, gint64 *out_offset_us)
   return self->clock_known;
 }
 
+/* The camera answered, and refused: not offline, and asking again soon
+ * would make it worse (a lock-out; no session free). @answer says what
+ * it answered, e.g. "401 Unauthorized"; @logins, how many failed logins
+ * the attempt cost the camera. */
+static void
+wait_refused (VigilCamera *self, VigilRtspRefusal refusal, const gchar *answer, guint logins)
+{
+  guint delay_ms;
+
+  g_clear_pointer (&self->wait_reason, g_free);
+  if (refusal == VIGIL_RTSP_REFUSAL_LOGIN)
+    {
+      delay_ms = vigil_backoff_next_login_delay_ms (&self->backoff, logins, self->login_wait_ms, self->rand);
+      self->wait_reason = g_strdup_printf ("login refused (%s) for user %s", answer,
+                                           self->user != NULL ? self->user : "(none configured)");
+    }
+  else
+    {
+      delay_ms = vigil_backoff_next_busy_delay_ms (&self->backoff, self->busy_wait_ms, self->rand);
+      self->wait_reason = g_strdup_printf ("busy: %s (the camera's session or connection limit)", answer);
+    }
+  self->next_attempt_us = g_get_real_time () + (gint64) delay_ms * 1000;
+  g_message ("camera %s: %s; %u in a row, next attempt in %u s", self->name, self->wait_reason,
+             refusal == VIGIL_RTSP_REFUSAL_LOGIN ? self->backoff.refused_logins : self->backoff.busy_answers,
+             (delay_ms + 999) / 1000);
+  set_state (self, refusal == VIGIL_RTSP_REFUSAL_LOGIN ? VIGIL_CAMERA_STATE_LOGIN_REFUSED
+                                                       : VIGIL_CAMERA_STATE_BUSY);
+  self->retry_id = g_timeout_add_once (delay_ms, on_retry_timeout, self);
+}
+
 static void
 on_recorder_run_ended (VigilRecorder *recorder, const gchar *reason, gint64 end_us, VigilCamera *self)
 {
+  VigilRtspRefusal refusal;
+  guint status = 0;
   g_autoptr(GError) error = NULL;
 
   end_us = end_us > 0 ? end_us : g_get_real_time ();
@@ -433,6 +477,17 @@ on_recorder_run_ended (VigilRecorder *recorder, const gchar *reason, gint64 end_
       g_signal_emit (self, signals[SIGNAL_DISK_FULL], 0);
       return;
     }
+  refusal = vigil_rtsp_refusal_parse (reason, &status);
+  if (refusal != VIGIL_RTSP_REFUSAL_NONE)
+    {
+      g_autofree gchar *answer = vigil_rtsp_refusal_describe_status (status);
+
+      /* One rtspsrc start answers several challenges (8 refused logins
+       * measured against the simulated camera): it uses up the quick
+       * tries at once. vigilrtspsrc's costs one. */
+      wait_refused (self, refusal, answer, self->use_rtspsrc ? VIGIL_BACKOFF_QUICK_LOGINS : 1);
+      return;
+    }
   probe_reachability (self);
 }
 
@@ -467,6 +522,38 @@ vigil_camera_retry_now (VigilCamera *self)
   self->waiting_for_space = FALSE;
   g_message ("camera %s: there is room on the disk again", self->name);
   start_run (self);
+}
+
+gboolean
+vigil_camera_try_now (VigilCamera *self)
+{
+  g_return_val_if_fail (VIGIL_IS_CAMERA (self), FALSE);
+  /* Only a camera with a timer pending waits: one connecting, recording
+   * or probing has its answer coming; one waiting for room would only
+   * fail again. */
+  if (self->stopping || !self->enabled || self->retry_id == 0 || self->waiting_for_space)
+    return FALSE;
+  g_clear_handle_id (&self->retry_id, g_source_remove);
+  g_message ("camera %s: trying now, as asked", self->name);
+  if (self->state == VIGIL_CAMERA_STATE_OFFLINE)
+    probe_reachability (self);
+  else
+    start_run (self);
+  return TRUE;
+}
+
+const gchar *
+vigil_camera_get_wait_reason (VigilCamera *self)
+{
+  g_return_val_if_fail (VIGIL_IS_CAMERA (self), NULL);
+  return self->wait_reason;
+}
+
+gint64
+vigil_camera_get_next_attempt_us (VigilCamera *self)
+{
+  g_return_val_if_fail (VIGIL_IS_CAMERA (self), 0);
+  return self->next_attempt_us;
 }
 
 static void
@@ -507,7 +594,14 @@ on_onvif_resolved (GObject *source, GAsyncResult *result, gpointer user_data)
       gboolean gone = g_error_matches (error, VIGIL_ONVIF_ERROR, VIGIL_ONVIF_ERROR_UNREACHABLE)
                       || g_error_matches (error, VIGIL_ONVIF_ERROR, VIGIL_ONVIF_ERROR_TIMEOUT);
 
-      if (gone)
+      if (g_error_matches (error, VIGIL_ONVIF_ERROR, VIGIL_ONVIF_ERROR_NOT_AUTHORIZED))
+        {
+          g_info ("camera %s: %s", self->name, error->message);
+          /* Two refused requests each (measured): onvif/ asks again after
+           * re-learning the clock, which NotAuthorized may be about. */
+          wait_refused (self, VIGIL_RTSP_REFUSAL_LOGIN, "ONVIF NotAuthorized", 2);
+        }
+      else if (gone)
         {
           /* The probe finds it again and starts over at once. */
           if (self->state != VIGIL_CAMERA_STATE_OFFLINE)
@@ -549,12 +643,41 @@ on_onvif_resolved (GObject *source, GAsyncResult *result, gpointer user_data)
   start_run (self);
 }
 
+/* Before every login: the operator may have corrected the file since
+ * the last one. A file that cannot be read now leaves the last password
+ * in use. */
+static void
+reload_password (VigilCamera *self)
+{
+  g_autoptr(GError) error = NULL;
+  gchar *password;
+
+  if (self->password_file == NULL)
+    return;
+  password = vigil_config_read_password_file (self->password_file, &error);
+  if (password == NULL)
+    {
+      g_warning ("camera %s: cannot read password_file %s: %s; using the password read before", self->name,
+                 self->password_file, error->message);
+      return;
+    }
+  if (self->password != NULL)
+    memset (self->password, 0, strlen (self->password));
+  g_free (self->password);
+  self->password = password;
+}
+
 static void
 start_run (VigilCamera *self)
 {
   g_autoptr(GError) error = NULL;
 
   self->run_completed_segment = FALSE;
+  g_clear_pointer (&self->wait_reason, g_free);
+  self->next_attempt_us = 0;
+  reload_password (self);
+  if (self->onvif != NULL)
+    vigil_onvif_link_set_password (self->onvif, self->password);
   set_state (self, VIGIL_CAMERA_STATE_CONNECTING);
   if (self->onvif != NULL && !vigil_onvif_link_is_resolved (self->onvif))
     {
@@ -567,6 +690,7 @@ start_run (VigilCamera *self)
         }
       return;
     }
+  vigil_recorder_set_credentials (self->recorder, self->user, self->password);
   if (!vigil_recorder_start (self->recorder, &error))
     {
       /* Missing elements do not fix themselves, but the daemon keeps
@@ -665,6 +789,12 @@ vigil_camera_finalize (GObject *object)
 
   g_free (self->name);
   g_free (self->host);
+  g_free (self->user);
+  if (self->password != NULL)
+    memset (self->password, 0, strlen (self->password));
+  g_free (self->password);
+  g_free (self->password_file);
+  g_free (self->wait_reason);
   g_clear_pointer (&self->rand, g_rand_free);
   g_clear_pointer (&self->writing, g_hash_table_unref);
   g_clear_pointer (&self->cut, g_ptr_array_unref);
@@ -743,6 +873,12 @@ vigil_camera_new (const VigilCameraConfig *config, VigilStore *store, guint segm
   self->name = g_strdup (config->name);
   self->enabled = config->enabled;
   self->has_sub_url = config->sub_url != NULL;
+  self->use_rtspsrc = config->use_rtspsrc || config->use_udp || (config->url != NULL && !g_str_has_prefix (config->url, "rtsp://"));
+  self->user = g_strdup (config->user);
+  self->password = g_strdup (config->password);
+  self->password_file = g_strdup (config->password_file);
+  self->login_wait_ms = MAX (config->login_retry_seconds, 1) * 1000;
+  self->busy_wait_ms = MAX (config->busy_retry_seconds, 1) * 1000;
   self->state = config->enabled ? VIGIL_CAMERA_STATE_RECONNECTING : VIGIL_CAMERA_STATE_DISABLED;
   self->store = g_object_ref (store);
   self->salvage = vigil_salvage_new (store);

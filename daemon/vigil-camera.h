@@ -4,7 +4,11 @@
  * when a run ends decides when to try again. A camera that does not
  * answer at all is checked with a TCP connect every 2 s and restarted the
  * moment it answers; one that answers but whose stream fails is retried
- * with VigilBackoff; one whose run ended on a full disk waits for
+ * with VigilBackoff; one that refuses the login or is busy waits the long
+ * waits of VigilBackoff, reading its password file again before each
+ * login, and says why (vigil_camera_get_wait_reason()), never counting as
+ * offline; vigil_camera_try_now() cuts any wait short for an operator;
+ * one whose run ended on a full disk waits for
  * vigil_camera_retry_now() (::disk-full says so). Segments a failed write
  * left half done are put right by a VigilSalvage. Cameras are
  * independent: one's faults never touch another's pipeline. Main thread
@@ -26,6 +30,8 @@ typedef enum {
   VIGIL_CAMERA_STATE_RECONNECTING,  /* waiting out a back-off delay */
   VIGIL_CAMERA_STATE_OFFLINE,       /* not answering; probed every 2 s */
   VIGIL_CAMERA_STATE_STOPPED,       /* vigild is shutting down */
+  VIGIL_CAMERA_STATE_LOGIN_REFUSED, /* the camera refused the login; waiting (see get_wait_reason) */
+  VIGIL_CAMERA_STATE_BUSY,          /* the camera is at its session limit; waiting, the same */
 } VigilCameraState;
 
 #define VIGIL_TYPE_CAMERA_STATE (vigil_camera_state_get_type ())
@@ -73,6 +79,20 @@ gboolean          vigil_camera_is_waiting_for_space (VigilCamera *self);
  * full disk starts now, and catalog rows that waited for space are
  * written. Does nothing to a camera that is not waiting. */
 void              vigil_camera_retry_now (VigilCamera *self);
+/* An operator asked: a camera waiting for its next attempt (refused
+ * login, busy, back-off, or offline and being probed) tries at once; the
+ * password file is read again first. FALSE, doing nothing, when it is not
+ * waiting (recording, connecting, disabled, waiting for disk space,
+ * stopping). A refused login still counts: a retry with a wrong password
+ * waits the long wait again. */
+gboolean          vigil_camera_try_now   (VigilCamera *self);
+/* Why the camera waits, while it is LOGIN_REFUSED or BUSY: "login
+ * refused (401 Unauthorized) for user admin", "busy: 503 Service
+ * Unavailable (the camera's session or connection limit)"; NULL
+ * otherwise. Never holds a password. */
+const gchar      *vigil_camera_get_wait_reason (VigilCamera *self);
+/* Wall clock of the next attempt while LOGIN_REFUSED or BUSY; 0 otherwise. */
+gint64            vigil_camera_get_next_attempt_us (VigilCamera *self);
 /* Finalises the open segment and stops for good; ::stopped follows
  * (at once if nothing was running). */
 void              vigil_camera_stop      (VigilCamera *self);

@@ -14,6 +14,10 @@ G_DEFINE_QUARK (vigil-config-error-quark, vigil_config_error)
 #define DEFAULT_CATALOG "/var/lib/vigil/catalog.db"
 #define DEFAULT_SEGMENT_SECONDS 60
 #define DEFAULT_STALL_SECONDS 10
+/* Cameras lock an account or an address after about five failed logins,
+ * often for half an hour: after three, vigild waits this long. */
+#define DEFAULT_LOGIN_RETRY_SECONDS 600
+#define DEFAULT_BUSY_RETRY_SECONDS 60
 /* Far beyond a real configuration or password; a bound, not a limit. */
 #define CONFIG_MAX_BYTES (1024 * 1024)
 #define PASSWORD_FILE_MAX_BYTES 4096
@@ -27,7 +31,8 @@ static const gchar *const camera_keys[] = {
   "stall_seconds",
   "retention_days", "min_retention_days", "frame_health", "picture_learning_samples", "picture_black_luma",
   "picture_white_luma", "picture_frozen_samples", "picture_blurred_ratio", "picture_covered_ratio",
-  "picture_moved_difference", "onvif", "onvif_profile", "onvif_keep_addresses", "sub_url", NULL
+  "picture_moved_difference", "onvif", "onvif_profile", "onvif_keep_addresses", "sub_url", "login_retry_seconds",
+  "busy_retry_seconds", NULL
 };
 static const gchar *const alerts_keys[] = {
   "raise_after_seconds", "clear_after_seconds", "command", "command_timeout_seconds", "offline_seconds",
@@ -68,6 +73,7 @@ camera_config_free (VigilCameraConfig *camera)
   if (camera->password != NULL)
     memset (camera->password, 0, strlen (camera->password));
   g_free (camera->password);
+  g_free (camera->password_file);
   g_free (camera);
 }
 
@@ -253,8 +259,22 @@ is_valid_camera_name (const gchar *name)
   return TRUE;
 }
 
+gchar *
+vigil_config_read_password_file (const gchar *path, GError **error)
+{
+  /* Private, like the signing key: a password anyone can read is not
+   * a secret (and /etc/shadow is refused for the same reason). */
+  gchar *password = vigil_file_read (path, PASSWORD_FILE_MAX_BYTES, VIGIL_FILE_PRIVATE, NULL, error);
+
+  if (password == NULL)
+    return NULL;
+  /* One line; the newline an editor adds is not part of it. */
+  password[strcspn (password, "\r\n")] = '\0';
+  return password;
+}
+
 static gchar *
-read_password (Loader *loader, const gchar *group)
+read_password (Loader *loader, const gchar *group, gchar **out_file)
 {
   g_autofree gchar *file = g_key_file_get_string (loader->file, group, "password_file", NULL);
   g_autofree gchar *env = g_key_file_get_string (loader->file, group, "password_env", NULL);
@@ -269,16 +289,13 @@ read_password (Loader *loader, const gchar *group)
   if (file != NULL)
     {
       g_strstrip (file);
-      /* Private, like the signing key: a password anyone can read is not
-       * a secret (and /etc/shadow is refused for the same reason). */
-      password = vigil_file_read (file, PASSWORD_FILE_MAX_BYTES, VIGIL_FILE_PRIVATE, NULL, &error);
+      password = vigil_config_read_password_file (file, &error);
       if (password == NULL)
         {
           problem (loader, group, "password_file", "%s %s", file, error->message);
           return NULL;
         }
-      /* One line; the newline an editor adds is not part of it. */
-      password[strcspn (password, "\r\n")] = '\0';
+      *out_file = g_steal_pointer (&file);
       return password;
     }
   if (env != NULL)
@@ -351,7 +368,7 @@ load_camera (Loader *loader, const gchar *group, const gchar *name, VigilConfig 
   if (camera->sub_url != NULL)
     check_rtsp_url (loader, group, "sub_url", camera->sub_url, FALSE);
   camera->user = get_string (loader, group, "user", NULL);
-  camera->password = read_password (loader, group);
+  camera->password = read_password (loader, group, &camera->password_file);
   if (camera->password != NULL && camera->user == NULL)
     problem (loader, group, "user", "missing: a password is given but no user");
   camera->allow_basic_auth = get_bool (loader, group, "allow_basic_auth", FALSE);
@@ -368,6 +385,9 @@ load_camera (Loader *loader, const gchar *group, const gchar *name, VigilConfig 
     problem (loader, group, "rtsp_client", "“%s” is not vigil or rtspsrc", client);
   camera->enabled = get_bool (loader, group, "enabled", TRUE);
   camera->stall_seconds = get_uint (loader, group, "stall_seconds", DEFAULT_STALL_SECONDS, 1, 3600);
+  camera->login_retry_seconds = get_uint (loader, group, "login_retry_seconds", DEFAULT_LOGIN_RETRY_SECONDS, 1,
+                                          86400);
+  camera->busy_retry_seconds = get_uint (loader, group, "busy_retry_seconds", DEFAULT_BUSY_RETRY_SECONDS, 1, 86400);
   camera->frame_health = get_bool (loader, group, "frame_health", TRUE);
   /* Picture thresholds: defaults from vigil-frame-health.h, each overridable. */
   vigil_frame_health_settings_init (&camera->picture);

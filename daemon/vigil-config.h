@@ -28,12 +28,15 @@ typedef struct {
   gchar    *sub_url;         /* sub_url=: a smaller stream for frame health; NULL: the ONVIF
                               * camera's second profile, if any, else the main stream */
   gchar    *user;            /* NULL for none */
-  gchar    *password;        /* NULL for none; secret */
+  gchar    *password;        /* NULL for none; secret; as read at start-up */
+  gchar    *password_file;   /* password_file=, read again before every login; NULL for none */
   gboolean  allow_basic_auth; /* answer a camera that offers only Basic (password in the clear) */
   gboolean  use_udp;
   gboolean  use_rtspsrc;     /* rtsp_client=rtspsrc: GStreamer's client instead of vigil's */
   gboolean  enabled;
   guint     stall_seconds;   /* no video this long ends the run */
+  guint     login_retry_seconds; /* after the third refused login in a row, wait at least this long */
+  guint     busy_retry_seconds;  /* after a busy answer (454, 503), wait at least this long */
   gboolean  frame_health;    /* analyse the picture (black, frozen, covered, ...); default TRUE */
   VigilFrameHealthSettings picture;   /* its thresholds: picture_* keys over the defaults */
   guint     retention_days;  /* delete segments older than this; 0: only when space is needed */
@@ -68,5 +71,10 @@ void         vigil_config_free (VigilConfig *config);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (VigilConfig, vigil_config_free)
 
 VigilConfig *vigil_config_load (const gchar *path, GError **error);
+
+/* A camera's password from its password_file= (which must be private),
+ * first line only. The error's message names the problem, not the
+ * password. */
+gchar       *vigil_config_read_password_file (const gchar *path, GError **error);
 
 G_END_DECLS

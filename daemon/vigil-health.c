@@ -7,6 +7,7 @@
 #include "vigil-camera.h"
 #include "vigil-frame-health.h"
 #include "vigil-recorder.h"
+#include "vigil-rtsp-refusal.h"
 
 #define TICK_S 1
 #define HOUR_US (G_GINT64_CONSTANT (3600) * G_USEC_PER_SEC)
@@ -28,6 +29,9 @@ typedef struct {
   gchar        *rate_details;
   gchar        *write_error;      /* reason of the run that ended on a write failure, until a segment completes */
   gchar        *video_missing;    /* reason of the run that ended for want of video while audio flowed, the same */
+  VigilCameraState refused;       /* LOGIN_REFUSED or BUSY since the camera last refused; DISABLED when it
+                                   * did not, or a run since ended otherwise or recorded */
+  gchar        *refusal;          /* what it refused, and what to do: alert details */
   gboolean      clock_known;
   gint64        clock_offset_us;  /* camera minus host, from the newest sender report */
 } Watched;
@@ -59,6 +63,7 @@ watched_free (Watched *watched)
   g_free (watched->rate_details);
   g_free (watched->write_error);
   g_free (watched->video_missing);
+  g_free (watched->refusal);
   g_free (watched);
 }
 
@@ -72,9 +77,12 @@ evaluate (Watched *watched)
                                                      : vigil_health_stall_seconds (self->settings.segment_seconds);
   /* A camera whose audio still flows is reachable: that is video-missing;
    * one waiting for room on a full disk is a write-error. */
+  /* A camera that refused the login, or is busy, answers: it is
+   * auth-failed or camera-busy, also while it tries again. */
   gboolean offline = (state == VIGIL_CAMERA_STATE_CONNECTING || state == VIGIL_CAMERA_STATE_RECONNECTING
                       || state == VIGIL_CAMERA_STATE_OFFLINE)
-                     && watched->video_missing == NULL && !vigil_camera_is_waiting_for_space (watched->camera);
+                     && watched->video_missing == NULL && watched->refused == VIGIL_CAMERA_STATE_DISABLED
+                     && !vigil_camera_is_waiting_for_space (watched->camera);
   gboolean drifting = watched->clock_known
                       && ABS (watched->clock_offset_us) > (gint64) self->settings.clock_drift_seconds * G_USEC_PER_SEC;
   gint64 progress_since = MAX (watched->recording_since, watched->last_segment);
@@ -107,6 +115,10 @@ evaluate (Watched *watched)
                        watched->write_error != NULL, 1, watched->write_error);
   vigil_alerts_report (self->alerts, "video-missing", watched->subject, VIGIL_ALERT_CRITICAL,
                        watched->video_missing != NULL, 0, watched->video_missing);
+  vigil_alerts_report (self->alerts, "auth-failed", watched->subject, VIGIL_ALERT_CRITICAL,
+                       watched->refused == VIGIL_CAMERA_STATE_LOGIN_REFUSED, 1, watched->refusal);
+  vigil_alerts_report (self->alerts, "camera-busy", watched->subject, VIGIL_ALERT_CRITICAL,
+                       watched->refused == VIGIL_CAMERA_STATE_BUSY, 1, watched->refusal);
   clock_details = g_strdup_printf ("camera clock %+.1f s off the host's (more than %u s)",
                                    watched->clock_offset_us / 1e6, self->settings.clock_drift_seconds);
   vigil_alerts_report (self->alerts, "clock-drift", watched->subject, VIGIL_ALERT_WARNING, drifting, 1,
@@ -114,10 +126,32 @@ evaluate (Watched *watched)
 }
 
 static void
+clear_refusal (Watched *watched)
+{
+  watched->refused = VIGIL_CAMERA_STATE_DISABLED;
+  g_clear_pointer (&watched->refusal, g_free);
+}
+
+static void
 on_state_changed (VigilCamera *camera, VigilCameraState state, Watched *watched)
 {
+  if (state == VIGIL_CAMERA_STATE_LOGIN_REFUSED || state == VIGIL_CAMERA_STATE_BUSY)
+    {
+      const gchar *name = vigil_camera_get_name (camera);
+
+      watched->refused = state;
+      g_free (watched->refusal);
+      /* The time of the next attempt changes with each; the details stay
+       * what they were when raised, so they say how to try now. */
+      watched->refusal = g_strdup_printf ("%s; vigild waits before trying again (vigilctl camera retry %s "
+                                          "tries now)", vigil_camera_get_wait_reason (camera), name);
+    }
+  else if (state == VIGIL_CAMERA_STATE_OFFLINE)
+    clear_refusal (watched);   /* not answering at all now */
   if (state == VIGIL_CAMERA_STATE_RECORDING)
     {
+      /* The first successful login. */
+      clear_refusal (watched);
       gint64 now = g_get_monotonic_time ();
 
       watched->recording_since = now;
@@ -181,6 +215,10 @@ on_run_ended (VigilCamera *camera, const gchar *reason, Watched *watched)
   /* Each run says afresh whether the video was missing: one that fails to
    * connect at all means the camera is gone, which is "offline". */
   g_clear_pointer (&watched->video_missing, g_free);
+  /* A run that failed otherwise (the camera gone now) is no refusal; the
+   * camera's state says whether this one was. */
+  if (vigil_rtsp_refusal_parse (reason, NULL) == VIGIL_RTSP_REFUSAL_NONE)
+    clear_refusal (watched);
   if (g_str_has_prefix (reason, VIGIL_RECORDER_VIDEO_MISSING))
     watched->video_missing = g_strdup (reason);
   else if (is_write_failure (reason))

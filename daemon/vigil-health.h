@@ -18,6 +18,13 @@
  *                      is not raised for it meanwhile
  *   clock-drift        the camera's clock, from its RTCP sender reports, is
  *                      more than clock_drift_seconds off the host's
+ *   auth-failed        the camera refused the login (RTSP 401 or 403, ONVIF
+ *                      NotAuthorized); critical, naming the user (never the
+ *                      password), until a login succeeds; "offline" is not
+ *                      raised for it meanwhile
+ *   camera-busy        the camera answered 503 or 454 (its session or
+ *                      connection limit); critical, naming the status, the
+ *                      same way
  * Main thread only. */
 #pragma once
 

@@ -340,17 +340,23 @@ vigil_manager_object_handle_get_status (VigilDBusManager *manager, GDBusMethodIn
   VigilIncidentFilter open_filter = { .from_us = g_get_real_time () };
   VigilSigningKey *key = vigil_daemon_get_signing_key (self->daemon);
   GVariantBuilder builder;
+  GVariantBuilder waiting;
   struct statvfs fs;
   guint64 stored = 0;
   guint recording = 0, open_count = 0;
   gint64 head_id = 0;
 
+  g_variant_builder_init (&waiting, G_VARIANT_TYPE ("a(ssx)"));
   for (guint i = 0; i < cameras->len; i++)
     {
       VigilCameraObject *camera = cameras->pdata[i];
+      VigilCamera *watched = vigil_camera_object_get_camera (camera);
 
       stored += vigil_dbus_camera_get_stored_bytes (VIGIL_DBUS_CAMERA (camera));
-      recording += vigil_camera_get_state (vigil_camera_object_get_camera (camera)) == VIGIL_CAMERA_STATE_RECORDING;
+      recording += vigil_camera_get_state (watched) == VIGIL_CAMERA_STATE_RECORDING;
+      if (vigil_camera_get_wait_reason (watched) != NULL)
+        g_variant_builder_add (&waiting, "(ssx)", vigil_camera_get_name (watched),
+                               vigil_camera_get_wait_reason (watched), vigil_camera_get_next_attempt_us (watched));
     }
   open_incidents = vigil_store_list_incidents (self->store, &open_filter, NULL);
   for (guint i = 0; open_incidents != NULL && i < open_incidents->len; i++)
@@ -365,6 +371,7 @@ vigil_manager_object_handle_get_status (VigilDBusManager *manager, GDBusMethodIn
                                                / G_USEC_PER_SEC));
   g_variant_builder_add (&builder, "{sv}", "cameras", g_variant_new_uint32 (cameras->len));
   g_variant_builder_add (&builder, "{sv}", "cameras-recording", g_variant_new_uint32 (recording));
+  g_variant_builder_add (&builder, "{sv}", "cameras-waiting", g_variant_builder_end (&waiting));
   g_variant_builder_add (&builder, "{sv}", "storage-root", g_variant_new_string (vigil_store_get_root (self->store)));
   g_variant_builder_add (&builder, "{sv}", "stored-bytes", g_variant_new_uint64 (stored));
   if (statvfs (vigil_store_get_root (self->store), &fs) == 0)

@@ -11,6 +11,8 @@ struct _VigilOnvifLink
   GObject               parent_instance;
   VigilOnvifCamera     *camera;          /* thread-safe; used by the workers */
   gchar                *wanted_profile;  /* onvif_profile=, or NULL */
+  GMutex                password_lock;
+  gchar                *new_password;    /* password_lock; secret; for the next resolve; NULL: unchanged */
 
   /* Main thread only, set when a resolve finishes. */
   gboolean              resolved;
@@ -50,6 +52,10 @@ vigil_onvif_link_finalize (GObject *object)
 
   g_clear_object (&self->camera);
   g_free (self->wanted_profile);
+  if (self->new_password != NULL)
+    memset (self->new_password, 0, strlen (self->new_password));
+  g_free (self->new_password);
+  g_mutex_clear (&self->password_lock);
   g_clear_pointer (&self->info, vigil_onvif_device_info_free);
   g_free (self->profile);
   g_free (self->sub_stream_url);
@@ -65,6 +71,19 @@ vigil_onvif_link_class_init (VigilOnvifLinkClass *klass)
 static void
 vigil_onvif_link_init (VigilOnvifLink *self)
 {
+  g_mutex_init (&self->password_lock);
+}
+
+void
+vigil_onvif_link_set_password (VigilOnvifLink *self, const gchar *password)
+{
+  g_return_if_fail (VIGIL_IS_ONVIF_LINK (self));
+  g_mutex_lock (&self->password_lock);
+  if (self->new_password != NULL)
+    memset (self->new_password, 0, strlen (self->new_password));
+  g_free (self->new_password);
+  self->new_password = g_strdup (password != NULL ? password : "");
+  g_mutex_unlock (&self->password_lock);
 }
 
 VigilOnvifLink *
@@ -164,7 +183,16 @@ resolve_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *
   g_autoptr(GPtrArray) profiles = NULL;
   const VigilOnvifProfile *main = NULL, *sub = NULL;
   Resolved *resolved;
+  g_autofree gchar *password = NULL;
 
+  g_mutex_lock (&self->password_lock);
+  password = g_steal_pointer (&self->new_password);
+  g_mutex_unlock (&self->password_lock);
+  if (password != NULL)
+    {
+      vigil_onvif_camera_set_password (self->camera, password);
+      memset (password, 0, strlen (password));
+    }
   if (!vigil_onvif_camera_connect (self->camera, cancellable, &error)
       || (profiles = vigil_onvif_camera_list_profiles (self->camera, cancellable, &error)) == NULL)
     {

@@ -71,6 +71,12 @@ gchar   *vigil_onvif_link_resolve_finish (VigilOnvifLink *self,
                                           GAsyncResult   *result,
                                           GError        **error);
 
+/* The password the next resolve logs in with (a corrected password
+ * file); handed to the camera on the worker thread, so the caller never
+ * waits for a request in progress. Main thread. */
+void     vigil_onvif_link_set_password   (VigilOnvifLink      *self,
+                                          const gchar         *password);
+
 /* After a successful resolve; NULL or FALSE before. */
 gboolean                    vigil_onvif_link_is_resolved     (VigilOnvifLink *self);
 const VigilOnvifDeviceInfo *vigil_onvif_link_get_device_info (VigilOnvifLink *self);

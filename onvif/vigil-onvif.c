@@ -328,6 +328,35 @@ memory_shutdown_socket (struct soap *soap, SOAP_SOCKET socket, int how)
   return SOAP_OK;
 }
 
+/* Called with the lock of @channel's owner held. */
+static void
+channel_forget_digest (Channel *channel)
+{
+  if (channel->soap != NULL && channel->use_digest)
+    http_da_release (channel->soap, &channel->da_info);
+  channel->use_digest = FALSE;
+}
+
+void
+vigil_onvif_camera_set_password (VigilOnvifCamera *self, const gchar *password)
+{
+  g_return_if_fail (VIGIL_ONVIF_IS_CAMERA (self));
+
+  g_rec_mutex_lock (&self->lock);
+  g_mutex_lock (&self->stop_call_lock);
+  if (self->user != NULL && g_strcmp0 (self->password, password != NULL ? password : "") != 0)
+    {
+      memset (self->password, 0, strlen (self->password));
+      g_free (self->password);
+      self->password = g_strdup (password != NULL ? password : "");
+      /* HTTP digest keeps the credentials it was set up with. */
+      channel_forget_digest (&self->call);
+      channel_forget_digest (&self->stop_call);
+    }
+  g_mutex_unlock (&self->stop_call_lock);
+  g_rec_mutex_unlock (&self->lock);
+}
+
 void
 vigil_onvif_camera_set_reply_func (VigilOnvifCamera *self, VigilOnvifReplyFunc func,
                                    gpointer user_data)

@@ -126,6 +126,10 @@ G_DECLARE_FINAL_TYPE (VigilOnvifCamera, vigil_onvif_camera, VIGIL_ONVIF, CAMERA,
 /* Checks and copies the options; talks to nothing yet. */
 VigilOnvifCamera *vigil_onvif_camera_new (const VigilOnvifOptions *options,
                                           GError                 **error);
+/* The password from the next request on (a corrected password file);
+ * waits for a request in progress. Any thread. */
+void              vigil_onvif_camera_set_password (VigilOnvifCamera *self,
+                                                   const gchar      *password);
 /* The device URL as given, for messages; never holds a password. */
 const gchar      *vigil_onvif_camera_get_device_url (VigilOnvifCamera *self);
 

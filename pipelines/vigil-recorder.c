@@ -47,6 +47,7 @@
 
 #include "vigil-fsync.h"
 #include "vigil-text.h"
+#include "vigil-rtsp-refusal.h"
 #include "vigil-rtsp-source.h"
 #include "vigil-run-clock.h"
 
@@ -1235,7 +1236,9 @@ on_bus_message (GstBus *bus, GstMessage *message, gpointer user_data)
         gst_message_parse_error (message, &error, &debug);
         GST_DEBUG_OBJECT (GST_MESSAGE_SRC (message), "camera %s: %s (%s)", self->camera, error->message,
                           GST_STR_NULL (debug));
-        reason = describe_error (error, debug);
+        reason = vigil_rtsp_refusal_describe (message);
+        if (reason == NULL)
+          reason = describe_error (error, debug);
         if (self->state == STATE_RUNNING)
           begin_finalise (self, reason);
         else if (self->state == STATE_FINALISING)
@@ -1634,6 +1637,18 @@ vigil_recorder_set_url (VigilRecorder *self, const gchar *url)
   self->url = g_strdup (url);
   /* vigilrtspsrc speaks plain rtsp:// only. */
   self->use_rtspsrc = self->force_rtspsrc || !g_str_has_prefix (url, "rtsp://");
+}
+
+void
+vigil_recorder_set_credentials (VigilRecorder *self, const gchar *user, const gchar *password)
+{
+  g_return_if_fail (VIGIL_IS_RECORDER (self) && !vigil_recorder_is_running (self));
+  g_free (self->user);
+  self->user = g_strdup (user);
+  if (self->password != NULL)
+    memset (self->password, 0, strlen (self->password));
+  g_free (self->password);
+  self->password = g_strdup (password);
 }
 
 void

@@ -106,6 +106,8 @@ gboolean vigil_segment_path_parse (const gchar *relative_path, gchar **out_camer
  * resource.". Said in the same words whatever the locale, so the owner can
  * free space at once and retry when there is some. */
 #define VIGIL_RECORDER_DISK_FULL "disk full"
+/* A run the camera refused (login refused, or busy) ends with a reason
+ * made by vigil_rtsp_refusal_describe() (vigil-rtsp-refusal.h). */
 
 #define VIGIL_TYPE_RECORDER (vigil_recorder_get_type ())
 G_DECLARE_FINAL_TYPE (VigilRecorder, vigil_recorder, VIGIL, RECORDER, GObject)
@@ -120,6 +122,11 @@ VigilFrameHealth *vigil_recorder_get_frame_health (VigilRecorder *self);
  * after the recorder was made). Main thread. */
 void           vigil_recorder_set_url    (VigilRecorder *self,
                                           const gchar   *url);
+/* The user and password the next run logs in with (a password file may
+ * have been corrected since); NULL for none. Only between runs. */
+void           vigil_recorder_set_credentials (VigilRecorder *self,
+                                               const gchar   *user,
+                                               const gchar   *password);
 /* The sub-stream frame health judges from the next run on, or NULL for the
  * main stream's keyframes (see VigilRecorderConfig.frame_health_url);
  * ignored when frame health is off or for other than rtsp://. Main thread. */

@@ -87,6 +87,7 @@ struct _VigilRtspSource
   gchar             *session_id;
   guint              session_timeout_s;
   guint              cseq;
+  guint              refused_status;  /* task: the non-2xx status that ended open_session(), or 0 */
   /* The data loop's state, from open_session() to close_session(). */
   gboolean           opened;          /* session playing, pads exposed */
   guint8            *read_buf;        /* READ_BUFFER_SIZE bytes */
@@ -213,8 +214,13 @@ request (VigilRtspSource *self, GstRTSPMethod method, const gchar *url, const gc
   if (response->type_data.response.code / 100 != 2)
     {
       g_autofree gchar *shown_url = vigil_text_redact_url (url);
+      GstRTSPStatusCode code = response->type_data.response.code;
+
+      /* Said in the error's details, as rtspsrc does: the owner must tell
+       * a refused login or a full camera from one that is gone. */
+      self->refused_status = code;
       g_set_error (error, GST_RESOURCE_ERROR,
-                   response->type_data.response.code == GST_RTSP_STS_UNAUTHORIZED
+                   code == GST_RTSP_STS_UNAUTHORIZED || code == GST_RTSP_STS_FORBIDDEN
                      ? GST_RESOURCE_ERROR_NOT_AUTHORIZED : GST_RESOURCE_ERROR_OPEN_READ,
                    "%s %s: %d %s%s", gst_rtsp_method_as_text (method), shown_url, response->type_data.response.code,
                    response->type_data.response.reason,
@@ -371,6 +377,7 @@ open_session (VigilRtspSource *self, GError **error)
   guint body_size;
   gchar *header = NULL;
 
+  self->refused_status = 0;
   if (gst_rtsp_url_parse (self->location, &url) != GST_RTSP_OK)
     {
       g_set_error (error, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_SETTINGS, "not an RTSP URL: %s",
@@ -773,7 +780,9 @@ split_frames (VigilRtspSource *self, const guint8 *buf, gsize have, gsize *off)
             }
           if (status == GST_RTSP_STS_SESSION_NOT_FOUND)
             {
-              GST_ELEMENT_ERROR (self, RESOURCE, READ, ("%s forgot the session (454)", self->shown_location), (NULL));
+              GST_ELEMENT_ERROR_WITH_DETAILS (self, RESOURCE, READ, ("%s forgot the session (454)",
+                                                                     self->shown_location), (NULL),
+                                              ("rtsp-status-code", G_TYPE_UINT, (guint) status, NULL));
               return FALSE;
             }
           *off += len;
@@ -933,7 +942,14 @@ task_loop (VigilRtspSource *self)
     }
   else if (!is_stopping (self))
     {
-      if (g_error_matches (error, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_NOT_AUTHORIZED))
+      if (self->refused_status != 0
+          && g_error_matches (error, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_NOT_AUTHORIZED))
+        GST_ELEMENT_ERROR_WITH_DETAILS (self, RESOURCE, NOT_AUTHORIZED, ("%s", error->message), (NULL),
+                                        ("rtsp-status-code", G_TYPE_UINT, self->refused_status, NULL));
+      else if (self->refused_status != 0)
+        GST_ELEMENT_ERROR_WITH_DETAILS (self, RESOURCE, OPEN_READ, ("%s", error->message), (NULL),
+                                        ("rtsp-status-code", G_TYPE_UINT, self->refused_status, NULL));
+      else if (g_error_matches (error, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_NOT_AUTHORIZED))
         GST_ELEMENT_ERROR (self, RESOURCE, NOT_AUTHORIZED, ("%s", error->message), (NULL));
       else if (error->domain == GST_STREAM_ERROR)
         GST_ELEMENT_ERROR (self, STREAM, CODEC_NOT_FOUND, ("%s", error->message), (NULL));

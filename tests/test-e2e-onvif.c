@@ -5,7 +5,9 @@
  * Camera object shows what the device told; PTZ moves and presets over
  * D-Bus turn the simulated head, whose position drives the served
  * picture, and every one lands in the audit log with the caller; bad PTZ
- * requests get clear errors and recording goes on. */
+ * requests get clear errors and recording goes on. A wrong password is
+ * auth-failed, with the same back-off as over RTSP, and records once the
+ * password file is corrected and the camera retried. */
 #include <glib/gstdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -161,6 +163,86 @@ recorded_luma_from_now (Fixture *f, const gchar *camera)
   g_assert_no_error (error);
   g_test_message ("%s: last frame's mean luma %.1f", path, luma);
   return luma;
+}
+
+static gboolean
+waits_long (gpointer camera)
+{
+  return g_strcmp0 (vigil_dbus_camera_get_state (camera), "login-refused") == 0
+         && vigil_dbus_camera_get_next_attempt_us (camera) > g_get_real_time () + 9 * 60 * G_USEC_PER_SEC;
+}
+
+/* The device refuses the password in the file (NotAuthorized): auth-failed
+ * for door, not offline; after three refusals the next attempt is ten
+ * minutes away; corrected and retried, door records and the alert clears. */
+static void
+test_onvif_wrong_password (Fixture *f, gconstpointer unused)
+{
+  VigilSimcamOptions options = { .n_streams = 1, .width = 320, .height = 240, .fps = 10, .bitrate_kbps = 300,
+                                 .gop_frames = 10 };
+  VigilSimcamOnvifOptions device_options = { .name = "door-camera", .user = "operator", .password = DOOR_PASSWORD,
+                                             .auth = VIGIL_SIMCAM_ONVIF_AUTH_WSSE };
+  VigilTestAlertWait raised = { "auth-failed", "camera door", FALSE };
+  VigilTestAlertWait cleared = { "auth-failed", "camera door", TRUE };
+  VigilTestAlertWait offline = { "offline", "camera door", FALSE };
+  g_autoptr(GError) error = NULL;
+  g_autoptr(VigilDBusCamera) door = NULL;
+  g_autofree gchar *main_url = NULL, *device_url = NULL, *password_file = NULL, *extra = NULL, *out = NULL;
+  gboolean door_recorded = FALSE;
+  guint refused;
+  gulong segment_id;
+
+  vigil_test_vigild_set_up (&f->vigild, bus, &options, 2, NULL, "frame_health=false\n",
+                            "[alerts]\noffline_seconds=3\nclear_after_seconds=2\n");
+  main_url = vigil_simcam_get_url (f->vigild.simcam, 0);
+  device_options.main_profile = (VigilSimcamOnvifProfile) { .stream_uri = main_url, .width = 320, .height = 240 };
+  f->device = vigil_simcam_onvif_new (&device_options, &error);
+  g_assert_no_error (error);
+  device_url = vigil_simcam_onvif_get_device_url (f->device);
+  password_file = g_build_filename (f->vigild.dir, "door.password", NULL);
+  g_assert_true (g_file_set_contents (password_file, "not-" DOOR_PASSWORD "\n", -1, NULL));
+  g_assert_cmpint (g_chmod (password_file, 0600), ==, 0);
+  extra = g_strdup_printf ("[camera door]\nonvif=%s\nuser=operator\npassword_file=%s\nframe_health=false\n",
+                           device_url, password_file);
+  vigil_test_vigild_append_config (&f->vigild, extra);
+  vigil_test_vigild_start (&f->vigild);
+  vigil_test_vigild_watch_alert (&f->vigild, &offline);
+  vigil_test_vigild_wait_for_alert (&f->vigild, &raised, 60);
+  g_test_message ("auth-failed: %s", raised.details);
+  g_assert_nonnull (strstr (raised.details, "for user operator"));
+  g_assert_null (strstr (raised.details, DOOR_PASSWORD));
+
+  door = vigil_dbus_camera_proxy_new_sync (f->vigild.connection, G_DBUS_PROXY_FLAGS_NONE, "org.vigil.Vigil1",
+                                           "/org/vigil/Vigil1/Camera/door", NULL, &error);
+  g_assert_no_error (error);
+  g_assert_true (vigil_test_wait_until (waits_long, door, 60));
+  /* Each attempt costs the device two refused requests (onvif/ asks once
+   * more after re-learning the camera's clock, which a NotAuthorized fault
+   * may mean), so vigild counts two: the long wait comes after the
+   * second attempt, four refusals, under the five that lock many cameras. */
+  refused = vigil_simcam_onvif_get_n_auth_failures (f->device);
+  g_test_message ("requests the device refused before the long wait: %u", refused);
+  g_assert_cmpuint (refused, <=, 4);
+  g_assert_false (offline.seen);
+
+  g_assert_true (g_file_set_contents (password_file, DOOR_PASSWORD "\n", -1, NULL));
+  g_assert_cmpint (g_chmod (password_file, 0600), ==, 0);
+  vigil_test_vigild_watch_alert (&f->vigild, &cleared);
+  segment_id = g_signal_connect (f->vigild.manager, "segment-completed", G_CALLBACK (on_segment_completed),
+                                 &door_recorded);
+  g_assert_cmpint (vigil_test_run_vigilctl (NULL, &out, NULL, "--session", "camera", "retry", "door", NULL), ==, 0);
+  g_assert_nonnull (strstr (out, "trying now"));
+  if (!vigil_test_wait_for (&door_recorded, 90))
+    {
+      g_autofree gchar *log = vigil_test_vigild_read_log (&f->vigild);
+
+      g_error ("door did not record after the retry; vigild's log:\n%s", log);
+    }
+  g_signal_handler_disconnect (f->vigild.manager, segment_id);
+  vigil_test_vigild_wait_for_alert (&f->vigild, &cleared, 90);
+  g_assert_false (offline.seen);
+  /* Nothing refused after the correction. */
+  g_assert_cmpuint (vigil_simcam_onvif_get_n_auth_failures (f->device), ==, refused);
 }
 
 static void
@@ -423,6 +505,7 @@ main (int argc, char **argv)
   bus = g_test_dbus_new (G_TEST_DBUS_NONE);
   g_test_dbus_up (bus);
   g_test_add ("/e2e/onvif/camera", Fixture, NULL, NULL, test_onvif_camera, fixture_tear_down);
+  g_test_add ("/e2e/onvif/wrong-password", Fixture, NULL, NULL, test_onvif_wrong_password, fixture_tear_down);
   g_test_add ("/e2e/onvif/vigilctl", Fixture, NULL, NULL, test_vigilctl_ptz_and_discover, fixture_tear_down);
   g_test_add ("/e2e/onvif/sub-stream-health", Fixture, NULL, NULL, test_onvif_sub_stream_health,
               fixture_tear_down);

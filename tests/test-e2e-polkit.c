@@ -202,6 +202,7 @@ static const MethodCase methods[] = {
   { "camera", "Camera.GotoPreset", "org.vigil.operate", { "'door'", NULL } },
   { "camera", "Camera.SavePreset", "org.vigil.operate", { "'door'", NULL } },
   { "camera", "Camera.RemovePreset", "org.vigil.operate", { "'door'", NULL } },
+  { "camera", "Camera.Retry", "org.vigil.operate", { NULL } },
   { "incident", "Incident.GetNotes", "org.vigil.view", { NULL } },
   { "incident", "Incident.AddNote", "org.vigil.operate", { "'seen leaving'", NULL } },
   { "incident", "Incident.AddTag", "org.vigil.operate", { "'police'", NULL } },

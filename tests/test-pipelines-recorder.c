@@ -3,13 +3,15 @@
  * 127.0.0.1) into segment files that decode, start on keyframes, meet
  * each other exactly in wall-clock time and carry counts that match the
  * files; a stalled, dropped or refusing camera ends the run with a reason
- * after the open segment was closed cleanly; a full disk ends it as
+ * after the open segment was closed cleanly (a refused login or a busy
+ * camera in words of their own, with either RTSP source); a full disk ends it as
  * "disk full" and names the segment it cut off. */
 #include <glib/gstdio.h>
 #include <string.h>
 #include <sys/mount.h>
 
 #include "vigil-recorder.h"
+#include "vigil-rtsp-refusal.h"
 #include "vigil-segment-probe.h"
 #include "vigil-simcam.h"
 #include "vigil-test-util.h"
@@ -478,6 +480,7 @@ static const Variant auth_cases[] = {
   { .auth = VIGIL_SIMCAM_AUTH_BASIC, .password = "pass:word", .basic_refused = TRUE },
   { .auth = VIGIL_SIMCAM_AUTH_DIGEST, .password = "pass:word", .accepted = TRUE },
   { .auth = VIGIL_SIMCAM_AUTH_DIGEST, .password = "wrong" },
+  { .auth = VIGIL_SIMCAM_AUTH_DIGEST, .password = "wrong", .use_rtspsrc = TRUE },
 };
 
 /* Against a camera that demands a password: the right one records, a
@@ -514,14 +517,46 @@ test_recorder_authenticates (Fixture *f, gconstpointer data)
     }
   else
     {
+      guint status = 0;
+
       g_assert_true (vigil_test_wait_for (&f->ended, 90));
       g_test_message ("end reason: %s", f->end_reason);
-      g_assert_true (g_str_has_prefix (f->end_reason, "error: DESCRIBE"));
-      g_assert_nonnull (strstr (f->end_reason, "401"));
+      /* In words the owner tells from a camera that is gone. */
+      g_assert_true (g_str_has_prefix (f->end_reason, "login refused (401 Unauthorized): "));
+      g_assert_cmpint (vigil_rtsp_refusal_parse (f->end_reason, &status), ==, VIGIL_RTSP_REFUSAL_LOGIN);
+      g_assert_cmpuint (status, ==, 401);
       g_assert_null (strstr (f->end_reason, auth->password));
-      /* The bare first DESCRIBE and one attempt with credentials. */
-      g_assert_cmpuint (vigil_simcam_get_n_auth_failures (f->simcam), ==, 2);
+      g_test_message ("401 answers: %u, logins refused: %u", vigil_simcam_get_n_auth_failures (f->simcam),
+                      vigil_simcam_get_n_logins_refused (f->simcam));
+      if (auth->use_rtspsrc)
+        /* rtspsrc answers each new challenge again, several times. */
+        g_assert_cmpuint (vigil_simcam_get_n_logins_refused (f->simcam), >=, 1);
+      else
+        {
+          /* The bare first DESCRIBE and one attempt with credentials. */
+          g_assert_true (g_str_has_prefix (f->end_reason, "login refused (401 Unauthorized): DESCRIBE"));
+          g_assert_cmpuint (vigil_simcam_get_n_auth_failures (f->simcam), ==, 2);
+          g_assert_cmpuint (vigil_simcam_get_n_logins_refused (f->simcam), ==, 1);
+        }
     }
+}
+
+/* A camera at its session limit (503 to DESCRIBE) ends the run as "camera
+ * busy", with either RTSP source. */
+static void
+test_recorder_busy_camera_ends_run (Fixture *f, gconstpointer unused)
+{
+  g_autoptr(GError) error = NULL;
+  guint status = 0;
+
+  vigil_simcam_set_describe_status (f->simcam, 0, 503);
+  g_assert_true (vigil_recorder_start (f->recorder, &error));
+  g_assert_true (vigil_test_wait_for (&f->ended, 90));
+  g_test_message ("end reason: %s", f->end_reason);
+  g_assert_true (g_str_has_prefix (f->end_reason, "camera busy (503 Service Unavailable): "));
+  g_assert_cmpint (vigil_rtsp_refusal_parse (f->end_reason, &status), ==, VIGIL_RTSP_REFUSAL_BUSY);
+  g_assert_cmpuint (status, ==, 503);
+  g_assert_cmpuint (f->opened, ==, 0);
 }
 
 static void
@@ -577,5 +612,13 @@ main (int argc, char **argv)
   ADD_VARIANT ("/pipelines/recorder/auth/basic-refused-unless-allowed", &auth_cases[2], test_recorder_authenticates);
   ADD_VARIANT ("/pipelines/recorder/auth/digest", &auth_cases[3], test_recorder_authenticates);
   ADD_VARIANT ("/pipelines/recorder/auth/digest-wrong-password", &auth_cases[4], test_recorder_authenticates);
+  ADD_VARIANT ("/pipelines/recorder/auth/digest-wrong-password-rtspsrc", &auth_cases[5],
+               test_recorder_authenticates);
+  {
+    static const Variant rtspsrc = { .use_rtspsrc = TRUE };
+
+    ADD ("/pipelines/recorder/busy-camera-ends-run", test_recorder_busy_camera_ends_run);
+    ADD_VARIANT ("/pipelines/recorder/busy-camera-ends-run-rtspsrc", &rtspsrc, test_recorder_busy_camera_ends_run);
+  }
   return g_test_run ();
 }

@@ -65,6 +65,7 @@ static const Method methods[] = {
   { MANAGER, "ExportIncident", "(ohs)" },
   { MANAGER, "ExportRange", "(sxxhs)" },
   { MANAGER, "Fsck", "(a{sv})" },
+  { CAMERA, "Retry", "()" },
 };
 
 static gchar *dir;

@@ -28,6 +28,7 @@
 #include <gst/app/gstappsrc.h>
 #include <gst/gst.h>
 #include <gst/rtsp-server/rtsp-server.h>
+#include <gst/rtsp/gstrtspmessage.h>
 
 GST_DEBUG_CATEGORY_STATIC (vigil_simcam_debug);
 #define GST_CAT_DEFAULT vigil_simcam_debug
@@ -215,6 +216,7 @@ struct _Mount {
   Clip                *clip;      /* self->lock; owned; what feeds switch to at their next
                                    * keyframe; NULL for PTZ mounts */
   GPtrArray           *feeds;     /* self->lock; Feed * */
+  guint                describe_status;  /* self->lock; DESCRIBE's answer, before auth; 0: serve */
 };
 
 struct _VigilSimcam {
@@ -232,6 +234,7 @@ struct _VigilSimcam {
   gboolean      is_offline;    /* lock */
   gboolean      is_stopping;   /* lock; finalize started: push nothing more */
   guint         n_auth_failures;  /* lock; 401 answers sent */
+  guint         n_logins_refused; /* lock; of those, answers to requests that carried credentials */
 
   /* Owned by the server thread once it runs. */
   GMainContext       *context;
@@ -2024,19 +2027,52 @@ on_client_play_request (GstRTSPClient *client, GstRTSPContext *ctx, VigilSimcam 
 }
 
 /* Runs on the server thread, for every RTSP message the client sends out
- * (media data over TCP does not pass here). GstRTSPMessage is read directly
- * rather than with gst_rtsp_message_parse_response(), which would need a
- * link to libgstrtsp that gst-rtsp-server's pkg-config file keeps private. */
+ * (media data over TCP does not pass here). The response's
+ * status is read directly; the request's headers through libgstrtsp, which
+ * meson links explicitly (gst-rtsp-server's pkg-config file keeps it
+ * private). */
 static void
 on_client_send_message (GstRTSPClient *client, GstRTSPContext *ctx, GstRTSPMessage *message,
                         VigilSimcam *self)
 {
+  gchar *authorization = NULL;
+  gboolean had_credentials;
+
   if (message->type != GST_RTSP_MESSAGE_RESPONSE ||
       message->type_data.response.code != GST_RTSP_STS_UNAUTHORIZED)
     return;
+  /* A request without credentials only learns the challenge; one with
+   * them is a login a real camera counts towards locking the account. */
+  had_credentials = ctx != NULL && ctx->request != NULL &&
+                    gst_rtsp_message_get_header (ctx->request, GST_RTSP_HDR_AUTHORIZATION,
+                                                 &authorization, 0) == GST_RTSP_OK;
   g_mutex_lock (&self->lock);
   self->n_auth_failures++;
+  if (had_credentials)
+    self->n_logins_refused++;
   g_mutex_unlock (&self->lock);
+}
+
+/* Runs on the server thread, before the mount is looked up and so before
+ * authentication, as a camera at its session limit refuses before asking
+ * who is calling. */
+static GstRTSPStatusCode
+on_client_pre_describe_request (GstRTSPClient *client, GstRTSPContext *ctx, VigilSimcam *self)
+{
+  GstRTSPStatusCode status = GST_RTSP_STS_OK;
+
+  if (ctx->uri == NULL || ctx->uri->abspath == NULL)
+    return GST_RTSP_STS_OK;
+  g_mutex_lock (&self->lock);
+  for (guint m = 0; m < self->mounts->len; m++)
+    {
+      Mount *mount = g_ptr_array_index (self->mounts, m);
+
+      if (mount->describe_status != 0 && g_str_equal (ctx->uri->abspath, mount->path))
+        status = mount->describe_status;
+    }
+  g_mutex_unlock (&self->lock);
+  return status;
 }
 
 /* Runs on the server thread. */
@@ -2044,6 +2080,7 @@ static void
 on_server_client_connected (GstRTSPServer *server, GstRTSPClient *client, VigilSimcam *self)
 {
   g_signal_connect_object (client, "play-request", G_CALLBACK (on_client_play_request), self, 0);
+  g_signal_connect_object (client, "pre-describe-request", G_CALLBACK (on_client_pre_describe_request), self, 0);
   if (self->settings.auth != VIGIL_SIMCAM_AUTH_NONE)
     g_signal_connect_object (client, "send-message", G_CALLBACK (on_client_send_message),
                              self, 0);
@@ -2915,4 +2952,27 @@ vigil_simcam_get_n_auth_failures (VigilSimcam *self)
   n = self->n_auth_failures;
   g_mutex_unlock (&self->lock);
   return n;
+}
+
+guint
+vigil_simcam_get_n_logins_refused (VigilSimcam *self)
+{
+  guint n;
+
+  g_return_val_if_fail (VIGIL_IS_SIMCAM (self), 0);
+  g_mutex_lock (&self->lock);
+  n = self->n_logins_refused;
+  g_mutex_unlock (&self->lock);
+  return n;
+}
+
+void
+vigil_simcam_set_describe_status (VigilSimcam *self, guint index, guint status)
+{
+  g_return_if_fail (VIGIL_IS_SIMCAM (self));
+  g_return_if_fail (index < self->mounts->len);
+  g_return_if_fail (status == 0 || (status >= 300 && status < 600));
+  g_mutex_lock (&self->lock);
+  ((Mount *) g_ptr_array_index (self->mounts, index))->describe_status = status;
+  g_mutex_unlock (&self->lock);
 }

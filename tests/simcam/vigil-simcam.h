@@ -284,5 +284,19 @@ guint        vigil_simcam_get_n_clients   (VigilSimcam *self,
  * client that authenticates correctly usually gets one too: its first
  * DESCRIBE goes without credentials to learn the challenge. */
 guint        vigil_simcam_get_n_auth_failures (VigilSimcam *self);
+/* Of those, the answers to requests that carried credentials (an
+ * Authorization header): the failed logins a real camera counts before it
+ * locks the account or the address. A client with a wrong password that
+ * first asks without credentials (to learn the challenge) costs two 401s
+ * per attempt but one refused login. */
+guint        vigil_simcam_get_n_logins_refused (VigilSimcam *self);
+
+/* From now on mount @index answers DESCRIBE with @status (300 to 599), as
+ * a camera at its session or connection limit answers 503 Service
+ * Unavailable, before it checks credentials; sessions already playing go
+ * on. 0 serves again. */
+void         vigil_simcam_set_describe_status (VigilSimcam *self,
+                                               guint        index,
+                                               guint        status);
 
 G_END_DECLS
