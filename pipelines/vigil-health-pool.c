@@ -333,15 +333,15 @@ judge_picture (Job *job, GstCaps *caps, GstBuffer *picture, VigilFrameSample *sa
   return TRUE;
 }
 
-/* Runs on @worker's thread, without the pool's lock. */
+/* Runs on @worker's thread, without the pool's lock: decodes and judges,
+ * filling @sample. */
 static gboolean
-run_job (Worker *worker, Job *job, GError **error)
+run_job (Worker *worker, Job *job, VigilFrameSample *sample, GError **error)
 {
   const GstStructure *s = gst_sample_get_caps (job->sample) != NULL
                             ? gst_caps_get_structure (gst_sample_get_caps (job->sample), 0) : NULL;
   Codec codec;
   Decoder *decoder;
-  VigilFrameSample sample;
 
   if (s != NULL && gst_structure_has_name (s, "video/x-h264"))
     codec = CODEC_H264;
@@ -363,17 +363,14 @@ run_job (Worker *worker, Job *job, GError **error)
     }
   decoder = worker->decoders[codec];
   if (!decoder_decode (decoder, job->sample, error)
-      || !judge_picture (job, decoder->output_caps, decoder->output, &sample, error))
+      || !judge_picture (job, decoder->output_caps, decoder->output, sample, error))
     {
       gst_clear_buffer (&decoder->output);
       return FALSE;
     }
   /* Back to the decoder's pool now, not at the next job. */
   gst_clear_buffer (&decoder->output);
-  GST_LOG ("camera %s: luma %.1f verdicts 0x%x", job->camera, sample.mean_luma, sample.verdicts);
-  gst_bus_post (job->bus, gst_message_new_application (NULL, gst_structure_new ("vigil-frame-health", "sample",
-                                                                                 VIGIL_TYPE_FRAME_SAMPLE, &sample,
-                                                                                 NULL)));
+  GST_LOG ("camera %s: luma %.1f verdicts 0x%x", job->camera, sample->mean_luma, sample->verdicts);
   return TRUE;
 }
 
@@ -409,6 +406,8 @@ worker_main (gpointer data)
     {
       g_autoptr(Job) job = take_job (self);
       g_autoptr(GError) error = NULL;
+      VigilFrameSample sample;
+      GstStructure *result;
       gboolean judged;
 
       if (job == NULL)
@@ -419,21 +418,26 @@ worker_main (gpointer data)
       worker->judging = job->health;
       g_mutex_unlock (&self->lock);
 
-      judged = run_job (worker, job, &error);
-      if (!judged)
+      judged = run_job (worker, job, &sample, &error);
+      if (judged)
+        result = gst_structure_new ("vigil-frame-health", "sample", VIGIL_TYPE_FRAME_SAMPLE, &sample, NULL);
+      else
         {
           GST_DEBUG ("camera %s: %s", job->camera, error->message);
-          gst_bus_post (job->bus, gst_message_new_application (NULL, gst_structure_new ("vigil-frame-health-error",
-                                                                                         "reason", G_TYPE_STRING,
-                                                                                         error->message, NULL)));
+          result = gst_structure_new ("vigil-frame-health-error", "reason", G_TYPE_STRING, error->message, NULL);
         }
-
+      /* Counted before anyone hears of it. */
       g_mutex_lock (&self->lock);
-      worker->judging = NULL;
       if (judged)
         self->n_judged++;
       else
         self->n_failed++;
+      g_mutex_unlock (&self->lock);
+      gst_bus_post (job->bus, gst_message_new_application (NULL, result));
+
+      g_mutex_lock (&self->lock);
+      /* Posted: the camera may have its next keyframe judged. */
+      worker->judging = NULL;
       /* Another worker may be waiting for this camera to be free. */
       g_cond_broadcast (&self->cond);
     }
