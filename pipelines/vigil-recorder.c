@@ -27,12 +27,13 @@
  * next result. With 1, 2 and 4 s GOPs that gives a black or white verdict
  * within 6 s of the fault and a frozen one (three unchanged samples in a
  * row, after the changed one that first shows it) within 16 s, before the
- * alert's own 10 s: below 30 s even when nothing else gives it away. Something usually does, for free:
- * the probe sees every frame's size, and a VigilGopWatch compares each GOP
- * with the camera's running norm. A tiny keyframe (black, white, covered)
- * is judged at once; near-empty delta frames (an encoder stuck on one
- * picture) get their GOP's keyframe, held by reference until then, judged
- * at once, and the interval stays short while the GOPs stay collapsed.
+ * alert's own 10 s: below 30 s even when nothing else gives it away.
+ * Something often does, for free: the probe sees every frame's size, and a
+ * VigilGopWatch compares each GOP with the camera's running norm. A tiny
+ * keyframe (a clean white, black or covered picture) is judged at once;
+ * near-empty delta frames (an encoder stuck on one picture) get their
+ * GOP's keyframe, held by reference until then, judged at once, and the
+ * interval stays short while the GOPs stay collapsed.
  * docs/design/health.md has the figures.
  *
  * Frame health from a sub-stream. With a health URL (an ONVIF camera's
