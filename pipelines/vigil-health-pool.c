@@ -153,7 +153,19 @@ decoder_free (Decoder *decoder)
 {
   if (decoder == NULL)
     return;
+  /* Messages on the bus hold the element, which holds the bus: drop them
+   * and any posted while it stops, or neither is ever freed. */
+  gst_bus_set_flushing (decoder->bus, TRUE);
+  if (decoder->element == NULL)
+    {
+      gst_object_unref (decoder->src);
+      gst_object_unref (decoder->sink);
+      gst_object_unref (decoder->bus);
+      g_free (decoder);
+      return;
+    }
   gst_element_set_state (decoder->element, GST_STATE_NULL);
+  gst_element_set_bus (decoder->element, NULL);
   gst_pad_set_active (decoder->src, FALSE);
   gst_pad_set_active (decoder->sink, FALSE);
   gst_object_unref (decoder->element);
