@@ -383,7 +383,7 @@ recording_free (Recording *recording)
 {
   if (vigil_recorder_is_running (recording->recorder))
     {
-      vigil_recorder_stop (recording->recorder);
+      vigil_recorder_stop (recording->recorder);   /* no-op when already stopping */
       g_assert_true (vigil_test_wait_for (&recording->ended, WAIT_S));
     }
   g_object_unref (recording->recorder);
@@ -465,6 +465,9 @@ test_pool_keeps_cameras_apart (void)
   /* One worker, two codecs: two decoders for three cameras. */
   g_assert_cmpuint (vigil_health_pool_get_n_decoders (pool), ==, 2);
   g_assert_cmpuint (vigil_health_pool_get_n_failed (pool), ==, 0);
+  /* All three wind down at once, each then waited for. */
+  for (guint i = 0; i < recordings->len; i++)
+    vigil_recorder_stop (((Recording *) recordings->pdata[i])->recorder);
   g_clear_pointer (&recordings, g_ptr_array_unref);
   vigil_test_remove_tree (g_steal_pointer (&dir));
 }
