@@ -858,7 +858,8 @@ vigil_camera_init (VigilCamera *self)
 }
 
 VigilCamera *
-vigil_camera_new (const VigilCameraConfig *config, VigilStore *store, guint segment_seconds)
+vigil_camera_new (const VigilCameraConfig *config, VigilStore *store, VigilHealthPool *health_pool,
+                  guint segment_seconds)
 {
   VigilCamera *self = g_object_new (VIGIL_TYPE_CAMERA, NULL);
   VigilRecorderConfig recorder_config = {
@@ -867,7 +868,7 @@ vigil_camera_new (const VigilCameraConfig *config, VigilStore *store, guint segm
     .use_udp = config->use_udp, .use_rtspsrc = config->use_rtspsrc, .root = vigil_store_get_root (store),
     .segment_duration = segment_seconds * GST_SECOND, .stall_timeout = config->stall_seconds * GST_SECOND,
     .frame_health = config->frame_health, .frame_health_settings = &config->picture,
-    .frame_health_url = config->sub_url,
+    .frame_health_url = config->sub_url, .frame_health_pool = health_pool,
   };
 
   self->name = g_strdup (config->name);

@@ -18,6 +18,7 @@
 #include <glib-object.h>
 
 #include "vigil-config.h"
+#include "vigil-health-pool.h"
 #include "vigil-onvif-link.h"
 #include "vigil-store.h"
 
@@ -45,8 +46,11 @@ const gchar *vigil_camera_state_to_string (VigilCameraState state);
 #define VIGIL_TYPE_CAMERA (vigil_camera_get_type ())
 G_DECLARE_FINAL_TYPE (VigilCamera, vigil_camera, VIGIL, CAMERA, GObject)
 
+/* @health_pool: decodes for frame health, shared by all cameras; NULL for
+ * the process's default. */
 VigilCamera      *vigil_camera_new       (const VigilCameraConfig *config,
                                           VigilStore              *store,
+                                          VigilHealthPool         *health_pool,
                                           guint                    segment_seconds);
 const gchar      *vigil_camera_get_name  (VigilCamera *self);
 VigilCameraState  vigil_camera_get_state (VigilCamera *self);

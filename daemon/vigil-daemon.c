@@ -21,6 +21,7 @@ struct _VigilDaemon
   VigilAlerts *alerts;
   VigilHealth *health;
   VigilWatchdog *watchdog;
+  VigilHealthPool *health_pool;  /* frame health's decoders, shared by all cameras */
   GPtrArray   *cameras;        /* VigilCamera */
   guint        running;        /* cameras not yet stopped, while stopping */
   gboolean     stopping;
@@ -212,6 +213,7 @@ vigil_daemon_dispose (GObject *object)
   g_clear_object (&self->alerts);
   g_clear_pointer (&self->cameras, g_ptr_array_unref);
   g_clear_object (&self->store);
+  g_clear_object (&self->health_pool);
   g_clear_pointer (&self->signing_key, vigil_signing_key_free);
   g_clear_pointer (&self->public_key_pem, g_free);
   g_clear_pointer (&self->private_folders, g_strfreev);
@@ -231,6 +233,8 @@ static void
 vigil_daemon_init (VigilDaemon *self)
 {
   self->cameras = g_ptr_array_new_with_free_func (g_object_unref);
+  /* Sized by the cores, whatever the number of cameras. */
+  self->health_pool = vigil_health_pool_new (0);
 }
 
 /* A missing or unsafe key must not stop recording: exports say why they
@@ -311,7 +315,7 @@ vigil_daemon_new (const VigilConfig *config, GError **error)
 
       if (!vigil_store_add_camera (self->store, camera_config->name, error))
         return NULL;
-      camera = vigil_camera_new (camera_config, self->store, config->segment_seconds);
+      camera = vigil_camera_new (camera_config, self->store, self->health_pool, config->segment_seconds);
       g_signal_connect (camera, "stopped", G_CALLBACK (on_camera_stopped), self);
       g_ptr_array_add (self->cameras, camera);
     }

@@ -11,23 +11,40 @@
  * the network and the main loop must not.
  *
  * Frame health. The video probe hands a keyframe now and then (a copy of
- * its metadata; the data is shared) to a second pipeline of the run's own,
- * appsrc → decoder → videoconvert (GRAY8) → fakesink, whose streaming
- * thread runs the analysis and posts each result on the recording
- * pipeline's bus. Its appsrc is the leaky queue between the two: it holds
- * two keyframes and drops new ones while full, so the recording thread
- * never waits for it. A pipeline of its own, rather than a tee, keeps its
- * errors off the recording bus and its sink out of the recording's EOS.
+ * its metadata; the data is shared) with its caps to a VigilHealthPool,
+ * whose few decoders serve every camera of the process, and which posts
+ * each result on the recording pipeline's bus. Handing over never waits:
+ * the pool keeps at most one keyframe per camera and skips what it has no
+ * time for, and a keyframe it cannot judge is logged (once a minute) and
+ * never ends the run. A decoder of its own per camera cost about 20 MiB at
+ * 1080p, to decode one keyframe a second.
+ *
+ * Which keyframes. A picture that has been healthy for CALM_SAMPLES samples
+ * in a row (no verdict, not learning, no unchanged sample) is looked at
+ * every calm interval (6 s unless configured: the keyframe nearest to it,
+ * so a 4 s GOP gives 4 s, not 8 s); anything suspect brings it back to the
+ * configured interval (1 s: every keyframe of a GOP of 1 s or more) at the
+ * next result. With 1, 2 and 4 s GOPs that gives a black or white verdict
+ * within 6 s of the fault and a frozen one (three unchanged samples in a
+ * row, after the changed one that first shows it) within 16 s, before the
+ * alert's own 10 s: below 30 s even when nothing else gives it away.
+ * Something often does, for free: the probe sees every frame's size, and a
+ * VigilGopWatch compares each GOP with the camera's running norm. A tiny
+ * keyframe (a clean white, black or covered picture) is judged at once;
+ * near-empty delta frames (an encoder stuck on one picture) get their
+ * GOP's keyframe, held by reference until then, judged at once, and the
+ * interval stays short while the GOPs stay collapsed.
+ * docs/design/health.md has the figures.
  *
  * Frame health from a sub-stream. With a health URL (an ONVIF camera's
  * second profile, or sub_url=), once the recording's video is linked the
  * run opens a second connection to that small stream: its own pipeline,
- * vigilrtspsrc → parser → decoder → GRAY8 → fakesink, where a probe before
- * the decoder lets through one keyframe per interval. Decoding 640x360
- * instead of 1080p keyframes costs a fraction of the memory and CPU. Should
- * that pipeline fail or end, the run says so once and judges the main
- * stream's keyframes instead, as without a sub-stream: a camera must not go
- * unwatched because its second stream is broken.
+ * vigilrtspsrc → parser → fakesink, whose probe picks keyframes as above
+ * and hands them to the same pool. Decoding 640x360 instead of 1080p
+ * keyframes costs a fraction of the CPU. Should that pipeline fail or end,
+ * or bring no frame for 15 s, the run says so once and judges the main
+ * stream's keyframes instead: a camera must not go unwatched because its
+ * second stream is broken.
  *
  * Time. The probe anchors a VigilRunClock at the run's first keyframe and
  * stores, for every keyframe, its running time, wall clock and the frame
@@ -41,7 +58,6 @@
 #include <fcntl.h>
 #include <gio/gio.h>
 #include <glib/gstdio.h>
-#include <gst/app/gstappsrc.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -49,6 +65,7 @@
 #include "vigil-text.h"
 #include "vigil-rtsp-refusal.h"
 #include "vigil-rtsp-source.h"
+#include "vigil-gop-watch.h"
 #include "vigil-run-clock.h"
 
 GST_DEBUG_CATEGORY_STATIC (vigil_recorder_debug);
@@ -66,6 +83,14 @@ G_DEFINE_QUARK (vigil-pipeline-error-quark, vigil_pipeline_error)
  * has passed since the last one, so that timestamp jitter does not turn a
  * GOP as long as the interval into every other keyframe. */
 #define HEALTH_SLACK (50 * GST_MSECOND)
+/* A picture is "calm", looked at every calm interval rather than every
+ * interval, after this many healthy samples in a row: no verdict, not
+ * learning, nothing unchanged. */
+#define CALM_SAMPLES 5
+/* The calm interval unless configured; docs/design/health.md has why. */
+#define DEFAULT_CALM_INTERVAL (6 * GST_SECOND)
+/* Keyframes that cannot be judged are logged at most this often. */
+#define HEALTH_ERROR_LOG_US (60 * G_USEC_PER_SEC)
 /* A sub-stream that brings no frame for this long is given up for the run
  * (vigilrtspsrc times out requests, not a quiet stream). */
 #define SUB_STREAM_QUIET_US (15 * G_USEC_PER_SEC)
@@ -86,22 +111,33 @@ typedef struct {                  /* a segment splitmuxsink has opened */
   gboolean      failed;           /* reported by ::segment-failed (main thread) */
 } Fragment;
 
-/* The frame-health branch of one run; see the top of the file. Created on
- * the streaming thread that links the video, freed by the teardown worker
- * once the recording pipeline has stopped feeding it. */
+/* Which keyframes of one stream frame health looks at; see the top of the
+ * file. That stream's streaming thread only. */
 typedef struct {
-  GstElement       *pipeline;     /* its own: appsrc → decoder → videoconvert → fakesink */
-  GstElement       *src;          /* the appsrc */
-  VigilFrameHealth *health;       /* the recorder's analyser */
+  VigilGopWatch  watch;
+  GstClockTime   last_rt;          /* stream time of the last keyframe handed over */
+  GstClockTime   last_key_rt;      /* of the last keyframe */
+  GstClockTime   gop;              /* between the last two keyframes; NONE before */
+  GstBuffer     *held;             /* the GOP's keyframe while not handed over, until its
+                                    * first delta frames are seen */
+  GstClockTime   held_rt;
+  gint64         held_wall_us;
+} Sampler;
+
+/* The sub-stream connection of one run, whose keyframes frame health judges
+ * instead of the recording's. Created on the streaming thread that links
+ * the video, freed by the teardown worker once the recording pipeline has
+ * stopped, before the recorder. */
+typedef struct {
+  GstElement       *pipeline;     /* its own: vigilrtspsrc → parser → fakesink */
+  VigilRecorder    *recorder;     /* not a reference: the recorder outlives the branch */
   GstBus           *bus;          /* the recording pipeline's: results go there */
   gchar            *camera;       /* for logs */
-  gint              failed;       /* atomic; set once: nothing more is fed this run */
-  GMutex           *analyze_lock; /* the recorder's: one analysis at a time */
-  /* Sub-stream branches only (src is NULL). */
-  gboolean          is_sub;
-  gboolean          video_linked;     /* its streaming thread only */
-  GstClockTime      interval, last_rt;
-  gint64            alive_us;         /* atomic; monotonic time of its last frame, or of its start */
+  gint              failed;       /* atomic; set once: the main stream is judged instead */
+  gboolean          video_linked; /* its streaming thread only */
+  GstPad           *frames_pad;   /* where its parsed frames are probed; set before any */
+  Sampler           sampler;      /* its streaming thread only */
+  gint64            alive_us;     /* atomic; monotonic time of its last frame, or of its start */
 } HealthBranch;
 
 typedef enum {
@@ -121,8 +157,9 @@ struct _VigilRecorder
   gboolean       force_rtspsrc;       /* asked for, or UDP: whatever the URL */
   GstClockTime   segment_duration, stall_timeout;
   VigilFrameHealth *health;           /* NULL when frame health is off; outlives runs */
-  GstClockTime   health_interval;
-  GMutex         analyze_lock;        /* around analyses: the two branches may overlap */
+  VigilHealthPool *health_pool;       /* decodes and judges; shared with other cameras */
+  GstClockTime   health_interval;     /* between looks while anything is suspect */
+  GstClockTime   health_calm_interval;  /* between looks at a picture healthy for a while */
 
   /* Main thread only. */
   RecorderState  state;
@@ -147,6 +184,13 @@ struct _VigilRecorder
   guint          audio_ticks;         /* atomic */
   guint          last_audio_ticks;    /* main thread */
   gint64         last_audio_us;       /* main thread; monotonic, 0 before any audio */
+  /* Frame health's results, main thread: healthy samples in a row, and
+   * when a keyframe that could not be judged was last logged. */
+  guint          calm_samples;
+  gint64         health_error_logged_us;   /* monotonic, 0 for never */
+  /* Set by the main thread, read by the streaming threads: the picture has
+   * been healthy for CALM_SAMPLES samples in a row. */
+  gint           health_calm;         /* atomic */
 
   /* Video probe's thread only. */
   GstSegment     video_segment;
@@ -155,7 +199,8 @@ struct _VigilRecorder
   gboolean       seen_keyframe;
   guint64        frames, keyframes;
   GstClockTime   last_rt, last_frame_duration;
-  GstClockTime   health_last_rt;      /* running time of the last keyframe offered to frame health */
+  Sampler        sampler;             /* the recording's keyframes for frame health */
+  gboolean       health_on_main;      /* frame health judges them (no working sub-stream) */
 
   GMutex         lock;
   /* Protected by lock. */
@@ -168,7 +213,6 @@ struct _VigilRecorder
   gchar         *video_codec, *audio_codec;
   GstElement    *muxer;               /* reused for every segment of a run */
   GList         *source_pads;         /* vigilrtspsrc's pads until no-more-pads */
-  HealthBranch  *health_branch;       /* the run's, once its video is linked; NULL when off */
   HealthBranch  *sub_branch;          /* the run's sub-stream one, if any and until freed */
   gchar         *health_url;          /* NULL: the main stream's keyframes */
 };
@@ -276,8 +320,21 @@ post_application_message (VigilRecorder *self, GstStructure *structure)
 
 /* ---- frame health ---------------------------------------------------- */
 
-/* Turns the branch off for the rest of the run, reporting why once. Runs on
- * any thread. */
+/* Main thread, per result: a picture healthy for CALM_SAMPLES samples in a
+ * row is looked at less often; anything suspect brings the interval back
+ * at once. */
+static void
+note_sample (VigilRecorder *self, const VigilFrameSample *sample)
+{
+  if (sample->verdicts == VIGIL_FRAME_VERDICT_NONE && !sample->is_learning && sample->unchanged_samples == 0)
+    self->calm_samples = MIN (self->calm_samples + 1, CALM_SAMPLES);
+  else
+    self->calm_samples = 0;
+  g_atomic_int_set (&self->health_calm, self->calm_samples >= CALM_SAMPLES);
+}
+
+/* Reports why the sub-stream branch stopped, once; the main stream's
+ * keyframes take over. Runs on any thread. */
 static void
 health_branch_fail (HealthBranch *branch, const gchar *reason)
 {
@@ -286,11 +343,11 @@ health_branch_fail (HealthBranch *branch, const gchar *reason)
   gst_bus_post (branch->bus, gst_message_new_application (NULL, gst_structure_new ("vigil-frame-health-failed",
                                                                                     "reason", G_TYPE_STRING, reason,
                                                                                     "sub-stream", G_TYPE_BOOLEAN,
-                                                                                    branch->is_sub, NULL)));
+                                                                                    TRUE, NULL)));
 }
 
 /* Runs on whichever thread posts to the branch's own bus. Nothing there is
- * for the main thread except an error, which ends frame health only. */
+ * for the main thread except an error or the end, which end the branch. */
 static GstBusSyncReply
 on_health_bus_sync (GstBus *bus, GstMessage *message, gpointer user_data)
 {
@@ -313,147 +370,119 @@ on_health_bus_sync (GstBus *bus, GstMessage *message, gpointer user_data)
   return GST_BUS_DROP;
 }
 
-/* Runs on the branch's streaming thread, once per decoded keyframe, whose
- * PTS is the frame's wall clock: analyses it and posts the result. */
-static void
-on_health_sink_handoff (GstElement *sink, GstBuffer *buffer, GstPad *pad, gpointer user_data)
-{
-  HealthBranch *branch = user_data;
-  g_autoptr(GstCaps) caps = gst_pad_get_current_caps (pad);
-  const GstStructure *s = caps != NULL ? gst_caps_get_structure (caps, 0) : NULL;
-  gint width = 0, height = 0;
-  VigilFrameSample sample;
-  GstMapInfo map;
-  gsize stride;
-
-  if (g_atomic_int_get (&branch->failed) || s == NULL || !gst_structure_get_int (s, "width", &width)
-      || !gst_structure_get_int (s, "height", &height) || width < 16 || height < 16)
-    return;
-  /* Fakesink takes no video meta, so videoconvert writes GRAY8 in the
-   * default layout: rows padded to four bytes, nothing else. */
-  stride = GST_ROUND_UP_4 (width);
-  if (!gst_buffer_map (buffer, &map, GST_MAP_READ))
-    return;
-  if (map.size != stride * height)
-    {
-      gst_buffer_unmap (buffer, &map);
-      health_branch_fail (branch, "unexpected GRAY8 buffer layout");
-      return;
-    }
-  g_mutex_lock (branch->analyze_lock);
-  vigil_frame_health_analyze (branch->health, map.data, width, height, stride,
-                              (gint64) (GST_BUFFER_PTS (buffer) / GST_USECOND), &sample);
-  g_mutex_unlock (branch->analyze_lock);
-  gst_buffer_unmap (buffer, &map);
-  GST_LOG_OBJECT (sink, "camera %s: luma %.1f contrast %.1f sharpness %.2f verdicts 0x%x", branch->camera,
-                  sample.mean_luma, sample.contrast, sample.sharpness, sample.verdicts);
-  gst_bus_post (branch->bus, gst_message_new_application (GST_OBJECT (sink),
-                                                          gst_structure_new ("vigil-frame-health", "sample",
-                                                                             VIGIL_TYPE_FRAME_SAMPLE, &sample,
-                                                                             NULL)));
-}
-
-/* A branch around @pipeline (taken): results go to the recording's bus,
- * errors of its own bus end the branch only. Not started yet. */
-static HealthBranch *
-health_branch_alloc (VigilRecorder *self, GstElement *pipeline)
-{
-  HealthBranch *branch = g_new0 (HealthBranch, 1);
-  g_autoptr(GstBus) bus = gst_element_get_bus (pipeline);
-
-  branch->pipeline = pipeline;
-  branch->health = g_object_ref (self->health);
-  branch->bus = gst_element_get_bus (self->pipeline);
-  branch->camera = g_strdup (self->camera);
-  branch->analyze_lock = &self->analyze_lock;
-  gst_bus_set_sync_handler (bus, on_health_bus_sync, branch, NULL);
-  return branch;
-}
-
-/* Runs on the streaming thread that links the video. NULL when the decoder
- * is missing: the run records without frame health. */
-static HealthBranch *
-health_branch_new (VigilRecorder *self, const gchar *codec)
-{
-  const gchar *decoder = g_str_equal (codec, "h265") ? "avdec_h265" : "avdec_h264";
-  g_autofree gchar *description = NULL;
-  g_autoptr(GError) error = NULL;
-  GstElement *pipeline;
-  g_autoptr(GstElement) sink = NULL;
-  HealthBranch *branch;
-
-  /* The decoder sees keyframes only, so every one decodes on its own and
-   * one thread is all it needs. max-bytes=0: a 1080p keyframe is larger
-   * than appsrc's default limit. */
-  description = g_strdup_printf ("appsrc name=src format=time max-buffers=2 max-bytes=0 max-time=0 "
-                                 "block=false leaky-type=upstream "
-                                 "! %s max-threads=1 ! videoconvert ! video/x-raw,format=GRAY8 "
-                                 "! fakesink name=sink sync=false async=false signal-handoffs=true",
-                                 decoder);
-  pipeline = gst_parse_launch_full (description, NULL, GST_PARSE_FLAG_FATAL_ERRORS, &error);
-  if (pipeline == NULL)
-    {
-      g_warning ("camera %s: recording without frame health: %s", self->camera, error->message);
-      return NULL;
-    }
-  branch = health_branch_alloc (self, gst_object_ref_sink (pipeline));
-  branch->src = gst_bin_get_by_name (GST_BIN (branch->pipeline), "src");
-  sink = gst_bin_get_by_name (GST_BIN (branch->pipeline), "sink");
-  g_signal_connect (sink, "handoff", G_CALLBACK (on_health_sink_handoff), branch);
-  if (gst_element_set_state (branch->pipeline, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE)
-    health_branch_fail (branch, "cannot start the decoder");
-  return branch;
-}
-
-/* Runs once nothing feeds the branch any more. */
-static void
-health_branch_free (HealthBranch *branch)
-{
-  g_autoptr(GstBus) bus = NULL;
-
-  if (branch == NULL)
-    return;
-  gst_element_set_state (branch->pipeline, GST_STATE_NULL);
-  bus = gst_element_get_bus (branch->pipeline);
-  gst_bus_set_sync_handler (bus, NULL, NULL, NULL);
-  gst_clear_object (&branch->src);
-  gst_object_unref (branch->pipeline);
-  g_object_unref (branch->health);
-  gst_object_unref (branch->bus);
-  g_free (branch->camera);
-  g_free (branch);
-}
-
 static gboolean choose_chain (const GstStructure *s, const gchar **depay, const gchar **parse,
                               const gchar **codec);
 
-/* Runs on the sub-stream's streaming thread, once per frame before the
- * decoder: lets one keyframe per interval through, its PTS the wall clock
- * of its arrival. Allocates only for the keyframes it lets through. */
+static void
+sampler_init (Sampler *sampler)
+{
+  vigil_gop_watch_init (&sampler->watch);
+  sampler->last_rt = sampler->last_key_rt = sampler->gop = GST_CLOCK_TIME_NONE;
+  gst_clear_buffer (&sampler->held);
+}
+
+/* Whether the keyframe at @rt is due for a look, @sampler's stream time. A
+ * picture healthy for a while is looked at every calm_interval, taking the
+ * keyframe nearest to it (so that a 4 s GOP with a 6 s interval gives 4 s,
+ * not 8 s); one with anything suspect every health_interval. */
+static gboolean
+sampler_is_due (VigilRecorder *self, const Sampler *sampler, GstClockTime rt)
+{
+  gboolean calm = g_atomic_int_get (&self->health_calm) && !vigil_gop_watch_is_suspect (&sampler->watch);
+
+  if (!GST_CLOCK_TIME_IS_VALID (sampler->last_rt))
+    return TRUE;
+  if (calm)
+    return rt + (GST_CLOCK_TIME_IS_VALID (sampler->gop) ? sampler->gop / 2 : HEALTH_SLACK)
+           >= sampler->last_rt + self->health_calm_interval;
+  return rt + HEALTH_SLACK >= sampler->last_rt + self->health_interval;
+}
+
+/* Runs on a streaming thread: hands @keyframe to the pool, the sub-stream's
+ * when @branch is not NULL, else the recording's. */
+static void
+submit_keyframe (VigilRecorder *self, HealthBranch *branch, GstBuffer *keyframe, gint64 wall_us)
+{
+  g_autoptr(GstCaps) caps = branch != NULL ? gst_pad_get_current_caps (branch->frames_pad)
+                                           : gst_caps_ref (self->video_caps);
+  g_autoptr(GstBus) bus = branch != NULL ? gst_object_ref (branch->bus) : gst_element_get_bus (self->pipeline);
+  g_autoptr(GstSample) sample = NULL;
+
+  if (caps == NULL)
+    return;
+  sample = gst_sample_new (keyframe, caps, NULL, NULL);
+  vigil_health_pool_submit (self->health_pool, self->health, self->camera, sample, wall_us, bus);
+}
+
+/* Runs on a stream's thread for each of its frames, in decoding order (an
+ * allocation only for a keyframe handed over): keeps @sampler's GOP watch
+ * and hands a keyframe to the pool when it is due, or at once when the
+ * frame sizes look like a fault. @wall_us is the keyframe's wall clock (any
+ * value for delta frames), @rt its stream time. */
+static void
+sampler_observe (VigilRecorder *self, Sampler *sampler, HealthBranch *branch, GstBuffer *buffer, GstClockTime rt,
+                 gint64 wall_us)
+{
+  gboolean is_key = !GST_BUFFER_FLAG_IS_SET (buffer, GST_BUFFER_FLAG_DELTA_UNIT);
+  VigilGopSignal signal = vigil_gop_watch_observe (&sampler->watch, gst_buffer_get_size (buffer), is_key);
+
+  if (!is_key)
+    {
+      /* Near-empty delta frames: the GOP's keyframe, not looked at yet,
+       * shows what the encoder is stuck on. */
+      if (signal == VIGIL_GOP_SIGNAL_EMPTY_DELTAS && sampler->held != NULL)
+        {
+          GST_DEBUG ("camera %s: near-empty delta frames: judging their keyframe now", self->camera);
+          submit_keyframe (self, branch, sampler->held, sampler->held_wall_us);
+          sampler->last_rt = sampler->held_rt;
+        }
+      /* Judged or not, the GOP's keyframe is no longer needed. */
+      if (sampler->watch.deltas >= VIGIL_GOP_WATCH_DELTAS)
+        gst_clear_buffer (&sampler->held);
+      return;
+    }
+  if (GST_CLOCK_TIME_IS_VALID (sampler->last_key_rt) && rt > sampler->last_key_rt)
+    sampler->gop = rt - sampler->last_key_rt;
+  sampler->last_key_rt = rt;
+  gst_clear_buffer (&sampler->held);
+  if (signal == VIGIL_GOP_SIGNAL_SMALL_KEYFRAME || sampler_is_due (self, sampler, rt))
+    {
+      if (signal == VIGIL_GOP_SIGNAL_SMALL_KEYFRAME)
+        GST_DEBUG ("camera %s: small keyframe: judging it now", self->camera);
+      submit_keyframe (self, branch, buffer, wall_us);
+      sampler->last_rt = rt;
+      return;
+    }
+  /* Kept (a reference, no copy) until the GOP's first delta frames have
+   * been seen. */
+  sampler->held = gst_buffer_ref (buffer);
+  sampler->held_rt = rt;
+  sampler->held_wall_us = wall_us;
+}
+
+/* Runs on the sub-stream's streaming thread, once per frame after the
+ * parser: its keyframes go to the pool (see sampler_observe()), their wall
+ * clock that of their arrival. Nothing goes further. */
 static GstPadProbeReturn
-on_sub_keyframe_probe (GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
+on_sub_frame_probe (GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
 {
   HealthBranch *branch = user_data;
+  VigilRecorder *self = branch->recorder;
   GstBuffer *buffer = GST_PAD_PROBE_INFO_BUFFER (info);
-  GstClockTime now;
+  gint64 wall_us = 0;
 
   __atomic_store_n (&branch->alive_us, g_get_monotonic_time (), __ATOMIC_RELAXED);
-  if (GST_BUFFER_FLAG_IS_SET (buffer, GST_BUFFER_FLAG_DELTA_UNIT) || g_atomic_int_get (&branch->failed))
+  if (g_atomic_int_get (&branch->failed))
     return GST_PAD_PROBE_DROP;
-  /* Keyframes only from here: the wall clock is read for them alone. */
-  now = (GstClockTime) g_get_real_time () * GST_USECOND;
-  if (GST_CLOCK_TIME_IS_VALID (branch->last_rt) && now + HEALTH_SLACK < branch->last_rt + branch->interval)
-    return GST_PAD_PROBE_DROP;
-  branch->last_rt = now;
-  buffer = gst_buffer_make_writable (buffer);
-  GST_BUFFER_PTS (buffer) = GST_BUFFER_DTS (buffer) = now;
-  GST_BUFFER_DURATION (buffer) = GST_CLOCK_TIME_NONE;
-  GST_PAD_PROBE_INFO_DATA (info) = buffer;
-  return GST_PAD_PROBE_OK;
+  if (!GST_BUFFER_FLAG_IS_SET (buffer, GST_BUFFER_FLAG_DELTA_UNIT))
+    wall_us = g_get_real_time ();
+  sampler_observe (self, &branch->sampler, branch, buffer, (GstClockTime) wall_us * GST_USECOND, wall_us);
+  return GST_PAD_PROBE_DROP;
 }
 
 /* Runs on the sub-stream source's thread, before any data: the first video
- * stream goes to the decoder, everything else is discarded. */
+ * stream goes through its parser to the pool, everything else is
+ * discarded. */
 static void
 on_sub_pad_added (GstElement *source, GstPad *pad, gpointer user_data)
 {
@@ -465,16 +494,13 @@ on_sub_pad_added (GstElement *source, GstPad *pad, gpointer user_data)
   g_autoptr(GstPad) sink_pad = NULL;
   g_autoptr(GError) error = NULL;
   g_autoptr(GstElement) sink = NULL;
-  g_autoptr(GstElement) decoder = NULL;
-  g_autoptr(GstPad) decoder_pad = NULL;
   g_autofree gchar *description = NULL;
 
   if (!branch->video_linked && choose_chain (s, &depay, &parse, &codec) && depay == NULL)
     {
-      description = g_strdup_printf ("%s ! avdec_%s name=decoder max-threads=1 ! videoconvert "
-                                     "! video/x-raw,format=GRAY8 "
-                                     "! fakesink name=sink sync=false async=false signal-handoffs=true",
-                                     parse, codec);
+      /* config-interval=-1: parameter sets with every keyframe, which the
+       * shared decoder needs since it sees nothing in between. */
+      description = g_strdup_printf ("%s config-interval=-1 ! fakesink name=sink sync=false async=false", parse);
       bin = gst_parse_bin_from_description_full (description, TRUE, NULL, GST_PARSE_FLAG_FATAL_ERRORS, &error);
       if (bin == NULL)
         {
@@ -484,10 +510,8 @@ on_sub_pad_added (GstElement *source, GstPad *pad, gpointer user_data)
       gst_object_ref_sink (bin);
       branch->video_linked = TRUE;
       sink = gst_bin_get_by_name (GST_BIN (bin), "sink");
-      g_signal_connect (sink, "handoff", G_CALLBACK (on_health_sink_handoff), branch);
-      decoder = gst_bin_get_by_name (GST_BIN (bin), "decoder");
-      decoder_pad = gst_element_get_static_pad (decoder, "sink");
-      gst_pad_add_probe (decoder_pad, GST_PAD_PROBE_TYPE_BUFFER, on_sub_keyframe_probe, branch, NULL);
+      branch->frames_pad = gst_element_get_static_pad (sink, "sink");
+      gst_pad_add_probe (branch->frames_pad, GST_PAD_PROBE_TYPE_BUFFER, on_sub_frame_probe, branch, NULL);
     }
   else
     {
@@ -509,7 +533,8 @@ static HealthBranch *
 sub_branch_new (VigilRecorder *self, const gchar *url)
 {
   GstElement *source;
-  HealthBranch *branch;
+  HealthBranch *branch = g_new0 (HealthBranch, 1);
+  g_autoptr(GstBus) bus = NULL;
 
   vigil_rtsp_source_register ();
   source = gst_element_factory_make ("vigilrtspsrc", NULL);
@@ -518,11 +543,14 @@ sub_branch_new (VigilRecorder *self, const gchar *url)
   if (self->user != NULL)
     g_object_set (source, "user-id", self->user, "user-pw", self->password, NULL);
 
-  branch = health_branch_alloc (self, gst_object_ref_sink (gst_pipeline_new (NULL)));
-  branch->is_sub = TRUE;
-  branch->interval = self->health_interval;
-  branch->last_rt = GST_CLOCK_TIME_NONE;
+  branch->pipeline = gst_object_ref_sink (gst_pipeline_new (NULL));
+  branch->recorder = self;
+  branch->bus = gst_element_get_bus (self->pipeline);
+  branch->camera = g_strdup (self->camera);
   branch->alive_us = g_get_monotonic_time ();
+  sampler_init (&branch->sampler);
+  bus = gst_element_get_bus (branch->pipeline);
+  gst_bus_set_sync_handler (bus, on_health_bus_sync, branch, NULL);
   gst_bin_add (GST_BIN (branch->pipeline), source);
   g_signal_connect (source, "pad-added", G_CALLBACK (on_sub_pad_added), branch);
   if (gst_element_set_state (branch->pipeline, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE)
@@ -530,34 +558,42 @@ sub_branch_new (VigilRecorder *self, const gchar *url)
   return branch;
 }
 
-/* Called with self->lock held, on the video probe's thread, for every
- * keyframe: hands it to the branch when the interval has passed. Never
- * blocks: a full queue drops it. */
+/* Runs once nothing feeds the branch any more; its connection's teardown
+ * may wait for the camera. */
 static void
-offer_to_health_branch (VigilRecorder *self, GstBuffer *keyframe, GstClockTime rt, gint64 wall_us)
+health_branch_free (HealthBranch *branch)
 {
-  HealthBranch *branch = self->health_branch;
-  GstBuffer *copy;
+  g_autoptr(GstBus) bus = NULL;
 
-  if (branch == NULL || g_atomic_int_get (&branch->failed))
+  if (branch == NULL)
     return;
-  /* The sub-stream does the judging while it works. */
-  if (self->sub_branch != NULL && !g_atomic_int_get (&self->sub_branch->failed))
-    {
-      if (g_get_monotonic_time () - __atomic_load_n (&self->sub_branch->alive_us, __ATOMIC_RELAXED)
-          <= SUB_STREAM_QUIET_US)
-        return;
-      health_branch_fail (self->sub_branch, "no video from the sub-stream for 15 s");
-    }
-  if (GST_CLOCK_TIME_IS_VALID (self->health_last_rt)
-      && rt + HEALTH_SLACK < self->health_last_rt + self->health_interval)
-    return;
-  self->health_last_rt = rt;
-  /* The branch keeps no stream time; its PTS carries the wall clock. */
-  copy = gst_buffer_copy (keyframe);
-  GST_BUFFER_PTS (copy) = GST_BUFFER_DTS (copy) = (GstClockTime) wall_us * GST_USECOND;
-  GST_BUFFER_DURATION (copy) = GST_CLOCK_TIME_NONE;
-  gst_app_src_push_buffer (GST_APP_SRC (branch->src), copy);   /* takes copy */
+  gst_element_set_state (branch->pipeline, GST_STATE_NULL);
+  bus = gst_element_get_bus (branch->pipeline);
+  gst_bus_set_sync_handler (bus, NULL, NULL, NULL);
+  gst_object_unref (branch->pipeline);
+  gst_object_unref (branch->bus);
+  gst_clear_object (&branch->frames_pad);
+  gst_clear_buffer (&branch->sampler.held);
+  g_free (branch->camera);
+  g_free (branch);
+}
+
+/* Called with self->lock held, on the video probe's thread, for every
+ * keyframe: whether frame health judges the recording's own keyframes (no
+ * sub-stream, or one that failed or went quiet). */
+static gboolean
+judges_main_stream (VigilRecorder *self)
+{
+  HealthBranch *sub_branch = self->sub_branch;
+
+  if (self->health == NULL || self->video_caps == NULL)
+    return FALSE;
+  if (sub_branch == NULL || g_atomic_int_get (&sub_branch->failed))
+    return TRUE;
+  if (g_get_monotonic_time () - __atomic_load_n (&sub_branch->alive_us, __ATOMIC_RELAXED) <= SUB_STREAM_QUIET_US)
+    return FALSE;
+  health_branch_fail (sub_branch, "no video from the sub-stream for 15 s");
+  return TRUE;
 }
 
 /* Runs on a streaming thread, once per video frame and event. */
@@ -567,6 +603,7 @@ on_video_pad_probe (GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
   VigilRecorder *self = user_data;
   GstBuffer *buffer;
   GstClockTime pts, rt;
+  gint64 wall_us = 0;
 
   if (info->type & GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM)
     {
@@ -580,13 +617,7 @@ on_video_pad_probe (GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
 
           gst_event_parse_caps (event, &caps);
           if (self->video_caps == NULL)
-            {
-              self->video_caps = gst_caps_ref (caps);
-              g_mutex_lock (&self->lock);
-              if (self->health_branch != NULL)
-                g_object_set (self->health_branch->src, "caps", caps, NULL);
-              g_mutex_unlock (&self->lock);
-            }
+            self->video_caps = gst_caps_ref (caps);
           else if (!gst_caps_is_equal (caps, self->video_caps))
             {
               /* Matroska (like MP4) cannot change codec data inside a
@@ -650,7 +681,8 @@ on_video_pad_probe (GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
       mark->keyframes_before = self->keyframes;
       self->ring_next = (self->ring_next + 1) % KEYFRAME_RING_SIZE;
       self->ring_len = MIN (self->ring_len + 1, KEYFRAME_RING_SIZE);
-      offer_to_health_branch (self, buffer, rt, mark->wall_us);
+      wall_us = mark->wall_us;
+      self->health_on_main = judges_main_stream (self);
       g_mutex_unlock (&self->lock);
 
       self->keyframes++;
@@ -661,6 +693,9 @@ on_video_pad_probe (GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
                                                              "start-us", G_TYPE_INT64, host_us, NULL));
         }
     }
+
+  if (self->health_on_main)
+    sampler_observe (self, &self->sampler, NULL, buffer, rt, wall_us);
 
   if (GST_BUFFER_DURATION_IS_VALID (buffer))
     self->last_frame_duration = GST_BUFFER_DURATION (buffer);
@@ -865,7 +900,6 @@ link_stream (VigilRecorder *self, GstElement *source, GstPad *pad, gboolean queu
 
   if (is_video && self->health != NULL)
     {
-      HealthBranch *branch = health_branch_new (self, codec);
       HealthBranch *sub_branch = NULL;
       g_autofree gchar *health_url = NULL;
 
@@ -875,7 +909,6 @@ link_stream (VigilRecorder *self, GstElement *source, GstPad *pad, gboolean queu
       if (health_url != NULL)
         sub_branch = sub_branch_new (self, health_url);
       g_mutex_lock (&self->lock);
-      self->health_branch = branch;
       self->sub_branch = sub_branch;
       g_mutex_unlock (&self->lock);
     }
@@ -1173,19 +1206,28 @@ handle_message (VigilRecorder *self, GstMessage *message)
           g_autoptr(VigilFrameSample) sample = NULL;
 
           if (gst_structure_get (s, "sample", VIGIL_TYPE_FRAME_SAMPLE, &sample, NULL))
-            g_signal_emit (self, signals[SIGNAL_FRAME_HEALTH], 0, sample);
+            {
+              note_sample (self, sample);
+              g_signal_emit (self, signals[SIGNAL_FRAME_HEALTH], 0, sample);
+            }
+        }
+      else if (gst_structure_has_name (s, "vigil-frame-health-error"))
+        {
+          gint64 now = g_get_monotonic_time ();
+
+          /* Every keyframe of a broken stream may fail: say so once a
+           * minute, not once a second. */
+          if (self->health_error_logged_us == 0 || now - self->health_error_logged_us >= HEALTH_ERROR_LOG_US)
+            {
+              self->health_error_logged_us = now;
+              g_warning ("camera %s: frame health cannot judge its keyframes: %s (said at most once a minute)",
+                         self->camera, gst_structure_get_string (s, "reason"));
+            }
         }
       else if (gst_structure_has_name (s, "vigil-frame-health-failed"))
         {
-          gboolean sub = FALSE;
-
-          gst_structure_get_boolean (s, "sub-stream", &sub);
-          if (sub)
-            g_warning ("camera %s: frame health from the sub-stream failed: %s; judging the main stream's "
-                       "keyframes for the rest of this run", self->camera, gst_structure_get_string (s, "reason"));
-          else
-            g_warning ("camera %s: frame health off for the rest of this run: %s", self->camera,
-                       gst_structure_get_string (s, "reason"));
+          g_warning ("camera %s: frame health from the sub-stream failed: %s; judging the main stream's "
+                     "keyframes for the rest of this run", self->camera, gst_structure_get_string (s, "reason"));
         }
       else if (gst_structure_has_name (s, "vigil-segment-opened"))
         {
@@ -1359,18 +1401,16 @@ static void
 set_null_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
 {
   VigilRecorder *self = source;
-  HealthBranch *branch, *sub_branch;
+  HealthBranch *sub_branch;
 
   gst_element_set_state (GST_ELEMENT (task_data), GST_STATE_NULL);
-  /* Nothing feeds the frame-health branch any more. */
+  /* Nothing reads the sub-stream branch any more. */
   g_mutex_lock (&self->lock);
-  branch = g_steal_pointer (&self->health_branch);
   sub_branch = g_steal_pointer (&self->sub_branch);
   g_mutex_unlock (&self->lock);
   /* Its own connection's teardown may wait for the camera: here, off the
    * main thread. */
   health_branch_free (sub_branch);
-  health_branch_free (branch);
   g_task_return_boolean (task, TRUE);
 }
 
@@ -1511,7 +1551,11 @@ reset_run_state (VigilRecorder *self)
   self->frames = self->keyframes = 0;
   self->last_rt = 0;
   self->last_frame_duration = 0;
-  self->health_last_rt = GST_CLOCK_TIME_NONE;
+  sampler_init (&self->sampler);
+  self->health_on_main = FALSE;
+  /* Looked at often again until it has shown itself healthy. */
+  self->calm_samples = 0;
+  g_atomic_int_set (&self->health_calm, FALSE);
   if (self->health != NULL)
     /* A new connection: its first keyframe is not compared with the last
      * one of the run before. */
@@ -1710,7 +1754,7 @@ vigil_recorder_dispose (GObject *object)
   if (self->pipeline != NULL)
     gst_element_set_state (self->pipeline, GST_STATE_NULL);
   health_branch_free (g_steal_pointer (&self->sub_branch));
-  health_branch_free (g_steal_pointer (&self->health_branch));
+  gst_clear_buffer (&self->sampler.held);
   gst_clear_object (&self->splitmux);
   gst_clear_object (&self->pipeline);
   gst_clear_object (&self->muxer);
@@ -1732,11 +1776,11 @@ vigil_recorder_finalize (GObject *object)
   g_free (self->root);
   g_free (self->end_reason);
   g_free (self->health_url);
-  g_mutex_clear (&self->analyze_lock);
   gst_clear_caps (&self->video_caps);
   g_free (self->video_codec);
   g_free (self->audio_codec);
   g_clear_object (&self->health);
+  g_clear_object (&self->health_pool);
   g_mutex_clear (&self->lock);
   G_OBJECT_CLASS (vigil_recorder_parent_class)->finalize (object);
 }
@@ -1788,7 +1832,6 @@ static void
 vigil_recorder_init (VigilRecorder *self)
 {
   g_mutex_init (&self->lock);
-  g_mutex_init (&self->analyze_lock);
   g_queue_init (&self->fragments);
   g_queue_init (&self->closing);
 }
@@ -1817,6 +1860,11 @@ vigil_recorder_new (const VigilRecorderConfig *config)
     {
       self->health = vigil_frame_health_new (config->frame_health_settings);
       self->health_interval = config->frame_health_interval > 0 ? config->frame_health_interval : GST_SECOND;
+      self->health_calm_interval = config->frame_health_calm_interval > 0 ? config->frame_health_calm_interval
+                                                                          : DEFAULT_CALM_INTERVAL;
+      self->health_calm_interval = MAX (self->health_calm_interval, self->health_interval);
+      self->health_pool = g_object_ref (config->frame_health_pool != NULL ? config->frame_health_pool
+                                                                          : vigil_health_pool_get_default ());
       vigil_recorder_set_health_url (self, config->frame_health_url);
     }
   return self;

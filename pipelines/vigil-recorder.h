@@ -22,16 +22,17 @@
  * seconds, for each RTCP sender report. The recorder never touches the
  * catalog and never logs the camera password.
  *
- * Frame health is a side branch that can never hold up the recording: the
- * keyframes it needs are handed to a pipeline of its own through a queue of
- * two that drops whatever an analysis still busy cannot take, and a
- * failure there (a decoder error, an odd pixel format) is logged once and
- * turns frame health off for the rest of the run, never ends it. */
+ * Frame health can never hold up the recording: the keyframes it needs are
+ * handed to a VigilHealthPool, whose decoders are shared by all cameras and
+ * which skips what it has no time for, and a keyframe that cannot be judged
+ * (a decoder error, an odd pixel format) is logged at most once a minute
+ * and never ends the run. */
 #pragma once
 
 #include <gst/gst.h>
 
 #include "vigil-frame-health.h"
+#include "vigil-health-pool.h"
 
 G_BEGIN_DECLS
 
@@ -68,6 +69,15 @@ typedef struct {
    * NULL for the main stream's. If it fails, the run falls back to the
    * main stream's keyframes. */
   const gchar                    *frame_health_url;
+  /* A picture that has been healthy for a while (no verdict, not learning,
+   * no unchanged sample, frame sizes normal) is looked at this often
+   * instead of every frame_health_interval: 0 for 6 s; at most as often as
+   * frame_health_interval. Set it to frame_health_interval for a fixed
+   * rate. */
+  GstClockTime                    frame_health_calm_interval;
+  /* Decodes and judges the keyframes, shared with other cameras; NULL for
+   * vigil_health_pool_get_default(). Referenced. */
+  VigilHealthPool                *frame_health_pool;
 } VigilRecorderConfig;
 
 typedef struct {                     /* a segment that has just been closed */

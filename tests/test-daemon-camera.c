@@ -60,7 +60,7 @@ fixture_set_up (Fixture *f, gconstpointer unused)
   g_assert_no_error (error);
   url = vigil_simcam_get_url (f->simcam, 0);
   config.url = url;
-  f->camera = vigil_camera_new (&config, f->store, SEGMENT_SECONDS);
+  f->camera = vigil_camera_new (&config, f->store, NULL, SEGMENT_SECONDS);
   g_signal_connect (f->camera, "segment-completed", G_CALLBACK (on_segment_completed), f);
   g_signal_connect (f->camera, "stopped", G_CALLBACK (on_stopped), f);
   f->states = g_array_new (FALSE, FALSE, sizeof (guint));
@@ -328,7 +328,7 @@ test_camera_faults_stay_with_their_camera (Fixture *f, gconstpointer unused)
   gint64 before_drop_us;
 
   g_assert_true (vigil_store_add_camera (f->store, "gate", &error));
-  other = vigil_camera_new (&config, f->store, SEGMENT_SECONDS);
+  other = vigil_camera_new (&config, f->store, NULL, SEGMENT_SECONDS);
   g_signal_connect (other, "state-changed", G_CALLBACK (on_other_state_changed), other_states);
   g_signal_connect (other, "stopped", G_CALLBACK (on_other_stopped), &other_stopped);
   vigil_camera_start (f->camera);
