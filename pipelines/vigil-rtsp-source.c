@@ -75,7 +75,11 @@ struct _VigilRtspSource
   GstTask           *task;            /* the streaming thread; NULL outside PAUSED/PLAYING */
   GRecMutex          stream_lock;     /* the task's lock, held while its function runs */
   GCancellable      *cancellable;
-  gint               stopping;        /* atomic */
+  gint               stopping;        /* atomic; set under pause_lock */
+  /* Orders the task pausing itself against stop_task(): a pause that
+   * lands after gst_task_stop() would turn the stopped task back into a
+   * paused one, which gst_task_join() then waits for forever. */
+  GMutex             pause_lock;
   GMutex             conn_lock;
   GstRTSPConnection *conn;            /* protected by conn_lock; used by the task */
 
@@ -959,7 +963,12 @@ task_loop (VigilRtspSource *self)
   if (is_stopping (self))
     return;   /* stop_task() closes the session after the join */
   close_session (self);
-  gst_task_pause (self->task);
+  g_mutex_lock (&self->pause_lock);
+  if (is_stopping (self))
+    gst_task_stop (self->task);   /* stop_task() is on its way to the join */
+  else
+    gst_task_pause (self->task);
+  g_mutex_unlock (&self->pause_lock);
 }
 
 /* Starts the streaming thread. Called from the state change to PAUSED. */
@@ -992,7 +1001,9 @@ stop_task (VigilRtspSource *self)
 {
   if (self->task == NULL)
     return;
+  g_mutex_lock (&self->pause_lock);
   g_atomic_int_set (&self->stopping, TRUE);
+  g_mutex_unlock (&self->pause_lock);
   g_cancellable_cancel (self->cancellable);
   g_mutex_lock (&self->conn_lock);
   if (self->conn != NULL)
@@ -1158,6 +1169,7 @@ vigil_rtsp_source_finalize (GObject *object)
     memset (self->password, 0, strlen (self->password));
   g_free (self->password);
   g_mutex_clear (&self->conn_lock);
+  g_mutex_clear (&self->pause_lock);
   g_rec_mutex_clear (&self->stream_lock);
   G_OBJECT_CLASS (vigil_rtsp_source_parent_class)->finalize (object);
 }
@@ -1225,6 +1237,7 @@ static void
 vigil_rtsp_source_init (VigilRtspSource *self)
 {
   g_mutex_init (&self->conn_lock);
+  g_mutex_init (&self->pause_lock);
   g_rec_mutex_init (&self->stream_lock);
   self->timeout_us = DEFAULT_TIMEOUT_US;
   self->streams = g_ptr_array_new_with_free_func ((GDestroyNotify) stream_free);
