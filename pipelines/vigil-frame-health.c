@@ -89,8 +89,14 @@ struct _VigilFrameHealth
   guint                     fine_step;         /* input pixels between fine pixels */
   guint                     fine_width, fine_height;
   guint8                   *fine;              /* fine_width * fine_height: this sample */
-  guint8                   *fine_history[FROZEN_HISTORY];  /* the samples before, newest first */
-  guint                     n_history;         /* valid entries of fine_history */
+  guint8                   *fine_previous;     /* the same for the sample before */
+  guint                     n_blocks;          /* whole FINE_BLOCK blocks of the fine picture */
+  guint64                  *hashes;            /* n_blocks: this sample's, block by block */
+  /* n_blocks each: the samples before, newest first. A block's hash
+   * stands for its 256 pixels where only identity matters, so the history
+   * costs 8 bytes a block rather than a picture. */
+  guint64                  *hash_history[FROZEN_HISTORY];
+  guint                     n_history;         /* valid entries of hash_history (and fine_previous) */
   guint                     unchanged;         /* samples in a row without change */
   guint                     grid_width, grid_height;
   guint16                  *cell_steps;        /* grid cells: this sample's means, in quarter levels */
@@ -169,8 +175,10 @@ free_buffers (VigilFrameHealth *self)
   g_clear_pointer (&self->column_sums, g_free);
   g_clear_pointer (&self->work, g_free);
   g_clear_pointer (&self->fine, g_free);
+  g_clear_pointer (&self->fine_previous, g_free);
+  g_clear_pointer (&self->hashes, g_free);
   for (guint i = 0; i < FROZEN_HISTORY; i++)
-    g_clear_pointer (&self->fine_history[i], g_free);
+    g_clear_pointer (&self->hash_history[i], g_free);
   g_clear_pointer (&self->cell_steps, g_free);
   g_clear_pointer (&self->grid, g_free);
   g_clear_pointer (&self->reference, g_free);
@@ -201,8 +209,11 @@ set_input_size (VigilFrameHealth *self, guint in_width, guint in_height)
   self->fine_width = in_width / self->fine_step;
   self->fine_height = in_height / self->fine_step;
   self->fine = g_new (guint8, (gsize) self->fine_width * self->fine_height);
+  self->fine_previous = g_new (guint8, (gsize) self->fine_width * self->fine_height);
+  self->n_blocks = (self->fine_width / FINE_BLOCK) * (self->fine_height / FINE_BLOCK);
+  self->hashes = g_new (guint64, MAX (self->n_blocks, 1));
   for (guint i = 0; i < FROZEN_HISTORY; i++)
-    self->fine_history[i] = g_new (guint8, (gsize) self->fine_width * self->fine_height);
+    self->hash_history[i] = g_new (guint64, MAX (self->n_blocks, 1));
 
   self->grid_width = MIN (GRID_WIDTH, self->width);
   self->grid_height = CLAMP ((self->height * self->grid_width + self->width / 2) / self->width, 4,
@@ -394,6 +405,38 @@ sample_fine (VigilFrameHealth *self, const guint8 *luma, gsize stride)
     }
 }
 
+/* A 64-bit hash of each whole block of the fine picture into
+ * self->hashes (a multiply-xorshift mix of its rows, 8 bytes at a time):
+ * equal blocks hash equal, and two different ones collide with a chance
+ * of about 2^-64. */
+static void
+hash_blocks (VigilFrameHealth *self)
+{
+  guint fw = self->fine_width, blocks_x = fw / FINE_BLOCK, blocks_y = self->fine_height / FINE_BLOCK;
+
+  G_STATIC_ASSERT (FINE_BLOCK % 8 == 0);
+  for (guint by = 0; by < blocks_y; by++)
+    for (guint bx = 0; bx < blocks_x; bx++)
+      {
+        guint64 h = G_GUINT64_CONSTANT (0x9e3779b97f4a7c15);
+
+        for (guint y = by * FINE_BLOCK; y < (by + 1) * FINE_BLOCK; y++)
+          {
+            const guint8 *row = self->fine + (gsize) y * fw + bx * FINE_BLOCK;
+
+            for (guint x = 0; x < FINE_BLOCK; x += 8)
+              {
+                guint64 word;
+
+                memcpy (&word, row + x, sizeof word);
+                h = (h ^ word) * G_GUINT64_CONSTANT (0xbf58476d1ce4e5b9);
+                h ^= h >> 31;
+              }
+          }
+        self->hashes[by * blocks_x + bx] = h;
+      }
+}
+
 /* Compares the fine picture with the ones before it, block by block: the
  * mean difference to the previous one, the share of moving blocks, and the
  * share of textured blocks identical to one of the history's. Only whole
@@ -402,35 +445,26 @@ static void
 measure_change (VigilFrameHealth *self, VigilFrameSample *out)
 {
   guint fw = self->fine_width, blocks_x = fw / FINE_BLOCK, blocks_y = self->fine_height / FINE_BLOCK;
-  guint n_blocks = MAX (blocks_x * blocks_y, 1), textured = 0, identical = 0, moving = 0;
+  guint n_blocks = MAX (self->n_blocks, 1), textured = 0, identical = 0, moving = 0;
   guint64 total = 0;
 
   for (guint by = 0; by < blocks_y; by++)
     for (guint bx = 0; bx < blocks_x; bx++)
       {
-        /* Bit k: still identical to fine_history[k]. */
-        guint same = (1u << self->n_history) - 1;
-        guint lo = 255, hi = 0;
+        guint b = by * blocks_x + bx, lo = 255, hi = 0;
         guint32 sum = 0;
 
         for (guint y = by * FINE_BLOCK; y < (by + 1) * FINE_BLOCK; y++)
           {
             gsize row = (gsize) y * fw + bx * FINE_BLOCK;
-            const guint8 *a = self->fine + row, *b = self->fine_history[0] + row;
-            guint32 row_sum = 0;
+            const guint8 *a = self->fine + row, *p = self->fine_previous + row;
 
             for (guint x = 0; x < FINE_BLOCK; x++)
               {
                 lo = MIN (lo, a[x]);
                 hi = MAX (hi, a[x]);
-                row_sum += (guint32) ABS ((gint) a[x] - (gint) b[x]);
+                sum += (guint32) ABS ((gint) a[x] - (gint) p[x]);
               }
-            sum += row_sum;
-            if (row_sum != 0)
-              same &= ~1u;
-            for (guint k = 1; k < self->n_history; k++)
-              if ((same & (1u << k)) && memcmp (a, self->fine_history[k] + row, FINE_BLOCK) != 0)
-                same &= ~(1u << k);
           }
         total += sum;
         if (sum >= VIGIL_FRAME_HEALTH_MOVING_LUMA * FINE_BLOCK * FINE_BLOCK)
@@ -438,8 +472,12 @@ measure_change (VigilFrameHealth *self, VigilFrameSample *out)
         if (hi - lo >= TEXTURED_SPREAD)
           {
             textured++;
-            if (same != 0)
-              identical++;
+            for (guint k = 0; k < self->n_history; k++)
+              if (self->hashes[b] == self->hash_history[k][b])
+                {
+                  identical++;
+                  break;
+                }
           }
       }
   out->diff_previous = (gdouble) total / ((gsize) n_blocks * FINE_BLOCK * FINE_BLOCK);
@@ -447,15 +485,18 @@ measure_change (VigilFrameHealth *self, VigilFrameSample *out)
   out->identical_fraction = textured >= MIN_TEXTURED_BLOCKS ? (gdouble) identical / textured : -1;
 }
 
-/* The fine picture joins the history as its newest entry. */
+/* This sample becomes the newest of the history. */
 static void
 push_history (VigilFrameHealth *self)
 {
-  guint8 *oldest = self->fine_history[FROZEN_HISTORY - 1];
+  guint64 *oldest = self->hash_history[FROZEN_HISTORY - 1];
+  guint8 *swap = self->fine_previous;
 
-  memmove (self->fine_history + 1, self->fine_history, (FROZEN_HISTORY - 1) * sizeof *self->fine_history);
-  self->fine_history[0] = self->fine;
-  self->fine = oldest;
+  memmove (self->hash_history + 1, self->hash_history, (FROZEN_HISTORY - 1) * sizeof *self->hash_history);
+  self->hash_history[0] = self->hashes;
+  self->hashes = oldest;
+  self->fine_previous = self->fine;
+  self->fine = swap;
   self->n_history = MIN (self->n_history + 1, FROZEN_HISTORY);
 }
 
@@ -605,6 +646,7 @@ vigil_frame_health_analyze (VigilFrameHealth *self, const guint8 *luma, guint wi
 
   downscale (self, luma, stride);
   sample_fine (self, luma, stride);
+  hash_blocks (self);
   measure_levels (self, out);
   texture_ratio = measure_sharpness (self, out);
   has_grid = measure_grid (self);
