@@ -2075,10 +2075,33 @@ on_client_pre_describe_request (GstRTSPClient *client, GstRTSPContext *ctx, Vigi
   return status;
 }
 
+static gboolean
+unref_later (gpointer client)
+{
+  return G_SOURCE_REMOVE;   /* the destroy notify drops the reference */
+}
+
+/* Runs on the server thread, when a client's connection is gone. A send
+ * that fails schedules gst_rtsp_client_close() on an idle source that
+ * holds no reference (gst-rtsp-server 1.22, do_send_data()); when the peer
+ * hung up at the same moment, the watch's own unref right after this
+ * signal frees the client first, and the idle reads freed memory. Keeping
+ * a reference for a second lets that idle run first. */
+static void
+on_client_closed (GstRTSPClient *client, VigilSimcam *self)
+{
+  GSource *later = g_timeout_source_new (1000);
+
+  g_source_set_callback (later, unref_later, g_object_ref (client), g_object_unref);
+  g_source_attach (later, self->context);
+  g_source_unref (later);
+}
+
 /* Runs on the server thread. */
 static void
 on_server_client_connected (GstRTSPServer *server, GstRTSPClient *client, VigilSimcam *self)
 {
+  g_signal_connect_object (client, "closed", G_CALLBACK (on_client_closed), self, 0);
   g_signal_connect_object (client, "play-request", G_CALLBACK (on_client_play_request), self, 0);
   g_signal_connect_object (client, "pre-describe-request", G_CALLBACK (on_client_pre_describe_request), self, 0);
   if (self->settings.auth != VIGIL_SIMCAM_AUTH_NONE)
@@ -2139,12 +2162,6 @@ filter_remove_sessions (GstRTSPSessionPool *pool, GstRTSPSession *session, gpoin
   if (mount == NULL || session_uses_mount (session, mount))
     return GST_RTSP_FILTER_REMOVE;
   return GST_RTSP_FILTER_KEEP;
-}
-
-static gboolean
-unref_later (gpointer client)
-{
-  return G_SOURCE_REMOVE;   /* the destroy notify drops the reference */
 }
 
 /* Closes the connections and sessions of @mount, or all when NULL. Closing
