@@ -136,6 +136,8 @@ typedef struct {
   gint              failed;       /* atomic; set once: the main stream is judged instead */
   gboolean          video_linked; /* its streaming thread only */
   GstPad           *frames_pad;   /* where its parsed frames are probed; set before any */
+  GstSegment        segment;      /* of its frames; its streaming thread only */
+  GstCaps          *caps;         /* of its frames; its streaming thread only */
   Sampler           sampler;      /* its streaming thread only */
   gint64            alive_us;     /* atomic; monotonic time of its last frame, or of its start */
 } HealthBranch;
@@ -201,6 +203,12 @@ struct _VigilRecorder
   GstClockTime   last_rt, last_frame_duration;
   Sampler        sampler;             /* the recording's keyframes for frame health */
   gboolean       health_on_main;      /* frame health judges them (no working sub-stream) */
+
+  /* Audio probe's thread only (set up before its first buffer). */
+  GstSegment     audio_segment;
+  GstCaps       *audio_caps;
+
+  VigilLiveFeed *live_feed, *live_sub_feed;   /* NULL for none; set once */
 
   GMutex         lock;
   /* Protected by lock. */
@@ -471,7 +479,28 @@ on_sub_frame_probe (GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
   GstBuffer *buffer = GST_PAD_PROBE_INFO_BUFFER (info);
   gint64 wall_us = 0;
 
+  if (info->type & GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM)
+    {
+      GstEvent *event = GST_PAD_PROBE_INFO_EVENT (info);
+
+      if (GST_EVENT_TYPE (event) == GST_EVENT_SEGMENT)
+        gst_event_copy_segment (event, &branch->segment);
+      else if (GST_EVENT_TYPE (event) == GST_EVENT_CAPS)
+        {
+          GstCaps *caps;
+
+          gst_event_parse_caps (event, &caps);
+          gst_caps_replace (&branch->caps, caps);
+        }
+      return GST_PAD_PROBE_OK;
+    }
   __atomic_store_n (&branch->alive_us, g_get_monotonic_time (), __ATOMIC_RELAXED);
+  if (self->live_sub_feed != NULL)
+    vigil_live_feed_push_video (self->live_sub_feed, branch->caps, buffer,
+                                gst_segment_to_running_time (&branch->segment, GST_FORMAT_TIME,
+                                                             GST_BUFFER_PTS_IS_VALID (buffer)
+                                                               ? GST_BUFFER_PTS (buffer)
+                                                               : GST_BUFFER_DTS (buffer)));
   if (g_atomic_int_get (&branch->failed))
     return GST_PAD_PROBE_DROP;
   if (!GST_BUFFER_FLAG_IS_SET (buffer, GST_BUFFER_FLAG_DELTA_UNIT))
@@ -511,7 +540,9 @@ on_sub_pad_added (GstElement *source, GstPad *pad, gpointer user_data)
       branch->video_linked = TRUE;
       sink = gst_bin_get_by_name (GST_BIN (bin), "sink");
       branch->frames_pad = gst_element_get_static_pad (sink, "sink");
-      gst_pad_add_probe (branch->frames_pad, GST_PAD_PROBE_TYPE_BUFFER, on_sub_frame_probe, branch, NULL);
+      gst_segment_init (&branch->segment, GST_FORMAT_TIME);
+      gst_pad_add_probe (branch->frames_pad, GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM,
+                         on_sub_frame_probe, branch, NULL);
     }
   else
     {
@@ -574,6 +605,7 @@ health_branch_free (HealthBranch *branch)
   gst_object_unref (branch->bus);
   gst_clear_object (&branch->frames_pad);
   gst_clear_buffer (&branch->sampler.held);
+  gst_clear_caps (&branch->caps);
   g_free (branch->camera);
   g_free (branch);
 }
@@ -696,6 +728,8 @@ on_video_pad_probe (GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
 
   if (self->health_on_main)
     sampler_observe (self, &self->sampler, NULL, buffer, rt, wall_us);
+  if (self->live_feed != NULL)
+    vigil_live_feed_push_video (self->live_feed, self->video_caps, buffer, rt);
 
   if (GST_BUFFER_DURATION_IS_VALID (buffer))
     self->last_frame_duration = GST_BUFFER_DURATION (buffer);
@@ -848,6 +882,37 @@ on_audio_arrival_probe (GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
   return GST_PAD_PROBE_OK;
 }
 
+/* Runs on the audio's streaming thread, per packet and event after its
+ * parser: the packets go to the live feed as they go to the file. */
+static GstPadProbeReturn
+on_audio_pad_probe (GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
+{
+  VigilRecorder *self = user_data;
+  GstBuffer *buffer;
+
+  if (info->type & GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM)
+    {
+      GstEvent *event = GST_PAD_PROBE_INFO_EVENT (info);
+
+      if (GST_EVENT_TYPE (event) == GST_EVENT_SEGMENT)
+        gst_event_copy_segment (event, &self->audio_segment);
+      else if (GST_EVENT_TYPE (event) == GST_EVENT_CAPS)
+        {
+          GstCaps *caps;
+
+          gst_event_parse_caps (event, &caps);
+          gst_caps_replace (&self->audio_caps, caps);
+        }
+      return GST_PAD_PROBE_OK;
+    }
+  buffer = GST_PAD_PROBE_INFO_BUFFER (info);
+  if (GST_BUFFER_PTS_IS_VALID (buffer))
+    vigil_live_feed_push_audio (self->live_feed, self->audio_caps, buffer,
+                                gst_segment_to_running_time (&self->audio_segment, GST_FORMAT_TIME,
+                                                             GST_BUFFER_PTS (buffer)));
+  return GST_PAD_PROBE_OK;
+}
+
 /* Runs on a streaming thread: links one of the camera's streams, through
  * a queue of its own when @queued. */
 static void
@@ -952,8 +1017,13 @@ link_stream (VigilRecorder *self, GstElement *source, GstPad *pad, gboolean queu
     gst_pad_add_probe (mux_pad, GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM,
                        on_video_pad_probe, self, NULL);
   else
-    gst_pad_add_probe (pad, GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_BUFFER_LIST, on_audio_arrival_probe,
-                       self, NULL);
+    {
+      gst_pad_add_probe (pad, GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_BUFFER_LIST, on_audio_arrival_probe,
+                         self, NULL);
+      if (self->live_feed != NULL)
+        gst_pad_add_probe (mux_pad, GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM,
+                           on_audio_pad_probe, self, NULL);
+    }
   chain_src = gst_element_get_static_pad (chain[n_chain - 1], "src");
   gst_pad_link (chain_src, mux_pad);
   /* Downstream first, so nothing pushes into an element still in NULL. */
@@ -1499,6 +1569,10 @@ maybe_finish_run (VigilRecorder *self)
       || !g_queue_is_empty (&self->closing))
     return;
   self->state = STATE_IDLE;
+  if (self->live_feed != NULL)
+    vigil_live_feed_end_run (self->live_feed);
+  if (self->live_sub_feed != NULL)
+    vigil_live_feed_end_run (self->live_sub_feed);
   reason = g_steal_pointer (&self->end_reason);
   g_info ("camera %s: run ended: %s", self->camera, reason);
   g_signal_emit (self, signals[SIGNAL_RUN_ENDED], 0, reason, self->end_wall_us);
@@ -1545,6 +1619,8 @@ static void
 reset_run_state (VigilRecorder *self)
 {
   gst_segment_init (&self->video_segment, GST_FORMAT_TIME);
+  gst_segment_init (&self->audio_segment, GST_FORMAT_TIME);
+  gst_clear_caps (&self->audio_caps);
   self->seen_keyframe = FALSE;
   self->format_changed = FALSE;
   gst_clear_caps (&self->video_caps);
@@ -1781,6 +1857,9 @@ vigil_recorder_finalize (GObject *object)
   g_free (self->audio_codec);
   g_clear_object (&self->health);
   g_clear_object (&self->health_pool);
+  g_clear_object (&self->live_feed);
+  g_clear_object (&self->live_sub_feed);
+  gst_clear_caps (&self->audio_caps);
   g_mutex_clear (&self->lock);
   G_OBJECT_CLASS (vigil_recorder_parent_class)->finalize (object);
 }
@@ -1867,5 +1946,9 @@ vigil_recorder_new (const VigilRecorderConfig *config)
                                                                           : vigil_health_pool_get_default ());
       vigil_recorder_set_health_url (self, config->frame_health_url);
     }
+  if (config->live_feed != NULL)
+    self->live_feed = g_object_ref (config->live_feed);
+  if (config->live_sub_feed != NULL)
+    self->live_sub_feed = g_object_ref (config->live_sub_feed);
   return self;
 }

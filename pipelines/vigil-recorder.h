@@ -33,6 +33,7 @@
 
 #include "vigil-frame-health.h"
 #include "vigil-health-pool.h"
+#include "vigil-live-feed.h"
 
 G_BEGIN_DECLS
 
@@ -78,6 +79,12 @@ typedef struct {
   /* Decodes and judges the keyframes, shared with other cameras; NULL for
    * vigil_health_pool_get_default(). Referenced. */
   VigilHealthPool                *frame_health_pool;
+  /* Where the recording's frames (video and audio, as recorded) and the
+   * sub-stream's frames go for live viewers; NULL for nowhere. Referenced;
+   * told when each run ends. The sub-stream is only open while frame
+   * health judges it. */
+  VigilLiveFeed                  *live_feed;
+  VigilLiveFeed                  *live_sub_feed;
 } VigilRecorderConfig;
 
 typedef struct {                     /* a segment that has just been closed */
