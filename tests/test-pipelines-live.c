@@ -1,0 +1,772 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* VigilLiveServer with real parts: the simulated camera, a VigilRecorder
+ * that records it and feeds the live server, and real RTSP viewers
+ * (rtspsrc, and a raw socket that stops reading). Ten viewers watch while
+ * the camera sees one connection, each starting on a keyframe, audio
+ * included; a viewer that stops reading is closed while recording and the
+ * other viewer go on without a gap; a wrong password is refused and an
+ * address that keeps failing is turned away; a camera that is not
+ * delivering gets 503 rather than a stuck DESCRIBE; every session is
+ * reported with its user, address and duration. Waits are bounded and
+ * event-driven. */
+#include <gio/gio.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "vigil-live-server.h"
+#include "vigil-recorder.h"
+#include "vigil-simcam.h"
+#include "vigil-test-util.h"
+
+#define WAIT_S  90   /* generous: sanitizers on a loaded machine */
+#define USER    "alice"
+#define SECRET  "s3cret"
+
+typedef struct {
+  gchar            *dir;
+  gchar            *htdigest;
+  VigilSimcam      *simcam;
+  VigilLiveFeed    *feed;
+  VigilRecorder    *recorder;
+  VigilLiveServer  *server;
+  gboolean          run_started, run_ended;
+  GPtrArray        *segments;    /* VigilClosedSegment */
+  GPtrArray        *started;     /* VigilLiveSession */
+  GPtrArray        *ended;       /* VigilLiveSession */
+} Fixture;
+
+/* ---- one rtspsrc viewer -------------------------------------------------- */
+
+typedef struct {
+  GstElement   *pipeline;
+  GMutex        lock;
+  guint         frames, audio_packets;
+  gboolean      first_is_keyframe;
+  gboolean      seen_keyframe;
+  guint         deltas_before_keyframe;   /* frames a decoder must drop */
+  gint64        first_us, last_us;     /* monotonic arrival of video frames */
+  gint64        longest_gap_us;        /* between two frames, after the first */
+  gchar        *error;
+} Viewer;
+
+/* Runs on the viewer's streaming thread, per depayloaded video frame. */
+static GstPadProbeReturn
+on_viewer_frame (GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
+{
+  Viewer *viewer = user_data;
+  GstBuffer *buffer = GST_PAD_PROBE_INFO_BUFFER (info);
+  gint64 now_us = g_get_monotonic_time ();
+
+  g_mutex_lock (&viewer->lock);
+  if (viewer->frames == 0)
+    {
+      viewer->first_is_keyframe = !GST_BUFFER_FLAG_IS_SET (buffer, GST_BUFFER_FLAG_DELTA_UNIT);
+      viewer->first_us = now_us;
+    }
+  if (!GST_BUFFER_FLAG_IS_SET (buffer, GST_BUFFER_FLAG_DELTA_UNIT))
+    viewer->seen_keyframe = TRUE;
+  else if (!viewer->seen_keyframe)
+    viewer->deltas_before_keyframe++;
+  else
+    viewer->longest_gap_us = MAX (viewer->longest_gap_us, now_us - viewer->last_us);
+  viewer->last_us = now_us;
+  viewer->frames++;
+  g_mutex_unlock (&viewer->lock);
+  return GST_PAD_PROBE_OK;
+}
+
+static GstPadProbeReturn
+on_viewer_audio (GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
+{
+  Viewer *viewer = user_data;
+
+  g_mutex_lock (&viewer->lock);
+  viewer->audio_packets++;
+  g_mutex_unlock (&viewer->lock);
+  return GST_PAD_PROBE_OK;
+}
+
+/* Runs on rtspsrc's thread: video through its depayloader, audio counted. */
+static void
+on_viewer_pad_added (GstElement *src, GstPad *pad, Viewer *viewer)
+{
+  g_autoptr(GstCaps) caps = gst_pad_query_caps (pad, NULL);
+  const gchar *media = gst_structure_get_string (gst_caps_get_structure (caps, 0), "media");
+  gboolean video = g_strcmp0 (media, "video") == 0;
+  g_autoptr(GstElement) bin = NULL;
+  g_autoptr(GstPad) sink_pad = NULL;
+  g_autoptr(GstPad) probe_pad = NULL;
+  g_autoptr(GstElement) sink = NULL;
+
+  bin = gst_parse_bin_from_description (video ? "rtph264depay ! fakesink name=sink sync=false async=false"
+                                              : "fakesink name=sink sync=false async=false", TRUE, NULL);
+  gst_object_ref_sink (bin);
+  gst_bin_add (GST_BIN (viewer->pipeline), bin);
+  sink = gst_bin_get_by_name (GST_BIN (bin), "sink");
+  probe_pad = gst_element_get_static_pad (sink, "sink");
+  gst_pad_add_probe (probe_pad, GST_PAD_PROBE_TYPE_BUFFER, video ? on_viewer_frame : on_viewer_audio, viewer, NULL);
+  sink_pad = gst_element_get_static_pad (bin, "sink");
+  g_assert_cmpint (gst_pad_link (pad, sink_pad), ==, GST_PAD_LINK_OK);
+  gst_element_sync_state_with_parent (bin);
+}
+
+static GstBusSyncReply
+on_viewer_bus (GstBus *bus, GstMessage *message, gpointer user_data)
+{
+  Viewer *viewer = user_data;
+
+  if (GST_MESSAGE_TYPE (message) == GST_MESSAGE_ERROR)
+    {
+      g_autoptr(GError) error = NULL;
+
+      gst_message_parse_error (message, &error, NULL);
+      g_mutex_lock (&viewer->lock);
+      if (viewer->error == NULL)
+        viewer->error = g_strdup (error->message);
+      g_mutex_unlock (&viewer->lock);
+    }
+  return GST_BUS_DROP;
+}
+
+static Viewer *
+viewer_start (Fixture *f, const gchar *path, const gchar *password)
+{
+  Viewer *viewer = g_new0 (Viewer, 1);
+  g_autofree gchar *location = g_strdup_printf ("rtsp://127.0.0.1:%u/%s", vigil_live_server_get_port (f->server),
+                                                path);
+  g_autoptr(GstElement) src = gst_element_factory_make ("rtspsrc", NULL);
+  g_autoptr(GstBus) bus = NULL;
+
+  g_mutex_init (&viewer->lock);
+  viewer->pipeline = gst_pipeline_new (NULL);
+  g_object_set (src, "location", location, "protocols", 4 /* TCP */, "user-id", USER, "user-pw", password,
+                "latency", 100, NULL);
+  g_signal_connect (src, "pad-added", G_CALLBACK (on_viewer_pad_added), viewer);
+  gst_bin_add (GST_BIN (viewer->pipeline), g_steal_pointer (&src));
+  bus = gst_element_get_bus (viewer->pipeline);
+  gst_bus_set_sync_handler (bus, on_viewer_bus, viewer, NULL);
+  g_assert_cmpint (gst_element_set_state (viewer->pipeline, GST_STATE_PLAYING), !=, GST_STATE_CHANGE_FAILURE);
+  return viewer;
+}
+
+static void
+viewer_free (Viewer *viewer)
+{
+  gst_element_set_state (viewer->pipeline, GST_STATE_NULL);
+  gst_object_unref (viewer->pipeline);
+  g_mutex_clear (&viewer->lock);
+  g_free (viewer->error);
+  g_free (viewer);
+}
+
+static guint
+viewer_frames (Viewer *viewer)
+{
+  guint frames;
+
+  g_mutex_lock (&viewer->lock);
+  frames = viewer->frames;
+  g_mutex_unlock (&viewer->lock);
+  return frames;
+}
+
+typedef struct {
+  GPtrArray *viewers;
+  guint      frames;
+} FramesWanted;
+
+static gboolean
+all_have_frames (gpointer data)
+{
+  FramesWanted *wanted = data;
+
+  for (guint i = 0; i < wanted->viewers->len; i++)
+    if (viewer_frames (g_ptr_array_index (wanted->viewers, i)) < wanted->frames)
+      return FALSE;
+  return TRUE;
+}
+
+static gboolean
+viewer_has_error (gpointer data)
+{
+  Viewer *viewer = data;
+  gboolean has;
+
+  g_mutex_lock (&viewer->lock);
+  has = viewer->error != NULL;
+  g_mutex_unlock (&viewer->lock);
+  return has;
+}
+
+/* ---- fixture --------------------------------------------------------------- */
+
+static void
+on_run_started (VigilRecorder *recorder, gint64 start_us, Fixture *f)
+{
+  f->run_started = TRUE;
+}
+
+static void
+on_run_ended (VigilRecorder *recorder, const gchar *reason, gint64 end_us, Fixture *f)
+{
+  f->run_ended = TRUE;
+}
+
+static void
+on_segment_closed (VigilRecorder *recorder, const VigilClosedSegment *segment, Fixture *f)
+{
+  g_ptr_array_add (f->segments, vigil_closed_segment_copy (segment));
+}
+
+static void
+on_session_started (VigilLiveServer *server, const VigilLiveSession *session, Fixture *f)
+{
+  g_ptr_array_add (f->started, vigil_live_session_copy (session));
+}
+
+static void
+on_session_ended (VigilLiveServer *server, const VigilLiveSession *session, Fixture *f)
+{
+  g_ptr_array_add (f->ended, vigil_live_session_copy (session));
+}
+
+/* An htdigest line as `htdigest` writes it. */
+static gchar *
+htdigest_line (const gchar *user, const gchar *realm, const gchar *password)
+{
+  g_autofree gchar *a1 = g_strdup_printf ("%s:%s:%s", user, realm, password);
+  g_autofree gchar *hash = g_compute_checksum_for_string (G_CHECKSUM_MD5, a1, -1);
+
+  return g_strdup_printf ("%s:%s:%s\n", user, realm, hash);
+}
+
+static void
+fixture_set_up (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree gchar *url = NULL;
+  g_autofree gchar *line = htdigest_line (USER, "vigil", SECRET);
+  g_autofree gchar *other = htdigest_line ("bob", "vigil", "another");
+  g_autofree gchar *contents = g_strconcat ("# viewers\r\n", line, "\n", other, NULL);
+  VigilSimcamOptions options = { .n_streams = 1, .fps = 25, .gop_frames = 25, .clip_seconds = 4,
+                                 .audio = VIGIL_SIMCAM_AUDIO_AAC };
+  VigilRecorderConfig config = { .camera = "cam", .segment_duration = 2 * GST_SECOND,
+                                 .stall_timeout = 10 * GST_SECOND };
+  VigilLiveServerConfig live = { .port = 0 };
+
+  f->dir = vigil_test_make_tmp_dir ();
+  f->segments = g_ptr_array_new_with_free_func ((GDestroyNotify) vigil_closed_segment_free);
+  f->started = g_ptr_array_new_with_free_func ((GDestroyNotify) vigil_live_session_free);
+  f->ended = g_ptr_array_new_with_free_func ((GDestroyNotify) vigil_live_session_free);
+  f->htdigest = g_build_filename (f->dir, "viewers.htdigest", NULL);
+  g_assert_true (g_file_set_contents (f->htdigest, contents, -1, NULL));
+
+  f->simcam = vigil_simcam_new (&options, &error);
+  g_assert_no_error (error);
+  f->feed = vigil_live_feed_new ("cam");
+  url = vigil_simcam_get_url (f->simcam, 0);
+  config.url = url;
+  config.root = f->dir;
+  config.live_feed = f->feed;
+  f->recorder = vigil_recorder_new (&config);
+  g_signal_connect (f->recorder, "run-started", G_CALLBACK (on_run_started), f);
+  g_signal_connect (f->recorder, "run-ended", G_CALLBACK (on_run_ended), f);
+  g_signal_connect (f->recorder, "segment-closed", G_CALLBACK (on_segment_closed), f);
+
+  live.htdigest_path = f->htdigest;
+  f->server = vigil_live_server_new (&live, &error);
+  g_assert_no_error (error);
+  vigil_live_server_add_camera (f->server, "cam", f->feed, NULL);
+  g_signal_connect (f->server, "session-started", G_CALLBACK (on_session_started), f);
+  g_signal_connect (f->server, "session-ended", G_CALLBACK (on_session_ended), f);
+  g_assert_true (vigil_live_server_start (f->server, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (vigil_live_server_get_port (f->server), >, 0);
+}
+
+static void
+start_recording (Fixture *f)
+{
+  g_autoptr(GError) error = NULL;
+
+  g_assert_true (vigil_recorder_start (f->recorder, &error));
+  g_assert_no_error (error);
+  g_assert_true (vigil_test_wait_for (&f->run_started, WAIT_S));
+}
+
+static void
+fixture_tear_down (Fixture *f, gconstpointer data)
+{
+  vigil_live_server_stop (f->server);
+  if (vigil_recorder_is_running (f->recorder))
+    {
+      vigil_recorder_stop (f->recorder);
+      vigil_test_wait_for (&f->run_ended, WAIT_S);
+    }
+  g_clear_object (&f->server);
+  g_clear_object (&f->recorder);
+  g_clear_object (&f->feed);
+  g_clear_object (&f->simcam);
+  g_ptr_array_unref (f->segments);
+  g_ptr_array_unref (f->started);
+  g_ptr_array_unref (f->ended);
+  g_free (f->htdigest);
+  vigil_test_remove_tree (g_steal_pointer (&f->dir));
+}
+
+typedef struct {
+  GPtrArray *array;
+  guint      n;
+} CountWanted;
+
+static gboolean
+has_at_least (gpointer data)
+{
+  CountWanted *wanted = data;
+
+  return wanted->array->len >= wanted->n;
+}
+
+/* ---- tests ------------------------------------------------------------------ */
+
+static void
+test_ten_viewers_one_camera_connection (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GPtrArray) viewers = g_ptr_array_new_with_free_func ((GDestroyNotify) viewer_free);
+  FramesWanted wanted = { viewers, 50 };
+  CountWanted ended = { f->ended, 10 };
+
+  start_recording (f);
+  /* The first viewer makes the media; nine join it while it plays. */
+  g_ptr_array_add (viewers, viewer_start (f, "cam", SECRET));
+  wanted.frames = 10;
+  g_assert_true (vigil_test_wait_until (all_have_frames, &wanted, WAIT_S));
+  for (guint i = 1; i < 10; i++)
+    g_ptr_array_add (viewers, viewer_start (f, "cam", SECRET));
+  wanted.frames = 50;   /* two seconds each */
+  g_assert_true (vigil_test_wait_until (all_have_frames, &wanted, WAIT_S));
+
+  /* vigil is the camera's one client, however many watch. */
+  g_assert_cmpuint (vigil_simcam_get_n_clients (f->simcam, 0), ==, 1);
+  for (guint i = 0; i < viewers->len; i++)
+    {
+      Viewer *viewer = g_ptr_array_index (viewers, i);
+
+      g_mutex_lock (&viewer->lock);
+      g_assert_null (viewer->error);
+      g_test_message ("viewer %u: %u frames, %u before the first keyframe, longest gap %" G_GINT64_FORMAT " ms", i,
+                      viewer->frames, viewer->deltas_before_keyframe, viewer->longest_gap_us / 1000);
+      /* The first viewer starts on the kept GOP's keyframe. A late joiner
+       * starts at the next keyframe: at most the frame or two already on
+       * their way when its PLAY was answered come before it (decoders drop
+       * those: they have no keyframe yet), where without the gate it would
+       * get the rest of a GOP (up to 24 frames here) that decode to grey. */
+      if (i == 0)
+        g_assert_true (viewer->first_is_keyframe);
+      else
+        g_assert_cmpuint (viewer->deltas_before_keyframe, <=, 2);
+      g_assert_cmpuint (viewer->audio_packets, >, 0);
+      g_mutex_unlock (&viewer->lock);
+    }
+  {
+    g_autoptr(GPtrArray) sessions = vigil_live_server_list_sessions (f->server);
+
+    g_assert_cmpuint (sessions->len, ==, 10);
+    for (guint i = 0; i < sessions->len; i++)
+      {
+        VigilLiveSession *session = g_ptr_array_index (sessions, i);
+
+        g_assert_cmpstr (session->user, ==, USER);
+        g_assert_cmpstr (session->address, ==, "127.0.0.1");
+        g_assert_cmpstr (session->camera, ==, "cam");
+        g_assert_cmpstr (session->kind, ==, "live");
+        g_assert_null (session->end_reason);
+      }
+  }
+  /* Recording went on meanwhile. */
+  g_assert_true (vigil_recorder_is_running (f->recorder));
+
+  g_ptr_array_set_size (viewers, 0);
+  g_assert_true (vigil_test_wait_until (has_at_least, &ended, WAIT_S));
+  g_assert_cmpuint (f->started->len, ==, 10);
+  for (guint i = 0; i < f->ended->len; i++)
+    {
+      VigilLiveSession *session = g_ptr_array_index (f->ended, i);
+
+      g_assert_cmpint (session->duration_us, >=, 2 * G_USEC_PER_SEC);
+      g_assert_nonnull (session->end_reason);
+      g_assert_cmpstr (session->user, ==, USER);
+    }
+}
+
+/* ---- a raw RTSP client that stops reading ----------------------------------- */
+
+typedef struct {
+  GSocket *socket;
+  gchar   *base;         /* rtsp://127.0.0.1:PORT/cam */
+  gchar   *nonce;
+  guint    cseq;
+  gchar   *session;
+} RawClient;
+
+/* Reads one response (headers and body); returns its status. */
+static guint
+raw_read_response (RawClient *client, gchar **out_headers, gchar **out_body)
+{
+  g_autoptr(GString) text = g_string_new (NULL);
+  gchar *end;
+  gsize content_length = 0;
+  const gchar *length_header;
+  guint status = 0;
+
+  while ((end = strstr (text->str, "\r\n\r\n")) == NULL)
+    {
+      gchar chunk[1];
+      gssize n = g_socket_receive (client->socket, chunk, 1, NULL, NULL);
+
+      if (n <= 0)
+        return 0;
+      g_string_append_len (text, chunk, n);
+    }
+  length_header = strstr (text->str, "Content-Length:");
+  if (length_header != NULL)
+    content_length = g_ascii_strtoull (length_header + 15, NULL, 10);
+  {
+    g_autofree gchar *body = g_malloc0 (content_length + 1);
+    gsize got = 0;
+
+    while (got < content_length)
+      {
+        gssize n = g_socket_receive (client->socket, body + got, content_length - got, NULL, NULL);
+
+        if (n <= 0)
+          return 0;
+        got += n;
+      }
+    if (out_body != NULL)
+      *out_body = g_steal_pointer (&body);
+  }
+  sscanf (text->str, "RTSP/1.0 %u", &status);
+  if (out_headers != NULL)
+    *out_headers = g_strdup (text->str);
+  return status;
+}
+
+static gchar *
+md5_hex (const gchar *text)
+{
+  return g_compute_checksum_for_string (G_CHECKSUM_MD5, text, -1);
+}
+
+/* Sends @method for @uri with digest credentials once the nonce is known. */
+static guint
+raw_request (RawClient *client, const gchar *method, const gchar *uri, const gchar *extra, gchar **out_headers,
+             gchar **out_body)
+{
+  g_autoptr(GString) request = g_string_new (NULL);
+  g_autoptr(GError) error = NULL;
+
+  g_string_append_printf (request, "%s %s RTSP/1.0\r\nCSeq: %u\r\n", method, uri, ++client->cseq);
+  if (client->nonce != NULL)
+    {
+      g_autofree gchar *a1 = md5_hex (USER ":vigil:" SECRET);
+      g_autofree gchar *a2_text = g_strdup_printf ("%s:%s", method, uri);
+      g_autofree gchar *a2 = md5_hex (a2_text);
+      g_autofree gchar *response_text = g_strdup_printf ("%s:%s:%s", a1, client->nonce, a2);
+      g_autofree gchar *response = md5_hex (response_text);
+
+      g_string_append_printf (request, "Authorization: Digest username=\"" USER "\", realm=\"vigil\", "
+                              "nonce=\"%s\", uri=\"%s\", response=\"%s\"\r\n", client->nonce, uri, response);
+    }
+  if (client->session != NULL)
+    g_string_append_printf (request, "Session: %s\r\n", client->session);
+  if (extra != NULL)
+    g_string_append (request, extra);
+  g_string_append (request, "\r\n");
+  g_assert_cmpint (g_socket_send (client->socket, request->str, request->len, NULL, &error), ==, request->len);
+  return raw_read_response (client, out_headers, out_body);
+}
+
+/* Connects with a tiny receive buffer and learns the digest challenge of
+ * /@path (which must be digest only, realm "vigil"). */
+static RawClient *
+raw_client_connect (Fixture *f, const gchar *path)
+{
+  RawClient *client = g_new0 (RawClient, 1);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GInetAddress) loopback = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
+  g_autoptr(GSocketAddress) address = g_inet_socket_address_new (loopback, vigil_live_server_get_port (f->server));
+  g_autofree gchar *headers = NULL;
+  const gchar *nonce;
+  gint size = 4096;
+
+  client->socket = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (setsockopt (g_socket_get_fd (client->socket), SOL_SOCKET, SO_RCVBUF, &size, sizeof size), ==, 0);
+  g_socket_set_timeout (client->socket, WAIT_S);
+  g_assert_true (g_socket_connect (client->socket, address, NULL, &error));
+  client->base = g_strdup_printf ("rtsp://127.0.0.1:%u/%s", vigil_live_server_get_port (f->server), path);
+
+  g_assert_cmpuint (raw_request (client, "DESCRIBE", client->base, "Accept: application/sdp\r\n", &headers, NULL),
+                    ==, 401);
+  g_assert_nonnull (strstr (headers, "Digest realm=\"vigil\""));
+  g_assert_null (strstr (headers, "Basic"));   /* digest only */
+  nonce = strstr (headers, "nonce=\"");
+  g_assert_nonnull (nonce);
+  client->nonce = g_strndup (nonce + 7, strcspn (nonce + 7, "\""));
+  return client;
+}
+
+/* Logs in and plays the video of /cam over interleaved TCP, then never
+ * reads again. */
+static RawClient *
+raw_client_play (Fixture *f)
+{
+  RawClient *client = raw_client_connect (f, "cam");
+  g_autofree gchar *headers = NULL;
+  g_autofree gchar *sdp = NULL;
+  g_autofree gchar *setup_uri = NULL;
+  const gchar *session;
+
+  g_assert_cmpuint (raw_request (client, "DESCRIBE", client->base, "Accept: application/sdp\r\n", &headers, &sdp),
+                    ==, 200);
+  g_assert_nonnull (strstr (sdp, "a=control:stream=0"));
+  setup_uri = g_strdup_printf ("%s/stream=0", client->base);
+  g_clear_pointer (&headers, g_free);
+  g_assert_cmpuint (raw_request (client, "SETUP", setup_uri, "Transport: RTP/AVP/TCP;unicast;interleaved=0-1\r\n",
+                                 &headers, NULL), ==, 200);
+  session = strstr (headers, "Session: ");
+  g_assert_nonnull (session);
+  client->session = g_strndup (session + 9, strcspn (session + 9, ";\r"));
+  g_assert_cmpuint (raw_request (client, "PLAY", client->base, "Range: npt=0-\r\n", NULL, NULL), ==, 200);
+  return client;
+}
+
+/* raw_client_play() on a thread of its own: the test's main loop must go
+ * on meanwhile, as vigild's does (the recorder reports through it). */
+typedef struct {
+  Fixture   *f;
+  RawClient *client;    /* set when playing */
+} RawPlay;
+
+static gpointer
+raw_play_thread (gpointer data)
+{
+  RawPlay *play = data;
+  RawClient *client = raw_client_play (play->f);
+
+  g_atomic_pointer_set (&play->client, client);
+  return NULL;
+}
+
+static gboolean
+raw_is_playing (gpointer data)
+{
+  RawPlay *play = data;
+
+  return g_atomic_pointer_get (&play->client) != NULL;
+}
+
+static RawClient *
+raw_client_play_in_thread (Fixture *f)
+{
+  RawPlay play = { f, NULL };
+  GThread *thread = g_thread_new ("raw-client", raw_play_thread, &play);
+
+  g_assert_true (vigil_test_wait_until (raw_is_playing, &play, WAIT_S));
+  g_thread_join (thread);
+  return play.client;
+}
+
+static void
+raw_client_free (RawClient *client)
+{
+  g_object_unref (client->socket);
+  g_free (client->base);
+  g_free (client->nonce);
+  g_free (client->session);
+  g_free (client);
+}
+
+static gboolean
+has_dropped_viewer (gpointer data)
+{
+  Fixture *f = data;
+
+  for (guint i = 0; i < f->ended->len; i++)
+    if (g_strcmp0 (((VigilLiveSession *) g_ptr_array_index (f->ended, i))->end_reason, "dropped: not reading") == 0)
+      return TRUE;
+  return FALSE;
+}
+
+typedef struct {
+  Viewer *viewer;
+  gint64  until_us;
+} WatchUntil;
+
+static gboolean
+is_past (gpointer data)
+{
+  WatchUntil *watch = data;
+
+  return g_get_monotonic_time () >= watch->until_us;
+}
+
+static void
+test_stalled_viewer_is_dropped (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GPtrArray) viewers = g_ptr_array_new_with_free_func ((GDestroyNotify) viewer_free);
+  FramesWanted wanted = { viewers, 10 };
+  RawClient *staller;
+  Viewer *good;
+  guint frames_before, segments_before;
+  WatchUntil watch;
+
+  start_recording (f);
+  staller = raw_client_play_in_thread (f);   /* the media's first viewer, the worst case */
+  good = viewer_start (f, "cam", SECRET);
+  g_ptr_array_add (viewers, good);
+  g_assert_true (vigil_test_wait_until (all_have_frames, &wanted, WAIT_S));
+
+  /* The staller has not read for 30 s: it was closed, and neither the
+   * recording nor the other viewer missed anything meanwhile. */
+  frames_before = viewer_frames (good);
+  segments_before = f->segments->len;
+  watch.viewer = good;
+  watch.until_us = g_get_monotonic_time () + 30 * G_USEC_PER_SEC;
+  g_assert_true (vigil_test_wait_until (has_dropped_viewer, f, WAIT_S));
+  g_assert_true (vigil_test_wait_until (is_past, &watch, WAIT_S));
+  g_assert_cmpuint (vigil_live_server_get_n_dropped (f->server), ==, 1);
+  g_mutex_lock (&good->lock);
+  g_assert_null (good->error);
+  /* 25 frames a second: 30 s bring about 750, and no pause a viewer would see. */
+  g_assert_cmpuint (good->frames - frames_before, >=, 600);
+  g_assert_cmpint (good->longest_gap_us, <, 1500 * 1000);
+  g_mutex_unlock (&good->lock);
+  g_assert_false (f->run_ended);
+  g_assert_cmpuint (f->segments->len - segments_before, >=, 10);
+  for (guint i = 1; i < f->segments->len; i++)
+    {
+      VigilClosedSegment *previous = g_ptr_array_index (f->segments, i - 1);
+      VigilClosedSegment *segment = g_ptr_array_index (f->segments, i);
+
+      g_assert_cmpint (segment->start_us, ==, previous->end_us);   /* no gap in the recording */
+    }
+  raw_client_free (staller);
+}
+
+static void
+test_wrong_password_refused_then_slowed (Fixture *f, gconstpointer data)
+{
+  Viewer *intruder;
+  g_autoptr(GSocketClient) connector = g_socket_client_new ();
+  g_autoptr(GSocketConnection) connection = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree gchar *host = NULL;
+  gchar byte;
+  gssize n;
+
+  start_recording (f);
+  intruder = viewer_start (f, "cam", "guess");
+  g_assert_true (vigil_test_wait_until (viewer_has_error, intruder, WAIT_S));
+  g_assert_nonnull (strstr (intruder->error, "Unauthorized"));
+  g_assert_cmpuint (viewer_frames (intruder), ==, 0);
+  /* rtspsrc tries several times on its connection: enough to slow the
+   * address down, so the next connection is closed as soon as accepted. */
+  g_assert_cmpuint (vigil_live_server_get_n_auth_failures (f->server), >=, 5);
+  viewer_free (intruder);
+  host = g_strdup_printf ("127.0.0.1:%u", vigil_live_server_get_port (f->server));
+  connection = g_socket_client_connect_to_host (connector, host, 0, NULL, &error);
+  g_assert_no_error (error);
+  g_socket_set_timeout (g_socket_connection_get_socket (connection), WAIT_S);
+  g_output_stream_write_all (g_io_stream_get_output_stream (G_IO_STREAM (connection)),
+                             "OPTIONS * RTSP/1.0\r\nCSeq: 1\r\n\r\n", 31, NULL, NULL, NULL);
+  n = g_input_stream_read (g_io_stream_get_input_stream (G_IO_STREAM (connection)), &byte, 1, NULL, NULL);
+  g_assert_cmpint (n, <=, 0);
+  g_assert_cmpuint (f->started->len, ==, 0);
+}
+
+static void
+test_camera_not_delivering_gets_503 (Fixture *f, gconstpointer data)
+{
+  RawClient *client;
+
+  /* Not recording: a DESCRIBE must not wait for a first frame; who may
+   * watch is told the camera is unavailable. */
+  client = raw_client_connect (f, "cam");
+  g_assert_cmpuint (raw_request (client, "DESCRIBE", client->base, "Accept: application/sdp\r\n", NULL, NULL),
+                    ==, 503);
+  raw_client_free (client);
+  /* A mount that does not exist. */
+  client = raw_client_connect (f, "cam");
+  g_free (client->base);
+  client->base = g_strdup_printf ("rtsp://127.0.0.1:%u/nosuchcam", vigil_live_server_get_port (f->server));
+  g_assert_cmpuint (raw_request (client, "DESCRIBE", client->base, NULL, NULL, NULL), ==, 404);
+  raw_client_free (client);
+  /* Once the camera delivers, the same viewer gets its picture. */
+  start_recording (f);
+  {
+    g_autoptr(GPtrArray) viewers = g_ptr_array_new_with_free_func ((GDestroyNotify) viewer_free);
+    FramesWanted wanted = { viewers, 5 };
+
+    g_ptr_array_add (viewers, viewer_start (f, "cam", SECRET));
+    g_assert_true (vigil_test_wait_until (all_have_frames, &wanted, WAIT_S));
+  }
+}
+
+static void
+test_htdigest_checked (void)
+{
+  g_autofree gchar *dir = vigil_test_make_tmp_dir ();
+  g_autofree gchar *path = g_build_filename (dir, "viewers", NULL);
+  g_autofree gchar *other_realm = htdigest_line (USER, "GStreamer RTSP Server", SECRET);
+  g_autoptr(GError) error = NULL;
+  VigilLiveServerConfig live = { .htdigest_path = path };
+  VigilLiveServer *server;
+
+  server = vigil_live_server_new (&live, &error);
+  g_assert_null (server);
+  g_assert_error (error, G_FILE_ERROR, G_FILE_ERROR_NOENT);
+  g_clear_error (&error);
+
+  g_assert_true (g_file_set_contents (path, other_realm, -1, NULL));
+  server = vigil_live_server_new (&live, &error);
+  g_assert_null (server);
+  g_assert_nonnull (strstr (error->message, "line 1"));
+  g_assert_nonnull (strstr (error->message, "realm 'GStreamer RTSP Server'"));
+  g_clear_error (&error);
+
+  g_assert_true (g_file_set_contents (path, "# nobody yet\n\n", -1, NULL));
+  server = vigil_live_server_new (&live, &error);
+  g_assert_null (server);
+  g_assert_nonnull (strstr (error->message, "has no user"));
+  g_clear_error (&error);
+
+  g_assert_true (g_file_set_contents (path, USER ":vigil:not-a-hash\n", -1, NULL));
+  server = vigil_live_server_new (&live, &error);
+  g_assert_null (server);
+  g_assert_nonnull (strstr (error->message, "32 hex digits"));
+  vigil_test_remove_tree (g_steal_pointer (&dir));
+}
+
+int
+main (int argc, char **argv)
+{
+  gst_init (&argc, &argv);
+  g_test_init (&argc, &argv, NULL);
+
+  if (!vigil_test_have_elements ("rtspsrc", "x264enc", "rtph264pay", "rtpmp4gpay", "appsrc", "splitmuxsink", NULL))
+    {
+      g_test_skip ("needs rtspsrc, x264enc, rtph264pay, rtpmp4gpay, appsrc and splitmuxsink");
+      return g_test_run ();
+    }
+  g_test_add_func ("/pipelines/live/htdigest-checked", test_htdigest_checked);
+#define ADD(path, fn) g_test_add (path, Fixture, NULL, fixture_set_up, fn, fixture_tear_down)
+  ADD ("/pipelines/live/ten-viewers-one-camera-connection", test_ten_viewers_one_camera_connection);
+  ADD ("/pipelines/live/stalled-viewer-is-dropped", test_stalled_viewer_is_dropped);
+  ADD ("/pipelines/live/wrong-password-refused-then-slowed", test_wrong_password_refused_then_slowed);
+  ADD ("/pipelines/live/camera-not-delivering-gets-503", test_camera_not_delivering_gets_503);
+#undef ADD
+  return g_test_run ();
+}
