@@ -41,7 +41,10 @@ typedef enum {
   VIGIL_PIPELINE_ERROR_FAILED,       /* GStreamer refused; see message */
   VIGIL_PIPELINE_ERROR_MISSING,      /* a GStreamer element is not installed */
   VIGIL_PIPELINE_ERROR_BUSY,         /* start while a run is still active */
-  VIGIL_PIPELINE_ERROR_UNREADABLE,   /* probe: the file holds no readable video */
+  VIGIL_PIPELINE_ERROR_UNREADABLE,   /* probe, snapshot: the file holds no readable video */
+  VIGIL_PIPELINE_ERROR_OUT_OF_RANGE, /* snapshot: the time is past the file's end */
+  VIGIL_PIPELINE_ERROR_TIMED_OUT,    /* snapshot: no picture within the timeout */
+  VIGIL_PIPELINE_ERROR_TOO_LARGE,    /* snapshot: the JPEG exceeds its size bound */
 } VigilPipelineError;
 GQuark vigil_pipeline_error_quark (void);
 

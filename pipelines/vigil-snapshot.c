@@ -1,0 +1,453 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* Snapshots: one keyframe to one JPEG, on the caller's (worker) thread.
+ *
+ * One frame only. A keyframe in hand goes into an appsrc followed at once
+ * by EOS; a file's keyframe comes from matroskademux after a seek that is
+ * handed to the demuxer before it starts (it holds the seek until it has
+ * read the headers), so the first video buffer it pushes is already the
+ * keyframe at or before the offset. A probe on its video pad lets that one
+ * buffer through and ends the stream with EOS when the next one comes:
+ * the EOS makes the decoder give out the picture at once, whatever the
+ * stream's reordering delay (an EOS *before* the buffer leaves an empty
+ * picture: the research for issue 15 measured that with identity
+ * eos-after=1). Audio and other pads are dropped at the demuxer.
+ *
+ * The calling thread waits on the pipeline's bus for EOS or an error, up
+ * to the deadline, then takes the JPEG from the appsink and stops the
+ * pipeline. */
+#include "vigil-snapshot.h"
+
+#include <gst/app/app.h>
+
+GST_DEBUG_CATEGORY_STATIC (vigil_snapshot_debug);
+#define GST_CAT_DEFAULT vigil_snapshot_debug
+
+/* The codecs a recording holds, and what decodes them. */
+static const struct {
+  const gchar *caps_name;
+  const gchar *parser;
+  const gchar *decoder;
+  const gchar *package;   /* where the decoder comes from, for the error */
+} codecs[] = {
+  { "video/x-h264", "h264parse", "avdec_h264", "gstreamer1.0-libav" },
+  { "video/x-h265", "h265parse", "avdec_h265", "gstreamer1.0-libav" },
+};
+
+static void
+debug_init (void)
+{
+  static gsize once = 0;
+
+  if (g_once_init_enter (&once))
+    {
+      GST_DEBUG_CATEGORY_INIT (vigil_snapshot_debug, "vigilsnapshot", 0, "vigil snapshots");
+      g_once_init_leave (&once, 1);
+    }
+}
+
+static void
+resolve_options (const VigilSnapshotOptions *options, VigilSnapshotOptions *out)
+{
+  *out = options != NULL ? *options : (VigilSnapshotOptions) { 0 };
+  if (out->quality == 0)
+    out->quality = VIGIL_SNAPSHOT_DEFAULT_QUALITY;
+  out->quality = MIN (out->quality, 100);
+  if (out->max_size_bytes == 0)
+    out->max_size_bytes = VIGIL_SNAPSHOT_DEFAULT_MAX_BYTES;
+  if (out->timeout_ms == 0)
+    out->timeout_ms = VIGIL_SNAPSHOT_DEFAULT_TIMEOUT_MS;
+}
+
+static gint
+find_codec (const GstCaps *caps)
+{
+  const gchar *name;
+
+  if (caps == NULL || gst_caps_get_size (caps) == 0)
+    return -1;
+  name = gst_structure_get_name (gst_caps_get_structure (caps, 0));
+  for (guint i = 0; i < G_N_ELEMENTS (codecs); i++)
+    if (g_str_equal (name, codecs[i].caps_name))
+      return (gint) i;
+  return -1;
+}
+
+/* Runs on the streaming thread, when the picture reaches the appsink, or
+ * EOS without one. Said on the bus because the pipeline's own EOS message
+ * needs every sink PLAYING, and a tail added while the pipeline starts
+ * may stay PAUSED (the appsink is not async, so nothing waits for it);
+ * and appsink holds EOS back until its picture was taken. */
+static void
+on_sink_eos (GstAppSink *sink, gpointer user_data)
+{
+  gst_element_post_message (GST_ELEMENT (sink),
+                            gst_message_new_application (GST_OBJECT (sink),
+                                                         gst_structure_new_empty ("vigil-snapshot-done")));
+}
+
+static GstFlowReturn
+on_sink_new_sample (GstAppSink *sink, gpointer user_data)
+{
+  on_sink_eos (sink, user_data);
+  return GST_FLOW_OK;
+}
+
+static GstElement *
+make_element (GstBin *bin, const gchar *factory, const gchar *package, GError **error)
+{
+  GstElement *element = gst_element_factory_make (factory, NULL);
+
+  if (element == NULL)
+    {
+      g_set_error (error, VIGIL_PIPELINE_ERROR, VIGIL_PIPELINE_ERROR_MISSING,
+                   "GStreamer element %s is not installed (%s)", factory, package);
+      return NULL;
+    }
+  gst_bin_add (bin, element);
+  return element;
+}
+
+/* Adds parser → decoder → videoconvert → jpegenc → appsink for @codec to
+ * @bin; returns the parser (borrowed) and the appsink in @out_sink. With
+ * @join, brings them to the state @bin is in or going to: they are added
+ * while it starts. */
+static GstElement *
+add_decoding_tail (GstBin *bin, gint codec, guint quality, gboolean join, GstElement **out_sink, GError **error)
+{
+  GstElement *parser, *decoder, *convert, *encoder, *sink;
+
+  if (!(parser = make_element (bin, codecs[codec].parser, "gstreamer1.0-plugins-bad", error))
+      || !(decoder = make_element (bin, codecs[codec].decoder, codecs[codec].package, error))
+      || !(convert = make_element (bin, "videoconvert", "gstreamer1.0-plugins-base", error))
+      || !(encoder = make_element (bin, "jpegenc", "gstreamer1.0-plugins-good", error))
+      || !(sink = make_element (bin, "appsink", "gstreamer1.0-plugins-base", error)))
+    return NULL;
+  /* One keyframe, decoding on its own: frame threads would only add memory. */
+  if (g_object_class_find_property (G_OBJECT_GET_CLASS (decoder), "max-threads") != NULL)
+    g_object_set (decoder, "max-threads", 1, NULL);
+  g_object_set (encoder, "quality", (gint) quality, NULL);
+  /* Keeps the picture until it is taken; only one ever comes. */
+  g_object_set (sink, "sync", FALSE, "async", FALSE, "enable-last-sample", FALSE, NULL);
+  gst_app_sink_set_callbacks (GST_APP_SINK (sink), &(GstAppSinkCallbacks) { .eos = on_sink_eos, .new_sample = on_sink_new_sample }, NULL, NULL);
+  if (!gst_element_link_many (parser, decoder, convert, encoder, sink, NULL))
+    {
+      g_set_error (error, VIGIL_PIPELINE_ERROR, VIGIL_PIPELINE_ERROR_FAILED, "cannot link %s to jpegenc",
+                   codecs[codec].decoder);
+      return NULL;
+    }
+  if (join)
+    {
+      GstElement *tail[] = { sink, encoder, convert, decoder, parser };
+
+      for (guint i = 0; i < G_N_ELEMENTS (tail); i++)
+        if (!gst_element_sync_state_with_parent (tail[i]))
+          {
+            g_set_error (error, VIGIL_PIPELINE_ERROR, VIGIL_PIPELINE_ERROR_FAILED, "cannot start %s",
+                         GST_OBJECT_NAME (tail[i]));
+            return NULL;
+          }
+    }
+  *out_sink = sink;
+  return parser;
+}
+
+static GBytes *
+bytes_from_buffer (GstBuffer *buffer, gsize max_size_bytes, GError **error)
+{
+  gsize size = gst_buffer_get_size (buffer);
+  gpointer data;
+  gsize extracted;
+
+  if (size == 0)
+    {
+      g_set_error_literal (error, VIGIL_PIPELINE_ERROR, VIGIL_PIPELINE_ERROR_FAILED, "the encoder gave an empty JPEG");
+      return NULL;
+    }
+  if (size > max_size_bytes)
+    {
+      g_set_error (error, VIGIL_PIPELINE_ERROR, VIGIL_PIPELINE_ERROR_TOO_LARGE,
+                   "the JPEG is %" G_GSIZE_FORMAT " bytes, more than the bound of %" G_GSIZE_FORMAT, size,
+                   max_size_bytes);
+      return NULL;
+    }
+  gst_buffer_extract_dup (buffer, 0, size, &data, &extracted);
+  return g_bytes_new_take (data, extracted);
+}
+
+/* Plays @pipeline until the picture or EOS, an error or @timeout_ms. On an error from
+ * one of @readers (NULL-terminated; they read the input) the code is
+ * UNREADABLE, from anything else FAILED. The pipeline is left as it is:
+ * take the picture, then stop it. */
+static gboolean
+play_to_end (GstElement *pipeline, guint timeout_ms, GstElement *const *readers, GError **error)
+{
+  g_autoptr(GstBus) bus = gst_element_get_bus (pipeline);
+  g_autoptr(GstMessage) message = NULL;
+  g_autoptr(GError) gst_error = NULL;
+  g_autofree gchar *debug = NULL;
+  VigilPipelineError code = VIGIL_PIPELINE_ERROR_FAILED;
+
+  if (gst_element_set_state (pipeline, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE)
+    message = gst_bus_pop_filtered (bus, GST_MESSAGE_ERROR);
+  else
+    message = gst_bus_timed_pop_filtered (bus, (GstClockTime) timeout_ms * GST_MSECOND,
+                                          GST_MESSAGE_EOS | GST_MESSAGE_ERROR | GST_MESSAGE_APPLICATION);
+  if (message == NULL)
+    {
+      g_set_error (error, VIGIL_PIPELINE_ERROR, VIGIL_PIPELINE_ERROR_TIMED_OUT, "no picture within %u ms",
+                   timeout_ms);
+      return FALSE;
+    }
+  if (GST_MESSAGE_TYPE (message) != GST_MESSAGE_ERROR)
+    return TRUE;
+  gst_message_parse_error (message, &gst_error, &debug);
+  GST_DEBUG ("snapshot failed: %s (%s)", gst_error->message, GST_STR_NULL (debug));
+  for (guint i = 0; readers != NULL && readers[i] != NULL; i++)
+    if (GST_MESSAGE_SRC (message) == GST_OBJECT (readers[i]))
+      code = VIGIL_PIPELINE_ERROR_UNREADABLE;
+  g_set_error (error, VIGIL_PIPELINE_ERROR, code, "%s: %s", GST_MESSAGE_SRC_NAME (message), gst_error->message);
+  return FALSE;
+}
+
+/* The JPEG @sink holds, after EOS. */
+static GBytes *
+take_jpeg (GstElement *sink, gsize max_size_bytes, GError **error)
+{
+  g_autoptr(GstSample) sample = gst_app_sink_try_pull_sample (GST_APP_SINK (sink), 0);
+
+  if (sample == NULL || gst_sample_get_buffer (sample) == NULL)
+    {
+      g_set_error_literal (error, VIGIL_PIPELINE_ERROR, VIGIL_PIPELINE_ERROR_FAILED,
+                           "the decoder gave no picture for the keyframe");
+      return NULL;
+    }
+  return bytes_from_buffer (gst_sample_get_buffer (sample), max_size_bytes, error);
+}
+
+GBytes *
+vigil_snapshot_from_keyframe (GstCaps *caps, GstBuffer *keyframe, const VigilSnapshotOptions *options,
+                              GError **error)
+{
+  g_autoptr(GstElement) pipeline = NULL;
+  g_autoptr(GBytes) jpeg = NULL;
+  GstElement *source, *parser, *sink = NULL;
+  VigilSnapshotOptions o;
+  GstBuffer *copy;
+  gint codec;
+
+  g_return_val_if_fail (GST_IS_CAPS (caps), NULL);
+  g_return_val_if_fail (GST_IS_BUFFER (keyframe), NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  debug_init ();
+  resolve_options (options, &o);
+  if (g_str_equal (gst_structure_get_name (gst_caps_get_structure (caps, 0)), "image/jpeg"))
+    return bytes_from_buffer (keyframe, o.max_size_bytes, error);
+  codec = find_codec (caps);
+  if (codec < 0)
+    {
+      g_set_error (error, VIGIL_PIPELINE_ERROR, VIGIL_PIPELINE_ERROR_MISSING, "no decoder for %s",
+                   gst_structure_get_name (gst_caps_get_structure (caps, 0)));
+      return NULL;
+    }
+  pipeline = gst_object_ref_sink (gst_pipeline_new ("vigil-snapshot"));
+  if (!(source = make_element (GST_BIN (pipeline), "appsrc", "gstreamer1.0-plugins-base", error))
+      || !(parser = add_decoding_tail (GST_BIN (pipeline), codec, o.quality, FALSE, &sink, error)))
+    return NULL;
+  g_object_set (source, "caps", caps, "format", GST_FORMAT_TIME, "max-buffers", (guint64) 0, NULL);
+  if (!gst_element_link (source, parser))
+    {
+      g_set_error (error, VIGIL_PIPELINE_ERROR, VIGIL_PIPELINE_ERROR_FAILED, "%s refused the caps %s",
+                   codecs[codec].parser, gst_structure_get_name (gst_caps_get_structure (caps, 0)));
+      return NULL;
+    }
+  /* Its own timestamps, sharing the data: the recorder's running time
+   * means nothing here. */
+  copy = gst_buffer_copy (keyframe);
+  GST_BUFFER_PTS (copy) = GST_BUFFER_DTS (copy) = 0;
+  GST_BUFFER_DURATION (copy) = GST_CLOCK_TIME_NONE;
+  gst_app_src_push_buffer (GST_APP_SRC (source), copy);   /* takes it */
+  gst_app_src_end_of_stream (GST_APP_SRC (source));
+  if (play_to_end (pipeline, o.timeout_ms, NULL, error))
+    jpeg = take_jpeg (sink, o.max_size_bytes, error);
+  gst_element_set_state (pipeline, GST_STATE_NULL);
+  return g_steal_pointer (&jpeg);
+}
+
+/* ---- from a file ----------------------------------------------------- */
+
+typedef struct {
+  GstElement   *pipeline;
+  GstClockTime  offset;
+  guint         quality;
+  GMutex        lock;
+  /* Protected by lock; set on the demuxer's streaming thread. */
+  GstElement   *sink;          /* the appsink, once the video pad came */
+  GError       *error;         /* linking it failed */
+  gboolean      passed;        /* the keyframe went through */
+  gboolean      ended;         /* EOS sent after it */
+  gboolean      out_of_range;
+  GstClockTime  pts;
+} FileRun;
+
+/* Runs on the demuxer's streaming thread, for every buffer of its video
+ * pad: one keyframe through, then EOS. */
+static GstPadProbeReturn
+on_demux_video_buffer (GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
+{
+  FileRun *run = user_data;
+  GstBuffer *buffer = GST_PAD_PROBE_INFO_BUFFER (info);
+  gboolean pass = FALSE, end = FALSE;
+  gint64 duration = -1;
+
+  g_mutex_lock (&run->lock);
+  if (!run->passed && !GST_BUFFER_FLAG_IS_SET (buffer, GST_BUFFER_FLAG_DELTA_UNIT))
+    {
+      run->passed = TRUE;
+      run->pts = GST_BUFFER_PTS_IS_VALID (buffer) ? GST_BUFFER_PTS (buffer) : GST_BUFFER_DTS (buffer);
+      g_mutex_unlock (&run->lock);
+      /* A seek past the end lands on the last keyframe, or fails and
+       * starts at the beginning: either way, not the time asked for. */
+      gst_pad_query_duration (pad, GST_FORMAT_TIME, &duration);
+      g_mutex_lock (&run->lock);
+      if (duration >= 0 && run->offset > (GstClockTime) duration)
+        run->out_of_range = TRUE;
+      pass = !run->out_of_range;
+      end = run->out_of_range;
+    }
+  else if (run->passed)
+    end = TRUE;
+  /* else: a delta frame before any keyframe (a file without an index
+   * seeks roughly), never decoded. */
+  if (end && run->ended)
+    end = FALSE;
+  else if (end)
+    run->ended = TRUE;
+  g_mutex_unlock (&run->lock);
+  if (end)
+    gst_pad_push_event (pad, gst_event_new_eos ());
+  return pass ? GST_PAD_PROBE_OK : GST_PAD_PROBE_DROP;
+}
+
+static GstPadProbeReturn
+on_demux_other_buffer (GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
+{
+  return GST_PAD_PROBE_DROP;
+}
+
+/* Runs on the demuxer's streaming thread. */
+static void
+on_demux_pad_added (GstElement *demux, GstPad *pad, FileRun *run)
+{
+  g_autoptr(GstCaps) caps = gst_pad_get_current_caps (pad);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GstPad) parser_sink = NULL;
+  GstElement *parser, *sink = NULL;
+  gint codec;
+
+  if (caps == NULL)
+    caps = gst_pad_query_caps (pad, NULL);
+  codec = find_codec (caps);
+  g_mutex_lock (&run->lock);
+  if (codec < 0 || run->sink != NULL || run->error != NULL)
+    {
+      g_mutex_unlock (&run->lock);
+      gst_pad_add_probe (pad, GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_BUFFER_LIST, on_demux_other_buffer,
+                         NULL, NULL);
+      return;
+    }
+  g_mutex_unlock (&run->lock);
+
+  parser = add_decoding_tail (GST_BIN (run->pipeline), codec, run->quality, TRUE, &sink, &error);
+  if (parser != NULL)
+    {
+      parser_sink = gst_element_get_static_pad (parser, "sink");
+      gst_pad_add_probe (pad, GST_PAD_PROBE_TYPE_BUFFER, on_demux_video_buffer, run, NULL);
+      if (gst_pad_link (pad, parser_sink) != GST_PAD_LINK_OK)
+        g_set_error (&error, VIGIL_PIPELINE_ERROR, VIGIL_PIPELINE_ERROR_FAILED, "cannot link the video to %s",
+                     codecs[codec].parser);
+    }
+  g_mutex_lock (&run->lock);
+  if (error != NULL)
+    run->error = g_steal_pointer (&error);
+  else
+    run->sink = sink;
+  g_mutex_unlock (&run->lock);
+}
+
+GBytes *
+vigil_snapshot_from_file (const gchar *path, GstClockTime offset, const VigilSnapshotOptions *options,
+                          GstClockTime *out_pts, GError **error)
+{
+  g_autoptr(GstElement) pipeline = NULL;
+  g_autoptr(GBytes) jpeg = NULL;
+  g_autoptr(GError) run_error = NULL;
+  GstElement *source, *demux;
+  VigilSnapshotOptions o;
+  FileRun run = { 0 };
+  gboolean played;
+  GstEvent *seek;
+
+  g_return_val_if_fail (path != NULL, NULL);
+  g_return_val_if_fail (GST_CLOCK_TIME_IS_VALID (offset), NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  debug_init ();
+  resolve_options (options, &o);
+  if (!g_file_test (path, G_FILE_TEST_IS_REGULAR))
+    {
+      g_set_error (error, VIGIL_PIPELINE_ERROR, VIGIL_PIPELINE_ERROR_UNREADABLE, "%s is not a readable file", path);
+      return NULL;
+    }
+  pipeline = gst_object_ref_sink (gst_pipeline_new ("vigil-snapshot"));
+  if (!(source = make_element (GST_BIN (pipeline), "filesrc", "gstreamer1.0-plugins-base", error))
+      || !(demux = make_element (GST_BIN (pipeline), "matroskademux", "gstreamer1.0-plugins-good", error)))
+    return NULL;
+  g_object_set (source, "location", path, NULL);
+  if (!gst_element_link (source, demux))
+    {
+      g_set_error_literal (error, VIGIL_PIPELINE_ERROR, VIGIL_PIPELINE_ERROR_FAILED, "cannot link matroskademux");
+      return NULL;
+    }
+  g_mutex_init (&run.lock);
+  run.pipeline = pipeline;
+  run.offset = offset;
+  run.quality = o.quality;
+  run.pts = GST_CLOCK_TIME_NONE;
+  g_signal_connect (demux, "pad-added", G_CALLBACK (on_demux_pad_added), &run);
+
+  /* Handed over before the demuxer reads anything: it keeps the seek
+   * until it has the headers, so no frame before the offset is pushed. */
+  if (gst_element_set_state (pipeline, GST_STATE_READY) == GST_STATE_CHANGE_FAILURE)
+    {
+      g_set_error (error, VIGIL_PIPELINE_ERROR, VIGIL_PIPELINE_ERROR_UNREADABLE, "cannot open %s", path);
+      gst_element_set_state (pipeline, GST_STATE_NULL);
+      g_mutex_clear (&run.lock);
+      return NULL;
+    }
+  seek = gst_event_new_seek (1.0, GST_FORMAT_TIME,
+                             GST_SEEK_FLAG_FLUSH | GST_SEEK_FLAG_KEY_UNIT | GST_SEEK_FLAG_SNAP_BEFORE,
+                             GST_SEEK_TYPE_SET, (gint64) offset, GST_SEEK_TYPE_NONE, -1);
+  gst_element_send_event (demux, seek);
+
+  played = play_to_end (pipeline, o.timeout_ms, (GstElement *[]) { source, demux, NULL }, &run_error);
+  g_mutex_lock (&run.lock);
+  if (run.error != NULL)
+    g_propagate_error (error, g_steal_pointer (&run.error));
+  else if (run.sink == NULL)
+    g_set_error (error, VIGIL_PIPELINE_ERROR, VIGIL_PIPELINE_ERROR_UNREADABLE, "%s holds no H.264 or H.265 video%s%s",
+                 path, run_error != NULL ? ": " : "", run_error != NULL ? run_error->message : "");
+  else if (run.out_of_range || (played && !run.passed))
+    g_set_error (error, VIGIL_PIPELINE_ERROR, VIGIL_PIPELINE_ERROR_OUT_OF_RANGE,
+                 "%" GST_TIME_FORMAT " is past the end of %s", GST_TIME_ARGS (offset), path);
+  else if (!played)
+    g_propagate_error (error, g_steal_pointer (&run_error));
+  else
+    jpeg = take_jpeg (run.sink, o.max_size_bytes, error);
+  if (jpeg != NULL && out_pts != NULL)
+    *out_pts = run.pts;
+  g_mutex_unlock (&run.lock);
+  gst_element_set_state (pipeline, GST_STATE_NULL);
+  g_mutex_clear (&run.lock);
+  return g_steal_pointer (&jpeg);
+}
