@@ -2,19 +2,25 @@
 /* Snapshots: one keyframe to one JPEG, on the caller's (worker) thread.
  *
  * One frame only. A keyframe in hand goes into an appsrc followed at once
- * by EOS; a file's keyframe comes from matroskademux after a seek that is
- * handed to the demuxer before it starts (it holds the seek until it has
- * read the headers), so the first video buffer it pushes is already the
- * keyframe at or before the offset. A probe on its video pad lets that one
- * buffer through and ends the stream with EOS when the next one comes:
- * the EOS makes the decoder give out the picture at once, whatever the
- * stream's reordering delay (an EOS *before* the buffer leaves an empty
- * picture: the research for issue 15 measured that with identity
- * eos-after=1). Audio and other pads are dropped at the demuxer.
+ * by EOS, which makes the decoder give out the picture at once, whatever
+ * the stream's reordering delay (an EOS *before* the buffer leaves an
+ * empty picture: the research for issue 15 measured that with identity
+ * eos-after=1).
  *
- * The calling thread waits on the pipeline's bus for EOS or an error, up
- * to the deadline, then takes the JPEG from the appsink and stops the
- * pipeline. */
+ * From a file, finding the keyframe and decoding it are two pipelines.
+ * The first is filesrc ! matroskademux with nothing linked: a probe on the
+ * video pad keeps the newest keyframe at or before the offset (a
+ * reference) and drops every buffer, and says on the bus when a frame
+ * past the offset or the end shows the choice is final. The seek
+ * (KEY_UNIT|SNAP_BEFORE) is handed to the demuxer before it starts (it
+ * holds it until it has read the headers), so with a complete file the
+ * first buffer is already that keyframe. A file still being written has
+ * no index and no duration yet: matroskademux then starts at the
+ * beginning, and the probe reads through (demuxing only) to the offset.
+ * The keyframe then goes the way of a keyframe in hand.
+ *
+ * The calling thread waits on a pipeline's bus, up to the deadline, then
+ * stops the pipeline. */
 #include "vigil-snapshot.h"
 
 #include <gst/app/app.h>
@@ -73,10 +79,8 @@ find_codec (const GstCaps *caps)
 }
 
 /* Runs on the streaming thread, when the picture reaches the appsink, or
- * EOS without one. Said on the bus because the pipeline's own EOS message
- * needs every sink PLAYING, and a tail added while the pipeline starts
- * may stay PAUSED (the appsink is not async, so nothing waits for it);
- * and appsink holds EOS back until its picture was taken. */
+ * EOS without one. Said on the bus because appsink holds EOS (and so the
+ * pipeline's EOS message) back until its picture was taken. */
 static void
 on_sink_eos (GstAppSink *sink, gpointer user_data)
 {
@@ -108,11 +112,9 @@ make_element (GstBin *bin, const gchar *factory, const gchar *package, GError **
 }
 
 /* Adds parser → decoder → videoconvert → jpegenc → appsink for @codec to
- * @bin; returns the parser (borrowed) and the appsink in @out_sink. With
- * @join, brings them to the state @bin is in or going to: they are added
- * while it starts. */
+ * @bin; returns the parser (borrowed) and the appsink in @out_sink. */
 static GstElement *
-add_decoding_tail (GstBin *bin, gint codec, guint quality, gboolean join, GstElement **out_sink, GError **error)
+add_decoding_tail (GstBin *bin, gint codec, guint quality, GstElement **out_sink, GError **error)
 {
   GstElement *parser, *decoder, *convert, *encoder, *sink;
 
@@ -134,18 +136,6 @@ add_decoding_tail (GstBin *bin, gint codec, guint quality, gboolean join, GstEle
       g_set_error (error, VIGIL_PIPELINE_ERROR, VIGIL_PIPELINE_ERROR_FAILED, "cannot link %s to jpegenc",
                    codecs[codec].decoder);
       return NULL;
-    }
-  if (join)
-    {
-      GstElement *tail[] = { sink, encoder, convert, decoder, parser };
-
-      for (guint i = 0; i < G_N_ELEMENTS (tail); i++)
-        if (!gst_element_sync_state_with_parent (tail[i]))
-          {
-            g_set_error (error, VIGIL_PIPELINE_ERROR, VIGIL_PIPELINE_ERROR_FAILED, "cannot start %s",
-                         GST_OBJECT_NAME (tail[i]));
-            return NULL;
-          }
     }
   *out_sink = sink;
   return parser;
@@ -252,7 +242,7 @@ vigil_snapshot_from_keyframe (GstCaps *caps, GstBuffer *keyframe, const VigilSna
     }
   pipeline = gst_object_ref_sink (gst_pipeline_new ("vigil-snapshot"));
   if (!(source = make_element (GST_BIN (pipeline), "appsrc", "gstreamer1.0-plugins-base", error))
-      || !(parser = add_decoding_tail (GST_BIN (pipeline), codec, o.quality, FALSE, &sink, error)))
+      || !(parser = add_decoding_tail (GST_BIN (pipeline), codec, o.quality, &sink, error)))
     return NULL;
   g_object_set (source, "caps", caps, "format", GST_FORMAT_TIME, "max-buffers", (guint64) 0, NULL);
   if (!gst_element_link (source, parser))
@@ -276,57 +266,77 @@ vigil_snapshot_from_keyframe (GstCaps *caps, GstBuffer *keyframe, const VigilSna
 
 /* ---- from a file ----------------------------------------------------- */
 
+typedef enum { SEARCHING, FOUND, PAST_END, NO_VIDEO } Search;
+
 typedef struct {
-  GstElement   *pipeline;
   GstClockTime  offset;
-  guint         quality;
   GMutex        lock;
   /* Protected by lock; set on the demuxer's streaming thread. */
-  GstElement   *sink;          /* the appsink, once the video pad came */
-  GError       *error;         /* linking it failed */
-  gboolean      passed;        /* the keyframe went through */
-  gboolean      ended;         /* EOS sent after it */
-  gboolean      out_of_range;
-  GstClockTime  pts;
-} FileRun;
+  Search        search;
+  gboolean      has_video;
+  GstBuffer    *keyframe;      /* the newest at or before the offset, or the first */
+  GstCaps      *caps;
+  GstClockTime  end;           /* of the frame shown last, of those seen */
+} FileSearch;
 
-/* Runs on the demuxer's streaming thread, for every buffer of its video
- * pad: one keyframe through, then EOS. */
-static GstPadProbeReturn
-on_demux_video_buffer (GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
+/* Called with search->lock held: the choice is final. */
+static void
+post_search_done (GstElement *element, FileSearch *search, Search result)
 {
-  FileRun *run = user_data;
-  GstBuffer *buffer = GST_PAD_PROBE_INFO_BUFFER (info);
-  gboolean pass = FALSE, end = FALSE;
-  gint64 duration = -1;
+  search->search = result;
+  gst_element_post_message (element, gst_message_new_application (GST_OBJECT (element),
+                                                                  gst_structure_new_empty ("vigil-snapshot-done")));
+}
 
-  g_mutex_lock (&run->lock);
-  if (!run->passed && !GST_BUFFER_FLAG_IS_SET (buffer, GST_BUFFER_FLAG_DELTA_UNIT))
+/* Runs on the demuxer's streaming thread, for every buffer and event of
+ * its video pad; nothing goes further. */
+static GstPadProbeReturn
+on_demux_video (GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
+{
+  FileSearch *search = user_data;
+  g_autoptr(GstElement) demux = gst_pad_get_parent_element (pad);
+  GstBuffer *buffer;
+  GstClockTime pts, decode_time;
+
+  g_mutex_lock (&search->lock);
+  if (search->search != SEARCHING)
+    ;
+  else if (info->type & GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM)
     {
-      run->passed = TRUE;
-      run->pts = GST_BUFFER_PTS_IS_VALID (buffer) ? GST_BUFFER_PTS (buffer) : GST_BUFFER_DTS (buffer);
-      g_mutex_unlock (&run->lock);
-      /* A seek past the end lands on the last keyframe, or fails and
-       * starts at the beginning: either way, not the time asked for. */
-      gst_pad_query_duration (pad, GST_FORMAT_TIME, &duration);
-      g_mutex_lock (&run->lock);
-      if (duration >= 0 && run->offset > (GstClockTime) duration)
-        run->out_of_range = TRUE;
-      pass = !run->out_of_range;
-      end = run->out_of_range;
+      if (GST_EVENT_TYPE (GST_PAD_PROBE_INFO_EVENT (info)) == GST_EVENT_EOS)
+        /* The file ends: its last keyframe holds the offset only if the
+         * frames reach it (a file being written may not yet). */
+        post_search_done (demux, search,
+                          search->keyframe != NULL && GST_CLOCK_TIME_IS_VALID (search->end)
+                          && search->end > search->offset ? FOUND : PAST_END);
+      g_mutex_unlock (&search->lock);
+      return GST_PAD_PROBE_OK;
     }
-  else if (run->passed)
-    end = TRUE;
-  /* else: a delta frame before any keyframe (a file without an index
-   * seeks roughly), never decoded. */
-  if (end && run->ended)
-    end = FALSE;
-  else if (end)
-    run->ended = TRUE;
-  g_mutex_unlock (&run->lock);
-  if (end)
-    gst_pad_push_event (pad, gst_event_new_eos ());
-  return pass ? GST_PAD_PROBE_OK : GST_PAD_PROBE_DROP;
+  else
+    {
+      buffer = GST_PAD_PROBE_INFO_BUFFER (info);
+      pts = GST_BUFFER_PTS_IS_VALID (buffer) ? GST_BUFFER_PTS (buffer) : GST_BUFFER_DTS (buffer);
+      decode_time = GST_BUFFER_DTS_IS_VALID (buffer) ? GST_BUFFER_DTS (buffer) : pts;
+      if (GST_CLOCK_TIME_IS_VALID (pts) && !GST_BUFFER_FLAG_IS_SET (buffer, GST_BUFFER_FLAG_DELTA_UNIT)
+          && (pts <= search->offset || search->keyframe == NULL))
+        {
+          gst_buffer_replace (&search->keyframe, buffer);
+          gst_caps_take (&search->caps, gst_pad_get_current_caps (pad));
+        }
+      /* Shown last, not decoded last: B-frames come out of order. */
+      if (GST_CLOCK_TIME_IS_VALID (pts))
+        {
+          GstClockTime end = pts + (GST_BUFFER_DURATION_IS_VALID (buffer) ? GST_BUFFER_DURATION (buffer) : 0);
+
+          search->end = GST_CLOCK_TIME_IS_VALID (search->end) ? MAX (search->end, end) : end;
+        }
+      /* Frames come in decode order: once one is decoded after the
+       * offset, no keyframe shown before it can follow. */
+      if (search->keyframe != NULL && GST_CLOCK_TIME_IS_VALID (decode_time) && decode_time > search->offset)
+        post_search_done (demux, search, FOUND);
+    }
+  g_mutex_unlock (&search->lock);
+  return GST_PAD_PROBE_DROP;
 }
 
 static GstPadProbeReturn
@@ -337,42 +347,33 @@ on_demux_other_buffer (GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
 
 /* Runs on the demuxer's streaming thread. */
 static void
-on_demux_pad_added (GstElement *demux, GstPad *pad, FileRun *run)
+on_demux_pad_added (GstElement *demux, GstPad *pad, FileSearch *search)
 {
   g_autoptr(GstCaps) caps = gst_pad_get_current_caps (pad);
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GstPad) parser_sink = NULL;
-  GstElement *parser, *sink = NULL;
-  gint codec;
+  gboolean video;
 
   if (caps == NULL)
     caps = gst_pad_query_caps (pad, NULL);
-  codec = find_codec (caps);
-  g_mutex_lock (&run->lock);
-  if (codec < 0 || run->sink != NULL || run->error != NULL)
-    {
-      g_mutex_unlock (&run->lock);
-      gst_pad_add_probe (pad, GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_BUFFER_LIST, on_demux_other_buffer,
-                         NULL, NULL);
-      return;
-    }
-  g_mutex_unlock (&run->lock);
-
-  parser = add_decoding_tail (GST_BIN (run->pipeline), codec, run->quality, TRUE, &sink, &error);
-  if (parser != NULL)
-    {
-      parser_sink = gst_element_get_static_pad (parser, "sink");
-      gst_pad_add_probe (pad, GST_PAD_PROBE_TYPE_BUFFER, on_demux_video_buffer, run, NULL);
-      if (gst_pad_link (pad, parser_sink) != GST_PAD_LINK_OK)
-        g_set_error (&error, VIGIL_PIPELINE_ERROR, VIGIL_PIPELINE_ERROR_FAILED, "cannot link the video to %s",
-                     codecs[codec].parser);
-    }
-  g_mutex_lock (&run->lock);
-  if (error != NULL)
-    run->error = g_steal_pointer (&error);
+  g_mutex_lock (&search->lock);
+  video = find_codec (caps) >= 0 && !search->has_video;
+  search->has_video |= video;
+  g_mutex_unlock (&search->lock);
+  if (video)
+    gst_pad_add_probe (pad, GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM, on_demux_video, search,
+                       NULL);
   else
-    run->sink = sink;
-  g_mutex_unlock (&run->lock);
+    gst_pad_add_probe (pad, GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_BUFFER_LIST, on_demux_other_buffer, NULL,
+                       NULL);
+}
+
+/* Runs on the demuxer's streaming thread. */
+static void
+on_demux_no_more_pads (GstElement *demux, FileSearch *search)
+{
+  g_mutex_lock (&search->lock);
+  if (!search->has_video && search->search == SEARCHING)
+    post_search_done (demux, search, NO_VIDEO);
+  g_mutex_unlock (&search->lock);
 }
 
 GBytes *
@@ -380,11 +381,12 @@ vigil_snapshot_from_file (const gchar *path, GstClockTime offset, const VigilSna
                           GstClockTime *out_pts, GError **error)
 {
   g_autoptr(GstElement) pipeline = NULL;
+  g_autoptr(GError) play_error = NULL;
   g_autoptr(GBytes) jpeg = NULL;
-  g_autoptr(GError) run_error = NULL;
   GstElement *source, *demux;
   VigilSnapshotOptions o;
-  FileRun run = { 0 };
+  FileSearch search = { 0 };
+  gint64 deadline_us;
   gboolean played;
   GstEvent *seek;
 
@@ -394,12 +396,13 @@ vigil_snapshot_from_file (const gchar *path, GstClockTime offset, const VigilSna
 
   debug_init ();
   resolve_options (options, &o);
+  deadline_us = g_get_monotonic_time () + (gint64) o.timeout_ms * G_TIME_SPAN_MILLISECOND;
   if (!g_file_test (path, G_FILE_TEST_IS_REGULAR))
     {
       g_set_error (error, VIGIL_PIPELINE_ERROR, VIGIL_PIPELINE_ERROR_UNREADABLE, "%s is not a readable file", path);
       return NULL;
     }
-  pipeline = gst_object_ref_sink (gst_pipeline_new ("vigil-snapshot"));
+  pipeline = gst_object_ref_sink (gst_pipeline_new ("vigil-snapshot-search"));
   if (!(source = make_element (GST_BIN (pipeline), "filesrc", "gstreamer1.0-plugins-base", error))
       || !(demux = make_element (GST_BIN (pipeline), "matroskademux", "gstreamer1.0-plugins-good", error)))
     return NULL;
@@ -409,45 +412,42 @@ vigil_snapshot_from_file (const gchar *path, GstClockTime offset, const VigilSna
       g_set_error_literal (error, VIGIL_PIPELINE_ERROR, VIGIL_PIPELINE_ERROR_FAILED, "cannot link matroskademux");
       return NULL;
     }
-  g_mutex_init (&run.lock);
-  run.pipeline = pipeline;
-  run.offset = offset;
-  run.quality = o.quality;
-  run.pts = GST_CLOCK_TIME_NONE;
-  g_signal_connect (demux, "pad-added", G_CALLBACK (on_demux_pad_added), &run);
+  g_mutex_init (&search.lock);
+  search.offset = offset;
+  search.end = GST_CLOCK_TIME_NONE;
+  g_signal_connect (demux, "pad-added", G_CALLBACK (on_demux_pad_added), &search);
+  g_signal_connect (demux, "no-more-pads", G_CALLBACK (on_demux_no_more_pads), &search);
 
   /* Handed over before the demuxer reads anything: it keeps the seek
    * until it has the headers, so no frame before the offset is pushed. */
-  if (gst_element_set_state (pipeline, GST_STATE_READY) == GST_STATE_CHANGE_FAILURE)
+  if (gst_element_set_state (pipeline, GST_STATE_READY) != GST_STATE_CHANGE_FAILURE)
     {
-      g_set_error (error, VIGIL_PIPELINE_ERROR, VIGIL_PIPELINE_ERROR_UNREADABLE, "cannot open %s", path);
-      gst_element_set_state (pipeline, GST_STATE_NULL);
-      g_mutex_clear (&run.lock);
-      return NULL;
+      seek = gst_event_new_seek (1.0, GST_FORMAT_TIME,
+                                 GST_SEEK_FLAG_FLUSH | GST_SEEK_FLAG_KEY_UNIT | GST_SEEK_FLAG_SNAP_BEFORE,
+                                 GST_SEEK_TYPE_SET, (gint64) offset, GST_SEEK_TYPE_NONE, -1);
+      gst_element_send_event (demux, seek);
     }
-  seek = gst_event_new_seek (1.0, GST_FORMAT_TIME,
-                             GST_SEEK_FLAG_FLUSH | GST_SEEK_FLAG_KEY_UNIT | GST_SEEK_FLAG_SNAP_BEFORE,
-                             GST_SEEK_TYPE_SET, (gint64) offset, GST_SEEK_TYPE_NONE, -1);
-  gst_element_send_event (demux, seek);
+  played = play_to_end (pipeline, o.timeout_ms, (GstElement *[]) { source, demux, NULL }, &play_error);
+  gst_element_set_state (pipeline, GST_STATE_NULL);   /* no streaming thread after this */
 
-  played = play_to_end (pipeline, o.timeout_ms, (GstElement *[]) { source, demux, NULL }, &run_error);
-  g_mutex_lock (&run.lock);
-  if (run.error != NULL)
-    g_propagate_error (error, g_steal_pointer (&run.error));
-  else if (run.sink == NULL)
-    g_set_error (error, VIGIL_PIPELINE_ERROR, VIGIL_PIPELINE_ERROR_UNREADABLE, "%s holds no H.264 or H.265 video%s%s",
-                 path, run_error != NULL ? ": " : "", run_error != NULL ? run_error->message : "");
-  else if (run.out_of_range || (played && !run.passed))
+  if (!played)
+    g_propagate_prefixed_error (error, g_steal_pointer (&play_error), "%s: ", path);
+  else if (search.search == NO_VIDEO)
+    g_set_error (error, VIGIL_PIPELINE_ERROR, VIGIL_PIPELINE_ERROR_UNREADABLE, "%s holds no H.264 or H.265 video",
+                 path);
+  else if (search.search != FOUND)
     g_set_error (error, VIGIL_PIPELINE_ERROR, VIGIL_PIPELINE_ERROR_OUT_OF_RANGE,
                  "%" GST_TIME_FORMAT " is past the end of %s", GST_TIME_ARGS (offset), path);
-  else if (!played)
-    g_propagate_error (error, g_steal_pointer (&run_error));
   else
-    jpeg = take_jpeg (run.sink, o.max_size_bytes, error);
-  if (jpeg != NULL && out_pts != NULL)
-    *out_pts = run.pts;
-  g_mutex_unlock (&run.lock);
-  gst_element_set_state (pipeline, GST_STATE_NULL);
-  g_mutex_clear (&run.lock);
+    {
+      o.timeout_ms = (guint) MAX (1, (deadline_us - g_get_monotonic_time ()) / G_TIME_SPAN_MILLISECOND);
+      jpeg = vigil_snapshot_from_keyframe (search.caps, search.keyframe, &o, error);
+      if (jpeg != NULL && out_pts != NULL)
+        *out_pts = GST_BUFFER_PTS_IS_VALID (search.keyframe) ? GST_BUFFER_PTS (search.keyframe)
+                                                            : GST_BUFFER_DTS (search.keyframe);
+    }
+  gst_clear_buffer (&search.keyframe);
+  gst_clear_caps (&search.caps);
+  g_mutex_clear (&search.lock);
   return g_steal_pointer (&jpeg);
 }

@@ -76,7 +76,8 @@ grey_frame (guint8 luma, GstClockTime pts)
 /* Encodes SECONDS seconds of steps (LUMA_AT) into "... ! @tail"; returns
  * the pipeline playing, all of its input pushed. */
 static GstElement *
-encode_steps (const Codec *codec, const gchar *tail)
+encode_steps_probed (const Codec *codec, const gchar *tail, const gchar *probed, GstPadProbeCallback callback,
+                     gpointer data)
 {
   g_autofree gchar *description = g_strdup_printf (
     "appsrc name=src format=time caps=video/x-raw,format=I420,width=%d,height=%d,framerate=%d/1 ! %s ! %s ! %s",
@@ -87,11 +88,24 @@ encode_steps (const Codec *codec, const gchar *tail)
 
   g_assert_no_error (error);
   src = gst_bin_get_by_name (GST_BIN (pipeline), "src");
+  if (probed != NULL)
+    {
+      g_autoptr(GstElement) element = gst_bin_get_by_name (GST_BIN (pipeline), probed);
+      g_autoptr(GstPad) sink = gst_element_get_static_pad (element, "video_0");   /* linked by then */
+
+      gst_pad_add_probe (sink, GST_PAD_PROBE_TYPE_BUFFER, callback, data, NULL);
+    }
   gst_element_set_state (pipeline, GST_STATE_PLAYING);
   for (guint i = 0; i < SECONDS * FPS; i++)
     gst_app_src_push_buffer (GST_APP_SRC (src), grey_frame (LUMA_AT (i / FPS), i * GST_SECOND / FPS));
   gst_app_src_end_of_stream (GST_APP_SRC (src));
   return pipeline;
+}
+
+static GstElement *
+encode_steps (const Codec *codec, const gchar *tail)
+{
+  return encode_steps_probed (codec, tail, NULL, NULL, NULL);
 }
 
 static gchar *
@@ -107,6 +121,49 @@ record_steps (Fixture *f, const Codec *codec)
   g_assert_nonnull (message);
   g_assert_cmpint (GST_MESSAGE_TYPE (message), ==, GST_MESSAGE_EOS);
   gst_element_set_state (pipeline, GST_STATE_NULL);
+  return path;
+}
+
+typedef struct {
+  GMutex lock;
+  GCond  cond;
+  guint  frames;
+} FrameCount;
+
+static GstPadProbeReturn
+on_muxer_frame (GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
+{
+  FrameCount *count = user_data;
+
+  g_mutex_lock (&count->lock);
+  count->frames++;
+  g_cond_signal (&count->cond);
+  g_mutex_unlock (&count->lock);
+  return GST_PAD_PROBE_OK;
+}
+
+/* A segment as it is while being written: matroskamux stopped without
+ * EOS, so no index and no duration, once every frame reached it. */
+static gchar *
+record_unfinished (Fixture *f)
+{
+  static const Codec zero_latency = { "x264enc key-int-max=10 tune=zerolatency speed-preset=ultrafast", "h264parse" };
+  gchar *path = g_build_filename (f->dir, "writing.mkv", NULL);
+  g_autofree gchar *tail = g_strdup_printf ("matroskamux name=mux ! filesink location=%s", path);
+  g_autoptr(GstElement) pipeline = NULL;
+  FrameCount count = { 0 };
+  gint64 deadline_us = g_get_monotonic_time () + 60 * G_USEC_PER_SEC;
+
+  g_mutex_init (&count.lock);
+  g_cond_init (&count.cond);
+  pipeline = encode_steps_probed (&zero_latency, tail, "mux", on_muxer_frame, &count);
+  g_mutex_lock (&count.lock);
+  while (count.frames < SECONDS * FPS)
+    g_assert_true (g_cond_wait_until (&count.cond, &count.lock, deadline_us));
+  g_mutex_unlock (&count.lock);
+  gst_element_set_state (pipeline, GST_STATE_NULL);
+  g_mutex_clear (&count.lock);
+  g_cond_clear (&count.cond);
   return path;
 }
 
@@ -250,6 +307,31 @@ test_snapshot_from_file_at_offset (Fixture *f, gconstpointer data)
     }
 }
 
+/* A segment still being written has no index: the keyframe is found by
+ * reading through to the offset, and an offset past what is written yet
+ * is past its end. */
+static void
+test_snapshot_from_unfinished_file (Fixture *f, gconstpointer unused)
+{
+  g_autofree gchar *path = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GBytes) jpeg = NULL;
+  GstClockTime pts = GST_CLOCK_TIME_NONE;
+
+  if (!have_codec (&h264))
+    return;
+  path = record_unfinished (f);
+  jpeg = vigil_snapshot_from_file (path, 3500 * GST_MSECOND, NULL, &pts, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (pts, ==, 3 * GST_SECOND);
+  assert_picture (jpeg, LUMA_AT (3));
+  g_clear_pointer (&jpeg, g_bytes_unref);
+
+  jpeg = vigil_snapshot_from_file (path, 30 * GST_SECOND, NULL, &pts, &error);
+  g_assert_error (error, VIGIL_PIPELINE_ERROR, VIGIL_PIPELINE_ERROR_OUT_OF_RANGE);
+  g_assert_null (jpeg);
+}
+
 /* Each way a snapshot can fail says which. */
 static void
 test_snapshot_errors (Fixture *f, gconstpointer unused)
@@ -305,6 +387,8 @@ main (int argc, char **argv)
               test_snapshot_from_file_at_offset, fixture_tear_down);
   g_test_add ("/pipelines/snapshot/h265/from-file-at-offset", Fixture, &h265, fixture_set_up,
               test_snapshot_from_file_at_offset, fixture_tear_down);
+  g_test_add ("/pipelines/snapshot/h264/from-unfinished-file", Fixture, NULL, fixture_set_up,
+              test_snapshot_from_unfinished_file, fixture_tear_down);
   g_test_add ("/pipelines/snapshot/errors", Fixture, NULL, fixture_set_up, test_snapshot_errors, fixture_tear_down);
   return g_test_run ();
 }
