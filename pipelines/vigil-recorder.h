@@ -158,5 +158,14 @@ gboolean       vigil_recorder_is_running (VigilRecorder *self);
  * segment within about a GOP: for an export that reaches up to now.
  * FALSE when no run is recording. Main thread. */
 gboolean       vigil_recorder_close_segment_now (VigilRecorder *self);
+/* The newest keyframe the recording has seen, for a snapshot
+ * (vigil-snapshot.h): its caps (codec_data included), the buffer itself
+ * (a reference: never write to it) and its wall clock. From the current
+ * run, or from the last one until the next starts; FALSE (and NULL, 0)
+ * when no run has delivered one. Any thread. */
+gboolean       vigil_recorder_get_latest_keyframe (VigilRecorder *self,
+                                                   GstCaps      **out_caps,
+                                                   GstBuffer    **out_keyframe,
+                                                   gint64        *out_wall_us);
 
 G_END_DECLS
