@@ -16,7 +16,8 @@
  * holds it until it has read the headers), so with a complete file the
  * first buffer is already that keyframe. A file still being written has
  * no index and no duration yet: matroskademux then starts at the
- * beginning, and the probe reads through (demuxing only) to the offset.
+ * beginning or guesses, and when its guess lands past the offset a second
+ * pass without a seek reads through (demuxing only) to the offset.
  * The keyframe then goes the way of a keyframe in hand.
  *
  * The calling thread waits on a pipeline's bus, up to the deadline, then
@@ -266,10 +267,17 @@ vigil_snapshot_from_keyframe (GstCaps *caps, GstBuffer *keyframe, const VigilSna
 
 /* ---- from a file ----------------------------------------------------- */
 
-typedef enum { SEARCHING, FOUND, PAST_END, NO_VIDEO } Search;
+typedef enum {
+  SEARCHING,
+  FOUND,
+  PAST_END,
+  NO_VIDEO,
+  LANDED_AFTER,       /* the seek landed past the offset (no index: it guesses) */
+} Search;
 
 typedef struct {
   GstClockTime  offset;
+  gboolean      seeked;        /* the demuxer was asked to seek to the offset */
   GMutex        lock;
   /* Protected by lock; set on the demuxer's streaming thread. */
   Search        search;
@@ -317,6 +325,15 @@ on_demux_video (GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
       buffer = GST_PAD_PROBE_INFO_BUFFER (info);
       pts = GST_BUFFER_PTS_IS_VALID (buffer) ? GST_BUFFER_PTS (buffer) : GST_BUFFER_DTS (buffer);
       decode_time = GST_BUFFER_DTS_IS_VALID (buffer) ? GST_BUFFER_DTS (buffer) : pts;
+      if (GST_CLOCK_TIME_IS_VALID (pts) && !GST_BUFFER_FLAG_IS_SET (buffer, GST_BUFFER_FLAG_DELTA_UNIT)
+          && pts > search->offset && search->keyframe == NULL && search->seeked)
+        {
+          post_search_done (demux, search, LANDED_AFTER);
+          g_mutex_unlock (&search->lock);
+          return GST_PAD_PROBE_DROP;
+        }
+      /* From the start, a file's first keyframe stands for any moment
+       * before it. */
       if (GST_CLOCK_TIME_IS_VALID (pts) && !GST_BUFFER_FLAG_IS_SET (buffer, GST_BUFFER_FLAG_DELTA_UNIT)
           && (pts <= search->offset || search->keyframe == NULL))
         {
@@ -376,19 +393,58 @@ on_demux_no_more_pads (GstElement *demux, FileSearch *search)
   g_mutex_unlock (&search->lock);
 }
 
+/* One pass of the demuxer over @path, with a seek to the offset first
+ * when @search->seeked; FALSE with @error when it could not be read. */
+static gboolean
+search_file (const gchar *path, FileSearch *search, guint timeout_ms, GError **error)
+{
+  g_autoptr(GstElement) pipeline = gst_object_ref_sink (gst_pipeline_new ("vigil-snapshot-search"));
+  g_autoptr(GError) play_error = NULL;
+  GstElement *source, *demux;
+  gboolean played;
+
+  if (!(source = make_element (GST_BIN (pipeline), "filesrc", "gstreamer1.0-plugins-base", error))
+      || !(demux = make_element (GST_BIN (pipeline), "matroskademux", "gstreamer1.0-plugins-good", error)))
+    return FALSE;
+  g_object_set (source, "location", path, NULL);
+  if (!gst_element_link (source, demux))
+    {
+      g_set_error_literal (error, VIGIL_PIPELINE_ERROR, VIGIL_PIPELINE_ERROR_FAILED, "cannot link matroskademux");
+      return FALSE;
+    }
+  g_signal_connect (demux, "pad-added", G_CALLBACK (on_demux_pad_added), search);
+  g_signal_connect (demux, "no-more-pads", G_CALLBACK (on_demux_no_more_pads), search);
+
+  /* Handed over before the demuxer reads anything: it keeps the seek
+   * until it has the headers, so no frame before the offset is pushed. */
+  if (search->seeked && gst_element_set_state (pipeline, GST_STATE_READY) != GST_STATE_CHANGE_FAILURE)
+    gst_element_send_event (demux, gst_event_new_seek (1.0, GST_FORMAT_TIME,
+                                                       GST_SEEK_FLAG_FLUSH | GST_SEEK_FLAG_KEY_UNIT
+                                                       | GST_SEEK_FLAG_SNAP_BEFORE,
+                                                       GST_SEEK_TYPE_SET, (gint64) search->offset,
+                                                       GST_SEEK_TYPE_NONE, -1));
+  played = play_to_end (pipeline, timeout_ms, (GstElement *[]) { source, demux, NULL }, &play_error);
+  gst_element_set_state (pipeline, GST_STATE_NULL);   /* no streaming thread after this */
+  if (!played)
+    g_propagate_prefixed_error (error, g_steal_pointer (&play_error), "%s: ", path);
+  return played;
+}
+
+static guint
+remaining_ms (gint64 deadline_us)
+{
+  return (guint) MAX (1, (deadline_us - g_get_monotonic_time ()) / G_TIME_SPAN_MILLISECOND);
+}
+
 GBytes *
 vigil_snapshot_from_file (const gchar *path, GstClockTime offset, const VigilSnapshotOptions *options,
                           GstClockTime *out_pts, GError **error)
 {
-  g_autoptr(GstElement) pipeline = NULL;
-  g_autoptr(GError) play_error = NULL;
   g_autoptr(GBytes) jpeg = NULL;
-  GstElement *source, *demux;
   VigilSnapshotOptions o;
   FileSearch search = { 0 };
   gint64 deadline_us;
-  gboolean played;
-  GstEvent *seek;
+  gboolean searched;
 
   g_return_val_if_fail (path != NULL, NULL);
   g_return_val_if_fail (GST_CLOCK_TIME_IS_VALID (offset), NULL);
@@ -402,36 +458,23 @@ vigil_snapshot_from_file (const gchar *path, GstClockTime offset, const VigilSna
       g_set_error (error, VIGIL_PIPELINE_ERROR, VIGIL_PIPELINE_ERROR_UNREADABLE, "%s is not a readable file", path);
       return NULL;
     }
-  pipeline = gst_object_ref_sink (gst_pipeline_new ("vigil-snapshot-search"));
-  if (!(source = make_element (GST_BIN (pipeline), "filesrc", "gstreamer1.0-plugins-base", error))
-      || !(demux = make_element (GST_BIN (pipeline), "matroskademux", "gstreamer1.0-plugins-good", error)))
-    return NULL;
-  g_object_set (source, "location", path, NULL);
-  if (!gst_element_link (source, demux))
-    {
-      g_set_error_literal (error, VIGIL_PIPELINE_ERROR, VIGIL_PIPELINE_ERROR_FAILED, "cannot link matroskademux");
-      return NULL;
-    }
   g_mutex_init (&search.lock);
   search.offset = offset;
+  search.seeked = TRUE;
   search.end = GST_CLOCK_TIME_NONE;
-  g_signal_connect (demux, "pad-added", G_CALLBACK (on_demux_pad_added), &search);
-  g_signal_connect (demux, "no-more-pads", G_CALLBACK (on_demux_no_more_pads), &search);
-
-  /* Handed over before the demuxer reads anything: it keeps the seek
-   * until it has the headers, so no frame before the offset is pushed. */
-  if (gst_element_set_state (pipeline, GST_STATE_READY) != GST_STATE_CHANGE_FAILURE)
+  searched = search_file (path, &search, o.timeout_ms, error);
+  if (searched && search.search == LANDED_AFTER)
     {
-      seek = gst_event_new_seek (1.0, GST_FORMAT_TIME,
-                                 GST_SEEK_FLAG_FLUSH | GST_SEEK_FLAG_KEY_UNIT | GST_SEEK_FLAG_SNAP_BEFORE,
-                                 GST_SEEK_TYPE_SET, (gint64) offset, GST_SEEK_TYPE_NONE, -1);
-      gst_element_send_event (demux, seek);
+      /* A file being written: read it from the start instead. */
+      search.seeked = FALSE;
+      search.search = SEARCHING;
+      search.has_video = FALSE;
+      search.end = GST_CLOCK_TIME_NONE;
+      searched = search_file (path, &search, remaining_ms (deadline_us), error);
     }
-  played = play_to_end (pipeline, o.timeout_ms, (GstElement *[]) { source, demux, NULL }, &play_error);
-  gst_element_set_state (pipeline, GST_STATE_NULL);   /* no streaming thread after this */
 
-  if (!played)
-    g_propagate_prefixed_error (error, g_steal_pointer (&play_error), "%s: ", path);
+  if (!searched)
+    ;
   else if (search.search == NO_VIDEO)
     g_set_error (error, VIGIL_PIPELINE_ERROR, VIGIL_PIPELINE_ERROR_UNREADABLE, "%s holds no H.264 or H.265 video",
                  path);
@@ -440,7 +483,7 @@ vigil_snapshot_from_file (const gchar *path, GstClockTime offset, const VigilSna
                  "%" GST_TIME_FORMAT " is past the end of %s", GST_TIME_ARGS (offset), path);
   else
     {
-      o.timeout_ms = (guint) MAX (1, (deadline_us - g_get_monotonic_time ()) / G_TIME_SPAN_MILLISECOND);
+      o.timeout_ms = remaining_ms (deadline_us);
       jpeg = vigil_snapshot_from_keyframe (search.caps, search.keyframe, &o, error);
       if (jpeg != NULL && out_pts != NULL)
         *out_pts = GST_BUFFER_PTS_IS_VALID (search.keyframe) ? GST_BUFFER_PTS (search.keyframe)
