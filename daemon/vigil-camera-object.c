@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* VigilCameraObject: a camera's D-Bus face. Recording status comes from
- * VigilCamera's signals; ListSpans is one catalog read; PTZ arguments are
+ * VigilCamera's signals; ListSpans is one catalog read; Snapshot finds its
+ * keyframe here and decodes it on a worker thread; PTZ arguments are
  * checked here, on the main thread, and the camera is asked on a worker
  * thread (through VigilOnvifLink), so a slow or hostile camera never holds
  * up the bus. */

@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Snapshots: one keyframe decoded to a JPEG, either a keyframe in hand
  * (the recorder's latest) or the keyframe at or before a time in a
- * recorded segment file. Exactly one frame is decoded, by a pipeline of
- * its own that lives for the one call: parser → avdec (one thread) →
- * videoconvert → jpegenc → appsink. It never touches a recording
+ * recorded segment file (complete, or still being written). Exactly one
+ * frame is decoded, by a pipeline of its own that lives for the one call:
+ * parser → avdec (one thread) → videoconvert → jpegenc → appsink; a
+ * file's keyframe is first found by a demuxing-only pass (see the .c
+ * file). It never touches a recording
  * pipeline, the catalog or the network, and it never decodes a delta
  * frame (a snapshot is as old as its GOP's keyframe; that is the price of
  * decoding one frame instead of a GOP).
