@@ -112,5 +112,6 @@ int cmd_selfcheck (Ctl *ctl, int argc, char **argv);
 int cmd_fsck      (Ctl *ctl, int argc, char **argv);   /* vigilctl-fsck.c */
 int cmd_ptz       (Ctl *ctl, int argc, char **argv);   /* vigilctl-ptz.c */
 int cmd_discover  (Ctl *ctl, int argc, char **argv);
+int cmd_snapshot  (Ctl *ctl, int argc, char **argv);   /* vigilctl-snapshot.c */
 
 G_END_DECLS

@@ -27,6 +27,7 @@ static const Command commands[] = {
   { "camera", "retry CAM", cmd_camera },
   { "status", "", cmd_status },
   { "spans", "CAM --from T --to T", cmd_spans },
+  { "snapshot", "CAM [--at T] -o FILE.jpg [--force]", cmd_snapshot },
   { "incident", "create|list|show|note|tag|untag|close|release|expire …", cmd_incident },
   { "export", "ID --out DIR --reason TEXT", cmd_export },
   { "export", "--camera CAM --from T --to T --out DIR --reason TEXT", NULL },
@@ -47,6 +48,7 @@ static const gchar *const command_summaries[] = {
   "try a camera now that waits (refused login, busy), after fixing its password",
   "vigild's health at a glance",
   "a camera's recorded stretches and the gaps between them",
+  "a JPEG of a camera's picture, now or at a recorded moment",
   "mark incidents (locking their recording), annotate, close, release, list",
   "export an incident into a signed bundle folder, and wait for it",
   "export one camera's range the same way",
@@ -94,7 +96,7 @@ main (int argc, char **argv)
   if (!g_option_context_parse (context, &argc, &argv, &error))
     return usage (&ctl, "%s", error->message);
   if (argc < 2)
-    return usage (&ctl, "which command? (cameras, camera, status, spans, incident, export, verify, audit, key, alerts, selfcheck, fsck, "
+    return usage (&ctl, "which command? (cameras, camera, status, spans, snapshot, incident, export, verify, audit, key, alerts, selfcheck, fsck, "
                          "ptz, discover)");
   if (g_str_equal (argv[1], "help"))
     {

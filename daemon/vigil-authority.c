@@ -61,6 +61,7 @@ static const struct {
   { "org.vigil.Vigil1.Camera",  "ListSpans",      VIGIL_ACTION_VIEW },
   { "org.vigil.Vigil1.Camera",  "PtzGetStatus",   VIGIL_ACTION_VIEW },
   { "org.vigil.Vigil1.Camera",  "ListPresets",    VIGIL_ACTION_VIEW },
+  { "org.vigil.Vigil1.Camera",  "Snapshot",       VIGIL_ACTION_VIEW },
   { "org.vigil.Vigil1.Camera",  "PtzMove",        VIGIL_ACTION_OPERATE },
   { "org.vigil.Vigil1.Camera",  "PtzStop",        VIGIL_ACTION_OPERATE },
   { "org.vigil.Vigil1.Camera",  "PtzGoto",        VIGIL_ACTION_OPERATE },

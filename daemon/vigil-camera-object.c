@@ -1,15 +1,22 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* VigilCameraObject: a camera's D-Bus face. Recording status comes from
- * VigilCamera's signals; ListSpans is one catalog read; PTZ arguments are
+ * VigilCamera's signals; ListSpans is one catalog read; Snapshot finds its
+ * keyframe here and decodes it on a worker thread; PTZ arguments are
  * checked here, on the main thread, and the camera is asked on a worker
  * thread (through VigilOnvifLink), so a slow or hostile camera never holds
  * up the bus. */
 #include "vigil-camera-object.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <gio/gunixfdlist.h>
 #include <math.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "vigil-error.h"
 #include "vigil-service-private.h"
+#include "vigil-snapshot.h"
 
 /* ListSpans answers for at most this long a range. */
 #define MAX_SPANS_RANGE_US (G_GINT64_CONSTANT (31) * 86400 * G_USEC_PER_SEC)
@@ -22,6 +29,9 @@
 /* How long a move to a position or preset is expected to take, for frame
  * health: cameras do not say; most turn end to end in a few seconds. */
 #define POSITION_MOVE_MS 5000
+/* Snapshots being decoded at once, all cameras together: each is a
+ * decoder with its frames (about 10 MiB at 1080p, docs/design/live.md). */
+#define MAX_SNAPSHOTS_AT_ONCE 2
 
 struct _VigilCameraObject
 {
@@ -224,6 +234,291 @@ vigil_camera_object_handle_retry (VigilDBusCamera *skeleton, GDBusMethodInvocati
   vigil_service_audit (self->store, vigil_service_get_caller (invocation), "camera-retry", subject, "outcome",
                        outcome, NULL);
   vigil_dbus_camera_complete_retry (skeleton, invocation, started);
+  return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
+/* ---- Snapshots ---------------------------------------------------------- */
+
+/* Main thread only. */
+static guint snapshots_running;
+
+typedef struct {
+  VigilCameraObject     *self;              /* referenced */
+  GDBusMethodInvocation *invocation;        /* referenced */
+  int                    fd;                /* the caller's file; ours to close */
+  gint64                 at_us;             /* 0: the newest keyframe */
+  /* The newest keyframe, or a file and where in it. */
+  GstCaps               *caps;
+  GstBuffer             *keyframe;
+  gchar                 *path;              /* absolute */
+  gint64                 segment_start_us;
+  gboolean               writing;           /* the segment is still being written */
+  /* Set by the worker. */
+  gint64                 frame_us;
+  guint64                size_bytes;
+} SnapshotJob;
+
+static void
+snapshot_job_free (SnapshotJob *job)
+{
+  g_object_unref (job->self);
+  g_object_unref (job->invocation);
+  if (job->fd >= 0)
+    close (job->fd);
+  gst_clear_caps (&job->caps);
+  gst_clear_buffer (&job->keyframe);
+  g_free (job->path);
+  g_free (job);
+}
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (SnapshotJob, snapshot_job_free)
+
+static gchar *
+describe_moment (gint64 at_us)
+{
+  return at_us == 0 ? g_strdup ("now") : vigil_service_format_time (at_us);
+}
+
+/* Audits the snapshot and answers: with the picture's time and size, or
+ * with @error (taken). */
+static gboolean
+finish_snapshot (VigilCameraObject *self, GDBusMethodInvocation *invocation, gint64 at_us, gint64 frame_us,
+                 guint64 size_bytes, GError *error)
+{
+  g_autofree gchar *subject = g_strdup_printf ("camera %s", vigil_camera_get_name (self->camera));
+  g_autofree gchar *asked = describe_moment (at_us);
+  g_autofree gchar *frame = frame_us != 0 ? vigil_service_format_time (frame_us) : g_strdup ("");
+
+  vigil_service_audit (self->store, vigil_service_get_caller (invocation), "snapshot", subject, "at", asked,
+                       "frame", frame, "outcome", error != NULL ? error->message : "done", NULL);
+  if (error != NULL)
+    return vigil_service_return_error (invocation, error);
+  vigil_dbus_camera_complete_snapshot (VIGIL_DBUS_CAMERA (self), invocation, NULL, frame_us, size_bytes);
+  return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
+static gboolean
+write_all (int fd, GBytes *bytes, GError **error)
+{
+  gsize size;
+  const guint8 *data = g_bytes_get_data (bytes, &size);
+
+  while (size > 0)
+    {
+      ssize_t written = write (fd, data, size);
+
+      if (written < 0 && errno == EINTR)
+        continue;
+      if (written <= 0)
+        {
+          int saved_errno = written < 0 ? errno : ENOSPC;
+
+          g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved_errno), "cannot write the picture: %s",
+                       g_strerror (saved_errno));
+          return FALSE;
+        }
+      data += written;
+      size -= (gsize) written;
+    }
+  return TRUE;
+}
+
+/* Runs on a worker thread: decodes and writes; touches no storage. */
+static void
+snapshot_thread (GTask *task, gpointer source, gpointer data, GCancellable *cancellable)
+{
+  SnapshotJob *job = data;
+  g_autoptr(GBytes) jpeg = NULL;
+  GError *error = NULL;
+
+  if (job->keyframe != NULL)
+    jpeg = vigil_snapshot_from_keyframe (job->caps, job->keyframe, NULL, &error);
+  else
+    {
+      GstClockTime pts = 0;
+
+      jpeg = vigil_snapshot_from_file (job->path, (GstClockTime) (job->at_us - job->segment_start_us) * GST_USECOND,
+                                       NULL, &pts, &error);
+      job->frame_us = job->segment_start_us + (gint64) (pts / GST_USECOND);
+    }
+  if (jpeg == NULL || !write_all (job->fd, jpeg, &error))
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+  job->size_bytes = g_bytes_get_size (jpeg);
+  g_task_return_boolean (task, TRUE);
+}
+
+/* What the caller reads for a snapshot that failed on the worker. */
+static GError *
+snapshot_error (const GError *error, const gchar *camera, const SnapshotJob *job)
+{
+  g_autofree gchar *when = describe_moment (job->at_us);
+
+  g_debug ("camera %s: snapshot at %s: %s", camera, when, error->message);
+  if (error->domain != VIGIL_PIPELINE_ERROR)
+    return g_error_new (VIGIL_ERROR, VIGIL_ERROR_FAILED, "camera %s: %s", camera, error->message);
+  switch (error->code)
+    {
+    case VIGIL_PIPELINE_ERROR_OUT_OF_RANGE:
+      if (job->writing)
+        return g_error_new (VIGIL_ERROR, VIGIL_ERROR_NO_RECORDING,
+                            "camera %s: the recording at %s is not on disk yet; try again in a few seconds", camera,
+                            when);
+      return g_error_new (VIGIL_ERROR, VIGIL_ERROR_NO_RECORDING, "camera %s has no recording at %s", camera, when);
+    case VIGIL_PIPELINE_ERROR_MISSING:
+      return g_error_new (VIGIL_ERROR, VIGIL_ERROR_NOT_SUPPORTED, "camera %s: %s", camera, error->message);
+    case VIGIL_PIPELINE_ERROR_UNREADABLE:
+      return g_error_new (VIGIL_ERROR, VIGIL_ERROR_FAILED, "camera %s: the recording at %s cannot be read", camera,
+                          when);
+    default:
+      return g_error_new (VIGIL_ERROR, VIGIL_ERROR_FAILED, "camera %s: no picture of %s: %s", camera, when,
+                          error->message);
+    }
+}
+
+static void
+on_snapshot_done (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr(SnapshotJob) job = user_data;
+  GError *error = NULL;
+
+  snapshots_running--;
+  if (!g_task_propagate_boolean (G_TASK (result), &error))
+    {
+      GError *reply = snapshot_error (error, vigil_camera_get_name (job->self->camera), job);
+
+      g_error_free (error);
+      finish_snapshot (job->self, job->invocation, job->at_us, 0, 0, reply);
+      return;
+    }
+  finish_snapshot (job->self, job->invocation, job->at_us, job->frame_us, job->size_bytes, NULL);
+}
+
+/* The caller's file as handle @picture into @fd_list, checked: a
+ * descriptor of our own, or -1 with *@error set. */
+static int
+take_picture_fd (GUnixFDList *fd_list, GVariant *picture, GError **error)
+{
+  gint32 index = g_variant_get_handle (picture);
+  struct stat st;
+  int fd, flags;
+
+  if (fd_list == NULL || index < 0 || index >= g_unix_fd_list_get_length (fd_list))
+    {
+      g_set_error_literal (error, VIGIL_ERROR, VIGIL_ERROR_INVALID_ARGUMENT,
+                           "picture: no file descriptor was passed with the call");
+      return -1;
+    }
+  fd = g_unix_fd_list_get (fd_list, index, error);
+  if (fd < 0)
+    return -1;
+  flags = fcntl (fd, F_GETFL);
+  /* A regular file only: a pipe or socket the caller never reads would
+   * hold the worker thread; an empty one, so nothing is overwritten. */
+  if (flags < 0 || (flags & O_ACCMODE) == O_RDONLY || fstat (fd, &st) != 0
+      || !S_ISREG (st.st_mode) || st.st_size != 0)
+    {
+      close (fd);
+      g_set_error_literal (error, VIGIL_ERROR, VIGIL_ERROR_INVALID_ARGUMENT,
+                           "picture: pass an empty regular file open for writing");
+      return -1;
+    }
+  return fd;
+}
+
+/* The catalog's segment holding @at_us, or the open one (@out_writing);
+ * NULL when none. */
+static gchar *
+find_recording (VigilCameraObject *self, gint64 at_us, gint64 *out_start_us, gboolean *out_writing, GError **error)
+{
+  const gchar *name = vigil_camera_get_name (self->camera);
+  g_autoptr(GPtrArray) segments = vigil_store_list_segments (self->store, name, at_us, at_us + 1, error);
+  g_autofree gchar *writing = NULL;
+
+  if (segments == NULL)
+    return NULL;
+  for (guint i = segments->len; i > 0; i--)
+    {
+      const VigilSegment *segment = segments->pdata[i - 1];
+
+      if (segment->start_us <= at_us && at_us < segment->end_us)
+        {
+          *out_start_us = segment->start_us;
+          return vigil_store_get_absolute_path (self->store, segment->path);
+        }
+    }
+  *out_writing = vigil_camera_find_writing (self->camera, at_us, &writing, out_start_us);
+  if (*out_writing)
+    return vigil_store_get_absolute_path (self->store, writing);
+  return NULL;
+}
+
+static gboolean
+vigil_camera_object_handle_snapshot (VigilDBusCamera *skeleton, GDBusMethodInvocation *invocation,
+                                     GUnixFDList *fd_list, gint64 at_us, GVariant *picture)
+{
+  VigilCameraObject *self = VIGIL_CAMERA_OBJECT (skeleton);
+  const gchar *name = vigil_camera_get_name (self->camera);
+  g_autoptr(SnapshotJob) job = g_new0 (SnapshotJob, 1);
+  g_autoptr(GTask) task = NULL;
+  GError *error = NULL;
+  gint64 wall_us = 0;
+
+  job->self = g_object_ref (self);
+  job->invocation = g_object_ref (invocation);
+  job->at_us = at_us;
+  job->fd = -1;
+  if (at_us < 0 || at_us > g_get_real_time ())
+    return finish_snapshot (self, invocation, at_us, 0, 0,
+                            g_error_new_literal (VIGIL_ERROR, VIGIL_ERROR_INVALID_ARGUMENT,
+                                                 "at_us: a time in the past, or 0 for now"));
+  job->fd = take_picture_fd (fd_list, picture, &error);
+  if (job->fd < 0)
+    return finish_snapshot (self, invocation, at_us, 0, 0, error);
+  if (at_us == 0)
+    {
+      if (!vigil_camera_get_latest_keyframe (self->camera, &job->caps, &job->keyframe, &wall_us))
+        return finish_snapshot (self, invocation, at_us, 0, 0,
+                                g_error_new (VIGIL_ERROR, VIGIL_ERROR_NO_RECORDING,
+                                             "camera %s is not recording now (%s)", name,
+                                             vigil_camera_state_to_string (vigil_camera_get_state (self->camera))));
+      job->frame_us = wall_us;
+    }
+  /* At or after the newest keyframe: that is the one at or before it, and
+   * its segment may not even be on disk yet. */
+  else if (vigil_camera_get_latest_keyframe (self->camera, &job->caps, &job->keyframe, &wall_us) && wall_us <= at_us)
+    job->frame_us = wall_us;
+  else
+    {
+      gst_clear_caps (&job->caps);
+      gst_clear_buffer (&job->keyframe);
+      job->path = find_recording (self, at_us, &job->segment_start_us, &job->writing, &error);
+      if (job->path == NULL && error != NULL)
+        {
+          vigil_error_from_store (&error, VIGIL_ERROR_UNKNOWN_CAMERA);
+          return finish_snapshot (self, invocation, at_us, 0, 0, error);
+        }
+      if (job->path == NULL)
+        {
+          g_autofree gchar *when = describe_moment (at_us);
+
+          return finish_snapshot (self, invocation, at_us, 0, 0,
+                                  g_error_new (VIGIL_ERROR, VIGIL_ERROR_NO_RECORDING,
+                                               "camera %s has no recording at %s (vigilctl spans %s lists what "
+                                               "there is)", name, when, name));
+        }
+    }
+  if (snapshots_running >= MAX_SNAPSHOTS_AT_ONCE)
+    return finish_snapshot (self, invocation, at_us, 0, 0,
+                            g_error_new (VIGIL_ERROR, VIGIL_ERROR_RATE_LIMITED,
+                                         "%u snapshots are being made already; try again in a moment",
+                                         MAX_SNAPSHOTS_AT_ONCE));
+  snapshots_running++;
+  task = g_task_new (NULL, NULL, on_snapshot_done, job);
+  g_task_set_task_data (task, g_steal_pointer (&job), NULL);
+  g_task_run_in_thread (task, snapshot_thread);
   return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
 
@@ -587,6 +882,7 @@ vigil_camera_object_camera_iface_init (VigilDBusCameraIface *iface)
 {
   iface->handle_list_spans = vigil_camera_object_handle_list_spans;
   iface->handle_retry = vigil_camera_object_handle_retry;
+  iface->handle_snapshot = vigil_camera_object_handle_snapshot;
   iface->handle_ptz_move = vigil_camera_object_handle_ptz_move;
   iface->handle_ptz_stop = vigil_camera_object_handle_ptz_stop;
   iface->handle_ptz_goto = vigil_camera_object_handle_ptz_goto;

@@ -371,6 +371,47 @@ vigil_camera_get_writing_since_us (VigilCamera *self)
 }
 
 gboolean
+vigil_camera_get_latest_keyframe (VigilCamera *self, GstCaps **out_caps, GstBuffer **out_keyframe, gint64 *out_wall_us)
+{
+  g_return_val_if_fail (VIGIL_IS_CAMERA (self), FALSE);
+  *out_caps = NULL;
+  *out_keyframe = NULL;
+  *out_wall_us = 0;
+  if (self->state != VIGIL_CAMERA_STATE_RECORDING)
+    return FALSE;
+  return vigil_recorder_get_latest_keyframe (self->recorder, out_caps, out_keyframe, out_wall_us);
+}
+
+gboolean
+vigil_camera_find_writing (VigilCamera *self, gint64 at_us, gchar **out_path, gint64 *out_start_us)
+{
+  GHashTableIter iter;
+  gpointer key, value;
+  const gchar *path = NULL;
+  gint64 start_us = 0;
+
+  g_return_val_if_fail (VIGIL_IS_CAMERA (self), FALSE);
+  if (self->state != VIGIL_CAMERA_STATE_RECORDING)
+    return FALSE;
+  g_hash_table_iter_init (&iter, self->writing);
+  while (g_hash_table_iter_next (&iter, &key, &value))
+    {
+      const Writing *writing = value;
+
+      if (writing->start_us <= at_us && (path == NULL || writing->start_us > start_us))
+        {
+          path = key;
+          start_us = writing->start_us;
+        }
+    }
+  if (path == NULL)
+    return FALSE;
+  *out_path = g_strdup (path);
+  *out_start_us = start_us;
+  return TRUE;
+}
+
+gboolean
 vigil_camera_close_segment_now (VigilCamera *self)
 {
   g_return_val_if_fail (VIGIL_IS_CAMERA (self), FALSE);

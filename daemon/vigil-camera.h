@@ -16,6 +16,7 @@
 #pragma once
 
 #include <glib-object.h>
+#include <gst/gst.h>
 
 #include "vigil-config.h"
 #include "vigil-health-pool.h"
@@ -61,6 +62,20 @@ const VigilSegment *vigil_camera_get_last_segment (VigilCamera *self);
 /* Where the segments being written now begin (recorded, not yet
  * cataloged complete); 0 when the camera is not recording. */
 gint64            vigil_camera_get_writing_since_us (VigilCamera *self);
+/* The newest keyframe of the recording going on, for a snapshot (see
+ * vigil_recorder_get_latest_keyframe()); FALSE when the camera is not
+ * recording or has no keyframe yet. */
+gboolean          vigil_camera_get_latest_keyframe (VigilCamera *self,
+                                                    GstCaps    **out_caps,
+                                                    GstBuffer  **out_keyframe,
+                                                    gint64      *out_wall_us);
+/* The open segment (being written, not yet cataloged complete) that
+ * holds @at_us: the newest one starting at or before it. Its path,
+ * relative to the storage root, and start; FALSE when none does. */
+gboolean          vigil_camera_find_writing (VigilCamera *self,
+                                             gint64       at_us,
+                                             gchar      **out_path,
+                                             gint64      *out_start_us);
 /* Closes the segment being recorded at the next keyframe, for an export
  * that reaches up to now (see vigil_recorder_close_segment_now()); FALSE
  * when the camera is not recording. */

@@ -223,6 +223,12 @@ struct _VigilRecorder
   GList         *source_pads;         /* vigilrtspsrc's pads until no-more-pads */
   HealthBranch  *sub_branch;          /* the run's sub-stream one, if any and until freed */
   gchar         *health_url;          /* NULL: the main stream's keyframes */
+  /* The newest keyframe of this run (or of the last, until the next one
+   * starts) for snapshots: a reference, not a copy, taken in the video
+   * probe, with its caps and wall clock. */
+  GstBuffer     *latest_keyframe;
+  GstCaps       *latest_caps;
+  gint64         latest_wall_us;
 };
 
 G_DEFINE_FINAL_TYPE (VigilRecorder, vigil_recorder, G_TYPE_OBJECT)
@@ -699,6 +705,7 @@ on_video_pad_probe (GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
     {
       gint64 host_us = g_get_real_time ();
       gboolean first = !self->seen_keyframe;
+      GstBuffer *old_keyframe;
       KeyframeMark *mark;
 
       g_mutex_lock (&self->lock);
@@ -715,7 +722,12 @@ on_video_pad_probe (GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
       self->ring_len = MIN (self->ring_len + 1, KEYFRAME_RING_SIZE);
       wall_us = mark->wall_us;
       self->health_on_main = judges_main_stream (self);
+      old_keyframe = self->latest_keyframe;
+      self->latest_keyframe = gst_buffer_ref (buffer);
+      gst_caps_replace (&self->latest_caps, self->video_caps);
+      self->latest_wall_us = wall_us;
       g_mutex_unlock (&self->lock);
+      gst_clear_buffer (&old_keyframe);
 
       self->keyframes++;
       if (first)
@@ -1639,6 +1651,10 @@ reset_run_state (VigilRecorder *self)
   self->ring_next = self->ring_len = 0;
   self->has_final_mark = FALSE;
   memset (&self->clock, 0, sizeof self->clock);
+  g_mutex_lock (&self->lock);
+  gst_clear_buffer (&self->latest_keyframe);
+  gst_clear_caps (&self->latest_caps);
+  g_mutex_unlock (&self->lock);
   g_clear_pointer (&self->video_codec, g_free);
   g_clear_pointer (&self->audio_codec, g_free);
   g_clear_pointer (&self->end_reason, g_free);
@@ -1791,6 +1807,25 @@ vigil_recorder_is_running (VigilRecorder *self)
 }
 
 gboolean
+vigil_recorder_get_latest_keyframe (VigilRecorder *self, GstCaps **out_caps, GstBuffer **out_keyframe,
+                                    gint64 *out_wall_us)
+{
+  gboolean has;
+
+  g_return_val_if_fail (VIGIL_IS_RECORDER (self), FALSE);
+  g_return_val_if_fail (out_caps != NULL && out_keyframe != NULL, FALSE);
+
+  g_mutex_lock (&self->lock);
+  has = self->latest_keyframe != NULL && self->latest_caps != NULL;
+  *out_caps = has ? gst_caps_ref (self->latest_caps) : NULL;
+  *out_keyframe = has ? gst_buffer_ref (self->latest_keyframe) : NULL;
+  if (out_wall_us != NULL)
+    *out_wall_us = has ? self->latest_wall_us : 0;
+  g_mutex_unlock (&self->lock);
+  return has;
+}
+
+gboolean
 vigil_recorder_close_segment_now (VigilRecorder *self)
 {
   g_return_val_if_fail (VIGIL_IS_RECORDER (self), FALSE);
@@ -1853,6 +1888,8 @@ vigil_recorder_finalize (GObject *object)
   g_free (self->end_reason);
   g_free (self->health_url);
   gst_clear_caps (&self->video_caps);
+  gst_clear_buffer (&self->latest_keyframe);
+  gst_clear_caps (&self->latest_caps);
   g_free (self->video_codec);
   g_free (self->audio_codec);
   g_clear_object (&self->health);

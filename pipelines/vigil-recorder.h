@@ -42,7 +42,10 @@ typedef enum {
   VIGIL_PIPELINE_ERROR_FAILED,       /* GStreamer refused; see message */
   VIGIL_PIPELINE_ERROR_MISSING,      /* a GStreamer element is not installed */
   VIGIL_PIPELINE_ERROR_BUSY,         /* start while a run is still active */
-  VIGIL_PIPELINE_ERROR_UNREADABLE,   /* probe: the file holds no readable video */
+  VIGIL_PIPELINE_ERROR_UNREADABLE,   /* probe, snapshot: the file holds no readable video */
+  VIGIL_PIPELINE_ERROR_OUT_OF_RANGE, /* snapshot: the time is past the file's end */
+  VIGIL_PIPELINE_ERROR_TIMED_OUT,    /* snapshot: no picture within the timeout */
+  VIGIL_PIPELINE_ERROR_TOO_LARGE,    /* snapshot: the JPEG exceeds its size bound */
 } VigilPipelineError;
 GQuark vigil_pipeline_error_quark (void);
 
@@ -162,5 +165,14 @@ gboolean       vigil_recorder_is_running (VigilRecorder *self);
  * segment within about a GOP: for an export that reaches up to now.
  * FALSE when no run is recording. Main thread. */
 gboolean       vigil_recorder_close_segment_now (VigilRecorder *self);
+/* The newest keyframe the recording has seen, for a snapshot
+ * (vigil-snapshot.h): its caps (codec_data included), the buffer itself
+ * (a reference: never write to it) and its wall clock. From the current
+ * run, or from the last one until the next starts; FALSE (and NULL, 0)
+ * when no run has delivered one. Any thread. */
+gboolean       vigil_recorder_get_latest_keyframe (VigilRecorder *self,
+                                                   GstCaps      **out_caps,
+                                                   GstBuffer    **out_keyframe,
+                                                   gint64        *out_wall_us);
 
 G_END_DECLS

@@ -10,7 +10,7 @@
  * Beyond "no crash, no leak, no warning": every call is answered, either
  * with a result or with an org.vigil.Vigil1.Error.* whose message says
  * what was wrong in one clean line of at most 500 characters. The exports
- * get a handle but no descriptor, so they must all be refused. */
+ * and Snapshot get a handle but no descriptor, so they must all be refused. */
 
 #include <glib/gstdio.h>
 #include <string.h>
@@ -66,6 +66,8 @@ static const Method methods[] = {
   { MANAGER, "ExportRange", "(sxxhs)" },
   { MANAGER, "Fsck", "(a{sv})" },
   { CAMERA, "Retry", "()" },
+  /* A handle with no descriptor again: refused before anything is decoded. */
+  { CAMERA, "Snapshot", "(xh)" },
 };
 
 static gchar *dir;
