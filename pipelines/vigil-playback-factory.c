@@ -365,9 +365,12 @@ factory_create_element (GstRTSPMediaFactory *factory, const GstRTSPUrl *url)
   /* Parameter sets with every keyframe: a segment may change them, and
    * the SDP's sprop-parameter-sets only gives the first file's. */
   g_object_set (pay, "config-interval", -1, "pt", 96, NULL);
-  /* ntp-offset 0 until the source's first GstNtpOffset event (it comes
-   * before the first frame); the E and T bits as in upstream's example. */
-  g_object_set (onvif, "ntp-offset", G_GUINT64_CONSTANT (0), "set-e-bit", TRUE, "set-t-bit", TRUE,
+  /* ntp-offset 0 until the source's first GstOnvifTimestamp event (it comes
+   * before the first frame). No E or T bits, unlike upstream's example:
+   * to set them rtponviftimestamp 1.22 holds back one packet, and an
+   * offset event arriving meanwhile is queued and passed on without being
+   * applied, so every ONVIF timestamp would stay at the initial offset. */
+  g_object_set (onvif, "ntp-offset", G_GUINT64_CONSTANT (0), "set-e-bit", FALSE, "set-t-bit", FALSE,
                 "drop-out-of-segment", FALSE, NULL);
   gst_bin_add_many (GST_BIN (pay0), pay, onvif, NULL);
   gst_element_link (pay, onvif);

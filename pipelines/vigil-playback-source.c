@@ -20,7 +20,7 @@
  * (so file boundaries add nothing); a step in the wall clock of more than
  * GAP_MIN_NS between the end of one frame and the next (a gap between
  * recordings, or an overlap) rebases the offset so the next frame
- * follows at once, marked DISCONT, with a GstNtpOffset event (discont)
+ * follows at once, marked DISCONT, with a GstOnvifTimestamp event (discont)
  * carrying the new offset to rtponviftimestamp: ntp = stream time +
  * ntp-offset, and stream time is the output time (segment.time ==
  * segment.start).
@@ -531,11 +531,13 @@ open_next (VigilPlaybackSource *self, gboolean *eos, GError **error)
 
 /* ---------------------------------------------------------------- output */
 
+/* The event is "GstOnvifTimestamp" in rtponviftimestamp 1.22 (upstream's
+ * example and older releases say "GstNtpOffset", which 1.22 ignores). */
 static void
 push_ntp_offset (VigilPlaybackSource *self, gint64 wall_ns, GstClockTime out, gboolean discont)
 {
   guint64 offset = (guint64) (wall_ns + (gint64) NTP_EPOCH_OFFSET_NS - (gint64) out);
-  GstStructure *s = gst_structure_new ("GstNtpOffset", "ntp-offset", G_TYPE_UINT64, offset, "discont", G_TYPE_BOOLEAN,
+  GstStructure *s = gst_structure_new ("GstOnvifTimestamp", "ntp-offset", G_TYPE_UINT64, offset, "discont", G_TYPE_BOOLEAN,
                                        discont, NULL);
 
   gst_pad_push_event (self->srcpad, gst_event_new_custom (GST_EVENT_CUSTOM_DOWNSTREAM, s));

@@ -6,7 +6,7 @@
  * first buffer after one is DISCONT), seeks land on the frame at or just
  * after the requested wall-clock instant, and a segment still being
  * written is followed as it grows. It reports the wall clock of its
- * buffers with "GstNtpOffset" events, which rtponviftimestamp turns into
+ * buffers with "GstOnvifTimestamp" events, which rtponviftimestamp turns into
  * ONVIF replay timestamps. Video only: the segments' audio is not played.
  * It never writes a file and never calls into storage: the daemon hands it
  * the catalogue through a VigilPlaybackLister. */
