@@ -250,6 +250,8 @@ cmd_status (Ctl *ctl, int argc, char **argv)
     { "open-incidents", "u", "open incidents", show_number },
     { "audit-rows", "x", "audit rows", show_number },
     { "public-key-sha256", "s", "public key", show_fingerprint },
+    { "live", "s", "live viewing", show_string },
+    { "live-url", "s", "live url", show_string },
   };
   g_autoptr(GError) error = NULL;
   g_autoptr(GVariant) status_dict = NULL;

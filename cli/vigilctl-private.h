@@ -113,5 +113,7 @@ int cmd_fsck      (Ctl *ctl, int argc, char **argv);   /* vigilctl-fsck.c */
 int cmd_ptz       (Ctl *ctl, int argc, char **argv);   /* vigilctl-ptz.c */
 int cmd_discover  (Ctl *ctl, int argc, char **argv);
 int cmd_snapshot  (Ctl *ctl, int argc, char **argv);   /* vigilctl-snapshot.c */
+int cmd_live      (Ctl *ctl, int argc, char **argv);   /* vigilctl-live.c */
+int cmd_sessions  (Ctl *ctl, int argc, char **argv);
 
 G_END_DECLS

@@ -28,6 +28,8 @@ static const Command commands[] = {
   { "status", "", cmd_status },
   { "spans", "CAM --from T --to T", cmd_spans },
   { "snapshot", "CAM [--at T] -o FILE.jpg [--force]", cmd_snapshot },
+  { "live", "CAM [--sub | --from T] [--open]", cmd_live },
+  { "sessions", "", cmd_sessions },
   { "incident", "create|list|show|note|tag|untag|close|release|expire …", cmd_incident },
   { "export", "ID --out DIR --reason TEXT", cmd_export },
   { "export", "--camera CAM --from T --to T --out DIR --reason TEXT", NULL },
@@ -49,6 +51,8 @@ static const gchar *const command_summaries[] = {
   "vigild's health at a glance",
   "a camera's recorded stretches and the gaps between them",
   "a JPEG of a camera's picture, now or at a recorded moment",
+  "the rtsp:// address to watch a camera live or recorded in any player",
+  "who is watching over RTSP now, what and since when",
   "mark incidents (locking their recording), annotate, close, release, list",
   "export an incident into a signed bundle folder, and wait for it",
   "export one camera's range the same way",
@@ -96,7 +100,7 @@ main (int argc, char **argv)
   if (!g_option_context_parse (context, &argc, &argv, &error))
     return usage (&ctl, "%s", error->message);
   if (argc < 2)
-    return usage (&ctl, "which command? (cameras, camera, status, spans, snapshot, incident, export, verify, audit, key, alerts, selfcheck, fsck, "
+    return usage (&ctl, "which command? (cameras, camera, status, spans, snapshot, live, sessions, incident, export, verify, audit, key, alerts, selfcheck, fsck, "
                          "ptz, discover)");
   if (g_str_equal (argv[1], "help"))
     {

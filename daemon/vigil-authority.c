@@ -56,6 +56,8 @@ static const struct {
   { "org.vigil.Vigil1.Manager", "ExportIncident", VIGIL_ACTION_EXPORT },
   { "org.vigil.Vigil1.Manager", "ExportRange",    VIGIL_ACTION_EXPORT },
   { "org.vigil.Vigil1.Manager", "ListAudit",      VIGIL_ACTION_AUDIT },
+  /* Who watches what is the audit role's to know, as the log is. */
+  { "org.vigil.Vigil1.Manager", "ListSessions",   VIGIL_ACTION_AUDIT },
   { "org.vigil.Vigil1.Manager", "VerifyAudit",    VIGIL_ACTION_AUDIT },
   { "org.vigil.Vigil1.Manager", "Fsck",           VIGIL_ACTION_ADMIN },
   { "org.vigil.Vigil1.Camera",  "ListSpans",      VIGIL_ACTION_VIEW },

@@ -39,6 +39,8 @@ struct _VigilCamera
   GObject           parent_instance;
 
   gchar            *name;
+  VigilLiveFeed    *live_feed;       /* the recording's frames, for live viewers */
+  VigilLiveFeed    *live_sub_feed;   /* the sub-stream's, while frame health has it open */
   gchar            *host;            /* from the URL, for the reachability check */
   guint16           port;
   gboolean          enabled;
@@ -409,6 +411,13 @@ vigil_camera_find_writing (VigilCamera *self, gint64 at_us, gchar **out_path, gi
   *out_path = g_strdup (path);
   *out_start_us = start_us;
   return TRUE;
+}
+
+VigilLiveFeed *
+vigil_camera_get_live_feed (VigilCamera *self, gboolean sub_stream)
+{
+  g_return_val_if_fail (VIGIL_IS_CAMERA (self), NULL);
+  return sub_stream ? self->live_sub_feed : self->live_feed;
 }
 
 gboolean
@@ -816,6 +825,8 @@ vigil_camera_dispose (GObject *object)
   if (self->recorder != NULL)
     g_signal_handlers_disconnect_by_data (self->recorder, self);
   g_clear_object (&self->recorder);
+  g_clear_object (&self->live_feed);
+  g_clear_object (&self->live_sub_feed);
   if (self->salvage != NULL)
     g_signal_handlers_disconnect_by_data (self->salvage, self);
   g_clear_object (&self->salvage);
@@ -911,8 +922,13 @@ vigil_camera_new (const VigilCameraConfig *config, VigilStore *store, VigilHealt
     .frame_health = config->frame_health, .frame_health_settings = &config->picture,
     .frame_health_url = config->sub_url, .frame_health_pool = health_pool,
   };
+  g_autofree gchar *sub_name = g_strconcat (config->name, "/sub", NULL);
 
   self->name = g_strdup (config->name);
+  self->live_feed = vigil_live_feed_new (config->name);
+  self->live_sub_feed = vigil_live_feed_new (sub_name);
+  recorder_config.live_feed = self->live_feed;
+  recorder_config.live_sub_feed = self->live_sub_feed;
   self->enabled = config->enabled;
   self->has_sub_url = config->sub_url != NULL;
   self->use_rtspsrc = config->use_rtspsrc || config->use_udp || (config->url != NULL && !g_str_has_prefix (config->url, "rtsp://"));

@@ -20,6 +20,7 @@
 
 #include "vigil-config.h"
 #include "vigil-health-pool.h"
+#include "vigil-live-feed.h"
 #include "vigil-onvif-link.h"
 #include "vigil-store.h"
 
@@ -76,6 +77,11 @@ gboolean          vigil_camera_find_writing (VigilCamera *self,
                                              gint64       at_us,
                                              gchar      **out_path,
                                              gint64      *out_start_us);
+/* Where the camera's frames go for live viewers (vigil-live-feed.h): the
+ * recording's, or with @sub_stream the sub-stream's (which flows only
+ * while frame health judges it). Transfer none. */
+VigilLiveFeed    *vigil_camera_get_live_feed (VigilCamera *self,
+                                              gboolean     sub_stream);
 /* Closes the segment being recorded at the next keyframe, for an export
  * that reaches up to now (see vigil_recorder_close_segment_now()); FALSE
  * when the camera is not recording. */

@@ -2,6 +2,7 @@
 /* VigilConfig: load and validate vigil.conf (docs/configuration.md). */
 #include "vigil-config.h"
 
+#include <gio/gio.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -34,6 +35,9 @@ static const gchar *const camera_keys[] = {
   "picture_moved_difference", "onvif", "onvif_profile", "onvif_keep_addresses", "sub_url", "login_retry_seconds",
   "busy_retry_seconds", NULL
 };
+static const gchar *const live_keys[] = {
+  "enabled", "address", "port", "htdigest", "max_viewers", NULL
+};
 static const gchar *const alerts_keys[] = {
   "raise_after_seconds", "clear_after_seconds", "command", "command_timeout_seconds", "offline_seconds",
   "reconnects_per_hour", "low_rate_fraction", "stalled_seconds", "clock_drift_seconds", NULL
@@ -57,6 +61,8 @@ vigil_config_free (VigilConfig *config)
   g_free (config->catalog);
   g_free (config->signing_key);
   g_free (config->alert_command);
+  g_free (config->live_address);
+  g_free (config->live_htdigest);
   g_clear_pointer (&config->cameras, g_ptr_array_unref);
   g_free (config);
 }
@@ -434,6 +440,26 @@ load_alerts (Loader *loader, VigilConfig *config)
     }
 }
 
+static void
+load_live (Loader *loader, VigilConfig *config)
+{
+  g_autoptr(GInetAddress) address = NULL;
+
+  if (g_key_file_has_group (loader->file, "live"))
+    check_keys (loader, "live", live_keys);
+  config->live_enabled = get_bool (loader, "live", "enabled", TRUE);
+  config->live_address = get_string (loader, "live", "address", "127.0.0.1");
+  config->live_port = get_uint (loader, "live", "port", 8554, 0, 65535);   /* 0: any free port */
+  config->live_htdigest = get_string (loader, "live", "htdigest", NULL);
+  config->live_max_viewers = get_uint (loader, "live", "max_viewers", 64, 1, 1024);
+  /* An address, not a host name: vigild must not wait on DNS to listen. */
+  address = g_inet_address_new_from_string (config->live_address);
+  if (address == NULL)
+    problem (loader, "live", "address", "“%s” is not an IPv4 or IPv6 address", config->live_address);
+  if (config->live_htdigest != NULL && !g_path_is_absolute (config->live_htdigest))
+    problem (loader, "live", "htdigest", "%s is not an absolute path", config->live_htdigest);
+}
+
 /* GKeyFile silently merges groups that appear twice; an operator who
  * copies a camera block and forgets to rename it must hear about it. */
 static void
@@ -483,11 +509,12 @@ vigil_config_load (const gchar *path, GError **error)
   check_duplicate_groups (&loader, text);
   load_storage (&loader, config);
   load_alerts (&loader, config);
+  load_live (&loader, config);
 
   groups = g_key_file_get_groups (file, NULL);
   for (guint i = 0; groups[i] != NULL; i++)
     {
-      if (g_str_equal (groups[i], "storage") || g_str_equal (groups[i], "alerts"))
+      if (g_str_equal (groups[i], "storage") || g_str_equal (groups[i], "alerts") || g_str_equal (groups[i], "live"))
         continue;
       if (g_str_has_prefix (groups[i], "camera "))
         {
@@ -502,7 +529,7 @@ vigil_config_load (const gchar *path, GError **error)
           load_camera (&loader, groups[i], name, config);
         }
       else
-        problem (&loader, groups[i], NULL, "unknown group (expected [storage], [alerts] or [camera NAME])");
+        problem (&loader, groups[i], NULL, "unknown group (expected [storage], [alerts], [live] or [camera NAME])");
     }
 
   if (problems->len > 0)

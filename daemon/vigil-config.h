@@ -64,6 +64,12 @@ typedef struct {
   gdouble    low_rate_fraction;
   guint      stalled_seconds;       /* 0: max(2 x segment_seconds + 30, 120) */
   guint      clock_drift_seconds;   /* camera clock off by more than this: clock-drift */
+  /* [live]: serving the cameras to viewers over RTSP (docs/design/live.md) */
+  gboolean   live_enabled;          /* enabled=; default true, but nothing is served without htdigest */
+  gchar     *live_address;          /* address=; default 127.0.0.1 (this machine only) */
+  guint      live_port;             /* port=; default 8554; 0 takes any free one (GetStatus says which) */
+  gchar     *live_htdigest;         /* htdigest=: viewers, realm "vigil"; NULL: the server does not start */
+  guint      live_max_viewers;      /* max_viewers=; default 64 */
   GPtrArray *cameras;        /* VigilCameraConfig, in file order */
 } VigilConfig;
 

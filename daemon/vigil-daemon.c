@@ -7,6 +7,7 @@
 #include "vigil-audit.h"
 #include "vigil-camera.h"
 #include "vigil-health.h"
+#include "vigil-live-service.h"
 #include "vigil-recovery.h"
 
 struct _VigilDaemon
@@ -23,6 +24,7 @@ struct _VigilDaemon
   VigilWatchdog *watchdog;
   VigilHealthPool *health_pool;  /* frame health's decoders, shared by all cameras */
   GPtrArray   *cameras;        /* VigilCamera */
+  VigilLiveService *live;      /* viewers over RTSP */
   guint        running;        /* cameras not yet stopped, while stopping */
   gboolean     stopping;
 };
@@ -55,6 +57,7 @@ vigil_daemon_start (VigilDaemon *self)
   for (guint i = 0; i < self->cameras->len; i++)
     vigil_camera_start (self->cameras->pdata[i]);
   vigil_watchdog_check (self->watchdog);
+  vigil_live_service_start (self->live);
 }
 
 void
@@ -64,6 +67,9 @@ vigil_daemon_stop (VigilDaemon *self)
   if (self->stopping)
     return;
   self->stopping = TRUE;
+  /* Viewers first: their sessions end ("server stopped") and are audited
+   * while the catalog is still open. */
+  vigil_live_service_stop (self->live);
   self->running = self->cameras->len + 1;     /* +1 holds ::stopped until every stop was asked */
   for (guint i = 0; i < self->cameras->len; i++)
     vigil_camera_stop (self->cameras->pdata[i]);
@@ -82,6 +88,13 @@ vigil_daemon_get_alerts (VigilDaemon *self)
 {
   g_return_val_if_fail (VIGIL_IS_DAEMON (self), NULL);
   return self->alerts;
+}
+
+VigilLiveService *
+vigil_daemon_get_live (VigilDaemon *self)
+{
+  g_return_val_if_fail (VIGIL_IS_DAEMON (self), NULL);
+  return self->live;
 }
 
 VigilWatchdog *
@@ -206,6 +219,7 @@ vigil_daemon_dispose (GObject *object)
   if (self->cameras != NULL)
     for (guint i = 0; i < self->cameras->len; i++)
       g_signal_handlers_disconnect_by_data (self->cameras->pdata[i], self);
+  g_clear_object (&self->live);
   g_clear_object (&self->health);
   if (self->watchdog != NULL)
     g_signal_handlers_disconnect_by_data (self->watchdog, self);
@@ -320,5 +334,6 @@ vigil_daemon_new (const VigilConfig *config, GError **error)
       g_ptr_array_add (self->cameras, camera);
     }
   start_monitors (self, config);
+  self->live = vigil_live_service_new (config, self->store, self->cameras);
   return g_steal_pointer (&self);
 }

@@ -10,6 +10,7 @@
 
 #include "vigil-alerts.h"
 #include "vigil-config.h"
+#include "vigil-live-service.h"
 #include "vigil-signing.h"
 #include "vigil-store.h"
 #include "vigil-watchdog.h"
@@ -31,6 +32,8 @@ gint64       vigil_daemon_get_started_us (VigilDaemon *self);
 VigilAlerts *vigil_daemon_get_alerts (VigilDaemon *self);
 guint        vigil_daemon_get_segment_seconds (VigilDaemon *self);
 VigilWatchdog *vigil_daemon_get_watchdog (VigilDaemon *self);
+/* Live and recorded viewing over RTSP (transfer none). */
+VigilLiveService *vigil_daemon_get_live (VigilDaemon *self);
 /* Element type VigilCamera, in config order. */
 GPtrArray   *vigil_daemon_get_cameras (VigilDaemon *self);
 void         vigil_daemon_start      (VigilDaemon *self);

@@ -337,6 +337,7 @@ vigil_manager_object_handle_get_status (VigilDBusManager *manager, GDBusMethodIn
   g_autoptr(GPtrArray) open_incidents = NULL;
   g_autofree gchar *head = NULL;
   g_autofree gchar *fingerprint = NULL;
+  g_autofree gchar *live_url = NULL;
   VigilIncidentFilter open_filter = { .from_us = g_get_real_time () };
   VigilSigningKey *key = vigil_daemon_get_signing_key (self->daemon);
   GVariantBuilder builder;
@@ -381,6 +382,10 @@ vigil_manager_object_handle_get_status (VigilDBusManager *manager, GDBusMethodIn
   g_variant_builder_add (&builder, "{sv}", "public-key-sha256", g_variant_new_string (fingerprint));
   g_variant_builder_add (&builder, "{sv}", "authorization",
                          g_variant_new_string (vigil_service_describe_authority (self->service)));
+  live_url = vigil_live_service_get_base_url (vigil_daemon_get_live (self->daemon));
+  g_variant_builder_add (&builder, "{sv}", "live",
+                         g_variant_new_string (vigil_live_service_get_state (vigil_daemon_get_live (self->daemon))));
+  g_variant_builder_add (&builder, "{sv}", "live-url", g_variant_new_string (live_url != NULL ? live_url : ""));
   vigil_dbus_manager_complete_get_status (manager, invocation, g_variant_builder_end (&builder));
   return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
@@ -658,6 +663,26 @@ vigil_manager_object_handle_list_alerts (VigilDBusManager *manager, GDBusMethodI
   return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
 
+static gboolean
+vigil_manager_object_handle_list_sessions (VigilDBusManager *manager, GDBusMethodInvocation *invocation)
+{
+  VigilManagerObject *self = VIGIL_MANAGER_OBJECT (manager);
+  g_autoptr(GPtrArray) sessions = vigil_live_service_list_sessions (vigil_daemon_get_live (self->daemon));
+  GVariantBuilder builder;
+
+  g_variant_builder_init (&builder, G_VARIANT_TYPE ("a(tssssssx)"));
+  for (guint i = 0; i < sessions->len; i++)
+    {
+      const VigilLiveSession *session = sessions->pdata[i];
+
+      g_variant_builder_add (&builder, "(tssssssx)", session->id, session->user, session->address, session->camera,
+                             session->mount, session->kind, session->range != NULL ? session->range : "",
+                             session->start_us);
+    }
+  vigil_dbus_manager_complete_list_sessions (manager, invocation, g_variant_builder_end (&builder));
+  return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
 static const gchar *const picture_kinds[] = { "black", "white", "frozen", "blurred", "covered", "moved", NULL };
 
 static void
@@ -791,6 +816,7 @@ vigil_manager_object_manager_iface_init (VigilDBusManagerIface *iface)
   iface->handle_list_audit = vigil_manager_object_handle_list_audit;
   iface->handle_verify_audit = vigil_manager_object_handle_verify_audit;
   iface->handle_list_alerts = vigil_manager_object_handle_list_alerts;
+  iface->handle_list_sessions = vigil_manager_object_handle_list_sessions;
   iface->handle_self_check = vigil_manager_object_handle_self_check;
   iface->handle_fsck = vigil_manager_object_handle_fsck;
 }

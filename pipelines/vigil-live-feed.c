@@ -44,7 +44,6 @@ struct _VigilLiveFeed {
   GMutex        lock;
   GstCaps      *video_caps, *audio_caps;
   gboolean      live;                      /* a keyframe came in this run */
-  GstBuffer    *keyframe;                  /* newest keyframe */
   /* The GOP so far, from its keyframe; valid only while gop_valid. */
   GstBuffer    *gop[VIGIL_LIVE_FEED_GOP_MAX_FRAMES];
   GstClockTime  gop_rt[VIGIL_LIVE_FEED_GOP_MAX_FRAMES];
@@ -89,7 +88,6 @@ vigil_live_feed_finalize (GObject *object)
   VigilLiveFeed *self = VIGIL_LIVE_FEED (object);
 
   clear_gop (self);
-  gst_clear_buffer (&self->keyframe);
   gst_clear_caps (&self->video_caps);
   gst_clear_caps (&self->audio_caps);
   g_ptr_array_unref (self->consumers);
@@ -218,7 +216,6 @@ vigil_live_feed_push_video (VigilLiveFeed *self, GstCaps *caps, GstBuffer *frame
       clear_gop (self);
       self->gop_valid = TRUE;
       self->live = self->video_caps != NULL;
-      gst_buffer_replace (&self->keyframe, frame);
     }
   if (self->gop_valid)
     {
@@ -323,23 +320,6 @@ vigil_live_feed_get_caps (VigilLiveFeed *self, GstCaps **out_video_caps, GstCaps
     *out_audio_caps = self->audio_caps != NULL && g_get_monotonic_time () - self->last_audio_us < AUDIO_QUIET_US
                         ? gst_caps_ref (self->audio_caps) : NULL;
   g_mutex_unlock (&self->lock);
-}
-
-gboolean
-vigil_live_feed_get_keyframe (VigilLiveFeed *self, GstCaps **out_caps, GstBuffer **out_keyframe)
-{
-  gboolean live;
-
-  g_return_val_if_fail (VIGIL_IS_LIVE_FEED (self), FALSE);
-  g_mutex_lock (&self->lock);
-  live = self->live && self->keyframe != NULL;
-  if (live)
-    {
-      *out_caps = gst_caps_ref (self->video_caps);
-      *out_keyframe = gst_buffer_ref (self->keyframe);
-    }
-  g_mutex_unlock (&self->lock);
-  return live;
 }
 
 gpointer

@@ -64,12 +64,6 @@ gboolean vigil_live_feed_is_live (VigilLiveFeed *self);
 void     vigil_live_feed_get_caps (VigilLiveFeed *self,
                                    GstCaps      **out_video_caps,
                                    GstCaps      **out_audio_caps);
-/* The newest keyframe (a reference) and its caps, for a snapshot; FALSE
- * when the feed is not live. Any thread. */
-gboolean vigil_live_feed_get_keyframe (VigilLiveFeed *self,
-                                       GstCaps      **out_caps,
-                                       GstBuffer    **out_keyframe);
-
 /* Consumer side. Attaches a media's sources (referenced; @audio may be
  * NULL): from now on every frame goes to them, starting with the kept GOP
  * when @with_gop (a first viewer gets a picture at once, up to one GOP

@@ -31,6 +31,7 @@
 
 #include "vigil-live-auth.h"
 #include "vigil-live-factory.h"
+#include "vigil-playback-factory.h"
 
 GST_DEBUG_CATEGORY_STATIC (vigil_live_server_debug);
 #define GST_CAT_DEFAULT vigil_live_server_debug
@@ -418,6 +419,8 @@ on_client_connected (GstRTSPServer *server, GstRTSPClient *client, VigilLiveServ
   g_hash_table_insert (self->viewers, client, viewer);
   g_mutex_unlock (&self->lock);
 
+  /* Playback mounts answer a bad or empty range with 400 or 404. */
+  vigil_playback_watch_client (client);
   g_signal_connect_object (client, "play-request", G_CALLBACK (on_client_play_request), self, 0);
   g_signal_connect_object (client, "teardown-request", G_CALLBACK (on_client_teardown_request), self, 0);
   g_signal_connect_object (client, "closed", G_CALLBACK (on_client_closed), self, 0);
@@ -501,6 +504,9 @@ vigil_live_server_add_factory (VigilLiveServer *self, const gchar *path, gpointe
 {
   g_return_if_fail (VIGIL_IS_LIVE_SERVER (self));
   g_return_if_fail (path != NULL && GST_IS_RTSP_MEDIA_FACTORY (factory));
+  /* Viewers may watch it, as every mount; nobody else may. */
+  gst_rtsp_media_factory_add_role (factory, VIGIL_LIVE_AUTH_ROLE, GST_RTSP_PERM_MEDIA_FACTORY_ACCESS, G_TYPE_BOOLEAN,
+                                   TRUE, GST_RTSP_PERM_MEDIA_FACTORY_CONSTRUCT, G_TYPE_BOOLEAN, TRUE, NULL);
   mount (self, path, factory);
 }
 

@@ -64,7 +64,8 @@ void             vigil_live_server_add_camera (VigilLiveServer *self,
                                                VigilLiveFeed   *main_feed,
                                                VigilLiveFeed   *sub_feed);
 /* Mounts @factory (a GstRTSPMediaFactory, referenced) at /@path, e.g. a
- * camera's playback. Main thread. */
+ * camera's playback (VigilPlaybackFactory), open to every viewer. Main
+ * thread. */
 void             vigil_live_server_add_factory (VigilLiveServer *self,
                                                 const gchar     *path,
                                                 gpointer         factory);

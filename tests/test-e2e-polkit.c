@@ -190,6 +190,7 @@ static const MethodCase methods[] = {
   { "manager", "Manager.CreateIncident", "org.vigil.operate",
     { "['cam0']", "1893456000000000", "1893456060000000", "'a fight'", "''", "@as []", "{}", NULL } },
   { "manager", "Manager.ListAudit", "org.vigil.audit", { "0", "10", NULL } },
+  { "manager", "Manager.ListSessions", "org.vigil.audit", { NULL } },
   { "manager", "Manager.VerifyAudit", "org.vigil.audit", { NULL } },
   { "manager", "Manager.Fsck", "org.vigil.admin", { "{}", NULL } },
   { "camera", "Camera.ListSpans", "org.vigil.view", { "1893456000000000", "1893456060000000", NULL } },

@@ -68,6 +68,7 @@ static const Method methods[] = {
   { CAMERA, "Retry", "()" },
   /* A handle with no descriptor again: refused before anything is decoded. */
   { CAMERA, "Snapshot", "(xh)" },
+  { MANAGER, "ListSessions", "()" },
 };
 
 static gchar *dir;
