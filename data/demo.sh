@@ -5,7 +5,8 @@
 # for DEMO_SECONDS (default 30) on a private D-Bus. Halfway, it does what an
 # operator would with vigilctl: marks an incident, exports it for the
 # police, verifies the bundle with vigilctl and with stock openssl, and
-# runs the shift-start self-check.
+# runs the shift-start self-check; and watches a camera through vigild's
+# RTSP server (login demo / demo) as a player would.
 # Then it stops vigild with SIGTERM and shows what was recorded.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,13 +14,20 @@ bash .ci/setup build
 
 seconds=${DEMO_SECONDS:-30}
 port=${DEMO_PORT:-8554}
+live_port=${DEMO_LIVE_PORT:-8555}
 demo=$PWD/demo
 mkdir -p "$demo/recordings" "$demo/state"
+# The viewers' file, as htdigest writes it: user demo, password demo.
+printf 'demo:vigil:%s\n' "$(printf 'demo:vigil:demo' | md5sum | cut -d' ' -f1)" > "$demo/viewers"
 cat > "$demo/vigil.conf" <<CONF
 [storage]
 root=$demo/recordings
 catalog=$demo/state/catalog.db
 segment_seconds=10
+
+[live]
+port=$live_port
+htdigest=$demo/viewers
 CONF
 for i in 0 1 2; do
   printf '\n[camera cam%s]\nurl=rtsp://127.0.0.1:%s/cam%s\n' "$i" "$port" "$i" >> "$demo/vigil.conf"
@@ -57,6 +65,19 @@ ls -l "$bundle" | sed 's/^/  /'
 ctl verify "$bundle"
 echo "\$ openssl pkeyutl -verify -pubin -inkey public-key.pem -rawin -in manifest.json -sigfile manifest.json.sig" >&2
 (cd "$bundle" && openssl pkeyutl -verify -pubin -inkey public-key.pem -rawin -in manifest.json -sigfile manifest.json.sig)
+url=$(ctl live cam0)
+echo "demo: cam0 is served live at $url (login demo / demo; try: ffplay -rtsp_transport tcp $url)"
+if command -v ffprobe > /dev/null; then
+  viewer_url="rtsp://demo:demo@127.0.0.1:$live_port/cam0"
+  echo "\$ ffprobe ... rtsp://demo:***@127.0.0.1:$live_port/cam0   # 2 s of it, as a player reads it" >&2
+  ffprobe -v error -rtsp_transport tcp -select_streams v -count_frames -read_intervals %+2 \
+    -show_entries stream=codec_name,width,height,nb_read_frames -of compact "$viewer_url" || true
+  ffmpeg -nostdin -loglevel error -rtsp_transport tcp -i "$viewer_url" -t 4 -c copy -f null - &
+  viewer=$!
+  sleep 2
+  ctl sessions
+  wait $viewer || true
+fi
 ctl audit --verify
 ctl selfcheck || echo "demo: selfcheck found a problem (above)"
 sleep $((seconds - half))

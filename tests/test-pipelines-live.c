@@ -4,7 +4,9 @@
  * (rtspsrc, and a raw socket that stops reading). Ten viewers watch while
  * the camera sees one connection, each starting on a keyframe, audio
  * included; a viewer that stops reading is closed while recording and the
- * other viewer go on without a gap; a wrong password is refused and an
+ * other viewer go on without a gap; H.265 with A-law, and the sub-stream
+ * frame health has open, are served the same way; a wrong password is
+ * refused and an
  * address that keeps failing is turned away; a camera that is not
  * delivering gets 503 rather than a stuck DESCRIBE; every session is
  * reported with its user, address and duration. Waits are bounded and
@@ -27,7 +29,8 @@ typedef struct {
   gchar            *dir;
   gchar            *htdigest;
   VigilSimcam      *simcam;
-  VigilLiveFeed    *feed;
+  VigilLiveFeed    *feed, *sub_feed;
+  VigilSimcamCodec  codec;
   VigilRecorder    *recorder;
   VigilLiveServer  *server;
   gboolean          run_started, run_ended;
@@ -40,6 +43,7 @@ typedef struct {
 
 typedef struct {
   GstElement   *pipeline;
+  gboolean      h265;
   GMutex        lock;
   guint         frames, audio_packets;
   gboolean      first_is_keyframe;
@@ -99,8 +103,10 @@ on_viewer_pad_added (GstElement *src, GstPad *pad, Viewer *viewer)
   g_autoptr(GstPad) probe_pad = NULL;
   g_autoptr(GstElement) sink = NULL;
 
-  bin = gst_parse_bin_from_description (video ? "rtph264depay ! fakesink name=sink sync=false async=false"
-                                              : "fakesink name=sink sync=false async=false", TRUE, NULL);
+  bin = gst_parse_bin_from_description (!video ? "fakesink name=sink sync=false async=false"
+                                        : viewer->h265 ? "rtph265depay ! fakesink name=sink sync=false async=false"
+                                                       : "rtph264depay ! fakesink name=sink sync=false async=false",
+                                        TRUE, NULL);
   gst_object_ref_sink (bin);
   gst_bin_add (GST_BIN (viewer->pipeline), bin);
   sink = gst_bin_get_by_name (GST_BIN (bin), "sink");
@@ -139,6 +145,7 @@ viewer_start (Fixture *f, const gchar *path, const gchar *password)
   g_autoptr(GstBus) bus = NULL;
 
   g_mutex_init (&viewer->lock);
+  viewer->h265 = f->codec == VIGIL_SIMCAM_CODEC_H265;
   viewer->pipeline = gst_pipeline_new (NULL);
   g_object_set (src, "location", location, "protocols", 4 /* TCP */, "user-id", USER, "user-pw", password,
                 "latency", 100, NULL);
@@ -241,16 +248,30 @@ htdigest_line (const gchar *user, const gchar *realm, const gchar *password)
   return g_strdup_printf ("%s:%s:%s\n", user, realm, hash);
 }
 
+/* What a test needs of the camera and the recorder; NULL: the defaults
+ * (H.264 with AAC, no sub-stream). */
+typedef struct {
+  VigilSimcamCodec codec;
+  VigilSimcamAudio audio;
+  gboolean         sub_stream;   /* a second stream, judged by frame health and served as cam/sub */
+} Variant;
+
+static const Variant h264_aac = { VIGIL_SIMCAM_CODEC_H264, VIGIL_SIMCAM_AUDIO_AAC, FALSE };
+static const Variant h265_pcma = { VIGIL_SIMCAM_CODEC_H265, VIGIL_SIMCAM_AUDIO_PCMA, FALSE };
+static const Variant with_sub = { VIGIL_SIMCAM_CODEC_H264, VIGIL_SIMCAM_AUDIO_NONE, TRUE };
+
 static void
 fixture_set_up (Fixture *f, gconstpointer data)
 {
+  const Variant *variant = data != NULL ? data : &h264_aac;
   g_autoptr(GError) error = NULL;
   g_autofree gchar *url = NULL;
+  g_autofree gchar *sub_url = NULL;
   g_autofree gchar *line = htdigest_line (USER, "vigil", SECRET);
   g_autofree gchar *other = htdigest_line ("bob", "vigil", "another");
   g_autofree gchar *contents = g_strconcat ("# viewers\r\n", line, "\n", other, NULL);
-  VigilSimcamOptions options = { .n_streams = 1, .fps = 25, .gop_frames = 25, .clip_seconds = 4,
-                                 .audio = VIGIL_SIMCAM_AUDIO_AAC };
+  VigilSimcamOptions options = { .n_streams = variant->sub_stream ? 2 : 1, .fps = 25, .gop_frames = 25,
+                                 .clip_seconds = 4, .codec = variant->codec, .audio = variant->audio };
   VigilRecorderConfig config = { .camera = "cam", .segment_duration = 2 * GST_SECOND,
                                  .stall_timeout = 10 * GST_SECOND };
   VigilLiveServerConfig live = { .port = 0 };
@@ -265,10 +286,21 @@ fixture_set_up (Fixture *f, gconstpointer data)
   f->simcam = vigil_simcam_new (&options, &error);
   g_assert_no_error (error);
   f->feed = vigil_live_feed_new ("cam");
+  f->sub_feed = vigil_live_feed_new ("cam/sub");
+  f->codec = variant->codec;
   url = vigil_simcam_get_url (f->simcam, 0);
   config.url = url;
   config.root = f->dir;
   config.live_feed = f->feed;
+  config.live_sub_feed = f->sub_feed;
+  if (variant->sub_stream)
+    {
+      /* Frame health judges the sub-stream's keyframes over a second
+       * connection: that stream is served as cam/sub. */
+      sub_url = vigil_simcam_get_url (f->simcam, 1);
+      config.frame_health = TRUE;
+      config.frame_health_url = sub_url;
+    }
   f->recorder = vigil_recorder_new (&config);
   g_signal_connect (f->recorder, "run-started", G_CALLBACK (on_run_started), f);
   g_signal_connect (f->recorder, "run-ended", G_CALLBACK (on_run_ended), f);
@@ -277,7 +309,7 @@ fixture_set_up (Fixture *f, gconstpointer data)
   live.htdigest_path = f->htdigest;
   f->server = vigil_live_server_new (&live, &error);
   g_assert_no_error (error);
-  vigil_live_server_add_camera (f->server, "cam", f->feed, NULL);
+  vigil_live_server_add_camera (f->server, "cam", f->feed, f->sub_feed);
   g_signal_connect (f->server, "session-started", G_CALLBACK (on_session_started), f);
   g_signal_connect (f->server, "session-ended", G_CALLBACK (on_session_ended), f);
   g_assert_true (vigil_live_server_start (f->server, &error));
@@ -307,6 +339,7 @@ fixture_tear_down (Fixture *f, gconstpointer data)
   g_clear_object (&f->server);
   g_clear_object (&f->recorder);
   g_clear_object (&f->feed);
+  g_clear_object (&f->sub_feed);
   g_clear_object (&f->simcam);
   g_ptr_array_unref (f->segments);
   g_ptr_array_unref (f->started);
@@ -715,6 +748,61 @@ test_camera_not_delivering_gets_503 (Fixture *f, gconstpointer data)
   }
 }
 
+/* H.265 with G.711 A-law: the other payloaders, the same picture rules. */
+static void
+test_h265_with_pcma (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GPtrArray) viewers = g_ptr_array_new_with_free_func ((GDestroyNotify) viewer_free);
+  FramesWanted wanted = { viewers, 10 };
+  Viewer *late;
+
+  start_recording (f);
+  g_ptr_array_add (viewers, viewer_start (f, "cam", SECRET));
+  g_assert_true (vigil_test_wait_until (all_have_frames, &wanted, WAIT_S));
+  late = viewer_start (f, "cam", SECRET);
+  g_ptr_array_add (viewers, late);
+  wanted.frames = 50;
+  g_assert_true (vigil_test_wait_until (all_have_frames, &wanted, WAIT_S));
+  for (guint i = 0; i < viewers->len; i++)
+    {
+      Viewer *viewer = g_ptr_array_index (viewers, i);
+
+      g_mutex_lock (&viewer->lock);
+      g_assert_null (viewer->error);
+      g_assert_cmpuint (viewer->audio_packets, >, 0);
+      if (i == 0)
+        g_assert_true (viewer->first_is_keyframe);
+      else
+        g_assert_cmpuint (viewer->deltas_before_keyframe, <=, 2);
+      g_mutex_unlock (&viewer->lock);
+    }
+  g_assert_cmpuint (vigil_simcam_get_n_clients (f->simcam, 0), ==, 1);
+}
+
+/* cam/sub is the sub-stream frame health already has open: no third
+ * connection to the camera. */
+static void
+test_sub_stream_served (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GPtrArray) viewers = g_ptr_array_new_with_free_func ((GDestroyNotify) viewer_free);
+  FramesWanted wanted = { viewers, 50 };
+
+  start_recording (f);
+  g_ptr_array_add (viewers, viewer_start (f, "cam/sub", SECRET));
+  g_ptr_array_add (viewers, viewer_start (f, "cam", SECRET));
+  g_assert_true (vigil_test_wait_until (all_have_frames, &wanted, WAIT_S));
+  g_assert_cmpuint (vigil_simcam_get_n_clients (f->simcam, 0), ==, 1);
+  g_assert_cmpuint (vigil_simcam_get_n_clients (f->simcam, 1), ==, 1);
+  {
+    g_autoptr(GPtrArray) sessions = vigil_live_server_list_sessions (f->server);
+    gboolean has_sub = FALSE;
+
+    for (guint i = 0; i < sessions->len; i++)
+      has_sub |= g_strcmp0 (((VigilLiveSession *) g_ptr_array_index (sessions, i))->mount, "cam/sub") == 0;
+    g_assert_true (has_sub);
+  }
+}
+
 static void
 test_htdigest_checked (void)
 {
@@ -756,17 +844,23 @@ main (int argc, char **argv)
   gst_init (&argc, &argv);
   g_test_init (&argc, &argv, NULL);
 
-  if (!vigil_test_have_elements ("rtspsrc", "x264enc", "rtph264pay", "rtpmp4gpay", "appsrc", "splitmuxsink", NULL))
+  if (!vigil_test_have_elements ("rtspsrc", "x264enc", "x265enc", "rtph264pay", "rtph265pay", "rtpmp4gpay",
+                                 "rtppcmapay", "appsrc", "splitmuxsink", "avdec_h264", NULL))
     {
-      g_test_skip ("needs rtspsrc, x264enc, rtph264pay, rtpmp4gpay, appsrc and splitmuxsink");
+      g_test_skip ("needs rtspsrc, x264enc, x265enc, rtph264pay, rtph265pay, rtpmp4gpay, rtppcmapay, appsrc, "
+                   "splitmuxsink and avdec_h264");
       return g_test_run ();
     }
   g_test_add_func ("/pipelines/live/htdigest-checked", test_htdigest_checked);
 #define ADD(path, fn) g_test_add (path, Fixture, NULL, fixture_set_up, fn, fixture_tear_down)
+#define ADD_VARIANT(path, variant, fn) g_test_add (path, Fixture, &variant, fixture_set_up, fn, fixture_tear_down)
   ADD ("/pipelines/live/ten-viewers-one-camera-connection", test_ten_viewers_one_camera_connection);
   ADD ("/pipelines/live/stalled-viewer-is-dropped", test_stalled_viewer_is_dropped);
   ADD ("/pipelines/live/wrong-password-refused-then-slowed", test_wrong_password_refused_then_slowed);
   ADD ("/pipelines/live/camera-not-delivering-gets-503", test_camera_not_delivering_gets_503);
+  ADD_VARIANT ("/pipelines/live/h265-with-pcma", h265_pcma, test_h265_with_pcma);
+  ADD_VARIANT ("/pipelines/live/sub-stream-served", with_sub, test_sub_stream_served);
+#undef ADD_VARIANT
 #undef ADD
   return g_test_run ();
 }
