@@ -380,8 +380,12 @@ factory_create_element (GstRTSPMediaFactory *factory, const GstRTSPUrl *url)
   pad = gst_element_get_static_pad (onvif, "src");
   gst_element_add_pad (pay0, gst_ghost_pad_new ("src", pad));
 
-  gst_bin_add_many (GST_BIN (bin), gst_object_ref (GST_ELEMENT (ready->source)), pay0, NULL);
+  /* The source is not floating: the bin takes a reference of its own. */
+  gst_bin_add_many (GST_BIN (bin), GST_ELEMENT (ready->source), pay0, NULL);
   gst_element_link (GST_ELEMENT (ready->source), pay0);
+  /* Handed over floating, as gst_parse_launch() makes them: the media's
+   * "element" property sinks it, and a plain reference would be leaked. */
+  g_object_force_floating (G_OBJECT (bin));
   return g_steal_pointer (&bin);
 }
 
