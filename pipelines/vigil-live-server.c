@@ -320,8 +320,11 @@ on_client_closed (GstRTSPClient *client, VigilLiveServer *self)
   g_mutex_unlock (&self->lock);
   /* A failed send schedules gst_rtsp_client_close() on an idle source
    * that holds no reference (1.22); the reference the viewers table held
-   * is kept a second longer so that the client outlives it. */
+   * is kept until it has surely run: a second at least, and at a lower
+   * priority than idle sources, which a busy context may starve for
+   * longer (valgrind showed a plain 1 s timeout lose that race). */
   later = g_timeout_source_new (1000);
+  g_source_set_priority (later, G_PRIORITY_LOW);
   g_source_set_callback (later, release_client, client, g_object_unref);
   g_source_attach (later, self->context);
   g_source_unref (later);

@@ -141,6 +141,8 @@ on_viewer_bus (GstBus *bus, GstMessage *message, gpointer user_data)
         viewer->error = g_strdup (error->message);
       g_mutex_unlock (&viewer->lock);
     }
+  /* A sync handler that drops a message owns it. */
+  gst_message_unref (message);
   return GST_BUS_DROP;
 }
 

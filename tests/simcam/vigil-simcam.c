@@ -2092,6 +2092,9 @@ on_client_closed (GstRTSPClient *client, VigilSimcam *self)
 {
   GSource *later = g_timeout_source_new (1000);
 
+  /* Below idle priority: a busy context may starve the close's idle for
+   * longer than the second. */
+  g_source_set_priority (later, G_PRIORITY_LOW);
   g_source_set_callback (later, unref_later, g_object_ref (client), g_object_unref);
   g_source_attach (later, self->context);
   g_source_unref (later);
@@ -2176,6 +2179,7 @@ close_clients (VigilSimcam *self, Mount *mount)
     {
       GSource *later = g_timeout_source_new (1000);
 
+      g_source_set_priority (later, G_PRIORITY_LOW);
       gst_rtsp_client_close (l->data);
       /* The close leaves a source behind that uses the client without a
        * reference of its own; keep ours until that has surely run. */
