@@ -49,8 +49,6 @@ typedef struct {
   gboolean      first_is_keyframe;
   gboolean      seen_keyframe;
   guint         deltas_before_keyframe;   /* frames a decoder must drop */
-  gint64        last_early_delta_us;      /* monotonic arrival of the last of those; 0: none */
-  gint64        first_keyframe_us;        /* monotonic arrival of the first keyframe */
   gint64        first_us, last_us;     /* monotonic arrival of video frames */
   gint64        longest_gap_us;        /* between two frames, after the first */
   gchar        *error;
@@ -71,16 +69,9 @@ on_viewer_frame (GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
       viewer->first_us = now_us;
     }
   if (!GST_BUFFER_FLAG_IS_SET (buffer, GST_BUFFER_FLAG_DELTA_UNIT))
-    {
-      if (!viewer->seen_keyframe)
-        viewer->first_keyframe_us = now_us;
-      viewer->seen_keyframe = TRUE;
-    }
+    viewer->seen_keyframe = TRUE;
   else if (!viewer->seen_keyframe)
-    {
-      viewer->deltas_before_keyframe++;
-      viewer->last_early_delta_us = now_us;
-    }
+    viewer->deltas_before_keyframe++;
   else
     viewer->longest_gap_us = MAX (viewer->longest_gap_us, now_us - viewer->last_us);
   viewer->last_us = now_us;
@@ -220,18 +211,19 @@ viewer_has_error (gpointer data)
 /* Called with viewer->lock held. The first viewer of a media starts on the
  * kept GOP's keyframe. A late joiner starts at the next keyframe: only the
  * frames already on their way when its PLAY was answered may come before
- * it, all at once (within 400 ms, for a loaded machine; decoders drop them:
- * they have no keyframe yet), then nothing until the keyframe. Without the
- * gate it would get the rest of the GOP, a frame every 40 ms for up to a
- * second, each decoding to grey. */
+ * it (decoders drop them: they have no keyframe yet). Measured: 0 to 2,
+ * 3 under valgrind, where the transport's backlog hands them over
+ * slowly; 5 leaves room. Without the gate a joiner gets the rest of the
+ * GOP, 0 to 24 frames that decode to grey, more than 5 for 19 joiners in
+ * 25: with nine joiners the test cannot pass by luck. */
 static void
 assert_starts_on_keyframe (Viewer *viewer, gboolean first_viewer)
 {
   g_assert_true (viewer->seen_keyframe);
   if (first_viewer)
     g_assert_true (viewer->first_is_keyframe);
-  else if (viewer->deltas_before_keyframe > 0)
-    g_assert_cmpint (viewer->last_early_delta_us - viewer->first_us, <, 400 * 1000);
+  else
+    g_assert_cmpuint (viewer->deltas_before_keyframe, <=, 5);
 }
 
 /* ---- fixture --------------------------------------------------------------- */
