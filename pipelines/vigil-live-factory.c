@@ -36,8 +36,12 @@ typedef struct {
   GstRTSPStreamTransport *transport;
 } Gated;
 
+/* A payloader's stream and the media's other one. Borrowed: the media
+ * owns both and stops its pipeline before it drops them, and a reference
+ * from a probe on the payloader (which the stream owns) would be a cycle
+ * that leaks the whole media (valgrind). */
 typedef struct {
-  GstRTSPStream *stream, *other;   /* this payloader's stream; the media's other one */
+  GstRTSPStream *stream, *other;
 } StreamPair;
 
 /* Per media; lives as long as the media (qdata). */
@@ -47,7 +51,7 @@ typedef struct {
   gpointer        attachment;   /* the feed's handle; NULL once detached */
   gboolean        played;       /* a viewer has played it: later ones are gated */
   GArray         *gated;        /* Gated; protected by lock */
-  StreamPair      video_streams;   /* pay0's, and the audio's if any (references) */
+  StreamPair      video_streams;   /* pay0's, and the audio's if any */
 } MediaState;
 
 G_DEFINE_QUARK (vigil-live-media-state, media_state)
@@ -79,8 +83,6 @@ media_state_free (gpointer data)
 
   media_state_detach (state);
   g_array_unref (state->gated);
-  g_clear_object (&state->video_streams.stream);
-  g_clear_object (&state->video_streams.other);
   g_object_unref (state->feed);
   g_mutex_clear (&state->lock);
   g_free (state);
@@ -91,16 +93,6 @@ media_state_free (gpointer data)
  * up (a player may take the video and not the audio): the others are
  * not complete, and their packets would stop the whole media with a
  * not-linked error at their source, so they are dropped here instead. */
-static void
-stream_pair_free (gpointer data)
-{
-  StreamPair *pair = data;
-
-  g_clear_object (&pair->stream);
-  g_clear_object (&pair->other);
-  g_free (pair);
-}
-
 static gboolean
 is_left_out (const StreamPair *pair)
 {
@@ -250,7 +242,7 @@ vigil_live_factory_configure (GstRTSPMediaFactory *factory, GstRTSPMedia *media)
   state->feed = g_object_ref (self->feed);
   state->gated = g_array_new (FALSE, FALSE, sizeof (Gated));
   g_array_set_clear_func (state->gated, gated_clear);
-  state->video_streams.stream = g_object_ref (gst_rtsp_media_get_stream (media, 0));
+  state->video_streams.stream = gst_rtsp_media_get_stream (media, 0);
   g_object_set_qdata_full (G_OBJECT (media), media_state_quark (), state, media_state_free);
   pay0_src = gst_element_get_static_pad (pay0, "src");
   gst_pad_add_probe (pay0_src, GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_BUFFER_LIST, on_payloader_output,
@@ -267,11 +259,11 @@ vigil_live_factory_configure (GstRTSPMediaFactory *factory, GstRTSPMedia *media)
         {
           StreamPair *pair = g_new0 (StreamPair, 1);
 
-          pair->stream = g_object_ref (audio_stream);
-          pair->other = g_object_ref (state->video_streams.stream);
-          state->video_streams.other = g_object_ref (audio_stream);
+          pair->stream = audio_stream;
+          pair->other = state->video_streams.stream;
+          state->video_streams.other = audio_stream;
           gst_pad_add_probe (pay1_src, GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_BUFFER_LIST,
-                             on_unlinked_payloader_output, pair, stream_pair_free);
+                             on_unlinked_payloader_output, pair, g_free);
         }
     }
   /* A new media has no viewer yet: it starts with the kept GOP. */
