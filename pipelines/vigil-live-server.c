@@ -32,6 +32,7 @@
 #include "vigil-live-auth.h"
 #include "vigil-live-factory.h"
 #include "vigil-playback-factory.h"
+#include "vigil-text.h"
 
 GST_DEBUG_CATEGORY_STATIC (vigil_live_server_debug);
 #define GST_CAT_DEFAULT vigil_live_server_debug
@@ -236,7 +237,9 @@ describe_mount (const gchar *abspath, gchar **out_mount, gchar **out_camera, con
 
   while (*mount == '/')
     mount++;
-  *out_mount = g_strndup (mount, 256);
+  /* From the request: bounded and made valid UTF-8 without control
+   * characters, as it goes to logs, the audit log and D-Bus. */
+  *out_mount = vigil_text_sanitize (mount, 256, VIGIL_TEXT_DEFAULT);
   slash = strchr (*out_mount, '/');
   *out_camera = slash != NULL ? g_strndup (*out_mount, slash - *out_mount) : g_strdup (*out_mount);
   *out_kind = slash != NULL && g_str_equal (slash, "/playback") ? "playback" : "live";
@@ -275,7 +278,7 @@ on_client_play_request (GstRTSPClient *client, GstRTSPContext *ctx, VigilLiveSer
   describe_mount (ctx->uri->abspath, &active->info->mount, &active->info->camera, &kind);
   active->info->kind = g_strdup (kind);
   if (g_str_equal (kind, "playback"))
-    active->info->range = g_strndup (ctx->uri->query != NULL ? ctx->uri->query : "", 256);
+    active->info->range = vigil_text_sanitize (ctx->uri->query, 256, VIGIL_TEXT_DEFAULT);
   active->info->start_us = g_get_real_time ();
   g_mutex_lock (&self->lock);
   active->info->id = ++self->next_session_id;
