@@ -50,6 +50,7 @@ struct _VigilLiveFeed {
   guint         gop_len;
   gsize         gop_bytes;
   gboolean      gop_valid;
+  gint          enabled;                   /* atomic; checked before the lock */
   GPtrArray    *consumers;                 /* Consumer *, owned */
   gint64        last_audio_us;             /* monotonic; 0 before any audio */
   guint64       n_dropped;
@@ -117,6 +118,15 @@ vigil_live_feed_new (const gchar *name)
   g_return_val_if_fail (name != NULL, NULL);
   self->name = g_strdup (name);
   return self;
+}
+
+void
+vigil_live_feed_set_enabled (VigilLiveFeed *self, gboolean enabled)
+{
+  g_return_if_fail (VIGIL_IS_LIVE_FEED (self));
+  g_atomic_int_set (&self->enabled, enabled);
+  if (!enabled)
+    vigil_live_feed_end_run (self);   /* lets go of the kept GOP */
 }
 
 const gchar *
@@ -204,7 +214,7 @@ vigil_live_feed_push_video (VigilLiveFeed *self, GstCaps *caps, GstBuffer *frame
 
   g_return_if_fail (VIGIL_IS_LIVE_FEED (self));
   g_return_if_fail (GST_IS_BUFFER (frame));
-  if (!GST_CLOCK_TIME_IS_VALID (running_time))
+  if (!GST_CLOCK_TIME_IS_VALID (running_time) || !g_atomic_int_get (&self->enabled))
     return;
   keyframe = !GST_BUFFER_FLAG_IS_SET (frame, GST_BUFFER_FLAG_DELTA_UNIT);
 
@@ -246,7 +256,7 @@ vigil_live_feed_push_audio (VigilLiveFeed *self, GstCaps *caps, GstBuffer *packe
 {
   g_return_if_fail (VIGIL_IS_LIVE_FEED (self));
   g_return_if_fail (GST_IS_BUFFER (packet));
-  if (!GST_CLOCK_TIME_IS_VALID (running_time))
+  if (!GST_CLOCK_TIME_IS_VALID (running_time) || !g_atomic_int_get (&self->enabled))
     return;
 
   g_mutex_lock (&self->lock);

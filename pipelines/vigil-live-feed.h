@@ -37,6 +37,12 @@ G_DECLARE_FINAL_TYPE (VigilLiveFeed, vigil_live_feed, VIGIL, LIVE_FEED, GObject)
 VigilLiveFeed *vigil_live_feed_new        (const gchar *name);
 const gchar   *vigil_live_feed_get_name   (VigilLiveFeed *self);
 
+/* A feed starts disabled: pushes return at once and nothing is kept (no
+ * GOP held in memory for a server that does not run). The live server
+ * enables the feeds it serves. Any thread. */
+void           vigil_live_feed_set_enabled (VigilLiveFeed *self,
+                                            gboolean       enabled);
+
 /* Producer side: any thread, never blocks. @caps is the stream's current
  * format (compared by pointer first, so pass the same object while it does
  * not change); @running_time the frame's running time in the recording

@@ -494,6 +494,9 @@ vigil_live_server_add_camera (VigilLiveServer *self, const gchar *camera, VigilL
   g_return_if_fail (VIGIL_IS_LIVE_SERVER (self));
   g_return_if_fail (camera != NULL && VIGIL_IS_LIVE_FEED (main_feed));
 
+  vigil_live_feed_set_enabled (main_feed, TRUE);
+  if (sub_feed != NULL)
+    vigil_live_feed_set_enabled (sub_feed, TRUE);
   main_factory = vigil_live_factory_new (main_feed);
   mount (self, camera, GST_RTSP_MEDIA_FACTORY (main_factory));
   if (sub_feed != NULL)

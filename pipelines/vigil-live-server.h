@@ -58,7 +58,8 @@ G_DECLARE_FINAL_TYPE (VigilLiveServer, vigil_live_server, VIGIL, LIVE_SERVER, GO
  * listen yet. */
 VigilLiveServer *vigil_live_server_new   (const VigilLiveServerConfig *config,
                                           GError                     **error);
-/* Serves @camera's live feeds (@sub may be NULL) from now on. Main thread. */
+/* Serves @camera's live feeds (@sub may be NULL) from now on, and enables
+ * them (vigil_live_feed_set_enabled()). Main thread. */
 void             vigil_live_server_add_camera (VigilLiveServer *self,
                                                const gchar     *camera,
                                                VigilLiveFeed   *main_feed,
