@@ -6,12 +6,15 @@
  * finds the codec, the size and the frames; a wrong password is refused;
  * `vigilctl live` prints the address, `vigilctl sessions` lists a viewer
  * while it watches, and the audit log holds each session's start and end
- * with its duration. Without htdigest the server does not start and
- * `vigilctl status` says why. */
+ * with its duration. A viewer that stops reading for 30 s is dropped
+ * while the catalog shows no gap and another viewer keeps its frames.
+ * Without htdigest the server does not start and `vigilctl status` says
+ * why. */
 #include <gst/gst.h>
 #include <json-glib/json-glib.h>
 #include <string.h>
 
+#include "vigil-test-rtsp.h"
 #include "vigil-test-util.h"
 #include "vigil-test-vigild.h"
 
@@ -280,6 +283,92 @@ test_live_and_playback (Fixture *f, gconstpointer unused)
   }
 }
 
+/* ---- a viewer that stops reading ----------------------------------------- */
+
+typedef struct {
+  Viewer *viewer;
+  gint    frames;
+} FramesBeyond;
+
+static gboolean
+viewer_has_more_frames (gpointer data)
+{
+  FramesBeyond *wanted = data;
+
+  return g_atomic_int_get (&wanted->viewer->frames) >= wanted->frames;
+}
+
+static gboolean
+is_past (gpointer data)
+{
+  return g_get_monotonic_time () >= *(const gint64 *) data;
+}
+
+static void
+test_stalled_viewer (Fixture *f, gconstpointer unused)
+{
+  VigilSimcamOptions options = { .n_streams = 1, .width = 640, .height = 360, .fps = 25, .gop_frames = 25,
+                                 .bitrate_kbps = 1000, .clip_seconds = 4 };
+  g_autofree gchar *htdigest = NULL;
+  g_autofree gchar *live_group = NULL;
+  g_autofree gchar *base = NULL;
+  g_autofree gchar *url = NULL;
+  g_autoptr(VigilTestRtsp) staller = NULL;
+  g_autoptr(VigilDBusCamera) camera = NULL;
+  g_autoptr(GVariant) spans = NULL;
+  g_autoptr(GVariant) gaps = NULL;
+  g_autoptr(GError) error = NULL;
+  Viewer viewer = { 0 };
+  FramesBeyond wanted = { &viewer, 25 };
+  gint64 stall_start_us, stall_end_us, until;
+  guint port;
+
+  vigil_test_vigild_set_up (f, bus, &options, 2, NULL, "frame_health=false\n", NULL);
+  htdigest = write_htdigest (f);
+  live_group = g_strdup_printf ("[live]\nport=0\nhtdigest=%s\n", htdigest);
+  vigil_test_vigild_append_config (f, live_group);
+  vigil_test_vigild_start (f);
+  vigil_test_vigild_wait_for_segments (f, 1);
+  base = live_url (f, NULL);
+  port = (guint) g_ascii_strtoull (strrchr (base, ':') + 1, NULL, 10);
+
+  /* The first viewer of the camera logs in, plays and never reads. */
+  staller = vigil_test_rtsp_connect (port, "cam0", USER, SECRET, 90);
+  vigil_test_rtsp_play_in_thread (staller);
+  url = g_strconcat (base, "cam0", NULL);
+  viewer_start (&viewer, url);
+  g_assert_true (vigil_test_wait_until (viewer_has_more_frames, &wanted, 90));
+
+  /* 30 s of the stall: the other viewer gets its frames throughout. */
+  stall_start_us = g_get_real_time ();
+  until = g_get_monotonic_time () + 30 * G_USEC_PER_SEC;
+  wanted.frames = g_atomic_int_get (&viewer.frames) + 25 * 25;   /* 25 s of 30 at 25 fps */
+  g_assert_true (vigil_test_wait_until (is_past, &until, 90));
+  stall_end_us = g_get_real_time ();
+  g_test_message ("other viewer: %d frames by the end of the stall", g_atomic_int_get (&viewer.frames));
+  g_assert_true (viewer_has_more_frames (&wanted));
+  viewer_stop (&viewer);
+
+  /* The catalog: one unbroken recorded stretch across the stall. */
+  vigil_test_vigild_wait_for_segments (f, 2);
+  camera = vigil_dbus_camera_proxy_new_sync (f->connection, G_DBUS_PROXY_FLAGS_DO_NOT_AUTO_START, "org.vigil.Vigil1",
+                                             "/org/vigil/Vigil1/Camera/cam0", NULL, &error);
+  g_assert_no_error (error);
+  g_assert_true (vigil_dbus_camera_call_list_spans_sync (camera, stall_start_us, stall_end_us, &spans, &gaps, NULL,
+                                                         &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (g_variant_n_children (spans), ==, 1);
+  g_assert_cmpuint (g_variant_n_children (gaps), ==, 0);
+
+  /* The staller was closed, and its session's end says why. */
+  {
+    g_autofree gchar *out = NULL;
+
+    g_assert_cmpint (vigil_test_run_vigilctl (NULL, &out, NULL, "--session", "--json", "audit", NULL), ==, 0);
+    g_assert_nonnull (strstr (out, "dropped: not reading"));
+  }
+}
+
 static void
 test_off_without_htdigest (Fixture *f, gconstpointer unused)
 {
@@ -318,6 +407,8 @@ main (int argc, char **argv)
   bus = g_test_dbus_new (G_TEST_DBUS_NONE);
   g_test_dbus_up (bus);
   g_test_add ("/e2e/live/live-playback-sessions-audit", Fixture, NULL, NULL, test_live_and_playback,
+              fixture_tear_down);
+  g_test_add ("/e2e/live/stalled-viewer-dropped-recording-unbroken", Fixture, NULL, NULL, test_stalled_viewer,
               fixture_tear_down);
   g_test_add ("/e2e/live/off-without-htdigest", Fixture, NULL, NULL, test_off_without_htdigest, fixture_tear_down);
   status = g_test_run ();

@@ -12,13 +12,12 @@
  * reported with its user, address and duration. Waits are bounded and
  * event-driven. */
 #include <gio/gio.h>
-#include <stdio.h>
 #include <string.h>
-#include <sys/socket.h>
 
 #include "vigil-live-server.h"
 #include "vigil-recorder.h"
 #include "vigil-simcam.h"
+#include "vigil-test-rtsp.h"
 #include "vigil-test-util.h"
 
 #define WAIT_S  90   /* generous: sanitizers on a loaded machine */
@@ -445,195 +444,6 @@ test_ten_viewers_one_camera_connection (Fixture *f, gconstpointer data)
     }
 }
 
-/* ---- a raw RTSP client that stops reading ----------------------------------- */
-
-typedef struct {
-  GSocket *socket;
-  gchar   *base;         /* rtsp://127.0.0.1:PORT/cam */
-  gchar   *nonce;
-  guint    cseq;
-  gchar   *session;
-} RawClient;
-
-/* Reads one response (headers and body); returns its status. */
-static guint
-raw_read_response (RawClient *client, gchar **out_headers, gchar **out_body)
-{
-  g_autoptr(GString) text = g_string_new (NULL);
-  gchar *end;
-  gsize content_length = 0;
-  const gchar *length_header;
-  guint status = 0;
-
-  while ((end = strstr (text->str, "\r\n\r\n")) == NULL)
-    {
-      gchar chunk[1];
-      gssize n = g_socket_receive (client->socket, chunk, 1, NULL, NULL);
-
-      if (n <= 0)
-        return 0;
-      g_string_append_len (text, chunk, n);
-    }
-  length_header = strstr (text->str, "Content-Length:");
-  if (length_header != NULL)
-    content_length = g_ascii_strtoull (length_header + 15, NULL, 10);
-  {
-    g_autofree gchar *body = g_malloc0 (content_length + 1);
-    gsize got = 0;
-
-    while (got < content_length)
-      {
-        gssize n = g_socket_receive (client->socket, body + got, content_length - got, NULL, NULL);
-
-        if (n <= 0)
-          return 0;
-        got += n;
-      }
-    if (out_body != NULL)
-      *out_body = g_steal_pointer (&body);
-  }
-  sscanf (text->str, "RTSP/1.0 %u", &status);
-  if (out_headers != NULL)
-    *out_headers = g_strdup (text->str);
-  return status;
-}
-
-static gchar *
-md5_hex (const gchar *text)
-{
-  return g_compute_checksum_for_string (G_CHECKSUM_MD5, text, -1);
-}
-
-/* Sends @method for @uri with digest credentials once the nonce is known. */
-static guint
-raw_request (RawClient *client, const gchar *method, const gchar *uri, const gchar *extra, gchar **out_headers,
-             gchar **out_body)
-{
-  g_autoptr(GString) request = g_string_new (NULL);
-  g_autoptr(GError) error = NULL;
-
-  g_string_append_printf (request, "%s %s RTSP/1.0\r\nCSeq: %u\r\n", method, uri, ++client->cseq);
-  if (client->nonce != NULL)
-    {
-      g_autofree gchar *a1 = md5_hex (USER ":vigil:" SECRET);
-      g_autofree gchar *a2_text = g_strdup_printf ("%s:%s", method, uri);
-      g_autofree gchar *a2 = md5_hex (a2_text);
-      g_autofree gchar *response_text = g_strdup_printf ("%s:%s:%s", a1, client->nonce, a2);
-      g_autofree gchar *response = md5_hex (response_text);
-
-      g_string_append_printf (request, "Authorization: Digest username=\"" USER "\", realm=\"vigil\", "
-                              "nonce=\"%s\", uri=\"%s\", response=\"%s\"\r\n", client->nonce, uri, response);
-    }
-  if (client->session != NULL)
-    g_string_append_printf (request, "Session: %s\r\n", client->session);
-  if (extra != NULL)
-    g_string_append (request, extra);
-  g_string_append (request, "\r\n");
-  g_assert_cmpint (g_socket_send (client->socket, request->str, request->len, NULL, &error), ==, request->len);
-  return raw_read_response (client, out_headers, out_body);
-}
-
-/* Connects with a tiny receive buffer and learns the digest challenge of
- * /@path (which must be digest only, realm "vigil"). */
-static RawClient *
-raw_client_connect (Fixture *f, const gchar *path)
-{
-  RawClient *client = g_new0 (RawClient, 1);
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GInetAddress) loopback = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
-  g_autoptr(GSocketAddress) address = g_inet_socket_address_new (loopback, vigil_live_server_get_port (f->server));
-  g_autofree gchar *headers = NULL;
-  const gchar *nonce;
-  gint size = 4096;
-
-  client->socket = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP, &error);
-  g_assert_no_error (error);
-  g_assert_cmpint (setsockopt (g_socket_get_fd (client->socket), SOL_SOCKET, SO_RCVBUF, &size, sizeof size), ==, 0);
-  g_socket_set_timeout (client->socket, WAIT_S);
-  g_assert_true (g_socket_connect (client->socket, address, NULL, &error));
-  client->base = g_strdup_printf ("rtsp://127.0.0.1:%u/%s", vigil_live_server_get_port (f->server), path);
-
-  g_assert_cmpuint (raw_request (client, "DESCRIBE", client->base, "Accept: application/sdp\r\n", &headers, NULL),
-                    ==, 401);
-  g_assert_nonnull (strstr (headers, "Digest realm=\"vigil\""));
-  g_assert_null (strstr (headers, "Basic"));   /* digest only */
-  nonce = strstr (headers, "nonce=\"");
-  g_assert_nonnull (nonce);
-  client->nonce = g_strndup (nonce + 7, strcspn (nonce + 7, "\""));
-  return client;
-}
-
-/* Logs in and plays the video of /cam over interleaved TCP, then never
- * reads again. */
-static RawClient *
-raw_client_play (Fixture *f)
-{
-  RawClient *client = raw_client_connect (f, "cam");
-  g_autofree gchar *headers = NULL;
-  g_autofree gchar *sdp = NULL;
-  g_autofree gchar *setup_uri = NULL;
-  const gchar *session;
-
-  g_assert_cmpuint (raw_request (client, "DESCRIBE", client->base, "Accept: application/sdp\r\n", &headers, &sdp),
-                    ==, 200);
-  g_assert_nonnull (strstr (sdp, "a=control:stream=0"));
-  setup_uri = g_strdup_printf ("%s/stream=0", client->base);
-  g_clear_pointer (&headers, g_free);
-  g_assert_cmpuint (raw_request (client, "SETUP", setup_uri, "Transport: RTP/AVP/TCP;unicast;interleaved=0-1\r\n",
-                                 &headers, NULL), ==, 200);
-  session = strstr (headers, "Session: ");
-  g_assert_nonnull (session);
-  client->session = g_strndup (session + 9, strcspn (session + 9, ";\r"));
-  g_assert_cmpuint (raw_request (client, "PLAY", client->base, "Range: npt=0-\r\n", NULL, NULL), ==, 200);
-  return client;
-}
-
-/* raw_client_play() on a thread of its own: the test's main loop must go
- * on meanwhile, as vigild's does (the recorder reports through it). */
-typedef struct {
-  Fixture   *f;
-  RawClient *client;    /* set when playing */
-} RawPlay;
-
-static gpointer
-raw_play_thread (gpointer data)
-{
-  RawPlay *play = data;
-  RawClient *client = raw_client_play (play->f);
-
-  g_atomic_pointer_set (&play->client, client);
-  return NULL;
-}
-
-static gboolean
-raw_is_playing (gpointer data)
-{
-  RawPlay *play = data;
-
-  return g_atomic_pointer_get (&play->client) != NULL;
-}
-
-static RawClient *
-raw_client_play_in_thread (Fixture *f)
-{
-  RawPlay play = { f, NULL };
-  GThread *thread = g_thread_new ("raw-client", raw_play_thread, &play);
-
-  g_assert_true (vigil_test_wait_until (raw_is_playing, &play, WAIT_S));
-  g_thread_join (thread);
-  return play.client;
-}
-
-static void
-raw_client_free (RawClient *client)
-{
-  g_object_unref (client->socket);
-  g_free (client->base);
-  g_free (client->nonce);
-  g_free (client->session);
-  g_free (client);
-}
-
 static gboolean
 has_dropped_viewer (gpointer data)
 {
@@ -663,13 +473,15 @@ test_stalled_viewer_is_dropped (Fixture *f, gconstpointer data)
 {
   g_autoptr(GPtrArray) viewers = g_ptr_array_new_with_free_func ((GDestroyNotify) viewer_free);
   FramesWanted wanted = { viewers, 10 };
-  RawClient *staller;
+  g_autoptr(VigilTestRtsp) staller = NULL;
   Viewer *good;
   guint frames_before, segments_before;
   WatchUntil watch;
 
   start_recording (f);
-  staller = raw_client_play_in_thread (f);   /* the media's first viewer, the worst case */
+  /* The media's first viewer, the worst case: it stalls from the start. */
+  staller = vigil_test_rtsp_connect (vigil_live_server_get_port (f->server), "cam", USER, SECRET, WAIT_S);
+  vigil_test_rtsp_play_in_thread (staller);
   good = viewer_start (f, "cam", SECRET);
   g_ptr_array_add (viewers, good);
   g_assert_true (vigil_test_wait_until (all_have_frames, &wanted, WAIT_S));
@@ -698,7 +510,6 @@ test_stalled_viewer_is_dropped (Fixture *f, gconstpointer data)
 
       g_assert_cmpint (segment->start_us, ==, previous->end_us);   /* no gap in the recording */
     }
-  raw_client_free (staller);
 }
 
 static void
@@ -735,20 +546,23 @@ test_wrong_password_refused_then_slowed (Fixture *f, gconstpointer data)
 static void
 test_camera_not_delivering_gets_503 (Fixture *f, gconstpointer data)
 {
-  RawClient *client;
+  guint port = vigil_live_server_get_port (f->server);
+  VigilTestRtsp *client;
 
   /* Not recording: a DESCRIBE must not wait for a first frame; who may
    * watch is told the camera is unavailable. */
-  client = raw_client_connect (f, "cam");
-  g_assert_cmpuint (raw_request (client, "DESCRIBE", client->base, "Accept: application/sdp\r\n", NULL, NULL),
+  client = vigil_test_rtsp_connect (port, "cam", USER, SECRET, WAIT_S);
+  g_assert_cmpuint (vigil_test_rtsp_request (client, "DESCRIBE", NULL, "Accept: application/sdp\r\n", NULL, NULL),
                     ==, 503);
-  raw_client_free (client);
+  vigil_test_rtsp_free (client);
   /* A mount that does not exist. */
-  client = raw_client_connect (f, "cam");
-  g_free (client->base);
-  client->base = g_strdup_printf ("rtsp://127.0.0.1:%u/nosuchcam", vigil_live_server_get_port (f->server));
-  g_assert_cmpuint (raw_request (client, "DESCRIBE", client->base, NULL, NULL, NULL), ==, 404);
-  raw_client_free (client);
+  client = vigil_test_rtsp_connect (port, "cam", USER, SECRET, WAIT_S);
+  {
+    g_autofree gchar *uri = g_strdup_printf ("rtsp://127.0.0.1:%u/nosuchcam", port);
+
+    g_assert_cmpuint (vigil_test_rtsp_request (client, "DESCRIBE", uri, NULL, NULL, NULL), ==, 404);
+  }
+  vigil_test_rtsp_free (client);
   /* Once the camera delivers, the same viewer gets its picture. */
   start_recording (f);
   {
@@ -760,7 +574,6 @@ test_camera_not_delivering_gets_503 (Fixture *f, gconstpointer data)
   }
 }
 
-/* H.265 with G.711 A-law: the other payloaders, the same picture rules. */
 static void
 test_h265_with_pcma (Fixture *f, gconstpointer data)
 {
