@@ -2,6 +2,9 @@
 /* Test helpers; see vigil-test-util.h. */
 #include "vigil-test-util.h"
 
+#include <gst/app/app.h>
+#include <gst/video/video.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <gio/gio.h>
@@ -418,3 +421,40 @@ vigil_test_list_folder (const gchar *folder)
   return g_strjoinv (",", (gchar **) names->pdata);
 }
 
+void
+vigil_test_decode_jpeg (GBytes *jpeg, gint *out_width, gint *out_height, gdouble *out_luma)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GstElement) pipeline = gst_parse_launch (
+    "appsrc name=src caps=image/jpeg ! jpegdec ! videoconvert ! video/x-raw,format=GRAY8 ! appsink name=sink", &error);
+  g_autoptr(GstElement) src = NULL;
+  g_autoptr(GstElement) sink = NULL;
+  g_autoptr(GstSample) sample = NULL;
+  GstVideoInfo info;
+  GstVideoFrame frame;
+  guint64 sum = 0;
+
+  g_assert_no_error (error);
+  src = gst_bin_get_by_name (GST_BIN (pipeline), "src");
+  sink = gst_bin_get_by_name (GST_BIN (pipeline), "sink");
+  gst_element_set_state (pipeline, GST_STATE_PLAYING);
+  gst_app_src_push_buffer (GST_APP_SRC (src), gst_buffer_new_wrapped_bytes (jpeg));
+  gst_app_src_end_of_stream (GST_APP_SRC (src));
+  sample = gst_app_sink_try_pull_sample (GST_APP_SINK (sink), 10 * GST_SECOND);
+  g_assert_nonnull (sample);
+  g_assert_true (gst_video_info_from_caps (&info, gst_sample_get_caps (sample)));
+  g_assert_true (gst_video_frame_map (&frame, &info, gst_sample_get_buffer (sample), GST_MAP_READ));
+  for (gint y = 0; y < info.height; y++)
+    {
+      const guint8 *row = (const guint8 *) GST_VIDEO_FRAME_PLANE_DATA (&frame, 0)
+                          + y * GST_VIDEO_FRAME_PLANE_STRIDE (&frame, 0);
+
+      for (gint x = 0; x < info.width; x++)
+        sum += row[x];
+    }
+  gst_video_frame_unmap (&frame);
+  gst_element_set_state (pipeline, GST_STATE_NULL);
+  *out_width = info.width;
+  *out_height = info.height;
+  *out_luma = (gdouble) sum / ((gdouble) info.width * info.height);
+}

@@ -28,6 +28,12 @@ gint64   vigil_test_decode_file      (const gchar *path, GError **error);
 /* Decodes @path as above; returns the mean luma (0..255, full range) of
  * its last video frame, or -1 with @error set. */
 gdouble  vigil_test_decode_last_luma (const gchar *path, GError **error);
+/* Decodes the JPEG @jpeg with GStreamer's jpegdec (failing the test when it
+ * cannot): its size and its mean luma (0-255). */
+void     vigil_test_decode_jpeg      (GBytes      *jpeg,
+                                      gint        *out_width,
+                                      gint        *out_height,
+                                      gdouble     *out_luma);
 
 /* Runs @argv (with @env, NAME, VALUE, ... NULL-terminated, set on top of
  * the test's own; may be NULL) to its end; returns its exit status, its
