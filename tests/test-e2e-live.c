@@ -60,6 +60,23 @@ live_url (Fixture *f, gchar **out_state)
   return g_strdup (url);
 }
 
+/* Starts vigild recording the simulated camera of @options (frame health
+ * off) and serving it to the viewers of an htdigest file, on any port;
+ * returns the live server's base URL. */
+static gchar *
+start_serving (Fixture *f, const VigilSimcamOptions *options)
+{
+  g_autofree gchar *htdigest = NULL;
+  g_autofree gchar *live_group = NULL;
+
+  vigil_test_vigild_set_up (f, bus, options, 2, NULL, "frame_health=false\n", NULL);
+  htdigest = write_htdigest (f);
+  live_group = g_strdup_printf ("[live]\nport=0\nhtdigest=%s\n", htdigest);
+  vigil_test_vigild_append_config (f, live_group);
+  vigil_test_vigild_start (f);
+  return live_url (f, NULL);
+}
+
 /* ffprobe's view of @url's video: "codec,width,height,frames" read in
  * @seconds, or NULL when it failed (its output in @out_log). */
 static gchar *
@@ -189,8 +206,6 @@ test_live_and_playback (Fixture *f, gconstpointer unused)
 {
   VigilSimcamOptions options = { .n_streams = 1, .width = 320, .height = 240, .fps = 25, .gop_frames = 25,
                                  .bitrate_kbps = 400, .clip_seconds = 4 };
-  g_autofree gchar *htdigest = NULL;
-  g_autofree gchar *live_group = NULL;
   g_autofree gchar *base = NULL;
   g_autofree gchar *url = NULL;
   g_autofree gchar *log = NULL;
@@ -201,14 +216,8 @@ test_live_and_playback (Fixture *f, gconstpointer unused)
   g_auto(GStrv) fields = NULL;
   Viewer viewer = { 0 };
 
-  vigil_test_vigild_set_up (f, bus, &options, 2, NULL, "frame_health=false\n", NULL);
-  htdigest = write_htdigest (f);
-  live_group = g_strdup_printf ("[live]\nport=0\nhtdigest=%s\n", htdigest);
-  vigil_test_vigild_append_config (f, live_group);
-  vigil_test_vigild_start (f);
+  base = start_serving (f, &options);
   vigil_test_vigild_wait_for_segments (f, 2);
-
-  base = live_url (f, NULL);
   g_assert_true (g_str_has_prefix (base, "rtsp://127.0.0.1:"));
   g_assert_cmpint (vigil_test_run_vigilctl (NULL, &out, NULL, "--session", "live", "cam0", NULL), ==, 0);
   g_assert_cmpstr (g_strstrip (out), ==, (url = g_strconcat (base, "cam0", NULL)));
@@ -309,8 +318,6 @@ test_stalled_viewer (Fixture *f, gconstpointer unused)
 {
   VigilSimcamOptions options = { .n_streams = 1, .width = 640, .height = 360, .fps = 25, .gop_frames = 25,
                                  .bitrate_kbps = 1000, .clip_seconds = 4 };
-  g_autofree gchar *htdigest = NULL;
-  g_autofree gchar *live_group = NULL;
   g_autofree gchar *base = NULL;
   g_autofree gchar *url = NULL;
   g_autoptr(VigilTestRtsp) staller = NULL;
@@ -323,13 +330,8 @@ test_stalled_viewer (Fixture *f, gconstpointer unused)
   gint64 stall_start_us, stall_end_us, until;
   guint port;
 
-  vigil_test_vigild_set_up (f, bus, &options, 2, NULL, "frame_health=false\n", NULL);
-  htdigest = write_htdigest (f);
-  live_group = g_strdup_printf ("[live]\nport=0\nhtdigest=%s\n", htdigest);
-  vigil_test_vigild_append_config (f, live_group);
-  vigil_test_vigild_start (f);
+  base = start_serving (f, &options);
   vigil_test_vigild_wait_for_segments (f, 1);
-  base = live_url (f, NULL);
   port = (guint) g_ascii_strtoull (strrchr (base, ':') + 1, NULL, 10);
 
   /* The first viewer of the camera logs in, plays and never reads. */
