@@ -35,10 +35,9 @@ typedef struct {
 
 struct _VigilLiveAuth {
   GstRTSPAuth  parent_instance;
-  guint        n_users;
   GMutex       lock;
   GHashTable  *addresses;      /* IP → Address; protected by lock */
-  guint64      n_failures, n_refused;   /* protected by lock */
+  guint64      n_failures;          /* protected by lock */
   VigilLiveAuthAvailable available;     /* set before the server starts */
 };
 
@@ -192,8 +191,6 @@ vigil_live_auth_check (GstRTSPAuth *auth, GstRTSPContext *ctx, const gchar *chec
 
       g_mutex_lock (&self->lock);
       locked = is_locked (self, ip, g_get_monotonic_time ());
-      if (locked)
-        self->n_refused++;
       g_mutex_unlock (&self->lock);
       if (locked)
         {
@@ -337,6 +334,7 @@ vigil_live_auth_new (const gchar *htdigest_path, GError **error)
   g_autofree gchar *normal = NULL;
   g_autofree gchar *fd_path = NULL;
   gsize length = 0;
+  guint n_users = 0;
   gboolean parsed;
   int fd;
 
@@ -350,7 +348,7 @@ vigil_live_auth_new (const gchar *htdigest_path, GError **error)
                    VIGIL_LIVE_AUTH_MAX_FILE_BYTES);
       return NULL;
     }
-  normal = normalise_htdigest (htdigest_path, contents, &self->n_users, error);
+  normal = normalise_htdigest (htdigest_path, contents, &n_users, error);
   if (normal == NULL)
     return NULL;
 
@@ -379,13 +377,6 @@ vigil_live_auth_new (const gchar *htdigest_path, GError **error)
   return g_steal_pointer (&self);
 }
 
-guint
-vigil_live_auth_get_n_users (VigilLiveAuth *self)
-{
-  g_return_val_if_fail (VIGIL_IS_LIVE_AUTH (self), 0);
-  return self->n_users;
-}
-
 gchar *
 vigil_live_auth_get_user (GstRTSPClient *client)
 {
@@ -404,13 +395,3 @@ vigil_live_auth_get_n_failures (VigilLiveAuth *self)
   return n;
 }
 
-guint64
-vigil_live_auth_get_n_refused (VigilLiveAuth *self)
-{
-  guint64 n;
-
-  g_mutex_lock (&self->lock);
-  n = self->n_refused;
-  g_mutex_unlock (&self->lock);
-  return n;
-}

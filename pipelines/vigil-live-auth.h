@@ -36,7 +36,6 @@ G_DECLARE_FINAL_TYPE (VigilLiveAuth, vigil_live_auth, VIGIL, LIVE_AUTH, GstRTSPA
  * no user is refused: nobody could watch. */
 VigilLiveAuth *vigil_live_auth_new (const gchar *htdigest_path,
                                     GError     **error);
-guint          vigil_live_auth_get_n_users (VigilLiveAuth *self);
 
 /* Whether @factory can serve now; a viewer who may watch it but asks while
  * it cannot is answered 503 Service Unavailable. Server thread. */
@@ -46,9 +45,7 @@ void           vigil_live_auth_set_available (VigilLiveAuth          *self,
 
 /* The user @client logged in as (its last successful request), or NULL. */
 gchar         *vigil_live_auth_get_user (GstRTSPClient *client);
-/* Failed logins since the server started, and connections refused because
- * their address was slowed down. */
+/* Failed logins since the server started. */
 guint64        vigil_live_auth_get_n_failures (VigilLiveAuth *self);
-guint64        vigil_live_auth_get_n_refused  (VigilLiveAuth *self);
 
 G_END_DECLS

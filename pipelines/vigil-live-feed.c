@@ -53,7 +53,6 @@ struct _VigilLiveFeed {
   gint          enabled;                   /* atomic; checked before the lock */
   GPtrArray    *consumers;                 /* Consumer *, owned */
   gint64        last_audio_us;             /* monotonic; 0 before any audio */
-  guint64       n_dropped;
 };
 
 G_DEFINE_FINAL_TYPE_WITH_CODE (VigilLiveFeed, vigil_live_feed, G_TYPE_OBJECT,
@@ -174,14 +173,10 @@ consumer_push_video (VigilLiveFeed *self, Consumer *consumer, GstBuffer *frame, 
         GST_INFO ("%s: a viewer's media is more than a second behind; skipping to the next keyframe",
                   self->name);
       consumer->waiting_key = TRUE;
-      self->n_dropped++;
       return;
     }
   if (consumer->waiting_key && !keyframe)
-    {
-      self->n_dropped++;
-      return;
-    }
+    return;
   if (consumer->waiting_key)
     {
       consumer->waiting_key = FALSE;
@@ -203,7 +198,6 @@ consumer_push_video (VigilLiveFeed *self, Consumer *consumer, GstBuffer *frame, 
     GST_BUFFER_FLAG_UNSET (copy, GST_BUFFER_FLAG_DISCONT);
   consumer->discont = FALSE;
   consumer->last_pts = pts;
-  GST_LOG ("%s: video %" GST_TIME_FORMAT "%s to a media", self->name, GST_TIME_ARGS (pts), keyframe ? " (key)" : "");
   gst_app_src_push_buffer (consumer->video, copy);
 }
 
@@ -274,15 +268,11 @@ vigil_live_feed_push_audio (VigilLiveFeed *self, GstCaps *caps, GstBuffer *packe
           || (gint64) running_time < consumer->offset)
         continue;
       if (gst_app_src_get_current_level_time (consumer->audio) > BEHIND_NS)
-        {
-          self->n_dropped++;
-          continue;
-        }
+        continue;
       update_caps (consumer->audio, &consumer->audio_caps, self->audio_caps);
       copy = gst_buffer_copy (packet);
       GST_BUFFER_PTS (copy) = (GstClockTime) ((gint64) running_time - consumer->offset);
       GST_BUFFER_DTS (copy) = GST_CLOCK_TIME_NONE;
-      GST_LOG ("%s: audio %" GST_TIME_FORMAT " to a media", self->name, GST_TIME_ARGS (GST_BUFFER_PTS (copy)));
       gst_app_src_push_buffer (consumer->audio, copy);
     }
   g_mutex_unlock (&self->lock);
@@ -363,16 +353,4 @@ vigil_live_feed_detach (VigilLiveFeed *self, gpointer handle)
   g_mutex_lock (&self->lock);
   g_ptr_array_remove (self->consumers, handle);
   g_mutex_unlock (&self->lock);
-}
-
-guint64
-vigil_live_feed_get_n_dropped (VigilLiveFeed *self)
-{
-  guint64 n;
-
-  g_return_val_if_fail (VIGIL_IS_LIVE_FEED (self), 0);
-  g_mutex_lock (&self->lock);
-  n = self->n_dropped;
-  g_mutex_unlock (&self->lock);
-  return n;
 }

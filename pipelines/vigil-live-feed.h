@@ -81,7 +81,5 @@ gpointer vigil_live_feed_attach (VigilLiveFeed *self,
                                  gboolean       with_gop);
 void     vigil_live_feed_detach (VigilLiveFeed *self,
                                  gpointer       handle);
-/* Frames dropped for media that fell behind, since the feed was made. */
-guint64  vigil_live_feed_get_n_dropped (VigilLiveFeed *self);
 
 G_END_DECLS

@@ -117,7 +117,7 @@ struct _VigilLiveServer {
   GMutex              lock;
   GHashTable         *viewers;         /* GstRTSPClient * → Viewer *, protected by lock */
   guint64             next_session_id; /* protected by lock */
-  guint64             n_dropped, n_turned_away;   /* protected by lock */
+  guint64             n_dropped;       /* viewers closed for not reading; protected by lock */
 };
 
 G_DEFINE_FINAL_TYPE_WITH_CODE (VigilLiveServer, vigil_live_server, G_TYPE_OBJECT,
@@ -389,8 +389,6 @@ on_client_connected (GstRTSPServer *server, GstRTSPClient *client, VigilLiveServ
 
   g_mutex_lock (&self->lock);
   n_viewers = g_hash_table_size (self->viewers);
-  if (n_viewers >= self->max_viewers)
-    self->n_turned_away++;
   g_mutex_unlock (&self->lock);
   if (connection == NULL || n_viewers >= self->max_viewers)
     {
@@ -698,13 +696,6 @@ vigil_live_server_get_port (VigilLiveServer *self)
 {
   g_return_val_if_fail (VIGIL_IS_LIVE_SERVER (self), 0);
   return self->thread != NULL ? self->port : 0;
-}
-
-const gchar *
-vigil_live_server_get_address (VigilLiveServer *self)
-{
-  g_return_val_if_fail (VIGIL_IS_LIVE_SERVER (self), NULL);
-  return self->address;
 }
 
 GPtrArray *

@@ -80,12 +80,11 @@ gboolean         vigil_live_server_start (VigilLiveServer *self,
 void             vigil_live_server_stop  (VigilLiveServer *self);
 /* The port listened on (the one chosen when 0 was asked), 0 before start. */
 guint            vigil_live_server_get_port (VigilLiveServer *self);
-const gchar     *vigil_live_server_get_address (VigilLiveServer *self);
 /* The sessions going on, oldest first; element type VigilLiveSession.
  * Any thread. */
 GPtrArray       *vigil_live_server_list_sessions (VigilLiveServer *self);
-/* Viewers closed because they stopped reading, failed logins, and
- * connections turned away (too many, or an address slowed down). */
+/* Viewers closed because they stopped reading, and failed logins, since
+ * the server started. */
 guint64          vigil_live_server_get_n_dropped (VigilLiveServer *self);
 guint64          vigil_live_server_get_n_auth_failures (VigilLiveServer *self);
 
