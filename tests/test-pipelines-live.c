@@ -12,6 +12,7 @@
  * reported with its user, address and duration. Waits are bounded and
  * event-driven. */
 #include <gio/gio.h>
+#include <glib/gstdio.h>
 #include <string.h>
 
 #include "vigil-live-server.h"
@@ -671,6 +672,24 @@ test_htdigest_checked (void)
   server = vigil_live_server_new (&live, &error);
   g_assert_null (server);
   g_assert_nonnull (strstr (error->message, "32 hex digits"));
+  g_clear_error (&error);
+
+  /* Two megabytes of one line: refused by size, not read as users. */
+  {
+    g_autofree gchar *huge = g_strnfill (2 * 1024 * 1024, 'a');
+
+    g_assert_true (g_file_set_contents (path, huge, -1, NULL));
+    server = vigil_live_server_new (&live, &error);
+    g_assert_null (server);
+    g_assert_nonnull (strstr (error->message, "larger than"));
+    g_clear_error (&error);
+  }
+  /* A folder where the file was. */
+  g_assert_cmpint (g_unlink (path), ==, 0);
+  g_assert_cmpint (g_mkdir (path, 0700), ==, 0);
+  server = vigil_live_server_new (&live, &error);
+  g_assert_null (server);
+  g_assert_nonnull (error);
   vigil_test_remove_tree (g_steal_pointer (&dir));
 }
 
